@@ -1,0 +1,15 @@
+"""Every room's router under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+PREFIX = "/api/v1"
+
+
+def include_routers(app: FastAPI) -> None:
+    from omnihub.catalog.api import router as catalog
+    from omnihub.inventory.api import router as inventory
+
+    for router in (catalog, inventory):
+        app.include_router(router, prefix=PREFIX)

@@ -1,0 +1,108 @@
+"""Build the FastAPI app: routers, error handlers (the one place errors become HTTP), middleware."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from omnihub import __version__
+from omnihub.config import Settings, get_settings
+from omnihub.core.clock import Clock, SystemClock
+from omnihub.core.db import Database
+from omnihub.core.errors import DomainError, ErrorKind
+from omnihub.core.idempotency import IdempotencyMiddleware
+from omnihub.core.security import KeyAuthenticator
+
+log = logging.getLogger("omnihub")
+
+PROBLEM_BASE = "https://omnihub.dev/problems/"
+STATUS_BY_KIND = {
+    ErrorKind.VALIDATION: 422,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.FORBIDDEN: 403,
+}
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 422: "Invalid request", 500: "Internal error"}
+
+
+def problem(status: int, code: str, detail: str, field: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) if parts else str(loc[-1] if loc else "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(STATUS_BY_KIND[exc.kind], exc.code, exc.detail, exc.field, **exc.data)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": None, "message": "Invalid request."}
+        return problem(422, "validation_error", f"{first['field']}: {first['message']}", first["field"],
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "route_not_found", 405: "method_not_allowed", 400: "bad_request"}
+        return problem(exc.status_code, codes.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "internal_error", "Something went wrong on our side; nothing was changed.")
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    clock = clock or SystemClock()
+
+    app = FastAPI(
+        title="omnihub",
+        version=__version__,
+        description="One catalog, one inventory, one order flow, one customer, across every channel.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.clock = clock
+    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds)
+    install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware, db=db, clock=clock)
+
+    from omnihub.api import include_routers
+
+    include_routers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,1 @@
+"""Catalog: products (SKUs), channels, prices per channel."""

@@ -1,0 +1,138 @@
+"""Read side of the catalog, for the API, other rooms and analytics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.catalog import errors
+from omnihub.catalog.models import channel_locations, channel_prices, channels, products
+from omnihub.core.pagination import decode_cursor, page
+
+
+def _product(row: Any) -> dict[str, Any]:
+    return {
+        "sku": row.sku,
+        "name": row.name,
+        "category": row.category,
+        "barcode": row.barcode,
+        "group": row.group_code,
+        "attributes": row.attributes or {},
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def get_product(conn: Connection, sku: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(products).where(products.c.sku == sku)).first()
+    if row is None:
+        raise errors.product_not_found(sku)
+    return _product(row)
+
+
+def list_products(
+    conn: Connection, *, limit: int, cursor: str | None, category: str | None = None, group: str | None = None
+) -> dict[str, Any]:
+    query = sa.select(products).order_by(products.c.sku).limit(limit + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(products.c.sku > str(after))
+    if category:
+        query = query.where(products.c.category == category)
+    if group:
+        query = query.where(products.c.group_code == group)
+    return page([_product(r) for r in conn.execute(query)], limit, key=lambda p: p["sku"])
+
+
+def existing_skus(conn: Connection, skus: Iterable[str]) -> set[str]:
+    wanted = list(set(skus))
+    if not wanted:
+        return set()
+    return set(conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(wanted))).scalars())
+
+
+def _locations_by_channel(conn: Connection, codes: list[str]) -> dict[str, list[str]]:
+    rows = conn.execute(
+        sa.select(channel_locations.c.channel_code, channel_locations.c.location_code)
+        .where(channel_locations.c.channel_code.in_(codes))
+        .order_by(channel_locations.c.channel_code, channel_locations.c.position)
+    )
+    result: dict[str, list[str]] = {code: [] for code in codes}
+    for channel_code, location_code in rows:
+        result[channel_code].append(location_code)
+    return result
+
+
+def _channel(row: Any, locations: list[str]) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "kind": row.kind,
+        "currency": row.currency,
+        "country": row.country,
+        "locations": locations,
+        "stock_buffer": row.stock_buffer,
+    }
+
+
+def get_channel(conn: Connection, code: str, *, field: str | None = None) -> dict[str, Any]:
+    row = conn.execute(sa.select(channels).where(channels.c.code == code)).first()
+    if row is None:
+        raise errors.channel_not_found(code, field=field)
+    return _channel(row, _locations_by_channel(conn, [code])[code])
+
+
+def list_channels(conn: Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    query = sa.select(channels).order_by(channels.c.code).limit(limit + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(channels.c.code > str(after))
+    rows = list(conn.execute(query))
+    locations = _locations_by_channel(conn, [r.code for r in rows])
+    return page([_channel(r, locations[r.code]) for r in rows], limit, key=lambda c: c["code"])
+
+
+def channels_fulfilled_by(conn: Connection, location_codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Every channel that any of these locations fulfils, with its full location list and buffer."""
+    wanted = list(set(location_codes))
+    codes = list(
+        conn.execute(
+            sa.select(channel_locations.c.channel_code)
+            .where(channel_locations.c.location_code.in_(wanted))
+            .distinct()
+        ).scalars()
+    )
+    if not codes:
+        return {}
+    rows = conn.execute(sa.select(channels).where(channels.c.code.in_(codes)))
+    locations = _locations_by_channel(conn, codes)
+    return {r.code: _channel(r, locations[r.code]) for r in rows}
+
+
+def channel_prices_page(conn: Connection, code: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    channel = get_channel(conn, code)
+    query = (
+        sa.select(channel_prices.c.sku, channel_prices.c.amount)
+        .where(channel_prices.c.channel_code == code)
+        .order_by(channel_prices.c.sku)
+        .limit(limit + 1)
+    )
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(channel_prices.c.sku > str(after))
+    items = [{"sku": sku, "amount": Decimal(amount), "currency": channel["currency"]} for sku, amount in conn.execute(query)]
+    return page(items, limit, key=lambda p: p["sku"])
+
+
+def prices_for(conn: Connection, channel_code: str, skus: Iterable[str]) -> dict[str, Decimal]:
+    """The channel's price for each SKU that has one."""
+    rows = conn.execute(
+        sa.select(channel_prices.c.sku, channel_prices.c.amount).where(
+            channel_prices.c.channel_code == channel_code, channel_prices.c.sku.in_(list(set(skus)))
+        )
+    )
+    return {sku: Decimal(amount) for sku, amount in rows}

@@ -1,0 +1,80 @@
+"""The catalog's I/O shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from omnihub.core.schemas import Code, MoneyStr, Sku, Strict
+
+ChannelKind = Literal["web", "app", "store", "marketplace", "social", "wholesale"]
+
+
+class ProductCreate(Strict):
+    sku: Sku
+    name: str = Field(min_length=1, max_length=300)
+    category: str = Field(min_length=1, max_length=120)
+    barcode: str | None = Field(default=None, min_length=1, max_length=64)
+    group: str | None = Field(default=None, min_length=1, max_length=64, description="Variants share a group.")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Variant attributes, e.g. size, colour.")
+
+
+class ProductUpdate(Strict):
+    name: str = Field(min_length=1, max_length=300)
+    category: str = Field(min_length=1, max_length=120)
+    barcode: str | None = Field(default=None, min_length=1, max_length=64)
+    group: str | None = Field(default=None, min_length=1, max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    category: str
+    barcode: str | None
+    group: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChannelCreate(Strict):
+    code: Code
+    name: str = Field(min_length=1, max_length=200)
+    kind: ChannelKind
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                description="ISO 3166 alpha-2: default region for phones and taxes")
+    locations: list[Code] = Field(default_factory=list, description="Locations that fulfil this channel, in order.")
+    stock_buffer: int = Field(default=0, ge=0, le=1_000_000, description="Units held back from this channel.")
+
+
+class ChannelUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    locations: list[Code] | None = None
+    stock_buffer: int | None = Field(default=None, ge=0, le=1_000_000)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+
+class ChannelOut(BaseModel):
+    code: str
+    name: str
+    kind: ChannelKind
+    currency: str
+    country: str | None
+    locations: list[str]
+    stock_buffer: int
+
+
+class PriceIn(Strict):
+    sku: Sku
+    amount: Decimal = Field(description="Decimal string in the channel's currency, e.g. \"19.90\".")
+
+
+class PriceOut(BaseModel):
+    sku: str
+    amount: MoneyStr
+    currency: str

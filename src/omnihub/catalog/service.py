@@ -1,0 +1,146 @@
+"""Catalog use cases: the only code that writes products, channels and prices."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from omnihub.catalog import errors, queries, rules
+from omnihub.catalog.models import channel_locations, channel_prices, channels, products
+from omnihub.core.clock import Clock
+from omnihub.core.db import upsert
+from omnihub.core.events import emit
+
+
+def _check_barcode(conn: Connection, sku: str, barcode: str | None) -> None:
+    if barcode is None:
+        return
+    owner = conn.execute(sa.select(products.c.sku).where(products.c.barcode == barcode)).scalar()
+    if owner is not None and owner != sku:
+        raise errors.barcode_taken(barcode, owner)
+
+
+def create_product(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    sku = data["sku"]
+    if conn.execute(sa.select(products.c.sku).where(products.c.sku == sku)).first():
+        raise errors.product_exists(sku)
+    _check_barcode(conn, sku, data.get("barcode"))
+    now = clock.now()
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                products.insert().values(
+                    sku=sku,
+                    name=data["name"],
+                    category=data["category"],
+                    barcode=data.get("barcode"),
+                    group_code=data.get("group"),
+                    attributes=data.get("attributes") or {},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:  # a concurrent create of the same SKU won the race
+        raise errors.product_exists(sku) from None
+    product = queries.get_product(conn, sku)
+    emit(conn, clock, "product.created", {"sku": sku, "name": data["name"], "category": data["category"]})
+    return product
+
+
+def replace_product(conn: Connection, clock: Clock, sku: str, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """PUT semantics: create or replace. Returns (product, created)."""
+    exists = conn.execute(sa.select(products.c.sku).where(products.c.sku == sku)).first() is not None
+    if not exists:
+        return create_product(conn, clock, {**data, "sku": sku}), True
+    _check_barcode(conn, sku, data.get("barcode"))
+    conn.execute(
+        products.update()
+        .where(products.c.sku == sku)
+        .values(
+            name=data["name"],
+            category=data["category"],
+            barcode=data.get("barcode"),
+            group_code=data.get("group"),
+            attributes=data.get("attributes") or {},
+            updated_at=clock.now(),
+        )
+    )
+    emit(conn, clock, "product.updated", {"sku": sku, "name": data["name"], "category": data["category"]})
+    return queries.get_product(conn, sku), False
+
+
+def _set_locations(conn: Connection, code: str, locations: list[str]) -> None:
+    if len(set(locations)) != len(locations):
+        raise errors.ValidationFailed("duplicate_location", "A location is listed twice.", field="locations")
+    conn.execute(channel_locations.delete().where(channel_locations.c.channel_code == code))
+    if locations:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    channel_locations.insert(),
+                    [{"channel_code": code, "location_code": loc, "position": i} for i, loc in enumerate(locations)],
+                )
+        except IntegrityError:
+            raise errors.unknown_locations(locations) from None
+
+
+def create_channel(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    code = data["code"]
+    if conn.execute(sa.select(channels.c.code).where(channels.c.code == code)).first():
+        raise errors.channel_exists(code)
+    now = clock.now()
+    conn.execute(
+        channels.insert().values(
+            code=code,
+            name=data["name"],
+            kind=data["kind"],
+            currency=data["currency"],
+            country=data.get("country"),
+            stock_buffer=data.get("stock_buffer", 0),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    _set_locations(conn, code, data.get("locations") or [])
+    channel = queries.get_channel(conn, code)
+    emit(conn, clock, "channel.created", channel)
+    return channel
+
+
+def update_channel(conn: Connection, clock: Clock, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change name, country, buffer or fulfilling locations. Availability moves with them (callers re-publish)."""
+    queries.get_channel(conn, code)
+    values = {k: v for k, v in changes.items() if k in ("name", "country", "stock_buffer") and v is not None}
+    if values:
+        conn.execute(channels.update().where(channels.c.code == code).values(**values, updated_at=clock.now()))
+    if changes.get("locations") is not None:
+        _set_locations(conn, code, changes["locations"])
+    channel = queries.get_channel(conn, code)
+    emit(conn, clock, "channel.updated", channel)
+    return channel
+
+
+def set_prices(conn: Connection, clock: Clock, code: str, prices: list[tuple[str, Decimal]]) -> list[dict[str, Any]]:
+    """Set a channel's prices for the given SKUs, all or nothing."""
+    channel = queries.get_channel(conn, code)
+    normalised = rules.normalise_price_list(prices, channel["currency"])
+    unknown = rules.missing([sku for sku, _ in normalised], queries.existing_skus(conn, [s for s, _ in normalised]))
+    if unknown:
+        index = [sku for sku, _ in normalised].index(unknown[0])
+        raise errors.product_not_found(unknown[0], field=f"{index}.sku")
+    now = clock.now()
+    upsert(
+        conn,
+        channel_prices,
+        [{"channel_code": code, "sku": sku, "amount": amount, "updated_at": now} for sku, amount in normalised],
+        keys=["channel_code", "sku"],
+        update=["amount", "updated_at"],
+    )
+    result = [{"sku": sku, "amount": amount, "currency": channel["currency"]} for sku, amount in normalised]
+    emit(conn, clock, "price.changed", {"channel": code, "prices": [
+        {"sku": p["sku"], "amount": str(p["amount"]), "currency": p["currency"]} for p in result]})
+    return result

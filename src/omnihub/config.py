@@ -1,0 +1,33 @@
+"""Settings from OMNIHUB_* environment variables (the public contract in DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNIHUB_", extra="ignore")
+
+    database_url: str = "sqlite:///./omnihub.db"
+    nats_url: str | None = None
+    secret_key: str = Field(default="dev-insecure-change-me", min_length=8)
+    smtp_url: str | None = None
+    # Pool per process; sized for the default uvicorn thread pool.
+    db_pool_size: int = 20
+    # Outbound webhooks: attempts before a delivery is dead, and the first backoff step (doubles each try).
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 2.0
+    webhook_timeout_seconds: float = 5.0
+    # Worker cadence.
+    worker_poll_seconds: float = 0.2
+    reconcile_every_seconds: float = 300.0
+    # How long an authenticated key is trusted from memory before it is looked up again.
+    api_key_cache_seconds: float = 10.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Shared kernel: database, events, errors, clock, money, security, pagination. Knows no domain."""

@@ -1,0 +1,141 @@
+"""Database access: one engine per process, short transactions, the same code on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+# Integer primary keys that autoincrement on both engines (SQLite needs plain INTEGER for rowid aliasing).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JsonDoc = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+Money = sa.Numeric(18, 4)
+Timestamp = sa.DateTime(timezone=True)
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """Time-ordered, URL-safe ids (`res_01j...`): sortable for cursors, no coordination between processes."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def normalise_url(url: str) -> str:
+    """A plain postgresql:// URL works as given (DESIGN §3): we pick the psycopg 3 driver for it."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, future=True
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading a read lock,
+        # and every conditional update sees the latest committed row.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The process's handle on the system of record."""
+
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(url, pool_size=pool_size)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: commits on success, rolls everything back on any error."""
+        with self.engine.connect() as conn:
+            conn.info["write"] = True
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite a deferred BEGIN, so readers never block writers)."""
+        with self.engine.connect() as conn:
+            conn.info["write"] = False
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info["write"] = True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def database_from_settings() -> Database:
+    from omnihub.config import get_settings  # settings know no room, so core may read them
+
+    settings = get_settings()
+    return Database(settings.database_url, pool_size=settings.db_pool_size)
+
+
+def upsert(
+    conn: Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str], update: list[str]
+) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE, spelled for whichever engine we are on."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+    conn.execute(stmt, rows)

@@ -1,0 +1,49 @@
+"""Domain errors: a stable code, a message, the offending field and data. Mapped to HTTP in app.py only."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorKind(StrEnum):
+    VALIDATION = "validation"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+
+
+class DomainError(Exception):
+    kind: ErrorKind = ErrorKind.VALIDATION
+
+    def __init__(self, code: str, detail: str, *, field: str | None = None, **data: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.field = field
+        self.data = data
+
+
+class ValidationFailed(DomainError):
+    kind = ErrorKind.VALIDATION
+
+
+class NotFound(DomainError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class Conflict(DomainError):
+    kind = ErrorKind.CONFLICT
+
+
+class Unauthorized(DomainError):
+    kind = ErrorKind.UNAUTHORIZED
+
+
+class Forbidden(DomainError):
+    kind = ErrorKind.FORBIDDEN
+
+
+def not_found(resource: str, key: str, *, field: str | None = None) -> NotFound:
+    return NotFound(f"{resource}_not_found", f"No {resource} '{key}'.", field=field, **{resource: key})
