@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 NAMING = {
@@ -24,7 +25,7 @@ metadata = sa.MetaData(naming_convention=NAMING)
 
 # Integer primary keys that autoincrement on both engines (SQLite needs plain INTEGER for rowid aliasing).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-JsonDoc = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+JsonDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Money = sa.Numeric(18, 4)
 Timestamp = sa.DateTime(timezone=True)
 
