@@ -124,7 +124,8 @@ def channel_prices_page(conn: Connection, code: str, *, limit: int, cursor: str 
     after = decode_cursor(cursor)
     if after is not None:
         query = query.where(channel_prices.c.sku > str(after))
-    items = [{"sku": sku, "amount": Decimal(amount), "currency": channel["currency"]} for sku, amount in conn.execute(query)]
+    currency = channel["currency"]
+    items = [{"sku": sku, "amount": Decimal(amount), "currency": currency} for sku, amount in conn.execute(query)]
     return page(items, limit, key=lambda p: p["sku"])
 
 

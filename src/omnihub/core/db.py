@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -116,8 +118,26 @@ class Database:
             finally:
                 conn.info["write"] = True
 
+    def run(self, work: Callable[[Connection], T], *, retries: int = 3) -> T:
+        """Run `work` in a write transaction, retrying when the engine aborts it to break a deadlock or a
+        serialisation conflict (the work is all-database, so a retry is safe)."""
+        for attempt in range(retries + 1):
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            except sa.exc.OperationalError as exc:
+                if attempt == retries or not _retryable(exc):
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _retryable(exc: sa.exc.OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in ("40P01", "40001") or "database is locked" in str(exc.orig)
 
 
 def database_from_settings() -> Database:

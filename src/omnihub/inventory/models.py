@@ -96,3 +96,14 @@ reservation_lines = sa.Table(
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
     sa.Index("ix_reservation_lines_level", "location_code", "sku"),
 )
+
+# The availability last published to each channel: the projector emits `availability.changed` only when
+# the live figure differs from this one, after the change has committed (see docs/architecture.md).
+channel_availability = sa.Table(
+    "channel_availability",
+    metadata,
+    sa.Column("channel_code", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("available", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)

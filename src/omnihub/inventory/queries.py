@@ -1,0 +1,213 @@
+"""Read side of inventory: locations, levels, availability, ledger, reservations, drift."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.catalog import queries as catalog
+from omnihub.core.clock import as_utc
+from omnihub.core.pagination import decode_cursor, page
+from omnihub.inventory import errors, rules
+from omnihub.inventory.models import (
+    locations,
+    reservation_lines,
+    reservations,
+    stock_ledger,
+    stock_levels,
+    stock_quotas,
+)
+from omnihub.inventory.rules import Level
+
+SL = stock_levels.c
+
+
+def _location(row: Any) -> dict[str, Any]:
+    return {"code": row.code, "name": row.name, "kind": row.kind, "lat": row.lat, "lon": row.lon,
+            "pickup": row.pickup, "created_at": row.created_at}
+
+
+def get_location(conn: Connection, code: str, *, field: str | None = None) -> dict[str, Any]:
+    row = conn.execute(sa.select(locations).where(locations.c.code == code)).first()
+    if row is None:
+        raise errors.location_not_found(code, field=field)
+    return _location(row)
+
+
+def list_locations(conn: Connection, *, limit: int, cursor: str | None, kind: str | None = None) -> dict[str, Any]:
+    query = sa.select(locations).order_by(locations.c.code).limit(limit + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(locations.c.code > str(after))
+    if kind:
+        query = query.where(locations.c.kind == kind)
+    return page([_location(r) for r in conn.execute(query)], limit, key=lambda loc: loc["code"])
+
+
+def existing_location_codes(conn: Connection, codes: Iterable[str]) -> set[str]:
+    wanted = list(set(codes))
+    if not wanted:
+        return set()
+    return set(conn.execute(sa.select(locations.c.code).where(locations.c.code.in_(wanted))).scalars())
+
+
+def _quotas_by_level(
+    conn: Connection, sku: str, location_codes: Sequence[str] | None = None
+) -> dict[str, dict[str, int]]:
+    q = stock_quotas.c
+    query = sa.select(q.location_code, q.channel_code, q.units).where(q.sku == sku)
+    if location_codes is not None:
+        query = query.where(q.location_code.in_(list(location_codes)))
+    result: dict[str, dict[str, int]] = {}
+    for loc, channel, units in conn.execute(query):
+        result.setdefault(loc, {})[channel] = units
+    return result
+
+
+def _level_out(row: Any, quotas: dict[str, int]) -> dict[str, Any]:
+    level = Level(row.location_code, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
+    return {"location": row.location_code, "sku": row.sku, "on_hand": row.on_hand, "reserved": row.reserved,
+            "safety_stock": row.safety_stock, "available": level.free, "ring_fenced": row.ring_fenced,
+            "quotas": quotas, "updated_at": row.updated_at}
+
+
+def level(conn: Connection, location: str, sku: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(stock_levels).where(SL.location_code == location, SL.sku == sku)).first()
+    if row is None:
+        raise errors.no_stock_level(location, sku)
+    return _level_out(row, _quotas_by_level(conn, sku, [location]).get(location, {}))
+
+
+def stock_for_sku(conn: Connection, sku: str) -> dict[str, Any]:
+    """`GET /stock/{sku}`: every location's level with totals."""
+    catalog.get_product(conn, sku)
+    rows = conn.execute(sa.select(stock_levels).where(SL.sku == sku).order_by(SL.location_code)).all()
+    quotas = _quotas_by_level(conn, sku)
+    levels = [_level_out(r, quotas.get(r.location_code, {})) for r in rows]
+    return {"sku": sku, "on_hand": sum(x["on_hand"] for x in levels),
+            "reserved": sum(x["reserved"] for x in levels), "available": sum(x["available"] for x in levels),
+            "locations": levels}
+
+
+def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel: str
+             ) -> tuple[dict[str, Level], dict[str, int]]:
+    """Levels of one SKU at some locations, with the channel's own ring-fenced units, in one query."""
+    if not location_codes:
+        return {}, {}
+    q = stock_quotas.c
+    rows = conn.execute(
+        sa.select(SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced, q.units)
+        .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
+            q.location_code == SL.location_code, q.sku == SL.sku, q.channel_code == channel)))
+        .where(SL.sku == sku, SL.location_code.in_(list(location_codes)))
+    )
+    levels: dict[str, Level] = {}
+    quotas: dict[str, int] = {}
+    for loc, on_hand, reserved, safety, ring_fenced, units in rows:
+        levels[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
+        if units:
+            quotas[loc] = units
+    return levels, quotas
+
+
+def availability_view(conn: Connection, channel: dict[str, Any], sku: str) -> dict[str, Any]:
+    levels, quotas = snapshot(conn, sku, channel["locations"], channel["code"])
+    view = rules.channel_availability(levels, quotas, channel["locations"], channel["stock_buffer"])
+    return {"sku": sku, "channel": channel["code"], "available": view.available,
+            "locations": [{"code": code, "available": view.locations[code]} for code in channel["locations"]]}
+
+
+def availability(conn: Connection, sku: str, channel_code: str) -> dict[str, Any]:
+    """`GET /availability/{sku}?channel=`: live, from the levels themselves."""
+    channel = catalog.get_channel(conn, channel_code, field="channel")
+    if not catalog.existing_skus(conn, [sku]):
+        catalog.get_product(conn, sku)
+    return availability_view(conn, channel, sku)
+
+
+def skus_at(conn: Connection, location_codes: Sequence[str]) -> list[str]:
+    if not location_codes:
+        return []
+    return list(conn.execute(sa.select(SL.sku).where(SL.location_code.in_(list(location_codes)))
+                             .distinct().order_by(SL.sku)).scalars())
+
+
+def ledger_page(conn: Connection, location: str, sku: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    g = stock_ledger.c
+    query = (sa.select(stock_ledger).where(g.location_code == location, g.sku == sku)
+             .order_by(g.id.desc()).limit(limit + 1))
+    before = decode_cursor(cursor)
+    if before is not None:
+        query = query.where(g.id < int(before))
+    items = [{"id": r.id, "kind": r.kind, "on_hand_delta": r.on_hand_delta, "reserved_delta": r.reserved_delta,
+              "on_hand_after": r.on_hand_after, "reserved_after": r.reserved_after, "reference": r.reference,
+              "actor": r.actor, "reason": r.reason, "at": r.at} for r in conn.execute(query)]
+    return page(items, limit, key=lambda e: e["id"])
+
+
+def get_reservation(conn: Connection, reservation_id: str, *, channel: str | None = None) -> dict[str, Any]:
+    """A channel only ever sees its own reservations (others look like they do not exist)."""
+    r = reservations.c
+    row = conn.execute(sa.select(reservations).where(r.id == reservation_id)).first()
+    if row is None or (channel is not None and row.channel_code != channel):
+        raise errors.reservation_not_found(reservation_id)
+    rl = reservation_lines.c
+    lines = conn.execute(sa.select(rl.sku, rl.location_code, rl.quantity).where(rl.reservation_id == reservation_id)
+                         .order_by(rl.sku, rl.location_code)).all()
+    return {"id": row.id, "channel": row.channel_code, "status": row.status, "reference": row.reference,
+            "created_at": as_utc(row.created_at), "expires_at": as_utc(row.expires_at),
+            "closed_at": as_utc(row.closed_at) if row.closed_at else None,
+            "lines": [{"sku": s, "location": loc, "quantity": q} for s, loc, q in lines]}
+
+
+def inventory_drift(conn: Connection) -> list[dict[str, Any]]:
+    """Every level whose figures disagree with its ledger, live reservations or quotas, with the rows involved."""
+    g, rl, r, q = stock_ledger.c, reservation_lines.c, reservations.c, stock_quotas.c
+    ledger = (sa.select(g.location_code, g.sku, sa.func.sum(g.on_hand_delta).label("on_hand"),
+                        sa.func.sum(g.reserved_delta).label("reserved"))
+              .group_by(g.location_code, g.sku).subquery())
+    live = (sa.select(rl.location_code, rl.sku, sa.func.sum(rl.quantity).label("reserved"))
+            .select_from(reservation_lines.join(reservations, r.id == rl.reservation_id))
+            .where(r.status == "active").group_by(rl.location_code, rl.sku).subquery())
+    fenced = (sa.select(q.location_code, q.sku, sa.func.sum(q.units).label("units"))
+              .group_by(q.location_code, q.sku).subquery())
+
+    def joined(sub: Any) -> Any:
+        return sa.and_(sub.c.location_code == SL.location_code, sub.c.sku == SL.sku)
+
+    rows = conn.execute(
+        sa.select(SL.location_code, SL.sku, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
+                  sa.func.coalesce(ledger.c.on_hand, 0), sa.func.coalesce(ledger.c.reserved, 0),
+                  sa.func.coalesce(live.c.reserved, 0), sa.func.coalesce(fenced.c.units, 0))
+        .select_from(stock_levels.outerjoin(ledger, joined(ledger)).outerjoin(live, joined(live))
+                     .outerjoin(fenced, joined(fenced)))
+        .order_by(SL.location_code, SL.sku)
+    )
+    report = []
+    for loc, sku, on_hand, reserved, safety, ring, led_on_hand, led_reserved, live_reserved, quota_units in rows:
+        level = Level(loc, on_hand, reserved, safety, ring)
+        for drift in rules.find_drift(level, sku, int(led_on_hand), int(led_reserved), int(live_reserved),
+                                      int(quota_units)):
+            report.append({"location": loc, "sku": sku, "check": drift.check, "expected": drift.expected,
+                           "actual": drift.actual, "rows": _rows_involved(conn, loc, sku, drift.check)})
+    return report
+
+
+def _rows_involved(conn: Connection, location: str, sku: str, check: str) -> list[str]:
+    if check.startswith("ledger"):
+        g = stock_ledger.c
+        ids = conn.execute(sa.select(g.id).where(g.location_code == location, g.sku == sku)
+                           .order_by(g.id.desc()).limit(20)).scalars()
+        return [f"ledger:{i}" for i in ids]
+    if check == "live_reservations":
+        rl, r = reservation_lines.c, reservations.c
+        ids = conn.execute(sa.select(rl.reservation_id).select_from(
+            reservation_lines.join(reservations, r.id == rl.reservation_id))
+            .where(rl.location_code == location, rl.sku == sku, r.status == "active")).scalars()
+        return [f"reservation:{i}" for i in ids]
+    q = stock_quotas.c
+    return [f"quota:{location}/{sku}/{c}" for c in conn.execute(
+        sa.select(q.channel_code).where(q.location_code == location, q.sku == sku)).scalars()]

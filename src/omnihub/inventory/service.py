@@ -1,0 +1,478 @@
+"""Inventory use cases: the only code that writes stock. Every change is one conditional UPDATE of the
+level row (plus a row lock on PostgreSQL where a quota is read), a ledger row, and a `stock.changed` event,
+all in the caller's transaction."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.catalog import queries as catalog
+from omnihub.core.clock import Clock
+from omnihub.core.db import new_id, upsert
+from omnihub.core.events import Event, emit, emit_many
+from omnihub.inventory import errors, queries, rules
+from omnihub.inventory.models import (
+    channel_availability,
+    locations,
+    reservation_lines,
+    reservations,
+    stock_ledger,
+    stock_levels,
+    stock_quotas,
+)
+from omnihub.inventory.rules import Level
+
+SL = stock_levels.c
+RETURNED = (SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced)
+
+
+def _for_update(conn: Connection, query: sa.Select) -> sa.Select:
+    # SQLite serialises writers with BEGIN IMMEDIATE; PostgreSQL needs the row lock.
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+@dataclass
+class StockChanges:
+    """Ledger rows and events gathered during one use case, written in bulk at its end."""
+
+    clock: Clock
+    actor: str | None
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def record(self, location: str, sku: str, kind: str, after: Any, *, on_hand_delta: int = 0,
+               reserved_delta: int = 0, reference: str | None = None, reason: str | None = None) -> None:
+        on_hand, reserved, safety_stock, _ring_fenced = after
+        if on_hand_delta or reserved_delta:
+            self.ledger.append({
+                "location_code": location, "sku": sku, "kind": kind, "on_hand_delta": on_hand_delta,
+                "reserved_delta": reserved_delta, "on_hand_after": on_hand, "reserved_after": reserved,
+                "reference": reference, "actor": self.actor, "reason": reason, "at": self.clock.now(),
+            })
+        self.events.append(("stock.changed", {
+            "location": location, "sku": sku, "kind": kind, "on_hand": on_hand, "reserved": reserved,
+            "safety_stock": safety_stock, "available": max(0, on_hand - reserved - safety_stock),
+            "on_hand_delta": on_hand_delta, "reserved_delta": reserved_delta, "reference": reference,
+        }))
+
+    def flush(self, conn: Connection) -> None:
+        if self.ledger:
+            conn.execute(stock_ledger.insert(), self.ledger)
+        emit_many(conn, self.clock, self.events)
+        self.ledger.clear()
+        self.events.clear()
+
+
+# --- locations ---------------------------------------------------------------------------------------
+
+
+def create_location(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    code = data["code"]
+    if conn.execute(sa.select(locations.c.code).where(locations.c.code == code)).first():
+        raise errors.location_exists(code)
+    conn.execute(locations.insert().values(
+        code=code, name=data["name"], kind=data["kind"], lat=data.get("lat"), lon=data.get("lon"),
+        pickup=bool(data.get("pickup", False)), created_at=clock.now(),
+    ))
+    location = queries.get_location(conn, code)
+    emit(conn, clock, "location.created", {k: v for k, v in location.items() if k != "created_at"})
+    return location
+
+
+# --- levels ------------------------------------------------------------------------------------------
+
+
+def _ensure_level(conn: Connection, clock: Clock, location: str, sku: str) -> None:
+    """Create an empty level the first time a (location, SKU) is touched."""
+    queries.get_location(conn, location, field="location")
+    if not catalog.existing_skus(conn, [sku]):
+        raise catalog_product_not_found(sku)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(stock_levels).values(
+        location_code=location, sku=sku, on_hand=0, reserved=0, safety_stock=0, ring_fenced=0,
+        updated_at=clock.now(),
+    ).on_conflict_do_nothing())
+
+
+def catalog_product_not_found(sku: str, field: str = "sku") -> Exception:
+    from omnihub.catalog.errors import product_not_found
+
+    return product_not_found(sku, field=field)
+
+
+def _locked_level(conn: Connection, location: str, sku: str) -> Level:
+    row = conn.execute(_for_update(conn, sa.select(stock_levels).where(
+        SL.location_code == location, SL.sku == sku))).first()
+    if row is None:
+        raise errors.no_stock_level(location, sku)
+    return Level(location, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
+
+
+def _change(conn: Connection, clock: Clock, location: str, sku: str, *, on_hand: int = 0, reserved: int = 0,
+            ring_fenced: int = 0, extra_guard: Any = None) -> Any:
+    """The one way stock moves: a conditional UPDATE that cannot leave the row inconsistent.
+
+    Returns the new (on_hand, reserved, safety_stock, ring_fenced), or None when the guard refused."""
+    guards = [SL.location_code == location, SL.sku == sku,
+              SL.on_hand + on_hand >= SL.reserved + reserved, SL.reserved + reserved >= 0,
+              SL.ring_fenced + ring_fenced >= 0]
+    if extra_guard is not None:
+        guards.append(extra_guard)
+    return conn.execute(
+        stock_levels.update().where(*guards).values(
+            on_hand=SL.on_hand + on_hand, reserved=SL.reserved + reserved,
+            ring_fenced=SL.ring_fenced + ring_fenced, updated_at=clock.now(),
+        ).returning(*RETURNED)
+    ).first()
+
+
+def set_stock(conn: Connection, clock: Clock, *, location: str, sku: str, on_hand: int,
+              safety_stock: int | None = None, reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Absolute count (`PUT /stock/{location}/{sku}`): recorded as an adjustment by the difference."""
+    _ensure_level(conn, clock, location, sku)
+    current = _locked_level(conn, location, sku)
+    if on_hand < current.reserved:
+        raise errors.stock_below_reserved(location, sku, on_hand, current.reserved)
+    changes = StockChanges(clock, actor)
+    delta = on_hand - current.on_hand
+    if safety_stock is not None and safety_stock != current.safety_stock:
+        conn.execute(stock_levels.update().where(SL.location_code == location, SL.sku == sku)
+                     .values(safety_stock=safety_stock, updated_at=clock.now()))
+    after = _change(conn, clock, location, sku, on_hand=delta)
+    if after is None:  # the row is locked; only a broken invariant gets here
+        raise errors.stock_below_reserved(location, sku, on_hand, current.reserved)
+    if delta or (safety_stock is not None and safety_stock != current.safety_stock):
+        changes.record(location, sku, "adjustment", after, on_hand_delta=delta, reason=reason or "stock count")
+    changes.flush(conn)
+    return queries.level(conn, location, sku)
+
+
+def receive_stock(conn: Connection, changes: StockChanges, *, location: str, sku: str, quantity: int,
+                  reference: str | None = None, reason: str | None = None) -> None:
+    _ensure_level(conn, changes.clock, location, sku)
+    after = _change(conn, changes.clock, location, sku, on_hand=quantity)
+    changes.record(location, sku, "receipt", after, on_hand_delta=quantity, reference=reference, reason=reason)
+
+
+def adjust_stock(conn: Connection, changes: StockChanges, *, location: str, sku: str, delta: int, reason: str,
+                 reference: str | None = None, kind: str = "adjustment") -> None:
+    _ensure_level(conn, changes.clock, location, sku)
+    after = _change(conn, changes.clock, location, sku, on_hand=delta)
+    if after is None:
+        level = _locked_level(conn, location, sku)
+        raise errors.stock_below_reserved(location, sku, level.on_hand + delta, level.reserved)
+    changes.record(location, sku, kind, after, on_hand_delta=delta, reference=reference, reason=reason)
+
+
+def transfer_stock(conn: Connection, changes: StockChanges, *, from_location: str, to_location: str, sku: str,
+                   quantity: int, reason: str | None = None, reference: str | None = None) -> str:
+    """Move free units between locations; both legs share one transfer id in the ledger."""
+    if from_location == to_location:
+        raise errors.same_location_transfer(from_location)
+    transfer_id = reference or new_id("trf")
+    _ensure_level(conn, changes.clock, from_location, sku)
+    _ensure_level(conn, changes.clock, to_location, sku)
+    # Lock both rows in code order so two opposite transfers cannot deadlock.
+    legs = sorted([(from_location, -quantity), (to_location, quantity)])
+    for location, delta in legs:
+        after = _change(conn, changes.clock, location, sku, on_hand=delta)
+        if after is None:
+            level = _locked_level(conn, location, sku)
+            raise errors.insufficient_stock(sku, quantity, max(0, level.on_hand - level.reserved),
+                                            field="quantity")
+        kind = "transfer_out" if delta < 0 else "transfer_in"
+        changes.record(location, sku, kind, after, on_hand_delta=delta, reference=transfer_id, reason=reason)
+    return transfer_id
+
+
+def record_movements(conn: Connection, clock: Clock, movements: Sequence[dict[str, Any]],
+                     actor: str | None = None) -> list[dict[str, Any]]:
+    """Receipts, adjustments and transfers, all or nothing."""
+    changes = StockChanges(clock, actor)
+    results = []
+    for movement in movements:
+        kind = movement["kind"]
+        if kind == "receipt":
+            receive_stock(conn, changes, location=movement["location"], sku=movement["sku"],
+                          quantity=movement["quantity"], reference=movement.get("reference"),
+                          reason=movement.get("reason"))
+            results.append({**movement})
+        elif kind == "adjustment":
+            adjust_stock(conn, changes, location=movement["location"], sku=movement["sku"],
+                         delta=movement["delta"], reason=movement["reason"], reference=movement.get("reference"))
+            results.append({**movement})
+        else:
+            transfer_id = transfer_stock(
+                conn, changes, from_location=movement["from_location"], to_location=movement["to_location"],
+                sku=movement["sku"], quantity=movement["quantity"], reason=movement.get("reason"),
+                reference=movement.get("reference"))
+            results.append({**movement, "reference": transfer_id})
+    changes.flush(conn)
+    return results
+
+
+def set_quota(conn: Connection, clock: Clock, *, location: str, sku: str, channel: str, units: int,
+              actor: str | None = None) -> dict[str, Any]:
+    """Ring-fence `units` of a level for one channel (0 removes the ring-fence)."""
+    catalog.get_channel(conn, channel, field="channel")
+    _ensure_level(conn, clock, location, sku)
+    q = stock_quotas.c
+    key = (q.location_code == location, q.sku == sku, q.channel_code == channel)
+    old = conn.execute(_for_update(conn, sa.select(q.units).where(*key))).scalar() or 0
+    after = _change(conn, clock, location, sku, ring_fenced=units - old)
+    if units:
+        upsert(conn, stock_quotas, [{"location_code": location, "sku": sku, "channel_code": channel,
+                                     "units": units, "updated_at": clock.now()}],
+               keys=["location_code", "sku", "channel_code"], update=["units", "updated_at"])
+    else:
+        conn.execute(stock_quotas.delete().where(*key))
+    changes = StockChanges(clock, actor)
+    changes.record(location, sku, "quota", after, reason=f"{channel} ring-fence {old} -> {units}")
+    changes.flush(conn)
+    return queries.level(conn, location, sku)
+
+
+# --- reservations ------------------------------------------------------------------------------------
+
+
+def _claim(conn: Connection, changes: StockChanges, *, location: str, sku: str, quantity: int, channel: str,
+           quota_hint: int, reference: str) -> int | None:
+    """Reserve `quantity` at one location. Returns the ring-fenced units used, or None if refused.
+
+    With no quota for this channel (the usual case) this is a single conditional UPDATE. With one, the
+    quota row is locked first (same order everywhere: quota row, then level row)."""
+    own = 0
+    if quota_hint > 0:
+        q = stock_quotas.c
+        own = conn.execute(_for_update(conn, sa.select(q.units).where(
+            q.location_code == location, q.sku == sku, q.channel_code == channel))).scalar() or 0
+    used = rules.quota_consumption(own, quantity)
+    guard = SL.on_hand - SL.reserved - SL.safety_stock - SL.ring_fenced + own >= quantity
+    after = _change(conn, changes.clock, location, sku, reserved=quantity, ring_fenced=-used, extra_guard=guard)
+    if after is None:
+        return None
+    if used:
+        q = stock_quotas.c
+        conn.execute(stock_quotas.update().where(q.location_code == location, q.sku == sku,
+                                                 q.channel_code == channel).values(units=q.units - used))
+    changes.record(location, sku, "reservation", after, reserved_delta=quantity, reference=reference)
+    return used
+
+
+def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequence[tuple[str, int]],
+                  location: str | None = None, ttl_seconds: int = 900, reference: str | None = None,
+                  actor: str | None = None) -> dict[str, Any]:
+    """Hold stock for a channel's checkout. All lines or none; never more than is there."""
+    chan = catalog.get_channel(conn, channel, field="channel")
+    candidates = chan["locations"]
+    if location is not None:
+        if location not in candidates:
+            queries.get_location(conn, location, field="location")
+            raise errors.location_not_in_channel(location, channel)
+        candidates = [location]
+    merged = rules.merge_lines(lines)
+    now = clock.now()
+    expires_at = rules.reservation_expiry(now, ttl_seconds)
+    reservation_id = new_id("res")
+    changes = StockChanges(clock, actor)
+    taken: list[dict[str, Any]] = []
+    spread = random.randrange(1 << 16)
+    for index, (sku, quantity) in enumerate(merged):
+        remaining = quantity
+        for _attempt in range(5):
+            levels, quotas = queries.snapshot(conn, sku, candidates, channel)
+            view = rules.channel_availability(levels, quotas, candidates, chan["stock_buffer"])
+            if view.available < remaining:
+                if not levels and not catalog.existing_skus(conn, [sku]):
+                    raise catalog_product_not_found(sku, field=f"lines.{index}.sku")
+                raise errors.insufficient_stock(sku, quantity, quantity - remaining + view.available,
+                                                field=f"lines.{index}.quantity")
+            plan = rules.plan_allocation(remaining, [(c, view.locations[c]) for c in candidates], spread)
+            for loc, qty in plan:
+                used = _claim(conn, changes, location=loc, sku=sku, quantity=qty, channel=channel,
+                              quota_hint=quotas.get(loc, 0), reference=reservation_id)
+                if used is not None:
+                    taken.append({"sku": sku, "location_code": loc, "quantity": qty, "quota_consumed": used})
+                    remaining -= qty
+            if remaining == 0:
+                break
+            spread += 1  # someone beat us to a row: look again and try elsewhere
+        if remaining:
+            raise errors.insufficient_stock(sku, quantity, quantity - remaining, field=f"lines.{index}.quantity")
+    conn.execute(reservations.insert().values(
+        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
+        created_at=now, expires_at=expires_at))
+    conn.execute(reservation_lines.insert(), [{"reservation_id": reservation_id, **t} for t in _combine(taken)])
+    changes.events.append(("reservation.created", {"id": reservation_id, "channel": channel,
+                                                   "expires_at": expires_at.isoformat(),
+                                                   "lines": [{"sku": t["sku"], "quantity": t["quantity"],
+                                                              "location": t["location_code"]} for t in taken]}))
+    changes.flush(conn)
+    return {"id": reservation_id, "channel": channel, "status": "active", "reference": reference,
+            "created_at": now, "expires_at": expires_at,
+            "lines": [{"sku": t["sku"], "quantity": t["quantity"], "location": t["location_code"]}
+                      for t in _combine(taken)]}
+
+
+def _combine(taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per (SKU, location), even when a retry claimed the same row twice."""
+    combined: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in taken:
+        key = (t["sku"], t["location_code"])
+        if key in combined:
+            combined[key]["quantity"] += t["quantity"]
+            combined[key]["quota_consumed"] += t["quota_consumed"]
+        else:
+            combined[key] = dict(t)
+    return list(combined.values())
+
+
+def _close(conn: Connection, clock: Clock, reservation_id: str, status: str, *, channel: str | None,
+           actor: str | None, reason: str) -> dict[str, Any]:
+    """Move an active reservation to its end state, undoing (or converting) what it held."""
+    current = queries.get_reservation(conn, reservation_id, channel=channel)
+    rules.ensure_active(reservation_id, current["status"])
+    r = reservations.c
+    won = conn.execute(reservations.update().where(r.id == reservation_id, r.status == "active")
+                       .values(status=status, closed_at=clock.now())).rowcount
+    if won != 1:  # a concurrent release/expiry/commit got there first
+        raise errors.reservation_not_active(reservation_id, queries.get_reservation(conn, reservation_id)["status"])
+    changes = StockChanges(clock, actor)
+    rl = reservation_lines.c
+    lines = conn.execute(sa.select(reservation_lines).where(rl.reservation_id == reservation_id)
+                         .order_by(rl.sku, rl.location_code)).all()
+    for line in lines:
+        if status == "committed":
+            after = _change(conn, clock, line.location_code, line.sku, on_hand=-line.quantity,
+                            reserved=-line.quantity)
+            changes.record(line.location_code, line.sku, "sale", after, on_hand_delta=-line.quantity,
+                           reserved_delta=-line.quantity, reference=reservation_id, reason=reason)
+            continue
+        restored = 0
+        if line.quota_consumed:
+            q = stock_quotas.c
+            restored = line.quota_consumed if conn.execute(stock_quotas.update().where(
+                q.location_code == line.location_code, q.sku == line.sku, q.channel_code == current["channel"],
+            ).values(units=q.units + line.quota_consumed)).rowcount else 0
+        after = _change(conn, clock, line.location_code, line.sku, reserved=-line.quantity, ring_fenced=restored)
+        changes.record(line.location_code, line.sku, "release", after, reserved_delta=-line.quantity,
+                       reference=reservation_id, reason=reason)
+    event = {"committed": "reservation.committed", "expired": "reservation.expired"}.get(status,
+                                                                                        "reservation.released")
+    changes.events.append((event, {"id": reservation_id, "channel": current["channel"], "lines": current["lines"]}))
+    changes.flush(conn)
+    return queries.get_reservation(conn, reservation_id)
+
+
+def release_reservation(conn: Connection, clock: Clock, reservation_id: str, *, channel: str | None = None,
+                        actor: str | None = None, reason: str = "released by channel") -> dict[str, Any]:
+    return _close(conn, clock, reservation_id, "released", channel=channel, actor=actor, reason=reason)
+
+
+def commit_reservation(conn: Connection, clock: Clock, reservation_id: str, *, channel: str | None = None,
+                       actor: str | None = None, reason: str = "sold") -> dict[str, Any]:
+    """The checkout completed: the held units leave the shelf (a sale in the ledger)."""
+    return _close(conn, clock, reservation_id, "committed", channel=channel, actor=actor, reason=reason)
+
+
+def release_expired_reservations(conn: Connection, clock: Clock, limit: int = 500) -> int:
+    """Worker job: expired holds go back on sale. Safe beside concurrent releases and other workers."""
+    r = reservations.c
+    query = (sa.select(r.id).where(r.status == "active", r.expires_at <= clock.now())
+             .order_by(r.expires_at).limit(limit))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    released = 0
+    for reservation_id in conn.execute(query).scalars().all():
+        _close(conn, clock, reservation_id, "expired", channel=None, actor="worker", reason="expired")
+        released += 1
+    return released
+
+
+# --- reconciliation ----------------------------------------------------------------------------------
+
+
+def check_inventory(conn: Connection, clock: Clock) -> list[dict[str, Any]]:
+    """Compare every level with its ledger, live reservations and quotas. Report drift; never fix it."""
+    drifts = queries.inventory_drift(conn)
+    emit_many(conn, clock, [("inventory.drift_detected", d) for d in drifts])
+    return drifts
+
+
+# --- availability projection ----------------------------------------------------------------------------
+
+
+class AvailabilityProjector:
+    """Turns committed stock and channel changes into `availability.changed`, once per real change.
+
+    It runs in the dispatcher's transaction, after the change committed, so it always reads the latest
+    committed stock: the last event a channel receives for a SKU carries the final figure."""
+
+    name = "availability"
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def handle(self, conn: Connection, events: Sequence[Event]) -> None:
+        skus_by_location: dict[str, set[str]] = {}
+        whole_channels: set[str] = set()
+        for event in events:
+            if event.type == "stock.changed":
+                skus_by_location.setdefault(event.data["location"], set()).add(event.data["sku"])
+            elif event.type in ("channel.created", "channel.updated"):
+                whole_channels.add(event.data["code"])
+        pairs: set[tuple[str, str]] = set()
+        if skus_by_location:
+            channels = catalog.channels_fulfilled_by(conn, skus_by_location)
+            for code, chan in channels.items():
+                for loc in chan["locations"]:
+                    pairs.update((code, sku) for sku in skus_by_location.get(loc, ()))
+        for code in whole_channels:
+            chan = catalog.get_channel(conn, code)
+            pairs.update((code, sku) for sku in queries.skus_at(conn, chan["locations"]))
+        if pairs:
+            publish_availability(conn, self.clock, sorted(pairs))
+
+
+def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[str, str]]) -> int:
+    """Recompute (channel, SKU) availability and emit `availability.changed` where it moved."""
+    now = clock.now()
+    ca = channel_availability.c
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # Touch then lock the published rows: concurrent projectors for the same pair take turns.
+    conn.execute(insert(channel_availability).on_conflict_do_nothing(),
+                 [{"channel_code": c, "sku": s, "available": -1, "updated_at": now} for c, s in pairs])
+    published: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(pairs), 400):
+        rows = conn.execute(_for_update(conn, sa.select(ca.channel_code, ca.sku, ca.available).where(
+            sa.tuple_(ca.channel_code, ca.sku).in_(chunk))))
+        published.update({(r.channel_code, r.sku): r.available for r in rows})
+    channels: dict[str, dict[str, Any]] = {}
+    emitted = 0
+    for channel_code, sku in pairs:
+        chan = channels.get(channel_code) or channels.setdefault(channel_code, catalog.get_channel(conn, channel_code))
+        view = queries.availability_view(conn, chan, sku)
+        previous = published.get((channel_code, sku), -1)
+        if view["available"] == previous:
+            continue
+        conn.execute(channel_availability.update().where(ca.channel_code == channel_code, ca.sku == sku)
+                     .values(available=view["available"], updated_at=now))
+        emit(conn, clock, "availability.changed", {**view, "previous": None if previous < 0 else previous})
+        emitted += 1
+    return emitted
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,18 @@
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import channel, location, product
+
+
+@pytest.fixture
+def shop(admin: TestClient) -> TestClient:
+    """A warehouse and two stores; web sells from all three, marketplace from the warehouse, store from s1."""
+    location(admin, "wh", kind="warehouse", lat=40.30, lon=-3.70, pickup=False)
+    location(admin, "s1", lat=40.42, lon=-3.70)
+    location(admin, "s2", lat=41.39, lon=2.17)
+    product(admin, "TEE-M", category="apparel")
+    product(admin, "MUG", category="home")
+    channel(admin, "web", kind="web", locations=["wh", "s1", "s2"])
+    channel(admin, "market", kind="marketplace", locations=["wh"], stock_buffer=2)
+    channel(admin, "store", kind="store", locations=["s1"])
+    return admin
