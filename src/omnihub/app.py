@@ -32,7 +32,8 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
           409: "Conflict", 422: "Invalid request", 500: "Internal error"}
 
 
-def problem(status: int, code: str, detail: str, field: str | None = None, **extra: Any) -> JSONResponse:
+def problem(status: int, code: str, detail: str, field: str | None = None,
+            extra: dict[str, Any] | None = None) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": TITLES.get(status, "Error"),
@@ -42,7 +43,8 @@ def problem(status: int, code: str, detail: str, field: str | None = None, **ext
     }
     if field is not None:
         body["field"] = field
-    body.update(extra)
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)  # the standard members always win
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
@@ -55,7 +57,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(STATUS_BY_KIND[exc.kind], exc.code, exc.detail, exc.field, **exc.data)
+        return problem(STATUS_BY_KIND[exc.kind], exc.code, exc.detail, exc.field, exc.data)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -65,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"field": None, "message": "Invalid request."}
         return problem(422, "validation_error", f"{first['field']}: {first['message']}", first["field"],
-                       errors=errors)
+                       {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

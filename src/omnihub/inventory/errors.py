@@ -45,7 +45,7 @@ def reservation_not_active(reservation_id: str, status: str) -> Conflict:
         "reservation_not_active",
         f"Reservation '{reservation_id}' is {status}, not active.",
         reservation=reservation_id,
-        status=status,
+        current_status=status,
     )
 
 

@@ -16,6 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('channel_availability',
+    sa.Column('channel_code', sa.String(length=64), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('available', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('channel_code', 'sku', name=op.f('pk_channel_availability'))
+    )
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
@@ -178,6 +185,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('channel_availability')
     op.drop_table('stock_quotas')
     op.drop_index('ix_stock_levels_sku', table_name='stock_levels')
     op.drop_table('stock_levels')

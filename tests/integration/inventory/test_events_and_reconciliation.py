@@ -1,0 +1,87 @@
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
+from omnihub.core.events import dispatch_pending, outbox
+from omnihub.inventory.service import AvailabilityProjector
+from tests.builders import ok, stock
+
+
+def drain(db: Database, clock: ManualClock) -> None:
+    """Run the dispatcher with the availability projector until the outbox is empty."""
+    projector = AvailabilityProjector(clock)
+    while True:
+        with db.transaction() as conn:
+            if dispatch_pending(conn, clock, [projector]) == 0:
+                return
+
+
+def events(db: Database, type_: str) -> list[dict]:
+    with db.read() as conn:
+        rows = conn.execute(sa.select(outbox.c.data).where(outbox.c.type == type_).order_by(outbox.c.seq))
+        return [r.data for r in rows]
+
+
+def test_every_stock_change_emits_stock_changed_in_the_same_transaction(shop: TestClient, db: Database) -> None:
+    stock(shop, "wh", "MUG", 5)
+    ok(shop.post("/api/v1/reservations", json={"channel": "web", "lines": [{"sku": "MUG", "quantity": 2}]}), 201)
+
+    changes = events(db, "stock.changed")
+
+    assert [(c["kind"], c["on_hand"], c["reserved"], c["available"]) for c in changes] == [
+        ("adjustment", 5, 0, 5), ("reservation", 5, 2, 3)]
+
+
+def test_availability_changed_reaches_only_channels_whose_figure_moved(shop: TestClient, db: Database,
+                                                                        clock: ManualClock) -> None:
+    stock(shop, "wh", "MUG", 5)
+    drain(db, clock)
+    first = {(e["channel"], e["available"]) for e in events(db, "availability.changed")}
+    assert first == {("web", 5), ("market", 3)}
+
+    stock(shop, "s2", "MUG", 1)  # only web sells from s2
+    drain(db, clock)
+    second = [(e["channel"], e["available"], e["previous"]) for e in events(db, "availability.changed")][2:]
+    assert second == [("web", 6, 5)]
+
+    stock(shop, "s2", "MUG", 1, safety_stock=0)  # no real change: no event
+    drain(db, clock)
+    assert len(events(db, "availability.changed")) == 3
+
+
+def test_channel_buffer_change_republishes_its_availability(shop: TestClient, db: Database,
+                                                            clock: ManualClock) -> None:
+    stock(shop, "wh", "MUG", 5)
+    drain(db, clock)
+
+    ok(shop.patch("/api/v1/channels/market", json={"stock_buffer": 4}))
+    drain(db, clock)
+
+    last = events(db, "availability.changed")[-1]
+    assert (last["channel"], last["sku"], last["available"], last["previous"]) == ("market", "MUG", 1, 3)
+
+
+def test_reconciliation_is_clean_after_normal_work(shop: TestClient) -> None:
+    stock(shop, "wh", "MUG", 5)
+    held = ok(shop.post("/api/v1/reservations", json={"channel": "web", "lines": [{"sku": "MUG", "quantity": 2}]}),
+              201)
+    ok(shop.post(f"/api/v1/reservations/{held['id']}/commit"))
+    ok(shop.put("/api/v1/stock/s1/MUG/quotas/store", json={"units": 1}))
+
+    assert ok(shop.post("/api/v1/inventory/check")) == []
+
+
+def test_reconciliation_reports_drift_with_the_rows_and_an_event_and_fixes_nothing(shop: TestClient,
+                                                                                   db: Database) -> None:
+    stock(shop, "wh", "MUG", 5)
+    with db.transaction() as conn:  # simulate a bad hand-edit behind the hub's back
+        conn.execute(sa.text("UPDATE stock_levels SET on_hand = 9, reserved = 1 WHERE sku = 'MUG'"))
+
+    drift = ok(shop.post("/api/v1/inventory/check"))
+
+    assert [(d["check"], d["expected"], d["actual"]) for d in drift] == [
+        ("ledger_on_hand", 5, 9), ("ledger_reserved", 0, 1), ("live_reservations", 0, 1)]
+    assert drift[0]["rows"] and drift[0]["rows"][0].startswith("ledger:")
+    assert len(events(db, "inventory.drift_detected")) == 3
+    assert ok(shop.get("/api/v1/stock/wh/MUG"))["on_hand"] == 9
