@@ -1,0 +1,196 @@
+"""The `omnihub` command: serve, worker, demo, migrate, apikey, inventory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from omnihub.config import get_settings
+
+app = typer.Typer(help="omnihub: one catalog, one inventory, one order flow, one customer, every channel.",
+                  no_args_is_help=True, add_completion=False)
+apikey = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+inventory = typer.Typer(help="Inventory maintenance.", no_args_is_help=True)
+app.add_typer(apikey, name="apikey")
+app.add_typer(inventory, name="inventory")
+console = Console(stderr=True)
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from omnihub.core.db import database_from_settings
+
+    return database_from_settings()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the schema (Alembic) on OMNIHUB_DATABASE_URL."""
+    from omnihub.core.migrate import upgrade
+
+    url = get_settings().database_url
+    with console.status(f"Migrating {_redact(url)} ..."):
+        upgrade(url)
+    console.print(f"[green]Schema is up to date[/green] on {_redact(url)}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          workers: Annotated[int, typer.Option(help="Server processes (use PostgreSQL for more than 1).")] = 1,
+          log_level: str = "warning") -> None:
+    """Run the API and admin UI."""
+    import uvicorn
+
+    console.print(f"omnihub API on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+    uvicorn.run("omnihub.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False)
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option(help="Drain what is due now, then exit.")] = False,
+           log_level: str = "INFO") -> None:
+    """Run the background worker: events, webhooks, NATS, reservation expiry, reconciliation."""
+    from omnihub.worker import run_worker
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(get_settings(), once=once)
+
+
+@apikey.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help="admin, channel, associate, agent or marketer")],
+    channel: Annotated[str | None, typer.Option(help="Channel code (role channel)")] = None,
+    location: Annotated[str | None, typer.Option(help="Location code (role associate)")] = None,
+    name: Annotated[str | None, typer.Option(help="A note to recognise the key by")] = None,
+) -> None:
+    """Create a key. The key itself is printed alone on the last line; only its hash is stored."""
+    from omnihub.catalog import queries as catalog
+    from omnihub.core.clock import SystemClock
+    from omnihub.core.errors import DomainError
+    from omnihub.core.security import create_api_key
+    from omnihub.inventory import queries as inventory_queries
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            if channel and role == "channel":
+                catalog.get_channel(conn, channel, field="channel")
+            if location and role == "associate":
+                inventory_queries.get_location(conn, location, field="location")
+            key_id, raw = create_api_key(conn, SystemClock(), get_settings().secret_key, role=role,
+                                         channel=channel, location=location, name=name)
+    except DomainError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    console.print(f"Created {role} key {key_id}. Store it now: it is not shown again.")
+    print(raw)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """Keys with their role and scope (never the key itself)."""
+    import sqlalchemy as sa
+
+    from omnihub.core.security import api_keys
+
+    db = _database()
+    with db.read() as conn:
+        rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).all()
+    db.dispose()
+    table = Table("id", "prefix", "role", "channel", "location", "name", "created", "revoked")
+    for r in rows:
+        table.add_row(r.id, r.prefix + "…", r.role, r.channel or "", r.location or "", r.name or "",
+                      str(r.created_at)[:19], str(r.revoked_at)[:19] if r.revoked_at else "")
+    Console().print(table)
+
+
+@apikey.command("revoke")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke a key by id (servers forget it within OMNIHUB_API_KEY_CACHE_SECONDS)."""
+    from omnihub.core.clock import SystemClock
+    from omnihub.core.security import revoke_api_key
+
+    db = _database()
+    with db.transaction() as conn:
+        done = revoke_api_key(conn, SystemClock(), key_id)
+    db.dispose()
+    if not done:
+        console.print(f"[red]No active key {key_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"Revoked {key_id}")
+
+
+@inventory.command("check")
+def inventory_check() -> None:
+    """Verify every level against its ledger, live reservations and quotas. Exit 1 on any drift."""
+    from omnihub.core.clock import SystemClock
+    from omnihub.inventory.service import check_inventory
+
+    db = _database()
+    with console.status("Reconciling stock levels with the ledger and reservations ..."), db.transaction() as conn:
+        drifts = check_inventory(conn, SystemClock())
+    db.dispose()
+    if not drifts:
+        console.print("[green]No drift:[/green] every level equals its ledger, reservations and quotas.")
+        return
+    table = Table("location", "sku", "check", "expected", "actual", "rows involved", title="Inventory drift")
+    for d in drifts:
+        table.add_row(d["location"], d["sku"], d["check"], str(d["expected"]), str(d["actual"]),
+                      ", ".join(d["rows"][:5]) + (" …" if len(d["rows"]) > 5 else ""))
+    Console().print(table)
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000,
+         serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Start server and worker.")] = True
+         ) -> None:
+    """Migrate, load a realistic demo business (once), start API + worker, print the URL and an admin key."""
+    from omnihub.core.clock import SystemClock
+    from omnihub.core.migrate import upgrade
+    from omnihub.core.security import create_api_key
+    from omnihub.demo import load_demo
+
+    settings = get_settings()
+    with console.status("Migrating ..."):
+        upgrade(settings.database_url)
+    db = _database()
+    summary = load_demo(db, SystemClock(), console=console)
+    with db.transaction() as conn:
+        _, key = create_api_key(conn, SystemClock(), settings.secret_key, role="admin", name="demo")
+    db.dispose()
+    console.print(summary)
+    url = f"http://{host}:{port}"
+    console.print(f"\n[bold green]omnihub demo[/bold green] at [bold]{url}[/bold]  (API docs: {url}/docs)")
+    console.print("Admin key (send as 'Authorization: Bearer <key>'):")
+    print(key, flush=True)
+    if not serve_it:
+        return
+    worker_process = subprocess.Popen([sys.executable, "-m", "omnihub.worker", "--log-level", "WARNING"],
+                                      env=os.environ.copy())
+    try:
+        serve(host=host, port=port)
+    finally:
+        worker_process.terminate()
+        worker_process.wait(timeout=10)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+if __name__ == "__main__":
+    app()

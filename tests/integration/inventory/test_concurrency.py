@@ -1,0 +1,77 @@
+"""No oversell under concurrency: many threads, and two server processes, hammer one SKU."""
+
+from concurrent.futures import ThreadPoolExecutor
+from itertools import cycle
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from omnihub.config import Settings
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
+from tests.builders import ok, stock
+from tests.conftest import SECRET
+from tests.servers import server_processes, server_thread
+
+UNITS = {"wh": 20, "s1": 20, "s2": 10}
+THREADS = 16
+ATTEMPTS_PER_THREAD = 12
+
+
+def hammer(urls: list[str], key: str) -> list[int]:
+    """Each thread keeps reserving one unit, round-robin over the servers; returns every status code."""
+
+    def worker(n: int) -> list[int]:
+        statuses = []
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+            for _, url in zip(range(ATTEMPTS_PER_THREAD), cycle(urls[n % len(urls):] + urls[:n % len(urls)]),
+                              strict=False):
+                r = http.post(f"{url}/api/v1/reservations",
+                              json={"channel": "web", "lines": [{"sku": "MUG", "quantity": 1}]})
+                assert r.status_code in (201, 409), r.text
+                if r.status_code == 409:
+                    assert r.json()["code"] == "insufficient_stock"
+                statuses.append(r.status_code)
+        return statuses
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return [s for result in pool.map(worker, range(THREADS)) for s in result]
+
+
+def assert_sold_exactly_the_stock(shop: TestClient, statuses: list[int]) -> None:
+    total = sum(UNITS.values())
+    assert statuses.count(201) == total  # every unit sold, none twice, no false "sold out"
+    assert statuses.count(409) == THREADS * ATTEMPTS_PER_THREAD - total
+    levels = ok(shop.get("/api/v1/stock/MUG"))["locations"]
+    assert {lvl["location"]: lvl["reserved"] for lvl in levels} == UNITS
+    assert ok(shop.post("/api/v1/inventory/check")) == []  # the ledger still balances
+
+
+def stock_the_shop(shop: TestClient) -> None:
+    for loc, units in UNITS.items():
+        stock(shop, loc, "MUG", units)
+
+
+def test_many_threads_never_oversell(shop: TestClient, settings: Settings, db: Database, clock: ManualClock,
+                                     admin_key: str) -> None:
+    from omnihub.app import create_app
+
+    stock_the_shop(shop)
+
+    with server_thread(create_app(settings, db=db, clock=clock)) as url:
+        statuses = hammer([url], admin_key)
+
+    assert_sold_exactly_the_stock(shop, statuses)
+
+
+@pytest.mark.slow
+def test_two_server_processes_never_oversell(shop: TestClient, db_url: str, admin_key: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several server processes on one database is the PostgreSQL deployment")
+    stock_the_shop(shop)
+
+    with server_processes(db_url, SECRET, count=2) as urls:
+        statuses = hammer(urls, admin_key)
+
+    assert_sold_exactly_the_stock(shop, statuses)
