@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, fan-out of domain events into a delivery log, signed HTTP delivery."""

@@ -1,0 +1,60 @@
+"""The webhooks room's tables: subscriptions, and one delivery row per (subscription, event)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from omnihub.core.db import JsonDoc, Timestamp, metadata
+
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", JsonDoc, nullable=False),  # patterns: "order.created", "stock.*", "*"
+    # Kept in clear because we must sign with it; shown to the client once, at creation.
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("deactivated_at", Timestamp, nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "subscription_id", sa.String(40), sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    # The exact JSON body we sign and send, frozen at fan-out: redeliveries send the same bytes, and the
+    # log does not depend on how long the outbox keeps events.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("last_attempt_at", Timestamp, nullable=True),
+    sa.Column("next_attempt_at", Timestamp, nullable=True),
+    # A worker's claim: while locked_until is in the future the row is in flight; a crashed worker's
+    # claims come back by themselves when the lease runs out. The token stops a late worker from
+    # overwriting the result of whoever claimed the row after it.
+    sa.Column("locked_until", Timestamp, nullable=True),
+    sa.Column("claim_token", sa.String(40), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("delivered_at", Timestamp, nullable=True),
+    sa.CheckConstraint(f"status IN {DELIVERY_STATUSES}", name="status_known"),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    sa.UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_subscription_event"),
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index("ix_webhook_deliveries_log", "subscription_id", "id"),
+)

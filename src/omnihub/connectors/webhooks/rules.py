@@ -1,0 +1,133 @@
+"""Pure webhook logic: which events a subscription wants, when to retry, what an attempt leads to. No I/O."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from omnihub.connectors.webhooks import errors
+
+MAX_PATTERNS = 50
+MAX_URL_LENGTH = 2000
+# A delivery never waits longer than this between attempts, however many have failed.
+MAX_BACKOFF_SECONDS = 3600.0
+# Up to this fraction is added at random, so receivers that failed together are not retried in lockstep.
+JITTER = 0.1
+
+_SEGMENT = r"[a-z][a-z0-9_]*"
+_PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt, or in flight under a worker's lease
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    DEAD = "dead"  # every attempt failed; stays in the log until redelivered
+
+
+def validate_url(url: str) -> str:
+    """Only absolute http(s) URLs with a host: anything else could never be delivered."""
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise errors.invalid_url(url, f"The URL is longer than {MAX_URL_LENGTH} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a malformed port
+    except ValueError:
+        raise errors.invalid_url(url, "The URL cannot be parsed.") from None
+    if parts.scheme not in ("http", "https"):
+        raise errors.invalid_url(url, "The URL must start with http:// or https://.")
+    if not parts.hostname:
+        raise errors.invalid_url(url, "The URL has no host.")
+    if port == 0:
+        raise errors.invalid_url(url, "The URL's port must be between 1 and 65535.")
+    if any(c.isspace() for c in url):
+        raise errors.invalid_url(url, "The URL contains whitespace.")
+    return url
+
+
+def normalise_patterns(patterns: Sequence[str]) -> list[str]:
+    """Validate event-type patterns (`order.created`, `stock.*`, `*`) and drop repeats, keeping order."""
+    if not patterns:
+        raise errors.invalid_event_pattern("", 0, "Subscribe to at least one event type (or '*').")
+    if len(patterns) > MAX_PATTERNS:
+        raise errors.invalid_event_pattern("", MAX_PATTERNS, f"At most {MAX_PATTERNS} event types.")
+    for index, pattern in enumerate(patterns):
+        if not isinstance(pattern, str) or len(pattern) > 64 or not _PATTERN.match(pattern):
+            raise errors.invalid_event_pattern(
+                str(pattern), index,
+                "Use an event type like 'order.created', a prefix wildcard like 'stock.*', or '*'.",
+            )
+    return list(dict.fromkeys(patterns))
+
+
+def matches(pattern: str, event_type: str) -> bool:
+    """`*` matches everything; `stock.*` matches `stock.changed` (any depth below `stock.`)."""
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+def wants(patterns: Sequence[str], event_type: str) -> bool:
+    return any(matches(p, event_type) for p in patterns)
+
+
+def backoff_seconds(
+    attempts: int,
+    base: float,
+    *,
+    cap: float = MAX_BACKOFF_SECONDS,
+    jitter: float = JITTER,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Wait before the next try after `attempts` failures: base * 2**(attempts-1), capped, plus a little jitter."""
+    if attempts < 1:
+        return 0.0
+    exponent = min(attempts - 1, 62)  # beyond this the cap wins anyway; avoids float overflow
+    delay = min(cap, base * 2.0**exponent)
+    return delay * (1.0 + jitter * rand())
+
+
+def is_success(status_code: int | None) -> bool:
+    return status_code is not None and 200 <= status_code < 300
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What an attempt turns a delivery into."""
+
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+def after_attempt(
+    attempts_before: int,
+    status_code: int | None,
+    now: datetime,
+    *,
+    max_attempts: int,
+    base_backoff: float,
+    rand: Callable[[], float] = random.random,
+) -> AttemptOutcome:
+    """2xx delivers; any other answer (or none) retries with backoff, and the last allowed failure is dead."""
+    attempts = attempts_before + 1
+    if is_success(status_code):
+        return AttemptOutcome(DeliveryStatus.DELIVERED, attempts, None, now)
+    if attempts >= max_attempts:
+        return AttemptOutcome(DeliveryStatus.DEAD, attempts, None, None)
+    delay = backoff_seconds(attempts, base_backoff, rand=rand)
+    return AttemptOutcome(DeliveryStatus.PENDING, attempts, now + timedelta(seconds=delay), None)
+
+
+def check_redeliverable(delivery_id: str, status: str) -> None:
+    """Only finished deliveries (delivered or dead) are re-sent; a pending one is already on its way."""
+    if status == DeliveryStatus.PENDING:
+        raise errors.delivery_pending(delivery_id)

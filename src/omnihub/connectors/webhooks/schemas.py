@@ -1,0 +1,52 @@
+"""The webhooks room's I/O shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from omnihub.core.schemas import Strict
+
+DeliveryStatusName = Literal["pending", "delivered", "dead"]
+
+
+class WebhookCreate(Strict):
+    url: str = Field(min_length=1, max_length=2000, description="Absolute http:// or https:// URL.")
+    events: list[str] = Field(
+        min_length=1, max_length=50,
+        description="Event types to receive: exact (`order.created`), prefix wildcard (`stock.*`) or `*`.",
+    )
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200,
+        description="Signing secret. Generated when absent; returned once, in this response only.",
+    )
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+    deactivated_at: datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Keep it: it is not shown again. Verifies `X-Omnihub-Signature`.")
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: DeliveryStatusName
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None

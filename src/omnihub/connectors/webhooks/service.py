@@ -1,0 +1,225 @@
+"""Webhook use cases: the only code that writes subscriptions and deliveries.
+
+Nothing here emits domain events: delivery bookkeeping is not a business fact, and emitting it would feed
+the webhooks back into themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.connectors.webhooks import errors, queries, rules
+from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_subscriptions
+from omnihub.connectors.webhooks.rules import DeliveryStatus
+from omnihub.core.clock import Clock, as_utc
+from omnihub.core.db import new_id
+from omnihub.core.events import Event
+
+
+def new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    """Subscribe a URL to event types. Returns the webhook with its secret (the only time it is shown)."""
+    url = rules.validate_url(data["url"])
+    patterns = rules.normalise_patterns(data["events"])
+    secret = data.get("secret") or new_secret()
+    webhook_id = new_id("whk")
+    conn.execute(
+        webhook_subscriptions.insert().values(
+            id=webhook_id, url=url, events=patterns, secret=secret, active=True, created_at=clock.now()
+        )
+    )
+    return {**queries.get_webhook(conn, webhook_id), "secret": secret}
+
+
+def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[str, Any]:
+    """Stop sending to a webhook. Its log stays readable; pending deliveries are simply no longer claimed."""
+    queries.get_webhook(conn, webhook_id)
+    conn.execute(
+        webhook_subscriptions.update()
+        .where(webhook_subscriptions.c.id == webhook_id, webhook_subscriptions.c.active.is_(True))
+        .values(active=False, deactivated_at=clock.now())
+    )
+    return queries.get_webhook(conn, webhook_id)
+
+
+def redeliver(conn: Connection, clock: Clock, webhook_id: str, delivery_id: str) -> dict[str, Any]:
+    """Send a finished (delivered or dead) delivery again, with a fresh set of attempts."""
+    webhook = queries.get_webhook(conn, webhook_id)
+    if not webhook["active"]:
+        raise errors.webhook_inactive(webhook_id)
+    delivery = queries.get_delivery(conn, webhook_id, delivery_id)
+    rules.check_redeliverable(delivery_id, delivery["status"])
+    result = conn.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == delivery["status"])
+        .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=clock.now(),
+                locked_until=None, claim_token=None, delivered_at=None)
+    )
+    if result.rowcount != 1:  # changed under us (e.g. a concurrent redeliver): it is pending now anyway
+        raise errors.delivery_pending(delivery_id)
+    return queries.get_delivery(conn, webhook_id, delivery_id)
+
+
+def envelope_body(event: Event) -> str:
+    """The exact JSON we sign and send: the public envelope `{id, type, occurred_at, data}`."""
+    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One row per (subscription, event): a re-dispatched event does not fan out twice."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(webhook_deliveries).on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+    conn.execute(stmt, rows)
+
+
+class WebhookFanout:
+    """Outbox handler: inside the dispatcher's transaction, one pending delivery per matching subscription."""
+
+    name = "webhooks"
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def handle(self, conn: Connection, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        subscriptions = queries.active_subscriptions(conn)
+        if not subscriptions:
+            return
+        now = self.clock.now()
+        rows = []
+        for event in events:
+            body: str | None = None
+            for sub in subscriptions:
+                if rules.wants(sub["events"], event.type):
+                    body = body or envelope_body(event)
+                    rows.append({
+                        "id": new_id("dlv"), "subscription_id": sub["id"], "event_id": event.id,
+                        "event_type": event.type, "payload": body, "status": DeliveryStatus.PENDING.value,
+                        "attempts": 0, "next_attempt_at": now, "created_at": now,
+                    })
+        for start in range(0, len(rows), 1000):
+            _insert_ignoring_duplicates(conn, rows[start : start + 1000])
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery this worker holds a lease on, with everything needed to send it without the database."""
+
+    id: str
+    claim_token: str
+    webhook_id: str
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    payload: str
+    attempts: int
+
+
+def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
+    """Take a lease on up to `limit` due deliveries of active webhooks. Commit before sending anything.
+
+    On PostgreSQL concurrent workers skip each other's locked rows; on SQLite the write transaction
+    (BEGIN IMMEDIATE) already makes the claim exclusive.
+    """
+    now = clock.now()
+    d, s = webhook_deliveries, webhook_subscriptions
+    query = (
+        sa.select(d.c.id, d.c.subscription_id, d.c.event_id, d.c.event_type, d.c.payload, d.c.attempts,
+                  s.c.url, s.c.secret)
+        .join(s, s.c.id == d.c.subscription_id)
+        .where(
+            d.c.status == DeliveryStatus.PENDING.value,
+            d.c.next_attempt_at <= now,
+            sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= now),
+            s.c.active.is_(True),
+        )
+        .order_by(d.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=d)
+    rows = list(conn.execute(query))
+    if not rows:
+        return []
+    token = new_id("clm")
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), 500):
+        conn.execute(
+            d.update().where(d.c.id.in_(ids[start : start + 500]))
+            .values(locked_until=now + timedelta(seconds=lease_seconds), claim_token=token)
+        )
+    return [
+        ClaimedDelivery(id=r.id, claim_token=token, webhook_id=r.subscription_id, url=r.url, secret=r.secret,
+                        event_id=r.event_id, event_type=r.event_type, payload=r.payload, attempts=r.attempts)
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    delivery: ClaimedDelivery
+    status_code: int | None
+    error: str | None
+    attempted_at: datetime
+
+
+def record_results(
+    conn: Connection,
+    clock: Clock,
+    results: Sequence[AttemptResult],
+    *,
+    max_attempts: int,
+    base_backoff: float,
+    rand: Callable[[], float] | None = None,
+) -> dict[str, int]:
+    """Write each attempt's outcome and release the lease. Only the current claimant's results count."""
+    d = webhook_deliveries
+    stmt = (
+        d.update()
+        .where(d.c.id == sa.bindparam("b_id"), d.c.claim_token == sa.bindparam("b_token"))
+        .values(
+            status=sa.bindparam("b_status"),
+            attempts=sa.bindparam("b_attempts"),
+            last_status_code=sa.bindparam("b_code"),
+            last_error=sa.bindparam("b_error"),
+            last_attempt_at=sa.bindparam("b_at"),
+            next_attempt_at=sa.bindparam("b_next"),
+            delivered_at=sa.bindparam("b_delivered"),
+            locked_until=None,
+            claim_token=None,
+        )
+    )
+    counts = {status.value: 0 for status in DeliveryStatus}
+    rows = []
+    extra = {"rand": rand} if rand is not None else {}
+    for result in results:
+        outcome = rules.after_attempt(
+            result.delivery.attempts, result.status_code, as_utc(result.attempted_at),
+            max_attempts=max_attempts, base_backoff=base_backoff, **extra,
+        )
+        counts[outcome.status.value] += 1
+        rows.append({
+            "b_id": result.delivery.id, "b_token": result.delivery.claim_token,
+            "b_status": outcome.status.value, "b_attempts": outcome.attempts,
+            "b_code": result.status_code, "b_error": (result.error or None) and result.error[:500],
+            "b_at": result.attempted_at, "b_next": outcome.next_attempt_at, "b_delivered": outcome.delivered_at,
+        })
+    if rows:
+        conn.execute(stmt, rows)
+    return counts
