@@ -1,0 +1,124 @@
+"""Webhook subscriptions through the public API: create, read, list, deactivate, validation, roles."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+from tests.builders import ok, problem, product
+from tests.conftest import make_key
+from tests.webhook_receiver import Receiver
+
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
+
+
+def subscribe(api: TestClient, url: str, events: list[str], **extra: Any) -> dict[str, Any]:
+    return ok(api.post("/api/v1/webhooks", json={"url": url, "events": events, **extra}), 201)
+
+
+def test_created_webhook_returns_a_generated_secret_once(admin: TestClient) -> None:
+    created = subscribe(admin, "https://example.com/hooks", ["stock.*", "order.created", "stock.*"])
+
+    read = ok(admin.get(f"/api/v1/webhooks/{created['id']}"))
+
+    assert created["secret"].startswith("whsec_")
+    assert len(created["secret"]) > 30
+    assert created["events"] == ["stock.*", "order.created"]
+    assert created["active"] is True
+    assert "secret" not in read
+    assert read == {k: v for k, v in created.items() if k != "secret"}
+
+
+def test_a_client_chosen_secret_is_kept(admin: TestClient) -> None:
+    created = subscribe(admin, "http://127.0.0.1:9/x", ["*"], secret="my-own-secret-0123456789")
+
+    assert created["secret"] == "my-own-secret-0123456789"
+
+
+def test_webhooks_page_with_cursor(admin: TestClient) -> None:
+    ids = [subscribe(admin, f"https://example.com/{i}", ["*"])["id"] for i in range(5)]
+
+    first = ok(admin.get("/api/v1/webhooks", params={"limit": 3}))
+    second = ok(admin.get("/api/v1/webhooks", params={"limit": 3, "cursor": first["next_cursor"]}))
+
+    assert [w["id"] for w in first["items"]] + [w["id"] for w in second["items"]] == sorted(ids)
+    assert second["next_cursor"] is None
+    assert all("secret" not in w for w in first["items"])
+
+
+def test_delete_deactivates_and_stops_fan_out(admin: TestClient, receiver: Callable[..., Receiver],
+                                              work: Callable[..., Any]) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.*"])
+
+    gone = ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))
+    product(admin, "SKU-1")
+    work()
+
+    assert gone["active"] is False
+    assert gone["deactivated_at"] is not None
+    assert ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))["active"] is False
+    assert [w["id"] for w in ok(admin.get("/api/v1/webhooks", params={"active": "false"}))["items"]] == [hook["id"]]
+    assert ok(admin.get("/api/v1/webhooks", params={"active": "true"}))["items"] == []
+    assert ok(admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries"))["items"] == []
+    assert rx.count() == 0
+
+
+def test_unknown_webhook_is_404_problem(admin: TestClient) -> None:
+    problem(admin.get("/api/v1/webhooks/whk_nope"), 404, "webhook_not_found")
+    problem(admin.delete("/api/v1/webhooks/whk_nope"), 404, "webhook_not_found")
+    problem(admin.get("/api/v1/webhooks/whk_nope/deliveries"), 404, "webhook_not_found")
+    problem(admin.post("/api/v1/webhooks/whk_nope/deliveries/dlv_nope/redeliver"), 404, "webhook_not_found")
+
+
+def test_bad_url_is_422_and_changes_nothing(admin: TestClient) -> None:
+    for url in ("ftp://example.com/x", "example.com/hook", "http://"):
+        body = problem(admin.post("/api/v1/webhooks", json={"url": url, "events": ["*"]}), 422,
+                       "invalid_webhook_url")
+        assert body["field"] == "url"
+
+    assert ok(admin.get("/api/v1/webhooks"))["items"] == []
+
+
+def test_bad_event_type_is_422_naming_the_entry_and_changes_nothing(admin: TestClient) -> None:
+    body = problem(admin.post("/api/v1/webhooks", json={"url": "https://example.com", "events": ["order.created",
+                                                                                              "Stock.*"]}),
+                   422, "invalid_event_type")
+
+    assert body["field"] == "events.1"
+    assert ok(admin.get("/api/v1/webhooks"))["items"] == []
+
+
+def test_shape_errors_are_422_validation_problems(admin: TestClient) -> None:
+    missing = problem(admin.post("/api/v1/webhooks", json={"url": "https://example.com"}), 422, "validation_error")
+    empty = problem(admin.post("/api/v1/webhooks", json={"url": "https://example.com", "events": []}), 422,
+                    "validation_error")
+    typo = problem(admin.post("/api/v1/webhooks", json={"url": "https://example.com", "events": ["*"],
+                                                        "evnts": ["*"]}), 422, "validation_error")
+    short_secret = problem(admin.post("/api/v1/webhooks", json={"url": "https://example.com", "events": ["*"],
+                                                                "secret": "short"}), 422, "validation_error")
+
+    assert missing["field"] == "events"
+    assert empty["field"] == "events"
+    assert typo["field"] == "evnts"
+    assert short_secret["field"] == "secret"
+    assert ok(admin.get("/api/v1/webhooks"))["items"] == []
+
+
+def test_bad_status_filter_is_422(admin: TestClient) -> None:
+    hook = subscribe(admin, "https://example.com", ["*"])
+
+    body = problem(admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries", params={"status": "lost"}), 422,
+                   "validation_error")
+
+    assert body["field"] == "status"
+
+
+def test_webhooks_are_admin_only(client: TestClient, db: Database, clock: ManualClock) -> None:
+    key = make_key(db, clock, "channel", channel="web")
+    headers = {"Authorization": f"Bearer {key}"}
+
+    problem(client.post("/api/v1/webhooks", json={"url": "https://example.com", "events": ["*"]}, headers=headers),
+            403, "role_not_allowed")
+    problem(client.get("/api/v1/webhooks", headers=headers), 403, "role_not_allowed")
+    problem(client.get("/api/v1/webhooks"), 401, "missing_api_key")
