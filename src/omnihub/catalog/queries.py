@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.catalog import errors
 from omnihub.catalog.models import channel_locations, channel_prices, channels, products
+from omnihub.core.money import format_amount
 from omnihub.core.pagination import decode_cursor, page
 
 
@@ -125,7 +126,8 @@ def channel_prices_page(conn: Connection, code: str, *, limit: int, cursor: str 
     if after is not None:
         query = query.where(channel_prices.c.sku > str(after))
     currency = channel["currency"]
-    items = [{"sku": sku, "amount": Decimal(amount), "currency": currency} for sku, amount in conn.execute(query)]
+    items = [{"sku": sku, "amount": Decimal(format_amount(amount, currency)), "currency": currency}
+             for sku, amount in conn.execute(query)]
     return page(items, limit, key=lambda p: p["sku"])
 
 

@@ -1,5 +1,4 @@
 from fastapi.testclient import TestClient
-
 from tests.builders import ok, problem, product
 
 

@@ -1,6 +1,5 @@
 import pytest
 from fastapi.testclient import TestClient
-
 from tests.builders import channel, location, product
 
 

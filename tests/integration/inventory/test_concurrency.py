@@ -6,13 +6,13 @@ from itertools import cycle
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from tests.builders import ok, stock
+from tests.conftest import SECRET
+from tests.servers import server_processes, server_thread
 
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from tests.builders import ok, stock
-from tests.conftest import SECRET
-from tests.servers import server_processes, server_thread
 
 UNITS = {"wh": 20, "s1": 20, "s2": 10}
 THREADS = 16

@@ -1,11 +1,11 @@
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.builders import ok, stock
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.events import dispatch_pending, outbox
 from omnihub.inventory.service import AvailabilityProjector
-from tests.builders import ok, stock
 
 
 def drain(db: Database, clock: ManualClock) -> None:

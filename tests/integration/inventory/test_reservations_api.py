@@ -1,10 +1,10 @@
 from fastapi.testclient import TestClient
+from tests.builders import ok, problem, stock
+from tests.conftest import make_key
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.inventory.service import release_expired_reservations
-from tests.builders import ok, problem, stock
-from tests.conftest import make_key
 
 
 def reserve(api: TestClient, channel: str, *lines: tuple[str, int], **extra: object):

@@ -1,9 +1,9 @@
 from fastapi.testclient import TestClient
+from tests.builders import ok, problem, stock
+from tests.conftest import make_key
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from tests.builders import ok, problem, stock
-from tests.conftest import make_key
 
 
 def ledger(api: TestClient, loc: str, sku: str) -> list[dict]:
