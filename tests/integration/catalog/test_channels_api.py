@@ -34,11 +34,13 @@ def test_prices_are_set_per_channel_as_decimal_strings(admin: TestClient) -> Non
     channel(admin, "web")
     channel(admin, "jp", currency="JPY", country="JP")
 
-    ok(admin.put("/api/v1/channels/web/prices", json=[{"sku": "TEE", "amount": "19.90"}, {"sku": "MUG", "amount": "7"}]))
+    ok(admin.put("/api/v1/channels/web/prices",
+                 json=[{"sku": "TEE", "amount": "19.90"}, {"sku": "MUG", "amount": "7"}]))
     ok(admin.put("/api/v1/channels/jp/prices", json=[{"sku": "TEE", "amount": "2500"}]))
 
     web = ok(admin.get("/api/v1/channels/web/prices"))["items"]
-    assert web == [{"sku": "MUG", "amount": "7.00", "currency": "EUR"}, {"sku": "TEE", "amount": "19.90", "currency": "EUR"}]
+    assert web == [{"sku": "MUG", "amount": "7.00", "currency": "EUR"},
+                   {"sku": "TEE", "amount": "19.90", "currency": "EUR"}]
     assert ok(admin.get("/api/v1/channels/jp/prices"))["items"] == [{"sku": "TEE", "amount": "2500", "currency": "JPY"}]
 
 
