@@ -75,3 +75,21 @@ def test_two_server_processes_never_oversell(shop: TestClient, db_url: str, admi
         statuses = hammer(urls, admin_key)
 
     assert_sold_exactly_the_stock(shop, statuses)
+
+
+def test_a_ring_fence_holds_under_concurrent_claims_from_other_channels(
+        shop: TestClient, settings: Settings, db: Database, clock: ManualClock, admin_key: str) -> None:
+    from omnihub.app import create_app
+
+    stock(shop, "s1", "MUG", 30)
+    ok(shop.put("/api/v1/stock/s1/MUG/quotas/store", json={"units": 5}))  # the store keeps 5 for walk-ins
+
+    with server_thread(create_app(settings, db=db, clock=clock)) as url:
+        statuses = hammer([url], admin_key)
+
+    assert statuses.count(201) == 25  # web got everything but the ring-fenced units
+    for _ in range(5):
+        ok(shop.post("/api/v1/reservations", json={"channel": "store", "lines": [{"sku": "MUG", "quantity": 1}]}), 201)
+    level = ok(shop.get("/api/v1/stock/s1/MUG"))
+    assert (level["reserved"], level["ring_fenced"], level["quotas"]) == (30, 0, {"store": 0})
+    assert ok(shop.post("/api/v1/inventory/check")) == []
