@@ -17,7 +17,7 @@ demo: install
 	$(BIN)/omnihub demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 unit: install
