@@ -10,7 +10,8 @@ PREFIX = "/api/v1"
 def include_routers(app: FastAPI) -> None:
     from omnihub.catalog.api import router as catalog
     from omnihub.connectors.webhooks.api import router as webhooks
+    from omnihub.customers.api import router as customers
     from omnihub.inventory.api import router as inventory
 
-    for router in (catalog, inventory, webhooks):
+    for router in (catalog, inventory, webhooks, customers):
         app.include_router(router, prefix=PREFIX)

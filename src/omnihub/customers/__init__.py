@@ -1,0 +1,1 @@
+"""Customers: profiles, identities, resolution + merge, timeline, consent, tags, GDPR."""

@@ -1,0 +1,325 @@
+"""Read side of the customers room: the 360 view, lookup by any identity, timeline, export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.catalog import queries as catalog_queries
+from omnihub.core.clock import Clock, as_utc
+from omnihub.core.pagination import check_limit, decode_cursor, page
+from omnihub.customers import errors, rules
+from omnihub.customers.models import (
+    customer_aliases,
+    customer_consents,
+    customer_credit,
+    customer_erasures,
+    customer_events,
+    customer_identities,
+    customer_merges,
+    customer_stats,
+    customer_tags,
+    customers,
+    identity_blocks,
+    merge_suggestions,
+)
+
+RECENT_ACTIVITY = 10
+
+# Other rooms add to the 360 view without this room importing them: commerce registers "open_cart".
+ViewSection = Callable[[Connection, str], Any]
+_sections: dict[str, ViewSection] = {}
+
+
+def register_view_section(name: str, section: ViewSection) -> None:
+    _sections[name] = section
+
+
+def unregister_view_section(name: str) -> None:
+    _sections.pop(name, None)
+
+
+def resolve_id(conn: Connection, customer_id: str) -> str | None:
+    """The profile an id stands for now (a merged id resolves to its survivor); None when unknown."""
+    row = conn.execute(sa.select(customers.c.id, customers.c.status).where(customers.c.id == customer_id)).first()
+    if row is None:
+        return None
+    if row.status != "merged":
+        return row.id
+    return conn.execute(
+        sa.select(customer_aliases.c.survivor_id).where(customer_aliases.c.merged_id == customer_id)
+    ).scalar()
+
+
+def _resolved_row(conn: Connection, customer_id: str) -> Any:
+    cid = resolve_id(conn, customer_id)
+    row = conn.execute(sa.select(customers).where(customers.c.id == cid)).first() if cid else None
+    if row is None:
+        raise errors.customer_not_found(customer_id)
+    return row
+
+
+def _identity(row: Any) -> dict[str, Any]:
+    identity = rules.Identity(row.kind, row.value, row.namespace, bool(row.verified))
+    return {
+        "kind": row.kind,
+        "value": row.value,
+        "network": row.namespace or None if row.kind == "handle" else None,
+        "system": row.namespace or None if row.kind == "external" else None,
+        "verified": bool(row.verified),
+        "trust": identity.trust,
+        "channel": row.channel,
+        "created_at": as_utc(row.created_at),
+    }
+
+
+def _timeline_item(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "channel": row.channel,
+        "at": as_utc(row.occurred_at),
+        "source": row.source,
+        "custom": row.source == "events" and row.type not in rules.STANDARD_EVENT_TYPES,
+        "properties": row.properties or {},
+    }
+
+
+def customer_consents_of(conn: Connection, cid: str) -> dict[str, dict[str, Any]]:
+    rows = [dict(r._mapping) for r in conn.execute(
+        sa.select(customer_consents).where(customer_consents.c.customer_id == cid))]
+    return {
+        purpose: {"granted": bool(r["granted"]), "channel": r["channel"], "at": as_utc(r["at"]), "proof": r["proof"]}
+        for purpose, r in sorted(rules.current_consents(rows).items())
+    }
+
+
+def _tags(conn: Connection, cid: str, now: datetime) -> list[dict[str, Any]]:
+    manual: set[str] = set()
+    auto: dict[str, float] = {}
+    for tag, source, score in conn.execute(
+        sa.select(customer_tags.c.tag, customer_tags.c.source, customer_tags.c.score)
+        .where(customer_tags.c.customer_id == cid)
+    ):
+        if source == "manual":
+            manual.add(tag)
+        else:
+            auto[tag] = auto.get(tag, 0.0) + rules.decayed_score(score or 0.0, now)
+    result = [{"tag": t, "source": "manual", "score": None} for t in sorted(manual)]
+    result += [{"tag": t, "source": "auto", "score": round(s, 3)}
+               for t, s in sorted(auto.items(), key=lambda kv: (-kv[1], kv[0])) if s >= rules.MIN_TAG_SCORE]
+    return result
+
+
+def _store_credit(conn: Connection, cid: str) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for currency, amount in conn.execute(
+        sa.select(customer_credit.c.currency, customer_credit.c.amount).where(customer_credit.c.customer_id == cid)
+    ):
+        totals[currency] = totals.get(currency, Decimal(0)) + Decimal(amount)
+    return {c: a.quantize(Decimal("0.01")) for c, a in sorted(totals.items())}
+
+
+def _stats(conn: Connection, cid: str) -> dict[str, Any]:
+    per_channel: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(sa.select(customer_stats).where(customer_stats.c.customer_id == cid)):
+        entry = per_channel.setdefault(r.channel, {"events": 0, "orders": 0, "revenue": Decimal(0), "first": None,
+                                                   "last": None, "seen": None})
+        entry["events"] += r.events_count
+        entry["orders"] += r.orders_count
+        entry["revenue"] += Decimal(r.revenue)
+        for key, value, pick in (("first", r.first_order_at, min), ("last", r.last_order_at, max),
+                                 ("seen", r.last_seen_at, max)):
+            if value is not None:
+                value = as_utc(value)
+                entry[key] = value if entry[key] is None else pick(entry[key], value)
+    orders = sum(e["orders"] for e in per_channel.values())
+    revenue = sum((e["revenue"] for e in per_channel.values()), Decimal(0))
+    firsts = [e["first"] for e in per_channel.values() if e["first"]]
+    lasts = [e["last"] for e in per_channel.values() if e["last"]]
+    seen = [e["seen"] for e in per_channel.values() if e["seen"]]
+    first, last = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+    frequency = None
+    if orders > 1 and first and last:
+        frequency = round((last - first).total_seconds() / 86400 / (orders - 1), 2)
+    buyers = [(e["orders"], ch) for ch, e in per_channel.items() if e["orders"]]
+    return {
+        "orders_count": orders,
+        "lifetime_value": revenue.quantize(Decimal("0.01")),
+        "average_ticket": (revenue / orders).quantize(Decimal("0.01")) if orders else None,
+        "first_order_at": first,
+        "last_order_at": last,
+        "purchase_frequency_days": frequency,
+        "channels": sorted(per_channel),
+        "preferred_channel": max(buyers, key=lambda b: (b[0], b[1]))[1] if buyers else None,
+        "events_count": sum(e["events"] for e in per_channel.values()),
+        "last_seen_at": max(seen) if seen else None,
+    }
+
+
+def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
+    """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history."""
+    row = _resolved_row(conn, customer_id)
+    cid = row.id
+    identities = [_identity(r) for r in conn.execute(
+        sa.select(customer_identities).where(customer_identities.c.customer_id == cid)
+        .order_by(customer_identities.c.id))]
+    recent = [_timeline_item(r) for r in conn.execute(
+        sa.select(customer_events).where(customer_events.c.customer_id == cid)
+        .order_by(customer_events.c.occurred_at.desc(), customer_events.c.id.desc()).limit(RECENT_ACTIVITY))]
+    view = {
+        "id": cid,
+        "status": row.status,
+        "name": row.name,
+        "created_at": as_utc(row.created_at),
+        "identities": identities,
+        "consents": customer_consents_of(conn, cid),
+        "tags": _tags(conn, cid, clock.now()),
+        "store_credit": _store_credit(conn, cid),
+        "stats": _stats(conn, cid),
+        "open_cart": None,
+        "recent_activity": recent,
+        "merged_ids": sorted(conn.execute(sa.select(customer_aliases.c.merged_id)
+                                          .where(customer_aliases.c.survivor_id == cid)).scalars()),
+    }
+    for name, section in list(_sections.items()):
+        view[name] = section(conn, cid)
+    return view
+
+
+def lookup(conn: Connection, raw: dict[str, Any], *, channel: str | None) -> str:
+    """The profile an identifier belongs to (the store counter, the inbox)."""
+    region = catalog_queries.get_channel(conn, channel, field="channel")["country"] if channel else None
+    identity = rules.normalise_identity(raw, region, raw["kind"])
+    cid = conn.execute(sa.select(customer_identities.c.customer_id)
+                       .where(customer_identities.c.key == identity.key)).scalar()
+    if cid is None:
+        raise errors.customer_not_found(identity.value, raw["kind"])
+    return cid
+
+
+def timeline(conn: Connection, customer_id: str, *, limit: int, cursor: str | None, type_: str | None = None,
+             channel: str | None = None) -> dict[str, Any]:
+    """Newest first, paged by (occurred_at, id)."""
+    check_limit(limit)
+    cid = _resolved_row(conn, customer_id).id
+    ev = customer_events.c
+    query = sa.select(customer_events).where(ev.customer_id == cid)
+    if type_:
+        query = query.where(ev.type == type_)
+    if channel:
+        query = query.where(ev.channel == channel)
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            at, last_id = datetime.fromisoformat(after[0]), int(after[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise errors.invalid_event("cursor", "The cursor is not one this API issued.") from None
+        at = as_utc(at)
+        query = query.where(sa.or_(ev.occurred_at < at, sa.and_(ev.occurred_at == at, ev.id < last_id)))
+    query = query.order_by(ev.occurred_at.desc(), ev.id.desc()).limit(limit + 1)
+    items = [_timeline_item(r) for r in conn.execute(query)]
+    return page(items, limit, key=lambda i: [i["at"].isoformat(), i["id"]])
+
+
+def _merge_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "survivor_id": row.survivor_id, "merged_id": row.merged_id, "reason": row.reason,
+        "actor": row.actor, "absorbed_ids": list(row.absorbed_ids or []), "evidence": row.evidence or {},
+        "fields": row.fields or {}, "created_at": as_utc(row.created_at),
+        "undone_at": as_utc(row.undone_at) if row.undone_at else None,
+    }
+
+
+def get_merge(conn: Connection, merge_id: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(customer_merges).where(customer_merges.c.id == merge_id)).first()
+    if row is None:
+        raise errors.merge_not_found(merge_id)
+    return _merge_out(row)
+
+
+def merges_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+    cid = _resolved_row(conn, customer_id).id
+    m = customer_merges.c
+    rows = conn.execute(sa.select(customer_merges).where(sa.or_(m.survivor_id == cid, m.merged_id == cid))
+                        .order_by(m.id))
+    return [_merge_out(r) for r in rows]
+
+
+def _suggestion_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "customer_a": row.customer_a, "customer_b": row.customer_b, "reason": row.reason,
+        "evidence": row.evidence or {}, "status": row.status, "created_at": as_utc(row.created_at),
+        "decided_at": as_utc(row.decided_at) if row.decided_at else None, "merge_id": row.merge_id,
+    }
+
+
+def list_suggestions(conn: Connection, *, status: str | None, customer: str | None, limit: int,
+                     cursor: str | None) -> dict[str, Any]:
+    check_limit(limit)
+    s = merge_suggestions.c
+    query = sa.select(merge_suggestions).order_by(s.id).limit(limit + 1)
+    if status:
+        query = query.where(s.status == status)
+    if customer:
+        query = query.where(sa.or_(s.customer_a == customer, s.customer_b == customer))
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(s.id > str(after))
+    return page([_suggestion_out(r) for r in conn.execute(query)], limit, key=lambda x: x["id"])
+
+
+def list_blocks(conn: Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Configured blocks only: erased identifiers are hashes and are not listed."""
+    check_limit(limit)
+    b = identity_blocks.c
+    query = sa.select(identity_blocks).where(b.reason == "blocked").order_by(b.hash).limit(limit + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(b.hash > str(after))
+    rows = list(conn.execute(query))
+    items = [{"kind": r.kind, "value": r.value, "namespace": r.namespace, "note": r.note,
+              "created_at": as_utc(r.created_at), "_hash": r.hash} for r in rows]
+    result = page(items, limit, key=lambda x: x["_hash"])
+    for item in result["items"]:
+        item.pop("_hash")
+    return result
+
+
+def export(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
+    """GDPR access: everything this room holds about the person, as JSON."""
+    view = customer_view(conn, clock, customer_id)
+    cid = view["id"]
+    events = [_timeline_item(r) for r in conn.execute(
+        sa.select(customer_events).where(customer_events.c.customer_id == cid)
+        .order_by(customer_events.c.occurred_at, customer_events.c.id))]
+    consent_log = [
+        {"purpose": r.purpose, "granted": bool(r.granted), "channel": r.channel, "at": as_utc(r.at),
+         "proof": r.proof, "recorded_at": as_utc(r.recorded_at)}
+        for r in conn.execute(sa.select(customer_consents).where(customer_consents.c.customer_id == cid)
+                              .order_by(customer_consents.c.at, customer_consents.c.id))
+    ]
+    credit = [
+        {"amount": str(Decimal(r.amount)), "currency": r.currency, "reason": r.reason, "at": as_utc(r.at)}
+        for r in conn.execute(sa.select(customer_credit).where(customer_credit.c.customer_id == cid)
+                              .order_by(customer_credit.c.id))
+    ]
+    erasures = [
+        {"id": r.id, "at": as_utc(r.at), "identities_blocked": r.identities_blocked,
+         "events_deleted": r.events_deleted}
+        for r in conn.execute(sa.select(customer_erasures).where(customer_erasures.c.customer_id == cid))
+    ]
+    return {
+        "customer": view,
+        "timeline": events,
+        "consent_log": consent_log,
+        "store_credit_ledger": credit,
+        "merges": merges_of(conn, cid),
+        "erasures": erasures,
+        "exported_at": clock.now(),
+    }
