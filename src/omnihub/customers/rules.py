@@ -222,7 +222,8 @@ class ProfileFacts:
 
     @property
     def known_person(self) -> bool:
-        return any(i.strong for i in self.identities)
+        """Someone we could contact or recognise, as opposed to a browsing device."""
+        return any(i.kind != "anonymous_id" for i in self.identities)
 
 
 def choose_survivor(profiles: Sequence[ProfileFacts]) -> list[ProfileFacts]:

@@ -1,0 +1,92 @@
+from fastapi.testclient import TestClient
+from tests.builders import ok, problem
+from tests.integration.customers.helpers import customer, event, lookup, send, shop, timeline, values, view
+
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
+from omnihub.customers import service
+
+
+def test_last_explicit_choice_wins_by_when_it_was_made(admin: TestClient, db: Database) -> None:
+    shop(admin)
+    cid = customer(admin, email="ana@correo.es")["id"]
+    url = f"/api/v1/customers/{cid}/consents/email_marketing"
+    ok(admin.put(url, json={"granted": True, "channel": "web", "at": "2026-01-03T10:00:00Z",
+                            "proof": {"form": "checkout", "ip": "203.0.113.7"}}))
+
+    late_arriving_older = ok(admin.put(url, json={"granted": False, "channel": "store",
+                                                  "at": "2026-01-02T10:00:00Z"}))
+    with db.read() as conn:
+        allowed_before = service.can_contact(conn, cid, "email_marketing")
+    newest = ok(admin.put(url, json={"granted": False, "channel": "store", "at": "2026-01-04T10:00:00Z"}))
+    with db.read() as conn:
+        allowed_after = service.can_contact(conn, cid, "email_marketing")
+        sms_never_asked = service.can_contact(conn, cid, "sms")
+
+    assert late_arriving_older["email_marketing"]["granted"] is True
+    assert late_arriving_older["email_marketing"]["proof"] == {"form": "checkout", "ip": "203.0.113.7"}
+    assert allowed_before is True
+    assert newest["email_marketing"] == {"granted": False, "channel": "store", "at": "2026-01-04T10:00:00Z",
+                                         "proof": None}
+    assert allowed_after is False
+    assert sms_never_asked is False
+    problem(admin.put(f"/api/v1/customers/{cid}/consents/telepathy", json={"granted": True}), 422,
+            "validation_error")
+
+
+def test_consent_follows_a_merge_and_the_latest_choice_of_either_profile_wins(admin: TestClient,
+                                                                              db: Database) -> None:
+    shop(admin)
+    a = customer(admin, email="ana@correo.es")["id"]
+    b = customer(admin, phone="612345678")["id"]
+    ok(admin.put(f"/api/v1/customers/{a}/consents/sms", json={"granted": False, "at": "2026-01-01T00:00:00Z"}))
+    ok(admin.put(f"/api/v1/customers/{b}/consents/sms", json={"granted": True, "at": "2026-01-02T00:00:00Z"}))
+
+    ok(admin.post(f"/api/v1/customers/{a}/merge", json={"other": b}), 201)
+
+    assert view(admin, a)["consents"]["sms"]["granted"] is True
+    with db.read() as conn:
+        assert service.can_contact(conn, b, "sms") is True
+
+
+def test_export_holds_everything_about_the_person(admin: TestClient) -> None:
+    shop(admin)
+    cid = customer(admin, name="Ana", email="ana@correo.es")["id"]
+    send(admin, event("searched", {"email": "ana@correo.es"}, q="boots"))
+    ok(admin.put(f"/api/v1/customers/{cid}/consents/profiling", json={"granted": True}))
+
+    export = ok(admin.get(f"/api/v1/customers/{cid}/export"))
+
+    assert export["customer"]["name"] == "Ana"
+    assert values(export["customer"], "email") == ["ana@correo.es"]
+    assert [(e["type"], e["properties"]) for e in export["timeline"]] == [("searched", {"q": "boots"})]
+    assert [(c["purpose"], c["granted"]) for c in export["consent_log"]] == [("profiling", True)]
+
+
+def test_erase_anonymises_and_the_erased_identifiers_cannot_re_identify(admin: TestClient, db: Database,
+                                                                        clock: ManualClock) -> None:
+    shop(admin)
+    cid = customer(admin, name="Ana", email="ana@correo.es", phone="612345678")["id"]
+    send(admin, event("searched", {"email": "ana@correo.es"}, q="boots"))
+
+    erasure = ok(admin.delete(f"/api/v1/customers/{cid}"))
+    later = send(admin, event("page_viewed", {"email": "ana@correo.es"}),
+                 event("page_viewed", {"phone": "+34612345678", "anonymous_id": "dev-9"}))
+
+    assert (erasure["identities_blocked"], erasure["events_deleted"]) == (2, 1)
+    profile = view(admin, cid)
+    assert (profile["status"], profile["name"], profile["identities"]) == ("erased", None, [])
+    assert timeline(admin, cid)["items"] == []
+    assert later["ignored"] == 1 and later["customer_ids"][0] is None
+    newcomer = view(admin, later["customer_ids"][1])
+    assert newcomer["id"] != cid
+    assert values(newcomer, "phone") == [] and values(newcomer, "anonymous_id") == ["dev-9"]
+    problem(lookup(admin, email="ana@correo.es"), 404, "customer_not_found")
+    problem(admin.post("/api/v1/customers", json={"identities": {"email": "ana@correo.es"}}), 409,
+            "identity_erased")
+    problem(admin.post(f"/api/v1/customers/{cid}/merge", json={"other": newcomer["id"]}), 409, "customer_erased")
+    with db.read() as conn:
+        assert service.can_contact(conn, cid, "email_marketing") is False
+    export = ok(admin.get(f"/api/v1/customers/{cid}/export"))
+    assert export["erasures"][0]["id"] == erasure["id"]
+    assert "ana@correo.es" not in str(export)
