@@ -12,6 +12,9 @@ from omnihub.catalog.schemas import (
     ChannelOut,
     ChannelUpdate,
     PriceIn,
+    PriceListCreate,
+    PriceListOut,
+    PriceListPriceIn,
     PriceOut,
     ProductCreate,
     ProductOut,
@@ -19,6 +22,7 @@ from omnihub.catalog.schemas import (
 )
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
+from omnihub.core.security import Role
 from omnihub.deps import Context, context, requires
 
 router = APIRouter(tags=["catalog"])
@@ -90,3 +94,29 @@ def list_prices(code: str, limit: int = Limit, cursor: str | None = None,
     ctx.principal.ensure_channel(code)
     with ctx.db.read() as conn:
         return queries.channel_prices_page(conn, code, limit=limit, cursor=cursor)
+
+
+@router.post("/price-lists", status_code=201, response_model=PriceListOut)
+def create_price_list(body: PriceListCreate, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.create_price_list(conn, ctx.clock, body.model_dump())
+
+
+@router.get("/price-lists/{code}", response_model=PriceListOut)
+def get_price_list(code: str, ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.get_price_list(conn, code)
+
+
+@router.put("/price-lists/{code}/prices", response_model=PriceListOut)
+def set_price_list_prices(code: str, body: list[PriceListPriceIn], ctx: Context = Depends(requires())
+                          ) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.set_price_list_prices(conn, ctx.clock, code, [p.model_dump() for p in body])
+
+
+@router.put("/price-lists/{code}/customers/{customer_id}", response_model=PriceListOut)
+def assign_price_list(code: str, customer_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """The customer (a wholesale account) now buys at this list's prices in every channel."""
+    with ctx.db.transaction() as conn:
+        return service.assign_price_list(conn, ctx.clock, code, customer_id)

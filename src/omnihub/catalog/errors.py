@@ -33,3 +33,19 @@ def unknown_locations(codes: list[str]) -> ValidationFailed:
 
 def duplicate_sku_in_request(sku: str, index: int) -> ValidationFailed:
     return ValidationFailed("duplicate_sku", f"SKU '{sku}' appears more than once.", field=f"{index}.sku", sku=sku)
+
+
+def price_list_not_found(code: str) -> NotFound:
+    return NotFound("price_list_not_found", f"No price list '{code}'.", price_list=code)
+
+
+def price_list_exists(code: str) -> Conflict:
+    return Conflict("price_list_exists", f"A price list '{code}' already exists.", field="code", price_list=code)
+
+
+def currency_mismatch(expected: str, got: str, field: str) -> ValidationFailed:
+    return ValidationFailed("currency_mismatch", f"Expected {expected}, not {got}.", field=field)
+
+
+def duplicate_location(field: str = "locations") -> ValidationFailed:
+    return ValidationFailed("duplicate_location", "A location is listed twice.", field=field)

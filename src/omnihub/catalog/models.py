@@ -17,6 +17,7 @@ products = sa.Table(
     sa.Column("barcode", sa.String(64), nullable=True, unique=True),
     sa.Column("group_code", sa.String(64), nullable=True, index=True),
     sa.Column("attributes", JsonDoc, nullable=False, default=dict),
+    sa.Column("tax_class", sa.String(32), nullable=False, server_default="standard"),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_products_category", "category", "sku"),
@@ -31,6 +32,10 @@ channels = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("country", sa.String(2), nullable=True),
     sa.Column("stock_buffer", sa.Integer, nullable=False, default=0),
+    sa.Column("prices_include_tax", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("shipping_fee", Money, nullable=False, server_default="0"),
+    # Minutes a cart's lines hold stock while the customer shops (0: no hold).
+    sa.Column("cart_hold_minutes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.CheckConstraint("stock_buffer >= 0", name="stock_buffer_not_negative"),
@@ -56,4 +61,33 @@ channel_prices = sa.Table(
     sa.Column("amount", Money, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+)
+
+# Customer-specific price lists (wholesale): a price per SKU with a minimum order quantity.
+price_lists = sa.Table(
+    "price_lists",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+price_list_prices = sa.Table(
+    "price_list_prices",
+    metadata,
+    sa.Column("price_list", sa.String(64), sa.ForeignKey("price_lists.code", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("products.sku"), primary_key=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("min_quantity", sa.Integer, nullable=False, server_default="1"),
+    sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+    sa.CheckConstraint("min_quantity >= 1", name="min_quantity_positive"),
+)
+
+# Which customers buy from which price list (customer ids belong to the customers room).
+price_list_customers = sa.Table(
+    "price_list_customers",
+    metadata,
+    sa.Column("customer_id", sa.String(40), primary_key=True),
+    sa.Column("price_list", sa.String(64), sa.ForeignKey("price_lists.code", ondelete="CASCADE"), nullable=False),
 )

@@ -10,7 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.catalog import errors
-from omnihub.catalog.models import channel_locations, channel_prices, channels, products
+from omnihub.catalog.models import (
+    channel_locations,
+    channel_prices,
+    channels,
+    price_list_customers,
+    price_list_prices,
+    price_lists,
+    products,
+)
 from omnihub.core.money import format_amount
 from omnihub.core.pagination import decode_cursor, page
 
@@ -23,6 +31,7 @@ def _product(row: Any) -> dict[str, Any]:
         "barcode": row.barcode,
         "group": row.group_code,
         "attributes": row.attributes or {},
+        "tax_class": row.tax_class,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -77,6 +86,9 @@ def _channel(row: Any, locations: list[str]) -> dict[str, Any]:
         "country": row.country,
         "locations": locations,
         "stock_buffer": row.stock_buffer,
+        "prices_include_tax": row.prices_include_tax,
+        "shipping_fee": Decimal(format_amount(row.shipping_fee, row.currency)),
+        "cart_hold_minutes": row.cart_hold_minutes,
     }
 
 
@@ -139,3 +151,39 @@ def prices_for(conn: Connection, channel_code: str, skus: Iterable[str]) -> dict
         )
     )
     return {sku: Decimal(amount) for sku, amount in rows}
+
+
+def products_info(conn: Connection, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Name, category and tax class of each existing SKU (for pricing and routing)."""
+    rows = conn.execute(sa.select(products.c.sku, products.c.name, products.c.category, products.c.tax_class)
+                        .where(products.c.sku.in_(list(set(skus)))))
+    return {r.sku: {"name": r.name, "category": r.category, "tax_class": r.tax_class} for r in rows}
+
+
+def get_price_list(conn: Connection, code: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(price_lists).where(price_lists.c.code == code)).first()
+    if row is None:
+        raise errors.price_list_not_found(code)
+    prices = conn.execute(sa.select(price_list_prices).where(price_list_prices.c.price_list == code)
+                          .order_by(price_list_prices.c.sku))
+    customers = conn.execute(sa.select(price_list_customers.c.customer_id)
+                             .where(price_list_customers.c.price_list == code)
+                             .order_by(price_list_customers.c.customer_id)).scalars()
+    return {"code": row.code, "name": row.name, "currency": row.currency,
+            "prices": [{"sku": p.sku, "amount": Decimal(format_amount(p.amount, row.currency)),
+                        "min_quantity": p.min_quantity} for p in prices],
+            "customers": list(customers)}
+
+
+def customer_prices(conn: Connection, customer_id: str | None, skus: Iterable[str]
+                    ) -> tuple[str | None, dict[str, tuple[Decimal, int]]]:
+    """The customer's price list (if any) and its (amount, minimum quantity) for these SKUs."""
+    if customer_id is None:
+        return None, {}
+    code = conn.execute(sa.select(price_list_customers.c.price_list)
+                        .where(price_list_customers.c.customer_id == customer_id)).scalar()
+    if code is None:
+        return None, {}
+    rows = conn.execute(sa.select(price_list_prices.c.sku, price_list_prices.c.amount, price_list_prices.c.min_quantity)
+                        .where(price_list_prices.c.price_list == code, price_list_prices.c.sku.in_(list(set(skus)))))
+    return code, {r.sku: (Decimal(r.amount), r.min_quantity) for r in rows}

@@ -20,6 +20,7 @@ class ProductCreate(Strict):
     barcode: str | None = Field(default=None, min_length=1, max_length=64)
     group: str | None = Field(default=None, min_length=1, max_length=64, description="Variants share a group.")
     attributes: dict[str, Any] = Field(default_factory=dict, description="Variant attributes, e.g. size, colour.")
+    tax_class: str = Field(default="standard", pattern=r"^[a-z0-9_]{1,32}$", description="Selects the tax rate.")
 
 
 class ProductUpdate(Strict):
@@ -28,6 +29,7 @@ class ProductUpdate(Strict):
     barcode: str | None = Field(default=None, min_length=1, max_length=64)
     group: str | None = Field(default=None, min_length=1, max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    tax_class: str = Field(default="standard", pattern=r"^[a-z0-9_]{1,32}$")
 
 
 class ProductOut(BaseModel):
@@ -37,6 +39,7 @@ class ProductOut(BaseModel):
     barcode: str | None
     group: str | None
     attributes: dict[str, Any]
+    tax_class: str
     created_at: datetime
     updated_at: datetime
 
@@ -50,6 +53,9 @@ class ChannelCreate(Strict):
                                 description="ISO 3166 alpha-2: default region for phones and taxes")
     locations: list[Code] = Field(default_factory=list, description="Locations that fulfil this channel, in order.")
     stock_buffer: int = Field(default=0, ge=0, le=1_000_000, description="Units held back from this channel.")
+    prices_include_tax: bool = Field(default=True, description="Channel prices are gross (B2C) or net (B2B).")
+    shipping_fee: Decimal = Field(default=Decimal(0), ge=0, description="Flat home-delivery fee.")
+    cart_hold_minutes: int = Field(default=0, ge=0, le=24 * 60, description="Carts hold stock this long (0: no hold).")
 
 
 class ChannelUpdate(Strict):
@@ -57,6 +63,9 @@ class ChannelUpdate(Strict):
     locations: list[Code] | None = None
     stock_buffer: int | None = Field(default=None, ge=0, le=1_000_000)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    prices_include_tax: bool | None = None
+    shipping_fee: Decimal | None = Field(default=None, ge=0)
+    cart_hold_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
 
 
 class ChannelOut(BaseModel):
@@ -67,6 +76,9 @@ class ChannelOut(BaseModel):
     country: str | None
     locations: list[str]
     stock_buffer: int
+    prices_include_tax: bool
+    shipping_fee: MoneyStr
+    cart_hold_minutes: int
 
 
 class PriceIn(Strict):
@@ -78,3 +90,29 @@ class PriceOut(BaseModel):
     sku: str
     amount: MoneyStr
     currency: str
+
+
+class PriceListCreate(Strict):
+    code: Code
+    name: str = Field(min_length=1, max_length=200)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class PriceListPriceIn(Strict):
+    sku: Sku
+    amount: Decimal
+    min_quantity: int = Field(default=1, ge=1, le=1_000_000)
+
+
+class PriceListPriceOut(BaseModel):
+    sku: str
+    amount: MoneyStr
+    min_quantity: int
+
+
+class PriceListOut(BaseModel):
+    code: str
+    name: str
+    currency: str
+    prices: list[PriceListPriceOut]
+    customers: list[str]

@@ -10,10 +10,19 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from omnihub.catalog import errors, queries, rules
-from omnihub.catalog.models import channel_locations, channel_prices, channels, products
+from omnihub.catalog.models import (
+    channel_locations,
+    channel_prices,
+    channels,
+    price_list_customers,
+    price_list_prices,
+    price_lists,
+    products,
+)
 from omnihub.core.clock import Clock
 from omnihub.core.db import upsert
 from omnihub.core.events import emit
+from omnihub.core.money import parse_amount
 
 
 def _check_barcode(conn: Connection, sku: str, barcode: str | None) -> None:
@@ -40,6 +49,7 @@ def create_product(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
                     barcode=data.get("barcode"),
                     group_code=data.get("group"),
                     attributes=data.get("attributes") or {},
+                    tax_class=data.get("tax_class") or "standard",
                     created_at=now,
                     updated_at=now,
                 )
@@ -66,6 +76,7 @@ def replace_product(conn: Connection, clock: Clock, sku: str, data: dict[str, An
             barcode=data.get("barcode"),
             group_code=data.get("group"),
             attributes=data.get("attributes") or {},
+            tax_class=data.get("tax_class") or "standard",
             updated_at=clock.now(),
         )
     )
@@ -75,7 +86,7 @@ def replace_product(conn: Connection, clock: Clock, sku: str, data: dict[str, An
 
 def _set_locations(conn: Connection, code: str, locations: list[str]) -> None:
     if len(set(locations)) != len(locations):
-        raise errors.ValidationFailed("duplicate_location", "A location is listed twice.", field="locations")
+        raise errors.duplicate_location()
     conn.execute(channel_locations.delete().where(channel_locations.c.channel_code == code))
     if locations:
         try:
@@ -101,26 +112,32 @@ def create_channel(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
             currency=data["currency"],
             country=data.get("country"),
             stock_buffer=data.get("stock_buffer", 0),
+            prices_include_tax=data.get("prices_include_tax", True),
+            shipping_fee=parse_amount(data.get("shipping_fee", 0), data["currency"], field="shipping_fee"),
+            cart_hold_minutes=data.get("cart_hold_minutes", 0),
             created_at=now,
             updated_at=now,
         )
     )
     _set_locations(conn, code, data.get("locations") or [])
     channel = queries.get_channel(conn, code)
-    emit(conn, clock, "channel.created", channel)
+    emit(conn, clock, "channel.created", _event_shape(channel))
     return channel
 
 
 def update_channel(conn: Connection, clock: Clock, code: str, changes: dict[str, Any]) -> dict[str, Any]:
     """Change name, country, buffer or fulfilling locations. Availability moves with them (callers re-publish)."""
-    queries.get_channel(conn, code)
-    values = {k: v for k, v in changes.items() if k in ("name", "country", "stock_buffer") and v is not None}
+    current = queries.get_channel(conn, code)
+    editable = ("name", "country", "stock_buffer", "prices_include_tax", "shipping_fee", "cart_hold_minutes")
+    values = {k: v for k, v in changes.items() if k in editable and v is not None}
+    if "shipping_fee" in values:
+        values["shipping_fee"] = parse_amount(values["shipping_fee"], current["currency"], field="shipping_fee")
     if values:
         conn.execute(channels.update().where(channels.c.code == code).values(**values, updated_at=clock.now()))
     if changes.get("locations") is not None:
         _set_locations(conn, code, changes["locations"])
     channel = queries.get_channel(conn, code)
-    emit(conn, clock, "channel.updated", channel)
+    emit(conn, clock, "channel.updated", _event_shape(channel))
     return channel
 
 
@@ -144,3 +161,40 @@ def set_prices(conn: Connection, clock: Clock, code: str, prices: list[tuple[str
     emit(conn, clock, "price.changed", {"channel": code, "prices": [
         {"sku": p["sku"], "amount": str(p["amount"]), "currency": p["currency"]} for p in result]})
     return result
+
+
+def _event_shape(channel: dict[str, Any]) -> dict[str, Any]:
+    return {**channel, "shipping_fee": str(channel["shipping_fee"])}
+
+
+def create_price_list(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    code = data["code"]
+    if conn.execute(sa.select(price_lists.c.code).where(price_lists.c.code == code)).first():
+        raise errors.price_list_exists(code)
+    conn.execute(price_lists.insert().values(code=code, name=data["name"], currency=data["currency"],
+                                             created_at=clock.now()))
+    return queries.get_price_list(conn, code)
+
+
+def set_price_list_prices(conn: Connection, clock: Clock, code: str, prices: list[dict[str, Any]]
+                          ) -> dict[str, Any]:
+    """Customer-specific prices with minimum quantities, all or nothing."""
+    price_list = queries.get_price_list(conn, code)
+    normalised = rules.normalise_price_list([(p["sku"], p["amount"]) for p in prices], price_list["currency"])
+    unknown = rules.missing([sku for sku, _ in normalised], queries.existing_skus(conn, [s for s, _ in normalised]))
+    if unknown:
+        raise errors.product_not_found(unknown[0], field=f"{[s for s, _ in normalised].index(unknown[0])}.sku")
+    upsert(conn, price_list_prices, [
+        {"price_list": code, "sku": sku, "amount": amount, "min_quantity": p.get("min_quantity", 1)}
+        for (sku, amount), p in zip(normalised, prices, strict=True)
+    ], keys=["price_list", "sku"], update=["amount", "min_quantity"])
+    emit(conn, clock, "price_list.changed", {"price_list": code, "skus": [s for s, _ in normalised]})
+    return queries.get_price_list(conn, code)
+
+
+def assign_price_list(conn: Connection, clock: Clock, code: str, customer_id: str) -> dict[str, Any]:
+    """A customer buys from one price list; assigning another replaces it."""
+    queries.get_price_list(conn, code)
+    upsert(conn, price_list_customers, [{"customer_id": customer_id, "price_list": code}],
+           keys=["customer_id"], update=["price_list"])
+    return queries.get_price_list(conn, code)

@@ -77,3 +77,8 @@ def same_location_transfer(location: str) -> ValidationFailed:
 def no_stock_level(location: str, sku: str) -> NotFound:
     return NotFound("stock_level_not_found", f"No stock of '{sku}' is recorded at '{location}'.",
                     location=location, sku=sku)
+
+
+def nothing_left_to_fulfil(reservation_id: str, sku: str, location: str) -> Conflict:
+    return Conflict("nothing_left_to_fulfil", f"No held units of '{sku}' at '{location}' remain to fulfil.",
+                    reservation=reservation_id, sku=sku, location=location)

@@ -30,12 +30,15 @@ stock_levels = sa.Table(
     # Units ring-fenced for particular channels (sum of stock_quotas.units), kept on the row so that one
     # conditional UPDATE of this row decides every claim on it.
     sa.Column("ring_fenced", sa.Integer, nullable=False, default=0),
+    # Returned damaged: physically here, never sellable (not part of on_hand).
+    sa.Column("quarantined", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
     sa.CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     sa.CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
     sa.CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),
     sa.CheckConstraint("ring_fenced >= 0", name="ring_fenced_not_negative"),
+    sa.CheckConstraint("quarantined >= 0", name="quarantined_not_negative"),
     sa.Index("ix_stock_levels_sku", "sku"),
 )
 
@@ -49,6 +52,7 @@ stock_ledger = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("on_hand_delta", sa.Integer, nullable=False, default=0),
     sa.Column("reserved_delta", sa.Integer, nullable=False, default=0),
+    sa.Column("quarantined_delta", sa.Integer, nullable=False, server_default="0"),
     sa.Column("on_hand_after", sa.Integer, nullable=False),
     sa.Column("reserved_after", sa.Integer, nullable=False),
     sa.Column("reference", sa.String(64), nullable=True),  # reservation, transfer or order id
@@ -92,8 +96,11 @@ reservation_lines = sa.Table(
     sa.Column("sku", sa.String(64), primary_key=True),
     sa.Column("location_code", sa.String(64), primary_key=True),
     sa.Column("quantity", sa.Integer, nullable=False),
+    # Units of this line already sold (shipped or collected): what is still held is quantity - fulfilled.
+    sa.Column("fulfilled", sa.Integer, nullable=False, server_default="0"),
     sa.Column("quota_consumed", sa.Integer, nullable=False, default=0),
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    sa.CheckConstraint("fulfilled >= 0 AND fulfilled <= quantity", name="fulfilled_within_quantity"),
     sa.Index("ix_reservation_lines_level", "location_code", "sku"),
 )
 

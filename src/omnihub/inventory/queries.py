@@ -71,6 +71,7 @@ def _level_out(row: Any, quotas: dict[str, int]) -> dict[str, Any]:
     level = Level(row.location_code, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
     return {"location": row.location_code, "sku": row.sku, "on_hand": row.on_hand, "reserved": row.reserved,
             "safety_stock": row.safety_stock, "available": level.free, "ring_fenced": row.ring_fenced,
+            "quarantined": row.quarantined,
             "quotas": quotas, "updated_at": row.updated_at}
 
 
@@ -143,6 +144,7 @@ def ledger_page(conn: Connection, location: str, sku: str, *, limit: int, cursor
     if before is not None:
         query = query.where(g.id < int(before))
     items = [{"id": r.id, "kind": r.kind, "on_hand_delta": r.on_hand_delta, "reserved_delta": r.reserved_delta,
+              "quarantined_delta": r.quarantined_delta,
               "on_hand_after": r.on_hand_after, "reserved_after": r.reserved_after, "reference": r.reference,
               "actor": r.actor, "reason": r.reason, "at": r.at} for r in conn.execute(query)]
     return page(items, limit, key=lambda e: e["id"])
@@ -167,9 +169,10 @@ def inventory_drift(conn: Connection) -> list[dict[str, Any]]:
     """Every level whose figures disagree with its ledger, live reservations or quotas, with the rows involved."""
     g, rl, r, q = stock_ledger.c, reservation_lines.c, reservations.c, stock_quotas.c
     ledger = (sa.select(g.location_code, g.sku, sa.func.sum(g.on_hand_delta).label("on_hand"),
-                        sa.func.sum(g.reserved_delta).label("reserved"))
+                        sa.func.sum(g.reserved_delta).label("reserved"),
+                        sa.func.sum(g.quarantined_delta).label("quarantined"))
               .group_by(g.location_code, g.sku).subquery())
-    live = (sa.select(rl.location_code, rl.sku, sa.func.sum(rl.quantity).label("reserved"))
+    live = (sa.select(rl.location_code, rl.sku, sa.func.sum(rl.quantity - rl.fulfilled).label("reserved"))
             .select_from(reservation_lines.join(reservations, r.id == rl.reservation_id))
             .where(r.status == "active").group_by(rl.location_code, rl.sku).subquery())
     fenced = (sa.select(q.location_code, q.sku, sa.func.sum(q.units).label("units"))
@@ -180,6 +183,7 @@ def inventory_drift(conn: Connection) -> list[dict[str, Any]]:
 
     rows = conn.execute(
         sa.select(SL.location_code, SL.sku, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
+                  SL.quarantined, sa.func.coalesce(ledger.c.quarantined, 0),
                   sa.func.coalesce(ledger.c.on_hand, 0), sa.func.coalesce(ledger.c.reserved, 0),
                   sa.func.coalesce(live.c.reserved, 0), sa.func.coalesce(fenced.c.units, 0))
         .select_from(stock_levels.outerjoin(ledger, joined(ledger)).outerjoin(live, joined(live))
@@ -187,8 +191,13 @@ def inventory_drift(conn: Connection) -> list[dict[str, Any]]:
         .order_by(SL.location_code, SL.sku)
     )
     report = []
-    for loc, sku, on_hand, reserved, safety, ring, led_on_hand, led_reserved, live_reserved, quota_units in rows:
+    for (loc, sku, on_hand, reserved, safety, ring, quarantined, led_quarantined, led_on_hand, led_reserved,
+         live_reserved, quota_units) in rows:
         level = Level(loc, on_hand, reserved, safety, ring)
+        if int(led_quarantined) != quarantined:
+            report.append({"location": loc, "sku": sku, "check": "ledger_quarantined",
+                           "expected": int(led_quarantined), "actual": quarantined,
+                           "rows": _rows_involved(conn, loc, sku, "ledger_quarantined")})
         for drift in rules.find_drift(level, sku, int(led_on_hand), int(led_reserved), int(live_reserved),
                                       int(quota_units)):
             report.append({"location": loc, "sku": sku, "check": drift.check, "expected": drift.expected,

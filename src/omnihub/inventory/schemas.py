@@ -43,6 +43,7 @@ class LevelOut(BaseModel):
     safety_stock: int
     available: int = Field(description="on_hand - reserved - safety_stock, never negative.")
     ring_fenced: int = Field(description="Units held for particular channels (see quotas).")
+    quarantined: int = Field(description="Returned damaged: here, but never sold.")
     quotas: dict[str, int]
     updated_at: datetime
 
@@ -141,6 +142,7 @@ class LedgerEntryOut(BaseModel):
     kind: str
     on_hand_delta: int
     reserved_delta: int
+    quarantined_delta: int
     on_hand_after: int
     reserved_after: int
     reference: str | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,12 +48,14 @@ class StockChanges:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def record(self, location: str, sku: str, kind: str, after: Any, *, on_hand_delta: int = 0,
-               reserved_delta: int = 0, reference: str | None = None, reason: str | None = None) -> None:
+               reserved_delta: int = 0, reference: str | None = None, reason: str | None = None,
+               quarantined_delta: int = 0) -> None:
         on_hand, reserved, safety_stock, _ring_fenced = after
-        if on_hand_delta or reserved_delta:
+        if on_hand_delta or reserved_delta or quarantined_delta:
             self.ledger.append({
                 "location_code": location, "sku": sku, "kind": kind, "on_hand_delta": on_hand_delta,
-                "reserved_delta": reserved_delta, "on_hand_after": on_hand, "reserved_after": reserved,
+                "reserved_delta": reserved_delta, "quarantined_delta": quarantined_delta,
+                "on_hand_after": on_hand, "reserved_after": reserved,
                 "reference": reference, "actor": self.actor, "reason": reason, "at": self.clock.now(),
             })
         self.events.append(("stock.changed", {
@@ -351,11 +354,13 @@ def _close(conn: Connection, clock: Clock, reservation_id: str, status: str, *, 
     lines = conn.execute(sa.select(reservation_lines).where(rl.reservation_id == reservation_id)
                          .order_by(rl.sku, rl.location_code)).all()
     for line in lines:
+        held = line.quantity - line.fulfilled
+        if held == 0:
+            continue
         if status == "committed":
-            after = _change(conn, clock, line.location_code, line.sku, on_hand=-line.quantity,
-                            reserved=-line.quantity)
-            changes.record(line.location_code, line.sku, "sale", after, on_hand_delta=-line.quantity,
-                           reserved_delta=-line.quantity, reference=reservation_id, reason=reason)
+            after = _change(conn, clock, line.location_code, line.sku, on_hand=-held, reserved=-held)
+            changes.record(line.location_code, line.sku, "sale", after, on_hand_delta=-held,
+                           reserved_delta=-held, reference=reservation_id, reason=reason)
             continue
         restored = 0
         if line.quota_consumed:
@@ -363,8 +368,8 @@ def _close(conn: Connection, clock: Clock, reservation_id: str, status: str, *, 
             restored = line.quota_consumed if conn.execute(stock_quotas.update().where(
                 q.location_code == line.location_code, q.sku == line.sku, q.channel_code == current["channel"],
             ).values(units=q.units + line.quota_consumed)).rowcount else 0
-        after = _change(conn, clock, line.location_code, line.sku, reserved=-line.quantity, ring_fenced=restored)
-        changes.record(line.location_code, line.sku, "release", after, reserved_delta=-line.quantity,
+        after = _change(conn, clock, line.location_code, line.sku, reserved=-held, ring_fenced=restored)
+        changes.record(line.location_code, line.sku, "release", after, reserved_delta=-held,
                        reference=reservation_id, reason=reason)
     event = {"committed": "reservation.committed", "expired": "reservation.expired"}.get(status,
                                                                                         "reservation.released")
@@ -396,6 +401,111 @@ def release_expired_reservations(conn: Connection, clock: Clock, limit: int = 50
         _close(conn, clock, reservation_id, "expired", channel=None, actor="worker", reason="expired")
         released += 1
     return released
+
+
+# --- holds for orders -------------------------------------------------------------------------------
+
+NO_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocations: Sequence[tuple[str, str, int]],
+                        reference: str, actor: str | None = None, expires_at: datetime | None = None) -> str:
+    """Hold exactly these (sku, location, quantity) claims — an order's allocation. All or nothing.
+
+    The caller (sourcing) chose the locations from a snapshot; each claim is still the conditional UPDATE,
+    so a race surfaces as `insufficient_stock` and nothing is held."""
+    reservation_id = new_id("res")
+    changes = StockChanges(clock, actor)
+    taken = []
+    for sku, location, quantity in sorted(allocations):
+        _, quotas = queries.snapshot(conn, sku, [location], channel)
+        used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
+                      quota_hint=quotas.get(location, 0), reference=reference)
+        if used is None:
+            levels, _ = queries.snapshot(conn, sku, [location], channel)
+            free = levels[location].free if location in levels else 0
+            raise errors.insufficient_stock(sku, quantity, free, field="lines")
+        taken.append({"sku": sku, "location_code": location, "quantity": quantity, "quota_consumed": used})
+    conn.execute(reservations.insert().values(
+        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
+        created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
+    conn.execute(reservation_lines.insert(), [{"reservation_id": reservation_id, **t} for t in _combine(taken)])
+    changes.flush(conn)
+    return reservation_id
+
+
+def fulfil_reservation(conn: Connection, clock: Clock, reservation_id: str, items: Sequence[tuple[str, str, int]],
+                       *, actor: str | None = None, reason: str = "sold") -> None:
+    """Part of a hold leaves the shelf (a shipment, a collection): a sale for exactly those units."""
+    rl = reservation_lines.c
+    changes = StockChanges(clock, actor)
+    for sku, location, quantity in sorted(items):
+        won = conn.execute(reservation_lines.update().where(
+            rl.reservation_id == reservation_id, rl.sku == sku, rl.location_code == location,
+            rl.fulfilled + quantity <= rl.quantity).values(fulfilled=rl.fulfilled + quantity)).rowcount
+        if won != 1:
+            raise errors.nothing_left_to_fulfil(reservation_id, sku, location)
+        after = _change(conn, clock, location, sku, on_hand=-quantity, reserved=-quantity)
+        changes.record(location, sku, "sale", after, on_hand_delta=-quantity, reserved_delta=-quantity,
+                       reference=reservation_id, reason=reason)
+    remaining = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(rl.quantity - rl.fulfilled), 0))
+                             .where(rl.reservation_id == reservation_id)).scalar()
+    if remaining == 0:
+        conn.execute(reservations.update().where(reservations.c.id == reservation_id,
+                                                 reservations.c.status == "active")
+                     .values(status="committed", closed_at=clock.now()))
+    changes.flush(conn)
+
+
+def move_reservation(conn: Connection, clock: Clock, reservation_id: str, *, sku: str, from_location: str,
+                     to_location: str, quantity: int, actor: str | None = None) -> None:
+    """Held units travel to another location (e.g. to the pickup store) and stay held there."""
+    rl = reservation_lines.c
+    won = conn.execute(reservation_lines.update().where(
+        rl.reservation_id == reservation_id, rl.sku == sku, rl.location_code == from_location,
+        rl.quantity - rl.fulfilled >= quantity, rl.quantity > quantity,
+    ).values(quantity=rl.quantity - quantity)).rowcount
+    if won != 1:
+        moved_whole = conn.execute(reservation_lines.delete().where(
+            rl.reservation_id == reservation_id, rl.sku == sku, rl.location_code == from_location,
+            rl.quantity == quantity, rl.fulfilled == 0)).rowcount
+        if moved_whole != 1:
+            raise errors.nothing_left_to_fulfil(reservation_id, sku, from_location)
+    _ensure_level(conn, clock, to_location, sku)
+    existing = conn.execute(sa.select(rl.quantity).where(
+        rl.reservation_id == reservation_id, rl.sku == sku, rl.location_code == to_location)).first()
+    if existing:
+        conn.execute(reservation_lines.update().where(
+            rl.reservation_id == reservation_id, rl.sku == sku, rl.location_code == to_location)
+            .values(quantity=rl.quantity + quantity))
+    else:
+        conn.execute(reservation_lines.insert().values(reservation_id=reservation_id, sku=sku,
+                                                       location_code=to_location, quantity=quantity))
+    changes = StockChanges(clock, actor)
+    legs = sorted([(from_location, -quantity), (to_location, quantity)])
+    for location, delta in legs:
+        after = _change(conn, clock, location, sku, on_hand=delta, reserved=delta)
+        kind = "transfer_out" if delta < 0 else "transfer_in"
+        changes.record(location, sku, kind, after, on_hand_delta=delta, reserved_delta=delta,
+                       reference=reservation_id, reason=f"held units moved {from_location} -> {to_location}")
+    changes.flush(conn)
+
+
+def receive_return(conn: Connection, clock: Clock, *, location: str, sku: str, quantity: int, resellable: bool,
+                   reference: str, actor: str | None = None) -> None:
+    """A returned unit comes back here: on sale again, or into quarantine if damaged."""
+    _ensure_level(conn, clock, location, sku)
+    changes = StockChanges(clock, actor)
+    if resellable:
+        after = _change(conn, clock, location, sku, on_hand=quantity)
+        changes.record(location, sku, "return", after, on_hand_delta=quantity, reference=reference)
+    else:
+        conn.execute(stock_levels.update().where(SL.location_code == location, SL.sku == sku)
+                     .values(quarantined=SL.quarantined + quantity, updated_at=clock.now()))
+        after = conn.execute(sa.select(*RETURNED).where(SL.location_code == location, SL.sku == sku)).first()
+        changes.record(location, sku, "quarantine", after, quarantined_delta=quantity, reference=reference,
+                       reason="returned damaged")
+    changes.flush(conn)
 
 
 # --- reconciliation ----------------------------------------------------------------------------------

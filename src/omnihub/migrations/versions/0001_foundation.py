@@ -16,13 +16,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('channel_availability',
-    sa.Column('channel_code', sa.String(length=64), nullable=False),
-    sa.Column('sku', sa.String(length=64), nullable=False),
-    sa.Column('available', sa.Integer(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('channel_code', 'sku', name=op.f('pk_channel_availability'))
-    )
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
@@ -36,6 +29,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash'))
     )
+    op.create_table('channel_availability',
+    sa.Column('channel_code', sa.String(length=64), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('available', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('channel_code', 'sku', name=op.f('pk_channel_availability'))
+    )
     op.create_table('channels',
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -43,6 +43,9 @@ def upgrade() -> None:
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('country', sa.String(length=2), nullable=True),
     sa.Column('stock_buffer', sa.Integer(), nullable=False),
+    sa.Column('prices_include_tax', sa.Boolean(), server_default=sa.true(), nullable=False),
+    sa.Column('shipping_fee', sa.Numeric(precision=18, scale=4), server_default='0', nullable=False),
+    sa.Column('cart_hold_minutes', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("kind IN ('web', 'app', 'store', 'marketplace', 'social', 'wholesale')", name=op.f('ck_channels_kind_known')),
@@ -81,6 +84,13 @@ def upgrade() -> None:
     sa.UniqueConstraint('id', name=op.f('uq_outbox_id'))
     )
     op.create_index('ix_outbox_pending', 'outbox', ['seq'], unique=False, postgresql_where=sa.text('dispatched_at IS NULL'), sqlite_where=sa.text('dispatched_at IS NULL'))
+    op.create_table('price_lists',
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_price_lists'))
+    )
     op.create_table('products',
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
@@ -88,6 +98,7 @@ def upgrade() -> None:
     sa.Column('barcode', sa.String(length=64), nullable=True),
     sa.Column('group_code', sa.String(length=64), nullable=True),
     sa.Column('attributes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('tax_class', sa.String(length=32), server_default='standard', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('sku', name=op.f('pk_products')),
@@ -114,6 +125,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('on_hand_delta', sa.Integer(), nullable=False),
     sa.Column('reserved_delta', sa.Integer(), nullable=False),
+    sa.Column('quarantined_delta', sa.Integer(), server_default='0', nullable=False),
     sa.Column('on_hand_after', sa.Integer(), nullable=False),
     sa.Column('reserved_after', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=64), nullable=True),
@@ -142,12 +154,31 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['sku'], ['products.sku'], name=op.f('fk_channel_prices_sku_products')),
     sa.PrimaryKeyConstraint('channel_code', 'sku', name=op.f('pk_channel_prices'))
     )
+    op.create_table('price_list_customers',
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('price_list', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['price_list'], ['price_lists.code'], name=op.f('fk_price_list_customers_price_list_price_lists'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_price_list_customers'))
+    )
+    op.create_table('price_list_prices',
+    sa.Column('price_list', sa.String(length=64), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=4), nullable=False),
+    sa.Column('min_quantity', sa.Integer(), server_default='1', nullable=False),
+    sa.CheckConstraint('amount >= 0', name=op.f('ck_price_list_prices_amount_not_negative')),
+    sa.CheckConstraint('min_quantity >= 1', name=op.f('ck_price_list_prices_min_quantity_positive')),
+    sa.ForeignKeyConstraint(['price_list'], ['price_lists.code'], name=op.f('fk_price_list_prices_price_list_price_lists'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['sku'], ['products.sku'], name=op.f('fk_price_list_prices_sku_products')),
+    sa.PrimaryKeyConstraint('price_list', 'sku', name=op.f('pk_price_list_prices'))
+    )
     op.create_table('reservation_lines',
     sa.Column('reservation_id', sa.String(length=40), nullable=False),
     sa.Column('sku', sa.String(length=64), nullable=False),
     sa.Column('location_code', sa.String(length=64), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('fulfilled', sa.Integer(), server_default='0', nullable=False),
     sa.Column('quota_consumed', sa.Integer(), nullable=False),
+    sa.CheckConstraint('fulfilled >= 0 AND fulfilled <= quantity', name=op.f('ck_reservation_lines_fulfilled_within_quantity')),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_reservation_lines_quantity_positive')),
     sa.ForeignKeyConstraint(['reservation_id'], ['reservations.id'], name=op.f('fk_reservation_lines_reservation_id_reservations')),
     sa.PrimaryKeyConstraint('reservation_id', 'sku', 'location_code', name=op.f('pk_reservation_lines'))
@@ -160,8 +191,10 @@ def upgrade() -> None:
     sa.Column('reserved', sa.Integer(), nullable=False),
     sa.Column('safety_stock', sa.Integer(), nullable=False),
     sa.Column('ring_fenced', sa.Integer(), nullable=False),
+    sa.Column('quarantined', sa.Integer(), server_default='0', nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('on_hand >= 0', name=op.f('ck_stock_levels_on_hand_not_negative')),
+    sa.CheckConstraint('quarantined >= 0', name=op.f('ck_stock_levels_quarantined_not_negative')),
     sa.CheckConstraint('reserved <= on_hand', name=op.f('ck_stock_levels_reserved_within_on_hand')),
     sa.CheckConstraint('reserved >= 0', name=op.f('ck_stock_levels_reserved_not_negative')),
     sa.CheckConstraint('ring_fenced >= 0', name=op.f('ck_stock_levels_ring_fenced_not_negative')),
@@ -185,12 +218,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table('channel_availability')
     op.drop_table('stock_quotas')
     op.drop_index('ix_stock_levels_sku', table_name='stock_levels')
     op.drop_table('stock_levels')
     op.drop_index('ix_reservation_lines_level', table_name='reservation_lines')
     op.drop_table('reservation_lines')
+    op.drop_table('price_list_prices')
+    op.drop_table('price_list_customers')
     op.drop_table('channel_prices')
     op.drop_index('ix_channel_locations_location', table_name='channel_locations')
     op.drop_table('channel_locations')
@@ -201,9 +235,11 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_products_group_code'), table_name='products')
     op.drop_index('ix_products_category', table_name='products')
     op.drop_table('products')
+    op.drop_table('price_lists')
     op.drop_index('ix_outbox_pending', table_name='outbox', postgresql_where=sa.text('dispatched_at IS NULL'), sqlite_where=sa.text('dispatched_at IS NULL'))
     op.drop_table('outbox')
     op.drop_table('locations')
     op.drop_table('idempotency_keys')
     op.drop_table('channels')
+    op.drop_table('channel_availability')
     op.drop_table('api_keys')
