@@ -12,6 +12,7 @@ def include_routers(app: FastAPI) -> None:
     from omnihub.connectors.webhooks.api import router as webhooks
     from omnihub.customers.api import router as customers
     from omnihub.inventory.api import router as inventory
+    from omnihub.promotions.api import router as promotions
 
-    for router in (catalog, inventory, webhooks, customers):
+    for router in (catalog, inventory, webhooks, customers, promotions):
         app.include_router(router, prefix=PREFIX)
