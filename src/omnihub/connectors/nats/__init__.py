@@ -1,0 +1,1 @@
+"""NATS JetStream publisher: every domain event on subject `omnihub.<type>` for other systems and nodes."""
