@@ -49,7 +49,7 @@ def create_promotion(conn: Connection, clock: Clock, data: dict[str, Any]) -> di
     """A code or an automatic promotion. Emits `promotion.issued`."""
     now = clock.now()
     values = rules.normalise_promotion(data, now)
-    _check_channels(conn, values["channels"], values["currency"])
+    _check_channels(conn, list(data.get("channels") or []), values["currency"])  # in request order
     if values["code"] and conn.execute(sa.select(P.id).where(P.code == values["code"])).first():
         raise errors.code_exists(values["code"])
     promotion_id = new_id("promo")
