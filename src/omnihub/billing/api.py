@@ -1,0 +1,101 @@
+"""Billing routes: thin — parse, call the service or a query, return. Payments and refunds themselves are
+taken by the commerce room's order and return endpoints; this router serves the data behind them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from omnihub.billing import queries, service
+from omnihub.billing.schemas import (
+    DocumentOut,
+    OrderPaymentsOut,
+    PaymentMethodCreate,
+    PaymentMethodOut,
+    PaymentMethodUpdate,
+    TaxRateIn,
+    TaxRateOut,
+)
+from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from omnihub.core.schemas import Page
+from omnihub.core.security import Role
+from omnihub.deps import Context, context, requires
+
+router = APIRouter(tags=["billing"])
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+TaxClass = Path(pattern=r"^[a-z0-9_]{1,32}$")
+Country = Path(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")
+
+
+@router.get("/payment-methods", response_model=Page[PaymentMethodOut])
+def list_payment_methods(limit: int = Limit, cursor: str | None = None, active: bool | None = None,
+                         ctx: Context = Depends(context)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.list_payment_methods(conn, limit=limit, cursor=cursor, active=active)
+
+
+@router.post("/payment-methods", status_code=201, response_model=PaymentMethodOut)
+def create_payment_method(body: PaymentMethodCreate, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.create_payment_method(conn, ctx.clock, body.model_dump())
+
+
+@router.get("/payment-methods/{code}", response_model=PaymentMethodOut)
+def get_payment_method(code: str, ctx: Context = Depends(context)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.get_payment_method(conn, code)
+
+
+@router.patch("/payment-methods/{code}", response_model=PaymentMethodOut)
+def update_payment_method(code: str, body: PaymentMethodUpdate, ctx: Context = Depends(requires())
+                          ) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.update_payment_method(conn, ctx.clock, code, body.model_dump(exclude_unset=True))
+
+
+@router.get("/tax-rates", response_model=Page[TaxRateOut])
+def list_tax_rates(limit: int = Limit, cursor: str | None = None, country: str | None = None,
+                   tax_class: str | None = None, ctx: Context = Depends(context)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.list_tax_rates(conn, limit=limit, cursor=cursor, country=country, tax_class=tax_class)
+
+
+@router.put("/tax-rates/{tax_class}/{country}", response_model=TaxRateOut)
+def set_tax_rate(body: TaxRateIn, tax_class: str = TaxClass, country: str = Country,
+                 ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.set_tax_rate(conn, ctx.clock, tax_class, country, body.rate)
+
+
+@router.get("/payments", response_model=OrderPaymentsOut)
+def order_payments(order: str = Query(min_length=1, max_length=40), ctx: Context = Depends(requires(Role.AGENT))
+                   ) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.payments_of(conn, order)
+
+
+@router.get("/invoices", response_model=Page[DocumentOut])
+def list_invoices(order: str | None = None, limit: int = Limit, cursor: str | None = None,
+                  ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.list_documents(conn, "invoice", limit=limit, cursor=cursor, order_id=order)
+
+
+@router.get("/invoices/{number}", response_model=DocumentOut)
+def get_invoice(number: str, ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.get_document(conn, "invoice", number)
+
+
+@router.get("/credit-notes", response_model=Page[DocumentOut])
+def list_credit_notes(order: str | None = None, limit: int = Limit, cursor: str | None = None,
+                      ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.list_documents(conn, "credit_note", limit=limit, cursor=cursor, order_id=order)
+
+
+@router.get("/credit-notes/{number}", response_model=DocumentOut)
+def get_credit_note(number: str, ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.get_document(conn, "credit_note", number)

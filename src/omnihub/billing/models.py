@@ -1,0 +1,118 @@
+"""The billing room's tables. Order, return and customer ids belong to other rooms: kept as plain ids."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from omnihub.core.db import JsonDoc, Money, Timestamp, metadata
+
+PAYMENT_STATUSES = ("paid", "partially_paid", "unpaid")
+DOCUMENT_KINDS = ("invoice", "credit_note")
+
+payment_methods = sa.Table(
+    "payment_methods",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("gateway", sa.String(32), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+# Rates are percentages (21.0000 = 21 %), one per tax class and country.
+tax_rates = sa.Table(
+    "tax_rates",
+    metadata,
+    sa.Column("tax_class", sa.String(32), primary_key=True),
+    sa.Column("country", sa.String(2), primary_key=True),
+    sa.Column("rate", sa.Numeric(7, 4), nullable=False),
+    sa.CheckConstraint("rate >= 0 AND rate <= 100", name="rate_is_percent"),
+)
+
+# One row per order that money was taken for: the row every payment and refund of the order locks first.
+order_balances = sa.Table(
+    "order_balances",
+    metadata,
+    sa.Column("order_id", sa.String(40), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total", Money, nullable=False),
+    sa.Column("paid", Money, nullable=False),
+    sa.Column("refunded", Money, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("total >= 0", name="total_not_negative"),
+    sa.CheckConstraint("paid >= 0 AND paid <= total", name="paid_within_total"),
+    sa.CheckConstraint("refunded >= 0 AND refunded <= paid", name="refunded_within_paid"),
+    sa.CheckConstraint(f"status IN {PAYMENT_STATUSES}", name="status_known"),
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("order_id", sa.String(40), sa.ForeignKey("order_balances.order_id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),  # 0, 1, 2… in the order they were taken
+    sa.Column("customer_id", sa.String(40), nullable=True),
+    sa.Column("method", sa.String(64), sa.ForeignKey("payment_methods.code"), nullable=False),
+    sa.Column("gateway", sa.String(32), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("refunded", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("order_id", "position"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_within_amount"),
+)
+
+# One row per payment a refund gave money back against (a refund over a split tender has several).
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("refund_id", sa.String(40), nullable=False),
+    sa.Column("order_id", sa.String(40), sa.ForeignKey("order_balances.order_id"), nullable=False),
+    sa.Column("payment_id", sa.String(40), sa.ForeignKey("payments.id"), nullable=False),
+    sa.Column("return_id", sa.String(40), nullable=True),
+    sa.Column("method", sa.String(64), sa.ForeignKey("payment_methods.code"), nullable=False),
+    sa.Column("gateway", sa.String(32), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.Index("ix_refunds_order", "order_id", "created_at"),
+)
+
+# The next number of each document series, advanced in the transaction that issues the document: a
+# rolled-back issue gives its number back, so numbers have no gaps.
+document_series = sa.Table(
+    "document_series",
+    metadata,
+    sa.Column("series", sa.String(32), primary_key=True),
+    sa.Column("next_number", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("next_number >= 1", name="next_number_positive"),
+)
+
+# Invoices and credit notes. `source_id` is the order (invoice) or the return (credit note): one each.
+billing_documents = sa.Table(
+    "billing_documents",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("number", sa.String(48), nullable=False, unique=True),
+    sa.Column("series", sa.String(32), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("source_id", sa.String(40), nullable=False),
+    sa.Column("order_id", sa.String(40), nullable=False),
+    sa.Column("return_id", sa.String(40), nullable=True),
+    sa.Column("invoice_number", sa.String(48), nullable=True),  # the invoice a credit note corrects
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("lines", JsonDoc, nullable=False),
+    sa.Column("totals", JsonDoc, nullable=False),
+    sa.Column("issued_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("kind", "source_id"),
+    sa.UniqueConstraint("series", "sequence"),
+    sa.CheckConstraint(f"kind IN {DOCUMENT_KINDS}", name="kind_known"),
+    sa.Index("ix_billing_documents_order", "order_id", "kind"),
+)

@@ -1,0 +1,163 @@
+"""Read side of billing, for the API, other rooms and analytics."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.billing import errors, rules
+from omnihub.billing.models import billing_documents, order_balances, payment_methods, payments, refunds, tax_rates
+from omnihub.core.clock import as_utc
+from omnihub.core.pagination import check_limit, decode_cursor, page
+
+# ---- payment methods -----------------------------------------------------------------------------------------
+
+
+def _method(row: Any) -> dict[str, Any]:
+    return {"code": row.code, "name": row.name, "gateway": row.gateway, "active": bool(row.active)}
+
+
+def get_payment_method(conn: Connection, code: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(payment_methods).where(payment_methods.c.code == code)).first()
+    if row is None:
+        raise errors.payment_method_not_found(code)
+    return _method(row)
+
+
+def list_payment_methods(conn: Connection, *, limit: int, cursor: str | None, active: bool | None = None
+                         ) -> dict[str, Any]:
+    query = sa.select(payment_methods).order_by(payment_methods.c.code).limit(check_limit(limit) + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(payment_methods.c.code > str(after))
+    if active is not None:
+        query = query.where(payment_methods.c.active.is_(active))
+    return page([_method(r) for r in conn.execute(query)], limit, key=lambda m: m["code"])
+
+
+# ---- tax rates -----------------------------------------------------------------------------------------------
+
+
+def _percent(value: Any) -> Decimal:
+    """21.0000 → 21.00; 8.8750 → 8.875 (at least two decimals, no trailing noise)."""
+    exact = Decimal(value).quantize(Decimal("0.0001"))
+    two = exact.quantize(Decimal("0.01"))
+    return two if two == exact else exact.normalize()
+
+
+def _tax_rate(row: Any) -> dict[str, Any]:
+    return {"tax_class": row.tax_class, "country": row.country, "rate": _percent(row.rate)}
+
+
+def get_tax_rate(conn: Connection, tax_class: str, country: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(tax_rates).where(tax_rates.c.tax_class == tax_class,
+                                                  tax_rates.c.country == country)).first()
+    if row is None:
+        raise errors.tax_rate_missing(tax_class, country, field="tax_class")
+    return _tax_rate(row)
+
+
+def list_tax_rates(conn: Connection, *, limit: int, cursor: str | None, country: str | None = None,
+                   tax_class: str | None = None) -> dict[str, Any]:
+    query = (sa.select(tax_rates).order_by(tax_rates.c.country, tax_rates.c.tax_class)
+             .limit(check_limit(limit) + 1))
+    after = decode_cursor(cursor)
+    if after is not None:
+        if not (isinstance(after, list) and len(after) == 2):
+            raise errors.invalid_cursor()
+        query = query.where(sa.tuple_(tax_rates.c.country, tax_rates.c.tax_class) > tuple(str(a) for a in after))
+    if country:
+        query = query.where(tax_rates.c.country == country)
+    if tax_class:
+        query = query.where(tax_rates.c.tax_class == tax_class)
+    return page([_tax_rate(r) for r in conn.execute(query)], limit, key=lambda t: [t["country"], t["tax_class"]])
+
+
+# ---- payments and refunds ------------------------------------------------------------------------------------
+
+
+def payment_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    """The order's payments, in the order they were taken."""
+    result = []
+    for r in conn.execute(sa.select(payments).where(payments.c.order_id == order_id).order_by(payments.c.position)):
+        result.append({
+            "id": r.id, "method": r.method, "gateway": r.gateway, "customer_id": r.customer_id,
+            "amount": rules.round_money(r.amount, r.currency), "refunded": rules.round_money(r.refunded, r.currency),
+            "currency": r.currency, "reference": r.reference, "created_at": as_utc(r.created_at),
+        })
+    return result
+
+
+def refund_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    result = []
+    query = sa.select(refunds).where(refunds.c.order_id == order_id).order_by(refunds.c.created_at, refunds.c.id)
+    for r in conn.execute(query):
+        result.append({
+            "id": r.id, "refund_id": r.refund_id, "payment_id": r.payment_id, "return_id": r.return_id,
+            "method": r.method, "gateway": r.gateway, "amount": rules.round_money(r.amount, r.currency),
+            "currency": r.currency, "reason": r.reason, "reference": r.reference,
+            "created_at": as_utc(r.created_at),
+        })
+    return result
+
+
+def payments_of(conn: Connection, order_id: str) -> dict[str, Any]:
+    """{order_id, currency, total, status, paid, refunded, payments, refunds}. An order billing never saw is
+    unpaid with nothing recorded (total and currency None)."""
+    balance = conn.execute(sa.select(order_balances).where(order_balances.c.order_id == order_id)).first()
+    if balance is None:
+        return {"order_id": order_id, "currency": None, "total": None, "status": "unpaid", "paid": Decimal(0),
+                "refunded": Decimal(0), "payments": [], "refunds": []}
+    currency = balance.currency
+    return {
+        "order_id": order_id, "currency": currency, "total": rules.round_money(balance.total, currency),
+        "status": balance.status, "paid": rules.round_money(balance.paid, currency),
+        "refunded": rules.round_money(balance.refunded, currency),
+        "payments": payment_rows(conn, order_id), "refunds": refund_rows(conn, order_id),
+    }
+
+
+# ---- documents -----------------------------------------------------------------------------------------------
+
+
+def _document(row: Any) -> dict[str, Any]:
+    return {
+        "number": row.number, "kind": row.kind, "series": row.series, "sequence": int(row.sequence),
+        "order_id": row.order_id, "return_id": row.return_id, "invoice_number": row.invoice_number,
+        "currency": row.currency, "lines": row.lines, "totals": row.totals, "issued_at": as_utc(row.issued_at),
+    }
+
+
+def document_for(conn: Connection, kind: str, source_id: str) -> dict[str, Any] | None:
+    """The invoice of an order (kind "invoice") or the credit note of a return (kind "credit_note")."""
+    row = conn.execute(sa.select(billing_documents).where(billing_documents.c.kind == kind,
+                                                          billing_documents.c.source_id == source_id)).first()
+    return _document(row) if row else None
+
+
+def get_document(conn: Connection, kind: str, number: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(billing_documents).where(billing_documents.c.kind == kind,
+                                                          billing_documents.c.number == number)).first()
+    if row is None:
+        raise errors.invoice_not_found(number) if kind == "invoice" else errors.credit_note_not_found(number)
+    return _document(row)
+
+
+def list_documents(conn: Connection, kind: str, *, limit: int, cursor: str | None, order_id: str | None = None
+                   ) -> dict[str, Any]:
+    """Newest first (document ids are time-ordered)."""
+    d = billing_documents.c
+    query = sa.select(billing_documents).where(d.kind == kind).order_by(d.id.desc()).limit(check_limit(limit) + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(d.id < str(after))
+    if order_id:
+        query = query.where(d.order_id == order_id)
+    rows = list(conn.execute(query))
+    items = [(_document(r), r.id) for r in rows]
+    result = page(items, limit, key=lambda item: item[1])
+    result["items"] = [doc for doc, _ in result["items"]]
+    return result

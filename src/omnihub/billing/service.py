@@ -1,0 +1,372 @@
+"""Billing use cases: the only code that writes payment methods, tax rates, payments, refunds and documents.
+Every function runs in the caller's transaction; nothing commits or half-commits on its own.
+
+Concurrency, one mechanism: the row a change depends on is locked before it is read — the order's balance
+row for payments and refunds, the customer's profile row for store-credit spending, the series row for
+document numbers (an UPDATE … RETURNING). On PostgreSQL that is a row lock; on SQLite the write transaction
+is already exclusive (BEGIN IMMEDIATE). Amounts are compared in Python as Decimal, never as SQL arithmetic,
+because SQLite keeps NUMERIC as binary floating point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from omnihub.billing import errors, queries, rules
+from omnihub.billing.gateways import gateway_for
+from omnihub.billing.models import (
+    billing_documents,
+    document_series,
+    order_balances,
+    payment_methods,
+    payments,
+    refunds,
+    tax_rates,
+)
+from omnihub.core.clock import Clock
+from omnihub.core.db import new_id, upsert
+from omnihub.core.events import emit
+from omnihub.core.money import parse_amount
+
+ORIGINAL = "original"  # refund method meaning "back to the payments the order was paid with"
+RESERVED_CODES = frozenset({ORIGINAL})
+
+payments_of = queries.payments_of  # the read the commerce room calls lives with the other reads
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _for_update(conn: Connection, query: sa.Select) -> sa.Select:
+    # SQLite serialises writers with BEGIN IMMEDIATE; PostgreSQL needs the row lock.
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+# ---- payment methods -----------------------------------------------------------------------------------------
+
+
+def create_payment_method(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    code = data["code"]
+    if code in RESERVED_CODES:
+        raise errors.payment_method_reserved(code)
+    gateway_for(data.get("gateway") or "manual")  # refuses a gateway nobody registered
+    try:
+        with conn.begin_nested():
+            conn.execute(payment_methods.insert().values(
+                code=code, name=data["name"], gateway=data.get("gateway") or "manual",
+                active=data.get("active", True)))
+    except IntegrityError:
+        raise errors.payment_method_exists(code) from None
+    method = queries.get_payment_method(conn, code)
+    emit(conn, clock, "payment_method.created", method)
+    return method
+
+
+def update_payment_method(conn: Connection, clock: Clock, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Rename or (de)activate a method. An inactive method takes no new payments or refunds; past ones stay."""
+    queries.get_payment_method(conn, code)
+    values = {k: v for k, v in changes.items() if k in ("name", "active") and v is not None}
+    if values:
+        conn.execute(payment_methods.update().where(payment_methods.c.code == code).values(**values))
+    method = queries.get_payment_method(conn, code)
+    emit(conn, clock, "payment_method.updated", method)
+    return method
+
+
+def _active_methods(conn: Connection, codes: Iterable[str]) -> dict[str, Any]:
+    wanted = list({c for c in codes if isinstance(c, str)})
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(payment_methods).where(payment_methods.c.code.in_(wanted),
+                                                         payment_methods.c.active.is_(True)))
+    return {r.code: r for r in rows}
+
+
+# ---- taxes ---------------------------------------------------------------------------------------------------
+
+
+def set_tax_rate(conn: Connection, clock: Clock, tax_class: str, country: str, rate: Decimal | str
+                 ) -> dict[str, Any]:
+    """Create or replace the rate (a percentage, "21.00") of a tax class in a country."""
+    percent = rules.parse_percent(rate)
+    upsert(conn, tax_rates, [{"tax_class": tax_class, "country": country, "rate": percent}],
+           keys=["tax_class", "country"], update=["rate"])
+    result = queries.get_tax_rate(conn, tax_class, country)
+    emit(conn, clock, "tax_rate.changed", result)
+    return result
+
+
+def tax_rates_for(conn: Connection, country: str | None, tax_classes: Iterable[str]) -> dict[str, Decimal]:
+    """The rate of each tax class in `country`, as a FRACTION ready for `rules.tax_line` (21 % → 0.21).
+
+    A class with no rate in that country is an error, never a silent 0: raises 422 `tax_rate_missing`
+    (field `lines`), so a missing rate is fixed once by an admin instead of under-taxing orders. A class taxed
+    at zero has an explicit 0 rate (seeded: "zero")."""
+    wanted = list(dict.fromkeys(tax_classes))
+    found: dict[str, Decimal] = {}
+    if wanted and country:
+        rows = conn.execute(sa.select(tax_rates.c.tax_class, tax_rates.c.rate)
+                            .where(tax_rates.c.country == country, tax_rates.c.tax_class.in_(wanted)))
+        found = {r.tax_class: rules.percent_to_rate(Decimal(r.rate)).normalize() for r in rows}
+    for tax_class in wanted:
+        if tax_class not in found:
+            raise errors.tax_rate_missing(tax_class, country)
+    return {c: found[c] for c in wanted}
+
+
+# ---- payments ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tender:
+    method: Any  # payment_methods row
+    amount: Decimal
+
+
+def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, items: Sequence[dict[str, Any]],
+                   field: Callable[[int, str], str]) -> list[_Tender]:
+    """Validate every payment before anything moves: all or nothing."""
+    methods = _active_methods(conn, [i.get("method") for i in items])
+    tenders = []
+    for index, item in enumerate(items):
+        code = item.get("method")
+        method = methods.get(code) if isinstance(code, str) else None
+        if method is None:
+            raise errors.payment_method_unknown(str(code), field(index, "method"))
+        amount = parse_amount(item.get("amount", ""), currency, field=field(index, "amount"))
+        if amount <= 0:
+            raise errors.amount_not_positive(field(index, "amount"))
+        if method.gateway == "store_credit" and customer_id is None:
+            raise errors.customer_required(field(index, "method"))
+        tenders.append(_Tender(method, amount))
+    return tenders
+
+
+def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, total: Decimal
+                  ) -> tuple[Any, bool]:
+    """The order's balance row, created on first use and locked. Returns (row, created)."""
+    created = conn.execute(_insert(conn, order_balances).values(
+        order_id=order_id, currency=currency, total=total, paid=0, refunded=0,
+        status=rules.split_tender_status(total, Decimal(0)), updated_at=clock.now(),
+    ).on_conflict_do_nothing()).rowcount == 1
+    row = conn.execute(_for_update(conn, sa.select(order_balances).where(order_balances.c.order_id == order_id)
+                                   )).one()
+    if row.currency != currency:
+        raise errors.currency_mismatch(row.currency, currency)
+    return row, created
+
+
+def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
+          total: Decimal, tenders: list[_Tender], field: str) -> dict[str, Any]:
+    requested = sum((t.amount for t in tenders), Decimal(0))
+    if requested > total:
+        raise errors.payment_exceeds_total(total, Decimal(0), requested, currency, field)
+    balance, created = _open_balance(conn, clock, order_id, currency, total)
+    paid_before = rules.round_money(balance.paid, currency)
+    if paid_before + requested > total:
+        raise errors.payment_exceeds_total(total, paid_before, requested, currency, field)
+    position = conn.execute(sa.select(sa.func.count()).select_from(payments)
+                            .where(payments.c.order_id == order_id)).scalar_one()
+    now = clock.now()
+    rows = []
+    for offset, tender in enumerate(tenders):
+        payment_id = new_id("pay")
+        reference = gateway_for(tender.method.gateway).charge(
+            conn, clock, payment_id=payment_id, customer_id=customer_id, amount=tender.amount, currency=currency)
+        rows.append({"id": payment_id, "order_id": order_id, "position": position + offset,
+                     "customer_id": customer_id, "method": tender.method.code, "gateway": tender.method.gateway,
+                     "amount": tender.amount, "refunded": Decimal(0), "currency": currency,
+                     "reference": reference, "created_at": now})
+    if rows:
+        conn.execute(payments.insert(), rows)
+    paid = paid_before + requested
+    status = rules.split_tender_status(total, paid)
+    conn.execute(order_balances.update().where(order_balances.c.order_id == order_id)
+                 .values(total=total, paid=paid, status=status, updated_at=now))
+    if status == "paid" and (created or balance.status != "paid"):
+        emit(conn, clock, "order.paid", {
+            "order_id": order_id, "customer_id": customer_id, "currency": currency, "total": str(total),
+            "paid": str(paid), "payments": [{"id": p["id"], "method": p["method"], "amount": str(p["amount"])}
+                                            for p in queries.payment_rows(conn, order_id)]})
+    result = queries.payments_of(conn, order_id)
+    taken = {r["id"] for r in rows}
+    result["taken"] = [p for p in result["payments"] if p["id"] in taken]
+    return result
+
+
+def take_payments(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
+                  total: Decimal, payments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Take the payments an order is placed with (split tender: several methods), all or nothing.
+
+    `payments` = [{method, amount}] with decimal-string or Decimal amounts in `currency`. Errors (422 unless
+    noted): `payment_method_unknown` (field payments.N.method, unknown or inactive), `invalid_amount`
+    (payments.N.amount), `customer_required` (store credit without a customer), `payment_exceeds_total`
+    (field payments), `currency_mismatch`, 409 `insufficient_store_credit`. Calling it again for the same
+    order adds to what was paid (like add_payment). Emits `order.paid` when the order becomes fully paid.
+
+    Returns payments_of(order) — {order_id, currency, total, status, paid, refunded, payments, refunds} — plus
+    `taken`: the payments this call recorded."""
+    total = parse_amount(total, currency, field="total")
+    tenders = _parse_tenders(conn, customer_id, currency, payments, lambda i, f: f"payments.{i}.{f}")
+    return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency, total=total,
+                 tenders=tenders, field="payments")
+
+
+def add_payment(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
+                total: Decimal, method: str, amount: Decimal | str) -> dict[str, Any]:
+    """A later (e.g. wholesale partial) payment; same rules and result as take_payments, fields `method` and
+    `amount`. `total` is the order's current total."""
+    total = parse_amount(total, currency, field="total")
+    tenders = _parse_tenders(conn, customer_id, currency, [{"method": method, "amount": amount}],
+                             lambda _i, f: f)
+    return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency, total=total,
+                 tenders=tenders, field="amount")
+
+
+# ---- refunds -------------------------------------------------------------------------------------------------
+
+
+def refund(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
+           amount: Decimal | str, method: str, reason: str, return_id: str | None = None) -> dict[str, Any]:
+    """Give money back for an order.
+
+    The amount is always allocated over the order's payments (most recent first, none beyond what it took:
+    `rules.allocate_refund`), so the same money can never be refunded twice whichever way it goes out:
+    - `method="original"`: each share goes back through its own payment's method and gateway;
+    - `method="store_credit"` (any method on the store_credit gateway): credited to the customer's wallet
+      (needs `customer_id`);
+    - any other active method code: a manual refund by that method (cash back at the counter…).
+    A zero amount records nothing. Errors: `refund_exceeds_paid` (field amount), `payment_method_unknown`
+    (field method), `customer_required`, `currency_mismatch`. Emits `refund.issued`.
+
+    Returns {id, order_id, return_id, amount, currency, method, reason, refunds: [{id, payment_id, method,
+    gateway, amount, reference}]}."""
+    amount = parse_amount(amount, currency, field="amount")
+    chosen = None
+    if method != ORIGINAL:
+        chosen = _active_methods(conn, [method]).get(method)
+        if chosen is None:
+            raise errors.payment_method_unknown(method, "method")
+        if chosen.gateway == "store_credit" and customer_id is None:
+            raise errors.customer_required("customer_id")
+    refund_id = new_id("rfd")
+    result: dict[str, Any] = {"id": refund_id, "order_id": order_id, "return_id": return_id, "amount": amount,
+                              "currency": currency, "method": method, "reason": reason, "refunds": []}
+    if amount == 0:
+        return result
+    balance = conn.execute(_for_update(conn, sa.select(order_balances)
+                                       .where(order_balances.c.order_id == order_id))).first()
+    if balance is None:
+        raise errors.refund_exceeds_paid(Decimal(0), amount)
+    if balance.currency != currency:
+        raise errors.currency_mismatch(balance.currency, currency)
+    taken = {p.id: p for p in conn.execute(sa.select(payments).where(payments.c.order_id == order_id)
+                                           .order_by(payments.c.position))}
+    shares = [rules.PaymentShare(p.id, p.method, rules.round_money(p.amount, currency),
+                                 rules.round_money(p.refunded, currency)) for p in taken.values()]
+    now = clock.now()
+    legs = []
+    for payment_id, part in rules.allocate_refund(shares, amount):
+        paid_with = taken[payment_id]
+        out_method, gateway, to_customer = (
+            (paid_with.method, paid_with.gateway, paid_with.customer_id) if chosen is None
+            else (chosen.code, chosen.gateway, customer_id))
+        reference = gateway_for(gateway).refund(conn, clock, payment_id=payment_id, customer_id=to_customer,
+                                                amount=part, currency=currency)
+        conn.execute(payments.update().where(payments.c.id == payment_id)
+                     .values(refunded=rules.round_money(paid_with.refunded, currency) + part))
+        legs.append({"id": new_id("rfl"), "refund_id": refund_id, "order_id": order_id, "payment_id": payment_id,
+                     "return_id": return_id, "method": out_method, "gateway": gateway, "amount": part,
+                     "currency": currency, "reason": reason, "reference": reference, "created_at": now})
+    conn.execute(refunds.insert(), legs)
+    conn.execute(order_balances.update().where(order_balances.c.order_id == order_id)
+                 .values(refunded=rules.round_money(balance.refunded, currency) + amount, updated_at=now))
+    result["refunds"] = [{k: leg[k] for k in ("id", "payment_id", "method", "gateway", "amount", "reference")}
+                         for leg in legs]
+    emit(conn, clock, "refund.issued", {
+        "refund_id": refund_id, "order_id": order_id, "return_id": return_id, "customer_id": customer_id,
+        "amount": str(amount), "currency": currency, "method": method, "reason": reason,
+        "refunds": [{"payment_id": leg["payment_id"], "method": leg["method"], "amount": str(leg["amount"])}
+                    for leg in legs]})
+    return result
+
+
+# ---- invoices and credit notes -------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _next_number(conn: Connection, series: str) -> int:
+    """Advance the series in this transaction (the row stays locked until it ends): no gaps, no repeats."""
+    conn.execute(_insert(conn, document_series).values(series=series, next_number=1).on_conflict_do_nothing())
+    after = conn.execute(document_series.update().where(document_series.c.series == series)
+                         .values(next_number=document_series.c.next_number + 1)
+                         .returning(document_series.c.next_number)).scalar_one()
+    return int(after) - 1
+
+
+def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_id: str, return_id: str | None,
+           series: str, currency: str, lines: Sequence[dict[str, Any]], totals: dict[str, Any],
+           invoice_number: str | None) -> dict[str, Any]:
+    rules.check_series(series)
+    existing = queries.document_for(conn, kind, source_id)
+    if existing is not None:
+        return existing
+    try:
+        with conn.begin_nested():  # a lost race for the same order/return gives its number back
+            sequence = _next_number(conn, series)
+            number = rules.next_document_number(series, sequence)
+            conn.execute(billing_documents.insert().values(
+                id=new_id("doc"), kind=kind, number=number, series=series, sequence=sequence, source_id=source_id,
+                order_id=order_id, return_id=return_id, invoice_number=invoice_number, currency=currency,
+                lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)), issued_at=clock.now()))
+    except IntegrityError:
+        existing = queries.document_for(conn, kind, source_id)
+        if existing is None:
+            raise
+        return existing
+    document = queries.document_for(conn, kind, source_id)
+    assert document is not None
+    emit(conn, clock, f"{kind}.issued", _jsonable(document))
+    return document
+
+
+def issue_invoice(conn: Connection, clock: Clock, *, order_id: str, series: str, currency: str,
+                  lines: Sequence[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
+    """Number and store the order's invoice (`INV-2026-000001`…, gapless per series even under concurrency).
+    One invoice per order: issuing again returns the first. Lines and totals are stored as given (Decimals
+    become strings). Emits `invoice.issued`."""
+    return _issue(conn, clock, kind="invoice", source_id=order_id, order_id=order_id, return_id=None,
+                  series=series, currency=currency, lines=lines, totals=totals, invoice_number=None)
+
+
+def issue_credit_note(conn: Connection, clock: Clock, *, order_id: str, return_id: str, series: str, currency: str,
+                      lines: Sequence[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
+    """Number and store the credit note of a return; it names the order's invoice when there is one.
+    One credit note per return: issuing again returns the first. Emits `credit_note.issued`."""
+    invoice = queries.document_for(conn, "invoice", order_id)
+    return _issue(conn, clock, kind="credit_note", source_id=return_id, order_id=order_id, return_id=return_id,
+                  series=series, currency=currency, lines=lines, totals=totals,
+                  invoice_number=invoice["number"] if invoice else None)
