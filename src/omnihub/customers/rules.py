@@ -200,8 +200,7 @@ def is_default_blocked(identity: Identity) -> bool:
         return domain in BLOCKED_EMAIL_DOMAINS or domain.rpartition(".")[2] in RESERVED_TLDS
     if identity.kind == "phone":
         digits = identity.value.lstrip("+")
-        national = digits[-9:]
-        return len(set(national)) == 1 or national in "1234567890123456789" or national in "9876543210987654321"
+        return len(set(digits[-8:])) == 1 or digits[-9:] in ("123456789", "987654321")
     return False
 
 
