@@ -24,6 +24,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from omnihub.core.clock import as_utc
 from omnihub.core.money import minor_units, parse_amount
 from omnihub.promotions import errors
 
@@ -324,8 +325,8 @@ def normalise_promotion(data: Mapping[str, Any], now: datetime) -> dict[str, Any
         if currency is None:
             raise errors.invalid("currency_required", "A minimum subtotal needs a currency.", "currency")
         min_subtotal = parse_amount(min_subtotal, currency, field="min_subtotal")
-    starts_at = data.get("starts_at") or now
-    ends_at = data.get("ends_at")
+    starts_at = as_utc(data.get("starts_at") or now)  # a time without a zone is taken as UTC
+    ends_at = as_utc(data["ends_at"]) if data.get("ends_at") is not None else None
     check_window(starts_at, ends_at)
     check_limit("usage_limit", data.get("usage_limit"))
     check_limit("per_customer_limit", data.get("per_customer_limit"))

@@ -93,7 +93,7 @@ class EvaluateIn(Strict):
     customer_tags: list[Label] = Field(default_factory=list, max_length=100)
     lines: list[EvaluateLine] = Field(min_length=1, max_length=1000)
     shipping: Decimal = Field(default=Decimal(0), ge=0)
-    codes: list[str] = Field(default_factory=list, max_length=10)
+    codes: list[Annotated[str, StringConstraints(max_length=64)]] = Field(default_factory=list, max_length=10)
 
 
 class AppliedOut(BaseModel):

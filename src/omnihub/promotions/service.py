@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from omnihub.catalog import queries as catalog
-from omnihub.core.clock import Clock
+from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import new_id
 from omnihub.core.events import emit
 from omnihub.promotions import errors, queries, rules
@@ -77,6 +77,9 @@ def update_promotion(conn: Connection, clock: Clock, promotion_id: str, changes:
     for name in ("name", "active", "starts_at", "priority"):
         if name in values and values[name] is None:
             del values[name]  # these cannot be cleared
+    for name in ("starts_at", "ends_at"):
+        if values.get(name) is not None:
+            values[name] = as_utc(values[name])  # a time without a zone is taken as UTC
     rules.check_window(values.get("starts_at", current["starts_at"]), values.get("ends_at", current["ends_at"]))
     rules.check_limit("usage_limit", values.get("usage_limit"))
     rules.check_limit("per_customer_limit", values.get("per_customer_limit"))

@@ -175,3 +175,13 @@ def test_evaluate_checks_channel_currency_and_prices(shop: TestClient) -> None:
     bad_price = evaluate(shop, lines=[{"sku": "A", "category": "x", "quantity": 1, "unit_price": "1.001"}])
     assert problem(bad_price, 422, "invalid_amount")["field"] == "lines.0.unit_price"
     problem(evaluate(shop, lines=[]), 422, "validation_error")
+
+
+def test_times_are_kept_in_utc_whatever_zone_they_were_given_in(shop: TestClient) -> None:
+    promotion = create(shop, code="ZONES", kind="percent", value="5", starts_at="2026-01-05T12:00:00+02:00",
+                       ends_at="2026-01-06T12:00:00")
+
+    moved = ok(shop.patch(f"/api/v1/promotions/{promotion['id']}", json={"ends_at": "2026-01-07T01:00:00+01:00"}))
+
+    assert (promotion["starts_at"], promotion["ends_at"]) == ("2026-01-05T10:00:00Z", "2026-01-06T12:00:00Z")
+    assert moved["ends_at"] == "2026-01-07T00:00:00Z"
