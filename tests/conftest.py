@@ -66,16 +66,44 @@ def pg_database() -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = _pg_url(name)
     upgrade(url)
+    _SEEDS[url] = _seed_rows(url)
     yield url
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_SEEDS: dict[str, dict[str, list[dict]]] = {}
+
+
+def _engine(url: str) -> sa.Engine:
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+def _seed_rows(url: str) -> dict[str, list[dict]]:
+    """Rows the migrations themselves insert (payment methods, tax rates…): put back after each truncate."""
+    engine = _engine(url)
+    seeds = {}
+    with engine.connect() as conn:
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        for table in meta.sorted_tables:
+            if table.name != "alembic_version":
+                rows = [dict(r._mapping) for r in conn.execute(sa.select(table))]
+                if rows:
+                    seeds[table.name] = rows
+    engine.dispose()
+    return seeds
+
+
 def _truncate_all(url: str) -> None:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = _engine(url)
     with engine.begin() as conn:
-        tables = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        tables = [t.name for t in meta.sorted_tables if t.name != "alembic_version"]
         conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        for name, rows in _SEEDS.get(url, {}).items():
+            conn.execute(meta.tables[name].insert(), rows)
     engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""Every room's router under /api/v1."""
+"""Every room's router under /api/v1, and the wiring between rooms that must not import each other."""
 
 from __future__ import annotations
 
@@ -7,13 +7,28 @@ from fastapi import FastAPI
 PREFIX = "/api/v1"
 
 
+def wire_rooms() -> None:
+    """Commerce joins the customer room's extension points: orders and carts follow merges, and the
+    360 view shows the open cart. Idempotent, so every app and worker may call it."""
+    from omnihub.commerce import queries as commerce_queries
+    from omnihub.commerce import service as commerce
+    from omnihub.customers import queries as customers_queries
+    from omnihub.customers import service as customers
+
+    customers.register_merge_participant("commerce", commerce.order_merge_participant())
+    customers_queries.register_view_section("open_cart", commerce_queries.open_cart_of)
+
+
 def include_routers(app: FastAPI) -> None:
     from omnihub.billing.api import router as billing
     from omnihub.catalog.api import router as catalog
+    from omnihub.commerce.api import router as commerce
     from omnihub.connectors.webhooks.api import router as webhooks
     from omnihub.customers.api import router as customers
     from omnihub.inventory.api import router as inventory
+    from omnihub.messaging.api import router as messaging
     from omnihub.promotions.api import router as promotions
 
-    for router in (catalog, inventory, webhooks, customers, promotions, billing):
+    wire_rooms()
+    for router in (catalog, inventory, webhooks, commerce, customers, promotions, billing, messaging):
         app.include_router(router, prefix=PREFIX)

@@ -323,3 +323,25 @@ def export(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
         "erasures": erasures,
         "exported_at": clock.now(),
     }
+
+
+def customer_tag_names(conn: Connection, customer_id: str, now: datetime) -> set[str]:
+    """Manual tags and live interest tags: the segments promotions and audiences select on."""
+    cid = resolve_id(conn, customer_id)
+    return {t["tag"] for t in _tags(conn, cid, now)} if cid else set()
+
+
+def contacts(conn: Connection, customer_id: str) -> dict[str, str]:
+    """Where to reach the person for a transactional message: the latest e-mail and phone on the profile."""
+    cid = resolve_id(conn, customer_id)
+    found: dict[str, str] = {}
+    if cid is None:
+        return found
+    for row in conn.execute(sa.select(customer_identities).where(customer_identities.c.customer_id == cid)
+                            .order_by(customer_identities.c.id)):
+        identity = _identity(row)
+        if identity["kind"] == "email":
+            found["email"] = identity["value"]
+        elif identity["kind"] == "phone":
+            found["sms"] = identity["value"]
+    return found

@@ -1,0 +1,171 @@
+"""Read side of commerce: orders, carts, shipments, returns, slots, order history."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.catalog import queries as catalog
+from omnihub.commerce import errors
+from omnihub.commerce.models import cart_lines, carts, order_lines, orders, pickup_slots, returns, shipments
+from omnihub.core.clock import as_utc
+from omnihub.core.money import format_amount
+from omnihub.core.pagination import decode_cursor, page
+
+ORD = orders.c
+
+
+def _money(value: Any, currency: str) -> Decimal:
+    return Decimal(format_amount(Decimal(value), currency))
+
+
+def order_row(conn: Connection, order_id: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(orders).where(sa.or_(ORD.id == order_id, ORD.number == order_id))).first()
+    if row is None:
+        raise errors.order_not_found(order_id)
+    return dict(row._mapping)
+
+
+def order_status(conn: Connection, order_id: str) -> str:
+    return conn.execute(sa.select(ORD.status).where(ORD.id == order_id)).scalar_one()
+
+
+def order_line_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(order_lines).where(order_lines.c.order_id == order_id)
+                        .order_by(order_lines.c.line_no))
+    return [dict(r._mapping) for r in rows]
+
+
+def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True) -> dict[str, Any]:
+    order = order_row(conn, order_id)
+    currency = order["currency"]
+    lines = [{"line_no": r["line_no"], "sku": r["sku"], "name": r["name"], "quantity": r["quantity"],
+              "unit_price": _money(r["unit_price"], currency), "discount": _money(r["discount"], currency),
+              "tax": _money(r["tax"], currency), "total": _money(r["total"], currency),
+              "location": r["location_code"], "fulfilled": r["fulfilled"], "returned": r["returned"]}
+             for r in order_line_rows(conn, order["id"])]
+    pickup = None
+    if order["pickup_location"]:
+        pickup = {"location": order["pickup_location"], "status": order["pickup_status"],
+                  "code": order["pickup_code"] if show_pickup_code else None,
+                  "expires_at": as_utc(order["pickup_expires_at"]) if order["pickup_expires_at"] else None,
+                  "slot": order["pickup_slot_id"]}
+    return {
+        "id": order["id"], "number": order["number"], "status": order["status"],
+        "payment_status": order["payment_status"], "channel": order["channel_code"],
+        "customer_id": order["customer_id"], "lines": lines,
+        "totals": {k: _money(order[k], currency) for k in ("subtotal", "discount", "shipping", "tax", "total")}
+        | {"currency": currency},
+        "fulfilment": order["fulfilment"], "pickup": pickup,
+        "promised_at": as_utc(order["promised_at"]) if order["promised_at"] else None,
+        "sourcing": order["sourcing"] or {}, "promotions": order["promotions"] or [],
+        "invoice_number": order["invoice_number"], "price_list": order["price_list"],
+        "created_at": as_utc(order["created_at"]), "updated_at": as_utc(order["updated_at"]),
+    }
+
+
+def orders_of_customer(conn: Connection, customer_ids: list[str], *, limit: int, cursor: str | None
+                       ) -> dict[str, Any]:
+    """Order history across every channel, newest first."""
+    query = (sa.select(ORD.id).where(ORD.customer_id.in_(customer_ids))
+             .order_by(ORD.id.desc()).limit(limit + 1))
+    before = decode_cursor(cursor)
+    if before is not None:
+        query = query.where(ORD.id < str(before))
+    ids = [r.id for r in conn.execute(query)]
+    return page([get_order(conn, i, show_pickup_code=False) for i in ids], limit, key=lambda o: o["id"])
+
+
+def cart_row(conn: Connection, cart_id: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(carts).where(carts.c.id == cart_id)).first()
+    if row is None:
+        raise errors.cart_not_found(cart_id)
+    return dict(row._mapping)
+
+
+def cart_line_rows(conn: Connection, cart_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(cart_lines).where(cart_lines.c.cart_id == cart_id).order_by(cart_lines.c.position))
+    return [dict(r._mapping) for r in rows]
+
+
+def get_cart(conn: Connection, cart_id: str) -> dict[str, Any]:
+    """The cart as its channel sees it now: current prices, flagged where they moved since added."""
+    cart = cart_row(conn, cart_id)
+    channel = catalog.get_channel(conn, cart["channel_code"])
+    rows = cart_line_rows(conn, cart_id)
+    _, listed = catalog.customer_prices(conn, cart["customer_id"], [r["sku"] for r in rows])
+    prices = catalog.prices_for(conn, channel["code"], [r["sku"] for r in rows])
+    currency = channel["currency"]
+    lines = []
+    for r in rows:
+        now = listed[r["sku"]][0] if r["sku"] in listed else prices.get(r["sku"], Decimal(r["unit_price"]))
+        lines.append({"sku": r["sku"], "quantity": r["quantity"], "unit_price": _money(now, currency),
+                      "price_changed": _money(now, currency) != _money(r["unit_price"], currency)})
+    hold = None
+    if cart["hold_reservation_id"] and cart["status"] == "open":
+        from omnihub.inventory import queries as inventory
+
+        reservation = inventory.get_reservation(conn, cart["hold_reservation_id"])
+        hold = {"reservation_id": reservation["id"], "status": reservation["status"],
+                "expires_at": reservation["expires_at"].isoformat()}
+    return {"id": cart["id"], "channel": cart["channel_code"], "customer_id": cart["customer_id"],
+            "status": cart["status"], "lines": lines, "currency": currency,
+            "subtotal": sum((line["unit_price"] * line["quantity"] for line in lines), Decimal(0)),
+            "hold": hold, "order_id": cart["order_id"], "updated_at": as_utc(cart["updated_at"])}
+
+
+def open_cart_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
+    """The customer's most recent open cart with lines (for the 360 view at the store counter)."""
+    cart_id = conn.execute(sa.select(carts.c.id).where(carts.c.customer_id == customer_id, carts.c.status == "open",
+                                                       sa.exists().where(cart_lines.c.cart_id == carts.c.id))
+                           .order_by(carts.c.updated_at.desc()).limit(1)).scalar()
+    return _jsonable(get_cart(conn, cart_id)) if cart_id else None
+
+
+def _jsonable(cart: dict[str, Any]) -> dict[str, Any]:
+    return {**cart, "subtotal": str(cart["subtotal"]), "updated_at": cart["updated_at"].isoformat(),
+            "lines": [{**line, "unit_price": str(line["unit_price"])} for line in cart["lines"]]}
+
+
+def get_shipment(conn: Connection, shipment_id: str, *, order_id: str | None = None) -> dict[str, Any]:
+    row = conn.execute(sa.select(shipments).where(shipments.c.id == shipment_id)).first()
+    if row is None or (order_id is not None and row.order_id != order_id):
+        from omnihub.core.errors import NotFound
+
+        raise NotFound("shipment_not_found", f"No shipment '{shipment_id}'.", shipment=shipment_id)
+    return {"id": row.id, "order_id": row.order_id, "location": row.location_code, "carrier": row.carrier,
+            "tracking_number": row.tracking_number, "lines": row.lines, "status": row.status,
+            "shipped_at": as_utc(row.shipped_at),
+            "delivered_at": as_utc(row.delivered_at) if row.delivered_at else None}
+
+
+def get_return(conn: Connection, return_id: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(returns).where(returns.c.id == return_id)).first()
+    if row is None:
+        from omnihub.core.errors import NotFound
+
+        raise NotFound("return_not_found", f"No return '{return_id}'.", return_id=return_id)
+    currency = order_row(conn, row.order_id)["currency"]
+    return {"id": row.id, "order": row.order_id, "location": row.location_code, "condition": row.condition,
+            "lines": row.lines, "refund": {"amount": str(_money(row.refund_amount, currency)),
+                                           "method": row.refund_method, "currency": currency},
+            "credit_note": row.credit_note_number,
+            "exchange_order": get_order(conn, row.exchange_order_id) if row.exchange_order_id else None,
+            "created_at": as_utc(row.created_at)}
+
+
+def get_slot(conn: Connection, slot_id: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(pickup_slots).where(pickup_slots.c.id == slot_id)).first()
+    if row is None:
+        raise errors.slot_not_found(slot_id)
+    return {"id": row.id, "location": row.location_code, "starts_at": as_utc(row.starts_at),
+            "ends_at": as_utc(row.ends_at), "capacity": row.capacity, "booked": row.booked}
+
+
+def list_slots(conn: Connection, location: str) -> list[dict[str, Any]]:
+    ids = conn.execute(sa.select(pickup_slots.c.id).where(pickup_slots.c.location_code == location)
+                       .order_by(pickup_slots.c.starts_at)).scalars()
+    return [get_slot(conn, i) for i in ids]

@@ -1,0 +1,230 @@
+"""The commerce room's I/O shapes (DESIGN §3: fields may be added, never renamed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from omnihub.core.schemas import Code, MoneyStr, Sku, Strict
+
+
+class LineIn(Strict):
+    sku: Sku
+    quantity: int = Field(gt=0, le=100_000)
+
+
+class AddressIn(Strict):
+    line1: str = Field(min_length=1, max_length=300)
+    city: str = Field(min_length=1, max_length=120)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class FulfilmentIn(Strict):
+    type: Literal["ship", "pickup", "in_store"] = Field(
+        description="ship: home delivery; pickup: click & collect at `location`; in_store: a counter sale.")
+    location: Code | None = None
+    address: AddressIn | None = None
+    slot: str | None = Field(default=None, description="Pickup slot id (optional).")
+
+
+class PaymentIn(Strict):
+    method: str = Field(min_length=1, max_length=32)
+    amount: Decimal = Field(ge=0)
+
+
+class OrderCreate(Strict):
+    channel: Code
+    customer: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="Identity hints: {email|phone|handle|loyalty|anonymous_id} or typed identities.")
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+    fulfilment: FulfilmentIn | None = None
+    payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
+    promotion_codes: list[str] = Field(default_factory=list, max_length=10)
+    expected_total: Decimal | None = Field(default=None, description="Refuse (409) if the total differs.")
+    draft: bool = Field(default=False, description="Save as a draft (wholesale): priced, not allocated.")
+
+    @model_validator(mode="after")
+    def _fulfilment_unless_draft(self) -> OrderCreate:
+        if not self.draft and self.fulfilment is None:
+            raise ValueError("fulfilment is required unless the order is a draft")
+        return self
+
+
+class DraftLines(Strict):
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+
+
+class DraftSubmit(Strict):
+    channel: Code | None = Field(default=None, description="The channel completing the draft (default: its own).")
+    fulfilment: FulfilmentIn
+    payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
+    promotion_codes: list[str] = Field(default_factory=list, max_length=10)
+    expected_total: Decimal | None = None
+
+
+class OrderLineOut(BaseModel):
+    line_no: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: MoneyStr
+    discount: MoneyStr
+    tax: MoneyStr
+    total: MoneyStr
+    location: str | None
+    fulfilled: int
+    returned: int
+
+
+class TotalsOut(BaseModel):
+    subtotal: MoneyStr
+    discount: MoneyStr
+    shipping: MoneyStr
+    tax: MoneyStr
+    total: MoneyStr
+    currency: str
+
+
+class PickupOut(BaseModel):
+    location: str
+    code: str | None = Field(default=None, description="Shown to admin and to associates of that store only.")
+    status: str
+    expires_at: datetime | None
+    slot: str | None = None
+
+
+class OrderOut(BaseModel):
+    id: str
+    number: str
+    status: str
+    payment_status: str
+    channel: str
+    customer_id: str | None
+    lines: list[OrderLineOut]
+    totals: TotalsOut
+    fulfilment: dict[str, Any]
+    pickup: PickupOut | None = None
+    promised_at: datetime | None
+    sourcing: dict[str, Any]
+    promotions: list[dict[str, Any]]
+    invoice_number: str | None
+    price_list: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CartCreate(Strict):
+    channel: Code
+    identity: dict[str, Any] | list[dict[str, Any]] = Field(default_factory=dict)
+
+
+class CartLineOut(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: MoneyStr
+    price_changed: bool = Field(description="The channel's price moved since the line was added.")
+
+
+class CartOut(BaseModel):
+    id: str
+    channel: str
+    customer_id: str | None
+    status: str
+    lines: list[CartLineOut]
+    subtotal: MoneyStr
+    currency: str
+    hold: dict[str, Any] | None
+    order_id: str | None
+    updated_at: datetime
+
+
+class CheckoutIn(Strict):
+    channel: Code | None = Field(default=None, description="Where the checkout happens (default: the cart's).")
+    customer: dict[str, Any] | list[dict[str, Any]] | None = None
+    fulfilment: FulfilmentIn
+    payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
+    promotion_codes: list[str] = Field(default_factory=list, max_length=10)
+    expected_total: Decimal | None = None
+    accept_price_changes: bool = False
+
+
+class CollectIn(Strict):
+    code: str = Field(min_length=1, max_length=12)
+
+
+class ShipmentCreate(Strict):
+    carrier: str = Field(min_length=1, max_length=64)
+    tracking_number: str = Field(min_length=1, max_length=120)
+    location: Code | None = None
+    lines: list[LineIn] | None = Field(default=None, description="Default: everything waiting at that location.")
+
+
+class ShipmentOut(BaseModel):
+    id: str
+    order_id: str
+    location: str
+    carrier: str
+    tracking_number: str
+    lines: list[dict[str, Any]]
+    status: str
+    shipped_at: datetime
+    delivered_at: datetime | None
+
+
+class ExchangeIn(Strict):
+    channel: Code | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=100)
+    payments: list[PaymentIn] = Field(default_factory=list, max_length=10)
+
+
+class ReturnCreate(Strict):
+    order: str
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+    location: Code
+    condition: Literal["resellable", "damaged"]
+    refund_method: str = Field(default="original", min_length=1, max_length=32,
+                               description='"original", "store_credit" or a payment method code')
+    exchange: ExchangeIn | None = Field(default=None, description="A new order in the same step, at the counter.")
+
+
+class ReturnOut(BaseModel):
+    id: str
+    order: str
+    location: str
+    condition: str
+    lines: list[dict[str, Any]]
+    refund: dict[str, Any]
+    credit_note: str | None
+    exchange_order: OrderOut | None = None
+    created_at: datetime
+
+
+class PaymentCreate(Strict):
+    method: str = Field(min_length=1, max_length=32)
+    amount: Decimal = Field(gt=0)
+
+
+class SlotCreate(Strict):
+    location: Code
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int = Field(gt=0, le=10_000)
+
+
+class SlotOut(BaseModel):
+    id: str
+    location: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    booked: int
+
+
+class CapacitySet(Strict):
+    daily_orders: int = Field(ge=0, le=1_000_000, description="Orders this location may take per day (0: none).")

@@ -1,0 +1,895 @@
+"""Commerce use cases: carts, checkout and orders, fulfilment, returns, wholesale drafts.
+
+The only code that writes the commerce tables. Stock moves through the inventory service (conditional
+updates, never read-then-write), money through billing, discounts through promotions, and people through
+customers; every step runs in the caller's single transaction, so an order either exists whole — stock
+held, payments recorded, promotion counted, events in the outbox — or not at all."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.billing import service as billing
+from omnihub.catalog import queries as catalog
+from omnihub.catalog.errors import product_not_found
+from omnihub.commerce import errors, queries, rules, sourcing
+from omnihub.commerce.models import (
+    cart_lines,
+    carts,
+    fulfilment_capacity,
+    fulfilment_load,
+    order_history,
+    order_lines,
+    order_sequences,
+    orders,
+    pickup_slots,
+    returns,
+    shipments,
+)
+from omnihub.core.clock import Clock
+from omnihub.core.db import new_id, upsert
+from omnihub.core.errors import Conflict, DomainError
+from omnihub.core.events import emit
+from omnihub.customers import queries as customers_queries
+from omnihub.customers import service as customers
+from omnihub.inventory import queries as inventory_queries
+from omnihub.inventory import service as inventory
+from omnihub.inventory.errors import insufficient_stock
+from omnihub.messaging import service as messaging
+from omnihub.promotions import service as promotions
+from omnihub.promotions.rules import Basket, BasketLine
+
+PICKUP_KEEP_DAYS = 7  # uncollected click & collect orders expire after this many days
+TRANSFER_DAYS = 2  # promised delay when a pickup store must receive the stock first
+INVOICE_SERIES = "INV"
+CREDIT_NOTE_SERIES = "CN"
+ORD = orders.c
+OL = order_lines.c
+
+
+# ---- customers ---------------------------------------------------------------------------------------------
+
+
+def _resolve_customer(conn: Connection, clock: Clock, hints: Any, channel: str, actor: str | None) -> str | None:
+    """Attach the order or cart to a profile (get-or-create by identity); no usable hint → anonymous."""
+    if not hints:
+        return None
+    customer_id, _ = customers.create_customer(conn, clock, name=None, identities=hints, channel=channel,
+                                               actor=actor)
+    return customer_id
+
+
+def _customer_tags(conn: Connection, clock: Clock, customer_id: str | None) -> frozenset[str]:
+    if customer_id is None:
+        return frozenset()
+    return frozenset(customers_queries.customer_tag_names(conn, customer_id, clock.now()))
+
+
+# ---- pricing -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    sku: str
+    name: str
+    category: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Pricing:
+    currency: str
+    prices_include_tax: bool
+    lines: list[PricedLine]
+    subtotal: Decimal
+    discount: Decimal
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal
+    promotions: list[dict[str, Any]]
+    discounts: Any
+    price_list: str | None
+
+
+def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], customer_id: str | None,
+                lines: Sequence[tuple[str, int]], codes: Sequence[str], fulfilment_type: str,
+                country: str | None) -> Pricing:
+    """The price of these lines in this channel for this customer: price list or channel price, promotions,
+    tax per line, shipping. The same inputs give the same price in every channel a promotion is valid in."""
+    currency = channel["currency"]
+    skus = [sku for sku, _ in lines]
+    info = catalog.products_info(conn, skus)
+    for index, sku in enumerate(skus):
+        if sku not in info:
+            raise product_not_found(sku, field=f"lines.{index}.sku")
+    price_list, listed = catalog.customer_prices(conn, customer_id, skus)
+    channel_prices = catalog.prices_for(conn, channel["code"], skus)
+    units: list[Decimal] = []
+    for index, (sku, quantity) in enumerate(lines):
+        if sku in listed:
+            amount, minimum = listed[sku]
+            if quantity < minimum:
+                raise errors.below_minimum_quantity(sku, minimum, index)
+            units.append(amount)
+        elif sku in channel_prices:
+            units.append(channel_prices[sku])
+        else:
+            raise errors.price_missing(sku, channel["code"], index)
+    shipping = Decimal(channel["shipping_fee"]) if fulfilment_type == "ship" else Decimal(0)
+    basket = Basket(channel=channel["code"], currency=currency, customer_id=customer_id,
+                    customer_tags=_customer_tags(conn, clock, customer_id),
+                    lines=tuple(BasketLine(sku, info[sku]["category"], q, u) for (sku, q), u in zip(lines, units,
+                                                                                                 strict=True)),
+                    shipping=shipping, now=clock.now(), codes=tuple(codes))
+    discounts = promotions.price_basket(conn, clock, basket)
+    rates = billing.tax_rates_for(conn, country or channel["country"] or "ES",
+                                  {info[sku]["tax_class"] for sku in skus})
+    priced = []
+    for (sku, quantity), unit in zip(lines, units, strict=True):
+        discount = rules.quantize(discounts.lines.get(sku, Decimal(0)), currency)
+        rate = rates[info[sku]["tax_class"]]
+        amounts = rules.line_amounts(unit, quantity, discount, rate, channel["prices_include_tax"], currency)
+        priced.append(PricedLine(sku, info[sku]["name"], info[sku]["category"], quantity, unit, discount, rate,
+                                 amounts.tax, amounts.gross))
+    shipping_after = max(Decimal(0), shipping - discounts.shipping)
+    subtotal = sum((p.unit_price * p.quantity for p in priced), Decimal(0))
+    discount_total = sum((p.discount for p in priced), Decimal(0)) + (shipping - shipping_after)
+    tax = sum((p.tax for p in priced), Decimal(0))
+    total = sum((p.total for p in priced), Decimal(0)) + shipping_after
+    applied = [{"promotion_id": a.promotion_id, "code": a.code, "kind": a.kind, "amount": str(a.amount)}
+               for a in discounts.applied]
+    return Pricing(currency, channel["prices_include_tax"], priced, rules.quantize(subtotal, currency),
+                   rules.quantize(discount_total, currency), rules.quantize(shipping, currency),
+                   rules.quantize(tax, currency), rules.quantize(total, currency), applied, discounts, price_list)
+
+
+# ---- sourcing ------------------------------------------------------------------------------------------------
+
+
+def _capacity_left(conn: Connection, clock: Clock, codes: Sequence[str]) -> dict[str, int | None]:
+    today = clock.now().date()
+    limits = dict(conn.execute(sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders)
+                               .where(fulfilment_capacity.c.location_code.in_(list(codes)))).all())
+    load = dict(conn.execute(sa.select(fulfilment_load.c.location_code, fulfilment_load.c.orders).where(
+        fulfilment_load.c.location_code.in_(list(codes)), fulfilment_load.c.day == today)).all())
+    return {code: (limits[code] - load.get(code, 0)) if code in limits else None for code in codes}
+
+
+def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None:
+    """Count the order against each location's daily capacity, atomically."""
+    today = clock.now().date()
+    limits = dict(conn.execute(sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders)
+                               .where(fulfilment_capacity.c.location_code.in_(list(codes)))).all())
+    for code in sorted(set(codes)):
+        if code not in limits:
+            continue
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        conn.execute(insert(fulfilment_load).values(location_code=code, day=today, orders=0).on_conflict_do_nothing())
+        fl = fulfilment_load.c
+        won = conn.execute(fulfilment_load.update().where(fl.location_code == code, fl.day == today,
+                                                          fl.orders < limits[code])
+                           .values(orders=fl.orders + 1)).rowcount
+        if won != 1:
+            raise Conflict("location_at_capacity", f"Location '{code}' has taken all its orders for today.",
+                           location=code)
+
+
+def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: Sequence[tuple[str, int]],
+            fulfilment: dict[str, Any]) -> sourcing.Decision:
+    kind = fulfilment["type"]
+    if kind == "in_store":
+        codes = [fulfilment["location"]]
+        destination = None
+    elif kind == "pickup":
+        store = inventory_queries.get_location(conn, fulfilment["location"], field="fulfilment.location")
+        codes = [store["code"], *[c for c in channel["locations"] if c != store["code"]]]
+        destination = (store["lat"], store["lon"])
+    else:
+        codes = list(channel["locations"])
+        address = fulfilment["address"]
+        destination = (address.get("lat"), address.get("lon"))
+    places = {code: inventory_queries.get_location(conn, code) for code in codes}
+    capacity = _capacity_left(conn, clock, codes)
+    candidates = [sourcing.Candidate(code, places[code]["lat"], places[code]["lon"], capacity[code], rank)
+                  for rank, code in enumerate(codes)]
+    stock: dict[tuple[str, str], int] = {}
+    from omnihub.inventory.rules import available_for_channel
+
+    for sku, _ in lines:
+        levels, quotas = inventory_queries.snapshot(conn, sku, codes, channel["code"])
+        for code, level in levels.items():
+            stock[(code, sku)] = available_for_channel(level, quotas.get(code, 0))
+    if kind == "pickup" and all(stock.get((codes[0], s), 0) >= q for s, q in lines):
+        candidates = candidates[:1]  # the store has it all: hold it there, nothing travels
+    decision = sourcing.source_order(lines, candidates, stock, destination)
+    if not decision.complete:
+        sku, missing = next(iter(decision.short.items()))
+        wanted = dict(lines)[sku]
+        index = [s for s, _ in lines].index(sku)
+        raise insufficient_stock(sku, wanted, wanted - missing, field=f"lines.{index}.quantity")
+    return decision
+
+
+# ---- orders --------------------------------------------------------------------------------------------------
+
+
+def _next_number(conn: Connection, channel: str) -> str:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(order_sequences).values(channel_code=channel, next_number=1).on_conflict_do_nothing())
+    seq = order_sequences.c
+    number = conn.execute(order_sequences.update().where(seq.channel_code == channel)
+                          .values(next_number=seq.next_number + 1).returning(seq.next_number)).scalar_one()
+    return rules.order_number(channel, number - 1)
+
+
+def _history(conn: Connection, clock: Clock, order_id: str, before: str | None, after: str, actor: str | None,
+             note: str | None = None) -> None:
+    conn.execute(order_history.insert().values(order_id=order_id, from_status=before, to_status=after, actor=actor,
+                                               note=note, at=clock.now()))
+
+
+def _set_status(conn: Connection, clock: Clock, order: dict[str, Any], wanted: str, actor: str | None,
+                note: str | None = None, **values: Any) -> None:
+    """Move an order along the state machine; a concurrent move loses cleanly (409)."""
+    rules.transition(order["id"], order["status"], wanted)
+    won = conn.execute(orders.update().where(ORD.id == order["id"], ORD.status == order["status"])
+                       .values(status=wanted, updated_at=clock.now(), **values)).rowcount
+    if won != 1:
+        current = queries.order_status(conn, order["id"])
+        raise errors.illegal_transition(order["id"], current, wanted)
+    _history(conn, clock, order["id"], order["status"], wanted, actor, note)
+    order["status"] = wanted
+
+
+def _validate_fulfilment(conn: Connection, fulfilment: dict[str, Any]) -> None:
+    kind = fulfilment["type"]
+    if kind in ("pickup", "in_store") and not fulfilment.get("location"):
+        raise errors.location_required(kind)
+    if kind == "ship" and not fulfilment.get("address"):
+        raise errors.address_required()
+    if kind == "pickup":
+        store = inventory_queries.get_location(conn, fulfilment["location"], field="fulfilment.location")
+        if not store["pickup"]:
+            raise errors.pickup_not_allowed(store["code"])
+    if kind == "in_store":
+        inventory_queries.get_location(conn, fulfilment["location"], field="fulfilment.location")
+
+
+def _book_slot(conn: Connection, slot_id: str, location: str) -> None:
+    ps = pickup_slots.c
+    exists = conn.execute(sa.select(ps.id).where(ps.id == slot_id, ps.location_code == location)).first()
+    if exists is None:
+        raise errors.slot_not_found(slot_id)
+    won = conn.execute(pickup_slots.update().where(ps.id == slot_id, ps.booked < ps.capacity)
+                       .values(booked=ps.booked + 1)).rowcount
+    if won != 1:
+        raise errors.slot_full(slot_id)
+
+
+def _line_rows(order_id: str, pricing: Pricing, allocations: Sequence[tuple[str, str | None, int]]
+               ) -> list[dict[str, Any]]:
+    """One order line per (SKU, location) allocation; a SKU split over locations shares its amounts exactly."""
+    rows = []
+    for priced in pricing.lines:
+        parts = [(loc, q) for sku, loc, q in allocations if sku == priced.sku]
+        weights = [q for _, q in parts]
+        discounts = rules.split_amount(priced.discount, weights, pricing.currency)
+        taxes = rules.split_amount(priced.tax, weights, pricing.currency)
+        totals = rules.split_amount(priced.total, weights, pricing.currency)
+        for (loc, q), discount, tax, total in zip(parts, discounts, taxes, totals, strict=True):
+            rows.append({"order_id": order_id, "line_no": len(rows) + 1, "sku": priced.sku, "name": priced.name,
+                         "category": priced.category, "quantity": q, "unit_price": priced.unit_price,
+                         "discount": discount, "tax_rate": priced.tax_rate, "tax": tax, "total": total,
+                         "location_code": loc, "fulfilled": 0, "returned": 0})
+    return rows
+
+
+def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: str | None = None,
+                idempotency_key: str | None = None, cart: dict[str, Any] | None = None,
+                customer_id: str | None = None) -> dict[str, Any]:
+    """Create an order: price, source, hold stock, take payment, count promotions — one transaction."""
+    if idempotency_key:
+        existing = conn.execute(sa.select(ORD.id).where(ORD.idempotency_key == idempotency_key)).scalar()
+        if existing:
+            return queries.get_order(conn, existing)
+    channel = catalog.get_channel(conn, data["channel"], field="channel")
+    lines = [(line["sku"], line["quantity"]) for line in data["lines"]]
+    merged: dict[str, int] = {}
+    for sku, quantity in lines:
+        merged[sku] = merged.get(sku, 0) + quantity
+    lines = list(merged.items())
+    if customer_id is None:
+        customer_id = _resolve_customer(conn, clock, data.get("customer"), channel["code"], actor)
+    now = clock.now()
+    order_id = new_id("ord")
+    draft = bool(data.get("draft"))
+    fulfilment = data.get("fulfilment") or {"type": "ship"}
+    if not draft:
+        _validate_fulfilment(conn, fulfilment)
+    address = fulfilment.get("address") or {}
+    pricing = price_lines(conn, clock, channel=channel, customer_id=customer_id, lines=lines,
+                          codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
+                          country=address.get("country"))
+    expected = data.get("expected_total")
+    if expected is not None and rules.quantize(Decimal(expected), pricing.currency) != pricing.total:
+        raise errors.total_changed(str(expected), str(pricing.total))
+    if cart and cart.get("hold_reservation_id"):
+        _release_hold(conn, clock, cart["hold_reservation_id"], actor)
+
+    decision = None
+    reservation_id = None
+    allocations: list[tuple[str, str | None, int]] = [(sku, None, q) for sku, q in lines]
+    if not draft:
+        for attempt in range(3):
+            decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+            try:
+                with conn.begin_nested():
+                    reservation_id = inventory.reserve_allocations(
+                        conn, clock, channel=channel["code"], allocations=decision.allocations, reference=order_id,
+                        actor=actor)
+                break
+            except DomainError as exc:
+                if exc.code != "insufficient_stock" or attempt == 2:
+                    raise
+        assert decision is not None
+        allocations = list(decision.allocations)
+        _take_capacity(conn, clock, sorted({loc for _, loc, _ in decision.allocations}))
+        if fulfilment["type"] == "pickup" and fulfilment.get("slot"):
+            _book_slot(conn, fulfilment["slot"], fulfilment["location"])
+
+    pickup_location = fulfilment.get("location") if fulfilment["type"] == "pickup" and not draft else None
+    travels = bool(pickup_location and any(loc != pickup_location for _, loc, _ in allocations))
+    promised = None
+    if not draft:
+        promised = now + (timedelta(days=TRANSFER_DAYS) if travels else timedelta(hours=2 if pickup_location else 48))
+        if fulfilment["type"] == "in_store":
+            promised = now
+    conn.execute(orders.insert().values(
+        id=order_id, number=_next_number(conn, channel["code"]), channel_code=channel["code"], customer_id=customer_id,
+        origin_customer_id=customer_id,
+        status="draft" if draft else "pending_payment", payment_status="unpaid", currency=pricing.currency,
+        subtotal=pricing.subtotal, discount=pricing.discount, shipping=pricing.shipping, tax=pricing.tax,
+        total=pricing.total, prices_include_tax=pricing.prices_include_tax, fulfilment=_jsonable(fulfilment),
+        sourcing=decision.explanation if decision else {}, promotions=pricing.promotions,
+        reservation_id=reservation_id, price_list=pricing.price_list, pickup_location=pickup_location,
+        pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
+        pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
+        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now))
+    conn.execute(order_lines.insert(), _line_rows(order_id, pricing, allocations))
+    _history(conn, clock, order_id, None, "draft" if draft else "pending_payment", actor)
+    if draft:
+        emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
+        return queries.get_order(conn, order_id)
+    return _complete(conn, clock, order_id, pricing=pricing, payments=data.get("payments") or [], actor=actor)
+
+
+def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing, payments: Sequence[dict[str, Any]],
+              actor: str | None) -> dict[str, Any]:
+    """The part every new order shares: promotions counted, payments taken, counter sales handed over."""
+    order = queries.order_row(conn, order_id)
+    promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
+    paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
+                                 currency=pricing.currency, total=pricing.total,
+                                 payments=[{"method": p["method"], "amount": p["amount"]} for p in payments])
+    conn.execute(orders.update().where(ORD.id == order_id).values(payment_status=paid["status"]))
+    if order["fulfilment"]["type"] == "in_store" and paid["status"] != "paid":
+        raise Conflict("payment_required", "A counter sale must be paid in full.", field="payments",
+                       total=str(pricing.total), paid=str(paid["paid"]))
+    if paid["status"] == "paid":
+        _on_paid(conn, clock, order, actor)
+    if order["customer_id"]:
+        customers.record_purchase(conn, clock, order["customer_id"], order["channel_code"], pricing.total,
+                                  order_id=order_id, currency=pricing.currency,
+                                  categories=sorted({p.category for p in pricing.lines}))
+    emit(conn, clock, "order.created", _event(conn, order_id))
+    if order["fulfilment"]["type"] == "in_store":
+        _hand_over(conn, clock, queries.order_row(conn, order_id), actor, note="counter sale")
+    return queries.get_order(conn, order_id)
+
+
+def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
+    _set_status(conn, clock, order, "paid", actor)
+    lines = queries.order_line_rows(conn, order["id"])
+    invoice = billing.issue_invoice(
+        conn, clock, order_id=order["id"], series=INVOICE_SERIES, currency=order["currency"],
+        lines=[{"sku": r["sku"], "name": r["name"], "quantity": r["quantity"], "unit_price": str(r["unit_price"]),
+                "discount": str(r["discount"]), "tax_rate": str(r["tax_rate"]), "tax": str(r["tax"]),
+                "total": str(r["total"])} for r in lines],
+        totals={k: str(order[k]) for k in ("subtotal", "discount", "shipping", "tax", "total")})
+    conn.execute(orders.update().where(ORD.id == order["id"]).values(invoice_number=invoice["number"]))
+
+
+def _event(conn: Connection, order_id: str) -> dict[str, Any]:
+    order = queries.get_order(conn, order_id, show_pickup_code=False)
+    return _jsonable(order)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def add_payment(conn: Connection, clock: Clock, order_id: str, *, method: str, amount: Decimal,
+                actor: str | None = None) -> dict[str, Any]:
+    """A later payment (wholesale terms, pay at pickup): when the order is paid in full it moves on."""
+    order = queries.order_row(conn, order_id)
+    if order["status"] not in ("pending_payment",):
+        raise errors.illegal_transition(order_id, order["status"], "paid")
+    paid = billing.add_payment(conn, clock, order_id=order_id, customer_id=order["customer_id"],
+                               currency=order["currency"], total=Decimal(order["total"]), method=method, amount=amount)
+    conn.execute(orders.update().where(ORD.id == order_id)
+                 .values(payment_status=paid["status"], updated_at=clock.now()))
+    if paid["status"] == "paid":
+        _on_paid(conn, clock, order, actor)
+    return queries.get_order(conn, order_id)
+
+
+def cancel_order(conn: Connection, clock: Clock, order_id: str, *, actor: str | None = None,
+                 reason: str = "cancelled") -> dict[str, Any]:
+    """Release exactly what was held, give promotion uses back, refund what was paid."""
+    order = queries.order_row(conn, order_id)
+    rules.transition(order_id, order["status"], "cancelled")
+    if any(r["fulfilled"] for r in queries.order_line_rows(conn, order_id)):
+        raise errors.illegal_transition(order_id, order["status"], "cancelled")
+    _set_status(conn, clock, order, "cancelled", actor, reason,
+                pickup_status="expired" if reason == "expired" and order["pickup_location"] else
+                order["pickup_status"])
+    if order["reservation_id"]:
+        inventory.release_reservation(conn, clock, order["reservation_id"], actor=actor, reason=f"order {reason}")
+    promotions.release_redemptions(conn, clock, order_id)
+    if order["pickup_slot_id"]:
+        conn.execute(pickup_slots.update().where(pickup_slots.c.id == order["pickup_slot_id"],
+                                                 pickup_slots.c.booked > 0)
+                     .values(booked=pickup_slots.c.booked - 1))
+    money = billing.payments_of(conn, order_id)
+    refundable = Decimal(money["paid"]) - Decimal(money["refunded"])
+    if refundable > 0:
+        billing.refund(conn, clock, order_id=order_id, customer_id=order["customer_id"], currency=order["currency"],
+                       amount=refundable, method="original", reason=f"order {reason}")
+        conn.execute(orders.update().where(ORD.id == order_id).values(payment_status="refunded"))
+    emit(conn, clock, "order.cancelled", {**_event(conn, order_id), "reason": reason})
+    return queries.get_order(conn, order_id)
+
+
+# ---- click & collect -------------------------------------------------------------------------------------------
+
+
+def mark_ready(conn: Connection, clock: Clock, order_id: str, *, actor: str | None = None) -> dict[str, Any]:
+    """The store has the order bagged: bring travelling units in, make a pickup code, tell the customer."""
+    order = queries.order_row(conn, order_id)
+    if not order["pickup_location"]:
+        raise errors.not_a_pickup_order(order_id)
+    rules.transition(order_id, order["status"], "ready_for_pickup")
+    store = order["pickup_location"]
+    for row in queries.order_line_rows(conn, order_id):
+        if row["location_code"] != store:
+            inventory.move_reservation(conn, clock, order["reservation_id"], sku=row["sku"],
+                                       from_location=row["location_code"], to_location=store,
+                                       quantity=row["quantity"], actor=actor)
+            conn.execute(order_lines.update().where(OL.order_id == order_id, OL.line_no == row["line_no"])
+                         .values(location_code=store))
+    code = f"{secrets.randbelow(10**6):06d}"
+    expires = clock.now() + timedelta(days=PICKUP_KEEP_DAYS)
+    _set_status(conn, clock, order, "ready_for_pickup", actor, pickup_code=code, pickup_status="ready",
+                pickup_expires_at=expires)
+    location = inventory_queries.get_location(conn, store)
+    if order["customer_id"]:
+        contacts = customers_queries.contacts(conn, order["customer_id"])
+        text = (f"Your order {order['number']} is ready at {location['name']}. Pickup code: {code}. "
+                f"We keep it until {expires:%d %b %Y}.")
+        for kind in ("email", "sms"):
+            if contacts.get(kind):
+                messaging.queue_message(conn, clock, customer_id=order["customer_id"], kind=kind,
+                                        to=contacts[kind], subject=f"Order {order['number']} is ready",
+                                        body=text, template="pickup_ready", reference=order_id)
+    emit(conn, clock, "order.ready_for_pickup", {"id": order_id, "number": order["number"], "location": store,
+                                                 "customer_id": order["customer_id"],
+                                                 "expires_at": expires.isoformat()})
+    return queries.get_order(conn, order_id)
+
+
+def collect(conn: Connection, clock: Clock, order_id: str, code: str, *, actor: str | None = None) -> dict[str, Any]:
+    """Hand over at the counter against the pickup code. A wrong code changes nothing."""
+    order = queries.order_row(conn, order_id)
+    if not order["pickup_location"]:
+        raise errors.not_a_pickup_order(order_id)
+    rules.transition(order_id, order["status"], "collected")
+    if not hmac.compare_digest(str(order["pickup_code"] or ""), code.strip()):
+        raise errors.wrong_pickup_code(order_id)
+    _hand_over(conn, clock, order, actor, note="collected with pickup code")
+    return queries.get_order(conn, order_id)
+
+
+def _hand_over(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None, note: str) -> None:
+    rows = queries.order_line_rows(conn, order["id"])
+    inventory.fulfil_reservation(conn, clock, order["reservation_id"],
+                                 [(r["sku"], r["location_code"], r["quantity"] - r["fulfilled"]) for r in rows
+                                  if r["quantity"] > r["fulfilled"]], actor=actor, reason=note)
+    conn.execute(order_lines.update().where(OL.order_id == order["id"]).values(fulfilled=OL.quantity))
+    _set_status(conn, clock, order, "collected", actor, note,
+                pickup_status="collected" if order["pickup_location"] else None)
+    emit(conn, clock, "order.collected", {"id": order["id"], "number": order["number"],
+                                          "location": rows[0]["location_code"], "customer_id": order["customer_id"]})
+
+
+def expire_uncollected(conn: Connection, clock: Clock, limit: int = 200) -> int:
+    """Worker job: click & collect orders nobody picked up release their stock and are refunded."""
+    query = (sa.select(ORD.id).where(ORD.status == "ready_for_pickup", ORD.pickup_expires_at <= clock.now())
+             .order_by(ORD.pickup_expires_at).limit(limit))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    expired = 0
+    for order_id in conn.execute(query).scalars().all():
+        cancel_order(conn, clock, order_id, actor="worker", reason="expired")
+        expired += 1
+    return expired
+
+
+def create_slot(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    location = inventory_queries.get_location(conn, data["location"], field="location")
+    if not location["pickup"]:
+        raise errors.pickup_not_allowed(location["code"])
+    if data["ends_at"] <= data["starts_at"]:
+        from omnihub.core.errors import ValidationFailed
+
+        raise ValidationFailed("invalid_slot", "ends_at must be after starts_at.", field="ends_at")
+    slot_id = new_id("slot")
+    conn.execute(pickup_slots.insert().values(id=slot_id, location_code=data["location"], starts_at=data["starts_at"],
+                                              ends_at=data["ends_at"], capacity=data["capacity"], booked=0))
+    return queries.get_slot(conn, slot_id)
+
+
+def set_capacity(conn: Connection, clock: Clock, location: str, daily_orders: int) -> dict[str, Any]:
+    inventory_queries.get_location(conn, location, field="location")
+    upsert(conn, fulfilment_capacity, [{"location_code": location, "daily_orders": daily_orders}],
+           keys=["location_code"], update=["daily_orders"])
+    return {"location": location, "daily_orders": daily_orders,
+            "left_today": _capacity_left(conn, clock, [location])[location]}
+
+
+# ---- shipments -------------------------------------------------------------------------------------------------
+
+
+def ship(conn: Connection, clock: Clock, order_id: str, data: dict[str, Any], *, actor: str | None = None
+         ) -> dict[str, Any]:
+    """Send (part of) an order from one location, with carrier and tracking number."""
+    order = queries.order_row(conn, order_id)
+    if order["fulfilment"]["type"] != "ship":
+        raise errors.illegal_transition(order_id, order["status"], "shipped")
+    rows = [r for r in queries.order_line_rows(conn, order_id) if r["quantity"] > r["fulfilled"]]
+    location = data.get("location") or (rows[0]["location_code"] if rows else None)
+    rows = [r for r in rows if r["location_code"] == location]
+    if not rows:
+        raise errors.nothing_to_ship(order_id, location)
+    wanted = {(line["sku"]): line["quantity"] for line in data["lines"]} if data.get("lines") else None
+    picks: list[tuple[dict[str, Any], int]] = []
+    if wanted is None:
+        picks = [(r, r["quantity"] - r["fulfilled"]) for r in rows]
+    else:
+        for index, (sku, quantity) in enumerate(wanted.items()):
+            row = next((r for r in rows if r["sku"] == sku), None)
+            if row is None or quantity > row["quantity"] - row["fulfilled"]:
+                raise errors.invalid_shipment_line(sku, index)
+            picks.append((row, quantity))
+    after = [(r["quantity"], r["fulfilled"] + dict((p["line_no"], q) for p, q in picks).get(r["line_no"], 0))
+             for r in queries.order_line_rows(conn, order_id)]
+    next_status = rules.after_fulfilment(after)
+    rules.transition(order_id, order["status"], next_status)
+    inventory.fulfil_reservation(conn, clock, order["reservation_id"],
+                                 [(r["sku"], location, q) for r, q in picks], actor=actor, reason="shipped")
+    for row, quantity in picks:
+        conn.execute(order_lines.update().where(OL.order_id == order_id, OL.line_no == row["line_no"])
+                     .values(fulfilled=OL.fulfilled + quantity))
+    shipment_id = new_id("shp")
+    conn.execute(shipments.insert().values(
+        id=shipment_id, order_id=order_id, location_code=location, carrier=data["carrier"],
+        tracking_number=data["tracking_number"], status="shipped", shipped_at=clock.now(),
+        lines=[{"line_no": r["line_no"], "sku": r["sku"], "quantity": q} for r, q in picks]))
+    _set_status(conn, clock, order, next_status, actor, f"shipment {shipment_id}")
+    shipment = queries.get_shipment(conn, shipment_id)
+    emit(conn, clock, "order.shipped", {"id": order_id, "number": order["number"], "status": next_status,
+                                        "shipment": _jsonable(shipment)})
+    return shipment
+
+
+def mark_delivered(conn: Connection, clock: Clock, order_id: str, shipment_id: str, *, actor: str | None = None
+                   ) -> dict[str, Any]:
+    shipment = queries.get_shipment(conn, shipment_id, order_id=order_id)
+    if shipment["status"] != "delivered":
+        conn.execute(shipments.update().where(shipments.c.id == shipment_id)
+                     .values(status="delivered", delivered_at=clock.now()))
+    order = queries.order_row(conn, order_id)
+    pending = conn.execute(sa.select(sa.func.count()).select_from(shipments)
+                           .where(shipments.c.order_id == order_id, shipments.c.status != "delivered")).scalar()
+    if order["status"] == "shipped" and pending == 0:
+        _set_status(conn, clock, order, "delivered", actor)
+        emit(conn, clock, "order.delivered", {"id": order_id, "number": order["number"]})
+    return queries.get_shipment(conn, shipment_id)
+
+
+# ---- returns -----------------------------------------------------------------------------------------------------
+
+
+def create_return(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: str | None = None
+                  ) -> dict[str, Any]:
+    """Return any order line at any location; refund per line (discounts and tax included); restock or
+    quarantine; a credit note; optionally an exchange order paid with the returned value."""
+    order = queries.order_row(conn, data["order"])
+    location = inventory_queries.get_location(conn, data["location"], field="location")
+    rows = queries.order_line_rows(conn, order["id"])
+    picks: list[tuple[dict[str, Any], int, Decimal]] = []
+    for index, line in enumerate(data["lines"]):
+        want = line["quantity"]
+        candidates = [r for r in rows if r["sku"] == line["sku"]]
+        returnable = sum(r["fulfilled"] - r["returned"] for r in candidates)
+        if want > returnable:
+            raise errors.invalid_return_line(line["sku"], index, returnable)
+        for row in candidates:
+            take = min(want, row["fulfilled"] - row["returned"])
+            if take:
+                amount = rules.refund_for(Decimal(row["total"]), row["quantity"], take, row["returned"],
+                                          order["currency"])
+                picks.append((row, take, amount))
+                row["returned"] += take
+                want -= take
+    next_status = rules.after_return([(r["quantity"], r["returned"]) for r in rows])
+    rules.transition(order["id"], order["status"], next_status)
+    return_id = new_id("ret")
+    resellable = data["condition"] == "resellable"
+    for row, quantity, _ in picks:
+        inventory.receive_return(conn, clock, location=location["code"], sku=row["sku"], quantity=quantity,
+                                 resellable=resellable, reference=return_id, actor=actor)
+        conn.execute(order_lines.update().where(OL.order_id == order["id"], OL.line_no == row["line_no"])
+                     .values(returned=OL.returned + quantity))
+    amount = sum((a for _, _, a in picks), Decimal(0))
+    exchange = data.get("exchange")
+    method = "store_credit" if exchange else data.get("refund_method") or "original"
+    refund = billing.refund(conn, clock, order_id=order["id"], customer_id=order["customer_id"],
+                            currency=order["currency"], amount=amount, method=method,
+                            reason=f"return {return_id}", return_id=return_id)
+    lines_out = [{"line_no": r["line_no"], "sku": r["sku"], "quantity": q, "amount": str(a)} for r, q, a in picks]
+    note = billing.issue_credit_note(conn, clock, order_id=order["id"], return_id=return_id, series=CREDIT_NOTE_SERIES,
+                                     currency=order["currency"], lines=lines_out, totals={"total": str(amount)})
+    _set_status(conn, clock, order, next_status, actor, f"return {return_id}")
+    conn.execute(returns.insert().values(
+        id=return_id, order_id=order["id"], location_code=location["code"], condition=data["condition"],
+        lines=lines_out, refund_amount=amount, refund_method=refund["method"], credit_note_number=note["number"],
+        actor=actor, created_at=clock.now()))
+    if order["customer_id"]:
+        customers.add_timeline_entries(conn, clock, order["customer_id"], [{
+            "type": "return_received", "channel": order["channel_code"],
+            "properties": {"order_id": order["id"], "return_id": return_id, "amount": str(amount),
+                           "location": location["code"]}}], source="commerce")
+    emit(conn, clock, "return.received", {"id": return_id, "order_id": order["id"], "location": location["code"],
+                                          "condition": data["condition"], "amount": str(amount),
+                                          "refund_method": refund["method"], "credit_note": note["number"],
+                                          "lines": lines_out})
+    if exchange:
+        store_channel = exchange.get("channel") or order["channel_code"]
+        exchange_channel = catalog.get_channel(conn, store_channel, field="exchange.channel")
+        pricing_total = price_lines(conn, clock, channel=exchange_channel,
+                                    customer_id=order["customer_id"],
+                                    lines=[(x["sku"], x["quantity"]) for x in exchange["lines"]], codes=[],
+                                    fulfilment_type="in_store", country=None).total
+        credit = min(amount, pricing_total)
+        payments = ([{"method": "store_credit", "amount": credit}] if credit > 0 else []) + list(exchange["payments"])
+        new_order = place_order(conn, clock, {
+            "channel": store_channel, "lines": exchange["lines"], "payments": payments,
+            "fulfilment": {"type": "in_store", "location": location["code"]}}, actor=actor,
+            customer_id=order["customer_id"])
+        conn.execute(returns.update().where(returns.c.id == return_id).values(exchange_order_id=new_order["id"]))
+    return queries.get_return(conn, return_id)
+
+
+# ---- carts -------------------------------------------------------------------------------------------------------
+
+
+def create_cart(conn: Connection, clock: Clock, *, channel: str, identity: Any, actor: str | None = None
+                ) -> dict[str, Any]:
+    chan = catalog.get_channel(conn, channel, field="channel")
+    customer_id = _resolve_customer(conn, clock, identity, chan["code"], actor) if identity else None
+    cart_id = new_id("cart")
+    now = clock.now()
+    conn.execute(carts.insert().values(id=cart_id, channel_code=chan["code"], customer_id=customer_id,
+                                       origin_customer_id=customer_id,
+                                       identity=identity or {}, status="open", created_at=now, updated_at=now))
+    return queries.get_cart(conn, cart_id)
+
+
+def _release_hold(conn: Connection, clock: Clock, reservation_id: str, actor: str | None) -> None:
+    status = inventory_queries.get_reservation(conn, reservation_id)["status"]
+    if status == "active":
+        inventory.release_reservation(conn, clock, reservation_id, actor=actor, reason="cart changed")
+
+
+def set_cart_lines(conn: Connection, clock: Clock, cart_id: str, lines: Sequence[tuple[str, int]], *,
+                   channel: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Replace the lines (from any channel). Prices are stamped in the cart's channel; a channel with a cart
+    hold keeps the units reserved while the customer shops."""
+    cart = queries.cart_row(conn, cart_id)
+    if cart["status"] != "open":
+        raise errors.cart_not_open(cart_id, cart["status"])
+    if channel and channel != cart["channel_code"]:
+        conn.execute(carts.update().where(carts.c.id == cart_id).values(channel_code=channel))
+        cart["channel_code"] = channel
+    chan = catalog.get_channel(conn, cart["channel_code"], field="channel")
+    merged: dict[str, int] = {}
+    for sku, quantity in lines:
+        merged[sku] = merged.get(sku, 0) + quantity
+    skus = list(merged)
+    info = catalog.products_info(conn, skus)
+    _, listed = catalog.customer_prices(conn, cart["customer_id"], skus)
+    prices = catalog.prices_for(conn, chan["code"], skus)
+    rows = []
+    for index, sku in enumerate(skus):
+        if sku not in info:
+            raise product_not_found(sku, field=f"{index}.sku")
+        unit = listed[sku][0] if sku in listed else prices.get(sku)
+        if unit is None:
+            raise errors.price_missing(sku, chan["code"], index)
+        rows.append({"cart_id": cart_id, "sku": sku, "quantity": merged[sku], "unit_price": unit, "position": index})
+    if cart["hold_reservation_id"]:
+        _release_hold(conn, clock, cart["hold_reservation_id"], actor)
+    hold = None
+    if chan["cart_hold_minutes"] and rows:
+        hold = inventory.reserve_stock(conn, clock, channel=chan["code"], lines=list(merged.items()),
+                                       ttl_seconds=chan["cart_hold_minutes"] * 60, reference=cart_id, actor=actor)["id"]
+    conn.execute(cart_lines.delete().where(cart_lines.c.cart_id == cart_id))
+    if rows:
+        conn.execute(cart_lines.insert(), rows)
+    conn.execute(carts.update().where(carts.c.id == cart_id).values(hold_reservation_id=hold, updated_at=clock.now()))
+    if cart["customer_id"]:
+        customers.add_timeline_entries(conn, clock, cart["customer_id"], [{
+            "type": "cart_updated", "channel": chan["code"],
+            "properties": {"cart_id": cart_id, "lines": [{"sku": s, "quantity": q} for s, q in merged.items()]}}],
+            source="commerce")
+    emit(conn, clock, "cart.updated", {"id": cart_id, "channel": chan["code"], "customer_id": cart["customer_id"],
+                                       "lines": [{"sku": s, "quantity": q} for s, q in merged.items()]})
+    return queries.get_cart(conn, cart_id)
+
+
+def checkout(conn: Connection, clock: Clock, cart_id: str, data: dict[str, Any], *, actor: str | None = None,
+             idempotency_key: str | None = None) -> dict[str, Any]:
+    """Turn a cart into an order in whichever channel the customer is in now; prices and stock are checked
+    again, and a price that moved since the line was added is a 409 unless accepted."""
+    if idempotency_key:
+        existing = conn.execute(sa.select(ORD.id).where(ORD.idempotency_key == idempotency_key)).scalar()
+        if existing:
+            return queries.get_order(conn, existing)
+    cart = queries.cart_row(conn, cart_id)
+    if cart["status"] != "open":
+        raise errors.cart_not_open(cart_id, cart["status"])
+    lines = queries.cart_line_rows(conn, cart_id)
+    if not lines:
+        raise errors.cart_empty(cart_id)
+    channel = data.get("channel") or cart["channel_code"]
+    if channel == cart["channel_code"] and not data.get("accept_price_changes"):
+        view = queries.get_cart(conn, cart_id)
+        moved = [{"sku": line["sku"], "was": str(old["unit_price"]), "now": str(line["unit_price"])}
+                 for line, old in zip(view["lines"], lines, strict=True) if line["price_changed"]]
+        if moved:
+            raise errors.price_changed(moved)
+    customer_id = cart["customer_id"]
+    if data.get("customer"):
+        found = _resolve_customer(conn, clock, data["customer"], channel, actor)
+        if customer_id and found and found != customer_id:
+            customers.merge_customers(conn, clock, customer_id, found, actor=actor)
+            customer_id = customers_queries.resolve_id(conn, customer_id)
+        customer_id = customer_id or found
+        conn.execute(carts.update().where(carts.c.id == cart_id).values(customer_id=customer_id))
+    order = place_order(conn, clock, {
+        "channel": channel, "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in lines],
+        "fulfilment": data["fulfilment"], "payments": data.get("payments") or [],
+        "promotion_codes": data.get("promotion_codes") or [], "expected_total": data.get("expected_total")},
+        actor=actor, idempotency_key=idempotency_key, cart=cart, customer_id=customer_id)
+    conn.execute(carts.update().where(carts.c.id == cart_id)
+                 .values(status="checked_out", order_id=order["id"], hold_reservation_id=None, updated_at=clock.now()))
+    return order
+
+
+# ---- wholesale drafts ---------------------------------------------------------------------------------------------
+
+
+def replace_draft_lines(conn: Connection, clock: Clock, order_id: str, lines: Sequence[tuple[str, int]], *,
+                        actor: str | None = None) -> dict[str, Any]:
+    order = queries.order_row(conn, order_id)
+    if order["status"] != "draft":
+        raise errors.not_a_draft(order_id)
+    channel = catalog.get_channel(conn, order["channel_code"])
+    pricing = price_lines(conn, clock, channel=channel, customer_id=order["customer_id"], lines=list(lines), codes=[],
+                          fulfilment_type="ship", country=None)
+    conn.execute(order_lines.delete().where(OL.order_id == order_id))
+    conn.execute(order_lines.insert(), _line_rows(order_id, pricing, [(s, None, q) for s, q in lines]))
+    _store_totals(conn, clock, order_id, pricing)
+    return queries.get_order(conn, order_id)
+
+
+def _store_totals(conn: Connection, clock: Clock, order_id: str, pricing: Pricing) -> None:
+    conn.execute(orders.update().where(ORD.id == order_id).values(
+        subtotal=pricing.subtotal, discount=pricing.discount, shipping=pricing.shipping, tax=pricing.tax,
+        total=pricing.total, promotions=pricing.promotions, price_list=pricing.price_list,
+        prices_include_tax=pricing.prices_include_tax, updated_at=clock.now()))
+
+
+def submit_draft(conn: Connection, clock: Clock, order_id: str, data: dict[str, Any], *, actor: str | None = None
+                 ) -> dict[str, Any]:
+    """Finish a draft in any channel (started in the app, completed on the web portal): priced again for that
+    channel and customer, sourced, held and paid like any order."""
+    order = queries.order_row(conn, order_id)
+    if order["status"] != "draft":
+        raise errors.not_a_draft(order_id)
+    channel = catalog.get_channel(conn, data.get("channel") or order["channel_code"], field="channel")
+    fulfilment = data["fulfilment"]
+    _validate_fulfilment(conn, fulfilment)
+    lines = [(r["sku"], r["quantity"]) for r in queries.order_line_rows(conn, order_id)]
+    address = fulfilment.get("address") or {}
+    pricing = price_lines(conn, clock, channel=channel, customer_id=order["customer_id"], lines=lines,
+                          codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
+                          country=address.get("country"))
+    expected = data.get("expected_total")
+    if expected is not None and rules.quantize(Decimal(expected), pricing.currency) != pricing.total:
+        raise errors.total_changed(str(expected), str(pricing.total))
+    decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    reservation_id = inventory.reserve_allocations(conn, clock, channel=channel["code"],
+                                                   allocations=decision.allocations, reference=order_id, actor=actor)
+    _take_capacity(conn, clock, sorted({loc for _, loc, _ in decision.allocations}))
+    conn.execute(order_lines.delete().where(OL.order_id == order_id))
+    conn.execute(order_lines.insert(), _line_rows(order_id, pricing, decision.allocations))
+    pickup = fulfilment["location"] if fulfilment["type"] == "pickup" else None
+    travels = bool(pickup and any(loc != pickup for _, loc, _ in decision.allocations))
+    _store_totals(conn, clock, order_id, pricing)
+    conn.execute(orders.update().where(ORD.id == order_id).values(
+        channel_code=channel["code"], fulfilment=_jsonable(fulfilment), sourcing=decision.explanation,
+        reservation_id=reservation_id, currency=pricing.currency, pickup_location=pickup,
+        pickup_status=("awaiting_stock" if travels else "preparing") if pickup else None,
+        promised_at=clock.now() + timedelta(days=TRANSFER_DAYS if travels else 2)))
+    order = queries.order_row(conn, order_id)
+    _set_status(conn, clock, order, "pending_payment", actor, f"draft completed in {channel['code']}")
+    return _complete(conn, clock, order_id, pricing=pricing, payments=data.get("payments") or [], actor=actor)
+
+
+def order_merge_participant() -> Any:
+    """Orders and carts follow their customer through merges and back through unmerges."""
+
+    class _Participant:
+        def on_merge(self, conn: Connection, survivor_id: str, absorbed_ids: Sequence[str]) -> None:
+            for table in (orders, carts):
+                conn.execute(table.update().where(table.c.customer_id.in_(list(absorbed_ids)))
+                             .values(customer_id=survivor_id))
+
+        def on_unmerge(self, conn: Connection, survivor_id: str, restored_id: str,
+                       absorbed_ids: Sequence[str]) -> None:
+            owners = [restored_id, *absorbed_ids]
+            for table in (orders, carts):
+                conn.execute(table.update().where(table.c.customer_id == survivor_id,
+                                                  table.c.origin_customer_id.in_(owners))
+                             .values(customer_id=restored_id))
+
+    return _Participant()
