@@ -14,7 +14,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from omnihub.billing import errors
+from omnihub.billing import errors, rules
 from omnihub.core.clock import Clock
 from omnihub.core.errors import not_found
 from omnihub.customers import queries as customer_queries
@@ -119,7 +119,7 @@ def spend_store_credit(conn: Connection, clock: Clock, customer_id: str, amount:
     if conn.dialect.name == "postgresql":
         profiles = customer_queries.customers
         conn.execute(sa.select(profiles.c.id).where(profiles.c.id == cid).with_for_update()).first()
-    balance = store_credit_balance(conn, cid, currency)
+    balance = rules.round_money(store_credit_balance(conn, cid, currency), currency)
     if balance < amount:
         raise errors.insufficient_store_credit(balance, amount, currency)
     customer_service.add_store_credit(conn, clock, cid, -amount, currency, reason=reason)

@@ -40,6 +40,15 @@ RESERVED_CODES = frozenset({ORIGINAL})
 
 payments_of = queries.payments_of  # the read the commerce room calls lives with the other reads
 
+# What migration 0006 installs (kept in step with it by a test).
+DEFAULT_PAYMENT_METHODS = (
+    ("card", "Card", "manual"), ("paypal", "PayPal", "manual"), ("bizum", "Bizum", "manual"),
+    ("cash", "Cash", "manual"), ("store_credit", "Store credit", "store_credit"),
+    ("gift_card", "Gift card", "manual"), ("bank_transfer", "Bank transfer", "manual"), ("crypto", "Crypto", "manual"),
+)
+DEFAULT_TAX_RATES = (("standard", "ES", Decimal(21)), ("reduced", "ES", Decimal(10)),
+                     ("super_reduced", "ES", Decimal(4)), ("zero", "ES", Decimal(0)))
+
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "postgresql":
@@ -55,6 +64,15 @@ def _for_update(conn: Connection, query: sa.Select) -> sa.Select:
 
 
 # ---- payment methods -----------------------------------------------------------------------------------------
+
+
+def install_defaults(conn: Connection) -> None:
+    """Put back any missing default payment method or tax rate (never overwrites an admin's change). For a
+    database whose tables were emptied after migrating (the PostgreSQL test harness truncates everything)."""
+    conn.execute(_insert(conn, payment_methods).on_conflict_do_nothing(), [
+        {"code": c, "name": n, "gateway": g, "active": True} for c, n, g in DEFAULT_PAYMENT_METHODS])
+    conn.execute(_insert(conn, tax_rates).on_conflict_do_nothing(), [
+        {"tax_class": t, "country": c, "rate": r} for t, c, r in DEFAULT_TAX_RATES])
 
 
 def create_payment_method(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +122,7 @@ def set_tax_rate(conn: Connection, clock: Clock, tax_class: str, country: str, r
     upsert(conn, tax_rates, [{"tax_class": tax_class, "country": country, "rate": percent}],
            keys=["tax_class", "country"], update=["rate"])
     result = queries.get_tax_rate(conn, tax_class, country)
-    emit(conn, clock, "tax_rate.changed", result)
+    emit(conn, clock, "tax_rate.changed", _jsonable(result))
     return result
 
 
@@ -160,7 +178,7 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
     created = conn.execute(_insert(conn, order_balances).values(
         order_id=order_id, currency=currency, total=total, paid=0, refunded=0,
         status=rules.split_tender_status(total, Decimal(0)), updated_at=clock.now(),
-    ).on_conflict_do_nothing()).rowcount == 1
+    ).on_conflict_do_nothing().returning(order_balances.c.order_id)).first() is not None
     row = conn.execute(_for_update(conn, sa.select(order_balances).where(order_balances.c.order_id == order_id)
                                    )).one()
     if row.currency != currency:
