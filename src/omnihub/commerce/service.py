@@ -792,7 +792,8 @@ def checkout(conn: Connection, clock: Clock, cart_id: str, data: dict[str, Any],
     channel = data.get("channel") or cart["channel_code"]
     if channel == cart["channel_code"] and not data.get("accept_price_changes"):
         view = queries.get_cart(conn, cart_id)
-        moved = [{"sku": line["sku"], "was": str(old["unit_price"]), "now": str(line["unit_price"])}
+        moved = [{"sku": line["sku"], "was": str(rules.quantize(old["unit_price"], view["currency"])),
+                  "now": str(line["unit_price"])}
                  for line, old in zip(view["lines"], lines, strict=True) if line["price_changed"]]
         if moved:
             raise errors.price_changed(moved)
