@@ -119,13 +119,13 @@ class Database:
                 conn.info["write"] = True
 
     def run(self, work: Callable[[Connection], T], *, retries: int = 3) -> T:
-        """Run `work` in a write transaction, retrying when the engine aborts it to break a deadlock or a
-        serialisation conflict (the work is all-database, so a retry is safe)."""
+        """Run `work` in a write transaction, retrying when the engine aborts it to break a deadlock, a
+        serialisation conflict or a get-or-create race (the work is all-database, so a retry is safe)."""
         for attempt in range(retries + 1):
             try:
                 with self.transaction() as conn:
                     return work(conn)
-            except sa.exc.OperationalError as exc:
+            except Exception as exc:
                 if attempt == retries or not _retryable(exc):
                     raise
                 time.sleep(0.005 * (attempt + 1))
@@ -135,9 +135,18 @@ class Database:
         self.engine.dispose()
 
 
-def _retryable(exc: sa.exc.OperationalError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate in ("40P01", "40001") or "database is locked" in str(exc.orig)
+class RetryTransaction(Exception):
+    """Raised by a use case that saw a concurrent change it cannot build on: run the transaction again."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Deadlock, serialisation failure, a locked SQLite file, or a unique key another transaction just took
+    (a get-or-create race: on retry the row is there to be found)."""
+    if isinstance(exc, RetryTransaction):
+        return True
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(orig, "sqlstate", None)
+    return sqlstate in ("40P01", "40001", "23505") or "database is locked" in str(orig or "")
 
 
 def database_from_settings() -> Database:

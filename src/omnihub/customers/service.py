@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import Database, new_id
+from omnihub.core.db import Database, RetryTransaction, new_id
 from omnihub.core.events import emit, outbox
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
@@ -80,7 +80,7 @@ def unregister_merge_participant(name: str) -> None:
 # ---- transactions that resolve identities ------------------------------------------------------------------
 
 
-class RetryResolution(Exception):
+class RetryResolution(RetryTransaction):
     """A concurrent request changed a profile this one relies on: resolve again from scratch."""
 
 
