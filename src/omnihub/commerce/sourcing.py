@@ -1,11 +1,13 @@
 """Where an order is fulfilled from: a pure, explainable decision (unit-tested without a database).
 
 Rules, in order: one location that can fill every line; then the nearest to the delivery point; then the
-fewest shipments (greedy: the location that fills the most remaining units first). Locations at their
+fewest shipments (greedy: the location that fills the most remaining units first, then a bounded search for a
+smaller set of locations when greedy needed three or more). Locations at their
 daily capacity are skipped."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +91,42 @@ def source_order(lines: Sequence[tuple[str, int]], candidates: Sequence[Candidat
                 remaining[sku] -= take
                 left[(best.code, sku)] -= take
     short = {s: q for s, q in remaining.items() if q}
-    reason = (f"no single location can fill every line; split over {len(chosen_codes)} location(s), "
-              "taking the one that covers most of what is left first")
+    how = "taking the one that covers most of what is left first"
+    if not short and len(chosen_codes) > 2:  # greedy is not always the fewest: look for a smaller cover
+        fewer = _fewest_cover(lines, sorted(usable, key=order_key), stock, len(chosen_codes) - 1, order_key)
+        if fewer is not None:
+            allocations, chosen_codes = fewer
+            how = "the fewest locations that together cover every line, nearest first"
+    reason = f"no single location can fill every line; split over {len(chosen_codes)} location(s), {how}"
     return Decision(allocations, short, {"strategy": "split", "chosen": chosen_codes, "reason": reason,
                                          "considered": considered, "skipped_at_capacity": skipped})
+
+
+MAX_COVER_TRIES = 20_000  # subsets examined before settling for the greedy split
+
+
+def _fewest_cover(lines: Sequence[tuple[str, int]], ordered: Sequence[Candidate], stock: Mapping[tuple[str, str], int],
+                  at_most: int, order_key: Any) -> tuple[list[tuple[str, str, int]], list[str]] | None:
+    """The smallest set of locations (2..at_most) whose stock covers every line, the nearest such set first;
+    None when there is none or the search would be too long. Each SKU is taken nearest first."""
+    tries = 0
+    for size in range(2, at_most + 1):
+        best: tuple[Any, tuple[Candidate, ...]] | None = None
+        for group in itertools.combinations(ordered, size):
+            tries += 1
+            if tries > MAX_COVER_TRIES:
+                return None
+            if all(sum(stock.get((c.code, s), 0) for c in group) >= q for s, q in lines):
+                key = sorted(order_key(c) for c in group)
+                if best is None or key < best[0]:
+                    best = (key, group)
+        if best is not None:
+            allocations: list[tuple[str, str, int]] = []
+            for sku, quantity in lines:
+                for c in best[1]:
+                    take = min(stock.get((c.code, sku), 0), quantity)
+                    if take:
+                        allocations.append((sku, c.code, take))
+                        quantity -= take
+            return allocations, [c.code for c in best[1]]
+    return None
