@@ -545,11 +545,6 @@ def _parse_identities_for_create(hints: Any, region: str | None) -> list[tuple[I
 # ---- merge / unmerge --------------------------------------------------------------------------------------------
 
 
-def _consent_rows(conn: Connection, cid: str) -> list[dict[str, Any]]:
-    rows = conn.execute(sa.select(customer_consents).where(customer_consents.c.customer_id == cid))
-    return [dict(r._mapping) for r in rows]
-
-
 def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, reason: str, actor: str | None,
            evidence: dict[str, Any]) -> dict[str, Any]:
     """Move everything of `merged_id` onto `survivor_id`, keep the old id resolving, audit field by field."""
@@ -561,9 +556,11 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
         .order_by(customer_aliases.c.merged_id)).scalars()]
 
     name, name_from = rules.merged_name(survivor.name, merged.name)
+    consent_rows = [dict(r._mapping) for r in conn.execute(
+        sa.select(customer_consents).where(_in(conn, customer_consents.c.customer_id, [survivor_id, merged_id])))]
     consents_before = {
-        "survivor": rules.current_consents(_consent_rows(conn, survivor_id)),
-        "merged": rules.current_consents(_consent_rows(conn, merged_id)),
+        "survivor": rules.current_consents(r for r in consent_rows if r["customer_id"] == survivor_id),
+        "merged": rules.current_consents(r for r in consent_rows if r["customer_id"] == merged_id),
     }
     moved_identities = [
         {"kind": r.kind, "value": r.value, "namespace": r.namespace or None, "verified": bool(r.verified)}
@@ -579,8 +576,7 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
                                      .where(customer_credit.c.customer_id == merged_id)
                                      .group_by(customer_credit.c.currency))
     ]
-    consents_after = rules.current_consents(
-        [*_consent_rows(conn, survivor_id), *_consent_rows(conn, merged_id)])
+    consents_after = rules.current_consents(consent_rows)
     fields = {
         "name": {"value": name, "from": survivor_id if name_from == "survivor" else merged_id,
                  "survivor_before": survivor.name, "merged_before": merged.name},
@@ -591,8 +587,12 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
         "store_credit": [{**c, "from": merged_id} for c in credit],
     }
 
+    # Tables the reads above showed empty for the merged profile need no UPDATE.
+    skip = {t for t, empty in ((customer_consents, not consents_before["merged"]), (customer_credit, not credit),
+                               (customer_identities, not moved_identities)) if empty}
     for table in OWNED_TABLES:
-        conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=survivor_id))
+        if table not in skip:
+            conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=survivor_id))
     merge_id = new_id("mrg")
     conn.execute(customer_aliases.update().where(customer_aliases.c.survivor_id == merged_id)
                  .values(survivor_id=survivor_id))
