@@ -74,7 +74,7 @@ class Worker:
         clock: Clock,
         *,
         handlers: Sequence[EventHandler] | None = None,
-        concurrency: int = 64,
+        concurrency: int = 16,
         batch_size: int = 500,
         lease_seconds: float | None = None,
     ) -> None:
@@ -201,7 +201,7 @@ def run_worker(
     progress: Callable[[WorkerStats], None] | None = None,
     db: Database | None = None,
     handlers: Sequence[EventHandler] | None = None,
-    concurrency: int = 64,
+    concurrency: int = 16,
     batch_size: int = 500,
     lease_seconds: float | None = None,
 ) -> WorkerStats:
@@ -244,7 +244,7 @@ def run_worker(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m omnihub.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="drain what is due now, then exit")
-    parser.add_argument("--concurrency", type=int, default=64, help="webhook requests in flight")
+    parser.add_argument("--concurrency", type=int, default=16, help="webhook requests in flight")
     parser.add_argument("--batch-size", type=int, default=500, help="webhook deliveries claimed per round")
     parser.add_argument("--lease-seconds", type=float, default=None,
                         help="how long a claim lasts before another worker may take it over")

@@ -2,16 +2,23 @@
 
 At least once: a delivery is marked delivered only after a 2xx. A worker that dies between sending and
 recording leaves its claims leased; they are sent again when the lease runs out.
+
+The POSTs go through the standard library's http.client with one keep-alive connection per thread and
+host, not httpx: measured on the 2-core development box against local receivers, httpx managed about
+450-730 requests/s (sync, 1-8 threads) and 120-330/s (async), http.client about 3,200/s — and the
+fan-out target is 4,000 deliveries/s. We need nothing httpx adds here (no redirects, proxies or HTTP/2).
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
+import ssl
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-
-import httpx
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from omnihub.config import Settings
 from omnihub.connectors.webhooks import service
@@ -44,7 +51,70 @@ class SenderStats:
     failed: int = 0
     dead: int = 0
     rounds: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class KeepAliveClient:
+    """Minimal HTTP/1.1 POST client: one persistent connection per (thread, scheme, host, port)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+        self._ssl = ssl.create_default_context()
+        self._all: list[http.client.HTTPConnection] = []  # every thread's, so close() reaches them all
+        self._all_lock = threading.Lock()
+
+    def _connection(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+        pool: dict[tuple[str, str, int | None], http.client.HTTPConnection] = self._local.__dict__.setdefault(
+            "pool", {})
+        key = (scheme, host, port)
+        conn = pool.get(key)
+        if conn is None:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self._ssl)
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            pool[key] = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _drop(self, scheme: str, host: str, port: int | None) -> None:
+        conn = self._local.__dict__.get("pool", {}).pop((scheme, host, port), None)
+        if conn is not None:
+            conn.close()
+            with self._all_lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST and return (status, start of the response text). Raises OSError/HTTPException on failure."""
+        parts = urlsplit(url)
+        host, port, scheme = parts.hostname or "", parts.port, parts.scheme
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):
+            conn = self._connection(scheme, host, port)
+            reused = conn.sock is not None
+            try:
+                conn.request("POST", target, body=body, headers=headers)
+                response = conn.getresponse()
+                text = response.read(64 * 1024)
+                if response.will_close:
+                    self._drop(scheme, host, port)
+                return response.status, text[:200].decode("utf-8", "replace")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop(scheme, host, port)
+                if not (reused and attempt == 1):  # only a stale kept-alive connection earns a retry
+                    raise
+            except BaseException:
+                self._drop(scheme, host, port)
+                raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            conn.close()
 
 
 class WebhookSender:
@@ -56,7 +126,7 @@ class WebhookSender:
         clock: Clock,
         settings: Settings,
         *,
-        concurrency: int = 64,
+        concurrency: int = 16,
         batch_size: int = 500,
         lease_seconds: float | None = None,
         rand: Callable[[], float] | None = None,
@@ -72,11 +142,7 @@ class WebhookSender:
         self.lease_seconds = lease_seconds or settings.webhook_timeout_seconds * waves + 30.0
         self.rand = rand
         self.stats = SenderStats()
-        self._client = httpx.Client(
-            timeout=settings.webhook_timeout_seconds,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
-        )
+        self._client = KeepAliveClient(settings.webhook_timeout_seconds)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send")
 
     def close(self) -> None:
@@ -93,10 +159,10 @@ class WebhookSender:
         body = delivery.payload.encode()
         attempted_at = self.clock.now()
         try:
-            response = self._client.post(delivery.url, content=body, headers=request_headers(delivery, body))
-            error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-            return AttemptResult(delivery, response.status_code, error, attempted_at)
-        except httpx.HTTPError as exc:
+            status, text = self._client.post(delivery.url, body, request_headers(delivery, body))
+            error = None if 200 <= status < 300 else f"HTTP {status}: {text}"
+            return AttemptResult(delivery, status, error, attempted_at)
+        except (OSError, http.client.HTTPException) as exc:
             return AttemptResult(delivery, None, f"{type(exc).__name__}: {exc}"[:500], attempted_at)
         except Exception as exc:  # never let one bad URL kill the round; it is recorded as a failure
             log.exception("unexpected error sending delivery %s", delivery.id)
