@@ -1,0 +1,272 @@
+"""Benchmark: stock changes fanned out as signed webhooks to many receivers, through a running server + worker.
+
+    omnihub serve &  omnihub worker &          # same OMNIHUB_DATABASE_URL (PostgreSQL for real numbers)
+    python bench/sync_fanout.py --url http://127.0.0.1:8000 --key ADMIN_KEY --receivers 20 --rate 200 --seconds 30
+
+It starts --receivers local HTTP receivers (raw asyncio servers on 127.0.0.1, keep-alive, answering 200),
+subscribes each to `stock.changed` and `availability.changed`, then drives --rate stock changes per second
+for --seconds through `PUT /api/v1/stock/{location}/{sku}`. Every change must reach every receiver as a
+`stock.changed` delivery; the last `availability.changed` each receiver saw per (channel, SKU) must equal
+what the API reports at the end. Prints delivery throughput, latency from commit (`occurred_at`) to
+receipt (p50/p99/max), duplicates (at-least-once makes some possible) and anything missing.
+The webhook subscriptions it made are deactivated when it finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+LOCATION = "bench-fanout-s1"
+CHANNEL = "bench-fanout-web"
+
+
+@dataclass
+class Inbox:
+    """What one receiver got: changes seen, duplicates, latencies, last availability per (channel, SKU)."""
+
+    changes: set[tuple[str, int]] = field(default_factory=set)  # (sku, on_hand) of stock.changed
+    events: set[str] = field(default_factory=set)
+    duplicates: int = 0
+    received: int = 0
+    latencies: list[float] = field(default_factory=list)
+    availability: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # → (occurred_at, n)
+
+
+class Receivers:
+    """N raw asyncio HTTP/1.1 servers on one event-loop thread: cheap enough to take thousands of POSTs/s."""
+
+    def __init__(self, count: int) -> None:
+        self.inboxes = [Inbox() for _ in range(count)]
+        self.ports: list[int] = []
+        self.lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._ready.wait(10)
+
+    def total_received(self) -> int:
+        return sum(i.received for i in self.inboxes)
+
+    def _record(self, inbox: Inbox, body: bytes, now: float) -> None:
+        envelope = json.loads(body)
+        occurred = datetime.fromisoformat(envelope["occurred_at"]).timestamp()
+        data = envelope["data"]
+        with self.lock:
+            inbox.received += 1
+            if envelope["id"] in inbox.events:
+                inbox.duplicates += 1
+                return
+            inbox.events.add(envelope["id"])
+            inbox.latencies.append(now - occurred)
+            if envelope["type"] == "stock.changed" and data.get("location") == LOCATION:
+                inbox.changes.add((data["sku"], int(data["on_hand"])))
+            elif envelope["type"] == "availability.changed" and data.get("channel") == CHANNEL:
+                key = (data["channel"], data["sku"])
+                seen = inbox.availability.get(key)
+                if seen is None or seen[0] <= envelope["occurred_at"]:
+                    inbox.availability[key] = (envelope["occurred_at"], int(data["available"]))
+
+    async def _serve(self, inbox: Inbox, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length) if length else b""
+                self._record(inbox, body, time.time())
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def start() -> None:
+            for inbox in self.inboxes:
+                server = await asyncio.start_server(
+                    lambda r, w, inbox=inbox: self._serve(inbox, r, w), "127.0.0.1", 0, backlog=1024)
+                self.ports.append(server.sockets[0].getsockname()[1])
+            self._ready.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+
+def ensure(response: httpx.Response, *allowed: int) -> None:
+    if response.status_code not in allowed:
+        raise SystemExit(f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}")
+
+
+def setup(api: httpx.Client, skus: list[str]) -> None:
+    """Idempotent: a second run reuses the location, products and channel."""
+    ensure(api.post("/api/v1/locations", json={"code": LOCATION, "name": "Bench fan-out store", "kind": "store",
+                                               "lat": 40.42, "lon": -3.70, "pickup": True}), 201, 409)
+    for sku in skus:
+        ensure(api.post("/api/v1/products", json={"sku": sku, "name": f"Bench {sku}", "category": "bench"}),
+               201, 409)
+    ensure(api.post("/api/v1/channels", json={"code": CHANNEL, "name": "Bench fan-out web", "kind": "web",
+                                              "currency": "EUR", "country": "ES", "locations": [LOCATION],
+                                              "stock_buffer": 0}), 201, 409)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--key", required=True, help="an admin API key")
+    parser.add_argument("--receivers", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=200.0, help="stock changes per second")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--skus", type=int, default=200, help="distinct SKUs the changes rotate over")
+    parser.add_argument("--drivers", type=int, default=32, help="concurrent HTTP clients driving changes")
+    parser.add_argument("--drain-seconds", type=float, default=120.0,
+                        help="how long to wait after the drive for deliveries to arrive")
+    args = parser.parse_args()
+
+    headers = {"Authorization": f"Bearer {args.key}"}
+    api = httpx.Client(base_url=args.url, headers=headers, timeout=30,
+                       limits=httpx.Limits(max_connections=args.drivers + 4))
+    run = f"{int(time.time()) % 1_000_000:06d}"
+    skus = [f"BENCH-FAN-{i:04d}" for i in range(args.skus)]
+    console.print(f"setting up {args.skus} SKUs, location {LOCATION}, channel {CHANNEL} …")
+    setup(api, skus)
+
+    receivers = Receivers(args.receivers)
+    hooks = []
+    for port in receivers.ports:
+        response = api.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:{port}/hook/{run}",
+                                                      "events": ["stock.changed", "availability.changed"]})
+        ensure(response, 201)
+        hooks.append(response.json()["id"])
+    console.print(f"{len(hooks)} receivers subscribed on ports {receivers.ports[0]}…{receivers.ports[-1]}")
+
+    total = int(args.rate * args.seconds)
+    # Distinct, run-specific on_hand values: every PUT is a real change, recognisable at the receivers.
+    base = 1_000 + (int(run) % 1000) * 10_000
+    changes = [(skus[i % len(skus)], base + i // len(skus)) for i in range(total)]
+    counter = itertools.count()
+    done: list[tuple[str, int]] = []
+    failures: list[str] = []
+    done_lock = threading.Lock()
+    start = time.monotonic() + 0.5
+
+    def drive() -> None:
+        while True:
+            i = next(counter)
+            if i >= total:
+                return
+            delay = start + i / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sku, on_hand = changes[i]
+            try:
+                response = api.put(f"/api/v1/stock/{LOCATION}/{sku}", json={"on_hand": on_hand})
+                ok = response.status_code == 200
+                error = None if ok else f"{response.status_code} {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            with done_lock:
+                if ok:
+                    done.append((sku, on_hand))
+                else:
+                    failures.append(error or "?")
+
+    expected_deliveries = total * args.receivers
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        drive_task = progress.add_task("stock changes sent", total=total)
+        recv_task = progress.add_task("stock.changed deliveries", total=expected_deliveries)
+        pool = ThreadPoolExecutor(max_workers=args.drivers)
+        futures = [pool.submit(drive) for _ in range(args.drivers)]
+        while not all(f.done() for f in futures):
+            progress.update(drive_task, completed=len(done) + len(failures))
+            with receivers.lock:
+                progress.update(recv_task, completed=sum(len(i.changes) for i in receivers.inboxes))
+            time.sleep(0.2)
+        for f in futures:
+            f.result()
+        drive_end = time.monotonic()
+        progress.update(drive_task, completed=len(done) + len(failures))
+        expected_deliveries = len(done) * args.receivers
+        progress.update(recv_task, total=expected_deliveries)
+        deadline = time.monotonic() + args.drain_seconds
+        accepted = set(done)
+        while time.monotonic() < deadline:
+            with receivers.lock:
+                got = sum(len(i.changes & accepted) for i in receivers.inboxes)
+            progress.update(recv_task, completed=got)
+            if got >= expected_deliveries:
+                break
+            time.sleep(0.2)
+        settle = time.monotonic()
+        time.sleep(2.0)  # let the last availability.changed events land
+    elapsed = settle - start
+
+    wanted = set(done)
+    finals: dict[str, int] = {}
+    for sku in skus:
+        response = api.get(f"/api/v1/availability/{sku}", params={"channel": CHANNEL})
+        if response.status_code == 200:
+            finals[sku] = int(response.json()["available"])
+    for hook in hooks:
+        api.delete(f"/api/v1/webhooks/{hook}")
+
+    with receivers.lock:
+        latencies = [x for i in receivers.inboxes for x in i.latencies]
+        missing = sum(len(wanted - i.changes) for i in receivers.inboxes)
+        duplicates = sum(i.duplicates for i in receivers.inboxes)
+        received = receivers.total_received()
+        stale = sum(1 for inbox in receivers.inboxes for sku, n in finals.items()
+                    if inbox.availability.get((CHANNEL, sku), ("", None))[1] != n)
+
+    table = Table(title=f"webhook fan-out: {args.receivers} receivers, {args.rate:g} changes/s for {args.seconds:g}s")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("stock changes accepted / failed", f"{len(done)} / {len(failures)}")
+    table.add_row("drive rate achieved", f"{len(done) / max(1e-9, drive_end - start):.0f} changes/s")
+    table.add_row("deliveries received (all types, incl. duplicates)", f"{received}")
+    table.add_row("delivery throughput (drive start → last stock.changed)", f"{received / elapsed:.0f} /s")
+    table.add_row("latency commit → receipt p50", f"{percentile(latencies, 0.50) * 1000:.0f} ms")
+    table.add_row("latency commit → receipt p99", f"{percentile(latencies, 0.99) * 1000:.0f} ms")
+    table.add_row("latency commit → receipt max", f"{max(latencies, default=float('nan')) * 1000:.0f} ms")
+    table.add_row("duplicate deliveries", f"{duplicates}")
+    table.add_row("stock changes missing at some receiver", f"{missing}")
+    table.add_row("(receiver, SKU) whose last availability ≠ API", f"{stale}")
+    console.print(table)
+    if failures:
+        console.print(f"first failure: {failures[0]}")
+    complete = missing == 0 and not failures and stale == 0
+    console.print("[bold green]every change reached every receiver[/]" if complete
+                  else "[bold red]NOT every change reached every receiver[/]")
+    sys.exit(0 if complete else 1)
+
+
+if __name__ == "__main__":
+    main()
