@@ -93,18 +93,21 @@ def stock_for_sku(conn: Connection, sku: str) -> dict[str, Any]:
             "locations": levels}
 
 
+_SNAPSHOT = (
+    sa.select(SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced, stock_quotas.c.units)
+    .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
+        stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
+        stock_quotas.c.channel_code == sa.bindparam("channel"))))
+    .where(SL.sku == sa.bindparam("sku"), SL.location_code.in_(sa.bindparam("locations", expanding=True)))
+)
+
+
 def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel: str
              ) -> tuple[dict[str, Level], dict[str, int]]:
     """Levels of one SKU at some locations, with the channel's own ring-fenced units, in one query."""
     if not location_codes:
         return {}, {}
-    q = stock_quotas.c
-    rows = conn.execute(
-        sa.select(SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced, q.units)
-        .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
-            q.location_code == SL.location_code, q.sku == SL.sku, q.channel_code == channel)))
-        .where(SL.sku == sku, SL.location_code.in_(list(location_codes)))
-    )
+    rows = conn.execute(_SNAPSHOT, {"channel": channel, "sku": sku, "locations": list(location_codes)})
     levels: dict[str, Level] = {}
     quotas: dict[str, int] = {}
     for loc, on_hand, reserved, safety, ring_fenced, units in rows:

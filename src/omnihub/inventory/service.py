@@ -120,22 +120,36 @@ def _locked_level(conn: Connection, location: str, sku: str) -> Level:
     return Level(location, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
 
 
+def _change_statement(guarded: bool) -> Any:
+    """The one UPDATE every stock movement uses, built once (with or without the availability guard)."""
+    b = sa.bindparam
+    guards = [SL.location_code == b("b_loc"), SL.sku == b("b_sku"),
+              SL.on_hand + b("dh") >= SL.reserved + b("dr"), SL.reserved + b("dr") >= 0,
+              SL.ring_fenced + b("drf") >= 0]
+    if guarded:  # a claim: only units nobody else holds, ring-fenced ones included unless they are ours
+        guards.append(SL.on_hand - SL.reserved - SL.safety_stock - SL.ring_fenced + b("own") >= b("qty"))
+    return (stock_levels.update().where(*guards)
+            .values(on_hand=SL.on_hand + b("dh"), reserved=SL.reserved + b("dr"),
+                    ring_fenced=SL.ring_fenced + b("drf"), updated_at=b("b_now"))
+            .returning(*RETURNED))
+
+
+_CHANGE = _change_statement(guarded=False)
+_CLAIM = _change_statement(guarded=True)
+
+
 def _change(conn: Connection, clock: Clock, location: str, sku: str, *, on_hand: int = 0, reserved: int = 0,
-            ring_fenced: int = 0, extra_guard: Any = None) -> Any:
+            ring_fenced: int = 0, claim: tuple[int, int] | None = None) -> Any:
     """The one way stock moves: a conditional UPDATE that cannot leave the row inconsistent.
 
-    Returns the new (on_hand, reserved, safety_stock, ring_fenced), or None when the guard refused."""
-    guards = [SL.location_code == location, SL.sku == sku,
-              SL.on_hand + on_hand >= SL.reserved + reserved, SL.reserved + reserved >= 0,
-              SL.ring_fenced + ring_fenced >= 0]
-    if extra_guard is not None:
-        guards.append(extra_guard)
-    return conn.execute(
-        stock_levels.update().where(*guards).values(
-            on_hand=SL.on_hand + on_hand, reserved=SL.reserved + reserved,
-            ring_fenced=SL.ring_fenced + ring_fenced, updated_at=clock.now(),
-        ).returning(*RETURNED)
-    ).first()
+    `claim=(own_quota, quantity)` adds the availability guard. Returns the new (on_hand, reserved,
+    safety_stock, ring_fenced), or None when a guard refused."""
+    params = {"b_loc": location, "b_sku": sku, "dh": on_hand, "dr": reserved, "drf": ring_fenced,
+              "b_now": clock.now()}
+    if claim is None:
+        return conn.execute(_CHANGE, params).first()
+    own, quantity = claim
+    return conn.execute(_CLAIM, {**params, "own": own, "qty": quantity}).first()
 
 
 def set_stock(conn: Connection, clock: Clock, *, location: str, sku: str, on_hand: int,
@@ -259,8 +273,7 @@ def _claim(conn: Connection, changes: StockChanges, *, location: str, sku: str, 
         own = conn.execute(_for_update(conn, sa.select(q.units).where(
             q.location_code == location, q.sku == sku, q.channel_code == channel))).scalar() or 0
     used = rules.quota_consumption(own, quantity)
-    guard = SL.on_hand - SL.reserved - SL.safety_stock - SL.ring_fenced + own >= quantity
-    after = _change(conn, changes.clock, location, sku, reserved=quantity, ring_fenced=-used, extra_guard=guard)
+    after = _change(conn, changes.clock, location, sku, reserved=quantity, ring_fenced=-used, claim=(own, quantity))
     if after is None:
         return None
     if used:

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from tests.builders import problem
 from tests.conftest import SECRET
 
-import omnihub.api  # noqa: F401  (imports every room, so every table is on the metadata)
+import omnihub.api
+import omnihub.app  # noqa: F401  (and the kernel: outbox, keys, idempotency)
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database, metadata
 
