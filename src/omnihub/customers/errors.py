@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from omnihub.core.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -74,6 +76,12 @@ def suggestion_closed(suggestion_id: str, status: str) -> Conflict:
 
 def tag_not_found(tag: str) -> NotFound:
     return NotFound("tag_not_found", f"The customer has no manual tag '{tag}'.", field="tag", tag=tag)
+
+
+def insufficient_store_credit(balance: Decimal, amount: Decimal, currency: str) -> Conflict:
+    return Conflict("insufficient_store_credit",
+                    f"Store credit is {balance} {currency}; {amount} {currency} was asked for.",
+                    field="amount", balance=str(balance), amount=str(amount), currency=currency)
 
 
 def lookup_needs_one() -> ValidationFailed:

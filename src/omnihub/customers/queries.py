@@ -125,6 +125,14 @@ def _store_credit(conn: Connection, cid: str) -> dict[str, Decimal]:
     return {c: a.quantize(Decimal("0.01")) for c, a in sorted(totals.items())}
 
 
+def store_credit_balance(conn: Connection, customer_id: str, currency: str) -> Decimal:
+    """The exact wallet balance in one currency (summed as Decimal: SQLite keeps NUMERIC as REAL)."""
+    cid = resolve_id(conn, customer_id) or customer_id
+    amounts = conn.execute(sa.select(customer_credit.c.amount).where(
+        customer_credit.c.customer_id == cid, customer_credit.c.currency == currency)).scalars()
+    return sum((Decimal(a) for a in amounts), Decimal(0)).quantize(Decimal("0.0001"))
+
+
 def _stats(conn: Connection, cid: str) -> dict[str, Any]:
     per_channel: dict[str, dict[str, Any]] = {}
     for r in conn.execute(sa.select(customer_stats).where(customer_stats.c.customer_id == cid)):

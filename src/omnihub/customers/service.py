@@ -38,7 +38,7 @@ from omnihub.customers.models import (
     identity_blocks,
     merge_suggestions,
 )
-from omnihub.customers.queries import resolve_id
+from omnihub.customers.queries import resolve_id, store_credit_balance
 from omnihub.customers.rules import Identity, ProfileFacts
 
 MAX_BATCH = 1000
@@ -508,6 +508,20 @@ def add_store_credit(conn: Connection, clock: Clock, customer_id: str, amount: D
     cid = _active(conn, customer_id)
     conn.execute(customer_credit.insert().values(customer_id=cid, owner_id=cid, amount=Decimal(amount),
                                                  currency=currency, reason=reason, at=clock.now()))
+
+
+def spend_store_credit(conn: Connection, clock: Clock, customer_id: str, amount: Decimal, currency: str, *,
+                       reason: str | None = None) -> Decimal:
+    """Take `amount` from the wallet, never below zero; returns the balance left. The profile row is the
+    lock (merges lock it too), so two tills spending at once cannot both succeed on the same money."""
+    cid = _active(conn, customer_id, "customer_id")
+    _lock(conn, [cid], exclusive=True)
+    balance = store_credit_balance(conn, cid, currency)
+    if Decimal(amount) > balance:
+        raise errors.insufficient_store_credit(balance, Decimal(amount), currency)
+    conn.execute(customer_credit.insert().values(customer_id=cid, owner_id=cid, amount=-Decimal(amount),
+                                                 currency=currency, reason=reason, at=clock.now()))
+    return balance - Decimal(amount)
 
 
 # ---- profiles -------------------------------------------------------------------------------------------------

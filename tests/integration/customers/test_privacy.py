@@ -1,9 +1,13 @@
+from decimal import Decimal
+
+import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
 from tests.integration.customers.helpers import customer, event, lookup, send, shop, timeline, values, view
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
+from omnihub.core.errors import DomainError
 from omnihub.customers import service
 
 
@@ -90,3 +94,18 @@ def test_erase_anonymises_and_the_erased_identifiers_cannot_re_identify(admin: T
     export = ok(admin.get(f"/api/v1/customers/{cid}/export"))
     assert export["erasures"][0]["id"] == erasure["id"]
     assert "ana@correo.es" not in str(export)
+
+
+def test_store_credit_is_spent_never_below_zero(admin: TestClient, db: Database, clock: ManualClock) -> None:
+    shop(admin)
+    cid = customer(admin, email="ana@correo.es")["id"]
+    with db.transaction() as conn:
+        service.add_store_credit(conn, clock, cid, Decimal("20.00"), "EUR", "return")
+        left = service.spend_store_credit(conn, clock, cid, Decimal("12.50"), "EUR", reason="order 1")
+
+    with pytest.raises(DomainError) as refused, db.transaction() as conn:
+        service.spend_store_credit(conn, clock, cid, Decimal("7.51"), "EUR", reason="order 2")
+
+    assert left == Decimal("7.50")
+    assert refused.value.code == "insufficient_store_credit"
+    assert view(admin, cid)["store_credit"] == {"EUR": "7.50"}
