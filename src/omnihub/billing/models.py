@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from omnihub.core.db import JsonDoc, Money, Timestamp, metadata
+from omnihub.core.db import BigId, JsonDoc, Money, Timestamp, metadata
 
 PAYMENT_STATUSES = ("paid", "partially_paid", "unpaid")
 DOCUMENT_KINDS = ("invoice", "credit_note")
@@ -68,7 +68,8 @@ payments = sa.Table(
 refunds = sa.Table(
     "refunds",
     metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),  # recording order
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
     sa.Column("refund_id", sa.String(40), nullable=False),
     sa.Column("order_id", sa.String(40), sa.ForeignKey("order_balances.order_id"), nullable=False),
     sa.Column("payment_id", sa.String(40), sa.ForeignKey("payments.id"), nullable=False),
@@ -81,7 +82,7 @@ refunds = sa.Table(
     sa.Column("reference", sa.String(200), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
-    sa.Index("ix_refunds_order", "order_id", "created_at"),
+    sa.Index("ix_refunds_order", "order_id", "seq"),
 )
 
 # The next number of each document series, advanced in the transaction that issues the document: a

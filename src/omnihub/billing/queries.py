@@ -93,7 +93,7 @@ def payment_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 
 def refund_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     result = []
-    query = sa.select(refunds).where(refunds.c.order_id == order_id).order_by(refunds.c.created_at, refunds.c.id)
+    query = sa.select(refunds).where(refunds.c.order_id == order_id).order_by(refunds.c.seq)
     for r in conn.execute(query):
         result.append({
             "id": r.id, "refund_id": r.refund_id, "payment_id": r.payment_id, "return_id": r.return_id,

@@ -87,6 +87,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "refunds",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("refund_id", sa.String(length=40), nullable=False),
         sa.Column("order_id", sa.String(length=40), nullable=False),
@@ -104,9 +105,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["order_id"], ["order_balances.order_id"],
                                 name=op.f("fk_refunds_order_id_order_balances")),
         sa.ForeignKeyConstraint(["payment_id"], ["payments.id"], name=op.f("fk_refunds_payment_id_payments")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_refunds")),
+        sa.UniqueConstraint("id", name=op.f("uq_refunds_id")),
     )
-    op.create_index("ix_refunds_order", "refunds", ["order_id", "created_at"], unique=False)
+    op.create_index("ix_refunds_order", "refunds", ["order_id", "seq"], unique=False)
     op.create_table(
         "document_series",
         sa.Column("series", sa.String(length=32), nullable=False),
