@@ -141,7 +141,7 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
     priced = []
     for (sku, quantity), unit in zip(lines, units, strict=True):
         discount = rules.quantize(discounts.lines.get(sku, Decimal(0)), currency)
-        rate = rates[info[sku]["tax_class"]]
+        rate = rates[info[sku]["tax_class"]] * 100  # billing gives a fraction (0.21); lines keep the percent (21)
         amounts = rules.line_amounts(unit, quantity, discount, rate, channel["prices_include_tax"], currency)
         priced.append(PricedLine(sku, info[sku]["name"], info[sku]["category"], quantity, unit, discount, rate,
                                  amounts.tax, amounts.gross))
