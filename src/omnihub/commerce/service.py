@@ -39,6 +39,7 @@ from omnihub.core.clock import Clock
 from omnihub.core.db import new_id, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit
+from omnihub.core.money import format_amount
 from omnihub.customers import queries as customers_queries
 from omnihub.customers import service as customers
 from omnihub.inventory import queries as inventory_queries
@@ -410,12 +411,16 @@ def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing
 def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
     _set_status(conn, clock, order, "paid", actor)
     lines = queries.order_line_rows(conn, order["id"])
+
+    def money(value: Any) -> str:  # stored at 4 places; documents show the currency's minor units
+        return format_amount(Decimal(value), order["currency"])
+
     invoice = billing.issue_invoice(
         conn, clock, order_id=order["id"], series=INVOICE_SERIES, currency=order["currency"],
-        lines=[{"sku": r["sku"], "name": r["name"], "quantity": r["quantity"], "unit_price": str(r["unit_price"]),
-                "discount": str(r["discount"]), "tax_rate": str(r["tax_rate"]), "tax": str(r["tax"]),
-                "total": str(r["total"])} for r in lines],
-        totals={k: str(order[k]) for k in ("subtotal", "discount", "shipping", "tax", "total")})
+        lines=[{"sku": r["sku"], "name": r["name"], "quantity": r["quantity"], "unit_price": money(r["unit_price"]),
+                "discount": money(r["discount"]), "tax_rate": str(r["tax_rate"]),
+                "tax": money(r["tax"]), "total": money(r["total"])} for r in lines],
+        totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "tax", "total")})
     conn.execute(orders.update().where(ORD.id == order["id"]).values(invoice_number=invoice["number"]))
 
 
