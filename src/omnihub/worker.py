@@ -86,6 +86,9 @@ class Worker:
                                     lease_seconds=lease_seconds)
         self.stats = WorkerStats()
         self._last_reconcile: datetime | None = None
+        # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
+        # up dispatching (and the availability projection) for everyone else.
+        self.sending_in_background = False
 
     def close(self) -> None:
         self.sender.close()
@@ -136,6 +139,25 @@ class Worker:
         self.stats.released += total
         return total
 
+    def expire_pickups(self) -> int:
+        """Click & collect orders nobody collected in time release their stock and are refunded."""
+        from omnihub.commerce.service import expire_uncollected
+
+        with self.db.transaction() as conn:
+            expired = expire_uncollected(conn, self.clock)
+        if expired:
+            log.info("expired %d uncollected pickup orders", expired)
+        return expired
+
+    def send_email(self) -> int:
+        """Queued e-mail goes out by SMTP when OMNIHUB_SMTP_URL is set (otherwise messages are logged as sent)."""
+        if not self.settings.smtp_url:
+            return 0
+        from omnihub.messaging.service import send_queued_email
+
+        with self.db.transaction() as conn:
+            return send_queued_email(conn, self.clock, self.settings.smtp_url)
+
     def reconcile(self, *, force: bool = False) -> list[dict[str, Any]] | None:
         """Every reconcile_every_seconds (by the injected clock): compare stock with its ledger, report drift."""
         now = self.clock.now()
@@ -158,8 +180,11 @@ class Worker:
     def step(self) -> int:
         """One pass over every job. Returns how much work was done (0 = idle)."""
         work = self.dispatch()
-        work += self.send_webhooks()
+        if not self.sending_in_background:
+            work += self.send_webhooks()
         work += self.release_expired()
+        work += self.expire_pickups()
+        work += self.send_email()
         self.reconcile()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
             work += self.dispatch()
@@ -192,6 +217,18 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _send_until_stopped(worker: Worker, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            sent = worker.send_webhooks()
+        except Exception:  # keep sending after a database hiccup
+            log.exception("webhook sending failed; retrying")
+            sent = 0
+            stop.wait(1.0)
+        if not sent:
+            stop.wait(worker.settings.worker_poll_seconds)
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -219,6 +256,10 @@ def run_worker(
             if progress:
                 progress(worker.stats)
             return worker.stats
+        sender = threading.Thread(target=_send_until_stopped, args=(worker, stop), name="webhook-sender",
+                                  daemon=True)
+        worker.sending_in_background = True
+        sender.start()
         with _stop_on_signals(stop):
             while not stop.is_set():
                 try:
@@ -233,6 +274,7 @@ def run_worker(
                     progress(worker.stats)
                 if not work:
                     stop.wait(settings.worker_poll_seconds)
+        sender.join(timeout=60)  # let the round in flight record its results
         return worker.stats
     finally:
         worker.close()
