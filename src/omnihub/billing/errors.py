@@ -52,14 +52,6 @@ def currency_mismatch(expected: str, got: str, field: str = "currency") -> Valid
                             expected=expected, got=got)
 
 
-def insufficient_store_credit(available: Decimal, requested: Decimal, currency: str) -> Conflict:
-    return Conflict(
-        "insufficient_store_credit",
-        f"Store credit balance is {available} {currency}; {requested} was requested.",
-        field="amount", available=str(available), requested=str(requested), currency=currency,
-    )
-
-
 def refund_exceeds_paid(refundable: Decimal, requested: Decimal) -> ValidationFailed:
     return ValidationFailed(
         "refund_exceeds_paid", f"Only {refundable} can still be refunded; {requested} was requested.",

@@ -63,7 +63,7 @@ def test_store_credit_short_of_the_amount_changes_nothing(db: Database, clock: M
                                            {"method": "store_credit", "amount": "15.00"}], customer_id=ana)
 
     assert caught.value.code == "insufficient_store_credit"
-    assert caught.value.data == {"available": "10.00", "requested": "15.00", "currency": "EUR"}
+    assert caught.value.data == {"balance": "10.0000", "amount": "15.00", "currency": "EUR"}
     assert wallet(db, clock, ana) == {"EUR": Decimal("10.00")}
     assert payments_of(db, "ord-1")["payments"] == []
     assert events(db, "order.paid") == []
