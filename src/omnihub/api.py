@@ -17,6 +17,7 @@ def wire_rooms() -> None:
 
     customers.register_merge_participant("commerce", commerce.order_merge_participant())
     customers_queries.register_view_section("open_cart", commerce_queries.open_cart_of)
+    customers_queries.register_view_section("purchases", commerce_queries.purchases_of)
 
 
 def include_routers(app: FastAPI) -> None:

@@ -169,3 +169,27 @@ def list_slots(conn: Connection, location: str) -> list[dict[str, Any]]:
     ids = conn.execute(sa.select(pickup_slots.c.id).where(pickup_slots.c.location_code == location)
                        .order_by(pickup_slots.c.starts_at)).scalars()
     return [get_slot(conn, i) for i in ids]
+
+
+def purchases_of(conn: Connection, customer_id: str) -> dict[str, Any]:
+    """The 360 view's commerce section: preferred store, carriers used, promotions received and redeemed."""
+    from collections import Counter
+
+    from omnihub.promotions import queries as promotions
+
+    rows = conn.execute(sa.select(ORD.id, ORD.fulfilment, ORD.pickup_location, ORD.promotions)
+                        .where(ORD.customer_id == customer_id)).all()
+    stores: Counter[str] = Counter()
+    redeemed: list[str] = []
+    for row in rows:
+        fulfilment = row.fulfilment or {}
+        store = row.pickup_location or (fulfilment.get("location") if fulfilment.get("type") == "in_store" else None)
+        if store:
+            stores[store] += 1
+        redeemed += [p.get("code") or p.get("promotion_id") for p in (row.promotions or [])]
+    carriers = sorted(set(conn.execute(
+        sa.select(shipments.c.carrier).where(shipments.c.order_id.in_([r.id for r in rows])).distinct()).scalars()))
+    return {"preferred_store": stores.most_common(1)[0][0] if stores else None,
+            "stores": dict(stores), "carriers_used": carriers,
+            "promotions_redeemed": sorted(set(redeemed)),
+            "promotions_received": promotions.promotions_for_customer(conn, customer_id)}

@@ -69,6 +69,8 @@ customer_events = sa.Table(
     sa.Column("source", sa.String(32), nullable=False, default="events"),
     sa.Column("properties", JsonDoc, nullable=False, default=dict),
     sa.Index("ix_customer_events_timeline", "customer_id", "occurred_at", "id"),
+    # The 360 view's "last NPS answer" and support counts read one type of a person's events.
+    sa.Index("ix_customer_events_type", "customer_id", "type", "occurred_at"),
 )
 
 # Consent is an append-only log; the current choice per purpose is the latest by `at` (then id).

@@ -170,6 +170,34 @@ def _stats(conn: Connection, cid: str) -> dict[str, Any]:
     }
 
 
+SUPPORT_CONTACT_TYPES = ("message_received", "ticket_opened")
+
+
+def _last_nps(conn: Connection, cid: str) -> dict[str, Any] | None:
+    """The latest `survey_answered` event with a 0-10 score (`nps` or `score` property)."""
+    e = customer_events.c
+    for row in conn.execute(sa.select(e.properties, e.occurred_at, e.channel)
+                            .where(e.customer_id == cid, e.type == "survey_answered")
+                            .order_by(e.occurred_at.desc()).limit(20)):
+        props = row.properties or {}
+        score = props.get("nps", props.get("score"))
+        if isinstance(score, int | float) and 0 <= score <= 10:
+            return {"score": score, "at": as_utc(row.occurred_at), "channel": row.channel}
+    return None
+
+
+def _support(conn: Connection, cid: str) -> dict[str, Any]:
+    """Support contacts and open problems, from what the service room writes to the timeline."""
+    e = customer_events.c
+    counts = dict(conn.execute(sa.select(e.type, sa.func.count()).where(
+        e.customer_id == cid, e.type.in_((*SUPPORT_CONTACT_TYPES, "ticket_resolved"))).group_by(e.type)).all())
+    last = conn.execute(sa.select(sa.func.max(e.occurred_at)).where(
+        e.customer_id == cid, e.type.in_(SUPPORT_CONTACT_TYPES))).scalar()
+    return {"contacts": sum(counts.get(t, 0) for t in SUPPORT_CONTACT_TYPES),
+            "open_problems": max(0, counts.get("ticket_opened", 0) - counts.get("ticket_resolved", 0)),
+            "last_contact_at": as_utc(last) if last else None}
+
+
 def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
     """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history."""
     row = _resolved_row(conn, customer_id)
@@ -192,6 +220,8 @@ def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str,
         "stats": _stats(conn, cid),
         "open_cart": None,
         "recent_activity": recent,
+        "last_nps": _last_nps(conn, cid),
+        "support": _support(conn, cid),
         "merged_ids": sorted(conn.execute(sa.select(customer_aliases.c.merged_id)
                                           .where(customer_aliases.c.survivor_id == cid)).scalars()),
     }

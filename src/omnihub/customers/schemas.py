@@ -114,6 +114,10 @@ class CustomerOut(BaseModel):
     store_credit: dict[str, MoneyStr]
     stats: StatsOut
     open_cart: dict[str, Any] | None = None
+    purchases: dict[str, Any] | None = Field(default=None, description="From commerce: preferred store, "
+                                             "carriers used, promotions received and redeemed.")
+    last_nps: dict[str, Any] | None = None
+    support: dict[str, Any] | None = Field(default=None, description="Support contacts and open problems.")
     recent_activity: list[TimelineItem]
     merged_ids: list[str]
 

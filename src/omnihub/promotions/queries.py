@@ -145,3 +145,10 @@ def redemptions_of_order(conn: Connection, order_id: str) -> list[dict[str, Any]
     return [{"promotion_id": r.promotion_id, "code": r.code, "customer_id": r.customer_id,
              "amount": Decimal(r.amount), "currency": r.currency, "redeemed_at": as_utc(r.redeemed_at),
              "released_at": as_utc(r.released_at) if r.released_at is not None else None} for r in rows]
+
+
+def promotions_for_customer(conn: Connection, customer_id: str) -> list[str]:
+    """Ids of promotions addressed to this person by id (personal offers they have received)."""
+    t = promotion_targets.c
+    return list(conn.execute(sa.select(t.promotion_id).where(t.dimension == "customer", t.value == customer_id)
+                             .order_by(t.promotion_id)).scalars())

@@ -81,6 +81,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_events'))
     )
     op.create_index('ix_customer_events_timeline', 'customer_events', ['customer_id', 'occurred_at', 'id'], unique=False)
+    op.create_index('ix_customer_events_type', 'customer_events', ['customer_id', 'type', 'occurred_at'], unique=False)
     op.create_table('customer_merges',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('survivor_id', sa.String(length=40), nullable=False),
