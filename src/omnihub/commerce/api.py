@@ -192,6 +192,8 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
     data = body.model_dump()
     if body.location:
         ctx.principal.ensure_location(body.location)
+    elif ctx.principal.role is Role.ASSOCIATE:
+        data["location"] = ctx.principal.location  # an associate ships its own store's part, never another's
 
     def work(conn: Any) -> dict[str, Any]:
         _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
@@ -202,8 +204,11 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
 
 @router.post("/orders/{order_id}/shipments/{shipment_id}/delivered", response_model=ShipmentOut)
 def delivered(order_id: str, shipment_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return ctx.db.run(lambda conn: service.mark_delivered(conn, ctx.clock, order_id, shipment_id,
-                                                          actor=ctx.principal.key_id))
+    def work(conn: Any) -> dict[str, Any]:
+        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
+        return service.mark_delivered(conn, ctx.clock, order_id, shipment_id, actor=ctx.principal.key_id)
+
+    return ctx.db.run(work)
 
 
 @router.post("/orders/{order_id}/payments", response_model=OrderOut)
