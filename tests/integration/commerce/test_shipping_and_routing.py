@@ -270,3 +270,46 @@ def test_order_numbers_count_per_channel(shop: TestClient) -> None:
     assert placed(market1) == [("MUG", 1, "wh")]
     assert market1["totals"]["total"] == "12.00"
     assert ok(shop.get(f"/api/v1/orders/{market1['number']}"))["id"] == market1["id"]
+
+
+def test_a_split_order_ships_from_each_store_by_its_own_associates(shop: TestClient, associate) -> None:
+    stock(shop, "wh", "TEE-M", 0)
+    order = ship_order(shop, ("TEE-M", 1), ("MUG", 6))
+    assert [line["location"] for line in order["lines"]] == ["bcn", "bcn", "wh"]
+
+    from_wh = ok(shop.post(f"/api/v1/orders/{order['id']}/shipments", headers=associate("wh"),
+                           json={"carrier": "SEUR", "tracking_number": "WH-1"}), 201)
+
+    assert (from_wh["location"], from_wh["lines"]) == ("wh", [{"line_no": 3, "sku": "MUG", "quantity": 1}])
+    assert held(shop, "bcn", "MUG") == (5, 5)
+    problem(shop.post(f"/api/v1/orders/{order['id']}/shipments", headers=associate("wh"),
+                      json={"carrier": "SEUR", "tracking_number": "WH-2", "location": "bcn"}),
+            403, "location_not_allowed")
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "partially_shipped"
+
+    from_bcn = ok(shop.post(f"/api/v1/orders/{order['id']}/shipments", headers=associate("bcn"),
+                            json={"carrier": "MRW", "tracking_number": "BCN-1"}), 201)
+
+    assert from_bcn["lines"] == [{"line_no": 1, "sku": "TEE-M", "quantity": 1},
+                                 {"line_no": 2, "sku": "MUG", "quantity": 5}]
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "shipped"
+    assert held(shop, "bcn", "MUG") == (0, 0)
+    assert held(shop, "wh", "MUG") == (49, 0)
+    assert ok(shop.post("/api/v1/inventory/check")) == []
+
+
+def test_another_channel_cannot_mark_a_shipment_delivered(shop: TestClient, associate, db, clock) -> None:
+    from tests.conftest import make_key
+
+    order = ship_order(shop, ("MUG", 1), to=MADRID)
+    shipment = ok(shop.post(f"/api/v1/orders/{order['id']}/shipments", headers=associate("wh"),
+                            json={"carrier": "SEUR", "tracking_number": "S-9"}), 201)
+    market = {"Authorization": f"Bearer {make_key(db, clock, 'channel', channel='market')}"}
+    web = {"Authorization": f"Bearer {make_key(db, clock, 'channel', channel='web')}"}
+
+    problem(shop.post(f"/api/v1/orders/{order['id']}/shipments/{shipment['id']}/delivered", headers=market),
+            404, "order_not_found")
+
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "shipped"
+    ok(shop.post(f"/api/v1/orders/{order['id']}/shipments/{shipment['id']}/delivered", headers=web))
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "delivered"
