@@ -5,6 +5,12 @@ in the outbox and every invariant the real API would enforce, so what a newcomer
 would hold. Everything is generated from a seeded random generator, so two fresh installs show the same
 shop, and it is loaded in one transaction: either the whole business is there or none of it is, which
 makes "is the demo already loaded?" a single question (does the central warehouse exist?).
+
+On top of the shop, a second transaction loads the people and their history: ~50 customers with identities,
+browsing events, a few open carts, ~150 past orders over four months across web, app, stores and marketplace
+(ship, pickup, counter sales, paid by card, Bizum, PayPal or cash), shipments, collected pickups, a few pickups
+ready and waiting at the counter, and a couple of returns. Its own question is "does the first demo customer
+exist?", so a database holding an older demo (shop only) gains the customers on the next run.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +28,13 @@ from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.catalog import service as catalog
+from omnihub.commerce import queries as commerce_queries
+from omnihub.commerce import service as commerce
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
-from omnihub.core.errors import NotFound
+from omnihub.core.errors import DomainError, NotFound
+from omnihub.customers import queries as customers_queries
+from omnihub.customers import service as customers
 from omnihub.inventory import queries as inventory_queries
 from omnihub.inventory import service as inventory
 
@@ -237,6 +248,280 @@ def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
+# --- people and their history ---------------------------------------------------------------------------
+
+FIRST_NAMES = ["Lucía", "Hugo", "Martina", "Mateo", "Sofía", "Leo", "Julia", "Daniel", "Paula", "Álvaro", "Carmen",
+               "Pablo", "Elena", "Manuel", "Valeria", "Javier", "Irene", "Adrián", "Claudia", "Sergio", "Nerea",
+               "Diego", "Alba", "Marcos", "Noelia", "Raúl", "Ainhoa", "Iker", "Rocío", "Jorge"]
+SURNAMES = ["García", "Martínez", "López", "Sánchez", "Pérez", "Gómez", "Fernández", "Ruiz", "Díaz", "Moreno",
+            "Romero", "Navarro", "Torres", "Domínguez", "Vázquez", "Ramos", "Gil", "Serrano", "Molina", "Ortega",
+            "Castro", "Rubio", "Iglesias", "Medina", "Garrido", "Etxeberria", "Puig", "Ferrer"]
+MAIL_DOMAINS = ["correo.es", "gmail.com", "hotmail.es", "yahoo.es", "telefonica.net", "outlook.es"]
+CUSTOMER_COUNT = 50
+ORDER_COUNT = 150
+HISTORY_DAYS = 120
+# city of each store: (store, city, postal code, lat, lon) — home addresses are scattered around these.
+CITIES = [("store-madrid", "Madrid", "28013", 40.4203, -3.7058),
+          ("store-barcelona", "Barcelona", "08008", 41.3917, 2.1649),
+          ("store-valencia", "Valencia", "46004", 39.4697, -0.3705),
+          ("store-sevilla", "Sevilla", "41004", 37.3925, -5.9950),
+          ("store-bilbao", "Bilbao", "48001", 43.2630, -2.9350)]
+STREETS = ["Calle Mayor", "Calle de Alcalá", "Avenida de la Constitución", "Calle Real", "Calle del Carmen",
+           "Paseo de la Castellana", "Carrer de Mallorca", "Calle San Vicente", "Calle Larios", "Gran Vía"]
+
+
+def _ascii(text: str) -> str:
+    return text.translate(str.maketrans("áéíóúÁÉÍÓÚñÑü", "aeiouAEIOUnNu")).lower()
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    name: str
+    email: str
+    phone: str | None
+    loyalty: str | None
+    city: int  # index into CITIES: where they live and shop
+
+    @property
+    def identities(self) -> dict[str, str]:
+        found = {"email": self.email}
+        if self.phone:
+            found["phone"] = self.phone
+        if self.loyalty:
+            found["loyalty"] = self.loyalty
+        return found
+
+
+def generate_customers(seed: int = SEED) -> list[DemoCustomer]:
+    """~50 people with Spanish names; every one has an e-mail, most a mobile, some a loyalty card."""
+    rng = random.Random(seed + 2)
+    people: list[DemoCustomer] = []
+    taken: set[str] = set()
+    while len(people) < CUSTOMER_COUNT:
+        first, last, second = rng.choice(FIRST_NAMES), rng.choice(SURNAMES), rng.choice(SURNAMES)
+        local = f"{_ascii(first)}.{_ascii(last)}"
+        if local in taken:
+            local = f"{local}{rng.randint(2, 99)}"
+        if local in taken:
+            continue
+        taken.add(local)
+        number = len(people) + 1
+        phone = f"+34 6{rng.randint(10, 99)} {rng.randint(100, 999)} {number:03d}" if rng.random() < 0.75 else None
+        loyalty = f"LY{number:06d}" if rng.random() < 0.4 else None
+        people.append(DemoCustomer(f"{first} {last} {second}", f"{local}@{rng.choice(MAIL_DOMAINS)}", phone,
+                                   loyalty, rng.randrange(len(CITIES))))
+    return people
+
+
+class _At:
+    """A clock stopped at one moment: the demo's history happens in the past."""
+
+    def __init__(self, when: datetime) -> None:
+        self._when = when
+
+    def now(self) -> datetime:
+        return self._when
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    at: datetime
+    channel: str
+    kind: str  # ship | pickup | in_store
+    customer: int | None
+    lines: list[tuple[str, int]]
+    fulfilment: dict[str, Any]
+    method: str
+
+
+def plan_orders(products: list[DemoProduct], plan: StockPlan, people: list[DemoCustomer], now: datetime,
+                seed: int = SEED) -> list[PlannedOrder]:
+    """~150 orders over the last four months, oldest first; counter sales only sell what the store had."""
+    rng = random.Random(seed + 3)
+    shelves: dict[str, list[str]] = {}
+    for receipt in plan.receipts:
+        if receipt["location"] != WAREHOUSE and receipt["quantity"] >= 4:
+            shelves.setdefault(receipt["location"], []).append(receipt["sku"])
+    # The bestsellers carry ring-fences; leave them to the shoppers of the UI.
+    online = [p.sku for p in products[5:] if p.category != "electronics" or rng.random() < 0.5]
+    mix = [("web-ship", 34), ("web-pickup", 12), ("app-ship", 14), ("app-pickup", 8), ("pos", 22),
+           ("marketplace", 10)]
+    moments = sorted(now - timedelta(minutes=rng.randint(60, HISTORY_DAYS * 24 * 60)) for _ in range(ORDER_COUNT))
+    planned = []
+    for at in moments:
+        what = rng.choices([m for m, _ in mix], weights=[w for _, w in mix])[0]
+        who = rng.randrange(len(people)) if rng.random() < 0.85 else None
+        city = CITIES[people[who].city] if who is not None else rng.choice(CITIES)
+        store, town, postal, lat, lon = city
+        if what == "pos":
+            channel, kind = f"pos-{store.removeprefix('store-')}", "in_store"
+            skus = rng.sample(shelves[store], rng.randint(1, 3))
+            fulfilment: dict[str, Any] = {"type": "in_store", "location": store}
+            method = rng.choices(["card", "cash", "bizum"], weights=[6, 3, 1])[0]
+        else:
+            channel = what.split("-")[0]
+            kind = "pickup" if what.endswith("pickup") else "ship"
+            skus = rng.sample(online, rng.randint(1, 3))
+            if kind == "pickup":
+                fulfilment = {"type": "pickup", "location": store}
+            else:
+                fulfilment = {"type": "ship", "address": {
+                    "line1": f"{rng.choice(STREETS)} {rng.randint(1, 150)}, {rng.randint(1, 8)}º",
+                    "city": town, "postal_code": postal, "country": COUNTRY,
+                    "lat": round(lat + rng.uniform(-0.05, 0.05), 5), "lon": round(lon + rng.uniform(-0.05, 0.05), 5)}}
+            method = ("card" if channel == "marketplace"
+                      else rng.choices(["card", "bizum", "paypal"], weights=[6, 3, 2])[0])
+        lines = [(sku, rng.choices([1, 2, 3], weights=[8, 3, 1])[0]) for sku in skus]
+        planned.append(PlannedOrder(at, channel, kind, who, lines, fulfilment, method))
+    return planned
+
+
+def _browsing(products: list[DemoProduct], people: list[DemoCustomer], now: datetime,
+              seed: int = SEED) -> list[dict[str, Any]]:
+    rng = random.Random(seed + 4)
+    events: list[dict[str, Any]] = []
+    for person in people:
+        for _ in range(rng.randint(2, 7)):
+            product = rng.choice(products)
+            kind = rng.choices(["product_viewed", "searched", "page_viewed", "store_visit"], weights=[6, 2, 2, 1])[0]
+            channel = rng.choice(["web", "app"])
+            properties: dict[str, Any] = {"sku": product.sku, "category": product.category}
+            if kind == "searched":
+                properties = {"query": product.name.split(",")[0].lower(), "category": product.category}
+            elif kind == "page_viewed":
+                properties = {"path": f"/c/{product.category}"}
+            elif kind == "store_visit":
+                channel = f"pos-{CITIES[person.city][0].removeprefix('store-')}"
+                properties = {"store": CITIES[person.city][0]}
+            at = now - timedelta(minutes=rng.randint(10, 30 * 24 * 60))
+            events.append({"type": kind, "channel": channel, "at": at, "identity": {"email": person.email},
+                           "properties": properties})
+    return sorted(events, key=lambda e: e["at"])
+
+
+def _people_loaded(conn: Connection) -> bool:
+    try:
+        customers_queries.lookup(conn, {"kind": "email", "value": generate_customers()[0].email}, channel=None)
+    except NotFound:
+        return False
+    return True
+
+
+def _total(prices: dict[tuple[str, str], Decimal], order: PlannedOrder) -> Decimal:
+    kind = "marketplace" if order.channel == "marketplace" else "web"
+    return sum((prices[(kind, sku)] * quantity for sku, quantity in order.lines), Decimal(0))
+
+
+def _load_people(db: Database, clock: Clock, progress: Progress) -> bool:
+    """Customers, browsing, carts, orders, shipments, pickups and returns, in one transaction.
+    False if already there."""
+    with db.read() as conn:
+        if _people_loaded(conn):
+            return False
+    now = clock.now()
+    products = generate_products()
+    people = generate_customers()
+    planned = plan_orders(products, plan_stock(products), people, now)
+    events = _browsing(products, people, now)
+    prices = {(kind, p.sku): channel_price(p.price, kind) for p in products for kind in ("web", "marketplace")}
+    couriers = [("correos", "PQ{:09d}ES"), ("seur", "SE{:010d}"), ("mrw", "MRW{:08d}")]
+    with db.transaction() as conn:
+        if _people_loaded(conn):
+            return False
+        task = progress.add_task("customers", total=len(people))
+        ids = []
+        for person in people:
+            home = CITIES[person.city][0]
+            ids.append(customers.create_customer(conn, clock, name=person.name, identities=person.identities,
+                                                 channel="web" if person.city % 2 else f"pos-{home[6:]}",
+                                                 actor="demo")[0])
+            progress.advance(task)
+        customers.ingest_events(conn, clock, events, actor="demo")
+        task = progress.add_task("orders", total=len(planned))
+        placed: list[tuple[PlannedOrder, dict[str, Any]]] = []
+        for number, order in enumerate(planned):
+            at = _At(order.at)
+            data = {"channel": order.channel, "lines": [{"sku": s, "quantity": q} for s, q in order.lines],
+                    "fulfilment": order.fulfilment,
+                    "payments": [{"method": order.method, "amount": _total(prices, order)}]}
+            try:
+                with conn.begin_nested():
+                    made = commerce.place_order(conn, at, data, actor="demo",
+                                                idempotency_key=f"demo-order-{number:04d}",
+                                                customer_id=ids[order.customer] if order.customer is not None
+                                                else None)
+            except DomainError:  # e.g. a shelf emptied by an earlier demo sale: that sale simply did not happen
+                progress.advance(task)
+                continue
+            placed.append((order, made))
+            progress.advance(task)
+        _fulfil_history(conn, now, placed, couriers)
+        _open_carts(conn, clock, products, people)
+        return True
+
+
+def _fulfil_history(conn: Connection, now: datetime, placed: list[tuple[PlannedOrder, dict[str, Any]]],
+                    couriers: list[tuple[str, str]]) -> None:
+    """Old shipments went out and arrived; old pickups were collected; the last few wait at the counter;
+    two counter sales and one delivered order came back."""
+    rng = random.Random(SEED + 5)
+    pickups = [(o, m) for o, m in placed if o.kind == "pickup"]
+    waiting = {m["id"] for _, m in pickups[-5:]}
+    for order, made in placed:
+        age = now - order.at
+        if order.kind == "ship" and age > timedelta(days=2):
+            for location in sorted({line["location"] for line in made["lines"]}):
+                carrier, pattern = rng.choice(couriers)
+                shipment = commerce.ship(conn, _At(order.at + timedelta(hours=20)), made["id"], {
+                    "carrier": carrier, "tracking_number": pattern.format(rng.randrange(10**8)),
+                    "location": location, "lines": None}, actor="demo")
+                if age > timedelta(days=6):
+                    commerce.mark_delivered(conn, _At(order.at + timedelta(days=3)), made["id"], shipment["id"],
+                                            actor="demo")
+        elif order.kind == "pickup" and made["id"] in waiting:
+            # Ready now, so they wait the full keep period at the counter (a waiting pickup is a recent one).
+            commerce.mark_ready(conn, _At(now - timedelta(hours=rng.randint(1, 20))), made["id"], actor="demo")
+        elif order.kind == "pickup" and age > timedelta(days=3):
+            ready = commerce.mark_ready(conn, _At(order.at + timedelta(days=1)), made["id"], actor="demo")
+            commerce.collect(conn, _At(order.at + timedelta(days=2)), made["id"], ready["pickup"]["code"],
+                             actor="demo")
+    counter = [(o, m) for o, m in placed if o.kind == "in_store" and o.customer is not None]
+    delivered = [(o, m) for o, m in placed if o.kind == "ship" and now - o.at > timedelta(days=20)]
+    returns = [(counter[len(counter) // 3], "resellable", "original"),
+               (counter[2 * len(counter) // 3], "damaged", "store_credit"),
+               (delivered[len(delivered) // 2], "resellable", "store_credit")]
+    for (order, made), condition, refund in returns:
+        line = made["lines"][0]
+        store = order.fulfilment.get("location") or "store-madrid"
+        commerce.create_return(conn, _At(order.at + timedelta(days=9)), {
+            "order": made["id"], "lines": [{"sku": line["sku"], "quantity": 1}], "location": store,
+            "condition": condition, "refund_method": refund}, actor="demo")
+
+
+OPEN_CARTS = 6
+
+
+def _open_carts(conn: Connection, clock: Clock, products: list[DemoProduct], people: list[DemoCustomer]) -> None:
+    """A few shoppers left something in a cart (most in the app): the counter can find and finish them."""
+    rng = random.Random(SEED + 6)
+    for index in range(OPEN_CARTS):
+        person = people[-1 - index * 3]
+        channel = "app" if index % 3 else "web"
+        cart = commerce.create_cart(conn, clock, channel=channel, identity={"email": person.email}, actor="demo")
+        lines = [(p.sku, rng.randint(1, 2)) for p in rng.sample(products[5:], rng.randint(1, 3))]
+        commerce.set_cart_lines(conn, clock, cart["id"], lines, actor="demo")
+
+
+def demo_customer_ids(conn: Connection) -> list[str]:
+    found = []
+    for person in generate_customers():
+        try:
+            found.append(customers_queries.lookup(conn, {"kind": "email", "value": person.email}, channel=None))
+        except NotFound:
+            continue
+    return found
+
+
 # --- loading -------------------------------------------------------------------------------------------
 
 
@@ -251,19 +536,31 @@ def _count_products(conn: Connection) -> tuple[int, set[str]]:
             return total, categories
 
 
-def _summary(conn: Connection, *, reused: bool) -> str:
+def _summary(conn: Connection, clock: Clock, *, reused: bool) -> str:
     products, categories = _count_products(conn)
     locs = inventory_queries.list_locations(conn, limit=500, cursor=None)["items"]
     chans = catalog_queries.list_channels(conn, limit=500, cursor=None)["items"]
     stores = [loc for loc in locs if loc["kind"] == "store"]
     head = ("Demo data already present: reused it (nothing changed)." if reused
             else "Demo data loaded.")
+    ids = demo_customer_ids(conn)
+    orders: list[dict[str, Any]] = []
+    carts = 0
+    for cid in ids:
+        orders += commerce_queries.orders_of_customer(conn, [cid], limit=500, cursor=None)["items"]
+        carts += 1 if commerce_queries.open_cart_of(conn, cid) else 0
+    by_channel: dict[str, int] = {}
+    for order in orders:
+        by_channel[order["channel"]] = by_channel.get(order["channel"], 0) + 1
+    waiting = sum(1 for o in orders if o["status"] == "ready_for_pickup")
     return "\n".join([
         head,
         f"  locations: {len(locs)} ({len(locs) - len(stores)} warehouse, {len(stores)} stores: "
         + ", ".join(s["name"] for s in stores) + ")",
         f"  channels:  {len(chans)} (" + ", ".join(c["code"] for c in chans) + f"), all {CURRENCY}",
         f"  products:  {products} in {len(categories)} categories ({', '.join(sorted(categories))})",
+        f"  customers: {len(ids)}, {carts} with an open cart; their orders: {len(orders)} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(by_channel.items())) + f"), {waiting} pickups ready and waiting",
     ])
 
 
@@ -277,18 +574,27 @@ def _already_loaded(conn: Connection) -> bool:
 
 def load_demo(db: Database, clock: Clock, console: Console | None = None) -> str:
     """Load the demo business once; on later runs detect it and reuse it. Returns a short summary."""
+    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, disable=console is None, transient=True)
+    with progress:
+        shop_loaded = _load_shop(db, clock, progress)
+        people_loaded = _load_people(db, clock, progress)
+    with db.read() as conn:
+        return _summary(conn, clock, reused=not (shop_loaded or people_loaded))
+
+
+def _load_shop(db: Database, clock: Clock, progress: Progress) -> bool:
+    """Locations, channels, products, prices and stock, in one transaction. False if already there."""
     with db.read() as conn:
         if _already_loaded(conn):
-            return _summary(conn, reused=True)
+            return False
     products = generate_products()
     plan = plan_stock(products)
     specs = _channel_specs()
     receipt_batches = list(_batches(plan.receipts, 500))
-    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, disable=console is None, transient=True)
-    with progress, db.transaction() as conn:
+    with db.transaction() as conn:
         if _already_loaded(conn):  # another process loaded it while we were preparing
-            return _summary(conn, reused=True)
+            return False
         task = progress.add_task("locations", total=len(LOCATIONS))
         for code, name, kind, lat, lon, pickup in LOCATIONS:
             inventory.create_location(conn, clock, {"code": code, "name": name, "kind": kind, "lat": lat,
@@ -322,4 +628,4 @@ def load_demo(db: Database, clock: Clock, console: Console | None = None) -> str
             inventory.set_quota(conn, clock, location=location, sku=sku, channel=channel, units=units,
                                 actor="demo")
             progress.advance(task)
-        return _summary(conn, reused=False)
+        return True

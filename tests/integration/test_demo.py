@@ -16,7 +16,7 @@ from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.migrate import upgrade
 from omnihub.core.security import KeyAuthenticator, Role
-from omnihub.demo import load_demo
+from omnihub.demo import generate_customers, load_demo
 
 
 def _all(api: TestClient, path: str) -> list[dict[str, Any]]:
@@ -37,13 +37,31 @@ def _valid_ean13(code: str) -> bool:
     return (10 - total % 10) % 10 == int(code[12])
 
 
+def _people(api: TestClient) -> list[dict[str, Any]]:
+    """The demo's customers as the counter finds them (by e-mail), with their orders from every channel."""
+    found = []
+    for person in generate_customers():
+        response = api.get("/api/v1/customers/lookup", params={"email": person.email})
+        if response.status_code == 404:
+            continue
+        customer = ok(response)
+        customer["orders"] = _all(api, f"/api/v1/customers/{customer['id']}/orders")
+        found.append(customer)
+    return found
+
+
 def _snapshot(api: TestClient) -> dict[str, Any]:
     products = _all(api, "/api/v1/products")
+    people = _people(api)
     return {
         "locations": _all(api, "/api/v1/locations"),
         "channels": _all(api, "/api/v1/channels"),
         "products": sorted(p["sku"] for p in products),
         "stock": [ok(api.get(f"/api/v1/stock/{p['sku']}")) for p in products[:25]],
+        "customers": [(c["id"], c["stats"]["orders_count"], c["stats"]["lifetime_value"],
+                       (c.get("open_cart") or {}).get("id")) for c in people],
+        "orders": sorted((o["id"], o["number"], o["status"], o["totals"]["total"]) for c in people
+                         for o in c["orders"]),
     }
 
 
@@ -94,6 +112,41 @@ def test_marketplace_prices_are_higher_than_web(db: Database, clock: ManualClock
 
     assert web.keys() == market.keys()
     assert all(market[sku] > web[sku] for sku in web)
+
+
+def test_demo_has_customers_with_carts_and_an_order_history_across_channels(
+        db: Database, clock: ManualClock, admin: TestClient) -> None:
+    load_demo(db, clock)
+
+    people = _people(admin)
+    assert len(people) == len(generate_customers()) >= 40
+    assert all(any(i["kind"] == "email" for i in c["identities"]) for c in people)
+    assert sum(1 for c in people if any(i["kind"] == "phone" for i in c["identities"])) >= 20
+    browsed = ok(admin.get(f"/api/v1/customers/{people[0]['id']}/timeline"))["items"]
+    assert any(item["type"] in ("product_viewed", "searched", "page_viewed", "store_visit") for item in browsed)
+
+    orders = [o for c in people for o in c["orders"]]
+    assert len(orders) >= 100
+    kinds = {c["code"]: c["kind"] for c in _all(admin, "/api/v1/channels")}
+    assert {"web", "app", "store", "marketplace"} <= {kinds[o["channel"]] for o in orders}
+    assert {o["fulfilment"]["type"] for o in orders} == {"ship", "pickup", "in_store"}
+    assert all(o["payment_status"] != "unpaid" for o in orders)
+    payments = ok(admin.get("/api/v1/payments", params={"order": orders[0]["id"]}))
+    assert payments["paid"] == orders[0]["totals"]["total"]
+    statuses = Counter(o["status"] for o in orders)
+    assert statuses["collected"] >= 10 and statuses["shipped"] + statuses["delivered"] >= 10
+    assert statuses["partially_returned"] + statuses["returned"] >= 2
+
+    ready = [o for o in orders if o["status"] == "ready_for_pickup"]
+    assert len(ready) >= 3
+    assert all(o["pickup"]["status"] == "ready" and o["pickup"]["expires_at"] > clock.now().isoformat()
+               for o in ready)
+
+    carts = [c["open_cart"] for c in people if c.get("open_cart")]
+    assert len(carts) >= 3
+    assert any(cart["channel"] == "app" for cart in carts)
+    assert all(cart["lines"] and cart["status"] == "open" for cart in carts)
+    assert ok(admin.post("/api/v1/inventory/check")) == []
 
 
 def test_second_load_reuses_the_data_and_changes_nothing(db: Database, clock: ManualClock,
