@@ -10,6 +10,11 @@ OMNIHUB_SECRET_KEY, which must be the server's). Then --clients threads, each wi
 connection and its own channel key, fire `POST /api/v1/reservations` for 1 unit until --attempts are
 used. Attempts outnumber units, so the stock sells out midway and both the 201 and the 409 paths run.
 
+`--mode orders` runs the same sale through `POST /api/v1/orders` instead: the SKU gets a price (49.95, tax
+included) in every channel, and each attempt is a whole order of 1 unit from that client's channel (its own channel
+key), fulfilment `ship` to an address, paid by card for the exact price — priced, sourced, held, paid, invoiced,
+with its events — so 201s are orders and the 409s the same clean `insufficient_stock`.
+
 Prints attempts/s, p50/p99 latency, units sold, clean `insufficient_stock` refusals, other errors and units
 oversold (must be 0), cross-checked against `GET /stock/{sku}` and `POST /inventory/check`. Then, in the same
 run, the database's own ceiling for the same work without HTTP or the hub: 16 threads of direct SQL doing
@@ -56,6 +61,7 @@ class Setup:
     channels: list[str]
     keys: list[str]
     units: int
+    price: str = "49.95"
 
 
 def split_units(units: int, parts: int) -> list[int]:
@@ -81,7 +87,8 @@ def create_channel_keys(db_url: str, channels: list[str]) -> list[str]:
         db.dispose()
 
 
-def set_up(url: str, admin_key: str, db_url: str, units: int, clients: int, run: str) -> Setup:
+def set_up(url: str, admin_key: str, db_url: str, units: int, clients: int, run: str, mode: str = "reservations"
+           ) -> Setup:
     sku = f"FLASH-{run}".upper()
     locations = [f"flash-{run}-{suffix}" for suffix in ("wh", "store-a", "store-b")]
     channels = [f"flash-{run}-ch{i:02d}" for i in range(clients)]
@@ -98,6 +105,8 @@ def set_up(url: str, admin_key: str, db_url: str, units: int, clients: int, run:
             call(api, "POST", "/api/v1/channels", json={
                 "code": code, "name": code, "kind": "web", "currency": "EUR", "country": "ES",
                 "locations": locations, "stock_buffer": 0})
+            if mode == "orders":
+                call(api, "PUT", f"/api/v1/channels/{code}/prices", json=[{"sku": sku, "amount": Setup.price}])
     keys = create_channel_keys(db_url, channels)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=60) as probe:
         response = probe.get(f"/api/v1/availability/{sku}", params={"channel": channels[0]})
@@ -137,9 +146,27 @@ class Budget:
             return True
 
 
+ADDRESSES = [("Calle de Alcalá 45", "Madrid", "28014", 40.4189, -3.6965),
+             ("Carrer de Mallorca 210", "Barcelona", "08008", 41.3915, 2.1590),
+             ("Calle de la Paz 12", "Valencia", "46003", 39.4735, -0.3730)]
+
+
+def attempt_request(mode: str, channel: str, sku: str, price: str, index: int) -> tuple[str, str]:
+    """The path and JSON body of one attempt: a reservation, or (orders mode) a paid ship order of 1 unit."""
+    if mode == "reservations":
+        return "/api/v1/reservations", json.dumps({"channel": channel, "lines": [{"sku": sku, "quantity": 1}],
+                                                   "ttl_seconds": 3600})
+    line1, city, postal, lat, lon = ADDRESSES[index % len(ADDRESSES)]
+    return "/api/v1/orders", json.dumps({
+        "channel": channel, "lines": [{"sku": sku, "quantity": 1}],
+        "fulfilment": {"type": "ship", "address": {"line1": line1, "city": city, "postal_code": postal,
+                                                   "country": "ES", "lat": lat, "lon": lon}},
+        "payments": [{"method": "card", "amount": price}]})
+
+
 def client_loop(url: str, key: str, channel: str, sku: str, budget: Budget, tally: Tally,
-                start: threading.Barrier) -> None:
-    body = json.dumps({"channel": channel, "lines": [{"sku": sku, "quantity": 1}], "ttl_seconds": 3600})
+                start: threading.Barrier, mode: str = "reservations", index: int = 0) -> None:
+    path, body = attempt_request(mode, channel, sku, Setup.price, index)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     with httpx.Client(base_url=url, headers=headers, timeout=30, limits=limits) as http:
@@ -148,7 +175,7 @@ def client_loop(url: str, key: str, channel: str, sku: str, budget: Budget, tall
         while budget.take():
             began = time.perf_counter()
             try:
-                response = http.post("/api/v1/reservations", content=body)
+                response = http.post(path, content=body)
             except httpx.HTTPError as exc:
                 tally.latencies.append(time.perf_counter() - began)
                 tally.errors[type(exc).__name__] += 1
@@ -165,12 +192,13 @@ def client_loop(url: str, key: str, channel: str, sku: str, budget: Budget, tall
                 tally.errors[f"{response.status_code} {response.json().get('code', '')}".strip()] += 1
 
 
-def run_sale(url: str, setup: Setup, attempts: int) -> dict[str, Any]:
+def run_sale(url: str, setup: Setup, attempts: int, mode: str = "reservations") -> dict[str, Any]:
     budget = Budget(attempts)
     tallies = [Tally() for _ in setup.channels]
     start = threading.Barrier(len(setup.channels) + 1)
-    threads = [threading.Thread(target=client_loop, args=(url, key, channel, setup.sku, budget, tally, start))
-               for key, channel, tally in zip(setup.keys, setup.channels, tallies, strict=True)]
+    threads = [threading.Thread(target=client_loop, args=(url, key, channel, setup.sku, budget, tally, start, mode,
+                                                          index))
+               for index, (key, channel, tally) in enumerate(zip(setup.keys, setup.channels, tallies, strict=True))]
     for thread in threads:
         thread.start()
     start.wait()
@@ -305,7 +333,8 @@ def report(args: argparse.Namespace, setup: Setup, sale: dict[str, Any], check: 
     oversold = max(0, sale["sold"] - setup.units)
     consistent = (check["reserved"] == sale["sold"] and check["reserved"] <= check["on_hand"]
                   and check["on_hand"] == setup.units and not check["drift"])
-    table = Table(title=f"Flash sale: {setup.units} units of {setup.sku} over 3 locations, "
+    what = "POST /orders" if args.mode == "orders" else "POST /reservations"
+    table = Table(title=f"Flash sale ({what}): {setup.units} units of {setup.sku} over 3 locations, "
                         f"{args.clients} clients, {sale['attempts']} attempts", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -343,6 +372,8 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=3000)
     parser.add_argument("--attempts", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--mode", choices=["reservations", "orders"], default="reservations",
+                        help="What each attempt is: a reservation (default) or a paid ship order of 1 unit")
     parser.add_argument("--ceiling-rows", type=int, default=1,
                         help="Rows the ceiling spreads the units over (1 = one hot row; 3 = like the hub)")
     parser.add_argument("--no-ceiling", action="store_true", help="Skip the direct-SQL measurement")
@@ -351,9 +382,9 @@ def main() -> int:
     run = uuid.uuid4().hex[:8]
     os.environ.setdefault("OMNIHUB_DATABASE_URL", args.db_url)
     with console.status("Setting up the sale through the API ..."):
-        setup = set_up(args.url, args.key, args.db_url, args.units, args.clients, run)
+        setup = set_up(args.url, args.key, args.db_url, args.units, args.clients, run, args.mode)
     with console.status(f"{args.clients} clients, {args.attempts} attempts ..."):
-        sale = run_sale(args.url, setup, args.attempts)
+        sale = run_sale(args.url, setup, args.attempts, args.mode)
     with console.status("Cross-checking stock and ledger ..."):
         check = cross_check(args.url, args.key, setup)
     floor = None
