@@ -1,10 +1,10 @@
 import pytest
 from fastapi.testclient import TestClient
+from tests.builders import channel, location, ok, product, stock
+from tests.conftest import make_key
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from tests.builders import channel, location, ok, product, stock
-from tests.conftest import make_key
 
 
 @pytest.fixture

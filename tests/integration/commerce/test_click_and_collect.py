@@ -1,11 +1,10 @@
 """Journey 2: click & collect."""
 
 from fastapi.testclient import TestClient
+from tests.builders import ok, problem
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from tests.builders import ok, problem
-
 
 PRICES = {"TEE-M": 20, "MUG": 11}
 

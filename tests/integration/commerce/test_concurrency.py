@@ -4,12 +4,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from fastapi.testclient import TestClient
+from tests.builders import ok, stock
+from tests.servers import server_thread
 
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from tests.builders import ok, stock
-from tests.servers import server_thread
 
 CLIENTS = 12
 

@@ -1,12 +1,12 @@
 """Journey 1: a cart started in the app is found at the store counter and sold at the POS."""
 
 from fastapi.testclient import TestClient
-
-from omnihub.core.clock import ManualClock
-from omnihub.core.db import Database
 from tests.builders import ok, problem
 from tests.conftest import make_key
 from tests.integration.connectors.conftest import receiver, work  # noqa: F401  (fixtures)
+
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
 
 
 def test_app_cart_is_sold_at_the_store_with_an_in_store_offer_and_every_channel_hears_of_it(

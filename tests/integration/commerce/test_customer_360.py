@@ -1,9 +1,9 @@
 """The 360 view gathers what other rooms know: purchases, carriers, promotions, NPS, support contacts."""
 
 from fastapi.testclient import TestClient
+from tests.builders import ok
 
 from omnihub.core.clock import ManualClock
-from tests.builders import ok
 
 ADDRESS = {"line1": "Passeig de Gracia 1", "city": "Barcelona", "postal_code": "08007", "country": "ES",
            "lat": 41.39, "lon": 2.17}

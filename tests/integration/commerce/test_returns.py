@@ -1,10 +1,10 @@
 """Journey 4: return anywhere — an online order comes back to a store."""
 
 from fastapi.testclient import TestClient
+from tests.builders import ok, problem
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from tests.builders import ok, problem
 
 CUSTOMER = {"email": "marta.ruiz@correo.es"}
 
