@@ -35,7 +35,7 @@ from omnihub.commerce.models import (
     returns,
     shipments,
 )
-from omnihub.core.clock import Clock
+from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import new_id, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit
@@ -190,6 +190,15 @@ def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None
         if won != 1:
             raise Conflict("location_at_capacity", f"Location '{code}' has taken all its orders for today.",
                            location=code)
+
+
+def _give_capacity_back(conn: Connection, codes: Sequence[str], created_at: Any) -> None:
+    """A cancelled order no longer counts against its locations' capacity for the day it was placed."""
+    fl = fulfilment_load.c
+    day = as_utc(created_at).date()
+    for code in codes:
+        conn.execute(fulfilment_load.update().where(fl.location_code == code, fl.day == day, fl.orders > 0)
+                     .values(orders=fl.orders - 1))
 
 
 def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: Sequence[tuple[str, int]],
@@ -458,11 +467,16 @@ def add_payment(conn: Connection, clock: Clock, order_id: str, *, method: str, a
 
 def cancel_order(conn: Connection, clock: Clock, order_id: str, *, actor: str | None = None,
                  reason: str = "cancelled") -> dict[str, Any]:
-    """Release exactly what was held, give promotion uses back, refund what was paid."""
+    """Release exactly what was held, give promotion uses and capacity back, refund what was paid, and
+    cancel the invoice with a credit note."""
     order = queries.order_row(conn, order_id)
     rules.transition(order_id, order["status"], "cancelled")
-    if any(r["fulfilled"] for r in queries.order_line_rows(conn, order_id)):
+    rows = queries.order_line_rows(conn, order_id)
+    if any(r["fulfilled"] for r in rows):
         raise errors.illegal_transition(order_id, order["status"], "cancelled")
+    if order["status"] != "draft":
+        _give_capacity_back(conn, sorted({r["location_code"] for r in rows if r["location_code"]}),
+                            order["created_at"])
     _set_status(conn, clock, order, "cancelled", actor, reason,
                 pickup_status="expired" if reason == "expired" and order["pickup_location"] else
                 order["pickup_status"])
@@ -479,6 +493,13 @@ def cancel_order(conn: Connection, clock: Clock, order_id: str, *, actor: str | 
         billing.refund(conn, clock, order_id=order_id, customer_id=order["customer_id"], currency=order["currency"],
                        amount=refundable, method="original", reason=f"order {reason}")
         conn.execute(orders.update().where(ORD.id == order_id).values(payment_status="refunded"))
+    if order["invoice_number"]:
+        billing.issue_credit_note(
+            conn, clock, order_id=order_id, return_id=f"cancel-{order_id}", series=CREDIT_NOTE_SERIES,
+            currency=order["currency"],
+            lines=[{"line_no": r["line_no"], "sku": r["sku"], "quantity": r["quantity"],
+                    "amount": str(rules.quantize(r["total"], order["currency"]))} for r in rows],
+            totals={"total": str(rules.quantize(order["total"], order["currency"])), "reason": reason})
     emit(conn, clock, "order.cancelled", {**_event(conn, order_id), "reason": reason})
     return queries.get_order(conn, order_id)
 
@@ -593,7 +614,13 @@ def ship(conn: Connection, clock: Clock, order_id: str, data: dict[str, Any], *,
     rows = [r for r in rows if r["location_code"] == location]
     if not rows:
         raise errors.nothing_to_ship(order_id, location)
-    wanted = {(line["sku"]): line["quantity"] for line in data["lines"]} if data.get("lines") else None
+    wanted = None
+    if data.get("lines"):
+        wanted = {}
+        for index, line in enumerate(data["lines"]):
+            if line["sku"] in wanted:  # one line per SKU: a repeat is a mistake, not a sum
+                raise errors.invalid_shipment_line(line["sku"], index)
+            wanted[line["sku"]] = line["quantity"]
     picks: list[tuple[dict[str, Any], int]] = []
     if wanted is None:
         picks = [(r, r["quantity"] - r["fulfilled"]) for r in rows]

@@ -313,3 +313,34 @@ def test_another_channel_cannot_mark_a_shipment_delivered(shop: TestClient, asso
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "shipped"
     ok(shop.post(f"/api/v1/orders/{order['id']}/shipments/{shipment['id']}/delivered", headers=web))
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "delivered"
+
+
+def test_cancelling_an_invoiced_order_issues_a_credit_note_and_gives_capacity_back(shop: TestClient) -> None:
+    ok(shop.put("/api/v1/fulfilment/capacity/bcn", json={"daily_orders": 1}))
+    body = {"channel": "web", "customer": {"email": "pau.vidal@correo.es"}, "lines": [{"sku": "MUG", "quantity": 1}],
+            "fulfilment": {"type": "pickup", "location": "bcn"}, "payments": [{"method": "card", "amount": "11.00"}]}
+    first = ok(shop.post("/api/v1/orders", json=body), 201)
+    assert first["invoice_number"] is not None
+
+    ok(shop.post(f"/api/v1/orders/{first['id']}/cancel"))
+
+    notes = ok(shop.get("/api/v1/credit-notes", params={"order": first["id"]}))
+    assert len(notes["items"] if isinstance(notes, dict) else notes) == 1
+    second = ok(shop.post("/api/v1/orders", json=body), 201)
+    assert second["lines"][0]["location"] == "bcn"  # the cancelled order no longer fills the day
+
+
+def test_a_shipment_naming_a_sku_twice_is_refused(shop: TestClient) -> None:
+    order = ok(shop.post("/api/v1/orders", json={
+        "channel": "web", "lines": [{"sku": "MUG", "quantity": 2}],
+        "fulfilment": {"type": "ship", "address": {"line1": "x", "city": "Madrid", "postal_code": "28001",
+                                                  "country": "ES", "lat": 40.35, "lon": -3.70}},
+        "payments": [{"method": "card", "amount": "22.00"}]}), 201)
+
+    body = problem(shop.post(f"/api/v1/orders/{order['id']}/shipments", json={
+        "carrier": "mrw", "tracking_number": "1", "lines": [{"sku": "MUG", "quantity": 1},
+                                                            {"sku": "MUG", "quantity": 1}]}), 422,
+        "invalid_shipment_line")
+
+    assert body["field"] == "lines.1"
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "paid"
