@@ -430,9 +430,16 @@ def _load_people(db: Database, clock: Clock, progress: Progress) -> bool:
             return False
         task = progress.add_task("customers", total=len(people))
         ids = []
-        for person in people:
+        split = []  # people who first show up twice — online by e-mail, at the till by phone — and merge later
+        for index, person in enumerate(people):
             home = CITIES[person.city][0]
-            ids.append(customers.create_customer(conn, clock, name=person.name, identities=person.identities,
+            identities = person.identities
+            if person.phone and index % 8 == 3:
+                identities = {"email": person.email}
+                customers.create_customer(conn, clock, name=None, identities={"phone": person.phone},
+                                          channel=f"pos-{home[6:]}", actor="demo")
+                split.append(person)
+            ids.append(customers.create_customer(conn, clock, name=person.name, identities=identities,
                                                  channel="web" if person.city % 2 else f"pos-{home[6:]}",
                                                  actor="demo")[0])
             progress.advance(task)
@@ -457,6 +464,12 @@ def _load_people(db: Database, clock: Clock, progress: Progress) -> bool:
             progress.advance(task)
         _fulfil_history(conn, now, placed, couriers)
         _open_carts(conn, clock, products, people)
+        # At the counter they give both e-mail and phone: the two profiles become one, history and all.
+        customers.ingest_events(conn, clock, [
+            {"type": "identified", "channel": f"pos-{CITIES[p.city][0][6:]}", "at": now,
+             "identity": {"email": p.email, "phone": p.phone, "verified": True},
+             "properties": {"source": "loyalty sign-up, e-mail confirmed"}}
+            for p in split], actor="demo")
         return True
 
 

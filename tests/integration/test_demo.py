@@ -124,6 +124,9 @@ def test_demo_has_customers_with_carts_and_an_order_history_across_channels(
     assert sum(1 for c in people if any(i["kind"] == "phone" for i in c["identities"])) >= 20
     browsed = ok(admin.get(f"/api/v1/customers/{people[0]['id']}/timeline"))["items"]
     assert any(item["type"] in ("product_viewed", "searched", "page_viewed", "store_visit") for item in browsed)
+    merged = [c for c in people if c["merged_ids"]]
+    assert len(merged) >= 3  # met online by e-mail and at the till by phone, then recognised as one person
+    assert all({"email", "phone"} <= {i["kind"] for i in c["identities"]} for c in merged)
 
     orders = [o for c in people for o in c["orders"]]
     assert len(orders) >= 100
