@@ -53,6 +53,7 @@ PICKUP_KEEP_DAYS = 7  # uncollected click & collect orders expire after this man
 TRANSFER_DAYS = 2  # promised delay when a pickup store must receive the stock first
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
+UNNUMBERED = "~"  # an order's number until it is taken, last thing before commit
 ORD = orders.c
 OL = order_lines.c
 
@@ -215,7 +216,7 @@ def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: S
         codes = list(channel["locations"])
         address = fulfilment["address"]
         destination = (address.get("lat"), address.get("lon"))
-    places = {code: inventory_queries.get_location(conn, code) for code in codes}
+    places = inventory_queries.locations_by_code(conn, codes)
     capacity = _capacity_left(conn, clock, codes)
     candidates = [sourcing.Candidate(code, places[code]["lat"], places[code]["lon"], capacity[code], rank)
                   for rank, code in enumerate(codes)]
@@ -375,7 +376,8 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
         if fulfilment["type"] == "in_store":
             promised = now
     conn.execute(orders.insert().values(
-        id=order_id, number=_next_number(conn, channel["code"]), channel_code=channel["code"], customer_id=customer_id,
+        id=order_id, number=_next_number(conn, channel["code"]) if draft else f"{UNNUMBERED}{order_id}",
+        channel_code=channel["code"], customer_id=customer_id,
         origin_customer_id=customer_id,
         status="draft" if draft else "pending_payment", payment_status="unpaid", currency=pricing.currency,
         subtotal=pricing.subtotal, discount=pricing.discount, shipping=pricing.shipping, tax=pricing.tax,
@@ -395,42 +397,66 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
 
 def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing, payments: Sequence[dict[str, Any]],
               actor: str | None) -> dict[str, Any]:
-    """The part every new order shares: promotions counted, payments taken, counter sales handed over."""
+    """The part every new order shares: promotions counted, payments taken, counter sales handed over.
+
+    The two counters every order touches — its channel's order number and the invoice series — are
+    taken last, just before commit, so concurrent orders wait on them for as short a time as possible."""
     order = queries.order_row(conn, order_id)
     promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
     paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
                                  currency=pricing.currency, total=pricing.total,
                                  payments=[{"method": p["method"], "amount": p["amount"]} for p in payments])
     conn.execute(orders.update().where(ORD.id == order_id).values(payment_status=paid["status"]))
-    if order["fulfilment"]["type"] == "in_store" and paid["status"] != "paid":
+    counter_sale = order["fulfilment"]["type"] == "in_store"
+    if counter_sale and paid["status"] != "paid":
         raise Conflict("payment_required", "A counter sale must be paid in full.", field="payments",
                        total=str(pricing.total), paid=str(paid["paid"]))
-    if paid["status"] == "paid":
-        _on_paid(conn, clock, order, actor)
     if order["customer_id"]:
         customers.record_purchase(conn, clock, order["customer_id"], order["channel_code"], pricing.total,
                                   order_id=order_id, currency=pricing.currency,
                                   categories=sorted({p.category for p in pricing.lines}))
-    emit(conn, clock, "order.created", _event(conn, order_id))
-    if order["fulfilment"]["type"] == "in_store":
-        _hand_over(conn, clock, queries.order_row(conn, order_id), actor, note="counter sale")
-    return queries.get_order(conn, order_id)
+    if paid["status"] == "paid":
+        _set_status(conn, clock, order, "paid", actor)
+    if counter_sale:
+        _hand_over(conn, clock, order, actor, note="counter sale", announce=False)
+    if order["number"].startswith(UNNUMBERED):
+        conn.execute(orders.update().where(ORD.id == order_id)
+                     .values(number=_next_number(conn, order["channel_code"])))
+    if paid["status"] == "paid":
+        _issue_invoice(conn, clock, order_id)
+    result = queries.get_order(conn, order_id)
+    event = _jsonable({**result, "pickup": result["pickup"] and {**result["pickup"], "code": None}})
+    emit(conn, clock, "order.created", event)
+    if counter_sale:
+        emit(conn, clock, "order.collected", {"id": order_id, "number": result["number"],
+                                              "location": order["fulfilment"]["location"],
+                                              "customer_id": order["customer_id"]})
+    return result
 
 
 def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
+    """A later payment completed the order (wholesale terms, pay at pickup)."""
     _set_status(conn, clock, order, "paid", actor)
-    lines = queries.order_line_rows(conn, order["id"])
+    _issue_invoice(conn, clock, order["id"])
+
+
+def _issue_invoice(conn: Connection, clock: Clock, order_id: str) -> None:
+    """Invoices are numbered per channel series (INV-WEB-…, INV-STORE-…): gapless per series, and no single
+    counter that every order in the shop must queue for."""
+    order = queries.order_row(conn, order_id)
+    lines = queries.order_line_rows(conn, order_id)
 
     def money(value: Any) -> str:  # stored at 4 places; documents show the currency's minor units
         return format_amount(Decimal(value), order["currency"])
 
     invoice = billing.issue_invoice(
-        conn, clock, order_id=order["id"], series=INVOICE_SERIES, currency=order["currency"],
+        conn, clock, order_id=order_id, series=f"{INVOICE_SERIES}-{order['channel_code'].upper()}",
+        currency=order["currency"],
         lines=[{"sku": r["sku"], "name": r["name"], "quantity": r["quantity"], "unit_price": money(r["unit_price"]),
                 "discount": money(r["discount"]), "tax_rate": str(r["tax_rate"]),
                 "tax": money(r["tax"]), "total": money(r["total"])} for r in lines],
         totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "tax", "total")})
-    conn.execute(orders.update().where(ORD.id == order["id"]).values(invoice_number=invoice["number"]))
+    conn.execute(orders.update().where(ORD.id == order_id).values(invoice_number=invoice["number"]))
 
 
 def _event(conn: Connection, order_id: str) -> dict[str, Any]:
@@ -495,7 +521,8 @@ def cancel_order(conn: Connection, clock: Clock, order_id: str, *, actor: str | 
         conn.execute(orders.update().where(ORD.id == order_id).values(payment_status="refunded"))
     if order["invoice_number"]:
         billing.issue_credit_note(
-            conn, clock, order_id=order_id, return_id=f"cancel-{order_id}", series=CREDIT_NOTE_SERIES,
+            conn, clock, order_id=order_id, return_id=f"cancel-{order_id}",
+            series=f"{CREDIT_NOTE_SERIES}-{order['channel_code'].upper()}",
             currency=order["currency"],
             lines=[{"line_no": r["line_no"], "sku": r["sku"], "quantity": r["quantity"],
                     "amount": str(rules.quantize(r["total"], order["currency"]))} for r in rows],
@@ -553,7 +580,8 @@ def collect(conn: Connection, clock: Clock, order_id: str, code: str, *, actor: 
     return queries.get_order(conn, order_id)
 
 
-def _hand_over(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None, note: str) -> None:
+def _hand_over(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None, note: str,
+               *, announce: bool = True) -> None:
     rows = queries.order_line_rows(conn, order["id"])
     inventory.fulfil_reservation(conn, clock, order["reservation_id"],
                                  [(r["sku"], r["location_code"], r["quantity"] - r["fulfilled"]) for r in rows
@@ -561,8 +589,10 @@ def _hand_over(conn: Connection, clock: Clock, order: dict[str, Any], actor: str
     conn.execute(order_lines.update().where(OL.order_id == order["id"]).values(fulfilled=OL.quantity))
     _set_status(conn, clock, order, "collected", actor, note,
                 pickup_status="collected" if order["pickup_location"] else None)
-    emit(conn, clock, "order.collected", {"id": order["id"], "number": order["number"],
-                                          "location": rows[0]["location_code"], "customer_id": order["customer_id"]})
+    if announce:
+        emit(conn, clock, "order.collected", {"id": order["id"], "number": order["number"],
+                                              "location": rows[0]["location_code"],
+                                              "customer_id": order["customer_id"]})
 
 
 def expire_uncollected(conn: Connection, clock: Clock, limit: int = 200) -> int:
@@ -707,7 +737,8 @@ def create_return(conn: Connection, clock: Clock, data: dict[str, Any], *, actor
                             currency=order["currency"], amount=amount, method=method,
                             reason=f"return {return_id}", return_id=return_id)
     lines_out = [{"line_no": r["line_no"], "sku": r["sku"], "quantity": q, "amount": str(a)} for r, q, a in picks]
-    note = billing.issue_credit_note(conn, clock, order_id=order["id"], return_id=return_id, series=CREDIT_NOTE_SERIES,
+    note = billing.issue_credit_note(conn, clock, order_id=order["id"], return_id=return_id,
+                                     series=f"{CREDIT_NOTE_SERIES}-{order['channel_code'].upper()}",
                                      currency=order["currency"], lines=lines_out, totals={"total": str(amount)})
     _set_status(conn, clock, order, next_status, actor, f"return {return_id}")
     conn.execute(returns.insert().values(

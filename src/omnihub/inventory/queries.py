@@ -223,3 +223,9 @@ def _rows_involved(conn: Connection, location: str, sku: str, check: str) -> lis
     q = stock_quotas.c
     return [f"quota:{location}/{sku}/{c}" for c in conn.execute(
         sa.select(q.channel_code).where(q.location_code == location, q.sku == sku)).scalars()]
+
+
+def locations_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Several locations in one query (routing reads every candidate)."""
+    rows = conn.execute(sa.select(locations).where(locations.c.code.in_(list(codes))))
+    return {r.code: _location(r) for r in rows}
