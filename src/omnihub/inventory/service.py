@@ -31,6 +31,8 @@ from omnihub.inventory.rules import Level
 
 SL = stock_levels.c
 RETURNED = (SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced)
+_LEDGER_INSERT = stock_ledger.insert()
+_LINES_INSERT = reservation_lines.insert()
 
 
 def _for_update(conn: Connection, query: sa.Select) -> sa.Select:
@@ -66,7 +68,7 @@ class StockChanges:
 
     def flush(self, conn: Connection) -> None:
         if self.ledger:
-            conn.execute(stock_ledger.insert(), self.ledger)
+            conn.execute(_LEDGER_INSERT, self.ledger[0] if len(self.ledger) == 1 else self.ledger)
         emit_many(conn, self.clock, self.events)
         self.ledger.clear()
         self.events.clear()
@@ -299,6 +301,11 @@ def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequen
     now = clock.now()
     expires_at = rules.reservation_expiry(now, ttl_seconds)
     reservation_id = new_id("res")
+    # The header goes in before any stock row is locked: what follows a claim is kept as short as possible,
+    # since the claimed row stays locked until commit.
+    conn.execute(reservations.insert().values(
+        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
+        created_at=now, expires_at=expires_at))
     changes = StockChanges(clock, actor)
     taken: list[dict[str, Any]] = []
     spread = random.randrange(1 << 16)
@@ -324,10 +331,7 @@ def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequen
             spread += 1  # someone beat us to a row: look again and try elsewhere
         if remaining:
             raise errors.insufficient_stock(sku, quantity, quantity - remaining, field=f"lines.{index}.quantity")
-    conn.execute(reservations.insert().values(
-        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
-        created_at=now, expires_at=expires_at))
-    conn.execute(reservation_lines.insert(), [{"reservation_id": reservation_id, **t} for t in _combine(taken)])
+    _insert_lines(conn, reservation_id, taken)
     changes.events.append(("reservation.created", {"id": reservation_id, "channel": channel,
                                                    "expires_at": expires_at.isoformat(),
                                                    "lines": [{"sku": t["sku"], "quantity": t["quantity"],
@@ -337,6 +341,12 @@ def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequen
             "created_at": now, "expires_at": expires_at,
             "lines": [{"sku": t["sku"], "quantity": t["quantity"], "location": t["location_code"]}
                       for t in _combine(taken)]}
+
+
+def _insert_lines(conn: Connection, reservation_id: str, taken: list[dict[str, Any]]) -> None:
+    rows = [{"reservation_id": reservation_id, **t} for t in _combine(taken)]
+    if rows:
+        conn.execute(_LINES_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 def _combine(taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -428,6 +438,9 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
     The caller (sourcing) chose the locations from a snapshot; each claim is still the conditional UPDATE,
     so a race surfaces as `insufficient_stock` and nothing is held."""
     reservation_id = new_id("res")
+    conn.execute(reservations.insert().values(
+        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
+        created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
     changes = StockChanges(clock, actor)
     taken = []
     for sku, location, quantity in sorted(allocations):
@@ -439,10 +452,7 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
             free = levels[location].free if location in levels else 0
             raise errors.insufficient_stock(sku, quantity, free, field="lines")
         taken.append({"sku": sku, "location_code": location, "quantity": quantity, "quota_consumed": used})
-    conn.execute(reservations.insert().values(
-        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
-        created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
-    conn.execute(reservation_lines.insert(), [{"reservation_id": reservation_id, **t} for t in _combine(taken)])
+    _insert_lines(conn, reservation_id, taken)
     changes.flush(conn)
     return reservation_id
 
