@@ -44,12 +44,55 @@ def migrate() -> None:
 def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="Server processes (use PostgreSQL for more than 1).")] = 1,
           log_level: str = "warning") -> None:
-    """Run the API and admin UI."""
+    """Run the API."""
+    console.print(f"omnihub API on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+    if workers <= 1:
+        _serve_process(host, port, log_level, reuse_port=False)
+        return
+    _serve_processes(host, port, workers, log_level)
+
+
+def _serve_process(host: str, port: int, log_level: str, *, reuse_port: bool) -> None:
+    import socket
+
     import uvicorn
 
-    console.print(f"omnihub API on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
-    uvicorn.run("omnihub.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False)
+    config = uvicorn.Config("omnihub.app:create_app", factory=True, host=host, port=port, log_level=log_level,
+                            access_log=False)
+    server = uvicorn.Server(config)
+    if not reuse_port:
+        server.run()
+        return
+    # Each process listens on its own SO_REUSEPORT socket, so the kernel spreads connections evenly between
+    # processes (one shared socket lets a single process take most keep-alive connections).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    server.run(sockets=[sock])
+
+
+def _serve_processes(host: str, port: int, workers: int, log_level: str) -> None:
+    import multiprocessing
+    import signal
+
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_serve_process, args=(host, port, log_level), kwargs={"reuse_port": True},
+                                name=f"omnihub-serve-{i}") for i in range(workers)]
+    for child in children:
+        child.start()
+
+    def stop(_signum: int, _frame: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()
 
 
 @app.command()

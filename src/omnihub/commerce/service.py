@@ -242,10 +242,21 @@ def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: S
 
 
 def _next_number(conn: Connection, channel: str) -> str:
+    """The channel's next order number. On PostgreSQL it is taken in a side transaction of its own, like a
+    sequence: concurrent orders never queue behind each other's open transaction for it, and a rolled-back
+    order merely leaves a gap (order numbers may have gaps; invoice numbers, in billing, may not). SQLite
+    runs one writer at a time anyway, so there the order's own transaction takes it."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+
+        with conn.engine.begin() as side:
+            return _take_number(side, insert, channel)
+    from sqlalchemy.dialects.sqlite import insert
+
+    return _take_number(conn, insert, channel)
+
+
+def _take_number(conn: Connection, insert: Any, channel: str) -> str:
     conn.execute(insert(order_sequences).values(channel_code=channel, next_number=1).on_conflict_do_nothing())
     seq = order_sequences.c
     number = conn.execute(order_sequences.update().where(seq.channel_code == channel)
@@ -422,8 +433,6 @@ def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing
     if order["number"].startswith(UNNUMBERED):
         conn.execute(orders.update().where(ORD.id == order_id)
                      .values(number=_next_number(conn, order["channel_code"])))
-    if paid["status"] == "paid":
-        _issue_invoice(conn, clock, order_id)
     result = queries.get_order(conn, order_id)
     event = _jsonable({**result, "pickup": result["pickup"] and {**result["pickup"], "code": None}})
     emit(conn, clock, "order.created", event)
@@ -431,6 +440,8 @@ def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing
         emit(conn, clock, "order.collected", {"id": order_id, "number": result["number"],
                                               "location": order["fulfilment"]["location"],
                                               "customer_id": order["customer_id"]})
+    if paid["status"] == "paid":  # last: the invoice series is gapless, so its row stays locked until commit
+        result["invoice_number"] = _issue_invoice(conn, clock, order_id)
     return result
 
 
@@ -440,7 +451,7 @@ def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str |
     _issue_invoice(conn, clock, order["id"])
 
 
-def _issue_invoice(conn: Connection, clock: Clock, order_id: str) -> None:
+def _issue_invoice(conn: Connection, clock: Clock, order_id: str) -> str:
     """Invoices are numbered per channel series (INV-WEB-…, INV-STORE-…): gapless per series, and no single
     counter that every order in the shop must queue for."""
     order = queries.order_row(conn, order_id)
@@ -457,6 +468,7 @@ def _issue_invoice(conn: Connection, clock: Clock, order_id: str) -> None:
                 "tax": money(r["tax"]), "total": money(r["total"])} for r in lines],
         totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "tax", "total")})
     conn.execute(orders.update().where(ORD.id == order_id).values(invoice_number=invoice["number"]))
+    return invoice["number"]
 
 
 def _event(conn: Connection, order_id: str) -> dict[str, Any]:
