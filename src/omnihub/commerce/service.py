@@ -234,6 +234,9 @@ def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: S
         sku, missing = next(iter(decision.short.items()))
         wanted = dict(lines)[sku]
         index = [s for s, _ in lines].index(sku)
+        unknown = [s for s, _ in lines if s not in catalog.existing_skus(conn, [s for s, _ in lines])]
+        if unknown:
+            raise product_not_found(unknown[0], field=f"lines.{[s for s, _ in lines].index(unknown[0])}.sku")
         raise insufficient_stock(sku, wanted, wanted - missing, field=f"lines.{index}.quantity")
     return decision
 
@@ -340,14 +343,18 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
     for sku, quantity in lines:
         merged[sku] = merged.get(sku, 0) + quantity
     lines = list(merged.items())
-    if customer_id is None:
-        customer_id = _resolve_customer(conn, clock, data.get("customer"), channel["code"], actor)
     now = clock.now()
     order_id = new_id("ord")
     draft = bool(data.get("draft"))
     fulfilment = data.get("fulfilment") or {"type": "ship"}
+    first_plan = None
     if not draft:
         _validate_fulfilment(conn, fulfilment)
+        if not (cart and cart.get("hold_reservation_id")):
+            # Sold out is decided before any profile or price work: the refusal stays cheap in a rush.
+            first_plan = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    if customer_id is None:
+        customer_id = _resolve_customer(conn, clock, data.get("customer"), channel["code"], actor)
     address = fulfilment.get("address") or {}
     pricing = price_lines(conn, clock, channel=channel, customer_id=customer_id, lines=lines,
                           codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
@@ -363,7 +370,8 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
     allocations: list[tuple[str, str | None, int]] = [(sku, None, q) for sku, q in lines]
     if not draft:
         for attempt in range(3):
-            decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+            decision = first_plan if attempt == 0 and first_plan else _source(
+                conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
             try:
                 with conn.begin_nested():
                     reservation_id = inventory.reserve_allocations(

@@ -344,3 +344,12 @@ def test_a_shipment_naming_a_sku_twice_is_refused(shop: TestClient) -> None:
 
     assert body["field"] == "lines.1"
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "paid"
+
+
+def test_an_unknown_sku_is_404_not_409(shop: TestClient) -> None:
+    body = problem(shop.post("/api/v1/orders", json={
+        "channel": "web", "lines": [{"sku": "MUG", "quantity": 1}, {"sku": "GHOST", "quantity": 1}],
+        "fulfilment": {"type": "pickup", "location": "bcn"}}), 404, "product_not_found")
+
+    assert body["field"] == "lines.1.sku"
+    assert ok(shop.get("/api/v1/stock/bcn/MUG"))["reserved"] == 0
