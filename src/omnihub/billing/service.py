@@ -31,7 +31,7 @@ from omnihub.billing.models import (
     tax_rates,
 )
 from omnihub.core.clock import Clock
-from omnihub.core.db import new_id, upsert
+from omnihub.core.db import dialect_insert, new_id, upsert
 from omnihub.core.events import emit
 from omnihub.core.money import parse_amount
 
@@ -51,10 +51,7 @@ DEFAULT_TAX_RATES = (("standard", "ES", Decimal(21)), ("reduced", "ES", Decimal(
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     return insert(table)
 
 

@@ -36,7 +36,7 @@ from omnihub.commerce.models import (
     shipments,
 )
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import new_id, upsert
+from omnihub.core.db import dialect_insert, new_id, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit
 from omnihub.core.money import format_amount
@@ -179,10 +179,7 @@ def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None
     for code in sorted(set(codes)):
         if code not in limits:
             continue
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = dialect_insert(conn)
         conn.execute(insert(fulfilment_load).values(location_code=code, day=today, orders=0).on_conflict_do_nothing())
         fl = fulfilment_load.c
         won = conn.execute(fulfilment_load.update().where(fl.location_code == code, fl.day == today,
@@ -250,16 +247,13 @@ def _next_number(conn: Connection, channel: str) -> str:
     order merely leaves a gap (order numbers may have gaps; invoice numbers, in billing, may not). SQLite
     runs one writer at a time anyway, so there the order's own transaction takes it."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
         with conn.engine.begin() as side:
-            return _take_number(side, insert, channel)
-    from sqlalchemy.dialects.sqlite import insert
-
-    return _take_number(conn, insert, channel)
+            return _take_number(side, channel)
+    return _take_number(conn, channel)
 
 
-def _take_number(conn: Connection, insert: Any, channel: str) -> str:
+def _take_number(conn: Connection, channel: str) -> str:
+    insert = dialect_insert(conn)
     conn.execute(insert(order_sequences).values(channel_code=channel, next_number=1).on_conflict_do_nothing())
     seq = order_sequences.c
     number = conn.execute(order_sequences.update().where(seq.channel_code == channel)

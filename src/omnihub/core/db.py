@@ -156,16 +156,21 @@ def database_from_settings() -> Database:
     return Database(settings.database_url, pool_size=settings.db_pool_size)
 
 
+def dialect_insert(conn: Connection) -> Callable[..., Any]:
+    """The engine's own `insert` construct, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def upsert(
     conn: Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str], update: list[str]
 ) -> None:
     """INSERT ... ON CONFLICT DO UPDATE, spelled for whichever engine we are on."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    stmt = dialect_insert(conn)(table)
     stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
     conn.execute(stmt, rows)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import Database, RetryTransaction, new_id
+from omnihub.core.db import Database, RetryTransaction, dialect_insert, new_id
 from omnihub.core.events import emit, outbox
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
@@ -110,10 +110,7 @@ def retrying(db: Database, work: Callable[[Connection], T], *, attempts: int = 8
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     return insert(table)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog
 from omnihub.core.clock import Clock
-from omnihub.core.db import new_id, upsert
+from omnihub.core.db import dialect_insert, new_id, upsert
 from omnihub.core.events import Event, emit, emit_many
 from omnihub.inventory import errors, queries, rules
 from omnihub.inventory.models import (
@@ -98,10 +98,7 @@ def _ensure_level(conn: Connection, clock: Clock, location: str, sku: str) -> No
     queries.get_location(conn, location, field="location")
     if not catalog.existing_skus(conn, [sku]):
         raise catalog_product_not_found(sku)
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     conn.execute(insert(stock_levels).values(
         location_code=location, sku=sku, on_hand=0, reserved=0, safety_stock=0, ring_fenced=0,
         updated_at=clock.now(),
@@ -580,10 +577,7 @@ def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[s
     """Recompute (channel, SKU) availability and emit `availability.changed` where it moved."""
     now = clock.now()
     ca = channel_availability.c
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     # Touch then lock the published rows: concurrent projectors for the same pair take turns.
     conn.execute(insert(channel_availability).on_conflict_do_nothing(),
                  [{"channel_code": c, "sku": s, "available": -1, "updated_at": now} for c, s in pairs])

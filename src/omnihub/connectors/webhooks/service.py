@@ -20,7 +20,7 @@ from omnihub.connectors.webhooks import errors, queries, rules
 from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_subscriptions
 from omnihub.connectors.webhooks.rules import DeliveryStatus
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import new_id
+from omnihub.core.db import dialect_insert, new_id
 from omnihub.core.events import Event
 
 
@@ -78,10 +78,7 @@ def envelope_body(event: Event) -> str:
 
 def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """One row per (subscription, event): a re-dispatched event does not fan out twice."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     stmt = insert(webhook_deliveries).on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
     conn.execute(stmt, rows)
 
