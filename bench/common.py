@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -57,3 +60,17 @@ def call(client: httpx.Client, method: str, path: str, expect: tuple[int, ...] =
     if response.status_code not in expect:
         raise ApiError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
     return response.json() if response.content else None
+
+
+def run_clients(threads: list[threading.Thread], start: threading.Event) -> tuple[float, float]:
+    """Start the client threads, release them together, wait for all. Returns (wall seconds, load generator
+    CPU in cores busy), so every bench reports its own cost beside the server's figures."""
+    for thread in threads:
+        thread.start()
+    start.wait()
+    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - wall0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    return wall, (cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime) / wall

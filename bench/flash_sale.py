@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import sys
 import threading
 import time
@@ -46,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ApiError, call, git_revision, machine, percentile, postgres_version
+from common import ApiError, call, git_revision, machine, percentile, postgres_version, run_clients
 
 console = Console()
 
@@ -199,14 +198,7 @@ def run_sale(url: str, setup: Setup, attempts: int, mode: str = "reservations") 
     threads = [threading.Thread(target=client_loop, args=(url, key, channel, setup.sku, budget, tally, start, mode,
                                                           index))
                for index, (key, channel, tally) in enumerate(zip(setup.keys, setup.channels, tallies, strict=True))]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - wall0
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall, client_cpu = run_clients(threads, start)
     latencies = sorted(x for t in tallies for x in t.latencies)
     errors: Counter[str] = Counter()
     for t in tallies:
@@ -220,7 +212,7 @@ def run_sale(url: str, setup: Setup, attempts: int, mode: str = "reservations") 
         "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
         "max_ms": latencies[-1] * 1000 if latencies else 0.0,
         "sold": sum(t.sold for t in tallies), "sold_out": sum(t.sold_out for t in tallies), "errors": errors,
-        "client_cpu": (cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime) / wall,
+        "client_cpu": client_cpu,
     }
 
 

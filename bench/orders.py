@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import sys
 import threading
 import time
@@ -49,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ApiError, call, git_revision, machine, percentile, postgres_version
+from common import ApiError, call, git_revision, machine, percentile, postgres_version, run_clients
 from flash_sale import create_channel_keys
 
 console = Console()
@@ -274,14 +273,7 @@ def run_orders(url: str, catalog: Catalog, admin_key: str, planned: list[Planned
     start = threading.Barrier(clients + 1)
     threads = [threading.Thread(target=client_loop, args=(url, catalog.keys, admin_key, feed, tally, start))
                for tally in tallies]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - wall0
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall, client_cpu = run_clients(threads, start)
     latencies = sorted(x for t in tallies for x in t.latencies)
     statuses: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -303,7 +295,7 @@ def run_orders(url: str, catalog: Catalog, admin_key: str, planned: list[Planned
                            "p99_ms": percentile(sorted(v), 99) * 1000} for kind, v in sorted(by_kind.items())},
         "statuses": dict(statuses), "errors": dict(errors), "sold": dict(sold),
         "unpaid": sum(t.unpaid for t in tallies), "samples": [s for t in tallies for s in t.samples][:3],
-        "client_cpu": (cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime) / wall,
+        "client_cpu": client_cpu,
     }
 
 
