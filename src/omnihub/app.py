@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     include_routers(app)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     return app

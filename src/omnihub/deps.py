@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
@@ -20,14 +21,19 @@ class Context:
     principal: Principal
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
+    """Async, like every dependency here: a sync one costs a thread-pool hop per request. Only a key not seen
+    recently goes to the database, in the pool."""
     header = request.headers.get("authorization", "")
     raw = header[7:].strip() if header[:7].lower() == "bearer " else None
     state = request.app.state
-    return state.authenticator.authenticate(state.db.read, raw)
+    hit = state.authenticator.cached(raw)
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(state.authenticator.authenticate, state.db.read, raw)
 
 
-def context(request: Request, who: Principal = Depends(principal)) -> Context:
+async def context(request: Request, who: Principal = Depends(principal)) -> Context:
     state = request.app.state
     return Context(db=state.db, clock=state.clock, settings=state.settings, principal=who)
 
@@ -35,7 +41,7 @@ def context(request: Request, who: Principal = Depends(principal)) -> Context:
 def requires(*roles: Role):  # type: ignore[no-untyped-def]
     """A dependency that admits admin plus the given roles."""
 
-    def _check(ctx: Context = Depends(context)) -> Context:
+    async def _check(ctx: Context = Depends(context)) -> Context:
         ctx.principal.require(*roles)
         return ctx
 

@@ -142,15 +142,22 @@ class KeyAuthenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, raw_key: str | None) -> Principal | None:
+        """The principal for a key seen recently, without touching the database (None: ask `authenticate`)."""
+        if not raw_key:
+            return None
+        digest = hash_key(self._secret, raw_key)
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
     def authenticate(self, conn_factory, raw_key: str | None) -> Principal:  # type: ignore[no-untyped-def]
         if not raw_key:
             raise Unauthorized("missing_api_key", "Send 'Authorization: Bearer <key>'.", field="Authorization")
+        hit = self.cached(raw_key)
+        if hit is not None:
+            return hit
         digest = hash_key(self._secret, raw_key)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit and hit[0] > now:
-            return hit[1]
         with conn_factory() as conn:
             row = conn.execute(
                 sa.select(api_keys).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
@@ -159,7 +166,7 @@ class KeyAuthenticator:
             raise Unauthorized("invalid_api_key", "The API key is unknown or revoked.", field="Authorization")
         principal = Principal(key_id=row.id, role=Role(row.role), channel=row.channel, location=row.location)
         with self._lock:
-            self._cache[digest] = (now + self._ttl, principal)
+            self._cache[digest] = (time.monotonic() + self._ttl, principal)
         return principal
 
 
