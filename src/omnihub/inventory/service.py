@@ -93,8 +93,14 @@ def create_location(conn: Connection, clock: Clock, data: dict[str, Any]) -> dic
 # --- levels ------------------------------------------------------------------------------------------
 
 
+_LEVEL_EXISTS = sa.select(SL.on_hand).where(SL.location_code == sa.bindparam("b_loc"), SL.sku == sa.bindparam("b_sku"))
+
+
 def _ensure_level(conn: Connection, clock: Clock, location: str, sku: str) -> None:
-    """Create an empty level the first time a (location, SKU) is touched."""
+    """Create an empty level the first time a (location, SKU) is touched. An existing level proves both exist
+    (foreign keys), so the usual case is one indexed read."""
+    if conn.execute(_LEVEL_EXISTS, {"b_loc": location, "b_sku": sku}).first() is not None:
+        return
     queries.get_location(conn, location, field="location")
     if not catalog.existing_skus(conn, [sku]):
         raise catalog_product_not_found(sku)
@@ -111,12 +117,17 @@ def catalog_product_not_found(sku: str, field: str = "sku") -> Exception:
     return product_not_found(sku, field=field)
 
 
-def _locked_level(conn: Connection, location: str, sku: str) -> Level:
+def _locked_level_if_any(conn: Connection, location: str, sku: str) -> Level | None:
     row = conn.execute(_for_update(conn, sa.select(stock_levels).where(
         SL.location_code == location, SL.sku == sku))).first()
-    if row is None:
+    return None if row is None else Level(location, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
+
+
+def _locked_level(conn: Connection, location: str, sku: str) -> Level:
+    level = _locked_level_if_any(conn, location, sku)
+    if level is None:
         raise errors.no_stock_level(location, sku)
-    return Level(location, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
+    return level
 
 
 def _change_statement(guarded: bool) -> Any:
@@ -154,8 +165,10 @@ def _change(conn: Connection, clock: Clock, location: str, sku: str, *, on_hand:
 def set_stock(conn: Connection, clock: Clock, *, location: str, sku: str, on_hand: int,
               safety_stock: int | None = None, reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
     """Absolute count (`PUT /stock/{location}/{sku}`): recorded as an adjustment by the difference."""
-    _ensure_level(conn, clock, location, sku)
-    current = _locked_level(conn, location, sku)
+    current = _locked_level_if_any(conn, location, sku)
+    if current is None:
+        _ensure_level(conn, clock, location, sku)
+        current = _locked_level(conn, location, sku)
     if on_hand < current.reserved:
         raise errors.stock_below_reserved(location, sku, on_hand, current.reserved)
     changes = StockChanges(clock, actor)
