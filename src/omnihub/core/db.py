@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,9 +35,17 @@ Timestamp = sa.DateTime(timezone=True)
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+_last_id = 0
+_id_lock = threading.Lock()
+
+
 def new_id(prefix: str) -> str:
-    """Time-ordered, URL-safe ids (`res_01j...`): sortable for cursors, no coordination between processes."""
+    """Time-ordered, URL-safe ids (`res_01j...`): sortable for cursors, no coordination between processes.
+    Within one process they strictly increase, so rows written in a loop sort in the order they were made."""
+    global _last_id
     value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+    with _id_lock:
+        value = _last_id = max(value, _last_id + 1)
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
