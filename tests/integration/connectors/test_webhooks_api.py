@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem, product
 from tests.conftest import make_key
@@ -25,6 +26,7 @@ def test_created_webhook_returns_a_generated_secret_once(admin: TestClient) -> N
     assert len(created["secret"]) > 30
     assert created["events"] == ["stock.*", "order.created"]
     assert created["active"] is True
+    assert created["batch_size"] == 1  # one event per request unless asked
     assert "secret" not in read
     assert read == {k: v for k, v in created.items() if k != "secret"}
 
@@ -102,6 +104,15 @@ def test_shape_errors_are_422_validation_problems(admin: TestClient) -> None:
     assert empty["field"] == "events"
     assert typo["field"] == "evnts"
     assert short_secret["field"] == "secret"
+    assert ok(admin.get("/api/v1/webhooks"))["items"] == []
+
+
+@pytest.mark.parametrize("batch_size", [0, 1001, "ten"])
+def test_batch_size_out_of_range_is_422_and_changes_nothing(admin: TestClient, batch_size: object) -> None:
+    body = problem(admin.post("/api/v1/webhooks", json={"url": "https://example.com", "events": ["*"],
+                                                        "batch_size": batch_size}), 422, "validation_error")
+
+    assert body["field"] == "batch_size"
     assert ok(admin.get("/api/v1/webhooks"))["items"] == []
 
 

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -114,3 +115,34 @@ def test_only_finished_deliveries_can_be_redelivered() -> None:
     with pytest.raises(Exception) as exc:
         rules.check_redeliverable("dlv_1", "pending")
     assert getattr(exc.value, "code", None) == "delivery_pending"
+
+
+def test_sending_groups_keep_each_webhooks_order_and_never_mix_webhooks() -> None:
+    items = [("a", 1, 3), ("b", 1, 1), ("a", 2, 3), ("a", 3, 3), ("b", 2, 1), ("a", 4, 3)]
+
+    groups = rules.group_for_sending(items, lambda i: i[0], lambda i: i[2])
+
+    assert groups == [
+        [("a", 1, 3), ("a", 2, 3), ("a", 3, 3)],
+        [("a", 4, 3)],
+        [("b", 1, 1)],
+        [("b", 2, 1)],
+    ]
+
+
+def test_sending_groups_cap_a_batch_at_the_maximum() -> None:
+    items = [("a", n, 5000) for n in range(rules.MAX_BATCH_SIZE + 1)]
+
+    groups = rules.group_for_sending(items, lambda i: i[0], lambda i: i[2])
+
+    assert [len(g) for g in groups] == [rules.MAX_BATCH_SIZE, 1]
+    assert rules.group_for_sending([], lambda i: i, lambda i: 1) == []
+
+
+def test_batch_body_embeds_each_envelope_unchanged() -> None:
+    envelopes = ['{"id":"evt_1","type":"x","occurred_at":"t","data":{"a":"é"}}', '{"id":"evt_2"}']
+
+    body = rules.batch_body(envelopes)
+
+    assert body == '{"events":[' + envelopes[0] + "," + envelopes[1] + "]}"
+    assert [e["id"] for e in json.loads(body)["events"]] == ["evt_1", "evt_2"]

@@ -19,6 +19,9 @@ webhook_subscriptions = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("deactivated_at", Timestamp, nullable=True),
+    # Events per POST: 1 sends each event on its own (headers name it); more sends `{"events": [...]}`.
+    sa.Column("batch_size", sa.Integer, nullable=False, default=1, server_default="1"),
+    sa.CheckConstraint("batch_size BETWEEN 1 AND 1000", name="batch_size_range"),
 )
 
 webhook_deliveries = sa.Table(

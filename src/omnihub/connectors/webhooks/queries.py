@@ -23,6 +23,7 @@ def _webhook(row: Any) -> dict[str, Any]:
         "url": row.url,
         "events": list(row.events),
         "active": bool(row.active),
+        "batch_size": row.batch_size,
         "created_at": _utc(row.created_at),
         "deactivated_at": _utc(row.deactivated_at),
     }

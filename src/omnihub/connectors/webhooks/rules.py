@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from omnihub.connectors.webhooks import errors
@@ -18,6 +19,8 @@ MAX_URL_LENGTH = 2000
 MAX_BACKOFF_SECONDS = 3600.0
 # Up to this fraction is added at random, so receivers that failed together are not retried in lockstep.
 JITTER = 0.1
+# Events one POST may carry for a batching subscription (the table's check constraint says the same).
+MAX_BATCH_SIZE = 1000
 
 _SEGMENT = r"[a-z][a-z0-9_]*"
 _PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")
@@ -131,3 +134,27 @@ def check_redeliverable(delivery_id: str, status: str) -> None:
     """Only finished deliveries (delivered or dead) are re-sent; a pending one is already on its way."""
     if status == DeliveryStatus.PENDING:
         raise errors.delivery_pending(delivery_id)
+
+
+T = TypeVar("T")
+
+
+def group_for_sending(items: Sequence[T], webhook_of: Callable[[T], Hashable],
+                      batch_size_of: Callable[[T], int]) -> list[list[T]]:
+    """One POST per group: each webhook's items in the order given, cut into runs of at most its batch size.
+
+    A batch is never mixed across webhooks (each has its own URL and secret)."""
+    by_webhook: dict[Hashable, list[T]] = {}
+    for item in items:
+        by_webhook.setdefault(webhook_of(item), []).append(item)
+    groups: list[list[T]] = []
+    for run in by_webhook.values():
+        size = max(1, min(MAX_BATCH_SIZE, batch_size_of(run[0])))
+        groups.extend(run[start : start + size] for start in range(0, len(run), size))
+    return groups
+
+
+def batch_body(envelopes: Sequence[str]) -> str:
+    """The body a batching subscription receives: `{"events": [envelope, ...]}`, each envelope byte-for-byte
+    what a single delivery of that event would carry."""
+    return '{"events":[' + ",".join(envelopes) + "]}"

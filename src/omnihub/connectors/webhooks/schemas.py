@@ -22,6 +22,12 @@ class WebhookCreate(Strict):
         default=None, min_length=16, max_length=200,
         description="Signing secret. Generated when absent; returned once, in this response only.",
     )
+    batch_size: int = Field(
+        default=1, ge=1, le=1000,
+        description="Events per POST. 1 (default): one event per request. More: up to this many due events in "
+                    'one signed request, body `{"events": [envelope, ...]}` — for receivers of high-volume '
+                    "streams such as `availability.changed`.",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -29,6 +35,7 @@ class WebhookOut(BaseModel):
     url: str
     events: list[str]
     active: bool
+    batch_size: int
     created_at: datetime
     deactivated_at: datetime | None
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from omnihub.config import Settings
-from omnihub.connectors.webhooks import service
+from omnihub.connectors.webhooks import rules, service
 from omnihub.connectors.webhooks.service import AttemptResult, ClaimedDelivery
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
@@ -33,7 +33,7 @@ USER_AGENT = "omnihub-webhooks/1"
 
 
 def request_headers(delivery: ClaimedDelivery, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    """The headers every delivery carries; the signature covers `<unix time>.<body>`."""
+    """The headers a single-event delivery carries; the signature covers `<unix time>.<body>`."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -44,9 +44,22 @@ def request_headers(delivery: ClaimedDelivery, body: bytes, *, timestamp: int | 
     }
 
 
+def batch_headers(first: ClaimedDelivery, count: int, body: bytes, *, timestamp: int | None = None
+                  ) -> dict[str, str]:
+    """A batch names no single event: the body's envelopes carry their ids (receivers dedupe on them)."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Omnihub-Event": "batch",
+        "X-Omnihub-Batch-Size": str(count),
+        "X-Omnihub-Signature": sign(first.secret, body, timestamp),
+    }
+
+
 @dataclass
 class SenderStats:
-    sent: int = 0
+    sent: int = 0  # deliveries attempted
+    requests: int = 0  # POSTs made (fewer than deliveries when webhooks batch)
     delivered: int = 0
     failed: int = 0
     dead: int = 0
@@ -155,18 +168,30 @@ class WebhookSender:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _send(self, delivery: ClaimedDelivery) -> AttemptResult:
-        body = delivery.payload.encode()
+    def _send_in_order(self, groups: list[list[ClaimedDelivery]]) -> list[AttemptResult]:
+        return [result for group in groups for result in self._send(group)]
+
+    def _send(self, group: list[ClaimedDelivery]) -> list[AttemptResult]:
+        """One POST: a single event, or a batching webhook's run of events. Every delivery in it shares the
+        outcome (the receiver took the batch or it did not)."""
+        first = group[0]
+        if first.batch_size == 1:
+            body = first.payload.encode()
+            headers = request_headers(first, body)
+        else:
+            body = rules.batch_body([d.payload for d in group]).encode()
+            headers = batch_headers(first, len(group), body)
         attempted_at = self.clock.now()
+        status: int | None = None
         try:
-            status, text = self._client.post(delivery.url, body, request_headers(delivery, body))
+            status, text = self._client.post(first.url, body, headers)
             error = None if 200 <= status < 300 else f"HTTP {status}: {text}"
-            return AttemptResult(delivery, status, error, attempted_at)
         except (OSError, http.client.HTTPException) as exc:
-            return AttemptResult(delivery, None, f"{type(exc).__name__}: {exc}"[:500], attempted_at)
+            error = f"{type(exc).__name__}: {exc}"[:500]
         except Exception as exc:  # never let one bad URL kill the round; it is recorded as a failure
-            log.exception("unexpected error sending delivery %s", delivery.id)
-            return AttemptResult(delivery, None, f"{type(exc).__name__}: {exc}"[:500], attempted_at)
+            log.exception("unexpected error sending delivery %s", first.id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        return [AttemptResult(delivery, status, error, attempted_at) for delivery in group]
 
     def run_round(self) -> int:
         """Send one batch of due deliveries. Returns how many were attempted (0 = nothing due)."""
@@ -174,7 +199,17 @@ class WebhookSender:
             claimed = service.claim_due(conn, self.clock, limit=self.batch_size, lease_seconds=self.lease_seconds)
         if not claimed:
             return 0
-        results = list(self._pool.map(self._send, claimed))
+        groups = rules.group_for_sending(claimed, lambda d: d.webhook_id, lambda d: d.batch_size)
+        # Single events go out concurrently; a batching webhook's batches go one after another, in order.
+        tasks: list[list[list[ClaimedDelivery]]] = []
+        batching: dict[str, list[list[ClaimedDelivery]]] = {}
+        for group in groups:
+            if group[0].batch_size == 1:
+                tasks.append([group])
+            else:
+                batching.setdefault(group[0].webhook_id, []).append(group)
+        tasks.extend(batching.values())
+        results = [result for sent in self._pool.map(self._send_in_order, tasks) for result in sent]
         with self.db.transaction() as conn:
             counts = service.record_results(
                 conn, self.clock, results, max_attempts=self.settings.webhook_max_attempts,
@@ -182,6 +217,7 @@ class WebhookSender:
             )
         self.stats.rounds += 1
         self.stats.sent += len(results)
+        self.stats.requests += len(groups)
         self.stats.delivered += counts["delivered"]
         self.stats.failed += counts["pending"]
         self.stats.dead += counts["dead"]

@@ -36,7 +36,8 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     webhook_id = new_id("whk")
     conn.execute(
         webhook_subscriptions.insert().values(
-            id=webhook_id, url=url, events=patterns, secret=secret, active=True, created_at=clock.now()
+            id=webhook_id, url=url, events=patterns, secret=secret, active=True,
+            batch_size=int(data.get("batch_size") or 1), created_at=clock.now()
         )
     )
     return {**queries.get_webhook(conn, webhook_id), "secret": secret}
@@ -126,6 +127,7 @@ class ClaimedDelivery:
     event_type: str
     payload: str
     attempts: int
+    batch_size: int = 1
 
 
 def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
@@ -138,7 +140,7 @@ def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: floa
     d, s = webhook_deliveries, webhook_subscriptions
     query = (
         sa.select(d.c.id, d.c.subscription_id, d.c.event_id, d.c.event_type, d.c.payload, d.c.attempts,
-                  s.c.url, s.c.secret)
+                  s.c.url, s.c.secret, s.c.batch_size)
         .join(s, s.c.id == d.c.subscription_id)
         .where(
             d.c.status == DeliveryStatus.PENDING.value,
@@ -146,7 +148,7 @@ def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: floa
             sa.or_(d.c.locked_until.is_(None), d.c.locked_until <= now),
             s.c.active.is_(True),
         )
-        .order_by(d.c.next_attempt_at)
+        .order_by(d.c.next_attempt_at, d.c.id)  # ids rise in fan-out order: a batch keeps the events' order
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
@@ -163,9 +165,23 @@ def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: floa
         )
     return [
         ClaimedDelivery(id=r.id, claim_token=token, webhook_id=r.subscription_id, url=r.url, secret=r.secret,
-                        event_id=r.event_id, event_type=r.event_type, payload=r.payload, attempts=r.attempts)
+                        event_id=r.event_id, event_type=r.event_type, payload=r.payload, attempts=r.attempts,
+                        batch_size=r.batch_size)
         for r in rows
     ]
+
+
+def _record_statement(where: Any) -> Any:
+    d = webhook_deliveries
+    return d.update().where(where, d.c.claim_token == sa.bindparam("b_token")).values(
+        status=sa.bindparam("b_status"), attempts=sa.bindparam("b_attempts"),
+        last_status_code=sa.bindparam("b_code"), last_error=sa.bindparam("b_error"),
+        last_attempt_at=sa.bindparam("b_at"), next_attempt_at=sa.bindparam("b_next"),
+        delivered_at=sa.bindparam("b_delivered"), locked_until=None, claim_token=None)
+
+
+_RECORD_ONE = _record_statement(webhook_deliveries.c.id == sa.bindparam("b_id"))
+_RECORD_SHARED = _record_statement(webhook_deliveries.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -185,38 +201,37 @@ def record_results(
     base_backoff: float,
     rand: Callable[[], float] | None = None,
 ) -> dict[str, int]:
-    """Write each attempt's outcome and release the lease. Only the current claimant's results count."""
-    d = webhook_deliveries
-    stmt = (
-        d.update()
-        .where(d.c.id == sa.bindparam("b_id"), d.c.claim_token == sa.bindparam("b_token"))
-        .values(
-            status=sa.bindparam("b_status"),
-            attempts=sa.bindparam("b_attempts"),
-            last_status_code=sa.bindparam("b_code"),
-            last_error=sa.bindparam("b_error"),
-            last_attempt_at=sa.bindparam("b_at"),
-            next_attempt_at=sa.bindparam("b_next"),
-            delivered_at=sa.bindparam("b_delivered"),
-            locked_until=None,
-            claim_token=None,
-        )
-    )
+    """Write each attempt's outcome and release the lease. Only the current claimant's results count.
+
+    Deliveries that share an outcome (a batch answered by one POST) are written by one UPDATE; the rest in
+    one executemany, so a round costs a handful of statements however many events it carried."""
     counts = {status.value: 0 for status in DeliveryStatus}
-    rows = []
+    shared: dict[tuple[Any, ...], list[str]] = {}
     extra = {"rand": rand} if rand is not None else {}
+    outcomes: dict[tuple[Any, ...], rules.AttemptOutcome] = {}
     for result in results:
-        outcome = rules.after_attempt(
-            result.delivery.attempts, result.status_code, as_utc(result.attempted_at),
-            max_attempts=max_attempts, base_backoff=base_backoff, **extra,
-        )
+        # One POST, one outcome: a batch's deliveries share it, jitter included, and so retry together.
+        attempt = (result.delivery.webhook_id, result.delivery.attempts, result.status_code, result.attempted_at)
+        outcome = outcomes.get(attempt)
+        if outcome is None:
+            outcome = outcomes[attempt] = rules.after_attempt(
+                result.delivery.attempts, result.status_code, as_utc(result.attempted_at),
+                max_attempts=max_attempts, base_backoff=base_backoff, **extra,
+            )
         counts[outcome.status.value] += 1
-        rows.append({
-            "b_id": result.delivery.id, "b_token": result.delivery.claim_token,
-            "b_status": outcome.status.value, "b_attempts": outcome.attempts,
-            "b_code": result.status_code, "b_error": (result.error or None) and result.error[:500],
-            "b_at": result.attempted_at, "b_next": outcome.next_attempt_at, "b_delivered": outcome.delivered_at,
-        })
-    if rows:
-        conn.execute(stmt, rows)
+        key = (result.delivery.claim_token, outcome.status.value, outcome.attempts, result.status_code,
+               (result.error or None) and result.error[:500], result.attempted_at, outcome.next_attempt_at,
+               outcome.delivered_at)
+        shared.setdefault(key, []).append(result.delivery.id)
+    singles = []
+    for (token, status, attempts, code, error, at, next_at, delivered_at), ids in shared.items():
+        values = {"b_token": token, "b_status": status, "b_attempts": attempts, "b_code": code, "b_error": error,
+                  "b_at": at, "b_next": next_at, "b_delivered": delivered_at}
+        if len(ids) == 1:
+            singles.append({"b_id": ids[0], **values})
+            continue
+        for start in range(0, len(ids), 500):
+            conn.execute(_RECORD_SHARED, {"b_ids": ids[start : start + 500], **values})
+    if singles:
+        conn.execute(_RECORD_ONE, singles)
     return counts
