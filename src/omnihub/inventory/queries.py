@@ -117,11 +117,41 @@ def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel:
     return levels, quotas
 
 
-def availability_view(conn: Connection, channel: dict[str, Any], sku: str) -> dict[str, Any]:
-    levels, quotas = snapshot(conn, sku, channel["locations"], channel["code"])
+_SNAPSHOT_MANY = (
+    sa.select(SL.sku, SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
+              stock_quotas.c.units)
+    .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
+        stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
+        stock_quotas.c.channel_code == sa.bindparam("channel"))))
+    .where(SL.sku.in_(sa.bindparam("skus", expanding=True)),
+           SL.location_code.in_(sa.bindparam("locations", expanding=True)))
+)
+
+
+def availability_views(conn: Connection, channel: dict[str, Any], skus: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Availability of many SKUs in one channel, in one query per 500 SKUs (the projector's batch read)."""
+    levels: dict[str, dict[str, Level]] = {sku: {} for sku in skus}
+    quotas: dict[str, dict[str, int]] = {sku: {} for sku in skus}
+    if channel["locations"]:
+        for start in range(0, len(skus), 500):
+            rows = conn.execute(_SNAPSHOT_MANY, {"channel": channel["code"], "skus": list(skus[start : start + 500]),
+                                                 "locations": list(channel["locations"])})
+            for sku, loc, on_hand, reserved, safety, ring_fenced, units in rows:
+                levels[sku][loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
+                if units:
+                    quotas[sku][loc] = units
+    return {sku: _view(channel, sku, levels[sku], quotas[sku]) for sku in skus}
+
+
+def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int]) -> dict[str, Any]:
     view = rules.channel_availability(levels, quotas, channel["locations"], channel["stock_buffer"])
     return {"sku": sku, "channel": channel["code"], "available": view.available,
             "locations": [{"code": code, "available": view.locations[code]} for code in channel["locations"]]}
+
+
+def availability_view(conn: Connection, channel: dict[str, Any], sku: str) -> dict[str, Any]:
+    levels, quotas = snapshot(conn, sku, channel["locations"], channel["code"])
+    return _view(channel, sku, levels, quotas)
 
 
 def availability(conn: Connection, sku: str, channel_code: str) -> dict[str, Any]:

@@ -599,19 +599,30 @@ def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[s
         rows = conn.execute(_for_update(conn, sa.select(ca.channel_code, ca.sku, ca.available).where(
             sa.tuple_(ca.channel_code, ca.sku).in_(chunk))))
         published.update({(r.channel_code, r.sku): r.available for r in rows})
-    channels: dict[str, dict[str, Any]] = {}
-    emitted = 0
+    by_channel: dict[str, list[str]] = {}
     for channel_code, sku in pairs:
-        chan = channels.get(channel_code) or channels.setdefault(channel_code, catalog.get_channel(conn, channel_code))
-        view = queries.availability_view(conn, chan, sku)
-        previous = published.get((channel_code, sku), -1)
-        if view["available"] == previous:
-            continue
-        conn.execute(channel_availability.update().where(ca.channel_code == channel_code, ca.sku == sku)
-                     .values(available=view["available"], updated_at=now))
-        emit(conn, clock, "availability.changed", {**view, "previous": None if previous < 0 else previous})
-        emitted += 1
-    return emitted
+        by_channel.setdefault(channel_code, []).append(sku)
+    moved: list[dict[str, Any]] = []
+    events: list[tuple[str, dict[str, Any]]] = []
+    for channel_code, skus in by_channel.items():
+        views = queries.availability_views(conn, catalog.get_channel(conn, channel_code), skus)
+        for sku in skus:
+            view = views[sku]
+            previous = published.get((channel_code, sku), -1)
+            if view["available"] == previous:
+                continue
+            moved.append({"b_channel": channel_code, "b_sku": sku, "b_available": view["available"], "b_now": now})
+            events.append(("availability.changed", {**view, "previous": None if previous < 0 else previous}))
+    if moved:
+        conn.execute(_PUBLISH_AVAILABILITY, moved)
+        emit_many(conn, clock, events)
+    return len(events)
+
+
+_PUBLISH_AVAILABILITY = channel_availability.update().where(
+    channel_availability.c.channel_code == sa.bindparam("b_channel"),
+    channel_availability.c.sku == sa.bindparam("b_sku"),
+).values(available=sa.bindparam("b_available"), updated_at=sa.bindparam("b_now"))
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
