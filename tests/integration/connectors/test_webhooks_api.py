@@ -66,6 +66,29 @@ def test_delete_deactivates_and_stops_fan_out(admin: TestClient, receiver: Calla
     assert rx.count() == 0
 
 
+def test_deactivating_ends_what_was_still_waiting_as_dead_with_the_reason(
+        admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any]) -> None:
+    rx = receiver(status=503)
+    hook = subscribe(admin, rx.url, ["product.*"])
+    product(admin, "SKU-1")
+    work()  # one failed attempt: pending, waiting for its retry
+    [waiting] = ok(admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries"))["items"]
+
+    ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))
+    [ended] = ok(admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries"))["items"]
+    again = problem(admin.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{ended['id']}/redeliver"), 409,
+                    "webhook_inactive")
+
+    assert waiting["status"] == "pending"
+    assert ended["status"] == "dead"
+    assert ended["last_error"] == "webhook deactivated"
+    assert ended["attempts"] == 1  # the log keeps what happened
+    assert ended["last_status_code"] == 503
+    assert ended["next_attempt_at"] is None
+    assert again["detail"]
+    assert rx.count() == 1
+
+
 def test_unknown_webhook_is_404_problem(admin: TestClient) -> None:
     problem(admin.get("/api/v1/webhooks/whk_nope"), 404, "webhook_not_found")
     problem(admin.delete("/api/v1/webhooks/whk_nope"), 404, "webhook_not_found")

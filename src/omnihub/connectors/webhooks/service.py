@@ -44,13 +44,24 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
 
 
 def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[str, Any]:
-    """Stop sending to a webhook. Its log stays readable; pending deliveries are simply no longer claimed."""
+    """Stop sending to a webhook. Its log stays readable; what was still waiting ends as dead, with the reason,
+    so the log never shows deliveries as pending that nothing will send (a sender already holding one may
+    still complete it: its result then overwrites this)."""
     queries.get_webhook(conn, webhook_id)
-    conn.execute(
+    now = clock.now()
+    deactivated = conn.execute(
         webhook_subscriptions.update()
         .where(webhook_subscriptions.c.id == webhook_id, webhook_subscriptions.c.active.is_(True))
-        .values(active=False, deactivated_at=clock.now())
-    )
+        .values(active=False, deactivated_at=now)
+    ).rowcount
+    if deactivated:
+        d = webhook_deliveries.c
+        conn.execute(
+            webhook_deliveries.update()
+            .where(d.subscription_id == webhook_id, d.status == DeliveryStatus.PENDING.value,
+                   sa.or_(d.locked_until.is_(None), d.locked_until <= now))
+            .values(status=DeliveryStatus.DEAD.value, next_attempt_at=None, last_error="webhook deactivated")
+        )
     return queries.get_webhook(conn, webhook_id)
 
 
