@@ -89,6 +89,50 @@ def test_deactivating_ends_what_was_still_waiting_as_dead_with_the_reason(
     assert rx.count() == 1
 
 
+def test_patch_changes_events_and_batch_size_in_place_and_keeps_the_secret(
+        admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any]) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["channel.*"])
+    rx.secret = hook["secret"]  # anything not signed with the original secret is rejected
+
+    changed = ok(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={"events": ["product.created"],
+                                                                      "batch_size": 10}))
+    product(admin, "SKU-1")
+    product(admin, "SKU-2")
+    work()
+
+    assert changed["events"] == ["product.created"]
+    assert changed["batch_size"] == 10
+    assert changed["url"] == hook["url"]
+    assert ok(admin.get(f"/api/v1/webhooks/{hook['id']}")) == changed
+    assert rx.rejected_signatures == 0
+    [request] = rx.requests
+    assert [e["data"]["sku"] for e in request.json["events"]] == ["SKU-1", "SKU-2"]
+
+
+def test_bad_patches_are_problems_and_change_nothing(admin: TestClient) -> None:
+    hook = subscribe(admin, "https://example.com/hooks", ["stock.*"])
+    before = ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))
+
+    empty = problem(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={}), 422, "nothing_to_update")
+    bad_url = problem(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={"url": "ftp://x", "batch_size": 5}),
+                      422, "invalid_webhook_url")
+    bad_size = problem(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={"batch_size": 0}), 422,
+                       "validation_error")
+    unknown = problem(admin.patch("/api/v1/webhooks/whk_nope", json={"batch_size": 5}), 404, "webhook_not_found")
+    ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))
+    inactive = problem(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={"batch_size": 5}), 409,
+                       "webhook_inactive")
+
+    assert empty["field"] == "body"
+    assert bad_url["field"] == "url"
+    assert bad_size["field"] == "batch_size"
+    assert unknown["detail"] and inactive["detail"]
+    after = ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))
+    assert {k: v for k, v in after.items() if k not in ("active", "deactivated_at")} == \
+        {k: v for k, v in before.items() if k not in ("active", "deactivated_at")}
+
+
 def test_unknown_webhook_is_404_problem(admin: TestClient) -> None:
     problem(admin.get("/api/v1/webhooks/whk_nope"), 404, "webhook_not_found")
     problem(admin.delete("/api/v1/webhooks/whk_nope"), 404, "webhook_not_found")

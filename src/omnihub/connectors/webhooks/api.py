@@ -13,6 +13,7 @@ from omnihub.connectors.webhooks.schemas import (
     WebhookCreate,
     WebhookCreated,
     WebhookOut,
+    WebhookUpdate,
 )
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -39,6 +40,12 @@ def list_webhooks(limit: int = Limit, cursor: str | None = None, active: bool | 
 def get_webhook(webhook_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return queries.get_webhook(conn, webhook_id)
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
+def update_webhook(webhook_id: str, body: WebhookUpdate, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.update_webhook(conn, ctx.clock, webhook_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/webhooks/{webhook_id}", response_model=WebhookOut)

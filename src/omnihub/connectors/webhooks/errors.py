@@ -30,3 +30,7 @@ def delivery_pending(delivery_id: str) -> Conflict:
 def webhook_inactive(webhook_id: str) -> Conflict:
     return Conflict("webhook_inactive", f"Webhook '{webhook_id}' is deactivated; nothing is sent to it.",
                     webhook=webhook_id)
+
+
+def nothing_to_update() -> ValidationFailed:
+    return ValidationFailed("nothing_to_update", "Send at least one of url, events, batch_size.", field="body")

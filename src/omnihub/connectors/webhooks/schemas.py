@@ -30,6 +30,14 @@ class WebhookCreate(Strict):
     )
 
 
+class WebhookUpdate(Strict):
+    """Only what is sent changes; pending deliveries go to the new URL, new events follow the new types."""
+
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    batch_size: int | None = Field(default=None, ge=1, le=1000)
+
+
 class WebhookOut(BaseModel):
     id: str
     url: str

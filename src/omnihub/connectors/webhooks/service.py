@@ -43,6 +43,28 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     return {**queries.get_webhook(conn, webhook_id), "secret": secret}
 
 
+def update_webhook(conn: Connection, clock: Clock, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change URL, event types or batch size in place: the secret and the delivery log stay. Deliveries still
+    waiting are sent with the new URL and batch size; the new event types apply to events from now on."""
+    values: dict[str, Any] = {}
+    if changes.get("url") is not None:
+        values["url"] = rules.validate_url(changes["url"])
+    if changes.get("events") is not None:
+        values["events"] = rules.normalise_patterns(changes["events"])
+    if changes.get("batch_size") is not None:
+        values["batch_size"] = int(changes["batch_size"])
+    if not values:
+        raise errors.nothing_to_update()
+    webhook = queries.get_webhook(conn, webhook_id)
+    if not webhook["active"]:
+        raise errors.webhook_inactive(webhook_id)
+    s = webhook_subscriptions.c
+    if conn.execute(webhook_subscriptions.update().where(s.id == webhook_id, s.active.is_(True))
+                    .values(**values)).rowcount != 1:
+        raise errors.webhook_inactive(webhook_id)  # deactivated between the read and the write
+    return queries.get_webhook(conn, webhook_id)
+
+
 def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[str, Any]:
     """Stop sending to a webhook. Its log stays readable; what was still waiting ends as dead, with the reason,
     so the log never shows deliveries as pending that nothing will send (a sender already holding one may
