@@ -93,54 +93,49 @@ def stock_for_sku(conn: Connection, sku: str) -> dict[str, Any]:
             "locations": levels}
 
 
-_SNAPSHOT = (
-    sa.select(SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced, stock_quotas.c.units)
-    .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
-        stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
-        stock_quotas.c.channel_code == sa.bindparam("channel"))))
-    .where(SL.sku == sa.bindparam("sku"), SL.location_code.in_(sa.bindparam("locations", expanding=True)))
-)
+def _snapshot_statement(sku_clause: Any) -> sa.Select:
+    """Levels with the asking channel's own ring-fenced units; built once for one SKU and for many."""
+    return (
+        sa.select(SL.sku, SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
+                  stock_quotas.c.units)
+        .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
+            stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
+            stock_quotas.c.channel_code == sa.bindparam("channel"))))
+        .where(sku_clause, SL.location_code.in_(sa.bindparam("locations", expanding=True)))
+    )
+
+
+_SNAPSHOT = _snapshot_statement(SL.sku == sa.bindparam("sku"))
+_SNAPSHOT_MANY = _snapshot_statement(SL.sku.in_(sa.bindparam("skus", expanding=True)))
+
+
+def _collect(rows: Any, levels: dict[str, dict[str, Level]], quotas: dict[str, dict[str, int]]) -> None:
+    for sku, loc, on_hand, reserved, safety, ring_fenced, units in rows:
+        levels.setdefault(sku, {})[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
+        if units:
+            quotas.setdefault(sku, {})[loc] = units
 
 
 def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel: str
              ) -> tuple[dict[str, Level], dict[str, int]]:
     """Levels of one SKU at some locations, with the channel's own ring-fenced units, in one query."""
-    if not location_codes:
-        return {}, {}
-    rows = conn.execute(_SNAPSHOT, {"channel": channel, "sku": sku, "locations": list(location_codes)})
-    levels: dict[str, Level] = {}
-    quotas: dict[str, int] = {}
-    for loc, on_hand, reserved, safety, ring_fenced, units in rows:
-        levels[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
-        if units:
-            quotas[loc] = units
-    return levels, quotas
-
-
-_SNAPSHOT_MANY = (
-    sa.select(SL.sku, SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
-              stock_quotas.c.units)
-    .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
-        stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
-        stock_quotas.c.channel_code == sa.bindparam("channel"))))
-    .where(SL.sku.in_(sa.bindparam("skus", expanding=True)),
-           SL.location_code.in_(sa.bindparam("locations", expanding=True)))
-)
+    levels: dict[str, dict[str, Level]] = {}
+    quotas: dict[str, dict[str, int]] = {}
+    if location_codes:
+        _collect(conn.execute(_SNAPSHOT, {"channel": channel, "sku": sku, "locations": list(location_codes)}),
+                 levels, quotas)
+    return levels.get(sku, {}), quotas.get(sku, {})
 
 
 def availability_views(conn: Connection, channel: dict[str, Any], skus: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Availability of many SKUs in one channel, in one query per 500 SKUs (the projector's batch read)."""
-    levels: dict[str, dict[str, Level]] = {sku: {} for sku in skus}
-    quotas: dict[str, dict[str, int]] = {sku: {} for sku in skus}
+    levels: dict[str, dict[str, Level]] = {}
+    quotas: dict[str, dict[str, int]] = {}
     if channel["locations"]:
         for start in range(0, len(skus), 500):
-            rows = conn.execute(_SNAPSHOT_MANY, {"channel": channel["code"], "skus": list(skus[start : start + 500]),
-                                                 "locations": list(channel["locations"])})
-            for sku, loc, on_hand, reserved, safety, ring_fenced, units in rows:
-                levels[sku][loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
-                if units:
-                    quotas[sku][loc] = units
-    return {sku: _view(channel, sku, levels[sku], quotas[sku]) for sku in skus}
+            _collect(conn.execute(_SNAPSHOT_MANY, {"channel": channel["code"], "skus": list(skus[start : start + 500]),
+                                                   "locations": list(channel["locations"])}), levels, quotas)
+    return {sku: _view(channel, sku, levels.get(sku, {}), quotas.get(sku, {})) for sku in skus}
 
 
 def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int]) -> dict[str, Any]:
