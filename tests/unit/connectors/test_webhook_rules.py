@@ -117,26 +117,25 @@ def test_only_finished_deliveries_can_be_redelivered() -> None:
     assert getattr(exc.value, "code", None) == "delivery_pending"
 
 
-def test_sending_groups_keep_each_webhooks_order_and_never_mix_webhooks() -> None:
+def test_a_batching_webhook_is_one_task_of_ordered_posts_and_single_events_are_a_task_each() -> None:
     items = [("a", 1, 3), ("b", 1, 1), ("a", 2, 3), ("a", 3, 3), ("b", 2, 1), ("a", 4, 3)]
 
-    groups = rules.group_for_sending(items, lambda i: i[0], lambda i: i[2])
+    tasks = rules.plan_sends(items, lambda i: i[0], lambda i: i[2])
 
-    assert groups == [
-        [("a", 1, 3), ("a", 2, 3), ("a", 3, 3)],
-        [("a", 4, 3)],
-        [("b", 1, 1)],
-        [("b", 2, 1)],
+    assert tasks == [
+        [[("a", 1, 3), ("a", 2, 3), ("a", 3, 3)], [("a", 4, 3)]],
+        [[("b", 1, 1)]],
+        [[("b", 2, 1)]],
     ]
 
 
-def test_sending_groups_cap_a_batch_at_the_maximum() -> None:
+def test_a_post_never_carries_more_than_the_maximum_batch() -> None:
     items = [("a", n, 5000) for n in range(rules.MAX_BATCH_SIZE + 1)]
 
-    groups = rules.group_for_sending(items, lambda i: i[0], lambda i: i[2])
+    [posts] = rules.plan_sends(items, lambda i: i[0], lambda i: i[2])
 
-    assert [len(g) for g in groups] == [rules.MAX_BATCH_SIZE, 1]
-    assert rules.group_for_sending([], lambda i: i, lambda i: 1) == []
+    assert [len(p) for p in posts] == [rules.MAX_BATCH_SIZE, 1]
+    assert rules.plan_sends([], lambda i: i, lambda i: 1) == []
 
 
 def test_batch_body_embeds_each_envelope_unchanged() -> None:

@@ -139,19 +139,23 @@ def check_redeliverable(delivery_id: str, status: str) -> None:
 T = TypeVar("T")
 
 
-def group_for_sending(items: Sequence[T], webhook_of: Callable[[T], Hashable],
-                      batch_size_of: Callable[[T], int]) -> list[list[T]]:
-    """One POST per group: each webhook's items in the order given, cut into runs of at most its batch size.
-
-    A batch is never mixed across webhooks (each has its own URL and secret)."""
+def plan_sends(items: Sequence[T], webhook_of: Callable[[T], Hashable],
+               batch_size_of: Callable[[T], int]) -> list[list[list[T]]]:
+    """How a round goes out: a list of tasks (run concurrently), each a list of POSTs (sent in order), each a
+    list of items. A one-event webhook's items are a task each; a batching webhook's items, in the order
+    given and cut into runs of at most its batch size, are one task, so its batches arrive in order. A POST
+    never mixes webhooks (each has its own URL and secret)."""
     by_webhook: dict[Hashable, list[T]] = {}
     for item in items:
         by_webhook.setdefault(webhook_of(item), []).append(item)
-    groups: list[list[T]] = []
+    tasks: list[list[list[T]]] = []
     for run in by_webhook.values():
         size = max(1, min(MAX_BATCH_SIZE, batch_size_of(run[0])))
-        groups.extend(run[start : start + size] for start in range(0, len(run), size))
-    return groups
+        if size == 1:
+            tasks.extend([[item]] for item in run)
+        else:
+            tasks.append([run[start : start + size] for start in range(0, len(run), size)])
+    return tasks
 
 
 def batch_body(envelopes: Sequence[str]) -> str:

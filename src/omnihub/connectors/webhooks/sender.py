@@ -199,16 +199,7 @@ class WebhookSender:
             claimed = service.claim_due(conn, self.clock, limit=self.batch_size, lease_seconds=self.lease_seconds)
         if not claimed:
             return 0
-        groups = rules.group_for_sending(claimed, lambda d: d.webhook_id, lambda d: d.batch_size)
-        # Single events go out concurrently; a batching webhook's batches go one after another, in order.
-        tasks: list[list[list[ClaimedDelivery]]] = []
-        batching: dict[str, list[list[ClaimedDelivery]]] = {}
-        for group in groups:
-            if group[0].batch_size == 1:
-                tasks.append([group])
-            else:
-                batching.setdefault(group[0].webhook_id, []).append(group)
-        tasks.extend(batching.values())
+        tasks = rules.plan_sends(claimed, lambda d: d.webhook_id, lambda d: d.batch_size)
         results = [result for sent in self._pool.map(self._send_in_order, tasks) for result in sent]
         with self.db.transaction() as conn:
             counts = service.record_results(
@@ -217,7 +208,7 @@ class WebhookSender:
             )
         self.stats.rounds += 1
         self.stats.sent += len(results)
-        self.stats.requests += len(groups)
+        self.stats.requests += sum(len(posts) for posts in tasks)
         self.stats.delivered += counts["delivered"]
         self.stats.failed += counts["pending"]
         self.stats.dead += counts["dead"]
