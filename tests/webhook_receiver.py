@@ -25,6 +25,12 @@ class Received:
     def event_id(self) -> str:
         return self.json["id"]
 
+    @property
+    def envelopes(self) -> list[dict[str, Any]]:
+        """The events this request carried: a batch's list, or the one envelope."""
+        body = self.json
+        return list(body.get("events", [body]))
+
 
 @dataclass
 class Receiver:
@@ -48,6 +54,11 @@ class Receiver:
     def event_ids(self) -> set[str]:
         with self._lock:
             return {r.event_id for r in self.requests}
+
+    def received_ids(self) -> list[str]:
+        """Every event id received, in arrival order, repeats included (batches flattened)."""
+        with self._lock:
+            return [e["id"] for r in self.requests for e in r.envelopes]
 
     def count(self) -> int:
         with self._lock:

@@ -56,11 +56,13 @@ def default_handlers(clock: Clock, settings: Settings) -> list[EventHandler]:
     """Projections first (they may emit follow-up events, dispatched in the next batch), then the outlets."""
     from omnihub.inventory.service import AvailabilityProjector
 
-    handlers: list[EventHandler] = [AvailabilityProjector(clock), WebhookFanout(clock)]
+    handlers: list[EventHandler] = [AvailabilityProjector(clock)]
     if settings.nats_url:
         from omnihub.connectors.nats.publisher import NatsPublisher
 
         handlers.append(NatsPublisher(settings.nats_url))
+    # Last: it takes the outbox positions lock, held until the dispatch commits (keep that stretch short).
+    handlers.append(WebhookFanout(clock))
     return handlers
 
 
@@ -115,7 +117,7 @@ class Worker:
         for _ in range(max_rounds):
             n = self.sender.run_round()
             total += n
-            if n < self.sender.batch_size:
+            if not n:
                 break
         s = self.sender.stats
         self.stats.sent += total

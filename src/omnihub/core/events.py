@@ -22,6 +22,10 @@ outbox = sa.Table(
     sa.Column("occurred_at", Timestamp, nullable=False),
     sa.Column("data", JsonDoc, nullable=False),
     sa.Column("dispatched_at", Timestamp, nullable=True),
+    # Dispatch order, assigned when an event is dispatched, one writer at a time, so a reader that has seen
+    # position N has seen every position below it: consumers keep a cursor over it (batching webhooks).
+    sa.Column("position", BigId, nullable=True),
+    sa.Index("ux_outbox_position", "position", unique=True),
     sa.Index(
         "ix_outbox_pending",
         "seq",
@@ -59,6 +63,59 @@ def emit_many(conn: Connection, clock: Clock, events: Iterable[tuple[str, dict[s
     return [r["id"] for r in rows]
 
 
+@dataclass(frozen=True)
+class PositionedEvent:
+    """An event's place in dispatch order, without its data (what a cursor needs to choose)."""
+
+    position: int
+    id: str
+    type: str
+
+
+# Any constant both sides agree on: the PostgreSQL advisory lock that serialises position assignment.
+_POSITIONS_LOCK = 0x6F6D6E68  # "omnh"
+
+
+def lock_positions(conn: Connection) -> None:
+    """Hold, until this transaction ends, the right to assign outbox positions (and to move a cursor's
+    starting point). On SQLite every write transaction already holds the database lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSITIONS_LOCK})
+
+
+def head_position(conn: Connection) -> int:
+    """The last committed position (0 when nothing was dispatched yet)."""
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.position), 0))).scalar_one())
+
+
+def events_after(
+    conn: Connection, after: int, upto: int, *, types: Sequence[str] = (), prefixes: Sequence[str] = (),
+    limit: int,
+) -> list[PositionedEvent]:
+    """Dispatched events with after < position <= upto, in order; restricted to the given exact types and
+    type prefixes unless both are empty."""
+    query = (
+        sa.select(outbox.c.position, outbox.c.id, outbox.c.type)
+        .where(outbox.c.position > after, outbox.c.position <= upto)
+        .order_by(outbox.c.position)
+        .limit(limit)
+    )
+    if types or prefixes:
+        conditions: list[Any] = [outbox.c.type.in_(list(types))] if types else []
+        conditions += [outbox.c.type.startswith(prefix, autoescape=True) for prefix in prefixes]
+        query = query.where(sa.or_(*conditions))
+    return [PositionedEvent(int(r.position), r.id, r.type) for r in conn.execute(query)]
+
+
+def events_by_id(conn: Connection, event_ids: Sequence[str]) -> dict[str, Event]:
+    if not event_ids:
+        return {}
+    query = sa.select(outbox.c.id, outbox.c.type, outbox.c.occurred_at, outbox.c.data).where(
+        outbox.c.id.in_(list(event_ids)))
+    return {r.id: Event(id=r.id, type=r.type, occurred_at=as_utc(r.occurred_at), data=r.data)
+            for r in conn.execute(query)}
+
+
 class EventHandler(Protocol):
     """Something the dispatcher hands each batch of new events to (webhook fan-out, NATS, automations)."""
 
@@ -83,11 +140,22 @@ def claim_pending(conn: Connection, limit: int) -> list[Event]:
     ]
 
 
+_MARK_DISPATCHED = (
+    outbox.update().where(outbox.c.id == sa.bindparam("b_id"))
+    .values(dispatched_at=sa.bindparam("b_at"), position=sa.bindparam("b_position"))
+)
+
+
 def mark_dispatched(conn: Connection, clock: Clock, event_ids: Sequence[str]) -> None:
-    if event_ids:
-        conn.execute(
-            outbox.update().where(outbox.c.id.in_(list(event_ids))).values(dispatched_at=clock.now())
-        )
+    """Done, and placed in dispatch order (the order given). Holds the positions lock until commit, so
+    positions become visible in increasing order."""
+    if not event_ids:
+        return
+    lock_positions(conn)
+    head, now = head_position(conn), clock.now()
+    conn.execute(_MARK_DISPATCHED, [
+        {"b_id": event_id, "b_at": now, "b_position": head + n} for n, event_id in enumerate(event_ids, 1)
+    ])
 
 
 def dispatch_pending(

@@ -1,6 +1,5 @@
 """Webhook delivery end to end: catalog change → outbox → worker → real HTTP receiver, and the delivery log."""
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -112,58 +111,6 @@ def test_failing_receiver_is_retried_with_backoff_then_delivered(
     assert rx.count() == 3
     assert len({r.body for r in rx.requests}) == 1  # the same bytes every time
     assert len({r.headers["x-omnihub-delivery"] for r in rx.requests}) == 1
-
-
-def test_a_batching_webhook_gets_due_events_in_one_signed_post_in_order(
-    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any]
-) -> None:
-    rx = receiver()
-    single_rx = receiver()
-    hook = subscribe(admin, rx.url, ["product.created"], batch_size=5)
-    single = subscribe(admin, single_rx.url, ["product.created"])
-    rx.secret = hook["secret"]
-    skus = [f"SKU-{n:02d}" for n in range(12)]
-    for sku in skus:
-        product(admin, sku)
-
-    work()
-
-    batches = [r.json["events"] for r in rx.requests]
-    logged = deliveries(admin, hook)
-    assert rx.rejected_signatures == 0
-    assert [len(b) for b in batches] == [5, 5, 2]
-    assert [e["data"]["sku"] for b in batches for e in b] == skus  # the order they happened in
-    assert all(set(e) == {"id", "type", "occurred_at", "data"} for b in batches for e in b)
-    assert [r.headers["x-omnihub-event"] for r in rx.requests] == ["batch"] * 3
-    assert [r.headers["x-omnihub-batch-size"] for r in rx.requests] == ["5", "5", "2"]
-    assert {d["status"] for d in logged} == {"delivered"}
-    assert {d["attempts"] for d in logged} == {1}
-    assert {d["event_id"] for d in logged} == {e["id"] for b in batches for e in b}
-    # each envelope is the same bytes a one-event subscriber gets
-    assert sorted(json.dumps(e, separators=(",", ":"), ensure_ascii=False) for b in batches for e in b) == \
-        sorted(r.body.decode() for r in single_rx.requests)
-    assert len(deliveries(admin, single)) == 12
-
-
-def test_a_failed_batch_is_retried_whole_and_each_delivery_logs_the_attempt(
-    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
-) -> None:
-    rx = receiver(fail_first=1)
-    hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
-    for sku in ("SKU-1", "SKU-2", "SKU-3"):
-        product(admin, sku)
-
-    work()
-    failed = deliveries(admin, hook)
-    clock.advance(seconds=(at(failed[0]["next_attempt_at"]) - clock.now()).total_seconds() + 1)
-    work()
-    delivered = deliveries(admin, hook)
-
-    assert {(d["status"], d["attempts"], d["last_status_code"]) for d in failed} == {("pending", 1, 500)}
-    assert len({d["next_attempt_at"] for d in failed}) == 1  # one attempt, one outcome
-    assert {(d["status"], d["attempts"], d["last_status_code"]) for d in delivered} == {("delivered", 2, 200)}
-    assert rx.count() == 2
-    assert rx.requests[0].body == rx.requests[1].body  # the same batch, byte for byte
 
 
 def test_unreachable_receiver_is_dead_after_max_attempts_then_redelivered(

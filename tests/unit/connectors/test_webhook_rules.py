@@ -145,3 +145,29 @@ def test_batch_body_embeds_each_envelope_unchanged() -> None:
 
     assert body == '{"events":[' + envelopes[0] + "," + envelopes[1] + "]}"
     assert [e["id"] for e in json.loads(body)["events"]] == ["evt_1", "evt_2"]
+
+
+def test_only_batching_subscriptions_are_streamed() -> None:
+    assert [rules.is_streamed(n) for n in (1, 2, 1000)] == [False, True, True]
+
+
+def test_type_filter_turns_patterns_into_exact_types_and_prefixes() -> None:
+    assert rules.type_filter(["order.created", "stock.*", "order_line.ready_for_pickup"]) == rules.TypeFilter(
+        False, ("order.created", "order_line.ready_for_pickup"), ("stock.",))
+    assert rules.type_filter(["stock.*", "*"]).everything
+
+
+@pytest.mark.parametrize(
+    ("cursor", "upto", "batch_size", "positions", "end"),
+    [
+        (10, 50, 3, [12, 15, 20], 20),  # a full batch: more may follow, stop after its last event
+        (10, 50, 3, [12, 15, 20, 31], 20),  # more read than fit: the cursor stops at the batch's last
+        (10, 50, 3, [12, 15], 50),  # not full: nothing else it wants up to the head
+        (10, 50, 3, [], 50),  # nothing it wants at all: skip the stretch
+        (50, 40, 3, [], 50),  # never backwards
+    ],
+)
+def test_stream_end_is_where_the_cursor_goes_after_a_delivered_batch(
+    cursor: int, upto: int, batch_size: int, positions: list[int], end: int
+) -> None:
+    assert rules.stream_end(cursor, upto, batch_size, positions) == end

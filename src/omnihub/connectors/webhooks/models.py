@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from omnihub.core.db import JsonDoc, Timestamp, metadata
+from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
@@ -60,4 +60,28 @@ webhook_deliveries = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
     ),
     sa.Index("ix_webhook_deliveries_log", "subscription_id", "id"),
+)
+
+# A batching subscription (batch_size > 1) has no delivery row per event: it keeps a cursor over the outbox's
+# dispatch positions and sends what lies after it, one batch at a time, in order. Delivery rows are written
+# only for events whose batch died (dead letters, re-sendable like any other delivery).
+webhook_streams = sa.Table(
+    "webhook_streams",
+    metadata,
+    sa.Column(
+        "subscription_id", sa.String(40), sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", BigId, nullable=False),  # every event up to here is delivered (or dead-lettered)
+    # Set when the subscription went back to one event per POST: the stream drains up to here, then stops.
+    sa.Column("until_position", BigId, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),  # failed tries of the batch at the cursor
+    sa.Column("next_attempt_at", Timestamp, nullable=True),  # null: due now
+    sa.Column("last_attempt_at", Timestamp, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("last_delivered_at", Timestamp, nullable=True),
+    sa.Column("locked_until", Timestamp, nullable=True),
+    sa.Column("claim_token", sa.String(40), nullable=True),
+    sa.CheckConstraint("attempts >= 0", name="stream_attempts_not_negative"),
 )

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.connectors.webhooks import errors
-from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_subscriptions
+from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_streams, webhook_subscriptions
 from omnihub.core.clock import as_utc
+from omnihub.core.events import head_position
 from omnihub.core.pagination import decode_cursor, page
 
 
@@ -17,7 +18,29 @@ def _utc(value: Any) -> Any:
     return as_utc(value) if value is not None else None
 
 
-def _webhook(row: Any) -> dict[str, Any]:
+_STREAM_COLUMNS = ("position", "until_position", "attempts", "next_attempt_at", "last_attempt_at",
+                   "last_status_code", "last_error", "last_delivered_at")
+_WEBHOOKS = sa.select(
+    webhook_subscriptions, *(webhook_streams.c[name].label(f"stream_{name}") for name in _STREAM_COLUMNS),
+).select_from(webhook_subscriptions.outerjoin(
+    webhook_streams, webhook_streams.c.subscription_id == webhook_subscriptions.c.id))
+
+
+def _webhook(row: Any, head: int) -> dict[str, Any]:
+    stream = None
+    if row.stream_position is not None:
+        until = row.stream_until_position
+        stream = {
+            "position": row.stream_position,
+            "behind": max(0, (head if until is None else min(head, until)) - row.stream_position),
+            "draining": until is not None,
+            "attempts": row.stream_attempts,
+            "next_attempt_at": _utc(row.stream_next_attempt_at),
+            "last_attempt_at": _utc(row.stream_last_attempt_at),
+            "last_status_code": row.stream_last_status_code,
+            "last_error": row.stream_last_error,
+            "last_delivered_at": _utc(row.stream_last_delivered_at),
+        }
     return {
         "id": row.id,
         "url": row.url,
@@ -26,32 +49,34 @@ def _webhook(row: Any) -> dict[str, Any]:
         "batch_size": row.batch_size,
         "created_at": _utc(row.created_at),
         "deactivated_at": _utc(row.deactivated_at),
+        "stream": stream,
     }
 
 
 def get_webhook(conn: Connection, webhook_id: str) -> dict[str, Any]:
-    row = conn.execute(sa.select(webhook_subscriptions).where(webhook_subscriptions.c.id == webhook_id)).first()
+    row = conn.execute(_WEBHOOKS.where(webhook_subscriptions.c.id == webhook_id)).first()
     if row is None:
         raise errors.webhook_not_found(webhook_id)
-    return _webhook(row)
+    return _webhook(row, head_position(conn))
 
 
 def list_webhooks(conn: Connection, *, limit: int, cursor: str | None, active: bool | None = None) -> dict[str, Any]:
     s = webhook_subscriptions
-    query = sa.select(s).order_by(s.c.id).limit(limit + 1)
+    query = _WEBHOOKS.order_by(s.c.id).limit(limit + 1)
     after = decode_cursor(cursor)
     if after is not None:
         query = query.where(s.c.id > str(after))
     if active is not None:
         query = query.where(s.c.active.is_(active))
-    return page([_webhook(r) for r in conn.execute(query)], limit, key=lambda w: w["id"])
+    head = head_position(conn)
+    return page([_webhook(r, head) for r in conn.execute(query)], limit, key=lambda w: w["id"])
 
 
 def active_subscriptions(conn: Connection) -> list[dict[str, Any]]:
     """What the fan-out matches events against."""
     s = webhook_subscriptions
-    rows = conn.execute(sa.select(s.c.id, s.c.events).where(s.c.active.is_(True)).order_by(s.c.id))
-    return [{"id": r.id, "events": list(r.events)} for r in rows]
+    rows = conn.execute(sa.select(s.c.id, s.c.events, s.c.batch_size).where(s.c.active.is_(True)).order_by(s.c.id))
+    return [{"id": r.id, "events": list(r.events), "batch_size": r.batch_size} for r in rows]
 
 
 def _delivery(row: Any) -> dict[str, Any]:

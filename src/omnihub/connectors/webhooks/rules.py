@@ -162,3 +162,33 @@ def batch_body(envelopes: Sequence[str]) -> str:
     """The body a batching subscription receives: `{"events": [envelope, ...]}`, each envelope byte-for-byte
     what a single delivery of that event would carry."""
     return '{"events":[' + ",".join(envelopes) + "]}"
+
+
+def is_streamed(batch_size: int) -> bool:
+    """A batching subscription keeps a cursor over the event stream; a one-event one gets a row per event."""
+    return batch_size > 1
+
+
+@dataclass(frozen=True)
+class TypeFilter:
+    """Patterns as a query can use them: exact types and type prefixes; `everything` needs no filter."""
+
+    everything: bool
+    types: tuple[str, ...]
+    prefixes: tuple[str, ...]
+
+
+def type_filter(patterns: Sequence[str]) -> TypeFilter:
+    if "*" in patterns:
+        return TypeFilter(True, (), ())
+    types = tuple(p for p in patterns if not p.endswith(".*"))
+    prefixes = tuple(p[:-1] for p in patterns if p.endswith(".*"))  # "stock.*" -> "stock."
+    return TypeFilter(False, types, prefixes)
+
+
+def stream_end(cursor: int, upto: int, batch_size: int, positions: Sequence[int]) -> int:
+    """Where a stream's cursor goes once the batch read after `cursor` is delivered: past the last event when
+    the batch is full (more may follow), else to `upto` (nothing it wants lies in between)."""
+    if len(positions) >= batch_size:
+        return positions[batch_size - 1]
+    return max(cursor, upto)

@@ -38,6 +38,22 @@ class WebhookUpdate(Strict):
     batch_size: int | None = Field(default=None, ge=1, le=1000)
 
 
+class StreamOut(BaseModel):
+    """Where a batching webhook's cursor stands in the event stream."""
+
+    position: int = Field(description="Every event up to this outbox position is delivered (or dead-lettered).")
+    behind: int = Field(description="Events dispatched after the cursor (of any type: an upper bound on what "
+                                    "is still to be sent).")
+    draining: bool = Field(description="The webhook went back to one event per request: the stream sends what "
+                                       "was dispatched before that, then stops.")
+    attempts: int = Field(description="Failed tries of the batch at the cursor.")
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    last_delivered_at: datetime | None
+
+
 class WebhookOut(BaseModel):
     id: str
     url: str
@@ -46,6 +62,8 @@ class WebhookOut(BaseModel):
     batch_size: int
     created_at: datetime
     deactivated_at: datetime | None
+    stream: StreamOut | None = Field(
+        default=None, description="Batching webhooks (`batch_size` > 1) only: their cursor over the events.")
 
 
 class WebhookCreated(WebhookOut):

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from omnihub.config import Settings
 from omnihub.connectors.webhooks import rules, service
-from omnihub.connectors.webhooks.service import AttemptResult, ClaimedDelivery
+from omnihub.connectors.webhooks.service import AttemptResult, BatchResult, ClaimedBatch, ClaimedDelivery
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
 from omnihub.core.security import sign
@@ -44,21 +44,20 @@ def request_headers(delivery: ClaimedDelivery, body: bytes, *, timestamp: int | 
     }
 
 
-def batch_headers(first: ClaimedDelivery, count: int, body: bytes, *, timestamp: int | None = None
-                  ) -> dict[str, str]:
+def batch_headers(secret: str, count: int, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
     """A batch names no single event: the body's envelopes carry their ids (receivers dedupe on them)."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Omnihub-Event": "batch",
         "X-Omnihub-Batch-Size": str(count),
-        "X-Omnihub-Signature": sign(first.secret, body, timestamp),
+        "X-Omnihub-Signature": sign(secret, body, timestamp),
     }
 
 
 @dataclass
 class SenderStats:
-    sent: int = 0  # deliveries attempted
+    sent: int = 0  # events attempted (one per delivery row, or per event in a stream's batch)
     requests: int = 0  # POSTs made (fewer than deliveries when webhooks batch)
     delivered: int = 0
     failed: int = 0
@@ -180,21 +179,66 @@ class WebhookSender:
             headers = request_headers(first, body)
         else:
             body = rules.batch_body([d.payload for d in group]).encode()
-            headers = batch_headers(first, len(group), body)
+            headers = batch_headers(first.secret, len(group), body)
         attempted_at = self.clock.now()
+        status, error = self._post(first.url, body, headers, what=f"delivery {first.id}")
+        return [AttemptResult(delivery, status, error, attempted_at) for delivery in group]
+
+    def _send_batch(self, batch: ClaimedBatch) -> BatchResult:
+        body = rules.batch_body(batch.envelopes).encode()
+        attempted_at = self.clock.now()
+        status, error = self._post(batch.url, body, batch_headers(batch.secret, len(batch.envelopes), body),
+                                   what=f"webhook {batch.webhook_id}'s batch")
+        return BatchResult(batch, status, error, attempted_at)
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str], *, what: str) -> tuple[int | None, str | None]:
+        """(status code or None, error or None): every failure becomes a recorded error, never an exception."""
         status: int | None = None
         try:
-            status, text = self._client.post(first.url, body, headers)
+            status, text = self._client.post(url, body, headers)
             error = None if 200 <= status < 300 else f"HTTP {status}: {text}"
         except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         except Exception as exc:  # never let one bad URL kill the round; it is recorded as a failure
-            log.exception("unexpected error sending delivery %s", first.id)
+            log.exception("unexpected error sending %s", what)
             error = f"{type(exc).__name__}: {exc}"[:500]
-        return [AttemptResult(delivery, status, error, attempted_at) for delivery in group]
+        return status, error
 
     def run_round(self) -> int:
-        """Send one batch of due deliveries. Returns how many were attempted (0 = nothing due)."""
+        """Send what is due: one-event deliveries, then each due stream's next batch. Returns how many events
+        were attempted (0 = nothing due)."""
+        return self._send_deliveries() + self._send_streams()
+
+    def _send_streams(self) -> int:
+        """Each due stream's next batch, streams concurrently; a stream's cursor moves only on a 2xx."""
+        with self.db.transaction() as conn:
+            claimed = service.claim_streams(conn, self.clock, limit=self.batch_size,
+                                            lease_seconds=self.lease_seconds)
+        if not claimed:
+            return 0
+        results = list(self._pool.map(self._send_batch, claimed))
+        with self.db.transaction() as conn:
+            counts = service.record_stream_results(
+                conn, self.clock, results, max_attempts=self.settings.webhook_max_attempts,
+                base_backoff=self.settings.webhook_backoff_seconds, rand=self.rand,
+            )
+        events = sum(len(batch.event_ids) for batch in claimed)
+        self._count(events, len(claimed), counts)
+        return events
+
+    def _count(self, events: int, requests: int, counts: dict[str, int]) -> None:
+        self.stats.rounds += 1
+        self.stats.sent += events
+        self.stats.requests += requests
+        self.stats.delivered += counts["delivered"]
+        self.stats.failed += counts["pending"]
+        self.stats.dead += counts["dead"]
+        if counts["dead"]:
+            log.warning("%d webhook deliveries are dead after %d attempts", counts["dead"],
+                        self.settings.webhook_max_attempts)
+
+    def _send_deliveries(self) -> int:
+        """One round of due delivery rows (one-event webhooks, retries, redeliveries)."""
         with self.db.transaction() as conn:
             claimed = service.claim_due(conn, self.clock, limit=self.batch_size, lease_seconds=self.lease_seconds)
         if not claimed:
@@ -206,14 +250,6 @@ class WebhookSender:
                 conn, self.clock, results, max_attempts=self.settings.webhook_max_attempts,
                 base_backoff=self.settings.webhook_backoff_seconds, rand=self.rand,
             )
-        self.stats.rounds += 1
-        self.stats.sent += len(results)
-        self.stats.requests += sum(len(posts) for posts in tasks)
-        self.stats.delivered += counts["delivered"]
-        self.stats.failed += counts["pending"]
-        self.stats.dead += counts["dead"]
-        if counts["dead"]:
-            log.warning("%d webhook deliveries are dead after %d attempts", counts["dead"],
-                        self.settings.webhook_max_attempts)
+        self._count(len(results), sum(len(posts) for posts in tasks), counts)
         log.debug("webhook round: %d sent, %s", len(results), counts)
         return len(results)

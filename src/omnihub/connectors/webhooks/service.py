@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.connectors.webhooks import errors, queries, rules
-from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_subscriptions
+from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_streams, webhook_subscriptions
 from omnihub.connectors.webhooks.rules import DeliveryStatus
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import dialect_insert, new_id
-from omnihub.core.events import Event
+from omnihub.core.events import Event, events_after, events_by_id, head_position, lock_positions
 
 
 def new_secret() -> str:
@@ -34,12 +34,15 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     patterns = rules.normalise_patterns(data["events"])
     secret = data.get("secret") or new_secret()
     webhook_id = new_id("whk")
+    batch_size = int(data.get("batch_size") or 1)
     conn.execute(
         webhook_subscriptions.insert().values(
             id=webhook_id, url=url, events=patterns, secret=secret, active=True,
-            batch_size=int(data.get("batch_size") or 1), created_at=clock.now()
+            batch_size=batch_size, created_at=clock.now()
         )
     )
+    if rules.is_streamed(batch_size):
+        _open_stream(conn, webhook_id)
     return {**queries.get_webhook(conn, webhook_id), "secret": secret}
 
 
@@ -62,7 +65,40 @@ def update_webhook(conn: Connection, clock: Clock, webhook_id: str, changes: dic
     if conn.execute(webhook_subscriptions.update().where(s.id == webhook_id, s.active.is_(True))
                     .values(**values)).rowcount != 1:
         raise errors.webhook_inactive(webhook_id)  # deactivated between the read and the write
+    if "batch_size" in values:
+        was, now = rules.is_streamed(webhook["batch_size"]), rules.is_streamed(values["batch_size"])
+        if now and not was:
+            _open_stream(conn, webhook_id)
+        elif was and not now:
+            _close_stream(conn, webhook_id)
     return queries.get_webhook(conn, webhook_id)
+
+
+def _open_stream(conn: Connection, webhook_id: str) -> None:
+    """Start streaming at the current head, under the positions lock: every event before it was fanned out as
+    rows (or belonged to an earlier stream), every one after it the fan-out leaves to the stream. Re-opening a
+    stream that is still draining keeps its cursor (the events it skipped as rows may then arrive twice)."""
+    lock_positions(conn)
+    head = head_position(conn)
+    st = webhook_streams.c
+    stream = conn.execute(sa.select(st.position, st.until_position).where(st.subscription_id == webhook_id)).first()
+    if stream is None:
+        conn.execute(webhook_streams.insert().values(subscription_id=webhook_id, position=head, attempts=0))
+    elif stream.until_position is not None and stream.position >= stream.until_position:  # drained: start over
+        conn.execute(webhook_streams.update().where(st.subscription_id == webhook_id).values(
+            position=head, until_position=None, attempts=0, next_attempt_at=None))
+    else:
+        conn.execute(webhook_streams.update().where(st.subscription_id == webhook_id).values(until_position=None))
+
+
+def _close_stream(conn: Connection, webhook_id: str) -> None:
+    """Back to one event per POST: the stream still sends what was dispatched up to now, then stops; the
+    fan-out gives every later event its own delivery row."""
+    lock_positions(conn)
+    head = head_position(conn)
+    st = webhook_streams.c
+    conn.execute(webhook_streams.update().where(st.subscription_id == webhook_id, st.until_position.is_(None))
+                 .values(until_position=head))
 
 
 def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[str, Any]:
@@ -118,7 +154,11 @@ def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) ->
 
 
 class WebhookFanout:
-    """Outbox handler: inside the dispatcher's transaction, one pending delivery per matching subscription."""
+    """Outbox handler: inside the dispatcher's transaction, one pending delivery per matching one-event
+    subscription. Batching subscriptions get nothing here: they read the outbox after their cursor.
+
+    It takes the positions lock before reading the subscriptions, so a subscription switching between
+    rows and a stream (which takes the same lock) does so exactly between two dispatches."""
 
     name = "webhooks"
 
@@ -128,7 +168,8 @@ class WebhookFanout:
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
         if not events:
             return
-        subscriptions = queries.active_subscriptions(conn)
+        lock_positions(conn)
+        subscriptions = [s for s in queries.active_subscriptions(conn) if not rules.is_streamed(s["batch_size"])]
         if not subscriptions:
             return
         now = self.clock.now()
@@ -267,4 +308,133 @@ def record_results(
             conn.execute(_RECORD_SHARED, {"b_ids": ids[start : start + 500], **values})
     if singles:
         conn.execute(_RECORD_ONE, singles)
+    return counts
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """The next batch of a stream this worker holds a lease on: the events after the cursor, ready to send."""
+
+    webhook_id: str
+    claim_token: str
+    url: str
+    secret: str
+    attempts: int  # failed tries of this batch so far
+    end_position: int  # where the cursor goes once it is delivered
+    event_ids: tuple[str, ...]
+    event_types: tuple[str, ...]
+    envelopes: tuple[str, ...]
+
+
+def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedBatch]:
+    """Lease the due streams of active webhooks that have events after their cursor, and read each one's next
+    batch. A stream whose next stretch holds nothing it wants just moves its cursor. Commit before sending."""
+    head = head_position(conn)
+    if head == 0:
+        return []
+    now = clock.now()
+    st, s = webhook_streams, webhook_subscriptions
+    query = (
+        sa.select(st.c.subscription_id, st.c.position, st.c.until_position, st.c.attempts,
+                  s.c.url, s.c.secret, s.c.events, s.c.batch_size)
+        .join(s, s.c.id == st.c.subscription_id)
+        .where(
+            s.c.active.is_(True),
+            st.c.position < head,
+            sa.or_(st.c.until_position.is_(None), st.c.position < st.c.until_position),
+            sa.or_(st.c.next_attempt_at.is_(None), st.c.next_attempt_at <= now),
+            sa.or_(st.c.locked_until.is_(None), st.c.locked_until <= now),
+        )
+        .order_by(st.c.subscription_id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=st)
+    rows = list(conn.execute(query))
+    if not rows:
+        return []
+    token = new_id("clm")
+    conn.execute(st.update().where(st.c.subscription_id.in_([r.subscription_id for r in rows]))
+                 .values(locked_until=now + timedelta(seconds=lease_seconds), claim_token=token))
+    planned = []
+    for row in rows:
+        upto = min(head, row.until_position) if row.until_position is not None else head
+        wanted = rules.type_filter(row.events)
+        events = events_after(conn, row.position, upto, types=wanted.types, prefixes=wanted.prefixes,
+                              limit=row.batch_size)
+        end = rules.stream_end(row.position, upto, row.batch_size, [e.position for e in events])
+        planned.append((row, events[: row.batch_size], end))
+    bodies = {e.id: envelope_body(e) for e in events_by_id(
+        conn, list({e.id for _, events, _ in planned for e in events})).values()}
+    claimed, skipped = [], []
+    for row, events, end in planned:
+        if not events:
+            skipped.append({"b_id": row.subscription_id, "b_position": end})
+            continue
+        claimed.append(ClaimedBatch(
+            webhook_id=row.subscription_id, claim_token=token, url=row.url, secret=row.secret,
+            attempts=row.attempts, end_position=end, event_ids=tuple(e.id for e in events),
+            event_types=tuple(e.type for e in events), envelopes=tuple(bodies[e.id] for e in events)))
+    if skipped:
+        conn.execute(_SKIP_AHEAD, skipped)
+    return claimed
+
+
+_SKIP_AHEAD = webhook_streams.update().where(
+    webhook_streams.c.subscription_id == sa.bindparam("b_id")
+).values(position=sa.bindparam("b_position"), attempts=0, locked_until=None, claim_token=None)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch: ClaimedBatch
+    status_code: int | None
+    error: str | None
+    attempted_at: datetime
+
+
+def record_stream_results(
+    conn: Connection,
+    clock: Clock,
+    results: Sequence[BatchResult],
+    *,
+    max_attempts: int,
+    base_backoff: float,
+    rand: Callable[[], float] | None = None,
+) -> dict[str, int]:
+    """Move each delivered stream's cursor past its batch; a failed batch waits with backoff and holds the
+    stream (order is kept); a batch that used its last attempt becomes dead-letter delivery rows (visible and
+    re-sendable in the log) and the stream moves on. Only the current claimant's results count.
+    Returns events per outcome."""
+    counts = {status.value: 0 for status in DeliveryStatus}
+    extra = {"rand": rand} if rand is not None else {}
+    st = webhook_streams.c
+    now = clock.now()
+    for result in results:
+        batch = result.batch
+        at = as_utc(result.attempted_at)
+        outcome = rules.after_attempt(batch.attempts, result.status_code, at, max_attempts=max_attempts,
+                                      base_backoff=base_backoff, **extra)
+        error = (result.error or None) and result.error[:500]
+        values: dict[str, Any] = {"last_attempt_at": at, "last_status_code": result.status_code,
+                                  "last_error": error, "locked_until": None, "claim_token": None}
+        if outcome.status is DeliveryStatus.PENDING:
+            values.update(attempts=outcome.attempts, next_attempt_at=outcome.next_attempt_at)
+        else:
+            values.update(position=batch.end_position, attempts=0, next_attempt_at=None)
+            if outcome.status is DeliveryStatus.DELIVERED:
+                values["last_delivered_at"] = at
+        updated = conn.execute(webhook_streams.update().where(
+            st.subscription_id == batch.webhook_id, st.claim_token == batch.claim_token).values(**values))
+        if updated.rowcount != 1:
+            continue  # the lease ran out and another worker took the batch over: its result stands
+        counts[outcome.status.value] += len(batch.event_ids)
+        if outcome.status is DeliveryStatus.DEAD:
+            _insert_ignoring_duplicates(conn, [{
+                "id": new_id("dlv"), "subscription_id": batch.webhook_id, "event_id": event_id,
+                "event_type": event_type, "payload": body, "status": DeliveryStatus.DEAD.value,
+                "attempts": outcome.attempts, "last_status_code": result.status_code, "last_error": error,
+                "last_attempt_at": at, "next_attempt_at": None, "created_at": now,
+            } for event_id, event_type, body in zip(batch.event_ids, batch.event_types, batch.envelopes,
+                                                    strict=True)])
     return counts
