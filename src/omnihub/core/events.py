@@ -144,6 +144,11 @@ _MARK_DISPATCHED = (
     outbox.update().where(outbox.c.id == sa.bindparam("b_id"))
     .values(dispatched_at=sa.bindparam("b_at"), position=sa.bindparam("b_position"))
 )
+# PostgreSQL: one statement for the whole batch, positions following the order of the ids given.
+_MARK_DISPATCHED_PG = sa.text(
+    "UPDATE outbox SET dispatched_at = :at, position = :head + v.n "
+    "FROM unnest(CAST(:ids AS varchar[])) WITH ORDINALITY AS v(id, n) WHERE outbox.id = v.id"
+)
 
 
 def mark_dispatched(conn: Connection, clock: Clock, event_ids: Sequence[str]) -> None:
@@ -153,6 +158,9 @@ def mark_dispatched(conn: Connection, clock: Clock, event_ids: Sequence[str]) ->
         return
     lock_positions(conn)
     head, now = head_position(conn), clock.now()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_MARK_DISPATCHED_PG, {"at": now, "head": head, "ids": list(event_ids)})
+        return
     conn.execute(_MARK_DISPATCHED, [
         {"b_id": event_id, "b_at": now, "b_position": head + n} for n, event_id in enumerate(event_ids, 1)
     ])

@@ -20,8 +20,8 @@ from omnihub.connectors.webhooks import errors, queries, rules
 from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_streams, webhook_subscriptions
 from omnihub.connectors.webhooks.rules import DeliveryStatus
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import dialect_insert, new_id
-from omnihub.core.events import Event, events_after, events_by_id, head_position, lock_positions
+from omnihub.core.db import BigId, Timestamp, dialect_insert, new_id
+from omnihub.core.events import Event, PositionedEvent, events_after, events_by_id, head_position, lock_positions
 
 
 def new_secret() -> str:
@@ -357,11 +357,15 @@ def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: 
     conn.execute(st.update().where(st.c.subscription_id.in_([r.subscription_id for r in rows]))
                  .values(locked_until=now + timedelta(seconds=lease_seconds), claim_token=token))
     planned = []
+    reads: dict[tuple[Any, ...], list[PositionedEvent]] = {}  # streams that stand together read once
     for row in rows:
         upto = min(head, row.until_position) if row.until_position is not None else head
         wanted = rules.type_filter(row.events)
-        events = events_after(conn, row.position, upto, types=wanted.types, prefixes=wanted.prefixes,
-                              limit=row.batch_size)
+        read = (row.position, upto, wanted, row.batch_size)
+        if read not in reads:
+            reads[read] = events_after(conn, row.position, upto, types=wanted.types, prefixes=wanted.prefixes,
+                                       limit=row.batch_size)
+        events = reads[read]
         end = rules.stream_end(row.position, upto, row.batch_size, [e.position for e in events])
         planned.append((row, events[: row.batch_size], end))
     bodies = {e.id: envelope_body(e) for e in events_by_id(
@@ -383,6 +387,20 @@ def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: 
 _SKIP_AHEAD = webhook_streams.update().where(
     webhook_streams.c.subscription_id == sa.bindparam("b_id")
 ).values(position=sa.bindparam("b_position"), attempts=0, locked_until=None, claim_token=None)
+
+
+_RECORD_STREAM = webhook_streams.update().where(
+    webhook_streams.c.subscription_id == sa.bindparam("b_id"),
+    webhook_streams.c.claim_token == sa.bindparam("b_token"),
+).values(
+    position=sa.func.coalesce(sa.bindparam("b_position", type_=BigId), webhook_streams.c.position),
+    attempts=sa.bindparam("b_attempts"), next_attempt_at=sa.bindparam("b_next"),
+    last_attempt_at=sa.bindparam("b_at"), last_status_code=sa.bindparam("b_code"),
+    last_error=sa.bindparam("b_error"),
+    last_delivered_at=sa.func.coalesce(sa.bindparam("b_delivered", type_=Timestamp),
+                                       webhook_streams.c.last_delivered_at),
+    locked_until=None, claim_token=None,
+)
 
 
 @dataclass(frozen=True)
@@ -410,31 +428,39 @@ def record_stream_results(
     extra = {"rand": rand} if rand is not None else {}
     st = webhook_streams.c
     now = clock.now()
+    held = sa.select(st.subscription_id, st.claim_token).where(
+        st.subscription_id.in_([r.batch.webhook_id for r in results]))
+    if conn.dialect.name == "postgresql":
+        held = held.with_for_update()
+    still_ours = {(r.subscription_id, r.claim_token) for r in conn.execute(held)}
+    updates, dead_letters = [], []
     for result in results:
         batch = result.batch
+        if (batch.webhook_id, batch.claim_token) not in still_ours:
+            continue  # the lease ran out and another worker took the batch over: its result stands
         at = as_utc(result.attempted_at)
         outcome = rules.after_attempt(batch.attempts, result.status_code, at, max_attempts=max_attempts,
                                       base_backoff=base_backoff, **extra)
         error = (result.error or None) and result.error[:500]
-        values: dict[str, Any] = {"last_attempt_at": at, "last_status_code": result.status_code,
-                                  "last_error": error, "locked_until": None, "claim_token": None}
-        if outcome.status is DeliveryStatus.PENDING:
-            values.update(attempts=outcome.attempts, next_attempt_at=outcome.next_attempt_at)
-        else:
-            values.update(position=batch.end_position, attempts=0, next_attempt_at=None)
-            if outcome.status is DeliveryStatus.DELIVERED:
-                values["last_delivered_at"] = at
-        updated = conn.execute(webhook_streams.update().where(
-            st.subscription_id == batch.webhook_id, st.claim_token == batch.claim_token).values(**values))
-        if updated.rowcount != 1:
-            continue  # the lease ran out and another worker took the batch over: its result stands
+        moves_on = outcome.status is not DeliveryStatus.PENDING  # delivered, or dead-lettered
+        updates.append({
+            "b_id": batch.webhook_id, "b_token": batch.claim_token,
+            "b_position": batch.end_position if moves_on else None,
+            "b_attempts": 0 if moves_on else outcome.attempts, "b_next": outcome.next_attempt_at,
+            "b_at": at, "b_code": result.status_code, "b_error": error,
+            "b_delivered": at if outcome.status is DeliveryStatus.DELIVERED else None,
+        })
         counts[outcome.status.value] += len(batch.event_ids)
         if outcome.status is DeliveryStatus.DEAD:
-            _insert_ignoring_duplicates(conn, [{
+            dead_letters += [{
                 "id": new_id("dlv"), "subscription_id": batch.webhook_id, "event_id": event_id,
                 "event_type": event_type, "payload": body, "status": DeliveryStatus.DEAD.value,
                 "attempts": outcome.attempts, "last_status_code": result.status_code, "last_error": error,
                 "last_attempt_at": at, "next_attempt_at": None, "created_at": now,
             } for event_id, event_type, body in zip(batch.event_ids, batch.event_types, batch.envelopes,
-                                                    strict=True)])
+                                                    strict=True)]
+    if updates:
+        conn.execute(_RECORD_STREAM, updates)
+    for start in range(0, len(dead_letters), 1000):
+        _insert_ignoring_duplicates(conn, dead_letters[start : start + 1000])
     return counts
