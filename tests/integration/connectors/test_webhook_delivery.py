@@ -267,3 +267,29 @@ def test_fan_out_of_the_same_event_twice_makes_one_delivery(
     [delivery] = deliveries(admin, hook)
     assert delivery["event_id"] == events[0].id
     assert delivery["status"] == "pending"
+
+
+def test_a_delivery_in_flight_when_its_webhook_is_deactivated_ends_dead_if_the_attempt_fails(
+    admin: TestClient, receiver: Callable[..., Receiver], db: Database, clock: ManualClock
+) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.created"])
+    product(admin, "SKU-1")
+    with db.transaction() as conn:
+        dispatch_pending(conn, clock, [WebhookFanout(clock)])
+    with db.transaction() as conn:
+        [in_flight] = service.claim_due(conn, clock, limit=10, lease_seconds=60)
+
+    ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))  # its sender still holds the delivery
+    still_claimed = deliveries(admin, hook)[0]["status"]
+    with db.transaction() as conn:
+        service.record_results(conn, clock, [AttemptResult(in_flight, 503, "HTTP 503", clock.now())],
+                               max_attempts=8, base_backoff=2.0)
+    [ended] = deliveries(admin, hook)
+
+    assert still_claimed == "pending"
+    assert ended["status"] == "dead"
+    assert ended["last_error"] == "webhook deactivated"
+    assert ended["attempts"] == 1
+    assert ended["last_status_code"] == 503
+    assert ended["next_attempt_at"] is None

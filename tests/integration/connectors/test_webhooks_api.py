@@ -124,6 +124,7 @@ def test_bad_patches_are_problems_and_change_nothing(admin: TestClient) -> None:
     bad_size = problem(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={"batch_size": 0}), 422,
                        "validation_error")
     unknown = problem(admin.patch("/api/v1/webhooks/whk_nope", json={"batch_size": 5}), 404, "webhook_not_found")
+    unknown_empty = problem(admin.patch("/api/v1/webhooks/whk_nope", json={}), 404, "webhook_not_found")
     ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))
     inactive = problem(admin.patch(f"/api/v1/webhooks/{hook['id']}", json={"batch_size": 5}), 409,
                        "webhook_inactive")
@@ -131,7 +132,7 @@ def test_bad_patches_are_problems_and_change_nothing(admin: TestClient) -> None:
     assert empty["field"] == "body"
     assert bad_url["field"] == "url"
     assert bad_size["field"] == "batch_size"
-    assert unknown["detail"] and inactive["detail"]
+    assert unknown["detail"] and inactive["detail"] and unknown_empty["detail"]
     after = ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))
     assert {k: v for k, v in after.items() if k not in ("active", "deactivated_at")} == \
         {k: v for k, v in before.items() if k not in ("active", "deactivated_at")}

@@ -49,6 +49,7 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
 def update_webhook(conn: Connection, clock: Clock, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     """Change URL, event types or batch size in place: the secret and the delivery log stay. Deliveries still
     waiting are sent with the new URL and batch size; the new event types apply to events from now on."""
+    webhook = queries.get_webhook(conn, webhook_id)  # an unknown id is 404 whatever the body says
     values: dict[str, Any] = {}
     if changes.get("url") is not None:
         values["url"] = rules.validate_url(changes["url"])
@@ -58,7 +59,6 @@ def update_webhook(conn: Connection, clock: Clock, webhook_id: str, changes: dic
         values["batch_size"] = int(changes["batch_size"])
     if not values:
         raise errors.nothing_to_update()
-    webhook = queries.get_webhook(conn, webhook_id)
     if not webhook["active"]:
         raise errors.webhook_inactive(webhook_id)
     s = webhook_subscriptions.c
@@ -113,14 +113,19 @@ def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[
         .values(active=False, deactivated_at=now)
     ).rowcount
     if deactivated:
-        d = webhook_deliveries.c
-        conn.execute(
-            webhook_deliveries.update()
-            .where(d.subscription_id == webhook_id, d.status == DeliveryStatus.PENDING.value,
-                   sa.or_(d.locked_until.is_(None), d.locked_until <= now))
-            .values(status=DeliveryStatus.DEAD.value, next_attempt_at=None, last_error="webhook deactivated")
-        )
+        _end_waiting_deliveries(conn, now, [webhook_id])
     return queries.get_webhook(conn, webhook_id)
+
+
+def _end_waiting_deliveries(conn: Connection, now: datetime, webhook_ids: Sequence[str]) -> None:
+    """A deactivated webhook's unclaimed pending deliveries end as dead, with the reason."""
+    d = webhook_deliveries.c
+    conn.execute(
+        webhook_deliveries.update()
+        .where(d.subscription_id.in_(list(webhook_ids)), d.status == DeliveryStatus.PENDING.value,
+               sa.or_(d.locked_until.is_(None), d.locked_until <= now))
+        .values(status=DeliveryStatus.DEAD.value, next_attempt_at=None, last_error="webhook deactivated")
+    )
 
 
 def redeliver(conn: Connection, clock: Clock, webhook_id: str, delivery_id: str) -> dict[str, Any]:
@@ -308,6 +313,13 @@ def record_results(
             conn.execute(_RECORD_SHARED, {"b_ids": ids[start : start + 500], **values})
     if singles:
         conn.execute(_RECORD_ONE, singles)
+    # Deliveries that were in flight when their webhook was deactivated: a failure must not wait for a retry
+    # nothing will make (the sender only claims for active webhooks).
+    webhook_ids = {r.delivery.webhook_id for r in results}
+    s = webhook_subscriptions.c
+    inactive = list(conn.execute(sa.select(s.id).where(s.id.in_(webhook_ids), s.active.is_(False))).scalars())
+    if inactive:
+        _end_waiting_deliveries(conn, clock.now(), inactive)
     return counts
 
 
