@@ -45,7 +45,17 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ApiError, call, git_revision, machine, percentile, postgres_version, run_clients
+from common import (
+    CLIENT_ERRORS,
+    ApiError,
+    LeanClient,
+    call,
+    git_revision,
+    machine,
+    percentile,
+    postgres_version,
+    run_clients,
+)
 
 console = Console()
 
@@ -167,15 +177,14 @@ def client_loop(url: str, key: str, channel: str, sku: str, budget: Budget, tall
                 start: threading.Barrier, mode: str = "reservations", index: int = 0) -> None:
     path, body = attempt_request(mode, channel, sku, Setup.price, index)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    with httpx.Client(base_url=url, headers=headers, timeout=30, limits=limits) as http:
-        http.get("/healthz")  # open the keep-alive connection before the clock starts (404 is fine)
+    with LeanClient(url, headers, timeout=30) as http:
+        http.get("/healthz")  # open the keep-alive connection before the clock starts
         start.wait()
         while budget.take():
             began = time.perf_counter()
             try:
-                response = http.post(path, content=body)
-            except httpx.HTTPError as exc:
+                response = http.post(path, body)
+            except CLIENT_ERRORS as exc:
                 tally.latencies.append(time.perf_counter() - began)
                 tally.errors[type(exc).__name__] += 1
                 continue

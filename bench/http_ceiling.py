@@ -9,12 +9,16 @@ Puts the other benches in context: a write transaction cannot go faster than an 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
+from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import LeanClient
 
 
 def rate(url: str, key: str, path: str, clients: int, requests: int) -> float:
@@ -22,9 +26,11 @@ def rate(url: str, key: str, path: str, clients: int, requests: int) -> float:
     lock = threading.Lock()
 
     def client() -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        with LeanClient(url, {"Authorization": f"Bearer {key}"}, timeout=30) as http:
             for _ in range(requests):
-                http.get(path).raise_for_status()
+                status = http.get(path).status_code
+                if status != 200:
+                    raise SystemExit(f"GET {path} -> {status}")
                 with lock:
                     done[0] += 1
 

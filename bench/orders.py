@@ -48,7 +48,17 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ApiError, call, git_revision, machine, percentile, postgres_version, run_clients
+from common import (
+    CLIENT_ERRORS,
+    ApiError,
+    LeanClient,
+    call,
+    git_revision,
+    machine,
+    percentile,
+    postgres_version,
+    run_clients,
+)
 from flash_sale import create_channel_keys
 
 console = Console()
@@ -231,18 +241,17 @@ class Feed:
 
 def client_loop(url: str, keys: dict[str, str], admin_key: str, feed: Feed, tally: Tally,
                 start: threading.Barrier) -> None:
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     auth = {channel: f"Bearer {key}" for channel, key in keys.items()}
-    with httpx.Client(base_url=url, timeout=30, limits=limits) as http:
-        http.get("/healthz")  # open the keep-alive connection before the clock starts (404 is fine)
+    with LeanClient(url, timeout=30) as http:
+        http.get("/healthz")  # open the keep-alive connection before the clock starts
         start.wait()
         while (order := feed.take()) is not None:
             headers = {"Authorization": auth.get(order.channel, f"Bearer {admin_key}"),
                        "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
             began = time.perf_counter()
             try:
-                response = http.post("/api/v1/orders", content=order.body, headers=headers)
-            except httpx.HTTPError as exc:
+                response = http.post("/api/v1/orders", order.body, headers=headers)
+            except CLIENT_ERRORS as exc:
                 tally.latencies.append(time.perf_counter() - began)
                 tally.statuses[type(exc).__name__] += 1
                 tally.errors[type(exc).__name__] += 1
@@ -263,7 +272,7 @@ def client_loop(url: str, keys: dict[str, str], admin_key: str, feed: Feed, tall
                 continue
             tally.errors[f"{response.status_code} {code}".strip()] += 1
             if len(tally.samples) < 3:
-                tally.samples.append(response.text[:300])
+                tally.samples.append(response.content[:300].decode("utf-8", "replace"))
 
 
 def run_orders(url: str, catalog: Catalog, admin_key: str, planned: list[PlannedOrder], clients: int

@@ -46,9 +46,12 @@ orders = sa.Table(
     sa.Column("subtotal", Money, nullable=False),
     sa.Column("discount", Money, nullable=False),
     sa.Column("shipping", Money, nullable=False),
-    sa.Column("tax", Money, nullable=False),
+    sa.Column("tax", Money, nullable=False),  # the lines' tax plus shipping_tax
     sa.Column("total", Money, nullable=False),
     sa.Column("prices_include_tax", sa.Boolean, nullable=False),
+    # The delivery charge's own tax and rate (a percentage): it follows the goods, at their highest rate.
+    sa.Column("shipping_tax", Money, nullable=False, server_default="0"),
+    sa.Column("shipping_tax_rate", sa.Numeric(7, 4), nullable=False, server_default="0"),
     sa.Column("fulfilment", JsonDoc, nullable=False),  # {type, location?, address?, slot?}
     sa.Column("sourcing", JsonDoc, nullable=False),  # why these locations (the decision, explained)
     sa.Column("promotions", JsonDoc, nullable=False),

@@ -57,7 +57,8 @@ def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True)
         "id": order["id"], "number": order["number"], "status": order["status"],
         "payment_status": order["payment_status"], "channel": order["channel_code"],
         "customer_id": order["customer_id"], "lines": lines,
-        "totals": {k: _money(order[k], currency) for k in ("subtotal", "discount", "shipping", "tax", "total")}
+        "totals": {k: _money(order[k], currency)
+                   for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")}
         | {"currency": currency},
         "fulfilment": order["fulfilment"], "pickup": pickup,
         "promised_at": as_utc(order["promised_at"]) if order["promised_at"] else None,

@@ -80,6 +80,14 @@ def line_amounts(unit_price: Decimal, quantity: int, discount: Decimal, rate: De
     return LineAmounts(net=amount, tax=tax, gross=amount + tax)
 
 
+def shipping_amounts(fee: Decimal, discount: Decimal, line_rates: Sequence[Decimal], prices_include_tax: bool,
+                     currency: str) -> tuple[Decimal, LineAmounts]:
+    """The delivery charge's tax rate and amounts. Shipping follows the goods it carries; with goods at several
+    rates it takes the highest of them (the conservative reading: never under-taxed). No goods, no rate."""
+    rate = max(line_rates, default=Decimal(0))
+    return rate, line_amounts(fee, 1, min(discount, fee), rate, prices_include_tax, currency)
+
+
 def refund_for(line_total: Decimal, quantity: int, returned: int, already_returned: int, currency: str) -> Decimal:
     """What `returned` units of a line are worth, discounts and tax included. Cumulative, so the refunds of
     several partial returns add up to exactly the line's total."""

@@ -84,8 +84,10 @@ class OrderLineOut(BaseModel):
 
 class TotalsOut(BaseModel):
     subtotal: MoneyStr
-    discount: MoneyStr
-    shipping: MoneyStr
+    discount: MoneyStr = Field(description="Line discounts plus any discount on shipping.")
+    shipping: MoneyStr = Field(description="The delivery fee before discounts.")
+    shipping_tax: MoneyStr = Field(description="Tax on the delivery charge (at the highest rate of the goods); "
+                                               "included in `tax`.")
     tax: MoneyStr
     total: MoneyStr
     currency: str

@@ -100,11 +100,13 @@ class Pricing:
     subtotal: Decimal
     discount: Decimal
     shipping: Decimal
-    tax: Decimal
+    tax: Decimal  # lines and shipping
     total: Decimal
     promotions: list[dict[str, Any]]
     discounts: Any
     price_list: str | None
+    shipping_tax: Decimal = Decimal(0)
+    shipping_tax_rate: Decimal = Decimal(0)  # a percentage, like the lines' rates
 
 
 def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], customer_id: str | None,
@@ -147,16 +149,19 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
         amounts = rules.line_amounts(unit, quantity, discount, rate, channel["prices_include_tax"], currency)
         priced.append(PricedLine(sku, info[sku]["name"], info[sku]["category"], quantity, unit, discount, rate,
                                  amounts.tax, amounts.gross))
-    shipping_after = max(Decimal(0), shipping - discounts.shipping)
+    shipping_discount = min(shipping, discounts.shipping)
+    shipping_rate, carriage = rules.shipping_amounts(shipping, shipping_discount, [p.tax_rate for p in priced],
+                                                     channel["prices_include_tax"], currency)
     subtotal = sum((p.unit_price * p.quantity for p in priced), Decimal(0))
-    discount_total = sum((p.discount for p in priced), Decimal(0)) + (shipping - shipping_after)
-    tax = sum((p.tax for p in priced), Decimal(0))
-    total = sum((p.total for p in priced), Decimal(0)) + shipping_after
+    discount_total = sum((p.discount for p in priced), Decimal(0)) + shipping_discount
+    tax = sum((p.tax for p in priced), Decimal(0)) + carriage.tax
+    total = sum((p.total for p in priced), Decimal(0)) + carriage.gross
     applied = [{"promotion_id": a.promotion_id, "code": a.code, "kind": a.kind, "amount": str(a.amount)}
                for a in discounts.applied]
     return Pricing(currency, channel["prices_include_tax"], priced, rules.quantize(subtotal, currency),
                    rules.quantize(discount_total, currency), rules.quantize(shipping, currency),
-                   rules.quantize(tax, currency), rules.quantize(total, currency), applied, discounts, price_list)
+                   rules.quantize(tax, currency), rules.quantize(total, currency), applied, discounts, price_list,
+                   shipping_tax=carriage.tax, shipping_tax_rate=shipping_rate)
 
 
 # ---- sourcing ------------------------------------------------------------------------------------------------
@@ -394,6 +399,7 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
         origin_customer_id=customer_id,
         status="draft" if draft else "pending_payment", payment_status="unpaid", currency=pricing.currency,
         subtotal=pricing.subtotal, discount=pricing.discount, shipping=pricing.shipping, tax=pricing.tax,
+        shipping_tax=pricing.shipping_tax, shipping_tax_rate=pricing.shipping_tax_rate,
         total=pricing.total, prices_include_tax=pricing.prices_include_tax, fulfilment=_jsonable(fulfilment),
         sourcing=decision.explanation if decision else {}, promotions=pricing.promotions,
         reservation_id=reservation_id, price_list=pricing.price_list, pickup_location=pickup_location,
@@ -462,13 +468,23 @@ def _issue_invoice(conn: Connection, clock: Clock, order_id: str) -> str:
     def money(value: Any) -> str:  # stored at 4 places; documents show the currency's minor units
         return format_amount(Decimal(value), order["currency"])
 
+    document_lines = [{"kind": "goods", "sku": r["sku"], "name": r["name"], "quantity": r["quantity"],
+                       "unit_price": money(r["unit_price"]), "discount": money(r["discount"]),
+                       "tax_rate": str(r["tax_rate"]), "tax": money(r["tax"]), "total": money(r["total"])}
+                      for r in lines]
+    if Decimal(order["shipping"]) > 0:  # the delivery charge is a line of its own, taxed like the goods
+        shipping_discount = Decimal(order["discount"]) - sum((Decimal(r["discount"]) for r in lines), Decimal(0))
+        charged = Decimal(order["shipping"]) - shipping_discount
+        shipping_tax = Decimal(order["shipping_tax"])
+        document_lines.append({
+            "kind": "shipping", "sku": None, "name": "Shipping", "quantity": 1,
+            "unit_price": money(order["shipping"]), "discount": money(shipping_discount),
+            "tax_rate": str(order["shipping_tax_rate"]), "tax": money(shipping_tax),
+            "total": money(charged if order["prices_include_tax"] else charged + shipping_tax)})
     invoice = billing.issue_invoice(
         conn, clock, order_id=order_id, series=f"{INVOICE_SERIES}-{order['channel_code'].upper()}",
-        currency=order["currency"],
-        lines=[{"sku": r["sku"], "name": r["name"], "quantity": r["quantity"], "unit_price": money(r["unit_price"]),
-                "discount": money(r["discount"]), "tax_rate": str(r["tax_rate"]),
-                "tax": money(r["tax"]), "total": money(r["total"])} for r in lines],
-        totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "tax", "total")})
+        currency=order["currency"], lines=document_lines,
+        totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")})
     conn.execute(orders.update().where(ORD.id == order_id).values(invoice_number=invoice["number"]))
     return invoice["number"]
 
@@ -912,6 +928,7 @@ def replace_draft_lines(conn: Connection, clock: Clock, order_id: str, lines: Se
 def _store_totals(conn: Connection, clock: Clock, order_id: str, pricing: Pricing) -> None:
     conn.execute(orders.update().where(ORD.id == order_id).values(
         subtotal=pricing.subtotal, discount=pricing.discount, shipping=pricing.shipping, tax=pricing.tax,
+        shipping_tax=pricing.shipping_tax, shipping_tax_rate=pricing.shipping_tax_rate,
         total=pricing.total, promotions=pricing.promotions, price_list=pricing.price_list,
         prices_include_tax=pricing.prices_include_tax, updated_at=clock.now()))
 

@@ -47,7 +47,7 @@ def test_app_cart_is_sold_at_the_store_with_an_in_store_offer_and_every_channel_
         "promotion_codes": ["tienda10"], "payments": [{"method": "card", "amount": "36.00"}]}), 201)
 
     assert (order["status"], order["channel"], order["customer_id"]) == ("collected", "store", cart["customer_id"])
-    assert order["totals"] | {} == {"subtotal": "40.00", "discount": "4.00", "shipping": "0.00",
+    assert order["totals"] | {} == {"subtotal": "40.00", "discount": "4.00", "shipping": "0.00", "shipping_tax": "0.00",
                                     "tax": order["totals"]["tax"], "total": "36.00", "currency": "EUR"}
     assert order["promotions"][0]["code"] == "TIENDA10"
     assert ok(shop.get("/api/v1/stock/mad/TEE-M"))["on_hand"] == 1

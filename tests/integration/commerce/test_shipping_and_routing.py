@@ -159,8 +159,9 @@ def test_home_delivery_carries_the_channel_shipping_fee_and_the_totals_add_up(sh
     order = ship_order(shop, ("TEE-M", 1), ("MUG", 2), paid=Decimal("42.75"), promotion_codes=["TENOFF"])
 
     totals = order["totals"]
-    assert totals == {"subtotal": "42.00", "discount": "4.20", "shipping": "4.95", "tax": "4.92",
-                      "total": "42.75", "currency": "EUR"}
+    # web prices include tax: 4.95 of shipping carries 0.86 of it, at 21 % (the highest rate of the goods)
+    assert totals == {"subtotal": "42.00", "discount": "4.20", "shipping": "4.95", "shipping_tax": "0.86",
+                      "tax": "5.78", "total": "42.75", "currency": "EUR"}
     assert Decimal(totals["subtotal"]) - Decimal(totals["discount"]) + Decimal(totals["shipping"]) == Decimal(
         totals["total"])
     assert [(line["discount"], line["tax"], line["total"]) for line in order["lines"]] == [
@@ -169,11 +170,33 @@ def test_home_delivery_carries_the_channel_shipping_fee_and_the_totals_add_up(sh
     invoices = ok(shop.get("/api/v1/invoices", params={"order": order["id"]}))["items"]
     assert [(i["number"], i["totals"]["total"], i["totals"]["shipping"]) for i in invoices] == [
         (order["invoice_number"], "42.75", "4.95")]
+    [invoice] = invoices
+    shipping_line = invoice["lines"][-1]
+    assert (shipping_line["kind"], shipping_line["name"], shipping_line["unit_price"], shipping_line["discount"],
+            shipping_line["tax_rate"], shipping_line["tax"], shipping_line["total"]) == (
+        "shipping", "Shipping", "4.95", "0.00", "21.0000", "0.86", "4.95")
+    assert sum(Decimal(line["total"]) for line in invoice["lines"]) == Decimal(invoice["totals"]["total"])
+    assert sum(Decimal(line["tax"]) for line in invoice["lines"]) == Decimal(invoice["totals"]["tax"])
 
     pickup = ok(shop.post("/api/v1/orders", json={**order_body(("MUG", 1)),
                                                    "fulfilment": {"type": "pickup", "location": "bcn"}}), 201)
     assert pickup["totals"]["shipping"] == "0.00"
     assert pickup["totals"]["total"] == "11.00"
+
+
+def test_free_shipping_is_an_invoice_line_with_its_discount_and_no_tax(shop: TestClient) -> None:
+    ok(shop.patch("/api/v1/channels/web", json={"shipping_fee": "4.95"}))
+    ok(shop.post("/api/v1/promotions", json={"code": "SHIPFREE", "kind": "free_shipping"}), 201)
+
+    order = ship_order(shop, ("MUG", 2), paid=Decimal("22.00"), promotion_codes=["SHIPFREE"])
+    [invoice] = ok(shop.get("/api/v1/invoices", params={"order": order["id"]}))["items"]
+    shipping_line = invoice["lines"][-1]
+
+    assert {k: order["totals"][k] for k in ("shipping", "shipping_tax", "discount", "total")} == {
+        "shipping": "4.95", "shipping_tax": "0.00", "discount": "4.95", "total": "22.00"}
+    assert (shipping_line["kind"], shipping_line["unit_price"], shipping_line["discount"], shipping_line["tax"],
+            shipping_line["total"]) == ("shipping", "4.95", "4.95", "0.00", "0.00")
+    assert sum(Decimal(line["total"]) for line in invoice["lines"]) == Decimal("22.00")
 
 
 def test_a_shipped_order_cannot_be_cancelled_and_nothing_changes(shop: TestClient, associate) -> None:

@@ -13,6 +13,7 @@ from omnihub.commerce.rules import (
     order_number,
     quantize,
     refund_for,
+    shipping_amounts,
     split_amount,
     transition,
 )
@@ -176,3 +177,26 @@ def test_order_numbers_are_the_channel_code_and_six_digits() -> None:
     assert order_number("web", 1) == "WEB-000001"
     assert order_number("market", 42) == "MARKET-000042"
     assert order_number("b2b", 1234567) == "B2B-1234567"
+
+
+def test_shipping_is_taxed_at_the_highest_rate_of_the_goods_it_carries() -> None:
+    rate, gross_priced = shipping_amounts(Decimal("4.95"), Decimal(0), [Decimal(10), Decimal(21)], True, "EUR")
+    net_rate, net_priced = shipping_amounts(Decimal("5.00"), Decimal(0), [Decimal(4)], False, "EUR")
+
+    assert rate == Decimal(21)
+    assert (gross_priced.net, gross_priced.tax, gross_priced.gross) == (Decimal("4.09"), Decimal("0.86"),
+                                                                          Decimal("4.95"))
+    assert net_rate == Decimal(4)
+    assert (net_priced.net, net_priced.tax, net_priced.gross) == (Decimal("5.00"), Decimal("0.20"), Decimal("5.20"))
+
+
+def test_free_or_discounted_shipping_carries_tax_only_on_what_is_charged() -> None:
+    _, free = shipping_amounts(Decimal("4.95"), Decimal("4.95"), [Decimal(21)], True, "EUR")
+    _, half = shipping_amounts(Decimal("10.00"), Decimal("5.00"), [Decimal(21)], False, "EUR")
+    _, over = shipping_amounts(Decimal("4.95"), Decimal("9.00"), [Decimal(21)], True, "EUR")  # never negative
+    no_goods_rate, _ = shipping_amounts(Decimal("4.95"), Decimal(0), [], True, "EUR")
+
+    assert (free.tax, free.gross) == (Decimal(0), Decimal(0))
+    assert (half.net, half.tax, half.gross) == (Decimal("5.00"), Decimal("1.05"), Decimal("6.05"))
+    assert (over.tax, over.gross) == (Decimal(0), Decimal(0))
+    assert no_goods_rate == Decimal(0)
