@@ -75,11 +75,18 @@ def _level_out(row: Any, quotas: dict[str, int]) -> dict[str, Any]:
             "quotas": quotas, "updated_at": row.updated_at}
 
 
+_LEVEL = sa.select(stock_levels).where(SL.location_code == sa.bindparam("b_loc"), SL.sku == sa.bindparam("b_sku"))
+_LEVEL_QUOTAS = sa.select(stock_quotas.c.channel_code, stock_quotas.c.units).where(
+    stock_quotas.c.location_code == sa.bindparam("b_loc"), stock_quotas.c.sku == sa.bindparam("b_sku"))
+
+
 def level(conn: Connection, location: str, sku: str) -> dict[str, Any]:
-    row = conn.execute(sa.select(stock_levels).where(SL.location_code == location, SL.sku == sku)).first()
+    """One level with its quotas (statements built once: this answers every `PUT /stock`)."""
+    key = {"b_loc": location, "b_sku": sku}
+    row = conn.execute(_LEVEL, key).first()
     if row is None:
         raise errors.no_stock_level(location, sku)
-    return _level_out(row, _quotas_by_level(conn, sku, [location]).get(location, {}))
+    return _level_out(row, {channel: units for channel, units in conn.execute(_LEVEL_QUOTAS, key)})
 
 
 def stock_for_sku(conn: Connection, sku: str) -> dict[str, Any]:

@@ -117,9 +117,14 @@ def catalog_product_not_found(sku: str, field: str = "sku") -> Exception:
     return product_not_found(sku, field=field)
 
 
+_LEVEL_ROW = sa.select(SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced).where(
+    SL.location_code == sa.bindparam("b_loc"), SL.sku == sa.bindparam("b_sku"))
+_LOCKED_LEVEL_ROW = _LEVEL_ROW.with_for_update()
+
+
 def _locked_level_if_any(conn: Connection, location: str, sku: str) -> Level | None:
-    row = conn.execute(_for_update(conn, sa.select(stock_levels).where(
-        SL.location_code == location, SL.sku == sku))).first()
+    statement = _LOCKED_LEVEL_ROW if conn.dialect.name == "postgresql" else _LEVEL_ROW
+    row = conn.execute(statement, {"b_loc": location, "b_sku": sku}).first()
     return None if row is None else Level(location, row.on_hand, row.reserved, row.safety_stock, row.ring_fenced)
 
 
