@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,10 +56,20 @@ def emit(conn: Connection, clock: Clock, type_: str, data: dict[str, Any]) -> st
     return emit_many(conn, clock, [(type_, data)])[0]
 
 
+# PostgreSQL, several events: one statement over arrays instead of a row-by-row executemany.
+_INSERT_MANY_PG = sa.text(
+    "INSERT INTO outbox (id, type, occurred_at, data) "
+    "SELECT t.id, t.type, :at, t.data FROM unnest(CAST(:ids AS varchar[]), CAST(:types AS varchar[]), "
+    "CAST(:datas AS jsonb[])) AS t(id, type, data)")
+
+
 def emit_many(conn: Connection, clock: Clock, events: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     now = clock.now()
     rows = [{"id": new_id("evt"), "type": t, "occurred_at": now, "data": d} for t, d in events]
-    if rows:  # a single row as execute(), not executemany(): cheaper on the driver's hot path
+    if len(rows) > 1 and conn.dialect.name == "postgresql":
+        conn.execute(_INSERT_MANY_PG, {"at": now, "ids": [r["id"] for r in rows], "types": [r["type"] for r in rows],
+                                       "datas": [json.dumps(r["data"]) for r in rows]})
+    elif rows:  # a single row as execute(), not executemany(): cheaper on the driver's hot path
         conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
     return [r["id"] for r in rows]
 

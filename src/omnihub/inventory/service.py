@@ -594,20 +594,11 @@ class AvailabilityProjector:
 def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[str, str]]) -> int:
     """Recompute (channel, SKU) availability and emit `availability.changed` where it moved."""
     now = clock.now()
-    ca = channel_availability.c
-    insert = dialect_insert(conn)
-    # Touch then lock the published rows: concurrent projectors for the same pair take turns.
-    conn.execute(insert(channel_availability).on_conflict_do_nothing(),
-                 [{"channel_code": c, "sku": s, "available": -1, "updated_at": now} for c, s in pairs])
-    published: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(list(pairs), 400):
-        rows = conn.execute(_for_update(conn, sa.select(ca.channel_code, ca.sku, ca.available).where(
-            sa.tuple_(ca.channel_code, ca.sku).in_(chunk))))
-        published.update({(r.channel_code, r.sku): r.available for r in rows})
+    published = _touch_and_lock_published(conn, now, pairs)
     by_channel: dict[str, list[str]] = {}
     for channel_code, sku in pairs:
         by_channel.setdefault(channel_code, []).append(sku)
-    moved: list[dict[str, Any]] = []
+    moved: list[tuple[str, str, int]] = []
     events: list[tuple[str, dict[str, Any]]] = []
     for channel_code, skus in by_channel.items():
         views = queries.availability_views(conn, catalog.get_channel(conn, channel_code), skus)
@@ -616,12 +607,56 @@ def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[s
             previous = published.get((channel_code, sku), -1)
             if view["available"] == previous:
                 continue
-            moved.append({"b_channel": channel_code, "b_sku": sku, "b_available": view["available"], "b_now": now})
+            moved.append((channel_code, sku, view["available"]))
             events.append(("availability.changed", {**view, "previous": None if previous < 0 else previous}))
     if moved:
-        conn.execute(_PUBLISH_AVAILABILITY, moved)
+        _write_published(conn, now, moved)
         emit_many(conn, clock, events)
     return len(events)
+
+
+# PostgreSQL: the projector's batch as one statement each (arrays), instead of a row-by-row executemany.
+_TOUCH_PUBLISHED_PG = sa.text(
+    "INSERT INTO channel_availability (channel_code, sku, available, updated_at) "
+    "SELECT c, s, -1, :now FROM unnest(CAST(:channels AS varchar[]), CAST(:skus AS varchar[])) AS t(c, s) "
+    "ON CONFLICT DO NOTHING")
+_LOCK_PUBLISHED_PG = sa.text(
+    "SELECT a.channel_code, a.sku, a.available FROM channel_availability a "
+    "JOIN unnest(CAST(:channels AS varchar[]), CAST(:skus AS varchar[])) AS t(c, s) "
+    "ON a.channel_code = t.c AND a.sku = t.s ORDER BY a.channel_code, a.sku FOR UPDATE OF a")
+_WRITE_PUBLISHED_PG = sa.text(
+    "UPDATE channel_availability a SET available = t.n, updated_at = :now "
+    "FROM unnest(CAST(:channels AS varchar[]), CAST(:skus AS varchar[]), CAST(:figures AS integer[])) "
+    "AS t(c, s, n) WHERE a.channel_code = t.c AND a.sku = t.s")
+
+
+def _touch_and_lock_published(conn: Connection, now: Any, pairs: Sequence[tuple[str, str]]
+                              ) -> dict[tuple[str, str], int]:
+    """Make sure every pair has a published row, then lock them: concurrent projectors for one pair take turns.
+    Returns the figure last published per pair (-1: never)."""
+    if conn.dialect.name == "postgresql":
+        arrays = {"channels": [c for c, _ in pairs], "skus": [s for _, s in pairs]}
+        conn.execute(_TOUCH_PUBLISHED_PG, {**arrays, "now": now})
+        return {(r.channel_code, r.sku): r.available for r in conn.execute(_LOCK_PUBLISHED_PG, arrays)}
+    ca = channel_availability.c
+    insert = dialect_insert(conn)
+    conn.execute(insert(channel_availability).on_conflict_do_nothing(),
+                 [{"channel_code": c, "sku": s, "available": -1, "updated_at": now} for c, s in pairs])
+    published: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(pairs), 400):
+        rows = conn.execute(sa.select(ca.channel_code, ca.sku, ca.available).where(
+            sa.tuple_(ca.channel_code, ca.sku).in_(chunk)))
+        published.update({(r.channel_code, r.sku): r.available for r in rows})
+    return published
+
+
+def _write_published(conn: Connection, now: Any, moved: Sequence[tuple[str, str, int]]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(_WRITE_PUBLISHED_PG, {"channels": [c for c, _, _ in moved], "skus": [s for _, s, _ in moved],
+                                           "figures": [n for _, _, n in moved], "now": now})
+        return
+    conn.execute(_PUBLISH_AVAILABILITY, [{"b_channel": c, "b_sku": s, "b_available": n, "b_now": now}
+                                         for c, s, n in moved])
 
 
 _PUBLISH_AVAILABILITY = channel_availability.update().where(
