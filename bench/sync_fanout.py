@@ -27,11 +27,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CLIENT_ERRORS, LeanClient
 
 console = Console()
 LOCATION = "bench-fanout-s1"
@@ -202,27 +206,31 @@ def main() -> None:
     start = time.monotonic() + 0.5
 
     def drive() -> None:
-        while True:
-            i = next(counter)
-            if i >= total:
-                return
-            delay = start + i / args.rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            sku, on_hand = changes[i]
-            try:
-                response = api.put(f"/api/v1/stock/{LOCATION}/{sku}", json={"on_hand": on_hand})
-                ok = response.status_code == 200
-                error = None if ok else f"{response.status_code} {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                ok, error = False, f"{type(exc).__name__}: {exc}"
-            answered_at = time.time()
-            with done_lock:
-                if ok:
-                    done.append((sku, on_hand))
-                    answered[(sku, on_hand)] = answered_at
-                else:
-                    failures.append(error or "?")
+        with LeanClient(args.url, headers, timeout=30) as http:  # one keep-alive connection per driver
+            while True:
+                i = next(counter)
+                if i >= total:
+                    return
+                drive_one(http, i)
+
+    def drive_one(http: LeanClient, i: int) -> None:
+        delay = start + i / args.rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sku, on_hand = changes[i]
+        try:
+            response = http.request("PUT", f"/api/v1/stock/{LOCATION}/{sku}", json.dumps({"on_hand": on_hand}))
+            ok = response.status_code == 200
+            error = None if ok else f"{response.status_code} {response.content[:200].decode(errors='replace')}"
+        except CLIENT_ERRORS as exc:
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        answered_at = time.time()
+        with done_lock:
+            if ok:
+                done.append((sku, on_hand))
+                answered[(sku, on_hand)] = answered_at
+            else:
+                failures.append(error or "?")
 
     expected_deliveries = total * args.receivers
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
