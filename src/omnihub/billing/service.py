@@ -79,7 +79,7 @@ def create_payment_method(conn: Connection, clock: Clock, data: dict[str, Any]) 
     gateway_for(data.get("gateway") or "manual")  # refuses a gateway nobody registered
     try:
         with conn.begin_nested():
-            conn.execute(payment_methods.insert().values(
+            conn.execute(payment_methods.insert(), dict(
                 code=code, name=data["name"], gateway=data.get("gateway") or "manual",
                 active=data.get("active", True)))
     except IntegrityError:
@@ -353,7 +353,7 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
         with conn.begin_nested():  # a lost race for the same order/return gives its number back
             sequence = _next_number(conn, series)
             number = rules.next_document_number(series, sequence)
-            conn.execute(billing_documents.insert().values(
+            conn.execute(billing_documents.insert(), dict(
                 id=new_id("doc"), kind=kind, number=number, series=series, sequence=sequence, source_id=source_id,
                 order_id=order_id, return_id=return_id, invoice_number=invoice_number, currency=currency,
                 lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)), issued_at=clock.now()))

@@ -42,7 +42,7 @@ def create_product(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     try:
         with conn.begin_nested():
             conn.execute(
-                products.insert().values(
+                products.insert(), dict(
                     sku=sku,
                     name=data["name"],
                     category=data["category"],
@@ -105,7 +105,7 @@ def create_channel(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
         raise errors.channel_exists(code)
     now = clock.now()
     conn.execute(
-        channels.insert().values(
+        channels.insert(), dict(
             code=code,
             name=data["name"],
             kind=data["kind"],
@@ -171,7 +171,7 @@ def create_price_list(conn: Connection, clock: Clock, data: dict[str, Any]) -> d
     code = data["code"]
     if conn.execute(sa.select(price_lists.c.code).where(price_lists.c.code == code)).first():
         raise errors.price_list_exists(code)
-    conn.execute(price_lists.insert().values(code=code, name=data["name"], currency=data["currency"],
+    conn.execute(price_lists.insert(), dict(code=code, name=data["name"], currency=data["currency"],
                                              created_at=clock.now()))
     return queries.get_price_list(conn, code)
 

@@ -268,7 +268,7 @@ def _take_number(conn: Connection, channel: str) -> str:
 
 def _history(conn: Connection, clock: Clock, order_id: str, before: str | None, after: str, actor: str | None,
              note: str | None = None) -> None:
-    conn.execute(order_history.insert().values(order_id=order_id, from_status=before, to_status=after, actor=actor,
+    conn.execute(order_history.insert(), dict(order_id=order_id, from_status=before, to_status=after, actor=actor,
                                                note=note, at=clock.now()))
 
 
@@ -393,7 +393,7 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
         promised = now + (timedelta(days=TRANSFER_DAYS) if travels else timedelta(hours=2 if pickup_location else 48))
         if fulfilment["type"] == "in_store":
             promised = now
-    conn.execute(orders.insert().values(
+    conn.execute(orders.insert(), dict(
         id=order_id, number=_next_number(conn, channel["code"]) if draft else f"{UNNUMBERED}{order_id}",
         channel_code=channel["code"], customer_id=customer_id,
         origin_customer_id=customer_id,
@@ -647,7 +647,7 @@ def create_slot(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[st
 
         raise ValidationFailed("invalid_slot", "ends_at must be after starts_at.", field="ends_at")
     slot_id = new_id("slot")
-    conn.execute(pickup_slots.insert().values(id=slot_id, location_code=data["location"], starts_at=data["starts_at"],
+    conn.execute(pickup_slots.insert(), dict(id=slot_id, location_code=data["location"], starts_at=data["starts_at"],
                                               ends_at=data["ends_at"], capacity=data["capacity"], booked=0))
     return queries.get_slot(conn, slot_id)
 
@@ -700,7 +700,7 @@ def ship(conn: Connection, clock: Clock, order_id: str, data: dict[str, Any], *,
         conn.execute(order_lines.update().where(OL.order_id == order_id, OL.line_no == row["line_no"])
                      .values(fulfilled=OL.fulfilled + quantity))
     shipment_id = new_id("shp")
-    conn.execute(shipments.insert().values(
+    conn.execute(shipments.insert(), dict(
         id=shipment_id, order_id=order_id, location_code=location, carrier=data["carrier"],
         tracking_number=data["tracking_number"], status="shipped", shipped_at=clock.now(),
         lines=[{"line_no": r["line_no"], "sku": r["sku"], "quantity": q} for r, q in picks]))
@@ -771,7 +771,7 @@ def create_return(conn: Connection, clock: Clock, data: dict[str, Any], *, actor
                                      series=f"{CREDIT_NOTE_SERIES}-{order['channel_code'].upper()}",
                                      currency=order["currency"], lines=lines_out, totals={"total": str(amount)})
     _set_status(conn, clock, order, next_status, actor, f"return {return_id}")
-    conn.execute(returns.insert().values(
+    conn.execute(returns.insert(), dict(
         id=return_id, order_id=order["id"], location_code=location["code"], condition=data["condition"],
         lines=lines_out, refund_amount=amount, refund_method=refund["method"], credit_note_number=note["number"],
         actor=actor, created_at=clock.now()))
@@ -810,7 +810,7 @@ def create_cart(conn: Connection, clock: Clock, *, channel: str, identity: Any, 
     customer_id = _resolve_customer(conn, clock, identity, chan["code"], actor) if identity else None
     cart_id = new_id("cart")
     now = clock.now()
-    conn.execute(carts.insert().values(id=cart_id, channel_code=chan["code"], customer_id=customer_id,
+    conn.execute(carts.insert(), dict(id=cart_id, channel_code=chan["code"], customer_id=customer_id,
                                        origin_customer_id=customer_id,
                                        identity=identity or {}, status="open", created_at=now, updated_at=now))
     return queries.get_cart(conn, cart_id)

@@ -94,7 +94,7 @@ class IdempotencyMiddleware:
         try:
             with self.db.transaction() as conn:
                 conn.execute(
-                    idempotency_keys.insert().values(
+                    idempotency_keys.insert(), dict(
                         scope=scope_hash, key=key, request_hash=request_hash, created_at=now
                     )
                 )
@@ -109,7 +109,7 @@ class IdempotencyMiddleware:
             ).first()
             if row is None:  # finished with a server error and was cleared: go ahead
                 conn.execute(
-                    idempotency_keys.insert().values(
+                    idempotency_keys.insert(), dict(
                         scope=scope_hash, key=key, request_hash=request_hash, created_at=now
                     )
                 )

@@ -110,7 +110,7 @@ def create_api_key(
     raw = f"ohk_{secrets.token_urlsafe(32)}"
     key_id = new_id("key")
     conn.execute(
-        api_keys.insert().values(
+        api_keys.insert(), dict(
             id=key_id,
             key_hash=hash_key(secret_key, raw),
             prefix=raw[:10],

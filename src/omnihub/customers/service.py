@@ -492,7 +492,7 @@ def record_purchase(conn: Connection, clock: Clock, customer_id: str, channel: s
                         "revenue": Decimal(amount), "first_order_at": when, "last_order_at": when,
                         "last_seen_at": when}])
     properties = {"order_id": order_id, "amount": str(amount), "currency": currency, "categories": list(categories)}
-    conn.execute(customer_events.insert().values(customer_id=cid, owner_id=cid, type="order_placed", channel=channel,
+    conn.execute(customer_events.insert(), dict(customer_id=cid, owner_id=cid, type="order_placed", channel=channel,
                                                  occurred_at=when, source="commerce", properties=properties))
     now = clock.now()
     _bump_tags(conn, now, {(cid, tag): rules.epoch_score(w, min(when, now))
@@ -503,7 +503,7 @@ def add_store_credit(conn: Connection, clock: Clock, customer_id: str, amount: D
                      reason: str | None = None) -> None:
     """A signed entry in the profile's store-credit ledger (returns add, redemptions subtract)."""
     cid = _active(conn, customer_id)
-    conn.execute(customer_credit.insert().values(customer_id=cid, owner_id=cid, amount=Decimal(amount),
+    conn.execute(customer_credit.insert(), dict(customer_id=cid, owner_id=cid, amount=Decimal(amount),
                                                  currency=currency, reason=reason, at=clock.now()))
 
 
@@ -516,7 +516,7 @@ def spend_store_credit(conn: Connection, clock: Clock, customer_id: str, amount:
     balance = store_credit_balance(conn, cid, currency)
     if Decimal(amount) > balance:
         raise errors.insufficient_store_credit(balance, Decimal(amount), currency)
-    conn.execute(customer_credit.insert().values(customer_id=cid, owner_id=cid, amount=-Decimal(amount),
+    conn.execute(customer_credit.insert(), dict(customer_id=cid, owner_id=cid, amount=-Decimal(amount),
                                                  currency=currency, reason=reason, at=clock.now()))
     return balance - Decimal(amount)
 
@@ -607,7 +607,7 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
     merge_id = new_id("mrg")
     conn.execute(customer_aliases.update().where(customer_aliases.c.survivor_id == merged_id)
                  .values(survivor_id=survivor_id))
-    conn.execute(customer_aliases.insert().values(merged_id=merged_id, survivor_id=survivor_id, merge_id=merge_id,
+    conn.execute(customer_aliases.insert(), dict(merged_id=merged_id, survivor_id=survivor_id, merge_id=merge_id,
                                                   created_at=now))
     conn.execute(customers.update().where(customers.c.id == merged_id)
                  .values(status="merged", merged_into=survivor_id, updated_at=now))
@@ -622,7 +622,7 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
     record = {"id": merge_id, "survivor_id": survivor_id, "merged_id": merged_id, "reason": reason, "actor": actor,
               "absorbed_ids": absorbed, "evidence": evidence, "fields": fields, "created_at": now,
               "undone_at": None}
-    conn.execute(customer_merges.insert().values(**{k: v for k, v in record.items() if k != "undone_at"}))
+    conn.execute(customer_merges.insert(), dict(**{k: v for k, v in record.items() if k != "undone_at"}))
     emit(conn, clock, "customer.merged", {"customer_id": survivor_id, "merged_id": merged_id, "merge_id": merge_id,
                                           "reason": reason, "absorbed_ids": absorbed})
     return record
@@ -729,7 +729,7 @@ def record_consent(conn: Connection, clock: Clock, customer_id: str, purpose: st
     if channel is not None:
         catalog_queries.get_channel(conn, channel, field="channel")
     now = clock.now()
-    conn.execute(customer_consents.insert().values(
+    conn.execute(customer_consents.insert(), dict(
         customer_id=cid, owner_id=cid, purpose=purpose, granted=granted, channel=channel, at=_utc(at, clock),
         proof=proof, recorded_at=now))
     emit(conn, clock, "customer.updated", {"customer_id": cid, "changed": ["consents"], "purpose": purpose,
@@ -820,6 +820,6 @@ def erase_customer(conn: Connection, clock: Clock, customer_id: str, *, actor: s
                  .values(fields={"erased": True}, evidence={"erased": True}))
     record = {"id": erasure_id, "customer_id": cid, "actor": actor, "identities_blocked": len(keys),
               "events_deleted": events_deleted, "at": now}
-    conn.execute(customer_erasures.insert().values(**record))
+    conn.execute(customer_erasures.insert(), dict(**record))
     emit(conn, clock, "customer.erased", {"customer_id": cid, "merged_ids": merged_ids, "erasure_id": erasure_id})
     return record

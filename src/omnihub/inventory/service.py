@@ -81,7 +81,7 @@ def create_location(conn: Connection, clock: Clock, data: dict[str, Any]) -> dic
     code = data["code"]
     if conn.execute(sa.select(locations.c.code).where(locations.c.code == code)).first():
         raise errors.location_exists(code)
-    conn.execute(locations.insert().values(
+    conn.execute(locations.insert(), dict(
         code=code, name=data["name"], kind=data["kind"], lat=data.get("lat"), lon=data.get("lon"),
         pickup=bool(data.get("pickup", False)), created_at=clock.now(),
     ))
@@ -318,7 +318,7 @@ def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequen
     reservation_id = new_id("res")
     # The header goes in before any stock row is locked: what follows a claim is kept as short as possible,
     # since the claimed row stays locked until commit.
-    conn.execute(reservations.insert().values(
+    conn.execute(reservations.insert(), dict(
         id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
         created_at=now, expires_at=expires_at))
     changes = StockChanges(clock, actor)
@@ -453,7 +453,7 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
     The caller (sourcing) chose the locations from a snapshot; each claim is still the conditional UPDATE,
     so a race surfaces as `insufficient_stock` and nothing is held."""
     reservation_id = new_id("res")
-    conn.execute(reservations.insert().values(
+    conn.execute(reservations.insert(), dict(
         id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
         created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
     changes = StockChanges(clock, actor)
@@ -517,7 +517,7 @@ def move_reservation(conn: Connection, clock: Clock, reservation_id: str, *, sku
             rl.reservation_id == reservation_id, rl.sku == sku, rl.location_code == to_location)
             .values(quantity=rl.quantity + quantity))
     else:
-        conn.execute(reservation_lines.insert().values(reservation_id=reservation_id, sku=sku,
+        conn.execute(reservation_lines.insert(), dict(reservation_id=reservation_id, sku=sku,
                                                        location_code=to_location, quantity=quantity))
     changes = StockChanges(clock, actor)
     legs = sorted([(from_location, -quantity), (to_location, quantity)])

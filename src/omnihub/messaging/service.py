@@ -27,7 +27,7 @@ def queue_message(conn: Connection, clock: Clock, *, customer_id: str | None, ki
     now = clock.now()
     message_id = new_id("msg")
     status = "sent" if provider == "log" else "queued"
-    conn.execute(outbound_messages.insert().values(
+    conn.execute(outbound_messages.insert(), dict(
         id=message_id, customer_id=customer_id, kind=kind, to=to, subject=subject, body=body, template=template,
         reference=reference, provider=provider, status=status, created_at=now,
         sent_at=now if status == "sent" else None))

@@ -56,7 +56,7 @@ def create_promotion(conn: Connection, clock: Clock, data: dict[str, Any]) -> di
     scope = {name: values.pop(name) for name in SCOPE}
     try:
         with conn.begin_nested():
-            conn.execute(promotions.insert().values(id=promotion_id, used=0, created_at=now, updated_at=now,
+            conn.execute(promotions.insert(), dict(id=promotion_id, used=0, created_at=now, updated_at=now,
                                                     **values))
     except IntegrityError:  # a concurrent create of the same code won the race
         raise errors.code_exists(values["code"]) from None
@@ -144,7 +144,7 @@ def redeem(conn: Connection, clock: Clock, discounts: Discounts, *, order_id: st
             raise errors.limit_reached(applied.promotion_id, applied.code, "customer")
         try:
             with conn.begin_nested():
-                conn.execute(promotion_redemptions.insert().values(
+                conn.execute(promotion_redemptions.insert(), dict(
                     id=new_id("rdm"), promotion_id=applied.promotion_id, order_id=order_id, customer_id=customer_id,
                     code=applied.code, amount=applied.amount, currency=discounts.currency or None, redeemed_at=now))
         except IntegrityError:

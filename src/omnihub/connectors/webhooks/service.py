@@ -36,7 +36,7 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     webhook_id = new_id("whk")
     batch_size = int(data.get("batch_size") or 1)
     conn.execute(
-        webhook_subscriptions.insert().values(
+        webhook_subscriptions.insert(), dict(
             id=webhook_id, url=url, events=patterns, secret=secret, active=True,
             batch_size=batch_size, created_at=clock.now()
         )
@@ -83,7 +83,7 @@ def _open_stream(conn: Connection, webhook_id: str) -> None:
     st = webhook_streams.c
     stream = conn.execute(sa.select(st.position, st.until_position).where(st.subscription_id == webhook_id)).first()
     if stream is None:
-        conn.execute(webhook_streams.insert().values(subscription_id=webhook_id, position=head, attempts=0))
+        conn.execute(webhook_streams.insert(), dict(subscription_id=webhook_id, position=head, attempts=0))
     elif stream.until_position is not None and stream.position >= stream.until_position:  # drained: start over
         conn.execute(webhook_streams.update().where(st.subscription_id == webhook_id).values(
             position=head, until_position=None, attempts=0, next_attempt_at=None))
