@@ -79,10 +79,17 @@ def list_tax_rates(conn: Connection, *, limit: int, cursor: str | None, country:
 # ---- payments and refunds ------------------------------------------------------------------------------------
 
 
+_PAYMENTS = sa.select(payments).where(payments.c.order_id == sa.bindparam("b_order")).order_by(payments.c.position)
+_REFUNDS = sa.select(refunds).where(refunds.c.order_id == sa.bindparam("b_order")).order_by(refunds.c.seq)
+_BALANCE = sa.select(order_balances).where(order_balances.c.order_id == sa.bindparam("b_order"))
+_DOCUMENT = sa.select(billing_documents).where(billing_documents.c.kind == sa.bindparam("b_kind"),
+                                               billing_documents.c.source_id == sa.bindparam("b_source"))
+
+
 def payment_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     """The order's payments, in the order they were taken."""
     result = []
-    for r in conn.execute(sa.select(payments).where(payments.c.order_id == order_id).order_by(payments.c.position)):
+    for r in conn.execute(_PAYMENTS, {"b_order": order_id}):
         result.append({
             "id": r.id, "method": r.method, "gateway": r.gateway, "customer_id": r.customer_id,
             "amount": rules.round_money(r.amount, r.currency), "refunded": rules.round_money(r.refunded, r.currency),
@@ -93,8 +100,7 @@ def payment_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 
 def refund_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     result = []
-    query = sa.select(refunds).where(refunds.c.order_id == order_id).order_by(refunds.c.seq)
-    for r in conn.execute(query):
+    for r in conn.execute(_REFUNDS, {"b_order": order_id}):
         result.append({
             "id": r.id, "refund_id": r.refund_id, "payment_id": r.payment_id, "return_id": r.return_id,
             "method": r.method, "gateway": r.gateway, "amount": rules.round_money(r.amount, r.currency),
@@ -107,7 +113,7 @@ def refund_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 def payments_of(conn: Connection, order_id: str) -> dict[str, Any]:
     """{order_id, currency, total, status, paid, refunded, payments, refunds}. An order billing never saw is
     unpaid with nothing recorded (total and currency None)."""
-    balance = conn.execute(sa.select(order_balances).where(order_balances.c.order_id == order_id)).first()
+    balance = conn.execute(_BALANCE, {"b_order": order_id}).first()
     if balance is None:
         return {"order_id": order_id, "currency": None, "total": None, "status": "unpaid", "paid": Decimal(0),
                 "refunded": Decimal(0), "payments": [], "refunds": []}
@@ -133,8 +139,7 @@ def _document(row: Any) -> dict[str, Any]:
 
 def document_for(conn: Connection, kind: str, source_id: str) -> dict[str, Any] | None:
     """The invoice of an order (kind "invoice") or the credit note of a return (kind "credit_note")."""
-    row = conn.execute(sa.select(billing_documents).where(billing_documents.c.kind == kind,
-                                                          billing_documents.c.source_id == source_id)).first()
+    row = conn.execute(_DOCUMENT, {"b_kind": kind, "b_source": source_id}).first()
     return _document(row) if row else None
 
 

@@ -169,6 +169,11 @@ def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, ite
     return tenders
 
 
+_BALANCE = sa.select(order_balances).where(order_balances.c.order_id == sa.bindparam("b_order"))
+_LOCKED_BALANCE = _BALANCE.with_for_update()
+_PAYMENT_COUNT = sa.select(sa.func.count()).select_from(payments).where(payments.c.order_id == sa.bindparam("b_order"))
+
+
 def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, total: Decimal
                   ) -> tuple[Any, bool]:
     """The order's balance row, created on first use and locked. Returns (row, created)."""
@@ -176,8 +181,8 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
         order_id=order_id, currency=currency, total=total, paid=0, refunded=0,
         status=rules.split_tender_status(total, Decimal(0)), updated_at=clock.now(),
     ).on_conflict_do_nothing().returning(order_balances.c.order_id)).first() is not None
-    row = conn.execute(_for_update(conn, sa.select(order_balances).where(order_balances.c.order_id == order_id)
-                                   )).one()
+    locked = _LOCKED_BALANCE if conn.dialect.name == "postgresql" else _BALANCE
+    row = conn.execute(locked, {"b_order": order_id}).one()
     if row.currency != currency:
         raise errors.currency_mismatch(row.currency, currency)
     return row, created
@@ -192,8 +197,7 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     paid_before = rules.round_money(balance.paid, currency)
     if paid_before + requested > total:
         raise errors.payment_exceeds_total(total, paid_before, requested, currency, field)
-    position = conn.execute(sa.select(sa.func.count()).select_from(payments)
-                            .where(payments.c.order_id == order_id)).scalar_one()
+    position = 0 if created else conn.execute(_PAYMENT_COUNT, {"b_order": order_id}).scalar_one()
     now = clock.now()
     rows = []
     for offset, tender in enumerate(tenders):

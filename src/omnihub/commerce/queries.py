@@ -22,8 +22,14 @@ def _money(value: Any, currency: str) -> Decimal:
     return Decimal(format_amount(Decimal(value), currency))
 
 
+# The reads every order makes several times, built once (building a statement costs more than running it here).
+_ORDER_ROW = sa.select(orders).where(sa.or_(ORD.id == sa.bindparam("b_ref"), ORD.number == sa.bindparam("b_ref")))
+_ORDER_LINE_ROWS = sa.select(order_lines).where(order_lines.c.order_id == sa.bindparam("b_order")).order_by(
+    order_lines.c.line_no)
+
+
 def order_row(conn: Connection, order_id: str) -> dict[str, Any]:
-    row = conn.execute(sa.select(orders).where(sa.or_(ORD.id == order_id, ORD.number == order_id))).first()
+    row = conn.execute(_ORDER_ROW, {"b_ref": order_id}).first()
     if row is None:
         raise errors.order_not_found(order_id)
     return dict(row._mapping)
@@ -34,9 +40,7 @@ def order_status(conn: Connection, order_id: str) -> str:
 
 
 def order_line_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(sa.select(order_lines).where(order_lines.c.order_id == order_id)
-                        .order_by(order_lines.c.line_no))
-    return [dict(r._mapping) for r in rows]
+    return [dict(r._mapping) for r in conn.execute(_ORDER_LINE_ROWS, {"b_order": order_id})]
 
 
 def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True) -> dict[str, Any]:
