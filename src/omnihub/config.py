@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # Worker cadence.
     worker_poll_seconds: float = 0.2
     reconcile_every_seconds: float = 300.0
+    # Dispatched events are kept this long, then purged (0 keeps them forever); a batching webhook's stream
+    # keeps what it has not sent yet, whatever its age.
+    outbox_retention_days: float = 7.0
+    outbox_purge_every_seconds: float = 3600.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from omnihub.config import Settings, get_settings
@@ -25,11 +25,12 @@ from omnihub.connectors.webhooks.sender import WebhookSender
 from omnihub.connectors.webhooks.service import WebhookFanout
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
-from omnihub.core.events import EventHandler, dispatch_pending
+from omnihub.core.events import EventHandler, dispatch_pending, purge_dispatched
 
 log = logging.getLogger("omnihub.worker")
 
 DISPATCH_BATCH = 500
+PURGE_BATCH = 5000
 # Per loop: at most this many dispatch batches / send rounds before the other jobs get their turn.
 MAX_BATCHES_PER_STEP = 20
 
@@ -47,6 +48,7 @@ class WorkerStats:
     released: int = 0
     reconciled: int = 0
     drifts: int = 0
+    purged: int = 0
     errors: int = 0
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -88,6 +90,7 @@ class Worker:
                                     lease_seconds=lease_seconds)
         self.stats = WorkerStats()
         self._last_reconcile: datetime | None = None
+        self._last_purge: datetime | None = None
         # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
         # up dispatching (and the availability projection) for everyone else.
         self.sending_in_background = False
@@ -179,6 +182,31 @@ class Worker:
             log.warning("inventory drift: %s", drift)
         return drifts
 
+    def purge_outbox(self, *, force: bool = False) -> int:
+        """Every outbox_purge_every_seconds: delete events dispatched longer than the retention ago, in batches,
+        except what a webhook stream still has to send."""
+        retention = self.settings.outbox_retention_days
+        now = self.clock.now()
+        due = self._last_purge is None or (
+            (now - self._last_purge).total_seconds() >= self.settings.outbox_purge_every_seconds)
+        if retention <= 0 or not (force or due):
+            return 0
+        from omnihub.connectors.webhooks.queries import lowest_stream_cursor
+
+        total = 0
+        for _ in range(MAX_BATCHES_PER_STEP):
+            with self.db.transaction() as conn:
+                n = purge_dispatched(conn, before=now - timedelta(days=retention),
+                                     keep_after=lowest_stream_cursor(conn), limit=PURGE_BATCH)
+            total += n
+            if n < PURGE_BATCH:
+                self._last_purge = now  # caught up; a backlog is worked off over the next steps
+                break
+        if total:
+            log.info("purged %d dispatched outbox events older than %g days", total, retention)
+        self.stats.purged += total
+        return total
+
     def step(self) -> int:
         """One pass over every job. Returns how much work was done (0 = idle)."""
         work = self.dispatch()
@@ -188,6 +216,7 @@ class Worker:
         work += self.expire_pickups()
         work += self.send_email()
         self.reconcile()
+        self.purge_outbox()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
             work += self.dispatch()
         self.stats.steps += 1

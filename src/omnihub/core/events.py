@@ -188,6 +188,18 @@ def dispatch_pending(
     return len(events)
 
 
+def purge_dispatched(conn: Connection, *, before: datetime, keep_after: int | None, limit: int) -> int:
+    """Delete up to `limit` events dispatched before `before`, oldest first. Events at positions above
+    `keep_after` stay whatever their age: a consumer's cursor has not passed them yet. Undispatched events are
+    never deleted. Returns how many went."""
+    o = outbox.c
+    doomed = sa.select(o.seq).where(o.dispatched_at.is_not(None), o.dispatched_at < before)
+    if keep_after is not None:
+        doomed = doomed.where(sa.or_(o.position.is_(None), o.position <= keep_after))
+    doomed = doomed.order_by(o.seq).limit(limit)
+    return int(conn.execute(outbox.delete().where(o.seq.in_(doomed.scalar_subquery()))).rowcount or 0)
+
+
 def recent_events(conn: Connection, *, type_: str | None = None, limit: int = 100) -> list[Event]:
     query = sa.select(outbox).order_by(outbox.c.seq.desc()).limit(limit)
     if type_:

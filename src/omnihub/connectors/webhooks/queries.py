@@ -134,3 +134,13 @@ def delivery_counts(conn: Connection, webhook_id: str | None = None) -> dict[str
     counts = {"pending": 0, "delivered": 0, "dead": 0}
     counts.update({status: n for status, n in conn.execute(query)})
     return counts
+
+
+def lowest_stream_cursor(conn: Connection) -> int | None:
+    """The lowest position an active webhook's stream has yet to send after (None: no stream holds anything).
+    The outbox must keep every event above it."""
+    st, s = webhook_streams.c, webhook_subscriptions.c
+    pending = sa.or_(st.until_position.is_(None), st.position < st.until_position)
+    return conn.execute(sa.select(sa.func.min(st.position)).select_from(
+        webhook_streams.join(webhook_subscriptions, s.id == st.subscription_id)).where(s.active.is_(True), pending)
+    ).scalar()
