@@ -170,20 +170,34 @@ class KeyAuthenticator:
         return principal
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """HMAC-SHA256 over `timestamp.body` (replay-resistant), formatted `t=...,v1=...`."""
+def _mac(secret: str, body: bytes, timestamp: int) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None, *, previous: str | None = None) -> str:
+    """HMAC-SHA256 over `timestamp.body` (replay-resistant), formatted `t=...,v1=...`. While a rotated-out
+    secret is still in its grace period a second `v1=` is signed with it, so receivers can switch at leisure."""
     ts = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={mac}"
+    header = f"t={ts},v1={_mac(secret, body, ts)}"
+    return header + (f",v1={_mac(previous, body, ts)}" if previous else "")
 
 
 def verify_signature(secret: str, body: bytes, header: str, *, tolerance_seconds: int | None = 300) -> bool:
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        ts = int(parts["t"])
-        expected = sign(secret, body, ts)
-    except (KeyError, ValueError):
+    """True when any `v1=` in the header is this secret's signature of the body at the header's time."""
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                return False
+        elif name == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
         return False
-    if tolerance_seconds is not None and abs(time.time() - ts) > tolerance_seconds:
+    if tolerance_seconds is not None and abs(time.time() - timestamp) > tolerance_seconds:
         return False
-    return hmac.compare_digest(expected, header)
+    expected = _mac(secret, body, timestamp)
+    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)

@@ -11,6 +11,7 @@ from tests.webhook_receiver import Receiver
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
+from omnihub.core.security import verify_signature
 
 
 def subscribe(api: TestClient, url: str, events: list[str], **extra: Any) -> dict[str, Any]:
@@ -205,3 +206,61 @@ def test_webhooks_are_admin_only(client: TestClient, db: Database, clock: Manual
             403, "role_not_allowed")
     problem(client.get("/api/v1/webhooks", headers=headers), 403, "role_not_allowed")
     problem(client.get("/api/v1/webhooks"), 401, "missing_api_key")
+
+
+def test_rotating_the_secret_signs_with_both_during_the_grace_period_then_only_the_new_one(
+        admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.created"])
+    rotated = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", json={"grace_seconds": 3600}))
+    shown = ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))
+    product(admin, "DURING-1")
+    work()
+    clock.advance(seconds=3601)
+    product(admin, "AFTER-1")
+    work()
+    during, after = rx.requests
+
+    assert rotated["secret"] != hook["secret"] and rotated["secret"].startswith("whsec_")
+    assert "secret" not in shown
+    assert shown["previous_secret_expires_at"] == rotated["previous_secret_expires_at"] is not None
+    assert during.headers["x-omnihub-signature"].count("v1=") == 2
+    assert verify_signature(rotated["secret"], during.body, during.headers["x-omnihub-signature"])
+    assert verify_signature(hook["secret"], during.body, during.headers["x-omnihub-signature"])
+    assert after.headers["x-omnihub-signature"].count("v1=") == 1
+    assert verify_signature(rotated["secret"], after.body, after.headers["x-omnihub-signature"])
+    assert not verify_signature(hook["secret"], after.body, after.headers["x-omnihub-signature"])
+
+
+def test_a_rotation_without_grace_drops_the_old_secret_at_once_also_for_batches(
+        admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any]) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
+    chosen = "my-own-new-secret-0123456789"
+    rotated = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret",
+                            json={"secret": chosen, "grace_seconds": 0}))
+    product(admin, "SKU-1")
+    work()
+    [request] = rx.requests
+
+    assert rotated["secret"] == chosen
+    assert rotated["previous_secret_expires_at"] is None
+    assert request.headers["x-omnihub-signature"].count("v1=") == 1
+    assert verify_signature(chosen, request.body, request.headers["x-omnihub-signature"])
+    assert not verify_signature(hook["secret"], request.body, request.headers["x-omnihub-signature"])
+
+
+def test_bad_rotations_are_problems_and_change_nothing(admin: TestClient) -> None:
+    hook = subscribe(admin, "https://example.com/hooks", ["stock.*"], secret="the-first-secret-0123")
+    path = f"/api/v1/webhooks/{hook['id']}/rotate-secret"
+
+    same = problem(admin.post(path, json={"secret": "the-first-secret-0123"}), 422, "secret_unchanged")
+    short = problem(admin.post(path, json={"secret": "short"}), 422, "validation_error")
+    too_long = problem(admin.post(path, json={"grace_seconds": 604801}), 422, "validation_error")
+    unknown = problem(admin.post("/api/v1/webhooks/whk_nope/rotate-secret", json={}), 404, "webhook_not_found")
+    ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))
+    inactive = problem(admin.post(path, json={}), 409, "webhook_inactive")
+
+    assert (same["field"], short["field"], too_long["field"]) == ("secret", "secret", "grace_seconds")
+    assert unknown["detail"] and inactive["detail"]
+    assert ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))["previous_secret_expires_at"] is None

@@ -10,6 +10,7 @@ from omnihub.connectors.webhooks import queries, service
 from omnihub.connectors.webhooks.schemas import (
     DeliveryOut,
     DeliveryStatusName,
+    SecretRotation,
     WebhookCreate,
     WebhookCreated,
     WebhookOut,
@@ -46,6 +47,13 @@ def get_webhook(webhook_id: str, ctx: Context = Depends(requires())) -> dict[str
 def update_webhook(webhook_id: str, body: WebhookUpdate, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         return service.update_webhook(conn, ctx.clock, webhook_id, body.model_dump(exclude_unset=True))
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret", response_model=WebhookCreated)
+def rotate_secret(webhook_id: str, body: SecretRotation, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """A new signing secret (shown once); the old one also signs for `grace_seconds`."""
+    with ctx.db.transaction() as conn:
+        return service.rotate_secret(conn, ctx.clock, webhook_id, secret=body.secret, grace_seconds=body.grace_seconds)
 
 
 @router.delete("/webhooks/{webhook_id}", response_model=WebhookOut)

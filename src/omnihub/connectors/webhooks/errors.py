@@ -34,3 +34,7 @@ def webhook_inactive(webhook_id: str) -> Conflict:
 
 def nothing_to_update() -> ValidationFailed:
     return ValidationFailed("nothing_to_update", "Send at least one of url, events, batch_size.", field="body")
+
+
+def secret_unchanged() -> ValidationFailed:
+    return ValidationFailed("secret_unchanged", "The new secret must differ from the current one.", field="secret")

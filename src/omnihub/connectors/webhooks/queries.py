@@ -49,6 +49,7 @@ def _webhook(row: Any, head: int) -> dict[str, Any]:
         "batch_size": row.batch_size,
         "created_at": _utc(row.created_at),
         "deactivated_at": _utc(row.deactivated_at),
+        "previous_secret_expires_at": _utc(row.previous_secret_expires_at),
         "stream": stream,
     }
 

@@ -21,6 +21,8 @@ MAX_BACKOFF_SECONDS = 3600.0
 JITTER = 0.1
 # Events one POST may carry for a batching subscription (the table's check constraint says the same).
 MAX_BATCH_SIZE = 1000
+# How long a rotated-out secret keeps signing beside the new one, unless the rotation says otherwise.
+DEFAULT_SECRET_GRACE_SECONDS = 24 * 3600
 
 _SEGMENT = r"[a-z][a-z0-9_]*"
 _PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")

@@ -54,6 +54,13 @@ class StreamOut(BaseModel):
     last_delivered_at: datetime | None
 
 
+class SecretRotation(Strict):
+    secret: str | None = Field(default=None, min_length=16, max_length=200,
+                               description="The new signing secret. Generated when absent; returned once.")
+    grace_seconds: int = Field(default=86400, ge=0, le=604800,
+                               description="How long the old secret keeps signing beside the new one (0: stop now).")
+
+
 class WebhookOut(BaseModel):
     id: str
     url: str
@@ -62,6 +69,8 @@ class WebhookOut(BaseModel):
     batch_size: int
     created_at: datetime
     deactivated_at: datetime | None
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="After a secret rotation: until when the old secret also signs (a second `v1=`).")
     stream: StreamOut | None = Field(
         default=None, description="Batching webhooks (`batch_size` > 1) only: their cursor over the events.")
 

@@ -40,18 +40,19 @@ def request_headers(delivery: ClaimedDelivery, body: bytes, *, timestamp: int | 
         "X-Omnihub-Event": delivery.event_type,
         "X-Omnihub-Event-Id": delivery.event_id,
         "X-Omnihub-Delivery": delivery.id,
-        "X-Omnihub-Signature": sign(delivery.secret, body, timestamp),
+        "X-Omnihub-Signature": sign(delivery.secret, body, timestamp, previous=delivery.previous_secret),
     }
 
 
-def batch_headers(secret: str, count: int, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+def batch_headers(secret: str, count: int, body: bytes, *, timestamp: int | None = None,
+                  previous: str | None = None) -> dict[str, str]:
     """A batch names no single event: the body's envelopes carry their ids (receivers dedupe on them)."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Omnihub-Event": "batch",
         "X-Omnihub-Batch-Size": str(count),
-        "X-Omnihub-Signature": sign(secret, body, timestamp),
+        "X-Omnihub-Signature": sign(secret, body, timestamp, previous=previous),
     }
 
 
@@ -179,7 +180,7 @@ class WebhookSender:
             headers = request_headers(first, body)
         else:
             body = rules.batch_body([d.payload for d in group]).encode()
-            headers = batch_headers(first.secret, len(group), body)
+            headers = batch_headers(first.secret, len(group), body, previous=first.previous_secret)
         attempted_at = self.clock.now()
         status, error = self._post(first.url, body, headers, what=f"delivery {first.id}")
         return [AttemptResult(delivery, status, error, attempted_at) for delivery in group]
@@ -187,8 +188,8 @@ class WebhookSender:
     def _send_batch(self, batch: ClaimedBatch) -> BatchResult:
         body = rules.batch_body(batch.envelopes).encode()
         attempted_at = self.clock.now()
-        status, error = self._post(batch.url, body, batch_headers(batch.secret, len(batch.envelopes), body),
-                                   what=f"webhook {batch.webhook_id}'s batch")
+        headers = batch_headers(batch.secret, len(batch.envelopes), body, previous=batch.previous_secret)
+        status, error = self._post(batch.url, body, headers, what=f"webhook {batch.webhook_id}'s batch")
         return BatchResult(batch, status, error, attempted_at)
 
     def _post(self, url: str, body: bytes, headers: dict[str, str], *, what: str) -> tuple[int | None, str | None]:

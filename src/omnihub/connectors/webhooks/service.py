@@ -101,6 +101,30 @@ def _close_stream(conn: Connection, webhook_id: str) -> None:
                  .values(until_position=head))
 
 
+def rotate_secret(conn: Connection, clock: Clock, webhook_id: str, *, secret: str | None = None,
+                  grace_seconds: int = rules.DEFAULT_SECRET_GRACE_SECONDS) -> dict[str, Any]:
+    """A new signing secret, shown once. The old one keeps signing beside it (a second `v1=`) for
+    `grace_seconds`, so the receiver can switch without rejecting a single delivery; 0 drops it at once."""
+    webhook = queries.get_webhook(conn, webhook_id)
+    if not webhook["active"]:
+        raise errors.webhook_inactive(webhook_id)
+    s = webhook_subscriptions.c
+    current = conn.execute(sa.select(s.secret).where(s.id == webhook_id)).scalar_one()
+    new = secret or new_secret()
+    if new == current:
+        raise errors.secret_unchanged()
+    now = clock.now()
+    keep_old = grace_seconds > 0
+    conn.execute(webhook_subscriptions.update().where(s.id == webhook_id).values(
+        secret=new, previous_secret=current if keep_old else None,
+        previous_secret_expires_at=now + timedelta(seconds=grace_seconds) if keep_old else None))
+    return {**queries.get_webhook(conn, webhook_id), "secret": new}
+
+
+def _previous_secret(secret: str | None, expires_at: Any, now: datetime) -> str | None:
+    return secret if secret and expires_at is not None and as_utc(expires_at) > now else None
+
+
 def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[str, Any]:
     """Stop sending to a webhook. Its log stays readable; what was still waiting ends as dead, with the reason,
     so the log never shows deliveries as pending that nothing will send (a sender already holding one may
@@ -207,6 +231,7 @@ class ClaimedDelivery:
     payload: str
     attempts: int
     batch_size: int = 1
+    previous_secret: str | None = None  # a rotated-out secret still in its grace period: signs too
 
 
 def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
@@ -219,7 +244,7 @@ def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: floa
     d, s = webhook_deliveries, webhook_subscriptions
     query = (
         sa.select(d.c.id, d.c.subscription_id, d.c.event_id, d.c.event_type, d.c.payload, d.c.attempts,
-                  s.c.url, s.c.secret, s.c.batch_size)
+                  s.c.url, s.c.secret, s.c.batch_size, s.c.previous_secret, s.c.previous_secret_expires_at)
         .join(s, s.c.id == d.c.subscription_id)
         .where(
             d.c.status == DeliveryStatus.PENDING.value,
@@ -245,7 +270,8 @@ def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: floa
     return [
         ClaimedDelivery(id=r.id, claim_token=token, webhook_id=r.subscription_id, url=r.url, secret=r.secret,
                         event_id=r.event_id, event_type=r.event_type, payload=r.payload, attempts=r.attempts,
-                        batch_size=r.batch_size)
+                        batch_size=r.batch_size,
+                        previous_secret=_previous_secret(r.previous_secret, r.previous_secret_expires_at, now))
         for r in rows
     ]
 
@@ -336,6 +362,7 @@ class ClaimedBatch:
     event_ids: tuple[str, ...]
     event_types: tuple[str, ...]
     envelopes: tuple[str, ...]
+    previous_secret: str | None = None
 
 
 def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedBatch]:
@@ -348,7 +375,7 @@ def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: 
     st, s = webhook_streams, webhook_subscriptions
     query = (
         sa.select(st.c.subscription_id, st.c.position, st.c.until_position, st.c.attempts,
-                  s.c.url, s.c.secret, s.c.events, s.c.batch_size)
+                  s.c.url, s.c.secret, s.c.events, s.c.batch_size, s.c.previous_secret, s.c.previous_secret_expires_at)
         .join(s, s.c.id == st.c.subscription_id)
         .where(
             s.c.active.is_(True),
@@ -390,7 +417,8 @@ def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: 
         claimed.append(ClaimedBatch(
             webhook_id=row.subscription_id, claim_token=token, url=row.url, secret=row.secret,
             attempts=row.attempts, end_position=end, event_ids=tuple(e.id for e in events),
-            event_types=tuple(e.type for e in events), envelopes=tuple(bodies[e.id] for e in events)))
+            event_types=tuple(e.type for e in events), envelopes=tuple(bodies[e.id] for e in events),
+            previous_secret=_previous_secret(row.previous_secret, row.previous_secret_expires_at, now)))
     if skipped:
         conn.execute(_SKIP_AHEAD, skipped)
     return claimed
