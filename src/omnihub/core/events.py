@@ -188,6 +188,13 @@ def dispatch_pending(
     return len(events)
 
 
+def first_position_since(conn: Connection, since: datetime) -> int | None:
+    """The position of the first retained event that happened at or after `since` (None: there is none)."""
+    o = outbox.c
+    return conn.execute(sa.select(sa.func.min(o.position)).where(o.position.is_not(None), o.occurred_at >= since)
+                        ).scalar()
+
+
 def purge_dispatched(conn: Connection, *, before: datetime, keep_after: int | None, limit: int) -> int:
     """Delete up to `limit` events dispatched before `before`, oldest first. Events at positions above
     `keep_after` stay whatever their age: a consumer's cursor has not passed them yet. Undispatched events are

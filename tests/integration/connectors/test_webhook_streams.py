@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from tests.builders import channel, location, ok, product
+from tests.builders import channel, location, ok, problem, product
 from tests.webhook_receiver import Receiver
 
 from omnihub.config import Settings
@@ -270,3 +270,63 @@ def test_concurrent_writers_and_two_workers_deliver_every_event_once_to_every_st
         got = {(e["data"]["writer"], e["data"]["i"]) for r in rx.requests for e in r.envelopes}
         assert got == expected
     assert [s.errors for s in stats] == [0, 0]
+
+
+def test_replay_moves_a_stream_back_to_resend_what_happened_since_a_time(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
+) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
+    product(admin, "A-1")
+    clock.advance(minutes=10)
+    since = clock.now()
+    product(admin, "B-1")
+    product(admin, "C-1")
+    work()
+    replayed = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/replay", json={"since": since.isoformat()}))
+    work()
+    future = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/replay",
+                           json={"since": clock.advance(days=1).isoformat()}))
+
+    assert skus_received(rx) == ["A-1", "B-1", "C-1", "B-1", "C-1"]
+    assert replayed["stream_rewound_by"] >= 2 and replayed["deliveries_reset"] == 0
+    assert replayed["webhook"]["stream"]["behind"] >= 2
+    assert (future["stream_rewound_by"], future["deliveries_reset"]) == (0, 0)
+    assert webhook(admin, hook)["stream"]["behind"] == 0
+
+
+def test_replay_puts_a_one_event_webhooks_finished_deliveries_since_then_back_to_pending(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
+) -> None:
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.created"])
+    product(admin, "A-1")
+    work()
+    clock.advance(minutes=10)
+    since = clock.now()
+    product(admin, "B-1")
+    work()
+    replayed = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/replay", json={"since": since.isoformat()}))
+    work()
+
+    assert (replayed["deliveries_reset"], replayed["stream_rewound_by"]) == (1, 0)
+    assert replayed["webhook"]["stream"] is None
+    assert [r.json["data"]["sku"] for r in rx.requests] == ["A-1", "B-1", "B-1"]
+    assert {d["status"] for d in deliveries(admin, hook)} == {"delivered"}
+
+
+def test_replay_of_an_unknown_or_inactive_webhook_or_without_a_time_is_a_problem(
+    admin: TestClient, receiver: Callable[..., Receiver]
+) -> None:
+    hook = subscribe(admin, receiver().url, ["product.created"], batch_size=5)
+    path = f"/api/v1/webhooks/{hook['id']}/replay"
+
+    missing = problem(admin.post(path, json={}), 422, "validation_error")
+    garbage = problem(admin.post(path, json={"since": "yesterday"}), 422, "validation_error")
+    unknown = problem(admin.post("/api/v1/webhooks/whk_nope/replay", json={"since": "2026-01-01T00:00:00Z"}), 404,
+                      "webhook_not_found")
+    ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))
+    inactive = problem(admin.post(path, json={"since": "2026-01-01T00:00:00Z"}), 409, "webhook_inactive")
+
+    assert (missing["field"], garbage["field"]) == ("since", "since")
+    assert unknown["detail"] and inactive["detail"]

@@ -10,6 +10,8 @@ from omnihub.connectors.webhooks import queries, service
 from omnihub.connectors.webhooks.schemas import (
     DeliveryOut,
     DeliveryStatusName,
+    ReplayOut,
+    ReplayRequest,
     SecretRotation,
     WebhookCreate,
     WebhookCreated,
@@ -54,6 +56,13 @@ def rotate_secret(webhook_id: str, body: SecretRotation, ctx: Context = Depends(
     """A new signing secret (shown once); the old one also signs for `grace_seconds`."""
     with ctx.db.transaction() as conn:
         return service.rotate_secret(conn, ctx.clock, webhook_id, secret=body.secret, grace_seconds=body.grace_seconds)
+
+
+@router.post("/webhooks/{webhook_id}/replay", response_model=ReplayOut)
+def replay(webhook_id: str, body: ReplayRequest, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """Send again everything since a time (as far back as the outbox keeps events)."""
+    with ctx.db.transaction() as conn:
+        return service.replay(conn, ctx.clock, webhook_id, body.since)
 
 
 @router.delete("/webhooks/{webhook_id}", response_model=WebhookOut)

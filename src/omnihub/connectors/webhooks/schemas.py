@@ -92,3 +92,16 @@ class DeliveryOut(BaseModel):
     next_attempt_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+class ReplayRequest(Strict):
+    since: datetime = Field(description="Send again what happened at or after this time (ISO 8601 with offset).")
+
+
+class ReplayOut(BaseModel):
+    webhook_id: str
+    since: datetime
+    deliveries_reset: int = Field(description="One-event deliveries made since then, put back to pending.")
+    stream_rewound_by: int = Field(description="Batching webhooks: positions the cursor moved back (events of "
+                                               "any type; only the subscribed ones are sent).")
+    webhook: WebhookOut

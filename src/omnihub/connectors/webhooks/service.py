@@ -21,7 +21,15 @@ from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_strea
 from omnihub.connectors.webhooks.rules import DeliveryStatus
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import BigId, Timestamp, dialect_insert, new_id
-from omnihub.core.events import Event, PositionedEvent, events_after, events_by_id, head_position, lock_positions
+from omnihub.core.events import (
+    Event,
+    PositionedEvent,
+    events_after,
+    events_by_id,
+    first_position_since,
+    head_position,
+    lock_positions,
+)
 
 
 def new_secret() -> str:
@@ -119,6 +127,34 @@ def rotate_secret(conn: Connection, clock: Clock, webhook_id: str, *, secret: st
         secret=new, previous_secret=current if keep_old else None,
         previous_secret_expires_at=now + timedelta(seconds=grace_seconds) if keep_old else None))
     return {**queries.get_webhook(conn, webhook_id), "secret": new}
+
+
+def replay(conn: Connection, clock: Clock, webhook_id: str, since: datetime) -> dict[str, Any]:
+    """Send again what happened since `since`, as far back as the outbox keeps events: a batching webhook's
+    stream moves its cursor back (never forward); a one-event webhook's finished deliveries made since then go
+    back to pending with fresh attempts. A batch in flight is disowned (its result is ignored; it comes again)."""
+    webhook = queries.get_webhook(conn, webhook_id)
+    if not webhook["active"]:
+        raise errors.webhook_inactive(webhook_id)
+    since = as_utc(since)
+    now = clock.now()
+    rewound = 0
+    st = webhook_streams.c
+    stream = conn.execute(sa.select(st.position).where(st.subscription_id == webhook_id)).first()
+    if stream is not None:
+        first = first_position_since(conn, since)
+        target = first - 1 if first is not None else None
+        if target is not None and target < stream.position:
+            conn.execute(webhook_streams.update().where(st.subscription_id == webhook_id).values(
+                position=target, attempts=0, next_attempt_at=None, locked_until=None, claim_token=None))
+            rewound = stream.position - target
+    d = webhook_deliveries.c
+    reset = conn.execute(webhook_deliveries.update().where(
+        d.subscription_id == webhook_id, d.status != DeliveryStatus.PENDING.value, d.created_at >= since,
+    ).values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, locked_until=None,
+             claim_token=None, delivered_at=None)).rowcount
+    return {"webhook_id": webhook_id, "since": since, "deliveries_reset": int(reset or 0),
+            "stream_rewound_by": rewound, "webhook": queries.get_webhook(conn, webhook_id)}
 
 
 def _previous_secret(secret: str | None, expires_at: Any, now: datetime) -> str | None:
