@@ -52,8 +52,9 @@ class Receiver:
         return f"http://{host}:{port}/hook"
 
     def event_ids(self) -> set[str]:
+        """Every event id received (a batch's envelopes included)."""
         with self._lock:
-            return {r.event_id for r in self.requests}
+            return {e["id"] for r in self.requests for e in r.envelopes}
 
     def received_ids(self) -> list[str]:
         """Every event id received, in arrival order, repeats included (batches flattened)."""

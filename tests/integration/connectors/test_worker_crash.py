@@ -88,3 +88,49 @@ def test_killed_worker_loses_nothing_after_restart(
     with db.read() as conn:
         assert queries.delivery_counts(conn, hook["id"]) == {"pending": 0, "delivered": EVENTS + LATE_EVENTS,
                                                              "dead": 0}
+
+
+def stream_caught_up(db: Database, webhook_id: str) -> bool:
+    with db.read() as conn:
+        stream = queries.get_webhook(conn, webhook_id)["stream"]
+    return stream is not None and stream["behind"] == 0 and stream["attempts"] == 0
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_nothing_from_a_batching_webhooks_stream_after_restart(
+    admin: TestClient, db: Database, db_url: str, receiver: Callable[..., Receiver]
+) -> None:
+    rx = receiver(delay=0.2)  # a batch is in flight when the worker dies
+    hook = ok(admin.post("/api/v1/webhooks", json={"url": rx.url, "events": ["product.created"],
+                                                   "batch_size": 20}), 201)
+    for i in range(EVENTS):
+        product(admin, f"SKU-{i:04d}")
+
+    with worker_process(db_url) as first:
+        started = rx.wait_for(lambda r: r.count() >= 2)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    received_before_restart = len(rx.event_ids())
+
+    with worker_process(db_url) as second:
+        for i in range(LATE_EVENTS):
+            product(admin, f"LATE-{i:04d}")
+        expected = product_event_ids(db)
+        # A batch sent but not recorded stays leased until the lease runs out, then goes again (at least once).
+        everything = rx.wait_for(lambda r: expected <= r.event_ids() and stream_caught_up(db, hook["id"]),
+                                 timeout=120)
+        second.send_signal(signal.SIGTERM)
+        exit_code = second.wait(timeout=30)
+
+    arrival = [e["data"]["sku"] for r in rx.requests for e in r.envelopes]
+    first_seen = list(dict.fromkeys(arrival))
+    assert started
+    assert received_before_restart < EVENTS  # it really died in the middle
+    assert len(expected) == EVENTS + LATE_EVENTS
+    assert everything, f"missing {len(expected - rx.event_ids())} of {len(expected)} events"
+    assert rx.event_ids() == expected
+    # a stream keeps the order they happened in, across the crash too (a repeat only ever re-sends a batch)
+    assert first_seen == [f"SKU-{i:04d}" for i in range(EVENTS)] + [f"LATE-{i:04d}" for i in range(LATE_EVENTS)]
+    assert exit_code == 0
+    with db.read() as conn:
+        assert queries.delivery_counts(conn, hook["id"])["dead"] == 0
