@@ -118,6 +118,19 @@ def events_after(
     return [PositionedEvent(int(r.position), r.id, r.type) for r in conn.execute(query)]
 
 
+def count_events_after(
+    conn: Connection, after: int, upto: int, *, types: Sequence[str] = (), prefixes: Sequence[str] = (),
+    cap: int,
+) -> int:
+    """How many dispatched events events_after() would find in (after, upto], counting at most `cap`."""
+    query = sa.select(sa.literal(1)).where(outbox.c.position > after, outbox.c.position <= upto).limit(cap)
+    if types or prefixes:
+        conditions: list[Any] = [outbox.c.type.in_(list(types))] if types else []
+        conditions += [outbox.c.type.startswith(prefix, autoescape=True) for prefix in prefixes]
+        query = query.where(sa.or_(*conditions))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
+
+
 def events_by_id(conn: Connection, event_ids: Sequence[str]) -> dict[str, Event]:
     if not event_ids:
         return {}

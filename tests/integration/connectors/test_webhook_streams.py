@@ -330,3 +330,18 @@ def test_replay_of_an_unknown_or_inactive_webhook_or_without_a_time_is_a_problem
 
     assert (missing["field"], garbage["field"]) == ("since", "since")
     assert unknown["detail"] and inactive["detail"]
+
+
+def test_behind_counts_the_subscribed_events_still_to_send_not_every_event(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any]
+) -> None:
+    rx = receiver(status=503)
+    hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
+    location(admin, "s1")
+    product(admin, "SKU-1")
+    product(admin, "SKU-2")
+    channel(admin, "web", locations=["s1"])
+    work()  # everything dispatched (location, channel, availability…); the batch of two products failed
+
+    stream = webhook(admin, hook)["stream"]
+    assert (stream["behind"], stream["attempts"]) == (2, 1)

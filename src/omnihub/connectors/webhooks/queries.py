@@ -7,11 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from omnihub.connectors.webhooks import errors
+from omnihub.connectors.webhooks import errors, rules
 from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_streams, webhook_subscriptions
 from omnihub.core.clock import as_utc
-from omnihub.core.events import head_position
+from omnihub.core.events import count_events_after, head_position
 from omnihub.core.pagination import decode_cursor, page
+
+# `behind` counts up to this many events; beyond it the stream is simply "at least this far behind".
+BEHIND_CAP = 100_000
 
 
 def _utc(value: Any) -> Any:
@@ -26,13 +29,16 @@ _WEBHOOKS = sa.select(
     webhook_streams, webhook_streams.c.subscription_id == webhook_subscriptions.c.id))
 
 
-def _webhook(row: Any, head: int) -> dict[str, Any]:
+def _webhook(conn: Connection, row: Any, head: int) -> dict[str, Any]:
     stream = None
     if row.stream_position is not None:
         until = row.stream_until_position
+        upto = head if until is None else min(head, until)
+        wanted = rules.type_filter(list(row.events))
         stream = {
             "position": row.stream_position,
-            "behind": max(0, (head if until is None else min(head, until)) - row.stream_position),
+            "behind": count_events_after(conn, row.stream_position, upto, types=wanted.types,
+                                         prefixes=wanted.prefixes, cap=BEHIND_CAP) if upto > row.stream_position else 0,
             "draining": until is not None,
             "attempts": row.stream_attempts,
             "next_attempt_at": _utc(row.stream_next_attempt_at),
@@ -58,7 +64,7 @@ def get_webhook(conn: Connection, webhook_id: str) -> dict[str, Any]:
     row = conn.execute(_WEBHOOKS.where(webhook_subscriptions.c.id == webhook_id)).first()
     if row is None:
         raise errors.webhook_not_found(webhook_id)
-    return _webhook(row, head_position(conn))
+    return _webhook(conn, row, head_position(conn))
 
 
 def list_webhooks(conn: Connection, *, limit: int, cursor: str | None, active: bool | None = None) -> dict[str, Any]:
@@ -70,7 +76,7 @@ def list_webhooks(conn: Connection, *, limit: int, cursor: str | None, active: b
     if active is not None:
         query = query.where(s.c.active.is_(active))
     head = head_position(conn)
-    return page([_webhook(r, head) for r in conn.execute(query)], limit, key=lambda w: w["id"])
+    return page([_webhook(conn, r, head) for r in conn.execute(query)], limit, key=lambda w: w["id"])
 
 
 def active_subscriptions(conn: Connection) -> list[dict[str, Any]]:

@@ -42,8 +42,8 @@ class StreamOut(BaseModel):
     """Where a batching webhook's cursor stands in the event stream."""
 
     position: int = Field(description="Every event up to this outbox position is delivered (or dead-lettered).")
-    behind: int = Field(description="Events dispatched after the cursor (of any type: an upper bound on what "
-                                    "is still to be sent).")
+    behind: int = Field(description="Subscribed events dispatched after the cursor: still to be sent (counted "
+                                    "up to 100,000).")
     draining: bool = Field(description="The webhook went back to one event per request: the stream sends what "
                                        "was dispatched before that, then stops.")
     attempts: int = Field(description="Failed tries of the batch at the cursor.")
