@@ -99,22 +99,24 @@ def head_position(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.position), 0))).scalar_one())
 
 
+def _after(after: int, upto: int, types: Sequence[str], prefixes: Sequence[str]) -> list[Any]:
+    """Dispatched events with after < position <= upto, of the given exact types and type prefixes (any type
+    when both are empty): what a cursor has still to go through."""
+    where: list[Any] = [outbox.c.position > after, outbox.c.position <= upto]
+    if types or prefixes:
+        kinds: list[Any] = [outbox.c.type.in_(list(types))] if types else []
+        kinds += [outbox.c.type.startswith(prefix, autoescape=True) for prefix in prefixes]
+        where.append(sa.or_(*kinds))
+    return where
+
+
 def events_after(
     conn: Connection, after: int, upto: int, *, types: Sequence[str] = (), prefixes: Sequence[str] = (),
     limit: int,
 ) -> list[PositionedEvent]:
-    """Dispatched events with after < position <= upto, in order; restricted to the given exact types and
-    type prefixes unless both are empty."""
-    query = (
-        sa.select(outbox.c.position, outbox.c.id, outbox.c.type)
-        .where(outbox.c.position > after, outbox.c.position <= upto)
-        .order_by(outbox.c.position)
-        .limit(limit)
-    )
-    if types or prefixes:
-        conditions: list[Any] = [outbox.c.type.in_(list(types))] if types else []
-        conditions += [outbox.c.type.startswith(prefix, autoescape=True) for prefix in prefixes]
-        query = query.where(sa.or_(*conditions))
+    """The first `limit` of those events, in order."""
+    query = (sa.select(outbox.c.position, outbox.c.id, outbox.c.type).where(*_after(after, upto, types, prefixes))
+             .order_by(outbox.c.position).limit(limit))
     return [PositionedEvent(int(r.position), r.id, r.type) for r in conn.execute(query)]
 
 
@@ -122,13 +124,9 @@ def count_events_after(
     conn: Connection, after: int, upto: int, *, types: Sequence[str] = (), prefixes: Sequence[str] = (),
     cap: int,
 ) -> int:
-    """How many dispatched events events_after() would find in (after, upto], counting at most `cap`."""
-    query = sa.select(sa.literal(1)).where(outbox.c.position > after, outbox.c.position <= upto).limit(cap)
-    if types or prefixes:
-        conditions: list[Any] = [outbox.c.type.in_(list(types))] if types else []
-        conditions += [outbox.c.type.startswith(prefix, autoescape=True) for prefix in prefixes]
-        query = query.where(sa.or_(*conditions))
-    return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
+    """How many of those events there are, counting at most `cap`."""
+    capped = sa.select(sa.literal(1)).where(*_after(after, upto, types, prefixes)).limit(cap).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one())
 
 
 def events_by_id(conn: Connection, event_ids: Sequence[str]) -> dict[str, Event]:

@@ -9,7 +9,7 @@ from tests.builders import channel, location, ok, problem, product
 from tests.webhook_receiver import Receiver
 
 from omnihub.connectors.webhooks import service
-from omnihub.connectors.webhooks.service import AttemptResult, WebhookFanout
+from omnihub.connectors.webhooks.service import AttemptResult, ClaimedDelivery, WebhookFanout
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.events import dispatch_pending, recent_events
@@ -22,6 +22,15 @@ def subscribe(api: TestClient, url: str, events: list[str], **extra: Any) -> dic
 
 def deliveries(api: TestClient, hook: dict[str, Any], **params: Any) -> list[dict[str, Any]]:
     return ok(api.get(f"/api/v1/webhooks/{hook['id']}/deliveries", params=params))["items"]
+
+
+def claimed_by_a_worker(db: Database, clock: ManualClock, *, lease_seconds: float) -> ClaimedDelivery:
+    """Fan the waiting event out and let a worker claim its one delivery (and, as far as the test goes, stop)."""
+    with db.transaction() as conn:
+        dispatch_pending(conn, clock, [WebhookFanout(clock)])
+    with db.transaction() as conn:
+        [claimed] = service.claim_due(conn, clock, limit=10, lease_seconds=lease_seconds)
+    return claimed
 
 
 def at(value: str) -> datetime:
@@ -212,10 +221,7 @@ def test_a_crashed_workers_claims_come_back_after_the_lease(
     product(admin, "SKU-1")
     work()  # fans out and delivers the first event; then a second one is claimed by a worker that dies
     product(admin, "SKU-2")
-    with db.transaction() as conn:
-        dispatch_pending(conn, clock, [WebhookFanout(clock)])
-    with db.transaction() as conn:
-        [claimed] = service.claim_due(conn, clock, limit=10, lease_seconds=60)
+    claimed = claimed_by_a_worker(db, clock, lease_seconds=60)
 
     work()
     while_leased = rx.count()
@@ -235,10 +241,7 @@ def test_a_late_worker_cannot_overwrite_the_result_of_the_one_that_took_over(
     rx = receiver()
     hook = subscribe(admin, rx.url, ["product.created"])
     product(admin, "SKU-1")
-    with db.transaction() as conn:
-        dispatch_pending(conn, clock, [WebhookFanout(clock)])
-    with db.transaction() as conn:
-        [stale] = service.claim_due(conn, clock, limit=10, lease_seconds=5)
+    stale = claimed_by_a_worker(db, clock, lease_seconds=5)
     clock.advance(seconds=6)
     work()  # takes over the expired claim and delivers
     with db.transaction() as conn:
@@ -275,10 +278,7 @@ def test_a_delivery_in_flight_when_its_webhook_is_deactivated_ends_dead_if_the_a
     rx = receiver()
     hook = subscribe(admin, rx.url, ["product.created"])
     product(admin, "SKU-1")
-    with db.transaction() as conn:
-        dispatch_pending(conn, clock, [WebhookFanout(clock)])
-    with db.transaction() as conn:
-        [in_flight] = service.claim_due(conn, clock, limit=10, lease_seconds=60)
+    in_flight = claimed_by_a_worker(db, clock, lease_seconds=60)
 
     ok(admin.delete(f"/api/v1/webhooks/{hook['id']}"))  # its sender still holds the delivery
     still_claimed = deliveries(admin, hook)[0]["status"]

@@ -23,6 +23,7 @@ JITTER = 0.1
 MAX_BATCH_SIZE = 1000
 # How long a rotated-out secret keeps signing beside the new one, unless the rotation says otherwise.
 DEFAULT_SECRET_GRACE_SECONDS = 24 * 3600
+MAX_SECRET_GRACE_SECONDS = 7 * 24 * 3600
 
 _SEGMENT = r"[a-z][a-z0-9_]*"
 _PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*(\.\*)?)$")

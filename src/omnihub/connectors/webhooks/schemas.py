@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from omnihub.connectors.webhooks import rules
 from omnihub.core.schemas import Strict
 
 DeliveryStatusName = Literal["pending", "delivered", "dead"]
@@ -57,7 +58,7 @@ class StreamOut(BaseModel):
 class SecretRotation(Strict):
     secret: str | None = Field(default=None, min_length=16, max_length=200,
                                description="The new signing secret. Generated when absent; returned once.")
-    grace_seconds: int = Field(default=86400, ge=0, le=604800,
+    grace_seconds: int = Field(default=rules.DEFAULT_SECRET_GRACE_SECONDS, ge=0, le=rules.MAX_SECRET_GRACE_SECONDS,
                                description="How long the old secret keeps signing beside the new one (0: stop now).")
 
 
