@@ -31,7 +31,7 @@ from omnihub.billing.models import (
     tax_rates,
 )
 from omnihub.core.clock import Clock
-from omnihub.core.db import dialect_insert, new_id, upsert
+from omnihub.core.db import dialect_insert, new_id, take_counter, upsert
 from omnihub.core.events import emit
 from omnihub.core.money import parse_amount
 
@@ -339,11 +339,7 @@ def _jsonable(value: Any) -> Any:
 
 def _next_number(conn: Connection, series: str) -> int:
     """Advance the series in this transaction (the row stays locked until it ends): no gaps, no repeats."""
-    conn.execute(_insert(conn, document_series).values(series=series, next_number=1).on_conflict_do_nothing())
-    after = conn.execute(document_series.update().where(document_series.c.series == series)
-                         .values(next_number=document_series.c.next_number + 1)
-                         .returning(document_series.c.next_number)).scalar_one()
-    return int(after) - 1
+    return take_counter(conn, document_series, "series", series, "next_number")
 
 
 def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_id: str, return_id: str | None,

@@ -36,7 +36,7 @@ from omnihub.commerce.models import (
     shipments,
 )
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import dialect_insert, new_id, upsert
+from omnihub.core.db import dialect_insert, new_id, take_counter, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit
 from omnihub.core.money import format_amount
@@ -258,12 +258,7 @@ def _next_number(conn: Connection, channel: str) -> str:
 
 
 def _take_number(conn: Connection, channel: str) -> str:
-    insert = dialect_insert(conn)
-    conn.execute(insert(order_sequences).values(channel_code=channel, next_number=1).on_conflict_do_nothing())
-    seq = order_sequences.c
-    number = conn.execute(order_sequences.update().where(seq.channel_code == channel)
-                          .values(next_number=seq.next_number + 1).returning(seq.next_number)).scalar_one()
-    return rules.order_number(channel, number - 1)
+    return rules.order_number(channel, take_counter(conn, order_sequences, "channel_code", channel, "next_number"))
 
 
 def _history(conn: Connection, clock: Clock, order_id: str, before: str | None, after: str, actor: str | None,

@@ -183,3 +183,21 @@ def upsert(
     stmt = dialect_insert(conn)(table)
     stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
     conn.execute(stmt, rows)
+
+
+_COUNTER_STATEMENTS: dict[tuple[str, str, str, str], Any] = {}
+
+
+def take_counter(conn: Connection, table: sa.Table, key_column: str, key: str, counter_column: str) -> int:
+    """Take the next value of a named counter row (1 first), creating the row on first use, in one statement:
+    INSERT … ON CONFLICT DO UPDATE … RETURNING. The row stays locked until the transaction ends, so values are
+    never repeated and, if the transaction commits, never skipped."""
+    cache_key = (conn.dialect.name, table.name, key_column, counter_column)
+    statement = _COUNTER_STATEMENTS.get(cache_key)
+    if statement is None:
+        counter = table.c[counter_column]
+        insert = dialect_insert(conn)(table).values({key_column: sa.bindparam("b_key"), counter_column: 2})
+        statement = insert.on_conflict_do_update(
+            index_elements=[key_column], set_={counter_column: counter + 1}).returning(counter)
+        _COUNTER_STATEMENTS[cache_key] = statement
+    return int(conn.execute(statement, {"b_key": key}).scalar_one()) - 1
