@@ -88,14 +88,17 @@ _DOCUMENT = sa.select(billing_documents).where(billing_documents.c.kind == sa.bi
 
 def payment_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     """The order's payments, in the order they were taken."""
-    result = []
-    for r in conn.execute(_PAYMENTS, {"b_order": order_id}):
-        result.append({
-            "id": r.id, "method": r.method, "gateway": r.gateway, "customer_id": r.customer_id,
-            "amount": rules.round_money(r.amount, r.currency), "refunded": rules.round_money(r.refunded, r.currency),
-            "currency": r.currency, "reference": r.reference, "created_at": as_utc(r.created_at),
-        })
-    return result
+    return [payment_out(r._mapping) for r in conn.execute(_PAYMENTS, {"b_order": order_id})]
+
+
+def payment_out(r: Any) -> dict[str, Any]:
+    """A payment row (a mapping) as the API shows it."""
+    currency = r["currency"]
+    return {
+        "id": r["id"], "method": r["method"], "gateway": r["gateway"], "customer_id": r["customer_id"],
+        "amount": rules.round_money(r["amount"], currency), "refunded": rules.round_money(r["refunded"], currency),
+        "currency": currency, "reference": r["reference"], "created_at": as_utc(r["created_at"]),
+    }
 
 
 def refund_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
@@ -129,18 +132,20 @@ def payments_of(conn: Connection, order_id: str) -> dict[str, Any]:
 # ---- documents -----------------------------------------------------------------------------------------------
 
 
-def _document(row: Any) -> dict[str, Any]:
+def document_out(row: Any) -> dict[str, Any]:
+    """A billing document row (a mapping) as the API shows it."""
     return {
-        "number": row.number, "kind": row.kind, "series": row.series, "sequence": int(row.sequence),
-        "order_id": row.order_id, "return_id": row.return_id, "invoice_number": row.invoice_number,
-        "currency": row.currency, "lines": row.lines, "totals": row.totals, "issued_at": as_utc(row.issued_at),
+        "number": row["number"], "kind": row["kind"], "series": row["series"], "sequence": int(row["sequence"]),
+        "order_id": row["order_id"], "return_id": row["return_id"], "invoice_number": row["invoice_number"],
+        "currency": row["currency"], "lines": row["lines"], "totals": row["totals"],
+        "issued_at": as_utc(row["issued_at"]),
     }
 
 
 def document_for(conn: Connection, kind: str, source_id: str) -> dict[str, Any] | None:
     """The invoice of an order (kind "invoice") or the credit note of a return (kind "credit_note")."""
     row = conn.execute(_DOCUMENT, {"b_kind": kind, "b_source": source_id}).first()
-    return _document(row) if row else None
+    return document_out(row._mapping) if row else None
 
 
 def get_document(conn: Connection, kind: str, number: str) -> dict[str, Any]:
@@ -148,7 +153,7 @@ def get_document(conn: Connection, kind: str, number: str) -> dict[str, Any]:
                                                           billing_documents.c.number == number)).first()
     if row is None:
         raise errors.invoice_not_found(number) if kind == "invoice" else errors.credit_note_not_found(number)
-    return _document(row)
+    return document_out(row._mapping)
 
 
 def list_documents(conn: Connection, kind: str, *, limit: int, cursor: str | None, order_id: str | None = None
@@ -162,7 +167,7 @@ def list_documents(conn: Connection, kind: str, *, limit: int, cursor: str | Non
     if order_id:
         query = query.where(d.order_id == order_id)
     rows = list(conn.execute(query))
-    items = [(_document(r), r.id) for r in rows]
+    items = [(document_out(r._mapping), r.id) for r in rows]
     result = page(items, limit, key=lambda item: item[1])
     result["items"] = [doc for doc, _ in result["items"]]
     return result

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,11 +177,18 @@ _PAYMENT_COUNT = sa.select(sa.func.count()).select_from(payments).where(payments
 
 def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, total: Decimal
                   ) -> tuple[Any, bool]:
-    """The order's balance row, created on first use and locked. Returns (row, created)."""
+    """The order's balance row, created on first use and locked. Returns (row, created).
+
+    A row this call created is ours alone until commit (a concurrent insert waits on its key), so it is
+    not read back."""
+    status = rules.split_tender_status(total, Decimal(0))
     created = conn.execute(_insert(conn, order_balances).values(
         order_id=order_id, currency=currency, total=total, paid=0, refunded=0,
-        status=rules.split_tender_status(total, Decimal(0)), updated_at=clock.now(),
+        status=status, updated_at=clock.now(),
     ).on_conflict_do_nothing().returning(order_balances.c.order_id)).first() is not None
+    if created:
+        return SimpleNamespace(order_id=order_id, currency=currency, total=total, paid=Decimal(0),
+                               refunded=Decimal(0), status=status), True
     locked = _LOCKED_BALANCE if conn.dialect.name == "postgresql" else _BALANCE
     row = conn.execute(locked, {"b_order": order_id}).one()
     if row.currency != currency:
@@ -214,12 +222,19 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     status = rules.split_tender_status(total, paid)
     conn.execute(order_balances.update().where(order_balances.c.order_id == order_id)
                  .values(total=total, paid=paid, status=status, updated_at=now))
+    # A balance this call opened has no other payments and no refunds: what it took is the whole record.
+    recorded = [queries.payment_out(r) for r in rows] if created else queries.payment_rows(conn, order_id)
     if status == "paid" and (created or balance.status != "paid"):
         emit(conn, clock, "order.paid", {
             "order_id": order_id, "customer_id": customer_id, "currency": currency, "total": str(total),
             "paid": str(paid), "payments": [{"id": p["id"], "method": p["method"], "amount": str(p["amount"])}
-                                            for p in queries.payment_rows(conn, order_id)]})
-    result = queries.payments_of(conn, order_id)
+                                            for p in recorded]})
+    if created:
+        result = {"order_id": order_id, "currency": currency, "total": rules.round_money(total, currency),
+                  "status": status, "paid": rules.round_money(paid, currency), "refunded": Decimal(0),
+                  "payments": recorded, "refunds": []}
+    else:
+        result = queries.payments_of(conn, order_id)
     taken = {r["id"] for r in rows}
     result["taken"] = [p for p in result["payments"] if p["id"] in taken]
     return result
@@ -353,17 +368,17 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
         with conn.begin_nested():  # a lost race for the same order/return gives its number back
             sequence = _next_number(conn, series)
             number = rules.next_document_number(series, sequence)
-            conn.execute(billing_documents.insert(), dict(
-                id=new_id("doc"), kind=kind, number=number, series=series, sequence=sequence, source_id=source_id,
-                order_id=order_id, return_id=return_id, invoice_number=invoice_number, currency=currency,
-                lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)), issued_at=clock.now()))
+            row = dict(id=new_id("doc"), kind=kind, number=number, series=series, sequence=sequence,
+                       source_id=source_id, order_id=order_id, return_id=return_id, invoice_number=invoice_number,
+                       currency=currency, lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)),
+                       issued_at=clock.now())
+            conn.execute(billing_documents.insert(), row)
     except IntegrityError:
         existing = queries.document_for(conn, kind, source_id)
         if existing is None:
             raise
         return existing
-    document = queries.document_for(conn, kind, source_id)
-    assert document is not None
+    document = queries.document_out(row)
     emit(conn, clock, f"{kind}.issued", _jsonable(document))
     return document
 

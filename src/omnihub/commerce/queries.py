@@ -45,12 +45,18 @@ def order_line_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 
 def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True) -> dict[str, Any]:
     order = order_row(conn, order_id)
+    return order_out(order, order_line_rows(conn, order_id), show_pickup_code=show_pickup_code)
+
+
+def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pickup_code: bool = True
+              ) -> dict[str, Any]:
+    """An order row and its line rows as the API shows them."""
     currency = order["currency"]
     lines = [{"line_no": r["line_no"], "sku": r["sku"], "name": r["name"], "quantity": r["quantity"],
               "unit_price": _money(r["unit_price"], currency), "discount": _money(r["discount"], currency),
               "tax": _money(r["tax"], currency), "total": _money(r["total"], currency),
               "location": r["location_code"], "fulfilled": r["fulfilled"], "returned": r["returned"]}
-             for r in order_line_rows(conn, order["id"])]
+             for r in line_rows]
     pickup = None
     if order["pickup_location"]:
         pickup = {"location": order["pickup_location"], "status": order["pickup_status"],

@@ -225,8 +225,10 @@ def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: S
     stock: dict[tuple[str, str], int] = {}
     from omnihub.inventory.rules import available_for_channel
 
-    for sku, _ in lines:
-        levels, quotas = inventory_queries.snapshot(conn, sku, codes, channel["code"])
+    levels_by_sku, quotas_by_sku = inventory_queries.snapshot_many(conn, [sku for sku, _ in lines], codes,
+                                                                   channel["code"])
+    for sku, levels in levels_by_sku.items():
+        quotas = quotas_by_sku.get(sku, {})
         for code, level in levels.items():
             stock[(code, sku)] = available_for_channel(level, quotas.get(code, 0))
     if kind == "pickup" and all(stock.get((codes[0], s), 0) >= q for s, q in lines):
@@ -388,7 +390,7 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
         promised = now + (timedelta(days=TRANSFER_DAYS) if travels else timedelta(hours=2 if pickup_location else 48))
         if fulfilment["type"] == "in_store":
             promised = now
-    conn.execute(orders.insert(), dict(
+    row = dict(
         id=order_id, number=_next_number(conn, channel["code"]) if draft else f"{UNNUMBERED}{order_id}",
         channel_code=channel["code"], customer_id=customer_id,
         origin_customer_id=customer_id,
@@ -400,27 +402,28 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
         reservation_id=reservation_id, price_list=pricing.price_list, pickup_location=pickup_location,
         pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
         pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
-        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now))
+        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now)
+    conn.execute(orders.insert(), row)
     conn.execute(order_lines.insert(), _line_rows(order_id, pricing, allocations))
     _history(conn, clock, order_id, None, "draft" if draft else "pending_payment", actor)
     if draft:
         emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
         return queries.get_order(conn, order_id)
-    return _complete(conn, clock, order_id, pricing=pricing, payments=data.get("payments") or [], actor=actor)
+    return _complete(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor)
 
 
-def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing, payments: Sequence[dict[str, Any]],
-              actor: str | None) -> dict[str, Any]:
+def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing: Pricing,
+              payments: Sequence[dict[str, Any]], actor: str | None) -> dict[str, Any]:
     """The part every new order shares: promotions counted, payments taken, counter sales handed over.
 
-    The two counters every order touches — its channel's order number and the invoice series — are
-    taken last, just before commit, so concurrent orders wait on them for as short a time as possible."""
-    order = queries.order_row(conn, order_id)
+    `order` holds the order's row as written (at least id, number, status, channel_code, customer_id,
+    fulfilment, reservation_id, pickup_location). The invoice series every paid order touches is taken last,
+    just before commit, so concurrent orders wait on it for as short a time as possible."""
+    order_id = order["id"]
     promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
     paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
                                  currency=pricing.currency, total=pricing.total,
                                  payments=[{"method": p["method"], "amount": p["amount"]} for p in payments])
-    conn.execute(orders.update().where(ORD.id == order_id).values(payment_status=paid["status"]))
     counter_sale = order["fulfilment"]["type"] == "in_store"
     if counter_sale and paid["status"] != "paid":
         raise Conflict("payment_required", "A counter sale must be paid in full.", field="payments",
@@ -429,14 +432,19 @@ def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing
         customers.record_purchase(conn, clock, order["customer_id"], order["channel_code"], pricing.total,
                                   order_id=order_id, currency=pricing.currency,
                                   categories=sorted({p.category for p in pricing.lines}))
+    # Payment status, number and (when paid) the new status go in one UPDATE.
+    values: dict[str, Any] = {"payment_status": paid["status"]}
+    if order["number"].startswith(UNNUMBERED):
+        values["number"] = order["number"] = _next_number(conn, order["channel_code"])
     if paid["status"] == "paid":
-        _set_status(conn, clock, order, "paid", actor)
+        _set_status(conn, clock, order, "paid", actor, **values)
+    else:
+        conn.execute(orders.update().where(ORD.id == order_id).values(**values))
     if counter_sale:
         _hand_over(conn, clock, order, actor, note="counter sale", announce=False)
-    if order["number"].startswith(UNNUMBERED):
-        conn.execute(orders.update().where(ORD.id == order_id)
-                     .values(number=_next_number(conn, order["channel_code"])))
-    result = queries.get_order(conn, order_id)
+    row = queries.order_row(conn, order_id)
+    line_rows = queries.order_line_rows(conn, order_id)
+    result = queries.order_out(row, line_rows)
     event = _jsonable({**result, "pickup": result["pickup"] and {**result["pickup"], "code": None}})
     emit(conn, clock, "order.created", event)
     if counter_sale:
@@ -444,21 +452,20 @@ def _complete(conn: Connection, clock: Clock, order_id: str, *, pricing: Pricing
                                               "location": order["fulfilment"]["location"],
                                               "customer_id": order["customer_id"]})
     if paid["status"] == "paid":  # last: the invoice series is gapless, so its row stays locked until commit
-        result["invoice_number"] = _issue_invoice(conn, clock, order_id)
+        result["invoice_number"] = _issue_invoice(conn, clock, row, line_rows)
     return result
 
 
 def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
     """A later payment completed the order (wholesale terms, pay at pickup)."""
     _set_status(conn, clock, order, "paid", actor)
-    _issue_invoice(conn, clock, order["id"])
+    _issue_invoice(conn, clock, queries.order_row(conn, order["id"]), queries.order_line_rows(conn, order["id"]))
 
 
-def _issue_invoice(conn: Connection, clock: Clock, order_id: str) -> str:
+def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines: list[dict[str, Any]]) -> str:
     """Invoices are numbered per channel series (INV-WEB-…, INV-STORE-…): gapless per series, and no single
-    counter that every order in the shop must queue for."""
-    order = queries.order_row(conn, order_id)
-    lines = queries.order_line_rows(conn, order_id)
+    counter that every order in the shop must queue for. `order` and `lines` are the stored rows."""
+    order_id = order["id"]
 
     def money(value: Any) -> str:  # stored at 4 places; documents show the currency's minor units
         return format_amount(Decimal(value), order["currency"])
@@ -962,7 +969,7 @@ def submit_draft(conn: Connection, clock: Clock, order_id: str, data: dict[str, 
         promised_at=clock.now() + timedelta(days=TRANSFER_DAYS if travels else 2)))
     order = queries.order_row(conn, order_id)
     _set_status(conn, clock, order, "pending_payment", actor, f"draft completed in {channel['code']}")
-    return _complete(conn, clock, order_id, pricing=pricing, payments=data.get("payments") or [], actor=actor)
+    return _complete(conn, clock, order, pricing=pricing, payments=data.get("payments") or [], actor=actor)
 
 
 def order_merge_participant() -> Any:

@@ -134,6 +134,17 @@ def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel:
     return levels.get(sku, {}), quotas.get(sku, {})
 
 
+def snapshot_many(conn: Connection, skus: Sequence[str], location_codes: Sequence[str], channel: str
+                  ) -> tuple[dict[str, dict[str, Level]], dict[str, dict[str, int]]]:
+    """`snapshot` for several SKUs in one query: levels and the channel's own ring-fenced units, by SKU."""
+    levels: dict[str, dict[str, Level]] = {}
+    quotas: dict[str, dict[str, int]] = {}
+    if location_codes and skus:
+        _collect(conn.execute(_SNAPSHOT_MANY, {"channel": channel, "skus": list(skus),
+                                               "locations": list(location_codes)}), levels, quotas)
+    return levels, quotas
+
+
 def availability_views(conn: Connection, channel: dict[str, Any], skus: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Availability of many SKUs in one channel, in one query per 500 SKUs (the projector's batch read)."""
     levels: dict[str, dict[str, Level]] = {}

@@ -458,10 +458,12 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
         created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
     changes = StockChanges(clock, actor)
     taken = []
+    # One read for every claim's quota hint; the claims themselves stay conditional updates.
+    _, quotas = queries.snapshot_many(conn, sorted({sku for sku, _, _ in allocations}),
+                                      sorted({loc for _, loc, _ in allocations}), channel)
     for sku, location, quantity in sorted(allocations):
-        _, quotas = queries.snapshot(conn, sku, [location], channel)
         used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
-                      quota_hint=quotas.get(location, 0), reference=reference)
+                      quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference)
         if used is None:
             levels, _ = queries.snapshot(conn, sku, [location], channel)
             free = levels[location].free if location in levels else 0
