@@ -127,6 +127,17 @@ class Database:
             finally:
                 conn.info["write"] = True
 
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """For work that is one statement at a time: on PostgreSQL each statement commits by itself (no BEGIN
+        and COMMIT round trips); on SQLite an ordinary write transaction."""
+        if not self.is_postgres:
+            with self.transaction() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def run(self, work: Callable[[Connection], T], *, retries: int = 3) -> T:
         """Run `work` in a write transaction, retrying when the engine aborts it to break a deadlock, a
         serialisation conflict or a get-or-create race (the work is all-database, so a retry is safe)."""

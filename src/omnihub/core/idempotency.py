@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import Database, Timestamp, metadata
+from omnihub.core.db import Database, Timestamp, dialect_insert, metadata
 
 idempotency_keys = sa.Table(
     "idempotency_keys",
@@ -25,6 +25,11 @@ idempotency_keys = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
 )
+
+_CLAIMED = sa.select(idempotency_keys).where(
+    idempotency_keys.c.scope == sa.bindparam("b_scope"), idempotency_keys.c.key == sa.bindparam("b_key"))
+
+_CLAIM_INSERTS: dict[str, Any] = {}
 
 # A request still "in flight" after this long died with its process; a retry may take over.
 ABANDONED_AFTER = timedelta(seconds=60)
@@ -89,31 +94,22 @@ class IdempotencyMiddleware:
             await run_in_threadpool(self._finish, credential_scope, key[:200], captured)
 
     def _claim(self, scope_hash: str, key: str, request_hash: str) -> tuple[int, bytes, str, bool] | None:
-        """None: this request goes ahead. Otherwise the response to send instead."""
+        """None: this request goes ahead. Otherwise the response to send instead.
+
+        The usual case (a key never seen) is one statement that commits by itself."""
         now = self.clock.now()
-        try:
-            with self.db.transaction() as conn:
-                conn.execute(
-                    idempotency_keys.insert(), dict(
-                        scope=scope_hash, key=key, request_hash=request_hash, created_at=now
-                    )
-                )
-            return None
-        except IntegrityError:
-            pass
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                sa.select(idempotency_keys).where(
-                    idempotency_keys.c.scope == scope_hash, idempotency_keys.c.key == key
-                )
-            ).first()
-            if row is None:  # finished with a server error and was cleared: go ahead
-                conn.execute(
-                    idempotency_keys.insert(), dict(
-                        scope=scope_hash, key=key, request_hash=request_hash, created_at=now
-                    )
-                )
+        with self.db.single_statement() as conn:
+            if self._insert_claim(conn, scope_hash, key, request_hash, now):
                 return None
+        with self.db.transaction() as conn:
+            row = conn.execute(_CLAIMED, {"b_scope": scope_hash, "b_key": key}).first()
+            if row is None:  # finished with a server error and was cleared: go ahead
+                if self._insert_claim(conn, scope_hash, key, request_hash, now):
+                    return None
+                status, payload = _problem(
+                    409, "idempotency_request_in_progress", "A request with this Idempotency-Key is in progress."
+                )
+                return status, payload, "application/problem+json", False
             if row.request_hash != request_hash:
                 status, payload = _problem(
                     422, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
@@ -133,9 +129,19 @@ class IdempotencyMiddleware:
                 return status, payload, "application/problem+json", False
             return row.status_code, row.body or b"", row.content_type or "application/json", True
 
+    @staticmethod
+    def _insert_claim(conn: Connection, scope_hash: str, key: str, request_hash: str, now: datetime) -> bool:
+        """True when this call took the key (INSERT … ON CONFLICT DO NOTHING: a taken key is no error)."""
+        statement = _CLAIM_INSERTS.get(conn.dialect.name)
+        if statement is None:
+            statement = _CLAIM_INSERTS[conn.dialect.name] = (
+                dialect_insert(conn)(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.key))
+        taken = conn.execute(statement, dict(scope=scope_hash, key=key, request_hash=request_hash, created_at=now))
+        return taken.first() is not None
+
     def _finish(self, scope_hash: str, key: str, captured: dict[str, Any]) -> None:
         where = (idempotency_keys.c.scope == scope_hash, idempotency_keys.c.key == key)
-        with self.db.transaction() as conn:
+        with self.db.single_statement() as conn:
             if captured["status"] >= 500:
                 conn.execute(idempotency_keys.delete().where(*where))  # let a retry try again
                 return

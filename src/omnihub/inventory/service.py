@@ -316,11 +316,8 @@ def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequen
     now = clock.now()
     expires_at = rules.reservation_expiry(now, ttl_seconds)
     reservation_id = new_id("res")
-    # The header goes in before any stock row is locked: what follows a claim is kept as short as possible,
-    # since the claimed row stays locked until commit.
-    conn.execute(reservations.insert(), dict(
-        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
-        created_at=now, expires_at=expires_at))
+    header = dict(id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
+                  created_at=now, expires_at=expires_at)
     changes = StockChanges(clock, actor)
     taken: list[dict[str, Any]] = []
     spread = random.randrange(1 << 16)
@@ -334,6 +331,11 @@ def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequen
                     raise catalog_product_not_found(sku, field=f"lines.{index}.sku")
                 raise errors.insufficient_stock(sku, quantity, quantity - remaining + view.available,
                                                 field=f"lines.{index}.quantity")
+            if header:
+                # Written once there is something to claim (a sold-out refusal writes nothing) and before any
+                # stock row is locked: what follows a claim is kept short, as the row stays locked until commit.
+                conn.execute(reservations.insert(), header)
+                header = {}
             plan = rules.plan_allocation(remaining, [(c, view.locations[c]) for c in candidates], spread)
             for loc, qty in plan:
                 used = _claim(conn, changes, location=loc, sku=sku, quantity=qty, channel=channel,

@@ -93,3 +93,30 @@ def test_a_ring_fence_holds_under_concurrent_claims_from_other_channels(
     level = ok(shop.get("/api/v1/stock/s1/MUG"))
     assert (level["reserved"], level["ring_fenced"], level["quotas"]) == (30, 0, {"store": 0})
     assert ok(shop.post("/api/v1/inventory/check")) == []
+
+
+def test_one_idempotency_key_sent_by_many_threads_at_once_reserves_once(
+        shop: TestClient, settings: Settings, db: Database, clock: ManualClock, admin_key: str) -> None:
+    """A client that retries impatiently, many times in parallel: one effect, every answer the same reservation
+    or a clean 'in progress'."""
+    from omnihub.app import create_app
+
+    stock(shop, "wh", "MUG", 50)
+    body = {"channel": "web", "lines": [{"sku": "MUG", "quantity": 2}]}
+
+    def send(url: str) -> httpx.Response:
+        with httpx.Client(headers={"Authorization": f"Bearer {admin_key}", "Idempotency-Key": "retry-storm"},
+                          timeout=60) as http:
+            return http.post(f"{url}/api/v1/reservations", json=body)
+
+    with server_thread(create_app(settings, db=db, clock=clock)) as url, ThreadPoolExecutor(THREADS) as pool:
+        answers = list(pool.map(send, [url] * THREADS))
+        settled = send(url)  # after the storm: the first answer, replayed
+
+    created = {r.json()["id"] for r in answers if r.status_code == 201}
+    waiting = [r for r in answers if r.status_code == 409]
+    assert len(created) == 1 and len(waiting) + sum(r.status_code == 201 for r in answers) == THREADS
+    assert all(r.json()["code"] == "idempotency_request_in_progress" for r in waiting)
+    assert settled.status_code == 201 and settled.json()["id"] in created
+    assert settled.headers["idempotent-replayed"] == "true"
+    assert ok(shop.get("/api/v1/stock/wh/MUG"))["reserved"] == 2
