@@ -254,8 +254,8 @@ def _next_number(conn: Connection, channel: str) -> str:
     order merely leaves a gap (order numbers may have gaps; invoice numbers, in billing, may not). SQLite
     runs one writer at a time anyway, so there the order's own transaction takes it."""
     if conn.dialect.name == "postgresql":
-        with conn.engine.begin() as side:
-            return _take_number(side, channel)
+        with conn.engine.connect() as side:  # one statement that commits by itself
+            return _take_number(side.execution_options(isolation_level="AUTOCOMMIT"), channel)
     return _take_number(conn, channel)
 
 

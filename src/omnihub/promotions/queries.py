@@ -75,13 +75,13 @@ def get_promotion(conn: Connection, promotion_id: str) -> dict[str, Any]:
     return _out(row, targets(conn, [row.id])[row.id])
 
 
-def _valid_in_channel(channel: str) -> Any:
+def _valid_in_channel(channel: Any) -> Any:
     """No channel scope (every channel), or the channel is listed."""
     scoped = sa.select(T.promotion_id).where(T.promotion_id == P.id, T.dimension == "channel")
     return sa.or_(~sa.exists(scoped), sa.exists(scoped.where(T.value == channel)))
 
 
-def _running(now: datetime) -> Any:
+def _running(now: Any) -> Any:
     return sa.and_(P.active.is_(True), P.starts_at <= now, sa.or_(P.ends_at.is_(None), P.ends_at > now))
 
 
@@ -114,13 +114,18 @@ def _rule(row: Any, scope: dict[str, list[str]]) -> rules.Promotion:
     )
 
 
+# Built once: every order and cart price reads it.
+_AUTOMATIC_RUNNING = sa.select(promotions).where(
+    P.code.is_(None), _running(sa.bindparam("b_now", type_=P.starts_at.type)),
+    _valid_in_channel(sa.bindparam("b_channel", type_=sa.String)),
+    sa.or_(P.usage_limit.is_(None), P.used < P.usage_limit))
+
+
 def pricing_candidates(conn: Connection, now: datetime, channel: str,
                        codes: Iterable[str]) -> tuple[list[rules.Promotion], dict[str, rules.Promotion]]:
     """The automatic promotions running now in this channel (not used up), and the promotions behind the given
     (upper-cased) codes whatever their state, so a refused code can be told why."""
-    automatic = list(conn.execute(sa.select(promotions).where(
-        P.code.is_(None), _running(now), _valid_in_channel(channel),
-        sa.or_(P.usage_limit.is_(None), P.used < P.usage_limit))))
+    automatic = list(conn.execute(_AUTOMATIC_RUNNING, {"b_now": now, "b_channel": channel}))
     wanted = list(set(codes))
     coded = list(conn.execute(sa.select(promotions).where(P.code.in_(wanted)))) if wanted else []
     scopes = targets(conn, [r.id for r in automatic + coded])
