@@ -32,7 +32,7 @@ from omnihub.billing.models import (
     tax_rates,
 )
 from omnihub.core.clock import Clock
-from omnihub.core.db import dialect_insert, new_id, take_counter, upsert
+from omnihub.core.db import conflict_insert, dialect_insert, new_id, take_counter, upsert
 from omnihub.core.events import emit
 from omnihub.core.money import parse_amount
 
@@ -175,6 +175,10 @@ _LOCKED_BALANCE = _BALANCE.with_for_update()
 _PAYMENT_COUNT = sa.select(sa.func.count()).select_from(payments).where(payments.c.order_id == sa.bindparam("b_order"))
 
 
+_OPEN_BALANCE = conflict_insert(order_balances, ["order_id", "currency", "total", "paid", "refunded", "status",
+                                                 "updated_at"], conflict="DO NOTHING", returning="order_id")
+
+
 def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, total: Decimal
                   ) -> tuple[Any, bool]:
     """The order's balance row, created on first use and locked. Returns (row, created).
@@ -182,10 +186,9 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
     A row this call created is ours alone until commit (a concurrent insert waits on its key), so it is
     not read back."""
     status = rules.split_tender_status(total, Decimal(0))
-    created = conn.execute(_insert(conn, order_balances).values(
-        order_id=order_id, currency=currency, total=total, paid=0, refunded=0,
-        status=status, updated_at=clock.now(),
-    ).on_conflict_do_nothing().returning(order_balances.c.order_id)).first() is not None
+    created = conn.execute(_OPEN_BALANCE, dict(
+        order_id=order_id, currency=currency, total=total, paid=0, refunded=0, status=status, updated_at=clock.now(),
+    )).first() is not None
     if created:
         return SimpleNamespace(order_id=order_id, currency=currency, total=total, paid=Decimal(0),
                                refunded=Decimal(0), status=status), True

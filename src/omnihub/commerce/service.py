@@ -36,7 +36,7 @@ from omnihub.commerce.models import (
     shipments,
 )
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import dialect_insert, new_id, take_counter, upsert
+from omnihub.core.db import conflict_insert, new_id, take_counter, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit
 from omnihub.core.money import format_amount
@@ -184,8 +184,8 @@ def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None
     for code in sorted(set(codes)):
         if code not in limits:
             continue
-        insert = dialect_insert(conn)
-        conn.execute(insert(fulfilment_load).values(location_code=code, day=today, orders=0).on_conflict_do_nothing())
+        conn.execute(conflict_insert(fulfilment_load, ["location_code", "day", "orders"], conflict="DO NOTHING"),
+                     {"location_code": code, "day": today, "orders": 0})
         fl = fulfilment_load.c
         won = conn.execute(fulfilment_load.update().where(fl.location_code == code, fl.day == today,
                                                           fl.orders < limits[code])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -196,19 +196,35 @@ def upsert(
     conn.execute(stmt, rows)
 
 
-_COUNTER_STATEMENTS: dict[tuple[str, str, str, str], Any] = {}
+_CONFLICT_INSERTS: dict[tuple[Any, ...], sa.TextClause] = {}
+
+
+def conflict_insert(table: sa.Table, columns: Sequence[str], *, conflict: str, returning: str | None = None
+                    ) -> sa.TextClause:
+    """`INSERT INTO table (columns) VALUES (:columns) ON CONFLICT … [RETURNING …]`, built once per shape.
+
+    SQLAlchemy does not cache its dialect `insert(…).on_conflict_…()` constructs: they are compiled again on
+    every execution (~0.35 ms of CPU here). This spelling is the same on SQLite and PostgreSQL, keeps each
+    column's type for its parameter, and is compiled once."""
+    key = (table.name, tuple(columns), conflict, returning)
+    statement = _CONFLICT_INSERTS.get(key)
+    if statement is None:
+        names = ", ".join(columns)
+        values = ", ".join(f":{c}" for c in columns)
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT {conflict}"
+        if returning:
+            sql += f" RETURNING {returning}"
+        statement = sa.text(sql).bindparams(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
+        _CONFLICT_INSERTS[key] = statement
+    return statement
 
 
 def take_counter(conn: Connection, table: sa.Table, key_column: str, key: str, counter_column: str) -> int:
-    """Take the next value of a named counter row (1 first), creating the row on first use, in one statement:
-    INSERT … ON CONFLICT DO UPDATE … RETURNING. The row stays locked until the transaction ends, so values are
-    never repeated and, if the transaction commits, never skipped."""
-    cache_key = (conn.dialect.name, table.name, key_column, counter_column)
-    statement = _COUNTER_STATEMENTS.get(cache_key)
-    if statement is None:
-        counter = table.c[counter_column]
-        insert = dialect_insert(conn)(table).values({key_column: sa.bindparam("b_key"), counter_column: 2})
-        statement = insert.on_conflict_do_update(
-            index_elements=[key_column], set_={counter_column: counter + 1}).returning(counter)
-        _COUNTER_STATEMENTS[cache_key] = statement
-    return int(conn.execute(statement, {"b_key": key}).scalar_one()) - 1
+    """Take the next value of a named counter row (1 first), creating the row on first use, in one statement.
+    The row stays locked until the transaction ends, so values are never repeated and, if the transaction
+    commits, never skipped."""
+    statement = conflict_insert(
+        table, [key_column, counter_column], conflict=(
+            f"({key_column}) DO UPDATE SET {counter_column} = {table.name}.{counter_column} + 1"),
+        returning=counter_column)
+    return int(conn.execute(statement, {key_column: key, counter_column: 2}).scalar_one()) - 1

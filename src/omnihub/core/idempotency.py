@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import Database, Timestamp, dialect_insert, metadata
+from omnihub.core.db import Database, Timestamp, conflict_insert, metadata
 
 idempotency_keys = sa.Table(
     "idempotency_keys",
@@ -28,8 +28,6 @@ idempotency_keys = sa.Table(
 
 _CLAIMED = sa.select(idempotency_keys).where(
     idempotency_keys.c.scope == sa.bindparam("b_scope"), idempotency_keys.c.key == sa.bindparam("b_key"))
-
-_CLAIM_INSERTS: dict[str, Any] = {}
 
 # A request still "in flight" after this long died with its process; a retry may take over.
 ABANDONED_AFTER = timedelta(seconds=60)
@@ -132,10 +130,8 @@ class IdempotencyMiddleware:
     @staticmethod
     def _insert_claim(conn: Connection, scope_hash: str, key: str, request_hash: str, now: datetime) -> bool:
         """True when this call took the key (INSERT … ON CONFLICT DO NOTHING: a taken key is no error)."""
-        statement = _CLAIM_INSERTS.get(conn.dialect.name)
-        if statement is None:
-            statement = _CLAIM_INSERTS[conn.dialect.name] = (
-                dialect_insert(conn)(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.key))
+        statement = conflict_insert(idempotency_keys, ["scope", "key", "request_hash", "created_at"],
+                                    conflict="DO NOTHING", returning="key")
         taken = conn.execute(statement, dict(scope=scope_hash, key=key, request_hash=request_hash, created_at=now))
         return taken.first() is not None
 

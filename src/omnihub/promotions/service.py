@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnihub.catalog import queries as catalog
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import dialect_insert, new_id
+from omnihub.core.db import conflict_insert, new_id
 from omnihub.core.events import emit
 from omnihub.promotions import errors, queries, rules
 from omnihub.promotions.models import promotion_customer_usage, promotion_redemptions, promotion_targets, promotions
@@ -112,9 +112,9 @@ def price_basket(conn: Connection, clock: Clock, basket: Basket) -> Discounts:
 def _count_customer_use(conn: Connection, promotion_id: str, customer_id: str, limit: int | None) -> bool:
     """One more use by this customer, unless that would pass `limit`. Counted even without a limit, so one
     added later sees the uses made before it."""
-    insert = dialect_insert(conn)
-    conn.execute(insert(promotion_customer_usage).values(promotion_id=promotion_id, customer_id=customer_id, used=0)
-                 .on_conflict_do_nothing())
+    conn.execute(conflict_insert(promotion_customer_usage, ["promotion_id", "customer_id", "used"],
+                                 conflict="DO NOTHING"),
+                 {"promotion_id": promotion_id, "customer_id": customer_id, "used": 0})
     guard = [U.promotion_id == promotion_id, U.customer_id == customer_id]
     if limit is not None:
         guard.append(U.used < limit)
