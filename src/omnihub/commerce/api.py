@@ -118,8 +118,11 @@ def create_order(body: OrderCreate, idempotency_key: str | None = Header(default
     ctx.principal.ensure_channel(body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
+    key = _scoped_key(ctx.principal, idempotency_key)
+    with ctx.db.single_statement(read_only=True) as conn:
+        service.refuse_when_sold_out(conn, data, idempotency_key=key)
     order = ctx.db.run(lambda conn: service.place_order(conn, ctx.clock, data, actor=ctx.principal.key_id,
-                                                        idempotency_key=_scoped_key(ctx.principal, idempotency_key)))
+                                                        idempotency_key=key))
     return _show(ctx.principal, order)
 
 

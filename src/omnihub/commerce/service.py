@@ -204,21 +204,61 @@ def _give_capacity_back(conn: Connection, codes: Sequence[str], created_at: Any)
                      .values(orders=fl.orders - 1))
 
 
+def _fulfilment_codes(channel: dict[str, Any], fulfilment: dict[str, Any]) -> list[str]:
+    """The locations that may fill an order, in preference order: the counter's or pickup store first."""
+    kind = fulfilment["type"]
+    if kind == "in_store":
+        return [fulfilment["location"]]
+    if kind == "pickup":
+        return [fulfilment["location"], *[c for c in channel["locations"] if c != fulfilment["location"]]]
+    return list(channel["locations"])
+
+
+def refuse_when_sold_out(conn: Connection, data: dict[str, Any], *, idempotency_key: str | None = None) -> None:
+    """A look before the order's transaction: when a line plainly cannot be filled from every location that
+    may fill it, refuse with the same `insufficient_stock` at the cost of a few reads and no write (in a
+    sell-out rush nearly every attempt ends here). Anything less plain — a retried key, a draft, an invalid
+    fulfilment, an unknown channel or SKU, enough stock — is left to `place_order`, which decides for real."""
+    if data.get("draft"):
+        return
+    if idempotency_key and conn.execute(sa.select(ORD.id).where(ORD.idempotency_key == idempotency_key)).first():
+        return
+    fulfilment = data.get("fulfilment") or {"type": "ship"}
+    try:
+        _validate_fulfilment(conn, fulfilment)
+        channel = catalog.get_channel(conn, data["channel"], field="channel")
+    except DomainError:
+        return
+    merged: dict[str, int] = {}
+    for line in data["lines"]:
+        merged[line["sku"]] = merged.get(line["sku"], 0) + line["quantity"]
+    codes = _fulfilment_codes(channel, fulfilment)
+    levels, quotas = inventory_queries.snapshot_many(conn, list(merged), codes, channel["code"])
+    from omnihub.inventory.rules import available_for_channel
+
+    for index, (sku, wanted) in enumerate(merged.items()):
+        if sku not in levels:
+            return  # perhaps an unknown SKU: place_order says which error
+        own = quotas.get(sku, {})
+        available = sum(available_for_channel(level, own.get(code, 0)) for code, level in levels[sku].items())
+        if available < wanted:
+            raise insufficient_stock(sku, wanted, available, field=f"lines.{index}.quantity")
+
+
 def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: Sequence[tuple[str, int]],
             fulfilment: dict[str, Any]) -> sourcing.Decision:
     kind = fulfilment["type"]
+    codes = _fulfilment_codes(channel, fulfilment)
+    places = inventory_queries.locations_by_code(conn, codes)
     if kind == "in_store":
-        codes = [fulfilment["location"]]
         destination = None
     elif kind == "pickup":
-        store = inventory_queries.get_location(conn, fulfilment["location"], field="fulfilment.location")
-        codes = [store["code"], *[c for c in channel["locations"] if c != store["code"]]]
-        destination = (store["lat"], store["lon"])
+        if codes[0] not in places:
+            inventory_queries.get_location(conn, codes[0], field="fulfilment.location")  # the clear 404
+        destination = (places[codes[0]]["lat"], places[codes[0]]["lon"])
     else:
-        codes = list(channel["locations"])
         address = fulfilment["address"]
         destination = (address.get("lat"), address.get("lon"))
-    places = inventory_queries.locations_by_code(conn, codes)
     capacity = _capacity_left(conn, clock, codes)
     candidates = [sourcing.Candidate(code, places[code]["lat"], places[code]["lon"], capacity[code], rank)
                   for rank, code in enumerate(codes)]

@@ -128,11 +128,11 @@ class Database:
                 conn.info["write"] = True
 
     @contextmanager
-    def single_statement(self) -> Iterator[Connection]:
+    def single_statement(self, *, read_only: bool = False) -> Iterator[Connection]:
         """For work that is one statement at a time: on PostgreSQL each statement commits by itself (no BEGIN
-        and COMMIT round trips); on SQLite an ordinary write transaction."""
+        and COMMIT round trips); on SQLite an ordinary transaction (a deferred one when `read_only`)."""
         if not self.is_postgres:
-            with self.transaction() as conn:
+            with self.read() if read_only else self.transaction() as conn:
                 yield conn
             return
         with self.engine.connect() as conn:

@@ -118,12 +118,14 @@ def _channel_scope(ctx: Context) -> str | None:
 @router.post("/reservations", status_code=201, response_model=ReservationOut)
 def create_reservation(body: ReservationCreate, ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     ctx.principal.ensure_channel(body.channel)
+    lines = [(line.sku, line.quantity) for line in body.lines]
+    with ctx.db.single_statement(read_only=True) as conn:
+        service.refuse_when_sold_out(conn, channel=body.channel, lines=lines, location=body.location)
 
     def reserve(conn: Connection) -> dict[str, Any]:
         return service.reserve_stock(
-            conn, ctx.clock, channel=body.channel, lines=[(line.sku, line.quantity) for line in body.lines],
-            location=body.location, ttl_seconds=body.ttl_seconds, reference=body.reference,
-            actor=ctx.principal.key_id)
+            conn, ctx.clock, channel=body.channel, lines=lines, location=body.location,
+            ttl_seconds=body.ttl_seconds, reference=body.reference, actor=ctx.principal.key_id)
 
     return ctx.db.run(reserve)
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from omnihub.catalog import queries as catalog
 from omnihub.core.clock import Clock
 from omnihub.core.db import dialect_insert, new_id, upsert
+from omnihub.core.errors import DomainError
 from omnihub.core.events import Event, emit, emit_many
 from omnihub.inventory import errors, queries, rules
 from omnihub.inventory.models import (
@@ -299,6 +300,28 @@ def _claim(conn: Connection, changes: StockChanges, *, location: str, sku: str, 
                                                  q.channel_code == channel).values(units=q.units - used))
     changes.record(location, sku, "reservation", after, reserved_delta=quantity, reference=reference)
     return used
+
+
+def refuse_when_sold_out(conn: Connection, *, channel: str, lines: Sequence[tuple[str, int]],
+                         location: str | None = None) -> None:
+    """A look before the transaction: when the channel plainly cannot have the stock, refuse at the cost of
+    two reads and no write transaction (in a sell-out rush nearly every attempt ends here). Anything else —
+    unknown channel, SKU or location, enough stock — is left to `reserve_stock`, which decides for real."""
+    try:
+        chan = catalog.get_channel(conn, channel, field="channel")
+    except DomainError:
+        return
+    candidates = [location] if location is not None else chan["locations"]
+    if location is not None and location not in chan["locations"]:
+        return
+    merged = rules.merge_lines(lines)
+    levels, quotas = queries.snapshot_many(conn, [sku for sku, _ in merged], candidates, channel)
+    for index, (sku, quantity) in enumerate(merged):
+        if sku not in levels:
+            return  # perhaps an unknown SKU: reserve_stock says which error
+        view = rules.channel_availability(levels[sku], quotas.get(sku, {}), candidates, chan["stock_buffer"])
+        if view.available < quantity:
+            raise errors.insufficient_stock(sku, quantity, view.available, field=f"lines.{index}.quantity")
 
 
 def reserve_stock(conn: Connection, clock: Clock, *, channel: str, lines: Sequence[tuple[str, int]],

@@ -284,6 +284,22 @@ def test_a_retried_order_with_the_same_idempotency_key_is_the_same_order(shop: T
     assert ok(shop.get("/api/v1/payments", params={"order": first["id"]}))["paid"] == "31.00"
 
 
+def test_an_order_retried_after_the_last_unit_sold_is_still_that_order(shop: TestClient) -> None:
+    stock(shop, "bcn", "TEE-M", 0)
+    stock(shop, "mad", "TEE-M", 0)
+    stock(shop, "wh", "TEE-M", 1)
+    body = order_body(("TEE-M", 1))
+
+    first = ok(shop.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "last-one"}), 201)
+    again = shop.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "last-one"})
+    refused = problem(shop.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "too-late"}),
+                      409, "insufficient_stock")
+
+    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert (refused["field"], refused["requested"], refused["available"]) == ("lines.0.quantity", 1, 0)
+    assert held(shop, "wh", "TEE-M") == (1, 1)
+
+
 def test_order_numbers_count_per_channel(shop: TestClient) -> None:
     web1 = ship_order(shop, ("MUG", 1))
     market1 = ship_order(shop, ("MUG", 1), channel="market", paid=Decimal("12.00"))

@@ -88,6 +88,21 @@ def test_expired_reservations_are_released_by_the_worker_job(shop: TestClient, d
     assert ok(shop.get("/api/v1/stock/wh/TEE-M"))["reserved"] == 1
 
 
+def test_a_sold_out_refusal_writes_nothing_and_a_freed_unit_sells_again(shop: TestClient) -> None:
+    stock(shop, "wh", "MUG", 2)
+    first = ok(reserve(shop, "web", ("MUG", 2)), 201)
+    entries = ok(shop.get("/api/v1/stock/wh/MUG/ledger", params={"limit": 500}))["items"]
+
+    for _ in range(3):  # the rush after the sell-out
+        body = problem(reserve(shop, "web", ("MUG", 1)), 409, "insufficient_stock")
+        assert (body["field"], body["requested"], body["available"]) == ("lines.0.quantity", 1, 0)
+
+    assert ok(shop.get("/api/v1/stock/wh/MUG/ledger", params={"limit": 500}))["items"] == entries
+    ok(shop.delete(f"/api/v1/reservations/{first['id']}"))
+    assert ok(reserve(shop, "web", ("MUG", 1)), 201)["lines"] == [{"sku": "MUG", "quantity": 1, "location": "wh"}]
+    assert ok(shop.post("/api/v1/inventory/check")) == []
+
+
 def test_channel_buffer_is_held_back_from_that_channel_only(shop: TestClient) -> None:
     stock(shop, "wh", "MUG", 5)
 
