@@ -345,3 +345,29 @@ def test_behind_counts_the_subscribed_events_still_to_send_not_every_event(
 
     stream = webhook(admin, hook)["stream"]
     assert (stream["behind"], stream["attempts"]) == (2, 1)
+
+
+def test_replay_after_a_dead_batch_sends_each_event_once_not_again_as_a_dead_letter(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
+) -> None:
+    rx = receiver(status=503)
+    hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
+    since = clock.now()
+    product(admin, "SKU-1")
+    product(admin, "SKU-2")
+    for _ in range(4):
+        work(webhook_max_attempts=3)
+        clock.advance(hours=2)
+    dead = deliveries(admin, hook, status="dead")
+    rx.status = 200
+    sent_while_down = len(rx.requests)
+
+    replayed = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/replay", json={"since": since.isoformat()}))
+    work(webhook_max_attempts=3)
+    work(webhook_max_attempts=3)
+
+    assert len(dead) == 2
+    assert replayed["deliveries_reset"] == 0 and replayed["stream_rewound_by"] >= 2
+    received = [e["data"]["sku"] for r in rx.requests[sent_while_down:] for e in r.envelopes]
+    assert received == ["SKU-1", "SKU-2"]  # once each, in order, by the stream
+    assert {d["status"] for d in deliveries(admin, hook)} == {"dead"}

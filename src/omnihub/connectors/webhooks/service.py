@@ -29,6 +29,7 @@ from omnihub.core.events import (
     first_position_since,
     head_position,
     lock_positions,
+    outbox,
 )
 
 
@@ -140,19 +141,24 @@ def replay(conn: Connection, clock: Clock, webhook_id: str, since: datetime) -> 
     now = clock.now()
     rewound = 0
     st = webhook_streams.c
+    d = webhook_deliveries.c
+    finished_since = [d.subscription_id == webhook_id, d.status != DeliveryStatus.PENDING.value,
+                      d.created_at >= since]
     stream = conn.execute(sa.select(st.position).where(st.subscription_id == webhook_id)).first()
     if stream is not None:
+        cursor = stream.position
         first = first_position_since(conn, since)
         target = first - 1 if first is not None else None
         if target is not None and target < stream.position:
             conn.execute(webhook_streams.update().where(st.subscription_id == webhook_id).values(
                 position=target, attempts=0, next_attempt_at=None, locked_until=None, claim_token=None))
             rewound = stream.position - target
-    d = webhook_deliveries.c
-    reset = conn.execute(webhook_deliveries.update().where(
-        d.subscription_id == webhook_id, d.status != DeliveryStatus.PENDING.value, d.created_at >= since,
-    ).values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, locked_until=None,
-             claim_token=None, delivered_at=None)).rowcount
+            cursor = target
+        # A dead letter of an event the stream will send again stays as it is: sent twice it would be a duplicate.
+        finished_since.append(d.event_id.not_in(sa.select(outbox.c.id).where(outbox.c.position > cursor)))
+    reset = conn.execute(webhook_deliveries.update().where(*finished_since).values(
+        status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, locked_until=None,
+        claim_token=None, delivered_at=None)).rowcount
     return {"webhook_id": webhook_id, "since": since, "deliveries_reset": int(reset or 0),
             "stream_rewound_by": rewound, "webhook": queries.get_webhook(conn, webhook_id)}
 
