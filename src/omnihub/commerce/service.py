@@ -45,6 +45,7 @@ from omnihub.customers import service as customers
 from omnihub.inventory import queries as inventory_queries
 from omnihub.inventory import service as inventory
 from omnihub.inventory.errors import insufficient_stock
+from omnihub.inventory.rules import available_for_channel, withhold_buffer
 from omnihub.messaging import service as messaging
 from omnihub.promotions import service as promotions
 from omnihub.promotions.rules import Basket, BasketLine
@@ -234,13 +235,12 @@ def refuse_when_sold_out(conn: Connection, data: dict[str, Any], *, idempotency_
         merged[line["sku"]] = merged.get(line["sku"], 0) + line["quantity"]
     codes = _fulfilment_codes(channel, fulfilment)
     levels, quotas = inventory_queries.snapshot_many(conn, list(merged), codes, channel["code"])
-    from omnihub.inventory.rules import available_for_channel
-
     for index, (sku, wanted) in enumerate(merged.items()):
         if sku not in levels:
             return  # perhaps an unknown SKU: place_order says which error
         own = quotas.get(sku, {})
-        available = sum(available_for_channel(level, own.get(code, 0)) for code, level in levels[sku].items())
+        available = max(0, sum(available_for_channel(level, own.get(code, 0)) for code, level in levels[sku].items())
+                        - channel["stock_buffer"])
         if available < wanted:
             raise insufficient_stock(sku, wanted, available, field=f"lines.{index}.quantity")
 
@@ -263,14 +263,14 @@ def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: S
     candidates = [sourcing.Candidate(code, places[code]["lat"], places[code]["lon"], capacity[code], rank)
                   for rank, code in enumerate(codes)]
     stock: dict[tuple[str, str], int] = {}
-    from omnihub.inventory.rules import available_for_channel
 
     levels_by_sku, quotas_by_sku = inventory_queries.snapshot_many(conn, [sku for sku, _ in lines], codes,
                                                                    channel["code"])
     for sku, levels in levels_by_sku.items():
         quotas = quotas_by_sku.get(sku, {})
-        for code, level in levels.items():
-            stock[(code, sku)] = available_for_channel(level, quotas.get(code, 0))
+        usable = withhold_buffer({code: available_for_channel(level, quotas.get(code, 0))
+                                  for code, level in levels.items()}, codes, channel["stock_buffer"])
+        stock.update({(code, sku): units for code, units in usable.items()})
     if kind == "pickup" and all(stock.get((codes[0], s), 0) >= q for s, q in lines):
         candidates = candidates[:1]  # the store has it all: hold it there, nothing travels
     decision = sourcing.source_order(lines, candidates, stock, destination)

@@ -51,6 +51,21 @@ def channel_availability(
     return ChannelAvailability(max(0, sum(per_location.values()) - buffer), per_location)
 
 
+def withhold_buffer(available: Mapping[str, int], preference: Sequence[str], buffer: int) -> dict[str, int]:
+    """What a channel may take per location once its stock buffer is held back: the buffer is a channel-wide
+    number, so it comes off the least preferred locations first (the pickup store or nearest keep theirs)."""
+    result = dict(available)
+    left = buffer
+    for code in reversed(preference):
+        if left <= 0:
+            break
+        taken = min(result.get(code, 0), left)
+        if taken:
+            result[code] -= taken
+            left -= taken
+    return result
+
+
 def plan_allocation(quantity: int, candidates: Sequence[tuple[str, int]], spread: int = 0) -> list[tuple[str, int]]:
     """Where to take `quantity` from, given (location, available) candidates.
 

@@ -300,6 +300,22 @@ def test_an_order_retried_after_the_last_unit_sold_is_still_that_order(shop: Tes
     assert held(shop, "wh", "TEE-M") == (1, 1)
 
 
+def test_an_order_cannot_take_the_units_its_channel_holds_back(shop: TestClient) -> None:
+    ok(shop.patch("/api/v1/channels/market", json={"stock_buffer": 48}))  # the marketplace sees 2 of wh's 50
+
+    refused = problem(shop.post("/api/v1/orders", json=order_body(("MUG", 3), channel="market")),
+                      409, "insufficient_stock")
+    sold = ship_order(shop, ("MUG", 2), channel="market", paid=Decimal("24.00"))
+    after = problem(shop.post("/api/v1/orders", json=order_body(("MUG", 1), channel="market")),
+                    409, "insufficient_stock")
+    web = ship_order(shop, ("MUG", 1))  # the buffer holds units back from the marketplace only
+
+    assert (refused["requested"], refused["available"]) == (3, 2)
+    assert placed(sold) == [("MUG", 2, "wh")] and after["available"] == 0
+    assert web["status"] == "paid" and placed(web) == [("MUG", 1, "bcn")]
+    assert held(shop, "wh", "MUG") == (50, 2)
+
+
 def test_order_numbers_count_per_channel(shop: TestClient) -> None:
     web1 = ship_order(shop, ("MUG", 1))
     market1 = ship_order(shop, ("MUG", 1), channel="market", paid=Decimal("12.00"))

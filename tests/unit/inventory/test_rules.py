@@ -13,6 +13,7 @@ from omnihub.inventory.rules import (
     plan_allocation,
     quota_consumption,
     reservation_expiry,
+    withhold_buffer,
 )
 
 
@@ -42,6 +43,15 @@ def test_channel_availability_is_never_negative() -> None:
     view = channel_availability({"wh": Level("wh", 1, 0)}, {}, ["wh"], buffer=5)
 
     assert view.available == 0
+
+
+def test_a_buffer_comes_off_the_least_preferred_locations_first() -> None:
+    available = {"store": 2, "wh": 5, "far": 1}
+
+    assert withhold_buffer(available, ["store", "wh", "far"], 3) == {"store": 2, "wh": 3, "far": 0}
+    assert withhold_buffer(available, ["store", "wh", "far"], 0) == available
+    assert withhold_buffer(available, ["store", "wh", "far"], 99) == {"store": 0, "wh": 0, "far": 0}
+    assert withhold_buffer({"wh": 4}, ["store", "wh"], 1) == {"wh": 3}  # a location with no level is skipped
 
 
 def test_plan_prefers_one_location_that_fills_everything() -> None:
