@@ -25,7 +25,7 @@ from omnihub.connectors.webhooks.sender import WebhookSender
 from omnihub.connectors.webhooks.service import WebhookFanout
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
-from omnihub.core.events import EventHandler, dispatch_pending, purge_dispatched
+from omnihub.core.events import EventHandler, dispatch_pending, lock_positions, purge_dispatched
 
 log = logging.getLogger("omnihub.worker")
 
@@ -196,6 +196,7 @@ class Worker:
         total = 0
         for _ in range(MAX_BATCHES_PER_STEP):
             with self.db.transaction() as conn:
+                lock_positions(conn)  # no replay moves a cursor back between our read of it and the delete
                 n = purge_dispatched(conn, before=now - timedelta(days=retention),
                                      keep_after=lowest_stream_cursor(conn), limit=PURGE_BATCH)
             total += n

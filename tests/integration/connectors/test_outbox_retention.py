@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, product
 from tests.webhook_receiver import Receiver
@@ -78,3 +79,39 @@ def test_the_purge_runs_once_per_period_not_every_step(
     assert not_due == 0
     assert due >= 1
     assert skus_in_outbox(db) == []
+
+
+def test_a_purge_racing_a_replay_keeps_what_the_rewound_stream_must_send_again(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], settings: Settings,
+    db: Database, clock: ManualClock, db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: a purge cannot overlap a replay there")
+    import threading
+
+    from omnihub.connectors.webhooks import service as webhooks
+
+    rx = receiver()
+    hook = ok(admin.post("/api/v1/webhooks", json={"url": rx.url, "events": ["product.created"],
+                                                   "batch_size": 10}), 201)
+    since = clock.now()
+    product(admin, "OLD-1")
+    product(admin, "OLD-2")
+    work()  # sent: the stream's cursor is past both, so a purge may take them once they are old
+    clock.advance(days=8)
+    worker = Worker(settings, db, clock, handlers=[])
+    purged: list[int] = []
+    try:
+        with db.transaction() as conn:  # a replay, not yet committed, rewinds the stream before both events
+            webhooks.replay(conn, clock, hook["id"], since)
+            purge = threading.Thread(target=lambda: purged.append(worker.purge_outbox(force=True)))
+            purge.start()
+            purge.join(timeout=1)  # it waits for the replay's lock (without it, it would delete both now)
+        purge.join()
+        kept = skus_in_outbox(db)
+    finally:
+        worker.close()
+    work()  # the stream sends them again (after which they may go)
+
+    assert purged == [0] and kept == ["OLD-1", "OLD-2"]
+    assert [e["data"]["sku"] for r in rx.requests for e in r.envelopes] == ["OLD-1", "OLD-2", "OLD-1", "OLD-2"]

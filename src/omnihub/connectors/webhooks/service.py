@@ -144,6 +144,9 @@ def replay(conn: Connection, clock: Clock, webhook_id: str, since: datetime) -> 
     d = webhook_deliveries.c
     finished_since = [d.subscription_id == webhook_id, d.status != DeliveryStatus.PENDING.value,
                       d.created_at >= since]
+    # The positions lock, as the outbox purge takes it: a purge that read the old cursor cannot delete what
+    # the rewound stream is about to send.
+    lock_positions(conn)
     stream = conn.execute(sa.select(st.position).where(st.subscription_id == webhook_id)).first()
     if stream is not None:
         cursor = stream.position
