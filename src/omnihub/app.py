@@ -15,6 +15,7 @@ from omnihub.config import Settings, get_settings
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError, ErrorKind
+from omnihub.core.hints import RecentKeys
 from omnihub.core.idempotency import IdempotencyMiddleware
 from omnihub.core.security import KeyAuthenticator
 
@@ -96,6 +97,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     app.state.db = db
     app.state.clock = clock
     app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds)
+    # (channel, SKU) pairs this process recently refused as sold out: only those get the cheap look before
+    # the write transaction, so ordinary sales pay nothing for the sell-out path.
+    app.state.sold_out = RecentKeys(ttl_seconds=10)
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware, db=db, clock=clock)
 

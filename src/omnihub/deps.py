@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
@@ -10,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
+from omnihub.core.errors import Conflict
+from omnihub.core.hints import RecentKeys
 from omnihub.core.security import Principal, Role
 
 
@@ -19,6 +23,7 @@ class Context:
     clock: Clock
     settings: Settings
     principal: Principal
+    sold_out: RecentKeys
 
 
 async def principal(request: Request) -> Principal:
@@ -35,7 +40,7 @@ async def principal(request: Request) -> Principal:
 
 async def context(request: Request, who: Principal = Depends(principal)) -> Context:
     state = request.app.state
-    return Context(db=state.db, clock=state.clock, settings=state.settings, principal=who)
+    return Context(db=state.db, clock=state.clock, settings=state.settings, principal=who, sold_out=state.sold_out)
 
 
 def requires(*roles: Role):  # type: ignore[no-untyped-def]
@@ -49,3 +54,19 @@ def requires(*roles: Role):  # type: ignore[no-untyped-def]
 
 
 ANY_ROLE = tuple(Role)
+
+
+@contextmanager
+def remembering_sold_out(ctx: Context, channel: str) -> Iterator[None]:
+    """Note the (channel, SKU) of an `insufficient_stock` answer, so the next attempts at it take the cheap
+    look before the write transaction (see app.state.sold_out)."""
+    try:
+        yield
+    except Conflict as exc:
+        if exc.code == "insufficient_stock" and exc.data.get("sku"):
+            ctx.sold_out.add((channel, exc.data["sku"]))
+        raise
+
+
+def recently_sold_out(ctx: Context, channel: str, skus: Iterable[str]) -> bool:
+    return ctx.sold_out.any_of([(channel, sku) for sku in skus])

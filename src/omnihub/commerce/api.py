@@ -30,7 +30,7 @@ from omnihub.commerce.schemas import (
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
-from omnihub.deps import Context, requires
+from omnihub.deps import Context, recently_sold_out, remembering_sold_out, requires
 
 router = APIRouter(tags=["commerce"])
 SELLERS = (Role.CHANNEL, Role.ASSOCIATE)
@@ -119,10 +119,12 @@ def create_order(body: OrderCreate, idempotency_key: str | None = Header(default
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
     key = _scoped_key(ctx.principal, idempotency_key)
-    with ctx.db.single_statement(read_only=True) as conn:
-        service.refuse_when_sold_out(conn, data, idempotency_key=key)
-    order = ctx.db.run(lambda conn: service.place_order(conn, ctx.clock, data, actor=ctx.principal.key_id,
-                                                        idempotency_key=key))
+    with remembering_sold_out(ctx, body.channel):
+        if recently_sold_out(ctx, body.channel, [line.sku for line in body.lines]):
+            with ctx.db.single_statement(read_only=True) as conn:
+                service.refuse_when_sold_out(conn, data, idempotency_key=key)
+        order = ctx.db.run(lambda conn: service.place_order(conn, ctx.clock, data, actor=ctx.principal.key_id,
+                                                            idempotency_key=key))
     return _show(ctx.principal, order)
 
 

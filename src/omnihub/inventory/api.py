@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, requires
+from omnihub.deps import Context, context, recently_sold_out, remembering_sold_out, requires
 from omnihub.inventory import queries, service
 from omnihub.inventory.schemas import (
     AvailabilityOut,
@@ -119,15 +119,17 @@ def _channel_scope(ctx: Context) -> str | None:
 def create_reservation(body: ReservationCreate, ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     ctx.principal.ensure_channel(body.channel)
     lines = [(line.sku, line.quantity) for line in body.lines]
-    with ctx.db.single_statement(read_only=True) as conn:
-        service.refuse_when_sold_out(conn, channel=body.channel, lines=lines, location=body.location)
 
     def reserve(conn: Connection) -> dict[str, Any]:
         return service.reserve_stock(
             conn, ctx.clock, channel=body.channel, lines=lines, location=body.location,
             ttl_seconds=body.ttl_seconds, reference=body.reference, actor=ctx.principal.key_id)
 
-    return ctx.db.run(reserve)
+    with remembering_sold_out(ctx, body.channel):
+        if recently_sold_out(ctx, body.channel, [sku for sku, _ in lines]):
+            with ctx.db.single_statement(read_only=True) as conn:
+                service.refuse_when_sold_out(conn, channel=body.channel, lines=lines, location=body.location)
+        return ctx.db.run(reserve)
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)

@@ -294,9 +294,15 @@ def test_an_order_retried_after_the_last_unit_sold_is_still_that_order(shop: Tes
     again = shop.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "last-one"})
     refused = problem(shop.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "too-late"}),
                       409, "insufficient_stock")
+    # The next attempts are refused by the look before the transaction: the same answer
+    refused_again = problem(shop.post("/api/v1/orders", json=body), 409, "insufficient_stock")
+    retried = shop.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "last-one"})
 
     assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert retried.status_code == 201 and retried.json()["id"] == first["id"]
     assert (refused["field"], refused["requested"], refused["available"]) == ("lines.0.quantity", 1, 0)
+    assert {k: v for k, v in refused_again.items() if k != "instance"} == \
+        {k: v for k, v in refused.items() if k != "instance"}
     assert held(shop, "wh", "TEE-M") == (1, 1)
 
 
