@@ -44,16 +44,29 @@ def unregister_view_section(name: str) -> None:
     _sections.pop(name, None)
 
 
+# Built once: every order resolves its customer.
+_ID_AND_STATUS = sa.select(customers.c.id, customers.c.status).where(customers.c.id == sa.bindparam("b_id"))
+_SURVIVOR = (sa.select(customers.c.id, customers.c.status)
+             .select_from(customer_aliases.join(customers, customers.c.id == customer_aliases.c.survivor_id))
+             .where(customer_aliases.c.merged_id == sa.bindparam("b_id")))
+
+
 def resolve_id(conn: Connection, customer_id: str) -> str | None:
     """The profile an id stands for now (a merged id resolves to its survivor); None when unknown."""
-    row = conn.execute(sa.select(customers.c.id, customers.c.status).where(customers.c.id == customer_id)).first()
+    resolved = resolve_with_status(conn, customer_id)
+    return resolved[0] if resolved else None
+
+
+def resolve_with_status(conn: Connection, customer_id: str) -> tuple[str, str] | None:
+    """(id, status) of the profile an id stands for now; None when unknown."""
+    row = conn.execute(_ID_AND_STATUS, {"b_id": customer_id}).first()
     if row is None:
         return None
-    if row.status != "merged":
-        return row.id
-    return conn.execute(
-        sa.select(customer_aliases.c.survivor_id).where(customer_aliases.c.merged_id == customer_id)
-    ).scalar()
+    if row.status == "merged":
+        row = conn.execute(_SURVIVOR, {"b_id": customer_id}).first()
+        if row is None:
+            return None
+    return row.id, row.status
 
 
 def _resolved_row(conn: Connection, customer_id: str) -> Any:

@@ -38,7 +38,7 @@ from omnihub.customers.models import (
     identity_blocks,
     merge_suggestions,
 )
-from omnihub.customers.queries import resolve_id, store_credit_balance
+from omnihub.customers.queries import resolve_id, resolve_with_status, store_credit_balance
 from omnihub.customers.rules import Identity, ProfileFacts
 
 MAX_BATCH = 1000
@@ -202,13 +202,13 @@ def _utc(value: datetime | None, clock: Clock) -> datetime:
 
 
 def _active(conn: Connection, customer_id: str, field_: str | None = None) -> str:
-    resolved = resolve_id(conn, customer_id)
+    resolved = resolve_with_status(conn, customer_id)
     if resolved is None:
         raise errors.customer_not_found(customer_id, field_)
-    status = conn.execute(sa.select(customers.c.status).where(customers.c.id == resolved)).scalar()
+    cid, status = resolved
     if status == "erased":
-        raise errors.customer_erased(resolved, field_)
-    return resolved
+        raise errors.customer_erased(cid, field_)
+    return cid
 
 
 def _lock(conn: Connection, ids: Iterable[str], *, exclusive: bool) -> dict[str, str]:
