@@ -62,12 +62,13 @@ OL = order_lines.c
 # ---- customers ---------------------------------------------------------------------------------------------
 
 
-def _resolve_customer(conn: Connection, clock: Clock, hints: Any, channel: str, actor: str | None) -> str | None:
+def _resolve_customer(conn: Connection, clock: Clock, hints: Any, channel: dict[str, Any], actor: str | None
+                      ) -> str | None:
     """Attach the order or cart to a profile (get-or-create by identity); no usable hint → anonymous."""
     if not hints:
         return None
-    customer_id, _ = customers.create_customer(conn, clock, name=None, identities=hints, channel=channel,
-                                               actor=actor)
+    customer_id, _ = customers.create_customer(conn, clock, name=None, identities=hints, channel=channel["code"],
+                                               actor=actor, channel_country=channel["country"])
     return customer_id
 
 
@@ -168,13 +169,21 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
 # ---- sourcing ------------------------------------------------------------------------------------------------
 
 
+# Built once: every order's sourcing reads it. Each capped location with what it has taken today.
+_CAPACITY_LEFT = (
+    sa.select(fulfilment_capacity.c.location_code,
+              fulfilment_capacity.c.daily_orders - sa.func.coalesce(fulfilment_load.c.orders, 0))
+    .select_from(fulfilment_capacity.outerjoin(fulfilment_load, sa.and_(
+        fulfilment_load.c.location_code == fulfilment_capacity.c.location_code,
+        fulfilment_load.c.day == sa.bindparam("b_day", type_=fulfilment_load.c.day.type))))
+    .where(fulfilment_capacity.c.location_code.in_(sa.bindparam("b_codes", expanding=True)))
+)
+
+
 def _capacity_left(conn: Connection, clock: Clock, codes: Sequence[str]) -> dict[str, int | None]:
-    today = clock.now().date()
-    limits = dict(conn.execute(sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders)
-                               .where(fulfilment_capacity.c.location_code.in_(list(codes)))).all())
-    load = dict(conn.execute(sa.select(fulfilment_load.c.location_code, fulfilment_load.c.orders).where(
-        fulfilment_load.c.location_code.in_(list(codes)), fulfilment_load.c.day == today)).all())
-    return {code: (limits[code] - load.get(code, 0)) if code in limits else None for code in codes}
+    """Orders each location may still take today (None: no daily cap)."""
+    left = dict(conn.execute(_CAPACITY_LEFT, {"b_day": clock.now().date(), "b_codes": list(codes)}).all())
+    return {code: left.get(code) for code in codes}
 
 
 def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None:
@@ -390,7 +399,7 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
             # Sold out is decided before any profile or price work: the refusal stays cheap in a rush.
             first_plan = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
     if customer_id is None:
-        customer_id = _resolve_customer(conn, clock, data.get("customer"), channel["code"], actor)
+        customer_id = _resolve_customer(conn, clock, data.get("customer"), channel, actor)
     address = fulfilment.get("address") or {}
     pricing = price_lines(conn, clock, channel=channel, customer_id=customer_id, lines=lines,
                           codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
@@ -849,7 +858,7 @@ def create_return(conn: Connection, clock: Clock, data: dict[str, Any], *, actor
 def create_cart(conn: Connection, clock: Clock, *, channel: str, identity: Any, actor: str | None = None
                 ) -> dict[str, Any]:
     chan = catalog.get_channel(conn, channel, field="channel")
-    customer_id = _resolve_customer(conn, clock, identity, chan["code"], actor) if identity else None
+    customer_id = _resolve_customer(conn, clock, identity, chan, actor) if identity else None
     cart_id = new_id("cart")
     now = clock.now()
     conn.execute(carts.insert(), dict(id=cart_id, channel_code=chan["code"], customer_id=customer_id,
@@ -934,7 +943,8 @@ def checkout(conn: Connection, clock: Clock, cart_id: str, data: dict[str, Any],
             raise errors.price_changed(moved)
     customer_id = cart["customer_id"]
     if data.get("customer"):
-        found = _resolve_customer(conn, clock, data["customer"], channel, actor)
+        found = _resolve_customer(conn, clock, data["customer"], catalog.get_channel(conn, channel, field="channel"),
+                                  actor)
         if customer_id and found and found != customer_id:
             customers.merge_customers(conn, clock, customer_id, found, actor=actor)
             customer_id = customers_queries.resolve_id(conn, customer_id)

@@ -525,10 +525,13 @@ def spend_store_credit(conn: Connection, clock: Clock, customer_id: str, amount:
 
 
 def create_customer(conn: Connection, clock: Clock, *, name: str | None, identities: Any, channel: str | None,
-                    actor: str | None = None) -> tuple[str, bool]:
+                    actor: str | None = None, channel_country: str | None = None) -> tuple[str, bool]:
     """Get-or-create: the same person sent twice (or by two channels at once) is one profile.
-    Returns (customer id, created)."""
-    region = _regions(conn, [channel], lambda _: "channel")[channel] if channel else None
+    Returns (customer id, created). `channel_country`: the channel's country when the caller has read the
+    channel already (it decides how local phone numbers are read)."""
+    region = channel_country
+    if region is None and channel:
+        region = _regions(conn, [channel], lambda _: "channel")[channel]
     parsed = [_parse_identities_for_create(identities, region)]
     items = _usable(conn, parsed, strict=True)
     if not items[0]:
