@@ -1040,3 +1040,24 @@ def order_merge_participant() -> Any:
                              .values(customer_id=restored_id))
 
     return _Participant()
+
+
+def order_erasure_participant() -> Any:
+    """An erased customer's delivery addresses leave their orders (the country stays: tax and accounting need
+    it), and the contact hints their carts were opened with are cleared."""
+
+    class _Participant:
+        def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+            ids = list(customer_ids)
+            owned = sa.or_(ORD.customer_id.in_(ids), ORD.origin_customer_id.in_(ids))
+            for order_id, fulfilment in conn.execute(sa.select(ORD.id, ORD.fulfilment).where(owned)).all():
+                address = (fulfilment or {}).get("address")
+                if address:
+                    kept = {"country": address.get("country")}
+                    conn.execute(orders.update().where(ORD.id == order_id)
+                                 .values(fulfilment={**fulfilment, "address": kept}))
+            conn.execute(carts.update().where(sa.or_(carts.c.customer_id.in_(ids),
+                                                     carts.c.origin_customer_id.in_(ids)))
+                         .values(identity={}))
+
+    return _Participant()

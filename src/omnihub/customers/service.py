@@ -66,7 +66,23 @@ class MergeParticipant(Protocol):
                    absorbed_ids: Sequence[str]) -> None: ...
 
 
+class ErasureParticipant(Protocol):
+    """A room that keeps personal data of customers (addresses, contact handles, message text) and must
+    anonymise it when they are erased. Called inside the erasure transaction: erasure is all or nothing."""
+
+    def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None: ...
+
+
 _participants: dict[str, MergeParticipant] = {}
+_erasure_participants: dict[str, ErasureParticipant] = {}
+
+
+def register_erasure_participant(name: str, participant: ErasureParticipant) -> None:
+    _erasure_participants[name] = participant
+
+
+def unregister_erasure_participant(name: str) -> None:
+    _erasure_participants.pop(name, None)
 
 
 def register_merge_participant(name: str, participant: MergeParticipant) -> None:
@@ -824,5 +840,7 @@ def erase_customer(conn: Connection, clock: Clock, customer_id: str, *, actor: s
     record = {"id": erasure_id, "customer_id": cid, "actor": actor, "identities_blocked": len(keys),
               "events_deleted": events_deleted, "at": now}
     conn.execute(customer_erasures.insert(), dict(**record))
+    for participant in list(_erasure_participants.values()):
+        participant.on_erase(conn, everyone)
     emit(conn, clock, "customer.erased", {"customer_id": cid, "merged_ids": merged_ids, "erasure_id": erasure_id})
     return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,3 +69,17 @@ def send_queued_email(conn: Connection, clock: Clock, smtp_url: str, limit: int 
                 conn.execute(outbound_messages.update().where(m.id == row.id)
                              .values(status="failed", error=str(exc)[:500]))
     return sent
+
+
+def message_erasure_participant() -> Any:
+    """Messages to an erased customer lose their address and text; those not sent yet are never sent."""
+
+    class _Participant:
+        def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+            m = outbound_messages.c
+            mine = m.customer_id.in_(list(customer_ids))
+            conn.execute(outbound_messages.update().where(mine, m.status == "queued")
+                         .values(status="failed", error="customer erased before sending"))
+            conn.execute(outbound_messages.update().where(mine).values(to="erased", subject=None, body=""))
+
+    return _Participant()
