@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -153,21 +154,47 @@ def channel_prices_page(conn: Connection, code: str, *, limit: int, cursor: str 
     return page(items, limit, key=lambda p: p["sku"])
 
 
-def prices_for(conn: Connection, channel_code: str, skus: Iterable[str]) -> dict[str, Decimal]:
-    """The channel's price for each SKU that has one."""
-    rows = conn.execute(
-        sa.select(channel_prices.c.sku, channel_prices.c.amount).where(
-            channel_prices.c.channel_code == channel_code, channel_prices.c.sku.in_(list(set(skus)))
-        )
-    )
-    return {sku: Decimal(amount) for sku, amount in rows}
+@dataclass(frozen=True)
+class PricingFacts:
+    """What pricing needs of the catalog for some SKUs in one channel for one customer."""
+
+    products: dict[str, dict[str, Any]]  # sku -> name, category, tax_class (existing SKUs only)
+    channel_prices: dict[str, Decimal]  # sku -> the channel's price, where it has one
+    price_list: str | None  # the customer's price list
+    listed: dict[str, tuple[Decimal, int]]  # sku -> (amount, minimum quantity) on that list
 
 
-def products_info(conn: Connection, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Name, category and tax class of each existing SKU (for pricing and routing)."""
-    rows = conn.execute(sa.select(products.c.sku, products.c.name, products.c.category, products.c.tax_class)
-                        .where(products.c.sku.in_(list(set(skus)))))
-    return {r.sku: {"name": r.name, "category": r.category, "tax_class": r.tax_class} for r in rows}
+_PLC, _PLP, _CP = price_list_customers.c, price_list_prices.c, channel_prices.c
+# Built once: every order and cart change prices its lines with this one read.
+_PRICING_FACTS = (
+    sa.select(products.c.sku, products.c.name, products.c.category, products.c.tax_class,
+              _CP.amount.label("channel_amount"), _PLC.price_list, _PLP.amount.label("list_amount"),
+              _PLP.min_quantity)
+    .select_from(
+        products
+        .outerjoin(channel_prices, sa.and_(_CP.sku == products.c.sku, _CP.channel_code == sa.bindparam("b_channel")))
+        .outerjoin(price_list_customers, _PLC.customer_id == sa.bindparam("b_customer", type_=sa.String))
+        .outerjoin(price_list_prices, sa.and_(_PLP.price_list == _PLC.price_list, _PLP.sku == products.c.sku)))
+    .where(products.c.sku.in_(sa.bindparam("b_skus", expanding=True)))
+)
+
+
+def pricing_facts(conn: Connection, channel_code: str, customer_id: str | None, skus: Iterable[str]
+                  ) -> PricingFacts:
+    """Products, channel prices and the customer's price list for these SKUs, in one read."""
+    found: dict[str, dict[str, Any]] = {}
+    prices: dict[str, Decimal] = {}
+    listed: dict[str, tuple[Decimal, int]] = {}
+    price_list = None
+    for r in conn.execute(_PRICING_FACTS, {"b_channel": channel_code, "b_customer": customer_id,
+                                           "b_skus": list(set(skus))}):
+        found[r.sku] = {"name": r.name, "category": r.category, "tax_class": r.tax_class}
+        if r.channel_amount is not None:
+            prices[r.sku] = Decimal(r.channel_amount)
+        if r.list_amount is not None:
+            listed[r.sku] = (Decimal(r.list_amount), r.min_quantity)
+        price_list = price_list or r.price_list
+    return PricingFacts(found, prices, price_list, listed)
 
 
 def get_price_list(conn: Connection, code: str) -> dict[str, Any]:
@@ -183,17 +210,3 @@ def get_price_list(conn: Connection, code: str) -> dict[str, Any]:
             "prices": [{"sku": p.sku, "amount": Decimal(format_amount(p.amount, row.currency)),
                         "min_quantity": p.min_quantity} for p in prices],
             "customers": list(customers)}
-
-
-def customer_prices(conn: Connection, customer_id: str | None, skus: Iterable[str]
-                    ) -> tuple[str | None, dict[str, tuple[Decimal, int]]]:
-    """The customer's price list (if any) and its (amount, minimum quantity) for these SKUs."""
-    if customer_id is None:
-        return None, {}
-    code = conn.execute(sa.select(price_list_customers.c.price_list)
-                        .where(price_list_customers.c.customer_id == customer_id)).scalar()
-    if code is None:
-        return None, {}
-    rows = conn.execute(sa.select(price_list_prices.c.sku, price_list_prices.c.amount, price_list_prices.c.min_quantity)
-                        .where(price_list_prices.c.price_list == code, price_list_prices.c.sku.in_(list(set(skus)))))
-    return code, {r.sku: (Decimal(r.amount), r.min_quantity) for r in rows}

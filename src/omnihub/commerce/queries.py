@@ -107,8 +107,8 @@ def get_cart(conn: Connection, cart_id: str) -> dict[str, Any]:
     cart = cart_row(conn, cart_id)
     channel = catalog.get_channel(conn, cart["channel_code"])
     rows = cart_line_rows(conn, cart_id)
-    _, listed = catalog.customer_prices(conn, cart["customer_id"], [r["sku"] for r in rows])
-    prices = catalog.prices_for(conn, channel["code"], [r["sku"] for r in rows])
+    facts = catalog.pricing_facts(conn, channel["code"], cart["customer_id"], [r["sku"] for r in rows])
+    listed, prices = facts.listed, facts.channel_prices
     currency = channel["currency"]
     lines = []
     for r in rows:

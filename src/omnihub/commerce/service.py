@@ -118,12 +118,11 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
     tax per line, shipping. The same inputs give the same price in every channel a promotion is valid in."""
     currency = channel["currency"]
     skus = [sku for sku, _ in lines]
-    info = catalog.products_info(conn, skus)
+    facts = catalog.pricing_facts(conn, channel["code"], customer_id, skus)
+    info, price_list, listed, channel_prices = facts.products, facts.price_list, facts.listed, facts.channel_prices
     for index, sku in enumerate(skus):
         if sku not in info:
             raise product_not_found(sku, field=f"lines.{index}.sku")
-    price_list, listed = catalog.customer_prices(conn, customer_id, skus)
-    channel_prices = catalog.prices_for(conn, channel["code"], skus)
     units: list[Decimal] = []
     for index, (sku, quantity) in enumerate(lines):
         if sku in listed:
@@ -888,9 +887,8 @@ def set_cart_lines(conn: Connection, clock: Clock, cart_id: str, lines: Sequence
     for sku, quantity in lines:
         merged[sku] = merged.get(sku, 0) + quantity
     skus = list(merged)
-    info = catalog.products_info(conn, skus)
-    _, listed = catalog.customer_prices(conn, cart["customer_id"], skus)
-    prices = catalog.prices_for(conn, chan["code"], skus)
+    facts = catalog.pricing_facts(conn, chan["code"], cart["customer_id"], skus)
+    info, listed, prices = facts.products, facts.listed, facts.channel_prices
     rows = []
     for index, sku in enumerate(skus):
         if sku not in info:
