@@ -165,17 +165,18 @@ def _pg_type(column: sa.Column) -> str:
 
 
 def _write_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], *, on_conflict: str = "",
-                sqlite_stmt: Any = None) -> None:
+                sqlite_stmt: Callable[[], Any] | None = None) -> None:
     """Insert many rows in one statement.
 
     PostgreSQL gets one array parameter per column (INSERT … SELECT FROM unnest(…)): a short, constant
     statement whatever the batch size, so neither the driver nor the server re-parses a 7,000-placeholder
-    query per batch. SQLite runs the driver's executemany, which is already an in-process loop.
+    query per batch. SQLite runs the driver's executemany, which is already an in-process loop, with the
+    statement `sqlite_stmt()` builds (built only there: building one costs more than the PostgreSQL path).
     """
     if not rows:
         return
     if conn.dialect.name != "postgresql":
-        conn.execute(sqlite_stmt if sqlite_stmt is not None else table.insert(), rows)
+        conn.execute(sqlite_stmt() if sqlite_stmt is not None else table.insert(), rows)
         return
     columns = list(rows[0])
     params: dict[str, Any] = {}
@@ -447,20 +448,24 @@ def _bump_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
         row.setdefault("first_order_at", None)
         row.setdefault("last_order_at", None)
         row.setdefault("last_seen_at", None)
-    stmt = _insert(conn, customer_stats)
-    t, x = customer_stats.c, stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["customer_id", "owner_id", "channel"],
-        set_={
-            "events_count": t.events_count + x.events_count,
-            "orders_count": t.orders_count + x.orders_count,
-            "revenue": t.revenue + x.revenue,
-            "first_order_at": _least(conn, t.first_order_at, sa.func.coalesce(x.first_order_at, t.first_order_at)),
-            "last_order_at": _greatest(conn, t.last_order_at, sa.func.coalesce(x.last_order_at, t.last_order_at)),
-            "last_seen_at": _greatest(conn, t.last_seen_at, sa.func.coalesce(x.last_seen_at, t.last_seen_at)),
-        },
-    )
-    _write_rows(conn, customer_stats, rows, sqlite_stmt=stmt, on_conflict=(
+
+    def sqlite_stmt() -> Any:
+        stmt = _insert(conn, customer_stats)
+        t, x = customer_stats.c, stmt.excluded
+        return stmt.on_conflict_do_update(
+            index_elements=["customer_id", "owner_id", "channel"],
+            set_={
+                "events_count": t.events_count + x.events_count,
+                "orders_count": t.orders_count + x.orders_count,
+                "revenue": t.revenue + x.revenue,
+                "first_order_at": _least(conn, t.first_order_at,
+                                         sa.func.coalesce(x.first_order_at, t.first_order_at)),
+                "last_order_at": _greatest(conn, t.last_order_at, sa.func.coalesce(x.last_order_at, t.last_order_at)),
+                "last_seen_at": _greatest(conn, t.last_seen_at, sa.func.coalesce(x.last_seen_at, t.last_seen_at)),
+            },
+        )
+
+    _write_rows(conn, customer_stats, rows, sqlite_stmt=sqlite_stmt, on_conflict=(
         "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
         "events_count = customer_stats.events_count + EXCLUDED.events_count, "
         "orders_count = customer_stats.orders_count + EXCLUDED.orders_count, "
@@ -473,16 +478,19 @@ def _bump_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
 def _bump_tags(conn: Connection, now: datetime, scores: dict[tuple[str, str], float]) -> None:
     if not scores:
         return
-    stmt = _insert(conn, customer_tags)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["customer_id", "owner_id", "tag", "source"],
-        set_={"score": sa.func.coalesce(customer_tags.c.score, 0.0) + stmt.excluded.score,
-              "updated_at": stmt.excluded.updated_at},
-    )
+
+    def sqlite_stmt() -> Any:
+        stmt = _insert(conn, customer_tags)
+        return stmt.on_conflict_do_update(
+            index_elements=["customer_id", "owner_id", "tag", "source"],
+            set_={"score": sa.func.coalesce(customer_tags.c.score, 0.0) + stmt.excluded.score,
+                  "updated_at": stmt.excluded.updated_at},
+        )
+
     _write_rows(conn, customer_tags, [
         {"customer_id": cid, "owner_id": cid, "tag": tag, "source": "auto", "score": score, "updated_at": now}
         for (cid, tag), score in sorted(scores.items())
-    ], sqlite_stmt=stmt, on_conflict=(
+    ], sqlite_stmt=sqlite_stmt, on_conflict=(
         "ON CONFLICT (customer_id, owner_id, tag, source) DO UPDATE SET "
         "score = COALESCE(customer_tags.score, 0) + EXCLUDED.score, updated_at = EXCLUDED.updated_at"))
 
