@@ -45,7 +45,7 @@ from omnihub.customers import service as customers
 from omnihub.inventory import queries as inventory_queries
 from omnihub.inventory import service as inventory
 from omnihub.inventory.errors import insufficient_stock
-from omnihub.inventory.rules import available_for_channel, withhold_buffer
+from omnihub.inventory.rules import available_for_channel, channel_availability, withhold_buffer
 from omnihub.messaging import service as messaging
 from omnihub.promotions import service as promotions
 from omnihub.promotions.rules import Basket, BasketLine
@@ -246,9 +246,7 @@ def refuse_when_sold_out(conn: Connection, data: dict[str, Any], *, idempotency_
     for index, (sku, wanted) in enumerate(merged.items()):
         if sku not in levels:
             return  # perhaps an unknown SKU: place_order says which error
-        own = quotas.get(sku, {})
-        available = max(0, sum(available_for_channel(level, own.get(code, 0)) for code, level in levels[sku].items())
-                        - channel["stock_buffer"])
+        available = channel_availability(levels[sku], quotas.get(sku, {}), codes, channel["stock_buffer"]).available
         if available < wanted:
             raise insufficient_stock(sku, wanted, available, field=f"lines.{index}.quantity")
 

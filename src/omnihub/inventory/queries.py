@@ -136,23 +136,19 @@ def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel:
 
 def snapshot_many(conn: Connection, skus: Sequence[str], location_codes: Sequence[str], channel: str
                   ) -> tuple[dict[str, dict[str, Level]], dict[str, dict[str, int]]]:
-    """`snapshot` for several SKUs in one query: levels and the channel's own ring-fenced units, by SKU."""
+    """`snapshot` for several SKUs, one query per 500: levels and the channel's own ring-fenced units, by SKU."""
     levels: dict[str, dict[str, Level]] = {}
     quotas: dict[str, dict[str, int]] = {}
-    if location_codes and skus:
-        _collect(conn.execute(_SNAPSHOT_MANY, {"channel": channel, "skus": list(skus),
-                                               "locations": list(location_codes)}), levels, quotas)
+    if location_codes:
+        for start in range(0, len(skus), 500):
+            _collect(conn.execute(_SNAPSHOT_MANY, {"channel": channel, "skus": list(skus[start : start + 500]),
+                                                   "locations": list(location_codes)}), levels, quotas)
     return levels, quotas
 
 
 def availability_views(conn: Connection, channel: dict[str, Any], skus: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Availability of many SKUs in one channel, in one query per 500 SKUs (the projector's batch read)."""
-    levels: dict[str, dict[str, Level]] = {}
-    quotas: dict[str, dict[str, int]] = {}
-    if channel["locations"]:
-        for start in range(0, len(skus), 500):
-            _collect(conn.execute(_SNAPSHOT_MANY, {"channel": channel["code"], "skus": list(skus[start : start + 500]),
-                                                   "locations": list(channel["locations"])}), levels, quotas)
+    """Availability of many SKUs in one channel (the projector's batch read)."""
+    levels, quotas = snapshot_many(conn, skus, channel["locations"], channel["code"])
     return {sku: _view(channel, sku, levels.get(sku, {}), quotas.get(sku, {})) for sku in skus}
 
 

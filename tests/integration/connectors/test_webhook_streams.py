@@ -126,18 +126,25 @@ def test_a_failed_batch_is_retried_whole_and_holds_back_later_events_so_order_is
     assert deliveries(admin, hook) == []
 
 
-def test_a_batch_that_uses_every_attempt_becomes_dead_letters_that_can_be_sent_again(
-    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
-) -> None:
+def a_dead_batch_of_two(admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any],
+                        clock: ManualClock) -> tuple[Receiver, dict[str, Any], list[dict[str, Any]], datetime]:
+    """A stream whose receiver answers 503 until its batch of SKU-1 and SKU-2 has used all 3 attempts.
+    Returns (receiver, webhook, the dead letters, a time just before both events)."""
     rx = receiver(status=503)
     hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
+    since = clock.now()
     product(admin, "SKU-1")
     product(admin, "SKU-2")
-
     for _ in range(4):
         work(webhook_max_attempts=3)
         clock.advance(hours=2)
-    dead = deliveries(admin, hook, status="dead")
+    return rx, hook, deliveries(admin, hook, status="dead"), since
+
+
+def test_a_batch_that_uses_every_attempt_becomes_dead_letters_that_can_be_sent_again(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
+) -> None:
+    rx, hook, dead, _ = a_dead_batch_of_two(admin, receiver, work, clock)
     tries = rx.count()
     rx.status = 200
     product(admin, "SKU-3")
@@ -350,15 +357,7 @@ def test_behind_counts_the_subscribed_events_still_to_send_not_every_event(
 def test_replay_after_a_dead_batch_sends_each_event_once_not_again_as_a_dead_letter(
     admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
 ) -> None:
-    rx = receiver(status=503)
-    hook = subscribe(admin, rx.url, ["product.created"], batch_size=10)
-    since = clock.now()
-    product(admin, "SKU-1")
-    product(admin, "SKU-2")
-    for _ in range(4):
-        work(webhook_max_attempts=3)
-        clock.advance(hours=2)
-    dead = deliveries(admin, hook, status="dead")
+    rx, hook, dead, since = a_dead_batch_of_two(admin, receiver, work, clock)
     rx.status = 200
     sent_while_down = len(rx.requests)
 
