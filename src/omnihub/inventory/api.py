@@ -126,6 +126,11 @@ def create_reservation(body: ReservationCreate, ctx: Context = Depends(requires(
             ttl_seconds=body.ttl_seconds, reference=body.reference, actor=ctx.principal.key_id)
 
     with remembering_sold_out(ctx, body.channel):
+        done = service.reserve_at_once(
+            ctx.db, ctx.clock, channel=body.channel, lines=lines, location=body.location,
+            ttl_seconds=body.ttl_seconds, reference=body.reference, actor=ctx.principal.key_id)
+        if done is not None:
+            return done
         if recently_sold_out(ctx, body.channel, [sku for sku, _ in lines]):
             with ctx.db.single_statement(read_only=True) as conn:
                 service.refuse_when_sold_out(conn, channel=body.channel, lines=lines, location=body.location)

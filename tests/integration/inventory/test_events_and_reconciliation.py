@@ -85,3 +85,37 @@ def test_reconciliation_reports_drift_with_the_rows_and_an_event_and_fixes_nothi
     assert drift[0]["rows"] and drift[0]["rows"][0].startswith("ledger:")
     assert len(events(db, "inventory.drift_detected")) == 3
     assert ok(shop.get("/api/v1/stock/wh/MUG"))["on_hand"] == 9
+
+
+def test_a_one_line_reservation_writes_what_every_reservation_writes(shop: TestClient, db: Database) -> None:
+    """On PostgreSQL a one-SKU, one-location hold is a single statement and a multi-line one a transaction
+    of several: both must leave the same rows, ledger and events behind."""
+    stock(shop, "wh", "MUG", 5)
+    stock(shop, "wh", "TEE-M", 5)
+
+    single = ok(shop.post("/api/v1/reservations", json={"channel": "market", "reference": "cart-1",
+                                                         "lines": [{"sku": "MUG", "quantity": 2}]}), 201)
+    multi = ok(shop.post("/api/v1/reservations", json={"channel": "market", "lines": [
+        {"sku": "MUG", "quantity": 1}, {"sku": "TEE-M", "quantity": 1}]}), 201)
+
+    assert single["lines"] == [{"sku": "MUG", "quantity": 2, "location": "wh"}]
+    assert ok(shop.get(f"/api/v1/reservations/{single['id']}"))["lines"] == single["lines"]
+    assert single["reference"] == "cart-1" and single["status"] == "active"
+    changes = [c for c in events(db, "stock.changed") if c["kind"] == "reservation"]
+    assert [(c["sku"], c["reference"], c["on_hand"], c["reserved"], c["available"], c["reserved_delta"])
+            for c in changes] == [("MUG", single["id"], 5, 2, 3, 2), ("MUG", multi["id"], 5, 3, 2, 1),
+                                  ("TEE-M", multi["id"], 5, 1, 4, 1)]
+    assert {frozenset(c) for c in changes} == {frozenset(changes[-1])}
+    created = events(db, "reservation.created")
+    assert [(c["id"], c["channel"], c["lines"]) for c in created] == [
+        (single["id"], "market", single["lines"]), (multi["id"], "market", multi["lines"])]
+    assert created[0]["expires_at"].startswith(single["expires_at"][:19])
+    ledger = ok(shop.get("/api/v1/stock/wh/MUG/ledger"))["items"]
+    held = [(e["kind"], e["reserved_delta"], e["reserved_after"], e["reference"]) for e in ledger
+            if e["kind"] == "reservation"]
+    assert sorted(held, key=lambda e: e[2]) == [("reservation", 2, 2, single["id"]),
+                                                ("reservation", 1, 3, multi["id"])]
+
+    ok(shop.delete(f"/api/v1/reservations/{single['id']}"))
+    assert ok(shop.get("/api/v1/stock/wh/MUG"))["reserved"] == 1
+    assert ok(shop.post("/api/v1/inventory/check")) == []
