@@ -407,25 +407,54 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
     if cart and cart.get("hold_reservation_id"):
         _release_hold(conn, clock, cart["hold_reservation_id"], actor)
 
-    decision = None
-    reservation_id = None
+    if draft:
+        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
+                            customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, decision=None,
+                            cart=cart, idempotency_key=idempotency_key, actor=actor)
+    decision = first_plan or _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    for attempt in range(3):
+        try:
+            with conn.begin_nested():
+                return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel,
+                                    lines=lines, customer_id=customer_id, pricing=pricing, fulfilment=fulfilment,
+                                    decision=decision, cart=cart, idempotency_key=idempotency_key, actor=actor)
+        except DomainError as exc:
+            if exc.code != "insufficient_stock" or attempt == 2:
+                raise
+        # Another order took the planned units between our look and our claim: source again.
+        decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """What an order takes from shared rows — stock at its locations and their daily capacity. Claimed by
+    `_complete` as late as it can, because those rows stay locked until commit and a hot SKU's next buyer
+    waits on them: the less work after the claim, the more orders per second one row can take."""
+
+    order_id: str
+    channel: str
+    reservation_id: str
+    allocations: Sequence[tuple[str, str, int]]
+
+
+def _hold_stock(conn: Connection, clock: Clock, hold: _Hold, actor: str | None) -> None:
+    inventory.reserve_allocations(conn, clock, channel=hold.channel, allocations=hold.allocations,
+                                  reference=hold.order_id, actor=actor, reservation_id=hold.reservation_id)
+    _take_capacity(conn, clock, sorted({loc for _, loc, _ in hold.allocations}))
+
+
+def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, data: dict[str, Any],
+                 channel: dict[str, Any], lines: list[tuple[str, int]], customer_id: str | None, pricing: Pricing,
+                 fulfilment: dict[str, Any], decision: sourcing.Decision | None, cart: dict[str, Any] | None,
+                 idempotency_key: str | None, actor: str | None) -> dict[str, Any]:
+    """The order's rows, then `_complete`. A draft (no decision) holds nothing."""
+    draft = decision is None
+    hold = None
     allocations: list[tuple[str, str | None, int]] = [(sku, None, q) for sku, q in lines]
-    if not draft:
-        for attempt in range(3):
-            decision = first_plan if attempt == 0 and first_plan else _source(
-                conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
-            try:
-                with conn.begin_nested():
-                    reservation_id = inventory.reserve_allocations(
-                        conn, clock, channel=channel["code"], allocations=decision.allocations, reference=order_id,
-                        actor=actor)
-                break
-            except DomainError as exc:
-                if exc.code != "insufficient_stock" or attempt == 2:
-                    raise
-        assert decision is not None
+    if decision is not None:
         allocations = list(decision.allocations)
-        _take_capacity(conn, clock, sorted({loc for _, loc, _ in decision.allocations}))
+        hold = _Hold(order_id, channel["code"], new_id("res"), decision.allocations)
         if fulfilment["type"] == "pickup" and fulfilment.get("slot"):
             _book_slot(conn, fulfilment["slot"], fulfilment["location"])
 
@@ -445,7 +474,8 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
         shipping_tax=pricing.shipping_tax, shipping_tax_rate=pricing.shipping_tax_rate,
         total=pricing.total, prices_include_tax=pricing.prices_include_tax, fulfilment=_jsonable(fulfilment),
         sourcing=decision.explanation if decision else {}, promotions=pricing.promotions,
-        reservation_id=reservation_id, price_list=pricing.price_list, pickup_location=pickup_location,
+        reservation_id=hold.reservation_id if hold else None, price_list=pricing.price_list,
+        pickup_location=pickup_location,
         pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
         pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
         cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now)
@@ -455,16 +485,19 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
     if draft:
         emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
         return queries.get_order(conn, order_id)
-    return _complete(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor)
+    assert hold is not None
+    return _complete(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor, hold=hold)
 
 
 def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing: Pricing,
-              payments: Sequence[dict[str, Any]], actor: str | None) -> dict[str, Any]:
-    """The part every new order shares: promotions counted, payments taken, counter sales handed over.
+              payments: Sequence[dict[str, Any]], actor: str | None, hold: _Hold) -> dict[str, Any]:
+    """The part every new order shares: promotions counted, payments taken, stock held, counter sales handed
+    over.
 
     `order` holds the order's row as written (at least id, number, status, channel_code, customer_id,
-    fulfilment, reservation_id, pickup_location). The invoice series every paid order touches is taken last,
-    just before commit, so concurrent orders wait on it for as short a time as possible."""
+    fulfilment, reservation_id, pickup_location). The rows other orders wait on are taken last, just before
+    commit — stock and capacity (`hold`), then the gapless invoice series — so they stay locked as briefly as
+    possible."""
     order_id = order["id"]
     promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
     paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
@@ -486,6 +519,7 @@ def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing:
         _set_status(conn, clock, order, "paid", actor, **values)
     else:
         conn.execute(orders.update().where(ORD.id == order_id).values(**values))
+    _hold_stock(conn, clock, hold, actor)
     if counter_sale:
         _hand_over(conn, clock, order, actor, note="counter sale", announce=False)
     row = queries.order_row(conn, order_id)
@@ -1000,9 +1034,8 @@ def submit_draft(conn: Connection, clock: Clock, order_id: str, data: dict[str, 
     if expected is not None and rules.quantize(Decimal(expected), pricing.currency) != pricing.total:
         raise errors.total_changed(str(expected), str(pricing.total))
     decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
-    reservation_id = inventory.reserve_allocations(conn, clock, channel=channel["code"],
-                                                   allocations=decision.allocations, reference=order_id, actor=actor)
-    _take_capacity(conn, clock, sorted({loc for _, loc, _ in decision.allocations}))
+    hold = _Hold(order_id, channel["code"], new_id("res"), decision.allocations)
+    reservation_id = hold.reservation_id
     conn.execute(order_lines.delete().where(OL.order_id == order_id))
     conn.execute(order_lines.insert(), _line_rows(order_id, pricing, decision.allocations))
     pickup = fulfilment["location"] if fulfilment["type"] == "pickup" else None
@@ -1015,7 +1048,8 @@ def submit_draft(conn: Connection, clock: Clock, order_id: str, data: dict[str, 
         promised_at=clock.now() + timedelta(days=TRANSFER_DAYS if travels else 2)))
     order = queries.order_row(conn, order_id)
     _set_status(conn, clock, order, "pending_payment", actor, f"draft completed in {channel['code']}")
-    return _complete(conn, clock, order, pricing=pricing, payments=data.get("payments") or [], actor=actor)
+    return _complete(conn, clock, order, pricing=pricing, payments=data.get("payments") or [], actor=actor,
+                     hold=hold)
 
 
 def order_merge_participant() -> Any:

@@ -564,12 +564,14 @@ NO_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocations: Sequence[tuple[str, str, int]],
-                        reference: str, actor: str | None = None, expires_at: datetime | None = None) -> str:
+                        reference: str, actor: str | None = None, expires_at: datetime | None = None,
+                        reservation_id: str | None = None) -> str:
     """Hold exactly these (sku, location, quantity) claims — an order's allocation. All or nothing.
 
     The caller (sourcing) chose the locations from a snapshot; each claim is still the conditional UPDATE,
-    so a race surfaces as `insufficient_stock` and nothing is held."""
-    reservation_id = new_id("res")
+    so a race surfaces as `insufficient_stock` and nothing is held. `reservation_id` lets the caller name
+    the hold before taking it (an order writes its rows first and claims stock last)."""
+    reservation_id = reservation_id or new_id("res")
     conn.execute(reservations.insert(), dict(
         id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
         created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))

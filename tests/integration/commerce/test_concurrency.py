@@ -65,3 +65,34 @@ def test_parallel_redemptions_never_exceed_the_code_limits(
                                                                               "invalid_promotion_code"}
     assert ok(shop.get(f"/api/v1/promotions/{promotion['id']}"))["used"] == 3
     assert ok(shop.get("/api/v1/stock/TEE-M"))["reserved"] == 3
+
+
+def test_parallel_orders_that_lose_a_location_race_are_sourced_again(
+        shop: TestClient, settings: Settings, db: Database, clock: ManualClock, admin_key: str) -> None:
+    """Stock is claimed last in an order's transaction: an order whose planned location ran out meanwhile
+    is sourced again from what is left, and its lines say where its units really came from."""
+    from omnihub.app import create_app
+
+    for code, units in (("wh", 2), ("vlc", 3), ("bcn", 5)):  # nearest to Madrid first: wh runs out first
+        stock(shop, code, "MUG", units)
+    address = {"line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
+               "lat": 40.4155, "lon": -3.7074}
+    bodies = [{"channel": "web", "customer": {"email": f"fan{i}@correo.es"}, "lines": [{"sku": "MUG", "quantity": 1}],
+               "fulfilment": {"type": "ship", "address": address},
+               "payments": [{"method": "card", "amount": "11.00"}]} for i in range(CLIENTS * 2)]
+
+    with server_thread(create_app(settings, db=db, clock=clock)) as url:
+        responses = post_orders(url, admin_key, bodies)
+
+    won = [r.json() for r in responses if r.status_code == 201]
+    assert len(won) == 10, [r.text for r in responses if r.status_code not in (201, 409)]
+    assert {r.json()["code"] for r in responses if r.status_code != 201} == {"insufficient_stock"}
+    taken: dict[str, int] = {}
+    for order in won:
+        for line in order["lines"]:
+            taken[line["location"]] = taken.get(line["location"], 0) + line["quantity"]
+    assert taken == {"wh": 2, "vlc": 3, "bcn": 5}
+    for code, units in taken.items():
+        assert ok(shop.get(f"/api/v1/stock/{code}/MUG"))["reserved"] == units
+    assert len({o["number"] for o in won}) == 10
+    assert ok(shop.post("/api/v1/inventory/check")) == []
