@@ -146,10 +146,37 @@ def snapshot_many(conn: Connection, skus: Sequence[str], location_codes: Sequenc
     return levels, quotas
 
 
-def availability_views(conn: Connection, channel: dict[str, Any], skus: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Availability of many SKUs in one channel (the projector's batch read)."""
-    levels, quotas = snapshot_many(conn, skus, channel["locations"], channel["code"])
-    return {sku: _view(channel, sku, levels.get(sku, {}), quotas.get(sku, {})) for sku in skus}
+# Levels with every asking channel's own ring-fenced units (a row per quota, or one with none).
+_SNAPSHOT_CHANNELS = (
+    sa.select(SL.sku, SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
+              stock_quotas.c.channel_code, stock_quotas.c.units)
+    .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
+        stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
+        stock_quotas.c.channel_code.in_(sa.bindparam("channels", expanding=True)))))
+    .where(SL.sku.in_(sa.bindparam("skus", expanding=True)),
+           SL.location_code.in_(sa.bindparam("locations", expanding=True)))
+)
+
+
+def availability_views(conn: Connection, channels: Sequence[dict[str, Any]], pairs: Sequence[tuple[str, str]]
+                       ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Availability of many (channel, SKU) pairs — the projector's batch — from one read per 500 SKUs,
+    whichever channels they belong to. `channels` are the channels named in `pairs`, as catalog reads them."""
+    by_code = {c["code"]: c for c in channels}
+    skus = sorted({sku for _, sku in pairs})
+    locations = sorted({loc for c in channels for loc in c["locations"]})
+    levels: dict[str, dict[str, Level]] = {}
+    quotas: dict[tuple[str, str], dict[str, int]] = {}  # (channel, sku) -> location -> units
+    if locations:
+        for start in range(0, len(skus), 500):
+            rows = conn.execute(_SNAPSHOT_CHANNELS, {"skus": skus[start : start + 500], "locations": locations,
+                                                     "channels": sorted(by_code)})
+            for sku, loc, on_hand, reserved, safety, ring_fenced, channel, units in rows:
+                levels.setdefault(sku, {})[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
+                if units:
+                    quotas.setdefault((channel, sku), {})[loc] = units
+    return {(code, sku): _view(by_code[code], sku, levels.get(sku, {}), quotas.get((code, sku), {}))
+            for code, sku in pairs}
 
 
 def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int]) -> dict[str, Any]:

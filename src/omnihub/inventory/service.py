@@ -700,36 +700,35 @@ class AvailabilityProjector:
             elif event.type in ("channel.created", "channel.updated"):
                 whole_channels.add(event.data["code"])
         pairs: set[tuple[str, str]] = set()
+        channels: dict[str, dict[str, Any]] = {}
         if skus_by_location:
             channels = catalog.channels_fulfilled_by(conn, skus_by_location)
             for code, chan in channels.items():
                 for loc in chan["locations"]:
                     pairs.update((code, sku) for sku in skus_by_location.get(loc, ()))
         for code in whole_channels:
-            chan = catalog.get_channel(conn, code)
+            chan = channels[code] = catalog.get_channel(conn, code)
             pairs.update((code, sku) for sku in queries.skus_at(conn, chan["locations"]))
         if pairs:
-            publish_availability(conn, self.clock, sorted(pairs))
+            publish_availability(conn, self.clock, sorted(pairs), list(channels.values()))
 
 
-def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[str, str]]) -> int:
-    """Recompute (channel, SKU) availability and emit `availability.changed` where it moved."""
+def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[str, str]],
+                         channels: Sequence[dict[str, Any]]) -> int:
+    """Recompute (channel, SKU) availability and emit `availability.changed` where it moved. `channels`: every
+    channel named in `pairs`, as catalog reads them."""
     now = clock.now()
     published = _touch_and_lock_published(conn, now, pairs)
-    by_channel: dict[str, list[str]] = {}
-    for channel_code, sku in pairs:
-        by_channel.setdefault(channel_code, []).append(sku)
+    views = queries.availability_views(conn, channels, pairs)
     moved: list[tuple[str, str, int]] = []
     events: list[tuple[str, dict[str, Any]]] = []
-    for channel_code, skus in by_channel.items():
-        views = queries.availability_views(conn, catalog.get_channel(conn, channel_code), skus)
-        for sku in skus:
-            view = views[sku]
-            previous = published.get((channel_code, sku), -1)
-            if view["available"] == previous:
-                continue
-            moved.append((channel_code, sku, view["available"]))
-            events.append(("availability.changed", {**view, "previous": None if previous < 0 else previous}))
+    for pair in pairs:
+        view = views[pair]
+        previous = published.get(pair, -1)
+        if view["available"] == previous:
+            continue
+        moved.append((pair[0], pair[1], view["available"]))
+        events.append(("availability.changed", {**view, "previous": None if previous < 0 else previous}))
     if moved:
         _write_published(conn, now, moved)
         emit_many(conn, clock, events)

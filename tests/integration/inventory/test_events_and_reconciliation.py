@@ -119,3 +119,21 @@ def test_a_one_line_reservation_writes_what_every_reservation_writes(shop: TestC
     ok(shop.delete(f"/api/v1/reservations/{single['id']}"))
     assert ok(shop.get("/api/v1/stock/wh/MUG"))["reserved"] == 1
     assert ok(shop.post("/api/v1/inventory/check")) == []
+
+
+def test_published_availability_honours_each_channels_own_quota(shop: TestClient, db: Database,
+                                                                 clock: ManualClock) -> None:
+    """The projector reads a batch's levels and every channel's quotas at once; what it publishes per channel
+    must be what that channel's live availability says."""
+    stock(shop, "wh", "MUG", 2)
+    stock(shop, "s1", "MUG", 6)
+    ok(shop.put("/api/v1/stock/s1/MUG/quotas/store", json={"units": 3}))
+    ok(shop.put("/api/v1/stock/s1/MUG/quotas/web", json={"units": 1}))
+    drain(db, clock)
+
+    last = {e["channel"]: e for e in events(db, "availability.changed") if e["sku"] == "MUG"}
+
+    assert {code: e["available"] for code, e in last.items()} == {"web": 5, "store": 5, "market": 0}
+    for code, event in last.items():
+        live = ok(shop.get("/api/v1/availability/MUG", params={"channel": code}))
+        assert (event["available"], event["locations"]) == (live["available"], live["locations"])
