@@ -362,37 +362,46 @@ def _next_number(conn: Connection, series: str) -> int:
 
 def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_id: str, return_id: str | None,
            series: str, currency: str, lines: Sequence[dict[str, Any]], totals: dict[str, Any],
-           invoice_number: str | None) -> dict[str, Any]:
+           invoice_number: str | None, source_is_new: bool = False) -> dict[str, Any]:
     rules.check_series(series)
-    existing = queries.document_for(conn, kind, source_id)
-    if existing is not None:
-        return existing
-    try:
-        with conn.begin_nested():  # a lost race for the same order/return gives its number back
-            sequence = _next_number(conn, series)
-            number = rules.next_document_number(series, sequence)
-            row = dict(id=new_id("doc"), kind=kind, number=number, series=series, sequence=sequence,
-                       source_id=source_id, order_id=order_id, return_id=return_id, invoice_number=invoice_number,
-                       currency=currency, lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)),
-                       issued_at=clock.now())
-            conn.execute(billing_documents.insert(), row)
-    except IntegrityError:
+
+    def write() -> dict[str, Any]:
+        sequence = _next_number(conn, series)
+        row = dict(id=new_id("doc"), kind=kind, number=rules.next_document_number(series, sequence), series=series,
+                   sequence=sequence, source_id=source_id, order_id=order_id, return_id=return_id,
+                   invoice_number=invoice_number, currency=currency, lines=_jsonable(list(lines)),
+                   totals=_jsonable(dict(totals)), issued_at=clock.now())
+        conn.execute(billing_documents.insert(), row)
+        return row
+
+    if source_is_new:  # created in this transaction: nobody else can have documented it
+        row = write()
+    else:
         existing = queries.document_for(conn, kind, source_id)
-        if existing is None:
-            raise
-        return existing
+        if existing is not None:
+            return existing
+        try:
+            with conn.begin_nested():  # a lost race for the same order/return gives its number back
+                row = write()
+        except IntegrityError:
+            existing = queries.document_for(conn, kind, source_id)
+            if existing is None:
+                raise
+            return existing
     document = queries.document_out(row)
     emit(conn, clock, f"{kind}.issued", _jsonable(document))
     return document
 
 
 def issue_invoice(conn: Connection, clock: Clock, *, order_id: str, series: str, currency: str,
-                  lines: Sequence[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
+                  lines: Sequence[dict[str, Any]], totals: dict[str, Any], new_order: bool = False) -> dict[str, Any]:
     """Number and store the order's invoice (`INV-2026-000001`…, gapless per series even under concurrency).
     One invoice per order: issuing again returns the first. Lines and totals are stored as given (Decimals
-    become strings). Emits `invoice.issued`."""
+    become strings). Emits `invoice.issued`. `new_order`: the order was created in the caller's transaction,
+    so there is no earlier invoice to look for (two round trips fewer while the series row is locked)."""
     return _issue(conn, clock, kind="invoice", source_id=order_id, order_id=order_id, return_id=None,
-                  series=series, currency=currency, lines=lines, totals=totals, invoice_number=None)
+                  series=series, currency=currency, lines=lines, totals=totals, invoice_number=None,
+                  source_is_new=new_order)
 
 
 def issue_credit_note(conn: Connection, clock: Clock, *, order_id: str, return_id: str, series: str, currency: str,

@@ -486,18 +486,20 @@ def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, dat
         emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
         return queries.get_order(conn, order_id)
     assert hold is not None
-    return _complete(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor, hold=hold)
+    return _complete(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor, hold=hold,
+                     new_order=True)
 
 
 def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing: Pricing,
-              payments: Sequence[dict[str, Any]], actor: str | None, hold: _Hold) -> dict[str, Any]:
+              payments: Sequence[dict[str, Any]], actor: str | None, hold: _Hold, new_order: bool = False
+              ) -> dict[str, Any]:
     """The part every new order shares: promotions counted, payments taken, stock held, counter sales handed
     over.
 
     `order` holds the order's row as written (at least id, number, status, channel_code, customer_id,
     fulfilment, reservation_id, pickup_location). The rows other orders wait on are taken last, just before
     commit — stock and capacity (`hold`), then the gapless invoice series — so they stay locked as briefly as
-    possible."""
+    possible. `new_order`: the order was created in this transaction (not a draft completed now)."""
     order_id = order["id"]
     promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
     paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
@@ -532,7 +534,7 @@ def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing:
                                               "location": order["fulfilment"]["location"],
                                               "customer_id": order["customer_id"]})
     if paid["status"] == "paid":  # last: the invoice series is gapless, so its row stays locked until commit
-        result["invoice_number"] = _issue_invoice(conn, clock, row, line_rows)
+        result["invoice_number"] = _issue_invoice(conn, clock, row, line_rows, new_order=new_order)
     return result
 
 
@@ -542,9 +544,11 @@ def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str |
     _issue_invoice(conn, clock, queries.order_row(conn, order["id"]), queries.order_line_rows(conn, order["id"]))
 
 
-def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines: list[dict[str, Any]]) -> str:
+def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines: list[dict[str, Any]], *,
+                   new_order: bool = False) -> str:
     """Invoices are numbered per channel series (INV-WEB-…, INV-STORE-…): gapless per series, and no single
-    counter that every order in the shop must queue for. `order` and `lines` are the stored rows."""
+    counter that every order in the shop must queue for. `order` and `lines` are the stored rows; `new_order`:
+    created in this transaction."""
     order_id = order["id"]
 
     def money(value: Any) -> str:  # stored at 4 places; documents show the currency's minor units
@@ -566,7 +570,8 @@ def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines:
     invoice = billing.issue_invoice(
         conn, clock, order_id=order_id, series=f"{INVOICE_SERIES}-{order['channel_code'].upper()}",
         currency=order["currency"], lines=document_lines,
-        totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")})
+        totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")},
+        new_order=new_order)
     conn.execute(orders.update().where(ORD.id == order_id).values(invoice_number=invoice["number"]))
     return invoice["number"]
 
