@@ -19,16 +19,19 @@ THREADS = 16
 ATTEMPTS_PER_THREAD = 12
 
 
-def hammer(urls: list[str], key: str) -> list[int]:
-    """Each thread keeps reserving one unit, round-robin over the servers; returns every status code."""
+ONE_MUG = [{"sku": "MUG", "quantity": 1}]
+
+
+def hammer(urls: list[str], key: str, lines_of=lambda thread: ONE_MUG) -> list[int]:
+    """Each thread keeps reserving one MUG (with `lines_of(thread)` as the request's lines), round-robin over the
+    servers; returns every status code."""
 
     def worker(n: int) -> list[int]:
         statuses = []
         with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
             for _, url in zip(range(ATTEMPTS_PER_THREAD), cycle(urls[n % len(urls):] + urls[:n % len(urls)]),
                               strict=False):
-                r = http.post(f"{url}/api/v1/reservations",
-                              json={"channel": "web", "lines": [{"sku": "MUG", "quantity": 1}]})
+                r = http.post(f"{url}/api/v1/reservations", json={"channel": "web", "lines": lines_of(n)})
                 assert r.status_code in (201, 409), r.text
                 if r.status_code == 409:
                     assert r.json()["code"] == "insufficient_stock"
@@ -63,6 +66,24 @@ def test_many_threads_never_oversell(shop: TestClient, settings: Settings, db: D
         statuses = hammer([url], admin_key)
 
     assert_sold_exactly_the_stock(shop, statuses)
+
+
+def test_one_statement_and_transactional_holds_racing_never_oversell(
+        shop: TestClient, settings: Settings, db: Database, clock: ManualClock, admin_key: str) -> None:
+    """On PostgreSQL a one-line hold is a single statement and a two-line hold a transaction: half the threads
+    take each path, on the same rows."""
+    from omnihub.app import create_app
+
+    stock_the_shop(shop)
+    stock(shop, "wh", "TEE-M", 1000)
+    two_lines = [*ONE_MUG, {"sku": "TEE-M", "quantity": 1}]
+
+    with server_thread(create_app(settings, db=db, clock=clock)) as url:
+        statuses = hammer([url], admin_key, lines_of=lambda thread: two_lines if thread % 2 else ONE_MUG)
+
+    assert_sold_exactly_the_stock(shop, statuses)
+    tees = ok(shop.get("/api/v1/stock/wh/TEE-M"))["reserved"]
+    assert 0 < tees < sum(UNITS.values())  # both kinds of request won units
 
 
 @pytest.mark.slow
