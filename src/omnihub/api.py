@@ -9,10 +9,13 @@ PREFIX = "/api/v1"
 
 def wire_rooms() -> None:
     """Commerce and messaging join the customer room's extension points: orders and carts follow merges,
-    erasure anonymises addresses, cart hints and messages, and the 360 view shows the open cart. Idempotent,
-    so every app and worker may call it."""
+    erasure anonymises addresses (in the orders and in their events), cart hints and messages, and the 360
+    view shows the open cart; the webhook delivery log follows events that erasure rewrites. Idempotent, so
+    every app and worker may call it."""
     from omnihub.commerce import queries as commerce_queries
     from omnihub.commerce import service as commerce
+    from omnihub.connectors.webhooks import service as webhooks
+    from omnihub.core import events
     from omnihub.customers import queries as customers_queries
     from omnihub.customers import service as customers
     from omnihub.messaging import service as messaging
@@ -20,6 +23,7 @@ def wire_rooms() -> None:
     customers.register_merge_participant("commerce", commerce.order_merge_participant())
     customers.register_erasure_participant("commerce", commerce.order_erasure_participant())
     customers.register_erasure_participant("messaging", messaging.message_erasure_participant())
+    events.register_rewrite_listener("webhooks", webhooks.follow_rewritten_events)
     customers_queries.register_view_section("open_cart", commerce_queries.open_cart_of)
     customers_queries.register_view_section("purchases", commerce_queries.purchases_of)
 

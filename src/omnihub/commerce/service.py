@@ -38,7 +38,7 @@ from omnihub.commerce.models import (
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import conflict_insert, new_id, take_counter, upsert
 from omnihub.core.errors import Conflict, DomainError
-from omnihub.core.events import emit
+from omnihub.core.events import emit, rewrite_events
 from omnihub.core.money import format_amount
 from omnihub.customers import queries as customers_queries
 from omnihub.customers import service as customers
@@ -1077,6 +1077,17 @@ def order_merge_participant() -> Any:
     return _Participant()
 
 
+ORDER_SNAPSHOT_EVENTS = ("order.created", "order.cancelled")  # events whose data is the whole order
+
+
+def _without_address(fulfilment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An erased customer's delivery address, cut to its country (tax and accounting need it)."""
+    address = (fulfilment or {}).get("address")
+    if not fulfilment or not address:
+        return fulfilment
+    return {**fulfilment, "address": {"country": address.get("country")}}
+
+
 def order_erasure_participant() -> Any:
     """An erased customer's delivery addresses leave their orders (the country stays: tax and accounting need
     it), and the contact hints their carts were opened with are cleared."""
@@ -1085,12 +1096,16 @@ def order_erasure_participant() -> Any:
         def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None:
             ids = list(customer_ids)
             owned = sa.or_(ORD.customer_id.in_(ids), ORD.origin_customer_id.in_(ids))
+            order_ids = []
             for order_id, fulfilment in conn.execute(sa.select(ORD.id, ORD.fulfilment).where(owned)).all():
-                address = (fulfilment or {}).get("address")
-                if address:
-                    kept = {"country": address.get("country")}
+                order_ids.append(order_id)
+                if (fulfilment or {}).get("address"):
                     conn.execute(orders.update().where(ORD.id == order_id)
-                                 .values(fulfilment={**fulfilment, "address": kept}))
+                                 .values(fulfilment=_without_address(fulfilment)))
+            # The events that carried the whole order carried the address too: the outbox (replays) and the
+            # webhook delivery log (a rewrite listener) lose it as well.
+            rewrite_events(conn, types=ORDER_SNAPSHOT_EVENTS, about=order_ids,
+                           rewrite=lambda data: {**data, "fulfilment": _without_address(data.get("fulfilment"))})
             conn.execute(carts.update().where(sa.or_(carts.c.customer_id.in_(ids),
                                                      carts.c.origin_customer_id.in_(ids)))
                          .values(identity={}))

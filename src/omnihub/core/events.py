@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -225,3 +225,40 @@ def recent_events(conn: Connection, *, type_: str | None = None, limit: int = 10
     return [
         Event(id=r.id, type=r.type, occurred_at=as_utc(r.occurred_at), data=r.data) for r in conn.execute(query)
     ]
+
+
+# ---- anonymising stored events (erasure) --------------------------------------------------------------------
+
+EventRewriteListener = Callable[[Connection, Sequence[Event]], None]
+_rewrite_listeners: dict[str, EventRewriteListener] = {}
+
+
+def register_rewrite_listener(name: str, listener: EventRewriteListener) -> None:
+    """Something that keeps its own copies of events (the webhook delivery log) and must follow when an event's
+    stored data is rewritten. Called in the rewriting transaction with the events as they now read."""
+    _rewrite_listeners[name] = listener
+
+
+def rewrite_events(conn: Connection, *, types: Sequence[str], about: Sequence[str],
+                   rewrite: Callable[[dict[str, Any]], dict[str, Any]]) -> list[Event]:
+    """Rewrite the stored data of the events of these types whose `data.id` is one of `about` — the outbox is
+    otherwise append-only; this is for erasure, so that a replay never sends again what was erased. Returns
+    the events that changed, as they now read, after telling the rewrite listeners.
+
+    It reads every retained event of those types (no index on the data): an admin operation, not a hot path."""
+    wanted = set(about)
+    if not wanted or not types:
+        return []
+    o = outbox.c
+    changed: list[Event] = []
+    rows = conn.execute(sa.select(o.seq, o.id, o.type, o.occurred_at, o.data)
+                        .where(o.type.in_(list(types)), o.data["id"].as_string().in_(sorted(wanted))))
+    for seq, event_id, type_, occurred_at, data in rows.all():
+        new_data = rewrite(data)
+        if new_data != data:
+            conn.execute(outbox.update().where(o.seq == seq).values(data=new_data))
+            changed.append(Event(id=event_id, type=type_, occurred_at=as_utc(occurred_at), data=new_data))
+    if changed:
+        for listener in list(_rewrite_listeners.values()):
+            listener(conn, changed)
+    return changed

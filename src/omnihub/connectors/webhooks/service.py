@@ -220,6 +220,14 @@ def envelope_body(event: Event) -> str:
     return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def follow_rewritten_events(conn: Connection, events: Sequence[Event]) -> None:
+    """Rewrite listener (core.events): the delivery log keeps each event's payload for re-sending, so an event
+    anonymised in the outbox is anonymised here too — pending, dead and delivered rows alike."""
+    for event in events:
+        conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.event_id == event.id)
+                     .values(payload=envelope_body(event)))
+
+
 def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """One row per (subscription, event): a re-dispatched event does not fan out twice."""
     insert = dialect_insert(conn)
