@@ -101,13 +101,20 @@ def update_payment_method(conn: Connection, clock: Clock, code: str, changes: di
     return method
 
 
+# The statements every order runs are built once: SQLAlchemy computes a statement's cache key each time a new
+# one is built (0.1 to 0.3 ms of CPU), and an order runs dozens.
+_ACTIVE_METHODS = sa.select(payment_methods).where(payment_methods.c.code.in_(sa.bindparam("b_codes", expanding=True)),
+                                                   payment_methods.c.active.is_(True))
+_TAX_RATES = sa.select(tax_rates.c.tax_class, tax_rates.c.rate).where(
+    tax_rates.c.country == sa.bindparam("b_country"),
+    tax_rates.c.tax_class.in_(sa.bindparam("b_classes", expanding=True)))
+
+
 def _active_methods(conn: Connection, codes: Iterable[str]) -> dict[str, Any]:
     wanted = list({c for c in codes if isinstance(c, str)})
     if not wanted:
         return {}
-    rows = conn.execute(sa.select(payment_methods).where(payment_methods.c.code.in_(wanted),
-                                                         payment_methods.c.active.is_(True)))
-    return {r.code: r for r in rows}
+    return {r.code: r for r in conn.execute(_ACTIVE_METHODS, {"b_codes": wanted})}
 
 
 # ---- taxes ---------------------------------------------------------------------------------------------------
@@ -133,8 +140,7 @@ def tax_rates_for(conn: Connection, country: str | None, tax_classes: Iterable[s
     wanted = list(dict.fromkeys(tax_classes))
     found: dict[str, Decimal] = {}
     if wanted and country:
-        rows = conn.execute(sa.select(tax_rates.c.tax_class, tax_rates.c.rate)
-                            .where(tax_rates.c.country == country, tax_rates.c.tax_class.in_(wanted)))
+        rows = conn.execute(_TAX_RATES, {"b_country": country, "b_classes": wanted})
         found = {r.tax_class: rules.percent_to_rate(Decimal(r.rate)).normalize() for r in rows}
     for tax_class in wanted:
         if tax_class not in found:
@@ -172,6 +178,10 @@ def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, ite
 
 _BALANCE = sa.select(order_balances).where(order_balances.c.order_id == sa.bindparam("b_order"))
 _LOCKED_BALANCE = _BALANCE.with_for_update()
+_INSERT_PAYMENTS = payments.insert()
+_UPDATE_BALANCE = order_balances.update().where(order_balances.c.order_id == sa.bindparam("b_order")).values(
+    total=sa.bindparam("b_total"), paid=sa.bindparam("b_paid"), status=sa.bindparam("b_status"),
+    updated_at=sa.bindparam("b_now"))
 _PAYMENT_COUNT = sa.select(sa.func.count()).select_from(payments).where(payments.c.order_id == sa.bindparam("b_order"))
 
 
@@ -220,11 +230,11 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
                      "amount": tender.amount, "refunded": Decimal(0), "currency": currency,
                      "reference": reference, "created_at": now})
     if rows:
-        conn.execute(payments.insert(), rows)
+        conn.execute(_INSERT_PAYMENTS, rows)
     paid = paid_before + requested
     status = rules.split_tender_status(total, paid)
-    conn.execute(order_balances.update().where(order_balances.c.order_id == order_id)
-                 .values(total=total, paid=paid, status=status, updated_at=now))
+    conn.execute(_UPDATE_BALANCE, {"b_order": order_id, "b_total": total, "b_paid": paid, "b_status": status,
+                                   "b_now": now})
     # A balance this call opened has no other payments and no refunds: what it took is the whole record.
     recorded = [queries.payment_out(r) for r in rows] if created else queries.payment_rows(conn, order_id)
     if status == "paid" and (created or balance.status != "paid"):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,6 +179,9 @@ _CAPACITY_LEFT = (
     .where(fulfilment_capacity.c.location_code.in_(sa.bindparam("b_codes", expanding=True)))
 )
 
+_CAPACITY_LIMITS = sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders).where(
+    fulfilment_capacity.c.location_code.in_(sa.bindparam("b_codes", expanding=True)))
+
 
 def _capacity_left(conn: Connection, clock: Clock, codes: Sequence[str]) -> dict[str, int | None]:
     """Orders each location may still take today (None: no daily cap)."""
@@ -188,8 +192,7 @@ def _capacity_left(conn: Connection, clock: Clock, codes: Sequence[str]) -> dict
 def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None:
     """Count the order against each location's daily capacity, atomically."""
     today = clock.now().date()
-    limits = dict(conn.execute(sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders)
-                               .where(fulfilment_capacity.c.location_code.in_(list(codes)))).all())
+    limits = dict(conn.execute(_CAPACITY_LIMITS, {"b_codes": list(codes)}).all())
     for code in sorted(set(codes)):
         if code not in limits:
             continue
@@ -309,9 +312,26 @@ def _take_number(conn: Connection, channel: str) -> str:
     return rules.order_number(channel, take_counter(conn, order_sequences, "channel_code", channel, "next_number"))
 
 
+# Statements every order runs, built once (a statement built per call pays for its cache key every time).
+_INSERT_ORDER = orders.insert()
+_INSERT_ORDER_LINES = order_lines.insert()
+_INSERT_HISTORY = order_history.insert()
+_ORDER_BY_IDEMPOTENCY_KEY = sa.select(ORD.id).where(ORD.idempotency_key == sa.bindparam("b_key"))
+_SET_INVOICE_NUMBER = orders.update().where(ORD.id == sa.bindparam("b_id")).values(
+    invoice_number=sa.bindparam("b_number"))
+
+
+@lru_cache(maxsize=32)
+def _status_update(columns: tuple[str, ...]) -> Any:
+    """`UPDATE orders SET status, updated_at, <columns> WHERE id AND status` for one set of extra columns."""
+    b = sa.bindparam
+    return (orders.update().where(ORD.id == b("b_id"), ORD.status == b("b_from"))
+            .values(status=b("b_to"), updated_at=b("b_now"), **{c: b(f"v_{c}") for c in columns}))
+
+
 def _history(conn: Connection, clock: Clock, order_id: str, before: str | None, after: str, actor: str | None,
              note: str | None = None) -> None:
-    conn.execute(order_history.insert(), dict(order_id=order_id, from_status=before, to_status=after, actor=actor,
+    conn.execute(_INSERT_HISTORY, dict(order_id=order_id, from_status=before, to_status=after, actor=actor,
                                                note=note, at=clock.now()))
 
 
@@ -319,8 +339,9 @@ def _set_status(conn: Connection, clock: Clock, order: dict[str, Any], wanted: s
                 note: str | None = None, **values: Any) -> None:
     """Move an order along the state machine; a concurrent move loses cleanly (409)."""
     rules.transition(order["id"], order["status"], wanted)
-    won = conn.execute(orders.update().where(ORD.id == order["id"], ORD.status == order["status"])
-                       .values(status=wanted, updated_at=clock.now(), **values)).rowcount
+    won = conn.execute(_status_update(tuple(sorted(values))), {
+        "b_id": order["id"], "b_from": order["status"], "b_to": wanted, "b_now": clock.now(),
+        **{f"v_{c}": v for c, v in values.items()}}).rowcount
     if won != 1:
         current = queries.order_status(conn, order["id"])
         raise errors.illegal_transition(order["id"], current, wanted)
@@ -376,7 +397,7 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
                 customer_id: str | None = None) -> dict[str, Any]:
     """Create an order: price, source, hold stock, take payment, count promotions — one transaction."""
     if idempotency_key:
-        existing = conn.execute(sa.select(ORD.id).where(ORD.idempotency_key == idempotency_key)).scalar()
+        existing = conn.execute(_ORDER_BY_IDEMPOTENCY_KEY, {"b_key": idempotency_key}).scalar()
         if existing:
             return queries.get_order(conn, existing)
     channel = catalog.get_channel(conn, data["channel"], field="channel")
@@ -479,8 +500,8 @@ def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, dat
         pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
         pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
         cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now)
-    conn.execute(orders.insert(), row)
-    conn.execute(order_lines.insert(), _line_rows(order_id, pricing, allocations))
+    conn.execute(_INSERT_ORDER, row)
+    conn.execute(_INSERT_ORDER_LINES, _line_rows(order_id, pricing, allocations))
     _history(conn, clock, order_id, None, "draft" if draft else "pending_payment", actor)
     if draft:
         emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
@@ -572,7 +593,7 @@ def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines:
         currency=order["currency"], lines=document_lines,
         totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")},
         new_order=new_order)
-    conn.execute(orders.update().where(ORD.id == order_id).values(invoice_number=invoice["number"]))
+    conn.execute(_SET_INVOICE_NUMBER, {"b_id": order_id, "b_number": invoice["number"]})
     return invoice["number"]
 
 

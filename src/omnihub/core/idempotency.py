@@ -29,6 +29,11 @@ idempotency_keys = sa.Table(
 _CLAIMED = sa.select(idempotency_keys).where(
     idempotency_keys.c.scope == sa.bindparam("b_scope"), idempotency_keys.c.key == sa.bindparam("b_key"))
 
+_KEY = (idempotency_keys.c.scope == sa.bindparam("b_scope"), idempotency_keys.c.key == sa.bindparam("b_key"))
+_SETTLE = idempotency_keys.update().where(*_KEY).values(
+    status_code=sa.bindparam("b_status"), body=sa.bindparam("b_body"), content_type=sa.bindparam("b_type"))
+_FORGET = idempotency_keys.delete().where(*_KEY)
+
 # A request still "in flight" after this long died with its process; a retry may take over.
 ABANDONED_AFTER = timedelta(seconds=60)
 
@@ -136,20 +141,17 @@ class IdempotencyMiddleware:
         return taken.first() is not None
 
     def _finish(self, scope_hash: str, key: str, captured: dict[str, Any]) -> None:
-        where = (idempotency_keys.c.scope == scope_hash, idempotency_keys.c.key == key)
+        where = {"b_scope": scope_hash, "b_key": key}
         with self.db.single_statement() as conn:
             if captured["status"] >= 500:
-                conn.execute(idempotency_keys.delete().where(*where))  # let a retry try again
+                conn.execute(_FORGET, where)  # let a retry try again
                 return
             content_type = next(
                 (v.decode() for k, v in captured["headers"] if k.decode().lower() == "content-type"),
                 "application/json",
             )
-            conn.execute(
-                idempotency_keys.update()
-                .where(*where)
-                .values(status_code=captured["status"], body=captured["body"], content_type=content_type)
-            )
+            conn.execute(_SETTLE, {**where, "b_status": captured["status"], "b_body": captured["body"],
+                                   "b_type": content_type})
 
     @staticmethod
     async def _send(send: Send, status: int, body: bytes, content_type: str, replayed: bool) -> None:

@@ -147,6 +147,24 @@ def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(list(values))
 
 
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def _built(conn: Connection, name: str, build: Callable[[Callable[[Any], Any]], Any]) -> Any:
+    """A statement with a `column IN :b_values` filter, built once per engine kind: `build(in_)` receives the
+    engine's spelling of it (`= ANY(array)` on PostgreSQL). A statement built per call pays for its cache key
+    every time, and resolving a customer runs several."""
+    key = (conn.dialect.name, name)
+    statement = _BUILT.get(key)
+    if statement is None:
+        def in_(column: Any) -> Any:
+            if conn.dialect.name == "postgresql":
+                return column == sa.any_(sa.bindparam("b_values", type_=postgresql.ARRAY(column.type)))
+            return column.in_(sa.bindparam("b_values", expanding=True))
+        statement = _BUILT[key] = build(in_)
+    return statement
+
+
 def _pg_type(column: sa.Column) -> str:
     kind = column.type
     if isinstance(kind, sa.JSON):
@@ -234,11 +252,11 @@ def _lock(conn: Connection, ids: Iterable[str], *, exclusive: bool) -> dict[str,
     wanted = sorted(set(ids))
     result: dict[str, str] = {}
     for chunk in _chunks(wanted):
-        query = sa.select(customers.c.id, customers.c.status).where(_in(conn, customers.c.id, chunk))\
-            .order_by(customers.c.id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(read=not exclusive)
-        result.update({r.id: r.status for r in conn.execute(query)})
+        def build(in_: Callable[[Any], Any]) -> Any:
+            query = sa.select(customers.c.id, customers.c.status).where(in_(customers.c.id)).order_by(customers.c.id)
+            return query.with_for_update(read=not exclusive) if conn.dialect.name == "postgresql" else query
+        query = _built(conn, "lock-exclusive" if exclusive else "lock-shared", build)
+        result.update({r.id: r.status for r in conn.execute(query, {"b_values": chunk})})
     return result
 
 
@@ -255,9 +273,9 @@ def _blocks(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
     by_hash = {rules.identity_hash(k): k for k in set(keys)}
     found: dict[str, str] = {}
     for chunk in _chunks(list(by_hash)):
-        for h, reason in conn.execute(
-            sa.select(identity_blocks.c.hash, identity_blocks.c.reason).where(_in(conn, identity_blocks.c.hash, chunk))
-        ):
+        for h, reason in conn.execute(_built(conn, "blocks", lambda in_: sa.select(
+                identity_blocks.c.hash, identity_blocks.c.reason).where(in_(identity_blocks.c.hash))),
+                {"b_values": chunk}):
             found[by_hash[h]] = reason
     return found
 
@@ -265,10 +283,9 @@ def _blocks(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
 def _known(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, bool]]:
     known: dict[str, tuple[str, bool]] = {}
     for chunk in _chunks(sorted(set(keys))):
-        rows = conn.execute(
-            sa.select(customer_identities.c.key, customer_identities.c.customer_id, customer_identities.c.verified)
-            .where(_in(conn, customer_identities.c.key, chunk))
-        )
+        rows = conn.execute(_built(conn, "known", lambda in_: sa.select(
+            customer_identities.c.key, customer_identities.c.customer_id, customer_identities.c.verified)
+            .where(in_(customer_identities.c.key))), {"b_values": chunk})
         known.update({r.key: (r.customer_id, bool(r.verified)) for r in rows})
     return known
 

@@ -30,8 +30,12 @@ def _location(row: Any) -> dict[str, Any]:
             "pickup": row.pickup, "created_at": row.created_at}
 
 
+_LOCATION = sa.select(locations).where(locations.c.code == sa.bindparam("b_code"))
+_LOCATIONS = sa.select(locations).where(locations.c.code.in_(sa.bindparam("b_codes", expanding=True)))
+
+
 def get_location(conn: Connection, code: str, *, field: str | None = None) -> dict[str, Any]:
-    row = conn.execute(sa.select(locations).where(locations.c.code == code)).first()
+    row = conn.execute(_LOCATION, {"b_code": code}).first()
     if row is None:
         raise errors.location_not_found(code, field=field)
     return _location(row)
@@ -293,5 +297,5 @@ def _rows_involved(conn: Connection, location: str, sku: str, check: str) -> lis
 
 def locations_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Several locations in one query (routing reads every candidate)."""
-    rows = conn.execute(sa.select(locations).where(locations.c.code.in_(list(codes))))
+    rows = conn.execute(_LOCATIONS, {"b_codes": list(codes)})
     return {r.code: _location(r) for r in rows}
