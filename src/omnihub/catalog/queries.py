@@ -20,6 +20,7 @@ from omnihub.catalog.models import (
     price_lists,
     products,
 )
+from omnihub.core.db import PerEngine
 from omnihub.core.money import format_amount
 from omnihub.core.pagination import decode_cursor, page
 
@@ -172,7 +173,7 @@ class PricingFacts:
 
 _PLC, _PLP, _CP = price_list_customers.c, price_list_prices.c, channel_prices.c
 # Built once: every order and cart change prices its lines with this one read.
-_PRICING_FACTS = (
+_PRICING_FACTS = PerEngine(lambda in_: (
     sa.select(products.c.sku, products.c.name, products.c.category, products.c.tax_class,
               _CP.amount.label("channel_amount"), _PLC.price_list, _PLP.amount.label("list_amount"),
               _PLP.min_quantity)
@@ -181,8 +182,8 @@ _PRICING_FACTS = (
         .outerjoin(channel_prices, sa.and_(_CP.sku == products.c.sku, _CP.channel_code == sa.bindparam("b_channel")))
         .outerjoin(price_list_customers, _PLC.customer_id == sa.bindparam("b_customer", type_=sa.String))
         .outerjoin(price_list_prices, sa.and_(_PLP.price_list == _PLC.price_list, _PLP.sku == products.c.sku)))
-    .where(products.c.sku.in_(sa.bindparam("b_skus", expanding=True)))
-)
+    .where(in_(products.c.sku, "b_skus"))
+))
 
 
 def pricing_facts(conn: Connection, channel_code: str, customer_id: str | None, skus: Iterable[str]
@@ -192,7 +193,7 @@ def pricing_facts(conn: Connection, channel_code: str, customer_id: str | None, 
     prices: dict[str, Decimal] = {}
     listed: dict[str, tuple[Decimal, int]] = {}
     price_list = None
-    for r in conn.execute(_PRICING_FACTS, {"b_channel": channel_code, "b_customer": customer_id,
+    for r in conn.execute(_PRICING_FACTS(conn), {"b_channel": channel_code, "b_customer": customer_id,
                                            "b_skus": list(set(skus))}):
         found[r.sku] = {"name": r.name, "category": r.category, "tax_class": r.tax_class}
         if r.channel_amount is not None:

@@ -37,7 +37,7 @@ from omnihub.commerce.models import (
     shipments,
 )
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import conflict_insert, new_id, take_counter, upsert
+from omnihub.core.db import PerEngine, conflict_insert, new_id, take_counter, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit, rewrite_events
 from omnihub.core.money import format_amount
@@ -170,29 +170,29 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
 
 
 # Built once: every order's sourcing reads it. Each capped location with what it has taken today.
-_CAPACITY_LEFT = (
+_CAPACITY_LEFT = PerEngine(lambda in_: (
     sa.select(fulfilment_capacity.c.location_code,
               fulfilment_capacity.c.daily_orders - sa.func.coalesce(fulfilment_load.c.orders, 0))
     .select_from(fulfilment_capacity.outerjoin(fulfilment_load, sa.and_(
         fulfilment_load.c.location_code == fulfilment_capacity.c.location_code,
         fulfilment_load.c.day == sa.bindparam("b_day", type_=fulfilment_load.c.day.type))))
-    .where(fulfilment_capacity.c.location_code.in_(sa.bindparam("b_codes", expanding=True)))
-)
-
-_CAPACITY_LIMITS = sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders).where(
-    fulfilment_capacity.c.location_code.in_(sa.bindparam("b_codes", expanding=True)))
+    .where(in_(fulfilment_capacity.c.location_code, "b_codes"))
+))
+_CAPACITY_LIMITS = PerEngine(lambda in_: sa.select(
+    fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders).where(
+    in_(fulfilment_capacity.c.location_code, "b_codes")))
 
 
 def _capacity_left(conn: Connection, clock: Clock, codes: Sequence[str]) -> dict[str, int | None]:
     """Orders each location may still take today (None: no daily cap)."""
-    left = dict(conn.execute(_CAPACITY_LEFT, {"b_day": clock.now().date(), "b_codes": list(codes)}).all())
+    left = dict(conn.execute(_CAPACITY_LEFT(conn), {"b_day": clock.now().date(), "b_codes": list(codes)}).all())
     return {code: left.get(code) for code in codes}
 
 
 def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None:
     """Count the order against each location's daily capacity, atomically."""
     today = clock.now().date()
-    limits = dict(conn.execute(_CAPACITY_LIMITS, {"b_codes": list(codes)}).all())
+    limits = dict(conn.execute(_CAPACITY_LIMITS(conn), {"b_codes": list(codes)}).all())
     for code in sorted(set(codes)):
         if code not in limits:
             continue

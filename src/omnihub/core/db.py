@@ -176,6 +176,33 @@ def database_from_settings() -> Database:
     return Database(settings.database_url, pool_size=settings.db_pool_size)
 
 
+class PerEngine:
+    """A statement with `column IN :list` filters, built once per engine kind. `build(in_)` gets the engine's
+    spelling of the filter: `in_(column, "name")` is `column = ANY(:name)` — one array parameter — on
+    PostgreSQL, where SQLAlchemy's expanding IN is rewritten into the SQL on every execution (~4 % of an
+    order's CPU); an expanding IN on SQLite, which has no arrays. Call it with a connection to get the
+    statement."""
+
+    def __init__(self, build: Callable[[Callable[[Any, str], Any]], Any]) -> None:
+        self._build = build
+        self._built: dict[str, Any] = {}
+
+    def __call__(self, conn: Connection) -> Any:
+        name = conn.dialect.name
+        statement = self._built.get(name)
+        if statement is None:  # two threads may both build it: the same statement either way
+            statement = self._built[name] = self._build(_array_in if name == "postgresql" else _expanding_in)
+        return statement
+
+
+def _array_in(column: Any, name: str) -> Any:
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+
+
+def _expanding_in(column: Any, name: str) -> Any:
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
 def dialect_insert(conn: Connection) -> Callable[..., Any]:
     """The engine's own `insert` construct, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
     if conn.dialect.name == "postgresql":

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import Database, RetryTransaction, dialect_insert, new_id
+from omnihub.core.db import Database, PerEngine, RetryTransaction, dialect_insert, new_id
 from omnihub.core.events import emit, outbox
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
@@ -147,24 +147,6 @@ def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(list(values))
 
 
-_BUILT: dict[tuple[str, str], Any] = {}
-
-
-def _built(conn: Connection, name: str, build: Callable[[Callable[[Any], Any]], Any]) -> Any:
-    """A statement with a `column IN :b_values` filter, built once per engine kind: `build(in_)` receives the
-    engine's spelling of it (`= ANY(array)` on PostgreSQL). A statement built per call pays for its cache key
-    every time, and resolving a customer runs several."""
-    key = (conn.dialect.name, name)
-    statement = _BUILT.get(key)
-    if statement is None:
-        def in_(column: Any) -> Any:
-            if conn.dialect.name == "postgresql":
-                return column == sa.any_(sa.bindparam("b_values", type_=postgresql.ARRAY(column.type)))
-            return column.in_(sa.bindparam("b_values", expanding=True))
-        statement = _BUILT[key] = build(in_)
-    return statement
-
-
 def _pg_type(column: sa.Column) -> str:
     kind = column.type
     if isinstance(kind, sa.JSON):
@@ -246,17 +228,31 @@ def _active(conn: Connection, customer_id: str, field_: str | None = None) -> st
     return cid
 
 
+def _lock_statement(in_: Any, *, exclusive: bool) -> Any:
+    query = (sa.select(customers.c.id, customers.c.status).where(in_(customers.c.id, "b_values"))
+             .order_by(customers.c.id))
+    # SQLite serialises writers itself; FOR UPDATE/SHARE is PostgreSQL's (SQLAlchemy drops it on SQLite).
+    return query.with_for_update(read=not exclusive)
+
+
+# Built once per engine kind (resolving a customer runs these on every order).
+_LOCK_EXCLUSIVE = PerEngine(lambda in_: _lock_statement(in_, exclusive=True))
+_LOCK_SHARED = PerEngine(lambda in_: _lock_statement(in_, exclusive=False))
+_BLOCKS = PerEngine(lambda in_: sa.select(identity_blocks.c.hash, identity_blocks.c.reason)
+                    .where(in_(identity_blocks.c.hash, "b_values")))
+_KNOWN = PerEngine(lambda in_: sa.select(
+    customer_identities.c.key, customer_identities.c.customer_id, customer_identities.c.verified)
+    .where(in_(customer_identities.c.key, "b_values")))
+
+
 def _lock(conn: Connection, ids: Iterable[str], *, exclusive: bool) -> dict[str, str]:
     """Lock profiles (in id order, so two requests never deadlock on each other) and return their status.
     SQLite already serialises writers, so the FOR UPDATE/SHARE only matters on PostgreSQL."""
     wanted = sorted(set(ids))
     result: dict[str, str] = {}
+    statement = (_LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED)(conn)
     for chunk in _chunks(wanted):
-        def build(in_: Callable[[Any], Any]) -> Any:
-            query = sa.select(customers.c.id, customers.c.status).where(in_(customers.c.id)).order_by(customers.c.id)
-            return query.with_for_update(read=not exclusive) if conn.dialect.name == "postgresql" else query
-        query = _built(conn, "lock-exclusive" if exclusive else "lock-shared", build)
-        result.update({r.id: r.status for r in conn.execute(query, {"b_values": chunk})})
+        result.update({r.id: r.status for r in conn.execute(statement, {"b_values": chunk})})
     return result
 
 
@@ -273,9 +269,7 @@ def _blocks(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
     by_hash = {rules.identity_hash(k): k for k in set(keys)}
     found: dict[str, str] = {}
     for chunk in _chunks(list(by_hash)):
-        for h, reason in conn.execute(_built(conn, "blocks", lambda in_: sa.select(
-                identity_blocks.c.hash, identity_blocks.c.reason).where(in_(identity_blocks.c.hash))),
-                {"b_values": chunk}):
+        for h, reason in conn.execute(_BLOCKS(conn), {"b_values": chunk}):
             found[by_hash[h]] = reason
     return found
 
@@ -283,9 +277,7 @@ def _blocks(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
 def _known(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, bool]]:
     known: dict[str, tuple[str, bool]] = {}
     for chunk in _chunks(sorted(set(keys))):
-        rows = conn.execute(_built(conn, "known", lambda in_: sa.select(
-            customer_identities.c.key, customer_identities.c.customer_id, customer_identities.c.verified)
-            .where(in_(customer_identities.c.key))), {"b_values": chunk})
+        rows = conn.execute(_KNOWN(conn), {"b_values": chunk})
         known.update({r.key: (r.customer_id, bool(r.verified)) for r in rows})
     return known
 

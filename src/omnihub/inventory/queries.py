@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog
 from omnihub.core.clock import as_utc
+from omnihub.core.db import PerEngine
 from omnihub.core.pagination import decode_cursor, page
 from omnihub.inventory import errors, rules
 from omnihub.inventory.models import (
@@ -31,7 +32,7 @@ def _location(row: Any) -> dict[str, Any]:
 
 
 _LOCATION = sa.select(locations).where(locations.c.code == sa.bindparam("b_code"))
-_LOCATIONS = sa.select(locations).where(locations.c.code.in_(sa.bindparam("b_codes", expanding=True)))
+_LOCATIONS = PerEngine(lambda in_: sa.select(locations).where(in_(locations.c.code, "b_codes")))
 
 
 def get_location(conn: Connection, code: str, *, field: str | None = None) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def stock_for_sku(conn: Connection, sku: str) -> dict[str, Any]:
             "locations": levels}
 
 
-def _snapshot_statement(sku_clause: Any) -> sa.Select:
+def _snapshot_statement(in_: Any, *, many: bool) -> sa.Select:
     """Levels with the asking channel's own ring-fenced units; built once for one SKU and for many."""
     return (
         sa.select(SL.sku, SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
@@ -112,12 +113,12 @@ def _snapshot_statement(sku_clause: Any) -> sa.Select:
         .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
             stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
             stock_quotas.c.channel_code == sa.bindparam("channel"))))
-        .where(sku_clause, SL.location_code.in_(sa.bindparam("locations", expanding=True)))
+        .where(in_(SL.sku, "skus") if many else SL.sku == sa.bindparam("sku"), in_(SL.location_code, "locations"))
     )
 
 
-_SNAPSHOT = _snapshot_statement(SL.sku == sa.bindparam("sku"))
-_SNAPSHOT_MANY = _snapshot_statement(SL.sku.in_(sa.bindparam("skus", expanding=True)))
+_SNAPSHOT = PerEngine(lambda in_: _snapshot_statement(in_, many=False))
+_SNAPSHOT_MANY = PerEngine(lambda in_: _snapshot_statement(in_, many=True))
 
 
 def _collect(rows: Any, levels: dict[str, dict[str, Level]], quotas: dict[str, dict[str, int]]) -> None:
@@ -133,7 +134,7 @@ def snapshot(conn: Connection, sku: str, location_codes: Sequence[str], channel:
     levels: dict[str, dict[str, Level]] = {}
     quotas: dict[str, dict[str, int]] = {}
     if location_codes:
-        _collect(conn.execute(_SNAPSHOT, {"channel": channel, "sku": sku, "locations": list(location_codes)}),
+        _collect(conn.execute(_SNAPSHOT(conn), {"channel": channel, "sku": sku, "locations": list(location_codes)}),
                  levels, quotas)
     return levels.get(sku, {}), quotas.get(sku, {})
 
@@ -145,21 +146,20 @@ def snapshot_many(conn: Connection, skus: Sequence[str], location_codes: Sequenc
     quotas: dict[str, dict[str, int]] = {}
     if location_codes:
         for start in range(0, len(skus), 500):
-            _collect(conn.execute(_SNAPSHOT_MANY, {"channel": channel, "skus": list(skus[start : start + 500]),
+            _collect(conn.execute(_SNAPSHOT_MANY(conn), {"channel": channel, "skus": list(skus[start : start + 500]),
                                                    "locations": list(location_codes)}), levels, quotas)
     return levels, quotas
 
 
 # Levels with every asking channel's own ring-fenced units (a row per quota, or one with none).
-_SNAPSHOT_CHANNELS = (
+_SNAPSHOT_CHANNELS = PerEngine(lambda in_: (
     sa.select(SL.sku, SL.location_code, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced,
               stock_quotas.c.channel_code, stock_quotas.c.units)
     .select_from(stock_levels.outerjoin(stock_quotas, sa.and_(
         stock_quotas.c.location_code == SL.location_code, stock_quotas.c.sku == SL.sku,
-        stock_quotas.c.channel_code.in_(sa.bindparam("channels", expanding=True)))))
-    .where(SL.sku.in_(sa.bindparam("skus", expanding=True)),
-           SL.location_code.in_(sa.bindparam("locations", expanding=True)))
-)
+        in_(stock_quotas.c.channel_code, "channels"))))
+    .where(in_(SL.sku, "skus"), in_(SL.location_code, "locations"))
+))
 
 
 def availability_views(conn: Connection, channels: Sequence[dict[str, Any]], pairs: Sequence[tuple[str, str]]
@@ -173,7 +173,7 @@ def availability_views(conn: Connection, channels: Sequence[dict[str, Any]], pai
     quotas: dict[tuple[str, str], dict[str, int]] = {}  # (channel, sku) -> location -> units
     if locations:
         for start in range(0, len(skus), 500):
-            rows = conn.execute(_SNAPSHOT_CHANNELS, {"skus": skus[start : start + 500], "locations": locations,
+            rows = conn.execute(_SNAPSHOT_CHANNELS(conn), {"skus": skus[start : start + 500], "locations": locations,
                                                      "channels": sorted(by_code)})
             for sku, loc, on_hand, reserved, safety, ring_fenced, channel, units in rows:
                 levels.setdefault(sku, {})[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
@@ -297,5 +297,5 @@ def _rows_involved(conn: Connection, location: str, sku: str, check: str) -> lis
 
 def locations_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Several locations in one query (routing reads every candidate)."""
-    rows = conn.execute(_LOCATIONS, {"b_codes": list(codes)})
+    rows = conn.execute(_LOCATIONS(conn), {"b_codes": list(codes)})
     return {r.code: _location(r) for r in rows}
