@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -70,3 +71,13 @@ def remembering_sold_out(ctx: Context, channel: str) -> Iterator[None]:
 
 def recently_sold_out(ctx: Context, channel: str, skus: Iterable[str]) -> bool:
     return ctx.sold_out.any_of([(channel, sku) for sku in skus])
+
+
+T = TypeVar("T")
+
+
+async def in_worker_thread(work: Callable[..., T], *args: Any) -> T:
+    """A hot route's blocking work, run in the thread pool from an `async def` route. FastAPI validates and
+    serialises a sync route's response in the pool too — a second hop per request, which under load costs
+    about what a query does; from an async route it does that on the event loop."""
+    return await run_in_threadpool(work, *args)

@@ -30,7 +30,7 @@ from omnihub.commerce.schemas import (
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
-from omnihub.deps import Context, recently_sold_out, remembering_sold_out, requires
+from omnihub.deps import Context, in_worker_thread, recently_sold_out, remembering_sold_out, requires
 
 router = APIRouter(tags=["commerce"])
 SELLERS = (Role.CHANNEL, Role.ASSOCIATE)
@@ -112,9 +112,13 @@ def checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None = Heade
 
 
 @router.post("/orders", status_code=201, response_model=OrderOut)
-def create_order(body: OrderCreate, idempotency_key: str | None = Header(default=None),
-                 ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
+async def create_order(body: OrderCreate, idempotency_key: str | None = Header(default=None),
+                       ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     """Direct orders (POS, marketplace, app) and wholesale drafts (`draft: true`)."""
+    return await in_worker_thread(_create_order, body, idempotency_key, ctx)
+
+
+def _create_order(body: OrderCreate, idempotency_key: str | None, ctx: Context) -> dict[str, Any]:
     ctx.principal.ensure_channel(body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()

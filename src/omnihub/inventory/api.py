@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, recently_sold_out, remembering_sold_out, requires
+from omnihub.deps import Context, context, in_worker_thread, recently_sold_out, remembering_sold_out, requires
 from omnihub.inventory import queries, service
 from omnihub.inventory.schemas import (
     AvailabilityOut,
@@ -116,7 +116,12 @@ def _channel_scope(ctx: Context) -> str | None:
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationOut)
-def create_reservation(body: ReservationCreate, ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
+async def create_reservation(body: ReservationCreate, ctx: Context = Depends(requires(Role.CHANNEL))
+                             ) -> dict[str, Any]:
+    return await in_worker_thread(_create_reservation, body, ctx)
+
+
+def _create_reservation(body: ReservationCreate, ctx: Context) -> dict[str, Any]:
     ctx.principal.ensure_channel(body.channel)
     lines = [(line.sku, line.quantity) for line in body.lines]
 
