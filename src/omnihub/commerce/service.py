@@ -332,7 +332,7 @@ def _status_update(columns: tuple[str, ...]) -> Any:
 def _history(conn: Connection, clock: Clock, order_id: str, before: str | None, after: str, actor: str | None,
              note: str | None = None) -> None:
     conn.execute(_INSERT_HISTORY, dict(order_id=order_id, from_status=before, to_status=after, actor=actor,
-                                               note=note, at=clock.now()))
+                                       note=note, at=clock.now()))
 
 
 def _set_status(conn: Connection, clock: Clock, order: dict[str, Any], wanted: str, actor: str | None,
