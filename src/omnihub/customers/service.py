@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -140,13 +139,6 @@ def _least(conn: Connection, a: Any, b: Any) -> Any:
     return fn(sa.func.coalesce(a, b), b)
 
 
-def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
-    """`column IN values`; on PostgreSQL one array parameter (= ANY), so big batches parse once, not per size."""
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(list(values))
-
-
 def _pg_type(column: sa.Column) -> str:
     kind = column.type
     if isinstance(kind, sa.JSON):
@@ -240,6 +232,14 @@ _LOCK_EXCLUSIVE = PerEngine(lambda in_: _lock_statement(in_, exclusive=True))
 _LOCK_SHARED = PerEngine(lambda in_: _lock_statement(in_, exclusive=False))
 _BLOCKS = PerEngine(lambda in_: sa.select(identity_blocks.c.hash, identity_blocks.c.reason)
                     .where(in_(identity_blocks.c.hash, "b_values")))
+_PROFILES_CREATED = PerEngine(lambda in_: sa.select(customers.c.id, customers.c.created_at)
+                               .where(in_(customers.c.id, "b_values")))
+_IDENTITIES_OF = PerEngine(lambda in_: sa.select(
+    customer_identities.c.customer_id, customer_identities.c.kind, customer_identities.c.namespace,
+    customer_identities.c.value, customer_identities.c.verified)
+    .where(in_(customer_identities.c.customer_id, "b_values")).order_by(customer_identities.c.id))
+_CONSENTS_OF = PerEngine(lambda in_: sa.select(customer_consents)
+                         .where(in_(customer_consents.c.customer_id, "b_values")))
 _KNOWN = PerEngine(lambda in_: sa.select(
     customer_identities.c.key, customer_identities.c.customer_id, customer_identities.c.verified)
     .where(in_(customer_identities.c.key, "b_values")))
@@ -284,17 +284,9 @@ def _known(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, bool]]
 
 def _facts(conn: Connection, ids: Iterable[str]) -> dict[str, ProfileFacts]:
     wanted = sorted(set(ids))
-    facts = {
-        r.id: ProfileFacts(r.id, as_utc(r.created_at), [])
-        for r in conn.execute(sa.select(customers.c.id, customers.c.created_at)
-                              .where(_in(conn, customers.c.id, wanted)))
-    }
-    rows = conn.execute(
-        sa.select(customer_identities.c.customer_id, customer_identities.c.kind, customer_identities.c.namespace,
-                  customer_identities.c.value, customer_identities.c.verified)
-        .where(_in(conn, customer_identities.c.customer_id, wanted))
-        .order_by(customer_identities.c.id)
-    )
+    facts = {r.id: ProfileFacts(r.id, as_utc(r.created_at), [])
+             for r in conn.execute(_PROFILES_CREATED(conn), {"b_values": wanted})}
+    rows = conn.execute(_IDENTITIES_OF(conn), {"b_values": wanted})
     for r in rows:
         facts[r.customer_id].identities.append(Identity(r.kind, r.value, r.namespace, bool(r.verified)))
     return facts
@@ -603,8 +595,7 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
         .order_by(customer_aliases.c.merged_id)).scalars()]
 
     name, name_from = rules.merged_name(survivor.name, merged.name)
-    consent_rows = [dict(r._mapping) for r in conn.execute(
-        sa.select(customer_consents).where(_in(conn, customer_consents.c.customer_id, [survivor_id, merged_id])))]
+    consent_rows = [dict(r._mapping) for r in conn.execute(_CONSENTS_OF(conn), {"b_values": [survivor_id, merged_id]})]
     consents_before = {
         "survivor": rules.current_consents(r for r in consent_rows if r["customer_id"] == survivor_id),
         "merged": rules.current_consents(r for r in consent_rows if r["customer_id"] == merged_id),
