@@ -154,6 +154,8 @@ def test_bad_reservations_are_422_and_change_nothing(shop: TestClient) -> None:
     problem(reserve(shop, "nope", ("MUG", 1)), 404, "channel_not_found")
     body = problem(reserve(shop, "web", ("MUG", 1), ("GHOST", 1)), 404, "product_not_found")
     assert body["field"] == "lines.0.sku"
+    single = problem(reserve(shop, "web", ("GHOST", 1)), 404, "product_not_found")  # the one-statement path
+    assert single["field"] == "lines.0.sku"
     problem(shop.post("/api/v1/reservations", json={"channel": "web", "lines": []}), 422, "validation_error")
 
     assert ok(shop.get("/api/v1/stock/wh/MUG"))["reserved"] == 0
