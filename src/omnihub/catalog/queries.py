@@ -20,6 +20,7 @@ from omnihub.catalog.models import (
     price_lists,
     products,
 )
+from omnihub.core import reference
 from omnihub.core.db import PerEngine
 from omnihub.core.money import format_amount
 from omnihub.core.pagination import decode_cursor, page
@@ -94,21 +95,30 @@ def _channel(row: Any, locations: list[str]) -> dict[str, Any]:
     }
 
 
-# Built once: the hot paths (reservations, orders) read a channel on every request.
-_CHANNEL_WITH_LOCATIONS = (
+# Every channel with its fulfilling locations, in order: what the hot paths (reservations, orders) keep in memory.
+_ALL_CHANNELS = (
     sa.select(channels, channel_locations.c.location_code)
     .select_from(channels.outerjoin(channel_locations, channel_locations.c.channel_code == channels.c.code))
-    .where(channels.c.code == sa.bindparam("code"))
-    .order_by(channel_locations.c.position)
+    .order_by(channels.c.code, channel_locations.c.position)
 )
 
 
+def _all_channels(conn: Connection) -> dict[str, dict[str, Any]]:
+    found: dict[str, tuple[Any, list[str]]] = {}
+    for row in conn.execute(_ALL_CHANNELS):
+        locations = found.setdefault(row.code, (row, []))[1]
+        if row.location_code is not None:
+            locations.append(row.location_code)
+    return {code: _channel(row, locations) for code, (row, locations) in found.items()}
+
+
 def get_channel(conn: Connection, code: str, *, field: str | None = None) -> dict[str, Any]:
-    """The channel with its fulfilling locations, in one round trip."""
-    rows = conn.execute(_CHANNEL_WITH_LOCATIONS, {"code": code}).all()
-    if not rows:
+    """The channel with its fulfilling locations — from memory while reference data is unchanged
+    (`omnihub.core.reference`): every order and reservation reads one."""
+    channel = reference.cached(conn, "catalog.channels", _all_channels).get(code)
+    if channel is None:
         raise errors.channel_not_found(code, field=field)
-    return _channel(rows[0], [r.location_code for r in rows if r.location_code is not None])
+    return {**channel, "locations": list(channel["locations"])}
 
 
 def list_channels(conn: Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from omnihub.catalog.models import (
     price_lists,
     products,
 )
+from omnihub.core import reference
 from omnihub.core.clock import Clock
 from omnihub.core.db import upsert
 from omnihub.core.events import emit
@@ -101,6 +102,7 @@ def _set_locations(conn: Connection, code: str, locations: list[str]) -> None:
 
 def create_channel(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
     code = data["code"]
+    reference.changed(conn)
     if conn.execute(sa.select(channels.c.code).where(channels.c.code == code)).first():
         raise errors.channel_exists(code)
     now = clock.now()
@@ -128,6 +130,7 @@ def create_channel(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
 def update_channel(conn: Connection, clock: Clock, code: str, changes: dict[str, Any]) -> dict[str, Any]:
     """Change name, country, buffer or fulfilling locations. Availability moves with them (callers re-publish)."""
     current = queries.get_channel(conn, code)
+    reference.changed(conn)
     editable = ("name", "country", "stock_buffer", "prices_include_tax", "shipping_fee", "cart_hold_minutes")
     values = {k: v for k, v in changes.items() if k in editable and v is not None}
     if "shipping_fee" in values:

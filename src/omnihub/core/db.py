@@ -147,6 +147,8 @@ class Database:
                     return work(conn)
             except Exception as exc:
                 if attempt == retries or not _retryable(exc):
+                    if isinstance(exc, RetryTransaction) and exc.otherwise is not None:
+                        raise exc.otherwise from None
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
@@ -155,8 +157,29 @@ class Database:
         self.engine.dispose()
 
 
+def transaction_memo(conn: Connection, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as the connection's current transaction: facts a transaction has made true
+    for itself (a row it locked, a token it read) that later steps of the same transaction may skip reading.
+    Outside a transaction it is a fresh, unkept dict."""
+    transaction = conn.get_transaction()
+    if transaction is None:
+        return {}
+    key = f"omnihub.memo.{name}"
+    held = conn.info.get(key)
+    if held is not None and held[0] is transaction:
+        return held[1]  # type: ignore[no-any-return]
+    memo: dict[Any, Any] = {}
+    conn.info[key] = (transaction, memo)
+    return memo
+
+
 class RetryTransaction(Exception):
-    """Raised by a use case that saw a concurrent change it cannot build on: run the transaction again."""
+    """Raised by a use case that saw a concurrent change it cannot build on: run the transaction again.
+    `otherwise`: the error to report if no attempt is left."""
+
+    def __init__(self, message: str = "", *, otherwise: Exception | None = None) -> None:
+        super().__init__(message)
+        self.otherwise = otherwise
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog
+from omnihub.core import reference
 from omnihub.core.clock import as_utc
 from omnihub.core.db import PerEngine
 from omnihub.core.pagination import decode_cursor, page
@@ -31,15 +32,24 @@ def _location(row: Any) -> dict[str, Any]:
             "pickup": row.pickup, "created_at": row.created_at}
 
 
-_LOCATION = sa.select(locations).where(locations.c.code == sa.bindparam("b_code"))
-_LOCATIONS = PerEngine(lambda in_: sa.select(locations).where(in_(locations.c.code, "b_codes")))
+_ALL_LOCATIONS = sa.select(locations)
+
+
+def _all_locations(conn: Connection) -> dict[str, dict[str, Any]]:
+    return {r.code: _location(r) for r in conn.execute(_ALL_LOCATIONS)}
+
+
+def _known_locations(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Every location, from memory while reference data is unchanged (`omnihub.core.reference`): sourcing reads
+    every candidate of every order."""
+    return reference.cached(conn, "inventory.locations", _all_locations)
 
 
 def get_location(conn: Connection, code: str, *, field: str | None = None) -> dict[str, Any]:
-    row = conn.execute(_LOCATION, {"b_code": code}).first()
-    if row is None:
+    location = _known_locations(conn).get(code)
+    if location is None:
         raise errors.location_not_found(code, field=field)
-    return _location(row)
+    return dict(location)
 
 
 def list_locations(conn: Connection, *, limit: int, cursor: str | None, kind: str | None = None) -> dict[str, Any]:
@@ -297,5 +307,5 @@ def _rows_involved(conn: Connection, location: str, sku: str, check: str) -> lis
 
 def locations_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Several locations in one query (routing reads every candidate)."""
-    rows = conn.execute(_LOCATIONS(conn), {"b_codes": list(codes)})
-    return {r.code: _location(r) for r in rows}
+    known = _known_locations(conn)
+    return {code: dict(known[code]) for code in codes if code in known}

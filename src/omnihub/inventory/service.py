@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog
+from omnihub.core import reference
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database, Timestamp, dialect_insert, new_id, upsert
 from omnihub.core.errors import DomainError
@@ -90,6 +91,7 @@ def create_location(conn: Connection, clock: Clock, data: dict[str, Any]) -> dic
     code = data["code"]
     if conn.execute(sa.select(locations.c.code).where(locations.c.code == code)).first():
         raise errors.location_exists(code)
+    reference.changed(conn)
     conn.execute(locations.insert(), dict(
         code=code, name=data["name"], kind=data["kind"], lat=data.get("lat"), lon=data.get("lon"),
         pickup=bool(data.get("pickup", False)), created_at=clock.now(),
@@ -565,21 +567,25 @@ NO_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 
 def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocations: Sequence[tuple[str, str, int]],
                         reference: str, actor: str | None = None, expires_at: datetime | None = None,
-                        reservation_id: str | None = None) -> str:
+                        reservation_id: str | None = None,
+                        quota_hints: Mapping[str, Mapping[str, int]] | None = None) -> str:
     """Hold exactly these (sku, location, quantity) claims — an order's allocation. All or nothing.
 
     The caller (sourcing) chose the locations from a snapshot; each claim is still the conditional UPDATE,
     so a race surfaces as `insufficient_stock` and nothing is held. `reservation_id` lets the caller name
-    the hold before taking it (an order writes its rows first and claims stock last)."""
+    the hold before taking it (an order writes its rows first and claims stock last). `quota_hints`: the
+    channel's own units per SKU and location as the caller's snapshot saw them (saves reading them again)."""
     reservation_id = reservation_id or new_id("res")
     conn.execute(reservations.insert(), dict(
         id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
         created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
     changes = StockChanges(clock, actor)
     taken = []
-    # One read for every claim's quota hint; the claims themselves stay conditional updates.
-    _, quotas = queries.snapshot_many(conn, sorted({sku for sku, _, _ in allocations}),
-                                      sorted({loc for _, loc, _ in allocations}), channel)
+    # One read for every claim's quota hint (unless the caller has them); the claims stay conditional updates.
+    quotas = quota_hints
+    if quotas is None:
+        _, quotas = queries.snapshot_many(conn, sorted({sku for sku, _, _ in allocations}),
+                                          sorted({loc for _, loc, _ in allocations}), channel)
     for sku, location, quantity in sorted(allocations):
         used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
                       quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference)
