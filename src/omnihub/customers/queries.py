@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
+from omnihub.core.db import transaction_memo
 from omnihub.core.pagination import check_limit, decode_cursor, page
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
@@ -57,8 +58,23 @@ def resolve_id(conn: Connection, customer_id: str) -> str | None:
     return resolved[0] if resolved else None
 
 
+# Per transaction: profiles it has locked (or created) and found active. The lock holds until the transaction
+# ends, so they stay active unless the transaction itself merges or erases (which forget them).
+_LOCKED_ACTIVE = "customers.locked_active"
+
+
+def remember_locked_active(conn: Connection, ids: Iterable[str]) -> None:
+    transaction_memo(conn, _LOCKED_ACTIVE).update(dict.fromkeys(ids, True))
+
+
+def forget_locked_active(conn: Connection) -> None:
+    transaction_memo(conn, _LOCKED_ACTIVE).clear()
+
+
 def resolve_with_status(conn: Connection, customer_id: str) -> tuple[str, str] | None:
     """(id, status) of the profile an id stands for now; None when unknown."""
+    if customer_id in transaction_memo(conn, _LOCKED_ACTIVE):
+        return customer_id, "active"
     row = conn.execute(_ID_AND_STATUS, {"b_id": customer_id}).first()
     if row is None:
         return None

@@ -37,7 +37,13 @@ from omnihub.customers.models import (
     identity_blocks,
     merge_suggestions,
 )
-from omnihub.customers.queries import resolve_id, resolve_with_status, store_credit_balance
+from omnihub.customers.queries import (
+    forget_locked_active,
+    remember_locked_active,
+    resolve_id,
+    resolve_with_status,
+    store_credit_balance,
+)
 from omnihub.customers.rules import Identity, ProfileFacts
 
 MAX_BATCH = 1000
@@ -327,6 +333,8 @@ def _resolve(conn: Connection, clock: Clock, items: list[list[Identity]], channe
             {"id": cid, "name": None, "status": "active", "created_at": now, "updated_at": now}
             for cid in real.values()
         ])
+
+    remember_locked_active(conn, [*existing, *real.values()])
 
     def final(ref: str) -> str:
         return real.get(ref, ref)
@@ -636,6 +644,7 @@ def _merge(conn: Connection, clock: Clock, survivor_id: str, merged_id: str, *, 
                  .values(survivor_id=survivor_id))
     conn.execute(customer_aliases.insert(), dict(merged_id=merged_id, survivor_id=survivor_id, merge_id=merge_id,
                                                   created_at=now))
+    forget_locked_active(conn)
     conn.execute(customers.update().where(customers.c.id == merged_id)
                  .values(status="merged", merged_into=survivor_id, updated_at=now))
     conn.execute(customers.update().where(customers.c.id == survivor_id).values(name=name, updated_at=now))
@@ -731,6 +740,7 @@ def undo_merge(conn: Connection, clock: Clock, merge_id: str, *, actor: str | No
         conn.execute(customer_aliases.update().where(customer_aliases.c.merged_id.in_(others))
                      .values(survivor_id=record.merged_id))
     names = record.fields.get("name", {})
+    forget_locked_active(conn)
     conn.execute(customers.update().where(customers.c.id == record.merged_id)
                  .values(status="active", merged_into=None, name=names.get("merged_before"), updated_at=now))
     conn.execute(customers.update().where(customers.c.id == record.survivor_id)
@@ -839,6 +849,7 @@ def erase_customer(conn: Connection, clock: Clock, customer_id: str, *, actor: s
         conn.execute(table.delete().where(table.c.customer_id == cid))
     everyone = [cid, *merged_ids]
     conn.execute(customers.update().where(customers.c.id.in_(everyone)).values(name=None, updated_at=now))
+    forget_locked_active(conn)
     conn.execute(customers.update().where(customers.c.id == cid).values(status="erased", erased_at=now))
     conn.execute(merge_suggestions.delete().where(sa.or_(merge_suggestions.c.customer_a.in_(everyone),
                                                          merge_suggestions.c.customer_b.in_(everyone))))

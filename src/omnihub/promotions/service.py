@@ -9,6 +9,7 @@ inside the transaction that creates the order, and `release_redemptions` when it
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -96,13 +97,18 @@ def update_promotion(conn: Connection, clock: Clock, promotion_id: str, changes:
     return promotion
 
 
-def price_basket(conn: Connection, clock: Clock, basket: Basket) -> Discounts:
+def price_basket(conn: Connection, clock: Clock, basket: Basket, *,
+                 customer_tags: Callable[[], Iterable[str]] | None = None) -> Discounts:
     """The basket's discounts from the automatic promotions running now plus its codes (checked with the clock).
 
-    A code that cannot apply is a 422 `invalid_promotion_code` (field `promotion_codes.N`, with a `reason`)."""
+    A code that cannot apply is a 422 `invalid_promotion_code` (field `promotion_codes.N`, with a `reason`).
+    `customer_tags`: reads the customer's tags (segments) into the basket — called only when a candidate
+    promotion is scoped to tags, so most orders never pay for the read."""
     basket = dataclasses.replace(basket, now=clock.now())
     automatic, by_code = queries.pricing_candidates(
         conn, basket.now, basket.channel, [rules.normalise_code(c) for c in basket.codes])
+    if customer_tags is not None and any(p.customer_tags for p in [*automatic, *by_code.values()]):
+        basket = dataclasses.replace(basket, customer_tags=frozenset(customer_tags()))
     limited = [p.id for p in [*automatic, *by_code.values()] if p.per_customer_limit is not None]
     usage = queries.customer_usage(conn, limited, basket.customer_id)
     rules.check_codes(by_code, basket, usage)
