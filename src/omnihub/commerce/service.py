@@ -36,8 +36,9 @@ from omnihub.commerce.models import (
     returns,
     shipments,
 )
+from omnihub.core import reference
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import PerEngine, conflict_insert, new_id, take_counter, upsert
+from omnihub.core.db import PerEngine, RetryTransaction, conflict_insert, new_id, take_counter, upsert
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit, rewrite_events
 from omnihub.core.money import format_amount
@@ -137,11 +138,12 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
             raise errors.price_missing(sku, channel["code"], index)
     shipping = Decimal(channel["shipping_fee"]) if fulfilment_type == "ship" else Decimal(0)
     basket = Basket(channel=channel["code"], currency=currency, customer_id=customer_id,
-                    customer_tags=_customer_tags(conn, clock, customer_id),
+                    customer_tags=frozenset(),
                     lines=tuple(BasketLine(sku, info[sku]["category"], q, u) for (sku, q), u in zip(lines, units,
                                                                                                  strict=True)),
                     shipping=shipping, now=clock.now(), codes=tuple(codes))
-    discounts = promotions.price_basket(conn, clock, basket)
+    discounts = promotions.price_basket(conn, clock, basket,
+                                        customer_tags=lambda: _customer_tags(conn, clock, customer_id))
     rates = billing.tax_rates_for(conn, country or channel["country"] or "ES",
                                   {info[sku]["tax_class"] for sku in skus})
     priced = []
@@ -169,30 +171,33 @@ def price_lines(conn: Connection, clock: Clock, *, channel: dict[str, Any], cust
 # ---- sourcing ------------------------------------------------------------------------------------------------
 
 
-# Built once: every order's sourcing reads it. Each capped location with what it has taken today.
-_CAPACITY_LEFT = PerEngine(lambda in_: (
-    sa.select(fulfilment_capacity.c.location_code,
-              fulfilment_capacity.c.daily_orders - sa.func.coalesce(fulfilment_load.c.orders, 0))
-    .select_from(fulfilment_capacity.outerjoin(fulfilment_load, sa.and_(
-        fulfilment_load.c.location_code == fulfilment_capacity.c.location_code,
-        fulfilment_load.c.day == sa.bindparam("b_day", type_=fulfilment_load.c.day.type))))
-    .where(in_(fulfilment_capacity.c.location_code, "b_codes"))
-))
-_CAPACITY_LIMITS = PerEngine(lambda in_: sa.select(
-    fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders).where(
-    in_(fulfilment_capacity.c.location_code, "b_codes")))
+# Daily capacity limits are reference data (`omnihub.core.reference`): in memory while unchanged. Only the
+# orders a capped location has taken today are read, and only when a candidate is capped.
+_ALL_CAPACITY_LIMITS = sa.select(fulfilment_capacity.c.location_code, fulfilment_capacity.c.daily_orders)
+_TAKEN_TODAY = PerEngine(lambda in_: sa.select(fulfilment_load.c.location_code, fulfilment_load.c.orders).where(
+    fulfilment_load.c.day == sa.bindparam("b_day", type_=fulfilment_load.c.day.type),
+    in_(fulfilment_load.c.location_code, "b_codes")))
+
+
+def _capacity_limits(conn: Connection) -> dict[str, int]:
+    return reference.cached(conn, "commerce.capacity_limits",
+                            lambda c: {code: int(n) for code, n in c.execute(_ALL_CAPACITY_LIMITS)})
 
 
 def _capacity_left(conn: Connection, clock: Clock, codes: Sequence[str]) -> dict[str, int | None]:
     """Orders each location may still take today (None: no daily cap)."""
-    left = dict(conn.execute(_CAPACITY_LEFT(conn), {"b_day": clock.now().date(), "b_codes": list(codes)}).all())
-    return {code: left.get(code) for code in codes}
+    limits = _capacity_limits(conn)
+    capped = [code for code in codes if code in limits]
+    taken: dict[str, int] = {}
+    if capped:
+        taken = dict(conn.execute(_TAKEN_TODAY(conn), {"b_day": clock.now().date(), "b_codes": capped}).all())
+    return {code: limits[code] - taken.get(code, 0) if code in limits else None for code in codes}
 
 
 def _take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None:
     """Count the order against each location's daily capacity, atomically."""
     today = clock.now().date()
-    limits = dict(conn.execute(_CAPACITY_LIMITS(conn), {"b_codes": list(codes)}).all())
+    limits = _capacity_limits(conn)
     for code in sorted(set(codes)):
         if code not in limits:
             continue
@@ -254,8 +259,17 @@ def refuse_when_sold_out(conn: Connection, data: dict[str, Any], *, idempotency_
             raise insufficient_stock(sku, wanted, available, field=f"lines.{index}.quantity")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Where an order's units come from, and the channel's own (ring-fenced) units sourcing saw at each
+    location: the claim's hint for whether to lock a quota row."""
+
+    decision: sourcing.Decision
+    quotas: dict[str, dict[str, int]]
+
+
 def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: Sequence[tuple[str, int]],
-            fulfilment: dict[str, Any]) -> sourcing.Decision:
+            fulfilment: dict[str, Any]) -> _Plan:
     kind = fulfilment["type"]
     codes = _fulfilment_codes(channel, fulfilment)
     places = inventory_queries.locations_by_code(conn, codes)
@@ -291,7 +305,7 @@ def _source(conn: Connection, clock: Clock, *, channel: dict[str, Any], lines: S
         if unknown:
             raise product_not_found(unknown[0], field=f"lines.{[s for s, _ in lines].index(unknown[0])}.sku")
         raise insufficient_stock(sku, wanted, wanted - missing, field=f"lines.{index}.quantity")
-    return decision
+    return _Plan(decision, quotas_by_sku)
 
 
 # ---- orders --------------------------------------------------------------------------------------------------
@@ -339,14 +353,15 @@ def _set_status(conn: Connection, clock: Clock, order: dict[str, Any], wanted: s
                 note: str | None = None, **values: Any) -> None:
     """Move an order along the state machine; a concurrent move loses cleanly (409)."""
     rules.transition(order["id"], order["status"], wanted)
+    now = clock.now()
     won = conn.execute(_status_update(tuple(sorted(values))), {
-        "b_id": order["id"], "b_from": order["status"], "b_to": wanted, "b_now": clock.now(),
+        "b_id": order["id"], "b_from": order["status"], "b_to": wanted, "b_now": now,
         **{f"v_{c}": v for c, v in values.items()}}).rowcount
     if won != 1:
         current = queries.order_status(conn, order["id"])
         raise errors.illegal_transition(order["id"], current, wanted)
     _history(conn, clock, order["id"], order["status"], wanted, actor, note)
-    order["status"] = wanted
+    order.update(values, status=wanted, updated_at=now)
 
 
 def _validate_fulfilment(conn: Connection, fulfilment: dict[str, Any]) -> None:
@@ -430,21 +445,20 @@ def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: 
 
     if draft:
         return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
-                            customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, decision=None,
+                            customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=None,
                             cart=cart, idempotency_key=idempotency_key, actor=actor)
-    decision = first_plan or _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
-    for attempt in range(3):
-        try:
-            with conn.begin_nested():
-                return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel,
-                                    lines=lines, customer_id=customer_id, pricing=pricing, fulfilment=fulfilment,
-                                    decision=decision, cart=cart, idempotency_key=idempotency_key, actor=actor)
-        except DomainError as exc:
-            if exc.code != "insufficient_stock" or attempt == 2:
-                raise
-        # Another order took the planned units between our look and our claim: source again.
-        decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
-    raise AssertionError("unreachable")
+    plan = first_plan or _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    try:
+        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
+                            customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=plan,
+                            cart=cart, idempotency_key=idempotency_key, actor=actor)
+    except DomainError as exc:
+        if exc.code == "insufficient_stock" and conn.dialect.name == "postgresql":
+            # Another order took the planned units between our look and our claim (stock is claimed last):
+            # the whole transaction runs again and sources from what is left. No savepoint on the way — a lost
+            # race is rare, two statements per order are not.
+            raise RetryTransaction("the planned stock was taken meanwhile", otherwise=exc) from exc
+        raise
 
 
 @dataclass(frozen=True)
@@ -457,25 +471,28 @@ class _Hold:
     channel: str
     reservation_id: str
     allocations: Sequence[tuple[str, str, int]]
+    quota_hints: dict[str, dict[str, int]]
 
 
 def _hold_stock(conn: Connection, clock: Clock, hold: _Hold, actor: str | None) -> None:
     inventory.reserve_allocations(conn, clock, channel=hold.channel, allocations=hold.allocations,
-                                  reference=hold.order_id, actor=actor, reservation_id=hold.reservation_id)
+                                  reference=hold.order_id, actor=actor, reservation_id=hold.reservation_id,
+                                  quota_hints=hold.quota_hints)
     _take_capacity(conn, clock, sorted({loc for _, loc, _ in hold.allocations}))
 
 
 def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, data: dict[str, Any],
                  channel: dict[str, Any], lines: list[tuple[str, int]], customer_id: str | None, pricing: Pricing,
-                 fulfilment: dict[str, Any], decision: sourcing.Decision | None, cart: dict[str, Any] | None,
+                 fulfilment: dict[str, Any], plan: _Plan | None, cart: dict[str, Any] | None,
                  idempotency_key: str | None, actor: str | None) -> dict[str, Any]:
-    """The order's rows, then `_complete`. A draft (no decision) holds nothing."""
-    draft = decision is None
+    """The order's rows, then `_complete`. A draft (no plan) holds nothing."""
+    draft = plan is None
+    decision = plan.decision if plan else None
     hold = None
     allocations: list[tuple[str, str | None, int]] = [(sku, None, q) for sku, q in lines]
-    if decision is not None:
-        allocations = list(decision.allocations)
-        hold = _Hold(order_id, channel["code"], new_id("res"), decision.allocations)
+    if plan is not None:
+        allocations = list(plan.decision.allocations)
+        hold = _Hold(order_id, channel["code"], new_id("res"), plan.decision.allocations, plan.quotas)
         if fulfilment["type"] == "pickup" and fulfilment.get("slot"):
             _book_slot(conn, fulfilment["slot"], fulfilment["location"])
 
@@ -500,32 +517,37 @@ def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, dat
         pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
         pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
         cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now)
-    conn.execute(_INSERT_ORDER, row)
-    conn.execute(_INSERT_ORDER_LINES, _line_rows(order_id, pricing, allocations))
-    _history(conn, clock, order_id, None, "draft" if draft else "pending_payment", actor)
+    line_rows = _line_rows(order_id, pricing, allocations)
     if draft:
+        conn.execute(_INSERT_ORDER, row)
+        conn.execute(_INSERT_ORDER_LINES, line_rows)
+        _history(conn, clock, order_id, None, "draft", actor)
         emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
         return queries.get_order(conn, order_id)
     assert hold is not None
     return _complete(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor, hold=hold,
-                     new_order=True)
+                     new_lines=line_rows)
 
 
 def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing: Pricing,
-              payments: Sequence[dict[str, Any]], actor: str | None, hold: _Hold, new_order: bool = False
-              ) -> dict[str, Any]:
+              payments: Sequence[dict[str, Any]], actor: str | None, hold: _Hold,
+              new_lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The part every new order shares: promotions counted, payments taken, stock held, counter sales handed
     over.
 
     `order` holds the order's row as written (at least id, number, status, channel_code, customer_id,
     fulfilment, reservation_id, pickup_location). The rows other orders wait on are taken last, just before
     commit — stock and capacity (`hold`), then the gapless invoice series — so they stay locked as briefly as
-    possible. `new_order`: the order was created in this transaction (not a draft completed now)."""
+    possible. `new_lines`: the line rows of a new order (not a draft completed now); `order` is then its whole
+    row, not yet written: it is inserted once its payment status and number are known, in its final state
+    (no UPDATE after), and neither is read back."""
     order_id = order["id"]
+    new_order = new_lines is not None
     promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
     paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
                                  currency=pricing.currency, total=pricing.total,
-                                 payments=[{"method": p["method"], "amount": p["amount"]} for p in payments])
+                                 payments=[{"method": p["method"], "amount": p["amount"]} for p in payments],
+                                 new_order=new_order)
     counter_sale = order["fulfilment"]["type"] == "in_store"
     if counter_sale and paid["status"] != "paid":
         raise Conflict("payment_required", "A counter sale must be paid in full.", field="payments",
@@ -534,19 +556,24 @@ def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing:
         customers.record_purchase(conn, clock, order["customer_id"], order["channel_code"], pricing.total,
                                   order_id=order_id, currency=pricing.currency,
                                   categories=sorted({p.category for p in pricing.lines}))
-    # Payment status, number and (when paid) the new status go in one UPDATE.
     values: dict[str, Any] = {"payment_status": paid["status"]}
     if order["number"].startswith(UNNUMBERED):
         values["number"] = order["number"] = _next_number(conn, order["channel_code"])
-    if paid["status"] == "paid":
+    if new_lines is not None:
+        _insert_new_order(conn, clock, order, new_lines, paid=paid["status"] == "paid", actor=actor, **values)
+    elif paid["status"] == "paid":  # payment status, number and the new status in one UPDATE
         _set_status(conn, clock, order, "paid", actor, **values)
     else:
         conn.execute(orders.update().where(ORD.id == order_id).values(**values))
+        order.update(values)
     _hold_stock(conn, clock, hold, actor)
     if counter_sale:
         _hand_over(conn, clock, order, actor, note="counter sale", announce=False)
-    row = queries.order_row(conn, order_id)
-    line_rows = queries.order_line_rows(conn, order_id)
+    if new_lines is not None and not counter_sale:  # as written: a read would return the same
+        row, line_rows = _as_read(orders, order), [_as_read(order_lines, line) for line in new_lines]
+    else:
+        row = queries.order_row(conn, order_id)
+        line_rows = queries.order_line_rows(conn, order_id)
     result = queries.order_out(row, line_rows)
     event = _jsonable({**result, "pickup": result["pickup"] and {**result["pickup"], "code": None}})
     emit(conn, clock, "order.created", event)
@@ -557,6 +584,41 @@ def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing:
     if paid["status"] == "paid":  # last: the invoice series is gapless, so its row stays locked until commit
         result["invoice_number"] = _issue_invoice(conn, clock, row, line_rows, new_order=new_order)
     return result
+
+
+def _insert_new_order(conn: Connection, clock: Clock, order: dict[str, Any], lines: list[dict[str, Any]], *,
+                      paid: bool, actor: str | None, **values: Any) -> None:
+    """A new order's rows as they end up: placed (pending payment) and, when paid in full, paid — both steps in
+    its history, one insert each for the order, its lines and its history."""
+    steps = [(None, "pending_payment")]
+    if paid:
+        rules.transition(order["id"], "pending_payment", "paid")
+        steps.append(("pending_payment", "paid"))
+    order.update(values, status=steps[-1][1])
+    conn.execute(_INSERT_ORDER, order)
+    conn.execute(_INSERT_ORDER_LINES, lines)
+    now = clock.now()
+    conn.execute(_INSERT_HISTORY, [dict(order_id=order["id"], from_status=before, to_status=after, actor=actor,
+                                        note=None, at=now) for before, after in steps])
+
+
+def _scales(table: sa.Table) -> dict[str, Decimal]:
+    return {c.name: Decimal(1).scaleb(-c.type.scale) for c in table.columns
+            if isinstance(c.type, sa.Numeric) and not isinstance(c.type, sa.Float) and c.type.scale is not None}
+
+
+_ORDER_SCALES = {"orders": _scales(orders), "order_lines": _scales(order_lines)}
+
+
+def _as_read(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """A row this transaction wrote, as reading it back would give it: every column present (None where not
+    written) and numbers at their column's scale (a tax rate of 21 reads back as 21.0000)."""
+    row: dict[str, Any] = dict.fromkeys(table.columns.keys())
+    row.update(values)
+    for name, unit in _ORDER_SCALES[table.name].items():
+        if row[name] is not None:
+            row[name] = Decimal(row[name]).quantize(unit)
+    return row
 
 
 def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
@@ -762,6 +824,7 @@ def create_slot(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[st
 
 def set_capacity(conn: Connection, clock: Clock, location: str, daily_orders: int) -> dict[str, Any]:
     inventory_queries.get_location(conn, location, field="location")
+    reference.changed(conn)
     upsert(conn, fulfilment_capacity, [{"location_code": location, "daily_orders": daily_orders}],
            keys=["location_code"], update=["daily_orders"])
     return {"location": location, "daily_orders": daily_orders,
@@ -1059,8 +1122,9 @@ def submit_draft(conn: Connection, clock: Clock, order_id: str, data: dict[str, 
     expected = data.get("expected_total")
     if expected is not None and rules.quantize(Decimal(expected), pricing.currency) != pricing.total:
         raise errors.total_changed(str(expected), str(pricing.total))
-    decision = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
-    hold = _Hold(order_id, channel["code"], new_id("res"), decision.allocations)
+    plan = _source(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    decision = plan.decision
+    hold = _Hold(order_id, channel["code"], new_id("res"), decision.allocations, plan.quotas)
     reservation_id = hold.reservation_id
     conn.execute(order_lines.delete().where(OL.order_id == order_id))
     conn.execute(order_lines.insert(), _line_rows(order_id, pricing, decision.allocations))

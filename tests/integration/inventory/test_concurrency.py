@@ -136,7 +136,8 @@ def test_one_idempotency_key_sent_by_many_threads_at_once_reserves_once(
 
     created = {r.json()["id"] for r in answers if r.status_code == 201}
     waiting = [r for r in answers if r.status_code == 409]
-    assert len(created) == 1 and len(waiting) + sum(r.status_code == 201 for r in answers) == THREADS
+    assert len(created) == 1 and len(waiting) + sum(r.status_code == 201 for r in answers) == THREADS, [
+        (r.status_code, r.text[:300]) for r in answers if r.status_code not in (201, 409)]
     assert all(r.json()["code"] == "idempotency_request_in_progress" for r in waiting)
     assert settled.status_code == 201 and settled.json()["id"] in created
     assert settled.headers["idempotent-replayed"] == "true"
