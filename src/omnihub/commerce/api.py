@@ -26,6 +26,7 @@ from omnihub.commerce.schemas import (
     ShipmentOut,
     SlotCreate,
     SlotOut,
+    StatusChangeOut,
 )
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -138,6 +139,15 @@ def get_order(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict
         order = queries.get_order(conn, order_id)
     _check_order_scope(ctx.principal, order)
     return _show(ctx.principal, order)
+
+
+@router.get("/orders/{order_id}/history", response_model=list[StatusChangeOut], response_model_by_alias=True)
+def get_order_history(order_id: str, ctx: Context = Depends(requires(*READERS))) -> list[dict[str, Any]]:
+    """Who moved the order from which status to which, and when (oldest first)."""
+    with ctx.db.read() as conn:
+        order = queries.get_order(conn, order_id)
+        _check_order_scope(ctx.principal, order)
+        return queries.status_history(conn, order["id"])
 
 
 def _act(ctx: Context, order_id: str, action: Any) -> dict[str, Any]:

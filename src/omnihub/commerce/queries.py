@@ -10,7 +10,16 @@ from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog
 from omnihub.commerce import errors
-from omnihub.commerce.models import cart_lines, carts, order_lines, orders, pickup_slots, returns, shipments
+from omnihub.commerce.models import (
+    cart_lines,
+    carts,
+    order_history,
+    order_lines,
+    orders,
+    pickup_slots,
+    returns,
+    shipments,
+)
 from omnihub.core.clock import as_utc
 from omnihub.core.money import format_amount
 from omnihub.core.pagination import decode_cursor, page
@@ -46,6 +55,15 @@ def order_line_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True) -> dict[str, Any]:
     order = order_row(conn, order_id)
     return order_out(order, order_line_rows(conn, order_id), show_pickup_code=show_pickup_code)
+
+
+def status_history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    """Every move of the order along its state machine, oldest first: from, to, who (API key id), note, when."""
+    h = order_history.c
+    rows = conn.execute(sa.select(h.from_status, h.to_status, h.actor, h.note, h.at)
+                        .where(h.order_id == order_id).order_by(h.id))
+    return [{"from": r.from_status, "to": r.to_status, "actor": r.actor, "note": r.note, "at": as_utc(r.at)}
+            for r in rows]
 
 
 def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pickup_code: bool = True

@@ -101,6 +101,18 @@ class PickupOut(BaseModel):
     slot: str | None = None
 
 
+class StatusChangeOut(BaseModel):
+    """One move along the order's state machine."""
+
+    from_: str | None = Field(alias="from", description="None for the order's first status.")
+    to: str
+    actor: str | None = Field(description="The API key that made the move (None: the hub itself, e.g. expiry).")
+    note: str | None
+    at: datetime
+
+    model_config = {"populate_by_name": True}
+
+
 class OrderOut(BaseModel):
     id: str
     number: str

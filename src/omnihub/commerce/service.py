@@ -330,6 +330,12 @@ def _take_number(conn: Connection, channel: str) -> str:
 _INSERT_ORDER = orders.insert()
 _INSERT_ORDER_LINES = order_lines.insert()
 _INSERT_HISTORY = order_history.insert()
+# A new order paid in full: placed, then paid — two history rows in one statement (an executemany is two).
+_INSERT_PLACED_AND_PAID = order_history.insert().values([
+    {"order_id": sa.bindparam("b_order"), "from_status": None, "to_status": "pending_payment",
+     "actor": sa.bindparam("b_actor"), "note": None, "at": sa.bindparam("b_at")},
+    {"order_id": sa.bindparam("b_order"), "from_status": "pending_payment", "to_status": "paid",
+     "actor": sa.bindparam("b_actor"), "note": None, "at": sa.bindparam("b_at")}])
 _ORDER_BY_IDEMPOTENCY_KEY = sa.select(ORD.id).where(ORD.idempotency_key == sa.bindparam("b_key"))
 _SET_INVOICE_NUMBER = orders.update().where(ORD.id == sa.bindparam("b_id")).values(
     invoice_number=sa.bindparam("b_number"))
@@ -590,16 +596,15 @@ def _insert_new_order(conn: Connection, clock: Clock, order: dict[str, Any], lin
                       paid: bool, actor: str | None, **values: Any) -> None:
     """A new order's rows as they end up: placed (pending payment) and, when paid in full, paid — both steps in
     its history, one insert each for the order, its lines and its history."""
-    steps = [(None, "pending_payment")]
     if paid:
         rules.transition(order["id"], "pending_payment", "paid")
-        steps.append(("pending_payment", "paid"))
-    order.update(values, status=steps[-1][1])
+    order.update(values, status="paid" if paid else "pending_payment")
     conn.execute(_INSERT_ORDER, order)
     conn.execute(_INSERT_ORDER_LINES, lines)
-    now = clock.now()
-    conn.execute(_INSERT_HISTORY, [dict(order_id=order["id"], from_status=before, to_status=after, actor=actor,
-                                        note=None, at=now) for before, after in steps])
+    if paid:
+        conn.execute(_INSERT_PLACED_AND_PAID, {"b_order": order["id"], "b_actor": actor, "b_at": clock.now()})
+    else:
+        _history(conn, clock, order["id"], None, "pending_payment", actor)
 
 
 def _scales(table: sa.Table) -> dict[str, Decimal]:
