@@ -40,7 +40,7 @@ from omnihub.core import reference
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import PerEngine, RetryTransaction, conflict_insert, new_id, take_counter, upsert
 from omnihub.core.errors import Conflict, DomainError
-from omnihub.core.events import emit, rewrite_events
+from omnihub.core.events import emit, emitted_together, rewrite_events
 from omnihub.core.money import format_amount
 from omnihub.customers import queries as customers_queries
 from omnihub.customers import service as customers
@@ -326,16 +326,12 @@ def _take_number(conn: Connection, channel: str) -> str:
     return rules.order_number(channel, take_counter(conn, order_sequences, "channel_code", channel, "next_number"))
 
 
+COUNTER_SALE = "counter sale"  # the note on a counter sale's hand-over, and its stock ledger reason
+
 # Statements every order runs, built once (a statement built per call pays for its cache key every time).
 _INSERT_ORDER = orders.insert()
 _INSERT_ORDER_LINES = order_lines.insert()
 _INSERT_HISTORY = order_history.insert()
-# A new order paid in full: placed, then paid — two history rows in one statement (an executemany is two).
-_INSERT_PLACED_AND_PAID = order_history.insert().values([
-    {"order_id": sa.bindparam("b_order"), "from_status": None, "to_status": "pending_payment",
-     "actor": sa.bindparam("b_actor"), "note": None, "at": sa.bindparam("b_at")},
-    {"order_id": sa.bindparam("b_order"), "from_status": "pending_payment", "to_status": "paid",
-     "actor": sa.bindparam("b_actor"), "note": None, "at": sa.bindparam("b_at")}])
 _ORDER_BY_IDEMPOTENCY_KEY = sa.select(ORD.id).where(ORD.idempotency_key == sa.bindparam("b_key"))
 _SET_INVOICE_NUMBER = orders.update().where(ORD.id == sa.bindparam("b_id")).values(
     invoice_number=sa.bindparam("b_number"))
@@ -416,7 +412,16 @@ def _line_rows(order_id: str, pricing: Pricing, allocations: Sequence[tuple[str,
 def place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: str | None = None,
                 idempotency_key: str | None = None, cart: dict[str, Any] | None = None,
                 customer_id: str | None = None) -> dict[str, Any]:
-    """Create an order: price, source, hold stock, take payment, count promotions — one transaction."""
+    """Create an order: price, source, hold stock, take payment, count promotions — one transaction. Its events
+    (paid, stock changed, created, invoice issued…) are written together at the end, as one insert."""
+    with emitted_together(conn):
+        return _place_order(conn, clock, data, actor=actor, idempotency_key=idempotency_key, cart=cart,
+                            customer_id=customer_id)
+
+
+def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: str | None,
+                 idempotency_key: str | None, cart: dict[str, Any] | None, customer_id: str | None
+                 ) -> dict[str, Any]:
     if idempotency_key:
         existing = conn.execute(_ORDER_BY_IDEMPOTENCY_KEY, {"b_key": idempotency_key}).scalar()
         if existing:
@@ -480,10 +485,12 @@ class _Hold:
     quota_hints: dict[str, dict[str, int]]
 
 
-def _hold_stock(conn: Connection, clock: Clock, hold: _Hold, actor: str | None) -> None:
+def _hold_stock(conn: Connection, clock: Clock, hold: _Hold, actor: str | None, *, sale: str | None = None
+                ) -> None:
+    """Hold the order's units — or, with `sale` (a counter sale), take them off the shelf at once."""
     inventory.reserve_allocations(conn, clock, channel=hold.channel, allocations=hold.allocations,
                                   reference=hold.order_id, actor=actor, reservation_id=hold.reservation_id,
-                                  quota_hints=hold.quota_hints)
+                                  quota_hints=hold.quota_hints, sale=sale)
     _take_capacity(conn, clock, sorted({loc for _, loc, _ in hold.allocations}))
 
 
@@ -566,16 +573,22 @@ def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing:
     if order["number"].startswith(UNNUMBERED):
         values["number"] = order["number"] = _next_number(conn, order["channel_code"])
     if new_lines is not None:
-        _insert_new_order(conn, clock, order, new_lines, paid=paid["status"] == "paid", actor=actor, **values)
+        steps: list[tuple[str | None, str, str | None]] = [(None, "pending_payment", None)]
+        if paid["status"] == "paid":
+            steps.append(("pending_payment", "paid", None))
+        if counter_sale:  # handed over at the counter: its lines are fulfilled as they are written
+            steps.append(("paid", "collected", COUNTER_SALE))
+            new_lines = [{**line, "fulfilled": line["quantity"]} for line in new_lines]
+        _insert_new_order(conn, clock, order, new_lines, steps=steps, actor=actor, **values)
     elif paid["status"] == "paid":  # payment status, number and the new status in one UPDATE
         _set_status(conn, clock, order, "paid", actor, **values)
     else:
         conn.execute(orders.update().where(ORD.id == order_id).values(**values))
         order.update(values)
-    _hold_stock(conn, clock, hold, actor)
-    if counter_sale:
-        _hand_over(conn, clock, order, actor, note="counter sale", announce=False)
-    if new_lines is not None and not counter_sale:  # as written: a read would return the same
+    _hold_stock(conn, clock, hold, actor, sale=COUNTER_SALE if counter_sale and new_order else None)
+    if counter_sale and not new_order:
+        _hand_over(conn, clock, order, actor, note=COUNTER_SALE, announce=False)
+    if new_lines is not None:  # as written: a read would return the same
         row, line_rows = _as_read(orders, order), [_as_read(order_lines, line) for line in new_lines]
     else:
         row = queries.order_row(conn, order_id)
@@ -593,18 +606,19 @@ def _complete(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing:
 
 
 def _insert_new_order(conn: Connection, clock: Clock, order: dict[str, Any], lines: list[dict[str, Any]], *,
-                      paid: bool, actor: str | None, **values: Any) -> None:
-    """A new order's rows as they end up: placed (pending payment) and, when paid in full, paid — both steps in
-    its history, one insert each for the order, its lines and its history."""
-    if paid:
-        rules.transition(order["id"], "pending_payment", "paid")
-    order.update(values, status="paid" if paid else "pending_payment")
+                      steps: list[tuple[str | None, str, str | None]], actor: str | None, **values: Any) -> None:
+    """A new order's rows as they end up after `steps` — its moves along the state machine (from, to, note),
+    each checked — with one insert each for the order, its lines and its history (PostgreSQL gets several
+    rows as one multi-row INSERT: see core.db.make_engine)."""
+    for before, after, _ in steps[1:]:
+        rules.transition(order["id"], before, after)
+    order.update(values, status=steps[-1][1])
     conn.execute(_INSERT_ORDER, order)
     conn.execute(_INSERT_ORDER_LINES, lines)
-    if paid:
-        conn.execute(_INSERT_PLACED_AND_PAID, {"b_order": order["id"], "b_actor": actor, "b_at": clock.now()})
-    else:
-        _history(conn, clock, order["id"], None, "pending_payment", actor)
+    now = clock.now()
+    history = [dict(order_id=order["id"], from_status=before, to_status=after, actor=actor, note=note, at=now)
+               for before, after, note in steps]
+    conn.execute(_INSERT_HISTORY, history[0] if len(history) == 1 else history)
 
 
 def _scales(table: sa.Table) -> dict[str, Decimal]:

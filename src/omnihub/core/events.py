@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id
+from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id, transaction_memo
 
 outbox = sa.Table(
     "outbox",
@@ -56,22 +57,53 @@ def emit(conn: Connection, clock: Clock, type_: str, data: dict[str, Any]) -> st
     return emit_many(conn, clock, [(type_, data)])[0]
 
 
-# PostgreSQL, several events: one statement over arrays instead of a row-by-row executemany.
+# PostgreSQL, several events: one statement over one JSON document instead of a row-by-row executemany. One
+# JSON text costs the driver next to nothing to send; a jsonb[] array parameter is adapted element by element in
+# Python (~12 µs per event, measured). Rows are produced, so numbered, in the order given.
 _INSERT_MANY_PG = sa.text(
     "INSERT INTO outbox (id, type, occurred_at, data) "
-    "SELECT t.id, t.type, :at, t.data FROM unnest(CAST(:ids AS varchar[]), CAST(:types AS varchar[]), "
-    "CAST(:datas AS jsonb[])) AS t(id, type, data)")
+    "SELECT e->>0, e->>1, (e->>3)::timestamptz, e->2 "
+    "FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS t(e, n) ORDER BY n")
+_TOGETHER = "events.together"  # per transaction: {"rows": events held by an `emitted_together` block}
 
 
 def emit_many(conn: Connection, clock: Clock, events: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     now = clock.now()
     rows = [{"id": new_id("evt"), "type": t, "occurred_at": now, "data": d} for t, d in events]
+    held = transaction_memo(conn, _TOGETHER).get("rows")
+    if held is not None and not conn.in_nested_transaction():
+        held.extend(rows)
+    else:  # inside a savepoint the events go now, so that a rollback to it takes them along
+        _write(conn, rows)
+    return [r["id"] for r in rows]
+
+
+def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if len(rows) > 1 and conn.dialect.name == "postgresql":
-        conn.execute(_INSERT_MANY_PG, {"at": now, "ids": [r["id"] for r in rows], "types": [r["type"] for r in rows],
-                                       "datas": [json.dumps(r["data"]) for r in rows]})
+        conn.execute(_INSERT_MANY_PG, {"events": json.dumps(
+            [[r["id"], r["type"], r["data"], r["occurred_at"].isoformat()] for r in rows])})
     elif rows:  # a single row as execute(), not executemany(): cheaper on the driver's hot path
         conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
-    return [r["id"] for r in rows]
+
+
+@contextmanager
+def emitted_together(conn: Connection) -> Iterator[None]:
+    """The events emitted inside the block are written when it ends, as one insert, in the order emitted (an
+    order emits four or more: paid, stock changed, created, invoice issued). Nothing changes for readers: the
+    events still exist if and only if the transaction commits. Blocks nest (the outermost writes). Inside a
+    savepoint `emit` writes at once, so that a rollback to the savepoint takes its events along — those then
+    come before the events held from earlier in the block. Meant for a use case's whole body; nothing in it
+    may read the outbox back."""
+    memo = transaction_memo(conn, _TOGETHER)
+    if "rows" in memo:
+        yield
+        return
+    memo["rows"] = []
+    try:
+        yield
+        _write(conn, memo["rows"])
+    finally:
+        memo.pop("rows", None)
 
 
 @dataclass(frozen=True)
@@ -169,7 +201,7 @@ _MARK_DISPATCHED = (
 # PostgreSQL: one statement for the whole batch, positions following the order of the ids given.
 _MARK_DISPATCHED_PG = sa.text(
     "UPDATE outbox SET dispatched_at = :at, position = :head + v.n "
-    "FROM unnest(CAST(:ids AS varchar[])) WITH ORDINALITY AS v(id, n) WHERE outbox.id = v.id"
+    "FROM jsonb_array_elements_text(CAST(:ids AS jsonb)) WITH ORDINALITY AS v(id, n) WHERE outbox.id = v.id"
 )
 
 
@@ -181,7 +213,7 @@ def mark_dispatched(conn: Connection, clock: Clock, event_ids: Sequence[str]) ->
     lock_positions(conn)
     head, now = head_position(conn), clock.now()
     if conn.dialect.name == "postgresql":
-        conn.execute(_MARK_DISPATCHED_PG, {"at": now, "head": head, "ids": list(event_ids)})
+        conn.execute(_MARK_DISPATCHED_PG, {"at": now, "head": head, "ids": json.dumps(list(event_ids))})
         return
     conn.execute(_MARK_DISPATCHED, [
         {"b_id": event_id, "b_at": now, "b_position": head + n} for n, event_id in enumerate(event_ids, 1)

@@ -290,25 +290,31 @@ def set_quota(conn: Connection, clock: Clock, *, location: str, sku: str, channe
 
 
 def _claim(conn: Connection, changes: StockChanges, *, location: str, sku: str, quantity: int, channel: str,
-           quota_hint: int, reference: str) -> int | None:
-    """Reserve `quantity` at one location. Returns the ring-fenced units used, or None if refused.
+           quota_hint: int, reference: str, sale: str | None = None) -> int | None:
+    """Reserve `quantity` at one location — or, with `sale` (the ledger's reason), sell it off the shelf at
+    once. Returns the ring-fenced units used, or None if refused.
 
     With no quota for this channel (the usual case) this is a single conditional UPDATE. With one, the
-    quota row is locked first (same order everywhere: quota row, then level row)."""
+    quota row is locked first (same order everywhere: quota row, then level row). A sale passes the same
+    availability guard as a reservation."""
     own = 0
     if quota_hint > 0:
         q = stock_quotas.c
         own = conn.execute(_for_update(conn, sa.select(q.units).where(
             q.location_code == location, q.sku == sku, q.channel_code == channel))).scalar() or 0
     used = rules.quota_consumption(own, quantity)
-    after = _change(conn, changes.clock, location, sku, reserved=quantity, ring_fenced=-used, claim=(own, quantity))
+    moves = {"on_hand": -quantity} if sale is not None else {"reserved": quantity}
+    after = _change(conn, changes.clock, location, sku, **moves, ring_fenced=-used, claim=(own, quantity))
     if after is None:
         return None
     if used:
         q = stock_quotas.c
         conn.execute(stock_quotas.update().where(q.location_code == location, q.sku == sku,
                                                  q.channel_code == channel).values(units=q.units - used))
-    changes.record(location, sku, "reservation", after, reserved_delta=quantity, reference=reference)
+    if sale is not None:
+        changes.record(location, sku, "sale", after, on_hand_delta=-quantity, reference=reference, reason=sale)
+    else:
+        changes.record(location, sku, "reservation", after, reserved_delta=quantity, reference=reference)
     return used
 
 
@@ -477,8 +483,11 @@ def reserve_at_once(db: Database, clock: Clock, *, channel: str, lines: Sequence
     return None
 
 
-def _insert_lines(conn: Connection, reservation_id: str, taken: list[dict[str, Any]]) -> None:
+def _insert_lines(conn: Connection, reservation_id: str, taken: list[dict[str, Any]], *, fulfilled: bool = False
+                  ) -> None:
     rows = [{"reservation_id": reservation_id, **t} for t in _combine(taken)]
+    if fulfilled:
+        rows = [{**r, "fulfilled": r["quantity"]} for r in rows]
     if rows:
         conn.execute(_LINES_INSERT, rows[0] if len(rows) == 1 else rows)
 
@@ -568,17 +577,24 @@ NO_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocations: Sequence[tuple[str, str, int]],
                         reference: str, actor: str | None = None, expires_at: datetime | None = None,
                         reservation_id: str | None = None,
-                        quota_hints: Mapping[str, Mapping[str, int]] | None = None) -> str:
+                        quota_hints: Mapping[str, Mapping[str, int]] | None = None,
+                        sale: str | None = None) -> str:
     """Hold exactly these (sku, location, quantity) claims — an order's allocation. All or nothing.
 
     The caller (sourcing) chose the locations from a snapshot; each claim is still the conditional UPDATE,
     so a race surfaces as `insufficient_stock` and nothing is held. `reservation_id` lets the caller name
     the hold before taking it (an order writes its rows first and claims stock last). `quota_hints`: the
-    channel's own units per SKU and location as the caller's snapshot saw them (saves reading them again)."""
+    channel's own units per SKU and location as the caller's snapshot saw them (saves reading them again).
+
+    `sale` (the ledger's reason, e.g. "counter sale"): the units leave the shelf now — one guarded decrement of
+    on-hand per line and one `sale` ledger row, instead of a hold and its fulfilment; the reservation is
+    recorded already committed and fulfilled, so returns and reports see it like any other."""
     reservation_id = reservation_id or new_id("res")
+    now = clock.now()
     conn.execute(reservations.insert(), dict(
-        id=reservation_id, channel_code=channel, status="active", reference=reference, actor=actor,
-        created_at=clock.now(), expires_at=expires_at or NO_EXPIRY))
+        id=reservation_id, channel_code=channel, status="committed" if sale is not None else "active",
+        reference=reference, actor=actor, created_at=now, expires_at=expires_at or NO_EXPIRY,
+        closed_at=now if sale is not None else None))
     changes = StockChanges(clock, actor)
     taken = []
     # One read for every claim's quota hint (unless the caller has them); the claims stay conditional updates.
@@ -588,13 +604,13 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
                                           sorted({loc for _, loc, _ in allocations}), channel)
     for sku, location, quantity in sorted(allocations):
         used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
-                      quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference)
+                      quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference, sale=sale)
         if used is None:
             levels, _ = queries.snapshot(conn, sku, [location], channel)
             free = levels[location].free if location in levels else 0
             raise errors.insufficient_stock(sku, quantity, free, field="lines")
         taken.append({"sku": sku, "location_code": location, "quantity": quantity, "quota_consumed": used})
-    _insert_lines(conn, reservation_id, taken)
+    _insert_lines(conn, reservation_id, taken, fulfilled=sale is not None)
     changes.flush(conn)
     return reservation_id
 
@@ -742,18 +758,20 @@ def publish_availability(conn: Connection, clock: Clock, pairs: Sequence[tuple[s
 
 
 # PostgreSQL: the projector's batch as one statement each (arrays), instead of a row-by-row executemany.
+# The pairs go as one JSON document ([[channel, sku], ...]): the driver adapts array parameters element by
+# element in Python, a JSON text in one go (a projector batch has hundreds of pairs).
 _TOUCH_PUBLISHED_PG = sa.text(
     "INSERT INTO channel_availability (channel_code, sku, available, updated_at) "
-    "SELECT c, s, -1, :now FROM unnest(CAST(:channels AS varchar[]), CAST(:skus AS varchar[])) AS t(c, s) "
+    "SELECT p->>0, p->>1, -1, :now FROM jsonb_array_elements(CAST(:pairs AS jsonb)) AS t(p) "
     "ON CONFLICT DO NOTHING")
 _LOCK_PUBLISHED_PG = sa.text(
     "SELECT a.channel_code, a.sku, a.available FROM channel_availability a "
-    "JOIN unnest(CAST(:channels AS varchar[]), CAST(:skus AS varchar[])) AS t(c, s) "
-    "ON a.channel_code = t.c AND a.sku = t.s ORDER BY a.channel_code, a.sku FOR UPDATE OF a")
+    "JOIN jsonb_array_elements(CAST(:pairs AS jsonb)) AS t(p) "
+    "ON a.channel_code = t.p->>0 AND a.sku = t.p->>1 ORDER BY a.channel_code, a.sku FOR UPDATE OF a")
 _WRITE_PUBLISHED_PG = sa.text(
-    "UPDATE channel_availability a SET available = t.n, updated_at = :now "
-    "FROM unnest(CAST(:channels AS varchar[]), CAST(:skus AS varchar[]), CAST(:figures AS integer[])) "
-    "AS t(c, s, n) WHERE a.channel_code = t.c AND a.sku = t.s")
+    "UPDATE channel_availability a SET available = (t.p->>2)::integer, updated_at = :now "
+    "FROM jsonb_array_elements(CAST(:figures AS jsonb)) AS t(p) "
+    "WHERE a.channel_code = t.p->>0 AND a.sku = t.p->>1")
 
 
 def _touch_and_lock_published(conn: Connection, now: Any, pairs: Sequence[tuple[str, str]]
@@ -761,9 +779,10 @@ def _touch_and_lock_published(conn: Connection, now: Any, pairs: Sequence[tuple[
     """Make sure every pair has a published row, then lock them: concurrent projectors for one pair take turns.
     Returns the figure last published per pair (-1: never)."""
     if conn.dialect.name == "postgresql":
-        arrays = {"channels": [c for c, _ in pairs], "skus": [s for _, s in pairs]}
-        conn.execute(_TOUCH_PUBLISHED_PG, {**arrays, "now": now})
-        return {(r.channel_code, r.sku): r.available for r in conn.execute(_LOCK_PUBLISHED_PG, arrays)}
+        document = json.dumps([[c, s] for c, s in pairs])
+        conn.execute(_TOUCH_PUBLISHED_PG, {"pairs": document, "now": now})
+        return {(r.channel_code, r.sku): r.available
+                for r in conn.execute(_LOCK_PUBLISHED_PG, {"pairs": document})}
     ca = channel_availability.c
     insert = dialect_insert(conn)
     conn.execute(insert(channel_availability).on_conflict_do_nothing(),
@@ -778,8 +797,7 @@ def _touch_and_lock_published(conn: Connection, now: Any, pairs: Sequence[tuple[
 
 def _write_published(conn: Connection, now: Any, moved: Sequence[tuple[str, str, int]]) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(_WRITE_PUBLISHED_PG, {"channels": [c for c, _, _ in moved], "skus": [s for _, s, _ in moved],
-                                           "figures": [n for _, _, n in moved], "now": now})
+        conn.execute(_WRITE_PUBLISHED_PG, {"figures": json.dumps([[c, s, n] for c, s, n in moved]), "now": now})
         return
     conn.execute(_PUBLISH_AVAILABILITY, [{"b_channel": c, "b_sku": s, "b_available": n, "b_now": now}
                                          for c, s, n in moved])

@@ -19,6 +19,7 @@ def test_paid_at_once_then_cancelled(shop: TestClient) -> None:
     order = ok(shop.post("/api/v1/orders", json={
         "channel": "web", "lines": [{"sku": "MUG", "quantity": 1}], "fulfilment": {"type": "ship", "address": MADRID},
         "payments": [{"method": "card", "amount": "11.00"}]}), 201)
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}")) == order  # the answer, built from what was written
     ok(shop.post(f"/api/v1/orders/{order['id']}/cancel", json={"reason": "changed my mind"}))
 
     history = ok(shop.get(f"/api/v1/orders/{order['number']}/history"))  # by number too
