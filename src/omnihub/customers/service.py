@@ -521,15 +521,41 @@ def record_purchase(conn: Connection, clock: Clock, customer_id: str, channel: s
     """Commerce calls this when an order is placed: the 360 aggregates, timeline and interests follow."""
     cid = _active(conn, customer_id)
     when = _utc(at, clock)
+    properties = {"order_id": order_id, "amount": str(amount), "currency": currency, "categories": list(categories)}
+    now = clock.now()
+    scores = {(cid, tag): rules.epoch_score(w, min(when, now))
+              for tag, w in rules.interest_tags("order_placed", {"categories": list(categories)})}
+    if conn.dialect.name == "postgresql":  # the three writes below as one statement: it runs on every order
+        conn.execute(_RECORD_PURCHASE_PG, {
+            "cid": cid, "channel": channel, "amount": str(Decimal(amount)), "at": when, "now": now,
+            "properties": json.dumps(properties),
+            "tags": json.dumps([[tag, score] for (_, tag), score in sorted(scores.items())])})
+        return
     _bump_stats(conn, [{"customer_id": cid, "owner_id": cid, "channel": channel, "orders_count": 1,
                         "revenue": Decimal(amount), "first_order_at": when, "last_order_at": when,
                         "last_seen_at": when}])
-    properties = {"order_id": order_id, "amount": str(amount), "currency": currency, "categories": list(categories)}
     conn.execute(customer_events.insert(), dict(customer_id=cid, owner_id=cid, type="order_placed", channel=channel,
                                                  occurred_at=when, source="commerce", properties=properties))
-    now = clock.now()
-    _bump_tags(conn, now, {(cid, tag): rules.epoch_score(w, min(when, now))
-                           for tag, w in rules.interest_tags("order_placed", {"categories": list(categories)})})
+    _bump_tags(conn, now, scores)
+
+
+# PostgreSQL: record_purchase's stats bump, timeline entry and interest tags in one statement (data-modifying
+# CTEs always run to completion). Same conflict rules as _bump_stats and _bump_tags.
+_RECORD_PURCHASE_PG = sa.text(
+    "WITH stats AS (INSERT INTO customer_stats (customer_id, owner_id, channel, orders_count, revenue, "
+    "first_order_at, last_order_at, last_seen_at, events_count) "
+    "VALUES (:cid, :cid, :channel, 1, CAST(:amount AS numeric), :at, :at, :at, 0) "
+    "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
+    "orders_count = customer_stats.orders_count + 1, revenue = customer_stats.revenue + EXCLUDED.revenue, "
+    "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
+    "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
+    "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)), "
+    "timeline AS (INSERT INTO customer_events (customer_id, owner_id, type, channel, occurred_at, source, properties) "
+    "VALUES (:cid, :cid, 'order_placed', :channel, :at, 'commerce', CAST(:properties AS jsonb))) "
+    "INSERT INTO customer_tags (customer_id, owner_id, tag, source, score, updated_at) "
+    "SELECT :cid, :cid, t->>0, 'auto', (t->>1)::float8, :now FROM jsonb_array_elements(CAST(:tags AS jsonb)) AS x(t) "
+    "ON CONFLICT (customer_id, owner_id, tag, source) DO UPDATE SET "
+    "score = COALESCE(customer_tags.score, 0) + EXCLUDED.score, updated_at = EXCLUDED.updated_at")
 
 
 def add_store_credit(conn: Connection, clock: Clock, customer_id: str, amount: Decimal, currency: str,

@@ -126,7 +126,8 @@ def test_purchases_feed_the_360_aggregates_and_the_timeline(admin: TestClient, d
     assert stats["preferred_channel"] == "store"
     assert [i["properties"]["order_id"] for i in timeline(admin, cid, type="order_placed")["items"]] == [
         "ord_3", "ord_2", "ord_1"]
-    assert [t["tag"] for t in view(admin, cid)["tags"]] == ["boots"]
+    tags = view(admin, cid)["tags"]
+    assert [(t["tag"], t["source"]) for t in tags] == [("boots", "auto")] and tags[0]["score"] > 0
 
 
 def test_interest_tags_decay_with_time_and_manual_tags_stay(admin: TestClient, clock: ManualClock) -> None:
