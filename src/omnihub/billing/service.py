@@ -254,7 +254,7 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
                                        "b_now": now})
     # A balance this call opened has no other payments and no refunds: what it took is the whole record.
     recorded = [queries.payment_out(r) for r in rows] if created else queries.payment_rows(conn, order_id)
-    if status == "paid" and (balance is None or created or balance.status != "paid"):
+    if status == "paid" and (created or balance.status != "paid"):
         emit(conn, clock, "order.paid", {
             "order_id": order_id, "customer_id": customer_id, "currency": currency, "total": str(total),
             "paid": str(paid), "payments": [{"id": p["id"], "method": p["method"], "amount": str(p["amount"])}

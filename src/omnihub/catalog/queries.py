@@ -131,27 +131,15 @@ def list_channels(conn: Connection, *, limit: int, cursor: str | None) -> dict[s
     return page([_channel(r, locations[r.code]) for r in rows], limit, key=lambda c: c["code"])
 
 
-# Built once: the availability projector asks this for every batch of stock changes.
-_CHANNELS_FULFILLED_BY = (
-    sa.select(channels, channel_locations.c.location_code)
-    .select_from(channels.join(channel_locations, channel_locations.c.channel_code == channels.c.code))
-    .where(channels.c.code.in_(
-        sa.select(channel_locations.c.channel_code)
-        .where(channel_locations.c.location_code.in_(sa.bindparam("locations", expanding=True)))
-        .scalar_subquery()))
-    .order_by(channels.c.code, channel_locations.c.position)
-)
-
-
 def channels_fulfilled_by(conn: Connection, location_codes: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Every channel that any of these locations fulfils, with its full location list and buffer, in one read."""
-    wanted = list(set(location_codes))
+    """Every channel that any of these locations fulfils, with its full location list and buffer (the
+    availability projector asks for every batch of stock changes): from the channels kept in memory."""
+    wanted = set(location_codes)
     if not wanted:
         return {}
-    found: dict[str, tuple[Any, list[str]]] = {}
-    for row in conn.execute(_CHANNELS_FULFILLED_BY, {"locations": wanted}):
-        found.setdefault(row.code, (row, []))[1].append(row.location_code)
-    return {code: _channel(row, locations) for code, (row, locations) in found.items()}
+    known = reference.cached(conn, "catalog.channels", _all_channels)
+    return {code: {**channel, "locations": list(channel["locations"])} for code, channel in known.items()
+            if wanted.intersection(channel["locations"])}
 
 
 def channel_prices_page(conn: Connection, code: str, *, limit: int, cursor: str | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import Database, PerEngine, RetryTransaction, dialect_insert, new_id
-from omnihub.core.events import emit, outbox
+from omnihub.core.events import emit, emit_many
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
     customer_aliases,
@@ -200,13 +200,6 @@ def _write_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], *
         cursor.close()
 
 
-def _emit_bulk(conn: Connection, clock: Clock, events: list[tuple[str, dict[str, Any]]]) -> None:
-    """Same outbox rows as core.events.emit_many, written as one array insert: a batch can create
-    hundreds of profiles and each gets its own `customer.created` event."""
-    now = clock.now()
-    _write_rows(conn, outbox, [{"id": new_id("evt"), "type": t, "occurred_at": now, "data": d} for t, d in events])
-
-
 def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
@@ -371,7 +364,7 @@ def _resolve(conn: Connection, clock: Clock, items: list[list[Identity]], channe
 
     created = set(real.values())
     gained = sorted({final(ref) for _, ref in plan.new_identities} - created)
-    _emit_bulk(conn, clock, [
+    emit_many(conn, clock, [  # one insert however many: a batch can create hundreds of profiles
         *(("customer.created", {"customer_id": cid}) for cid in real.values()),
         *(("customer.updated", {"customer_id": cid, "changed": ["identities"]}) for cid in gained),
     ])
