@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import TypeAdapter
+from sqlalchemy.engine import Connection
 
 from omnihub.commerce import queries, service
 from omnihub.commerce.schemas import (
@@ -28,6 +30,7 @@ from omnihub.commerce.schemas import (
     SlotOut,
     StatusChangeOut,
 )
+from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_answer, keyed_request
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
@@ -113,24 +116,49 @@ def checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None = Heade
 
 
 @router.post("/orders", status_code=201, response_model=OrderOut)
-async def create_order(body: OrderCreate, idempotency_key: str | None = Header(default=None),
-                       ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
+async def create_order(body: OrderCreate, request: Request, idempotency_key: str | None = Header(default=None),
+                       ctx: Context = Depends(requires(*SELLERS))) -> Response:
     """Direct orders (POS, marketplace, app) and wholesale drafts (`draft: true`)."""
-    return await in_worker_thread(_create_order, body, idempotency_key, ctx)
+    return await in_worker_thread(_create_order, body, idempotency_key, keyed_request(request.state), ctx)
 
 
-def _create_order(body: OrderCreate, idempotency_key: str | None, ctx: Context) -> dict[str, Any]:
+_ORDER_JSON: TypeAdapter[OrderOut] = TypeAdapter(OrderOut)
+
+
+def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRequest | None, ctx: Context
+                  ) -> Response:
+    """With an `Idempotency-Key`, the answer is kept in the order's own transaction (`keyed`); the order row
+    carries the key only when nothing keeps the answer (no middleware in front)."""
     ctx.principal.ensure_channel(body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
-    key = _scoped_key(ctx.principal, idempotency_key)
+    key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
     with remembering_sold_out(ctx, body.channel):
         if recently_sold_out(ctx, body.channel, [line.sku for line in body.lines]):
             with ctx.db.single_statement(read_only=True) as conn:
+                earlier = earlier_answer(conn, keyed, ctx.clock.now()) if keyed else None
+                if earlier is not None:
+                    return _respond(keyed, earlier)
                 service.refuse_when_sold_out(conn, data, idempotency_key=key)
-        order = ctx.db.run(lambda conn: service.place_order(conn, ctx.clock, data, actor=ctx.principal.key_id,
-                                                            idempotency_key=key))
-    return _show(ctx.principal, order)
+        answer = ctx.db.run(lambda conn: _place_order(conn, ctx, data, key, keyed))
+    return _respond(keyed, answer)
+
+
+def _place_order(conn: Connection, ctx: Context, data: dict[str, Any], key: str | None,
+                 keyed: KeyedRequest | None) -> Answer:
+    now = ctx.clock.now()
+    if keyed is not None and (earlier := earlier_answer(conn, keyed, now)) is not None:
+        return earlier
+    order = service.place_order(conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)
+    body = _ORDER_JSON.dump_json(_ORDER_JSON.validate_python(_show(ctx.principal, order)), by_alias=True)
+    return keep_answer(conn, keyed, now, 201, body) if keyed is not None else Answer(201, body)
+
+
+def _respond(keyed: KeyedRequest | None, answer: Answer) -> Response:
+    if keyed is not None:
+        keyed.answered = True
+    return Response(answer.body, status_code=answer.status, media_type=answer.content_type,
+                    headers=answer.headers)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
