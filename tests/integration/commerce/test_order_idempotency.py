@@ -1,6 +1,8 @@
 """`Idempotency-Key` on `POST /orders`: the answer is kept in the order's own transaction, so a retry — sequential
 or in a storm of parallel ones — gets the first answer, byte for byte, and never a second order."""
 
+import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -110,3 +112,30 @@ def test_a_storm_of_parallel_retries_places_one_order_and_answers_each_with_it(
     assert [o["id"] for o in web_orders(shop)] == [answers[0].json()["id"]]
     assert ok(shop.get("/api/v1/stock/vlc/MUG"))["reserved"] == 2
     assert ok(shop.get("/api/v1/payments", params={"order": answers[0].json()["id"]}))["paid"] == "22.00"
+
+
+def test_a_key_still_in_flight_elsewhere_is_in_progress_until_it_is_abandoned(
+        shop: TestClient, db: Database, clock: ManualClock, admin_key: str) -> None:
+    """A first attempt whose process died mid-request (its key claimed, never answered) blocks retries with a
+    clean 409 for a minute, then a retry takes the key over."""
+    from omnihub.core.idempotency import idempotency_keys
+
+    stock(shop, "vlc", "MUG", 5)
+    payload = json.dumps(order_body(1)).encode()
+    with db.transaction() as conn:
+        conn.execute(idempotency_keys.insert().values(
+            scope=hashlib.sha256(f"Bearer {admin_key}".encode()).hexdigest(), key="pos-7-0005",
+            request_hash=hashlib.sha256(b"/api/v1/orders\n" + payload).hexdigest(), created_at=clock.now()))
+
+    def retry() -> Any:
+        return shop.post("/api/v1/orders", content=payload,
+                         headers={"Idempotency-Key": "pos-7-0005", "Content-Type": "application/json"})
+
+    waiting = problem(retry(), 409, "idempotency_request_in_progress")
+    clock.advance(seconds=61)
+    taken_over = retry()
+    again = retry()
+
+    assert waiting["field"] == "Idempotency-Key"
+    assert taken_over.status_code == 201 and again.content == taken_over.content
+    assert [o["id"] for o in web_orders(shop)] == [taken_over.json()["id"]]
