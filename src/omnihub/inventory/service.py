@@ -318,6 +318,45 @@ def _claim(conn: Connection, changes: StockChanges, *, location: str, sku: str, 
     return used
 
 
+# PostgreSQL: several claims (no channel quota involved) as one guarded UPDATE. The rows are locked in (sku,
+# location) order by the materialised CTE — the order the one-claim-at-a-time path takes them in — so two
+# orders never deadlock on each other; a claim whose guard refuses returns no row and its order rolls back.
+_CLAIM_TOGETHER_PG = sa.text("""
+WITH wanted AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:claims AS jsonb)) AS w(loc text, sku text, qty int)
+), locked AS MATERIALIZED (
+    SELECT s.location_code, s.sku FROM stock_levels s JOIN wanted w ON s.location_code = w.loc AND s.sku = w.sku
+    ORDER BY s.sku, s.location_code FOR UPDATE OF s
+)
+UPDATE stock_levels SET on_hand = on_hand - :sold * w.qty, reserved = reserved + (1 - :sold) * w.qty,
+       updated_at = :now
+FROM wanted w JOIN locked l ON l.location_code = w.loc AND l.sku = w.sku
+WHERE stock_levels.location_code = w.loc AND stock_levels.sku = w.sku
+  AND on_hand - reserved - safety_stock - ring_fenced >= w.qty
+RETURNING stock_levels.location_code, stock_levels.sku, on_hand, reserved, safety_stock, ring_fenced
+""").bindparams(sa.bindparam("now", type_=Timestamp))
+
+
+def _claim_together(conn: Connection, changes: StockChanges, claims: Sequence[tuple[str, str, int]], *,
+                    channel: str, reference: str, sale: str | None) -> None:
+    """`_claim` for several (sku, location, quantity) lines at once, none touching a channel quota."""
+    rows = conn.execute(_CLAIM_TOGETHER_PG, {
+        "claims": json.dumps([{"loc": location, "sku": sku, "qty": quantity} for sku, location, quantity in claims]),
+        "sold": 1 if sale is not None else 0, "now": changes.clock.now()}).all()
+    after = {(r.sku, r.location_code): (r.on_hand, r.reserved, r.safety_stock, r.ring_fenced) for r in rows}
+    for sku, location, quantity in claims:
+        if (sku, location) not in after:
+            levels, _ = queries.snapshot(conn, sku, [location], channel)
+            free = levels[location].free if location in levels else 0
+            raise errors.insufficient_stock(sku, quantity, free, field="lines")
+        if sale is not None:
+            changes.record(location, sku, "sale", after[(sku, location)], on_hand_delta=-quantity,
+                           reference=reference, reason=sale)
+        else:
+            changes.record(location, sku, "reservation", after[(sku, location)], reserved_delta=quantity,
+                           reference=reference)
+
+
 def refuse_when_sold_out(conn: Connection, *, channel: str, lines: Sequence[tuple[str, int]],
                          location: str | None = None) -> None:
     """A look before the transaction: when the channel plainly cannot have the stock, refuse at the cost of
@@ -602,7 +641,16 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
     if quotas is None:
         _, quotas = queries.snapshot_many(conn, sorted({sku for sku, _, _ in allocations}),
                                           sorted({loc for _, loc, _ in allocations}), channel)
-    for sku, location, quantity in sorted(allocations):
+    claims = sorted(allocations)
+    if (conn.dialect.name == "postgresql" and len(claims) > 1
+            and not any(quotas.get(sku, {}).get(location, 0) for sku, location, _ in claims)):
+        _claim_together(conn, changes, claims, channel=channel, reference=reference, sale=sale)
+        _insert_lines(conn, reservation_id, [
+            {"sku": sku, "location_code": location, "quantity": quantity, "quota_consumed": 0}
+            for sku, location, quantity in claims], fulfilled=sale is not None)
+        changes.flush(conn)
+        return reservation_id
+    for sku, location, quantity in claims:
         used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
                       quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference, sale=sale)
         if used is None:
