@@ -225,11 +225,11 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     if requested > total:
         raise errors.payment_exceeds_total(total, Decimal(0), requested, currency, field)
     now = clock.now()
+    new_balance: dict[str, Any] | None = None
     if new_order:  # created in this transaction: no balance yet, and no one else sees the order
         balance, created, paid_before = None, True, Decimal(0)
-        conn.execute(_INSERT_BALANCE, dict(order_id=order_id, currency=currency, total=total, paid=requested,
-                                           refunded=0, status=rules.split_tender_status(total, requested),
-                                           updated_at=now))
+        new_balance = dict(order_id=order_id, currency=currency, total=total, paid=requested, refunded=0,
+                           status=rules.split_tender_status(total, requested), updated_at=now)
     else:
         balance, created = _open_balance(conn, clock, order_id, currency, total)
         paid_before = rules.round_money(balance.paid, currency)
@@ -245,8 +245,7 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
                      "customer_id": customer_id, "method": tender.method.code, "gateway": tender.method.gateway,
                      "amount": tender.amount, "refunded": Decimal(0), "currency": currency,
                      "reference": reference, "created_at": now})
-    if rows:
-        conn.execute(_INSERT_PAYMENTS, rows)
+    _insert_payments(conn, new_balance, rows)
     paid = paid_before + requested
     status = rules.split_tender_status(total, paid)
     if not new_order:
@@ -268,6 +267,18 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     taken = {r["id"] for r in rows}
     result["taken"] = [p for p in result["payments"] if p["id"] in taken]
     return result
+
+
+def _insert_payments(conn: Connection, balance: dict[str, Any] | None, rows: list[dict[str, Any]]) -> None:
+    """The payments taken, after the new order's balance row when there is one: on PostgreSQL both in one
+    statement (the balance as a data-modifying CTE; the payments' foreign key is checked at its end)."""
+    if balance is not None and rows and conn.dialect.name == "postgresql":
+        conn.execute(payments.insert().values(rows).add_cte(order_balances.insert().values(balance).cte("balance")))
+        return
+    if balance is not None:
+        conn.execute(_INSERT_BALANCE, balance)
+    if rows:
+        conn.execute(_INSERT_PAYMENTS, rows)
 
 
 def take_payments(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,

@@ -242,6 +242,14 @@ _CONSENTS_OF = PerEngine(lambda in_: sa.select(customer_consents)
 _KNOWN = PerEngine(lambda in_: sa.select(
     customer_identities.c.key, customer_identities.c.customer_id, customer_identities.c.verified)
     .where(in_(customer_identities.c.key, "b_values")))
+# Both of the above as one read (what a single order's customer needs): block rows first, then known keys.
+_BLOCKS_AND_KNOWN = PerEngine(lambda in_: sa.union_all(
+    sa.select(sa.literal("block").label("what"), identity_blocks.c.hash.label("k"),
+              identity_blocks.c.reason.label("v"), sa.literal(False).label("verified"))
+    .where(in_(identity_blocks.c.hash, "b_hashes")),
+    sa.select(sa.literal("known").label("what"), customer_identities.c.key, customer_identities.c.customer_id,
+              customer_identities.c.verified)
+    .where(in_(customer_identities.c.key, "b_keys"))))
 
 
 def _lock(conn: Connection, ids: Iterable[str], *, exclusive: bool) -> dict[str, str]:
@@ -271,6 +279,22 @@ def _blocks(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
         for h, reason in conn.execute(_BLOCKS(conn), {"b_values": chunk}):
             found[by_hash[h]] = reason
     return found
+
+
+def _blocks_and_known(conn: Connection, keys: Iterable[str]) -> tuple[dict[str, str], dict[str, tuple[str, bool]]]:
+    """`_blocks` and `_known` of the same keys in one read (a blocked key's known entry is simply unused)."""
+    by_hash = {rules.identity_hash(k): k for k in set(keys)}
+    if len(by_hash) > _CHUNK:
+        return _blocks(conn, by_hash.values()), _known(conn, by_hash.values())
+    blocks: dict[str, str] = {}
+    known: dict[str, tuple[str, bool]] = {}
+    for what, k, v, verified in conn.execute(_BLOCKS_AND_KNOWN(conn), {"b_hashes": list(by_hash),
+                                                                       "b_keys": sorted(by_hash.values())}):
+        if what == "block":
+            blocks[by_hash[k]] = v
+        else:
+            known[k] = (v, bool(verified))
+    return blocks, known
 
 
 def _known(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, bool]]:
@@ -303,10 +327,12 @@ class Resolution:
 
 
 def _resolve(conn: Connection, clock: Clock, items: list[list[Identity]], channels: Sequence[str | None],
-             *, actor: str | None = None) -> Resolution:
-    """Attach each item's identities to one profile: existing, new, or merged (rules.plan decides)."""
+             *, actor: str | None = None, known: dict[str, tuple[str, bool]] | None = None) -> Resolution:
+    """Attach each item's identities to one profile: existing, new, or merged (rules.plan decides).
+    `known`: the profiles the items' keys belong to, when the caller has read them."""
     keys = {i.key for ids in items for i in ids}
-    known = _known(conn, keys)
+    if known is None:
+        known = _known(conn, keys)
     facts: dict[str, ProfileFacts] = {}
     plan = rules.plan(items, known, facts)
     while plan.missing_facts:
@@ -371,9 +397,12 @@ def _resolve(conn: Connection, clock: Clock, items: list[list[Identity]], channe
     return result
 
 
-def _usable(conn: Connection, parsed: list[list[tuple[Identity, str]]], *, strict: bool) -> list[list[Identity]]:
-    """Drop identifiers that must never identify anyone. `strict` (explicit creates) makes them an error."""
-    blocks = _blocks(conn, (i.key for ids in parsed for i, _ in ids))
+def _usable(conn: Connection, parsed: list[list[tuple[Identity, str]]], *, strict: bool,
+            blocks: dict[str, str] | None = None) -> list[list[Identity]]:
+    """Drop identifiers that must never identify anyone. `strict` (explicit creates) makes them an error.
+    `blocks`: the block list's entries for these keys, when the caller has read them."""
+    if blocks is None:
+        blocks = _blocks(conn, (i.key for ids in parsed for i, _ in ids))
     usable = []
     for ids in parsed:
         keep = []
@@ -585,10 +614,11 @@ def create_customer(conn: Connection, clock: Clock, *, name: str | None, identit
     if region is None and channel:
         region = _regions(conn, [channel], lambda _: "channel")[channel]
     parsed = [_parse_identities_for_create(identities, region)]
-    items = _usable(conn, parsed, strict=True)
+    blocks, known = _blocks_and_known(conn, (i.key for i, _ in parsed[0]))
+    items = _usable(conn, parsed, strict=True, blocks=blocks)
     if not items[0]:
         raise errors.identity_required("identities")
-    resolution = _resolve(conn, clock, items, [channel], actor=actor)
+    resolution = _resolve(conn, clock, items, [channel], actor=actor, known=known)
     cid = resolution.customer_ids[0]
     assert cid is not None
     if name:
