@@ -368,8 +368,6 @@ _INSERT_ORDER = orders.insert()
 _INSERT_ORDER_LINES = order_lines.insert()
 _INSERT_HISTORY = order_history.insert()
 _ORDER_BY_IDEMPOTENCY_KEY = sa.select(ORD.id).where(ORD.idempotency_key == sa.bindparam("b_key"))
-_SET_INVOICE_NUMBER = orders.update().where(ORD.id == sa.bindparam("b_id")).values(
-    invoice_number=sa.bindparam("b_number"))
 
 
 @lru_cache(maxsize=32)
@@ -708,8 +706,7 @@ def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines:
         conn, clock, order_id=order_id, series=f"{INVOICE_SERIES}-{order['channel_code'].upper()}",
         currency=order["currency"], lines=document_lines,
         totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")},
-        new_order=new_order)
-    conn.execute(_SET_INVOICE_NUMBER, {"b_id": order_id, "b_number": invoice["number"]})
+        new_order=new_order, number_into=billing.NumberInto(orders, "id", "invoice_number", order_id))
     return invoice["number"]
 
 

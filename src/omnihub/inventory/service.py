@@ -55,7 +55,7 @@ class StockChanges:
     def record(self, location: str, sku: str, kind: str, after: Any, *, on_hand_delta: int = 0,
                reserved_delta: int = 0, reference: str | None = None, reason: str | None = None,
                quarantined_delta: int = 0) -> None:
-        on_hand, reserved, safety_stock, _ring_fenced = after
+        on_hand, reserved, _safety_stock, _ring_fenced = after
         if on_hand_delta or reserved_delta or quarantined_delta:
             self.ledger.append({
                 "location_code": location, "sku": sku, "kind": kind, "on_hand_delta": on_hand_delta,
@@ -63,6 +63,13 @@ class StockChanges:
                 "on_hand_after": on_hand, "reserved_after": reserved,
                 "reference": reference, "actor": self.actor, "reason": reason, "at": self.clock.now(),
             })
+        self.announce(location, sku, kind, after, on_hand_delta=on_hand_delta, reserved_delta=reserved_delta,
+                      reference=reference)
+
+    def announce(self, location: str, sku: str, kind: str, after: Any, *, on_hand_delta: int = 0,
+                 reserved_delta: int = 0, reference: str | None = None) -> None:
+        """The `stock.changed` event alone, for a change whose ledger row is already written."""
+        on_hand, reserved, safety_stock, _ring_fenced = after
         self.events.append(("stock.changed", {
             **_stock_changed(location, sku, kind, on_hand_delta, reserved_delta, reference),
             "on_hand": on_hand, "reserved": reserved, "safety_stock": safety_stock,
@@ -318,43 +325,63 @@ def _claim(conn: Connection, changes: StockChanges, *, location: str, sku: str, 
     return used
 
 
-# PostgreSQL: several claims (no channel quota involved) as one guarded UPDATE. The rows are locked in (sku,
-# location) order by the materialised CTE — the order the one-claim-at-a-time path takes them in — so two
-# orders never deadlock on each other; a claim whose guard refuses returns no row and its order rolls back.
-_CLAIM_TOGETHER_PG = sa.text("""
+# PostgreSQL: an order's claims (none touching a quota of the channel's own) with everything they write — the
+# reservation header, its lines and the ledger rows — as one statement. The level rows are locked in (sku,
+# location) order by the materialised CTE, the order the one-claim-at-a-time path takes them in, so two orders
+# never deadlock on each other. A claim whose guard refuses returns no row; then nothing but the other claims'
+# updates is written, and the caller rolls the transaction back.
+_RESERVE_TOGETHER_PG = sa.text("""
 WITH wanted AS (
     SELECT * FROM jsonb_to_recordset(CAST(:claims AS jsonb)) AS w(loc text, sku text, qty int)
 ), locked AS MATERIALIZED (
     SELECT s.location_code, s.sku FROM stock_levels s JOIN wanted w ON s.location_code = w.loc AND s.sku = w.sku
     ORDER BY s.sku, s.location_code FOR UPDATE OF s
+), claimed AS (
+    UPDATE stock_levels SET on_hand = on_hand - :sold * w.qty, reserved = reserved + (1 - :sold) * w.qty,
+           updated_at = :now
+    FROM wanted w JOIN locked l ON l.location_code = w.loc AND l.sku = w.sku
+    WHERE stock_levels.location_code = w.loc AND stock_levels.sku = w.sku
+      AND on_hand - reserved - safety_stock - ring_fenced >= w.qty
+    RETURNING stock_levels.location_code, stock_levels.sku, w.qty, on_hand, reserved, safety_stock, ring_fenced
+), complete AS (
+    SELECT count(*) = :n AS ok FROM claimed
+), header AS (
+    INSERT INTO reservations (id, channel_code, status, reference, actor, created_at, expires_at, closed_at)
+    SELECT :rid, :channel, :status, :reference, :actor, :now, :expires_at, :closed_at FROM complete WHERE ok
+), lines AS (
+    INSERT INTO reservation_lines (reservation_id, sku, location_code, quantity, fulfilled, quota_consumed)
+    SELECT :rid, c.sku, c.location_code, c.qty, :sold * c.qty, 0 FROM claimed c, complete WHERE complete.ok
+), ledger AS (
+    INSERT INTO stock_ledger (location_code, sku, kind, on_hand_delta, reserved_delta, quarantined_delta,
+                              on_hand_after, reserved_after, reference, actor, reason, at)
+    SELECT c.location_code, c.sku, :kind, 0 - :sold * c.qty, (1 - :sold) * c.qty, 0, c.on_hand, c.reserved,
+           :reference, :actor, :reason, :now
+    FROM claimed c, complete WHERE complete.ok ORDER BY c.sku, c.location_code
 )
-UPDATE stock_levels SET on_hand = on_hand - :sold * w.qty, reserved = reserved + (1 - :sold) * w.qty,
-       updated_at = :now
-FROM wanted w JOIN locked l ON l.location_code = w.loc AND l.sku = w.sku
-WHERE stock_levels.location_code = w.loc AND stock_levels.sku = w.sku
-  AND on_hand - reserved - safety_stock - ring_fenced >= w.qty
-RETURNING stock_levels.location_code, stock_levels.sku, on_hand, reserved, safety_stock, ring_fenced
-""").bindparams(sa.bindparam("now", type_=Timestamp))
+SELECT location_code, sku, on_hand, reserved, safety_stock, ring_fenced FROM claimed
+""").bindparams(sa.bindparam("now", type_=Timestamp), sa.bindparam("expires_at", type_=Timestamp),
+                sa.bindparam("closed_at", type_=Timestamp))
 
 
-def _claim_together(conn: Connection, changes: StockChanges, claims: Sequence[tuple[str, str, int]], *,
-                    channel: str, reference: str, sale: str | None) -> None:
-    """`_claim` for several (sku, location, quantity) lines at once, none touching a channel quota."""
-    rows = conn.execute(_CLAIM_TOGETHER_PG, {
+def _reserve_together(conn: Connection, changes: StockChanges, header: dict[str, Any],
+                      claims: Sequence[tuple[str, str, int]], *, sale: str | None) -> None:
+    """`reserve_allocations` in one statement (`_RESERVE_TOGETHER_PG`); its events are left in `changes`."""
+    sold = 1 if sale is not None else 0
+    rows = conn.execute(_RESERVE_TOGETHER_PG, {
         "claims": json.dumps([{"loc": location, "sku": sku, "qty": quantity} for sku, location, quantity in claims]),
-        "sold": 1 if sale is not None else 0, "now": changes.clock.now()}).all()
+        "n": len(claims), "sold": sold, "now": header["created_at"], "rid": header["id"],
+        "channel": header["channel_code"], "status": header["status"], "reference": header["reference"],
+        "actor": header["actor"], "expires_at": header["expires_at"], "closed_at": header["closed_at"],
+        "kind": "sale" if sale is not None else "reservation", "reason": sale}).all()
     after = {(r.sku, r.location_code): (r.on_hand, r.reserved, r.safety_stock, r.ring_fenced) for r in rows}
     for sku, location, quantity in claims:
         if (sku, location) not in after:
-            levels, _ = queries.snapshot(conn, sku, [location], channel)
+            levels, _ = queries.snapshot(conn, sku, [location], header["channel_code"])
             free = levels[location].free if location in levels else 0
             raise errors.insufficient_stock(sku, quantity, free, field="lines")
-        if sale is not None:
-            changes.record(location, sku, "sale", after[(sku, location)], on_hand_delta=-quantity,
-                           reference=reference, reason=sale)
-        else:
-            changes.record(location, sku, "reservation", after[(sku, location)], reserved_delta=quantity,
-                           reference=reference)
+        changes.announce(location, sku, "sale" if sold else "reservation", after[(sku, location)],
+                         on_hand_delta=-quantity * sold, reserved_delta=quantity * (1 - sold),
+                         reference=header["reference"])
 
 
 def refuse_when_sold_out(conn: Connection, *, channel: str, lines: Sequence[tuple[str, int]],
@@ -630,10 +657,9 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
     recorded already committed and fulfilled, so returns and reports see it like any other."""
     reservation_id = reservation_id or new_id("res")
     now = clock.now()
-    conn.execute(reservations.insert(), dict(
-        id=reservation_id, channel_code=channel, status="committed" if sale is not None else "active",
-        reference=reference, actor=actor, created_at=now, expires_at=expires_at or NO_EXPIRY,
-        closed_at=now if sale is not None else None))
+    header = dict(id=reservation_id, channel_code=channel, status="committed" if sale is not None else "active",
+                  reference=reference, actor=actor, created_at=now, expires_at=expires_at or NO_EXPIRY,
+                  closed_at=now if sale is not None else None)
     changes = StockChanges(clock, actor)
     taken = []
     # One read for every claim's quota hint (unless the caller has them); the claims stay conditional updates.
@@ -642,14 +668,12 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
         _, quotas = queries.snapshot_many(conn, sorted({sku for sku, _, _ in allocations}),
                                           sorted({loc for _, loc, _ in allocations}), channel)
     claims = sorted(allocations)
-    if (conn.dialect.name == "postgresql" and len(claims) > 1
+    if (conn.dialect.name == "postgresql" and len({(sku, loc) for sku, loc, _ in claims}) == len(claims)
             and not any(quotas.get(sku, {}).get(location, 0) for sku, location, _ in claims)):
-        _claim_together(conn, changes, claims, channel=channel, reference=reference, sale=sale)
-        _insert_lines(conn, reservation_id, [
-            {"sku": sku, "location_code": location, "quantity": quantity, "quota_consumed": 0}
-            for sku, location, quantity in claims], fulfilled=sale is not None)
+        _reserve_together(conn, changes, header, claims, sale=sale)
         changes.flush(conn)
         return reservation_id
+    conn.execute(reservations.insert(), header)
     for sku, location, quantity in claims:
         used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
                       quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference, sale=sale)
