@@ -101,8 +101,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     # the write transaction, so ordinary sales pay nothing for the sell-out path.
     app.state.sold_out = RecentKeys(ttl_seconds=10)
     install_error_handlers(app)
-    # POST /orders keeps its Idempotency-Key answer in the order's own transaction (commerce.api)
-    app.add_middleware(IdempotencyMiddleware, db=db, clock=clock, answered_by_route={"/api/v1/orders"})
+    # Order creation keeps its Idempotency-Key answer in the order's own transaction (commerce.api)
+    app.add_middleware(IdempotencyMiddleware, db=db, clock=clock,
+                       answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout"])
 
     from omnihub.api import include_routers
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -101,15 +102,23 @@ def set_cart_lines(cart_id: str, body: list[LineIn], channel: str | None = None,
 
 
 @router.post("/carts/{cart_id}/checkout", status_code=201, response_model=OrderOut)
-def checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None = Header(default=None),
-             ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
+async def checkout(cart_id: str, body: CheckoutIn, request: Request,
+                   idempotency_key: str | None = Header(default=None),
+                   ctx: Context = Depends(requires(*SELLERS))) -> Response:
+    """Like `POST /orders`, the answer to an `Idempotency-Key` is kept in the order's own transaction."""
+    return await in_worker_thread(_checkout, cart_id, body, idempotency_key, keyed_request(request.state), ctx)
+
+
+def _checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None, keyed: KeyedRequest | None,
+              ctx: Context) -> Response:
     if body.channel:
         ctx.principal.ensure_channel(body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
-    order = ctx.db.run(lambda conn: service.checkout(conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id,
-                                                     idempotency_key=_scoped_key(ctx.principal, idempotency_key)))
-    return _show(ctx.principal, order)
+    key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
+    answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: service.checkout(
+        conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id, idempotency_key=key)))
+    return _respond(keyed, answer)
 
 
 # ---- orders ----------------------------------------------------------------------------------------------
@@ -140,17 +149,19 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                 if earlier is not None:
                     return _respond(keyed, earlier)
                 service.refuse_when_sold_out(conn, data, idempotency_key=key)
-        answer = ctx.db.run(lambda conn: _place_order(conn, ctx, data, key, keyed))
+        answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: service.place_order(
+            conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)))
     return _respond(keyed, answer)
 
 
-def _place_order(conn: Connection, ctx: Context, data: dict[str, Any], key: str | None,
-                 keyed: KeyedRequest | None) -> Answer:
+def _answered_order(conn: Connection, ctx: Context, keyed: KeyedRequest | None,
+                    place: Callable[[], dict[str, Any]]) -> Answer:
+    """Inside the order's transaction: the key's earlier answer, or the new order (`place`) as the answer,
+    kept with it when there is a key."""
     now = ctx.clock.now()
     if keyed is not None and (earlier := earlier_answer(conn, keyed, now)) is not None:
         return earlier
-    order = service.place_order(conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)
-    body = _ORDER_JSON.dump_json(_ORDER_JSON.validate_python(_show(ctx.principal, order)), by_alias=True)
+    body = _ORDER_JSON.dump_json(_ORDER_JSON.validate_python(_show(ctx.principal, place())), by_alias=True)
     return keep_answer(conn, keyed, now, 201, body) if keyed is not None else Answer(201, body)
 
 

@@ -1125,8 +1125,10 @@ def checkout(conn: Connection, clock: Clock, cart_id: str, data: dict[str, Any],
         "fulfilment": data["fulfilment"], "payments": data.get("payments") or [],
         "promotion_codes": data.get("promotion_codes") or [], "expected_total": data.get("expected_total")},
         actor=actor, idempotency_key=idempotency_key, cart=cart, customer_id=customer_id)
-    conn.execute(carts.update().where(carts.c.id == cart_id)
-                 .values(status="checked_out", order_id=order["id"], hold_reservation_id=None, updated_at=clock.now()))
+    closed = conn.execute(carts.update().where(carts.c.id == cart_id, carts.c.status == "open").values(
+        status="checked_out", order_id=order["id"], hold_reservation_id=None, updated_at=clock.now())).rowcount
+    if closed != 1:  # a concurrent checkout of the same cart committed first: this order is rolled back
+        raise errors.cart_not_open(cart_id, queries.cart_row(conn, cart_id)["status"])
     return order
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -136,14 +137,15 @@ def _replaying(body: bytes) -> Receive:
 
 
 class IdempotencyMiddleware:
-    """`answered_by_route`: exact POST paths whose routes keep their answers themselves (`KeyedRequest`)."""
+    """`answered_by_route`: patterns of the POST paths (whole-path regular expressions) whose routes keep their
+    answers themselves (`KeyedRequest`)."""
 
     def __init__(self, app: ASGIApp, *, db: Database, clock: Clock, answered_by_route: Collection[str] = ()
                  ) -> None:
         self.app = app
         self.db = db
         self.clock = clock
-        self.answered_by_route = frozenset(answered_by_route)
+        self.answered_by_route = re.compile("|".join(f"(?:{p})" for p in answered_by_route) or r"(?!)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -166,7 +168,7 @@ class IdempotencyMiddleware:
 
         from starlette.concurrency import run_in_threadpool
 
-        if scope["path"] in self.answered_by_route:
+        if self.answered_by_route.fullmatch(scope["path"]):
             keyed = KeyedRequest(credential_scope, key[:200], request_hash)
             await self._answer_in_route(scope, body, send, keyed)
             return

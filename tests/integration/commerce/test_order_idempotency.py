@@ -139,3 +139,53 @@ def test_a_key_still_in_flight_elsewhere_is_in_progress_until_it_is_abandoned(
     assert waiting["field"] == "Idempotency-Key"
     assert taken_over.status_code == 201 and again.content == taken_over.content
     assert [o["id"] for o in web_orders(shop)] == [taken_over.json()["id"]]
+
+
+def cart_with_a_mug(api: TestClient) -> str:
+    cart = ok(api.post("/api/v1/carts", json={"channel": "web", "identity": {"email": "ines.ferrer@correo.es"}}),
+              201)
+    ok(api.put(f"/api/v1/carts/{cart['id']}/lines", json=[{"sku": "MUG", "quantity": 1}]))
+    return cart["id"]
+
+
+CHECKOUT = {"fulfilment": {"type": "pickup", "location": "vlc"}, "payments": [{"method": "card", "amount": "11.00"}]}
+
+
+def test_a_retried_checkout_gets_the_first_answer(shop: TestClient) -> None:
+    stock(shop, "vlc", "MUG", 5)
+    cart_id = cart_with_a_mug(shop)
+
+    first = shop.post(f"/api/v1/carts/{cart_id}/checkout", json=CHECKOUT, headers={"Idempotency-Key": "web-c-1"})
+    again = shop.post(f"/api/v1/carts/{cart_id}/checkout", json=CHECKOUT, headers={"Idempotency-Key": "web-c-1"})
+    other = shop.post(f"/api/v1/carts/{cart_id}/checkout", json=CHECKOUT, headers={"Idempotency-Key": "web-c-2"})
+
+    assert first.status_code == again.status_code == 201 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert problem(other, 409, "cart_not_open")
+    assert [o["id"] for o in web_orders(shop)] == [first.json()["id"]]
+
+
+def test_parallel_checkouts_of_one_cart_make_one_order(
+        shop: TestClient, settings: Settings, db: Database, clock: ManualClock, admin_key: str) -> None:
+    """Retries of one key get its answer; other keys (another tab, another device) are told the cart is
+    closed — never a second order from one cart."""
+    from omnihub.app import create_app
+
+    stock(shop, "vlc", "MUG", 50)
+    cart_id = cart_with_a_mug(shop)
+
+    def send(n: int) -> httpx.Response:
+        with httpx.Client(headers={"Authorization": f"Bearer {admin_key}",
+                                   "Idempotency-Key": "tab-1" if n % 2 else f"tab-{n}"}, timeout=60) as http:
+            return http.post(f"{url}/api/v1/carts/{cart_id}/checkout", json=CHECKOUT)
+
+    with server_thread(create_app(settings, db=db, clock=clock)) as url, ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(send, range(CLIENTS)))
+
+    created = {r.json()["id"] for r in answers if r.status_code == 201}
+    refused = [r for r in answers if r.status_code != 201]
+    assert len(created) == 1, [(r.status_code, r.text[:200]) for r in answers]
+    assert all(r.status_code == 409 and r.json()["code"] == "cart_not_open" for r in refused), \
+        [(r.status_code, r.text[:200]) for r in refused]
+    assert [o["id"] for o in web_orders(shop)] == list(created)
+    assert ok(shop.get("/api/v1/stock/vlc/MUG"))["reserved"] == 1
