@@ -363,6 +363,13 @@ SELECT location_code, sku, on_hand, reserved, safety_stock, ring_fenced FROM cla
                 sa.bindparam("closed_at", type_=Timestamp))
 
 
+def _claim_refused(conn: Connection, sku: str, location: str, quantity: int, channel: str) -> DomainError:
+    """The 409 for a claim whose guard refused (the stock moved since it was planned): what is free there now."""
+    levels, _ = queries.snapshot(conn, sku, [location], channel)
+    free = levels[location].free if location in levels else 0
+    return errors.insufficient_stock(sku, quantity, free, field="lines")
+
+
 def _reserve_together(conn: Connection, changes: StockChanges, header: dict[str, Any],
                       claims: Sequence[tuple[str, str, int]], *, sale: str | None) -> None:
     """`reserve_allocations` in one statement (`_RESERVE_TOGETHER_PG`); its events are left in `changes`."""
@@ -376,9 +383,7 @@ def _reserve_together(conn: Connection, changes: StockChanges, header: dict[str,
     after = {(r.sku, r.location_code): (r.on_hand, r.reserved, r.safety_stock, r.ring_fenced) for r in rows}
     for sku, location, quantity in claims:
         if (sku, location) not in after:
-            levels, _ = queries.snapshot(conn, sku, [location], header["channel_code"])
-            free = levels[location].free if location in levels else 0
-            raise errors.insufficient_stock(sku, quantity, free, field="lines")
+            raise _claim_refused(conn, sku, location, quantity, header["channel_code"])
         changes.announce(location, sku, "sale" if sold else "reservation", after[(sku, location)],
                          on_hand_delta=-quantity * sold, reserved_delta=quantity * (1 - sold),
                          reference=header["reference"])
@@ -678,9 +683,7 @@ def reserve_allocations(conn: Connection, clock: Clock, *, channel: str, allocat
         used = _claim(conn, changes, location=location, sku=sku, quantity=quantity, channel=channel,
                       quota_hint=quotas.get(sku, {}).get(location, 0), reference=reference, sale=sale)
         if used is None:
-            levels, _ = queries.snapshot(conn, sku, [location], channel)
-            free = levels[location].free if location in levels else 0
-            raise errors.insufficient_stock(sku, quantity, free, field="lines")
+            raise _claim_refused(conn, sku, location, quantity, channel)
         taken.append({"sku": sku, "location_code": location, "quantity": quantity, "quota_consumed": used})
     _insert_lines(conn, reservation_id, taken, fulfilled=sale is not None)
     changes.flush(conn)
