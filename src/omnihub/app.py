@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omnihub import __version__
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings, get_settings
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
 
     from omnihub.api import include_routers
 
-    include_routers(app)
+    include_routers(app, bootstrap())
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
