@@ -189,18 +189,25 @@ def get_order_history(order_id: str, ctx: Context = Depends(requires(*READERS)))
         return queries.status_history(conn, order["id"])
 
 
-def _act(ctx: Context, order_id: str, action: Any) -> dict[str, Any]:
-    def work(conn: Any) -> dict[str, Any]:
-        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return action(conn)
+def _order_in_scope(conn: Connection, principal: Principal, reference: str) -> dict[str, Any]:
+    """The order the caller named (by id or number) if its scope lets it see it. Use cases get its id."""
+    order = queries.get_order(conn, reference)
+    _check_order_scope(principal, order)
+    return order
+
+
+def _act(ctx: Context, order_id: str, action: Callable[[Connection, str], dict[str, Any]]) -> dict[str, Any]:
+    """Run `action(conn, id)` on the order named by `order_id` (its id or its number) in one transaction."""
+    def work(conn: Connection) -> dict[str, Any]:
+        return action(conn, _order_in_scope(conn, ctx.principal, order_id)["id"])
 
     return _show(ctx.principal, ctx.db.run(work))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(order_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return _act(ctx, order_id, lambda conn: service.cancel_order(conn, ctx.clock, order_id,
-                                                                 actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn, oid: service.cancel_order(conn, ctx.clock, oid,
+                                                                      actor=ctx.principal.key_id))
 
 
 @router.post("/orders/{order_id}/ready", response_model=OrderOut)
@@ -209,7 +216,7 @@ def mark_ready(order_id: str, ctx: Context = Depends(requires(Role.ASSOCIATE))) 
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.mark_ready(conn, ctx.clock, order_id, actor=ctx.principal.key_id)
+        return service.mark_ready(conn, ctx.clock, order["id"], actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(ready))
 
@@ -220,7 +227,7 @@ def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.collect(conn, ctx.clock, order_id, body.code, actor=ctx.principal.key_id)
+        return service.collect(conn, ctx.clock, order["id"], body.code, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(hand_over))
 
@@ -253,33 +260,33 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
     elif ctx.principal.role is Role.ASSOCIATE:
         data["location"] = ctx.principal.location  # an associate ships its own store's part, never another's
 
-    def work(conn: Any) -> dict[str, Any]:
-        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return service.ship(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
+    def work(conn: Connection) -> dict[str, Any]:
+        oid = _order_in_scope(conn, ctx.principal, order_id)["id"]
+        return service.ship(conn, ctx.clock, oid, data, actor=ctx.principal.key_id)
 
     return ctx.db.run(work)
 
 
 @router.post("/orders/{order_id}/shipments/{shipment_id}/delivered", response_model=ShipmentOut)
 def delivered(order_id: str, shipment_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    def work(conn: Any) -> dict[str, Any]:
-        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return service.mark_delivered(conn, ctx.clock, order_id, shipment_id, actor=ctx.principal.key_id)
+    def work(conn: Connection) -> dict[str, Any]:
+        oid = _order_in_scope(conn, ctx.principal, order_id)["id"]
+        return service.mark_delivered(conn, ctx.clock, oid, shipment_id, actor=ctx.principal.key_id)
 
     return ctx.db.run(work)
 
 
 @router.post("/orders/{order_id}/payments", response_model=OrderOut)
 def add_payment(order_id: str, body: PaymentCreate, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return _act(ctx, order_id, lambda conn: service.add_payment(conn, ctx.clock, order_id, method=body.method,
-                                                                amount=body.amount, actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn, oid: service.add_payment(conn, ctx.clock, oid, method=body.method,
+                                                                     amount=body.amount, actor=ctx.principal.key_id))
 
 
 @router.put("/orders/{order_id}/lines", response_model=OrderOut)
 def replace_draft_lines(order_id: str, body: DraftLines, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     lines = [(line.sku, line.quantity) for line in body.lines]
-    return _act(ctx, order_id, lambda conn: service.replace_draft_lines(conn, ctx.clock, order_id, lines,
-                                                                        actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn, oid: service.replace_draft_lines(conn, ctx.clock, oid, lines,
+                                                                             actor=ctx.principal.key_id))
 
 
 @router.post("/orders/{order_id}/submit", response_model=OrderOut)
@@ -293,7 +300,7 @@ def submit_draft(order_id: str, body: DraftSubmit, ctx: Context = Depends(requir
         order = queries.get_order(conn, order_id)
         if ctx.principal.role is Role.CHANNEL and order["customer_id"] is None:
             _check_order_scope(ctx.principal, order)
-        return service.submit_draft(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
+        return service.submit_draft(conn, ctx.clock, order["id"], data, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(work))
 
@@ -310,10 +317,9 @@ def customer_orders(customer_id: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le
             from omnihub.core.errors import not_found
 
             raise not_found("customer", customer_id)
-        result = queries.orders_of_customer(conn, [survivor], limit=limit, cursor=cursor)
-    if ctx.principal.role is Role.CHANNEL:
-        result["items"] = [o for o in result["items"] if o["channel"] == ctx.principal.channel]
-    return result
+        channel = ctx.principal.channel if ctx.principal.role is Role.CHANNEL else None
+        result = queries.orders_of_customer(conn, [survivor], limit=limit, cursor=cursor, channel=channel)
+    return {**result, "items": [_show(ctx.principal, o) for o in result["items"]]}
 
 
 # ---- returns ---------------------------------------------------------------------------------------------

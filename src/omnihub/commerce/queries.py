@@ -53,8 +53,9 @@ def order_line_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 
 
 def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True) -> dict[str, Any]:
+    """`order_id`: the order's id or its number; the lines are always found by the id."""
     order = order_row(conn, order_id)
-    return order_out(order, order_line_rows(conn, order_id), show_pickup_code=show_pickup_code)
+    return order_out(order, order_line_rows(conn, order["id"]), show_pickup_code=show_pickup_code)
 
 
 def status_history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
@@ -96,16 +97,19 @@ def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pi
     }
 
 
-def orders_of_customer(conn: Connection, customer_ids: list[str], *, limit: int, cursor: str | None
-                       ) -> dict[str, Any]:
-    """Order history across every channel, newest first."""
+def orders_of_customer(conn: Connection, customer_ids: list[str], *, limit: int, cursor: str | None,
+                       channel: str | None = None) -> dict[str, Any]:
+    """Order history across every channel (or one: a channel key's), newest first. Pickup codes included:
+    the api decides who sees them, with the same rule as for one order."""
     query = (sa.select(ORD.id).where(ORD.customer_id.in_(customer_ids))
              .order_by(ORD.id.desc()).limit(limit + 1))
+    if channel is not None:
+        query = query.where(ORD.channel_code == channel)
     before = decode_cursor(cursor)
     if before is not None:
         query = query.where(ORD.id < str(before))
     ids = [r.id for r in conn.execute(query)]
-    return page([get_order(conn, i, show_pickup_code=False) for i in ids], limit, key=lambda o: o["id"])
+    return page([get_order(conn, i) for i in ids], limit, key=lambda o: o["id"])
 
 
 def cart_row(conn: Connection, cart_id: str) -> dict[str, Any]:
