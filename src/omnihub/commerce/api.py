@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -11,6 +12,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
 from omnihub.commerce import queries, service
+from omnihub.commerce.rules import STATUSES
 from omnihub.commerce.schemas import (
     CapacitySet,
     CartCreate,
@@ -172,6 +174,67 @@ def _respond(keyed: KeyedRequest | None, answer: Answer) -> Response:
                     headers=answer.headers)
 
 
+OrderStatus = Query(None, pattern="^(" + "|".join(STATUSES) + ")$")
+PickupStatus = Query(None, pattern="^(awaiting_stock|preparing|ready|collected|expired)$")
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+def _channel_in_scope(principal: Principal, channel: str | None) -> str | None:
+    """A channel key lists its own channel's records (asking for another is 403); others what they ask for."""
+    if principal.role is Role.CHANNEL:
+        principal.ensure_channel(channel or principal.channel or "")
+        return principal.channel
+    return channel
+
+
+def _location_in_scope(principal: Principal, location: str | None) -> str | None:
+    """An associate lists its own location's records (asking for another is 403); others what they ask for."""
+    if principal.role is Role.ASSOCIATE:
+        principal.ensure_location(location or principal.location or "")
+        return principal.location
+    return location
+
+
+@router.get("/orders", response_model=Page[OrderOut])
+def list_orders(channel: str | None = None, status: str | None = OrderStatus, location: str | None = None,
+                customer: str | None = Query(None, description="A profile id (a merged-away id finds its survivor)."),
+                created_from: datetime | None = None, created_to: datetime | None = None,
+                q: str | None = Query(None, min_length=1, max_length=320,
+                                      description="An order number or id, or the customer's e-mail (or any "
+                                                  "identifier of theirs)."),
+                limit: int = Limit, cursor: str | None = None,
+                ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Orders newest first. Channel keys see their channel's orders, associates those their store holds
+    stock for or hands over; the pickup code as for one order."""
+    from omnihub.customers import queries as customers
+
+    channel = _channel_in_scope(ctx.principal, channel)
+    location = _location_in_scope(ctx.principal, location)
+    with ctx.db.read() as conn:
+        customer_ids = customers.ids_of_person(conn, customer) if customer is not None else None
+        result = queries.list_orders(conn, limit=limit, cursor=cursor, channel=channel, status=status,
+                                     location=location, customer_ids=customer_ids, created_from=created_from,
+                                     created_to=created_to, q=q)
+    return {**result, "items": [_show(ctx.principal, o) for o in result["items"]]}
+
+
+@router.get("/pickups", response_model=Page[OrderOut])
+def list_pickups(location: str | None = Query(None, description="Required for nobody: an associate's key "
+                                                                 "already names its store."),
+                 status: str | None = PickupStatus, channel: str | None = None,
+                 created_from: datetime | None = None, created_to: datetime | None = None,
+                 limit: int = Limit, cursor: str | None = None,
+                 ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Click & collect orders newest first, by pickup store and pickup status (`ready`: waiting at the counter)."""
+    channel = _channel_in_scope(ctx.principal, channel)
+    location = _location_in_scope(ctx.principal, location)
+    with ctx.db.read() as conn:
+        result = queries.list_orders(conn, limit=limit, cursor=cursor, channel=channel, pickup_location=location,
+                                     pickup_status=status, pickups_only=True, created_from=created_from,
+                                     created_to=created_to)
+    return {**result, "items": [_show(ctx.principal, o) for o in result["items"]]}
+
+
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def get_order(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     with ctx.db.read() as conn:
@@ -331,6 +394,23 @@ def create_return(body: ReturnCreate, ctx: Context = Depends(requires(Role.ASSOC
     ctx.principal.ensure_location(body.location)
     data = body.model_dump()
     return ctx.db.run(lambda conn: service.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
+
+
+@router.get("/returns", response_model=Page[ReturnOut])
+def list_returns(order: str | None = Query(None, description="The order's id or number."),
+                 location: str | None = None, channel: str | None = None,
+                 condition: str | None = Query(None, pattern="^(resellable|damaged)$"),
+                 created_from: datetime | None = None, created_to: datetime | None = None,
+                 limit: int = Limit, cursor: str | None = None,
+                 ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Returns newest first. Channel keys see returns of their channel's orders, associates those taken at
+    their store."""
+    channel = _channel_in_scope(ctx.principal, channel)
+    location = _location_in_scope(ctx.principal, location)
+    with ctx.db.read() as conn:
+        return queries.list_returns(conn, limit=limit, cursor=cursor, channel=channel, location=location,
+                                    order=order, condition=condition, created_from=created_from,
+                                    created_to=created_to)
 
 
 @router.get("/returns/{return_id}", response_model=ReturnOut)
