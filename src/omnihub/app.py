@@ -117,7 +117,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
         version=__version__,
         description="One catalog, one inventory, one order flow, one customer, across every channel.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc come from omnihub.docs_ui, with assets from the package (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -132,8 +133,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
                        answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout"])
 
     from omnihub.api import include_routers
+    from omnihub.docs_ui import install_docs
 
     include_routers(app)
+    install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
