@@ -22,7 +22,7 @@ from omnihub.billing.schemas import (
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, requires
+from omnihub.deps import Context, Since, Until, context, requires
 
 router = APIRouter(tags=["billing"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -75,7 +75,7 @@ def payments(order: str | None = Query(None, min_length=1, max_length=40,
                                        description="One order's balance, payments and refunds (that shape)."),
              method: str | None = Query(None, max_length=64),
              customer: str | None = Query(None, max_length=40, description="A profile id (merged ids too)."),
-             created_from: datetime | None = None, created_to: datetime | None = None,
+             created_from: datetime | None = Since, created_to: datetime | None = Until,
              limit: int = Limit, cursor: str | None = None,
              ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
     """With `order=`: that order's balance, payments and refunds. Without: every payment, newest first, paged."""
@@ -91,7 +91,7 @@ def payments(order: str | None = Query(None, min_length=1, max_length=40,
 
 @router.get("/invoices", response_model=Page[DocumentOut])
 def list_invoices(order: str | None = None, series: str | None = Query(None, max_length=32),
-                  issued_from: datetime | None = None, issued_to: datetime | None = None,
+                  issued_from: datetime | None = Since, issued_to: datetime | None = Until,
                   limit: int = Limit, cursor: str | None = None,
                   ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
     """Invoices newest first, by order, series (`INV-WEB`…) and issue time."""

@@ -162,7 +162,7 @@ def list_documents(conn: Connection, kind: str, *, limit: int, cursor: str | Non
                    issued_to: datetime | None = None) -> dict[str, Any]:
     """Newest first (document ids are time-ordered)."""
     d = billing_documents.c
-    conditions = [d.kind == kind, *within(d.issued_at, issued_from, issued_to, field="issued")]
+    conditions = [d.kind == kind, *within(d.issued_at, issued_from, issued_to)]
     if order_id:
         conditions.append(d.order_id == order_id)
     if series:

@@ -37,7 +37,7 @@ from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
-from omnihub.deps import Context, in_worker_thread, recently_sold_out, remembering_sold_out, requires
+from omnihub.deps import Context, Since, Until, in_worker_thread, recently_sold_out, remembering_sold_out, requires
 
 router = APIRouter(tags=["commerce"])
 SELLERS = (Role.CHANNEL, Role.ASSOCIATE)
@@ -198,7 +198,7 @@ def _location_in_scope(principal: Principal, location: str | None) -> str | None
 @router.get("/orders", response_model=Page[OrderOut])
 def list_orders(channel: str | None = None, status: str | None = OrderStatus, location: str | None = None,
                 customer: str | None = Query(None, description="A profile id (a merged-away id finds its survivor)."),
-                created_from: datetime | None = None, created_to: datetime | None = None,
+                created_from: datetime | None = Since, created_to: datetime | None = Until,
                 q: str | None = Query(None, min_length=1, max_length=320,
                                       description="An order number or id, or the customer's e-mail (or any "
                                                   "identifier of theirs)."),
@@ -222,7 +222,7 @@ def list_orders(channel: str | None = None, status: str | None = OrderStatus, lo
 def list_pickups(location: str | None = Query(None, description="Required for nobody: an associate's key "
                                                                  "already names its store."),
                  status: str | None = PickupStatus, channel: str | None = None,
-                 created_from: datetime | None = None, created_to: datetime | None = None,
+                 created_from: datetime | None = Since, created_to: datetime | None = Until,
                  limit: int = Limit, cursor: str | None = None,
                  ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     """Click & collect orders newest first, by pickup store and pickup status (`ready`: waiting at the counter)."""
@@ -400,7 +400,7 @@ def create_return(body: ReturnCreate, ctx: Context = Depends(requires(Role.ASSOC
 def list_returns(order: str | None = Query(None, description="The order's id or number."),
                  location: str | None = None, channel: str | None = None,
                  condition: str | None = Query(None, pattern="^(resellable|damaged)$"),
-                 created_from: datetime | None = None, created_to: datetime | None = None,
+                 created_from: datetime | None = Since, created_to: datetime | None = Until,
                  limit: int = Limit, cursor: str | None = None,
                  ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     """Returns newest first. Channel keys see returns of their channel's orders, associates those taken at

@@ -1,4 +1,4 @@
-"""The commerce room's I/O shapes (DESIGN §3: fields may be added, never renamed)."""
+"""The commerce room's I/O shapes (docs/contract.md: fields may be added, never renamed)."""
 
 from __future__ import annotations
 

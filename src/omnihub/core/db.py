@@ -72,7 +72,7 @@ def new_id(prefix: str) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """A plain postgresql:// URL works as given (DESIGN §3): we pick the psycopg 3 driver for it."""
+    """A plain postgresql:// URL works as given (docs/contract.md): we pick the psycopg 3 driver for it."""
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]

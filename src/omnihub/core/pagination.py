@@ -53,12 +53,12 @@ def newest_first(query: sa.Select, id_column: sa.ColumnElement[Any], *, limit: i
     return query
 
 
-def within(column: sa.ColumnElement[Any], since: datetime | None, until: datetime | None, *,
-           field: str = "created") -> list[sa.ColumnElement[bool]]:
-    """`since <= column < until` (either end open); naive times are read as UTC."""
+def within(column: sa.ColumnElement[Any], since: datetime | None, until: datetime | None
+           ) -> list[sa.ColumnElement[bool]]:
+    """A list's `?from=&to=`: `since <= column < until` (either end open); naive times are read as UTC."""
     since, until = (None if t is None else as_utc(t) for t in (since, until))
     if since is not None and until is not None and since > until:
-        raise ValidationFailed("invalid_range", f"{field}_from must not be after {field}_to.", field=f"{field}_from")
+        raise ValidationFailed("invalid_range", "`from` must not be after `to`.", field="from")
     conditions = []
     if since is not None:
         conditions.append(column >= since)

@@ -32,7 +32,7 @@ from omnihub.customers.schemas import (
     SuggestionOut,
     TimelineItem,
 )
-from omnihub.deps import Context, requires
+from omnihub.deps import Context, Since, Until, requires
 
 router = APIRouter(tags=["customers"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -111,7 +111,7 @@ def list_customers(q: str | None = Query(None, min_length=1, max_length=320,
                                          description="Any identifier (e-mail, phone, handle, loyalty, external id), "
                                                      "the profile id or part of the name."),
                    tag: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"),
-                   created_from: datetime | None = None, created_to: datetime | None = None,
+                   created_from: datetime | None = Since, created_to: datetime | None = Until,
                    limit: int = Limit, cursor: str | None = None,
                    ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     """Profiles newest first; merged-away profiles are found through their survivor."""

@@ -11,7 +11,16 @@ from sqlalchemy.engine import Connection
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, in_worker_thread, recently_sold_out, remembering_sold_out, requires
+from omnihub.deps import (
+    Context,
+    Since,
+    Until,
+    context,
+    in_worker_thread,
+    recently_sold_out,
+    remembering_sold_out,
+    requires,
+)
 from omnihub.inventory import queries, service
 from omnihub.inventory.schemas import (
     AvailabilityOut,
@@ -148,7 +157,7 @@ def list_reservations(channel: str | None = None,
                       status: str | None = Query(None, pattern="^(active|released|expired|committed)$"),
                       sku: str | None = None, location: str | None = None,
                       reference: str | None = Query(None, max_length=64, description="e.g. the order id"),
-                      created_from: datetime | None = None, created_to: datetime | None = None,
+                      created_from: datetime | None = Since, created_to: datetime | None = Until,
                       limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT), cursor: str | None = None,
                       ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     """Reservations newest first; a channel key sees its own channel's only (asking for another is 403)."""

@@ -190,19 +190,30 @@ def availability_views(conn: Connection, channels: Sequence[dict[str, Any]], pai
                 levels.setdefault(sku, {})[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
                 if units:
                     quotas.setdefault((channel, sku), {})[loc] = units
-    return {(code, sku): _view(by_code[code], sku, levels.get(sku, {}), quotas.get((code, sku), {}))
+    with_price = catalog.priced(conn, by_code, skus) if pairs else set()
+    return {(code, sku): _view(by_code[code], sku, levels.get(sku, {}), quotas.get((code, sku), {}),
+                               priced=(code, sku) in with_price)
             for code, sku in pairs}
 
 
-def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int]) -> dict[str, Any]:
+PRICE_MISSING = "price_missing"
+
+
+def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int], *, priced: bool
+          ) -> dict[str, Any]:
+    """Where the product has no price in the channel it cannot be sold there: nothing is available, and the
+    answer says why (`reason`, the code an order there would be refused with)."""
     view = rules.channel_availability(levels, quotas, channel["locations"], channel["stock_buffer"])
-    return {"sku": sku, "channel": channel["code"], "available": view.available,
+    if not priced:
+        return {"sku": sku, "channel": channel["code"], "available": 0, "reason": PRICE_MISSING,
+                "locations": [{"code": code, "available": 0} for code in channel["locations"]]}
+    return {"sku": sku, "channel": channel["code"], "available": view.available, "reason": None,
             "locations": [{"code": code, "available": view.locations[code]} for code in channel["locations"]]}
 
 
 def availability_view(conn: Connection, channel: dict[str, Any], sku: str) -> dict[str, Any]:
     levels, quotas = snapshot(conn, sku, channel["locations"], channel["code"])
-    return _view(channel, sku, levels, quotas)
+    return _view(channel, sku, levels, quotas, priced=bool(catalog.priced(conn, [channel["code"]], [sku])))
 
 
 def availability(conn: Connection, sku: str, channel_code: str) -> dict[str, Any]:

@@ -82,16 +82,16 @@ def test_orders_list_pages_newest_first_and_filters(shop: TestClient, sales: dic
         sales["luis_market"]["number"]]
     first_day = sales["ana_web_pickup"]["created_at"]
     second_day = sales["luis_web_ship"]["created_at"]
-    assert _numbers(_all(shop, "/api/v1/orders", created_to=second_day)) == [sales["ana_web_pickup"]["number"]]
-    assert _numbers(_all(shop, "/api/v1/orders", created_from=first_day, created_to=second_day,
-                         channel="web")) == [sales["ana_web_pickup"]["number"]]
+    assert _numbers(_all(shop, "/api/v1/orders", to=second_day)) == [sales["ana_web_pickup"]["number"]]
+    assert _numbers(_all(shop, "/api/v1/orders", to=second_day, channel="web", **{"from": first_day})) == [
+        sales["ana_web_pickup"]["number"]]
     clock.advance(seconds=1)
-    assert _all(shop, "/api/v1/orders", created_from=clock.now().isoformat()) == []
+    assert _all(shop, "/api/v1/orders", **{"from": clock.now().isoformat()}) == []
 
     problem(shop.get("/api/v1/orders", params={"status": "lost"}), 422, "validation_error")
     problem(shop.get("/api/v1/orders", params={"limit": 501}), 422, "validation_error")
     problem(shop.get("/api/v1/orders", params={"cursor": "%%%"}), 422, "invalid_cursor")
-    problem(shop.get("/api/v1/orders", params={"created_from": second_day, "created_to": first_day}), 422,
+    problem(shop.get("/api/v1/orders", params={"from": second_day, "to": first_day}), 422,
             "invalid_range")
 
 
@@ -177,7 +177,7 @@ def test_payments_and_invoices_lists(shop: TestClient, sales: dict[str, Any], db
     assert [i["order_id"] for i in invoices] == [p["order_id"] for p in payments]
     assert [i["order_id"] for i in _all(shop, "/api/v1/invoices", series="INV-APP")] == [
         sales["ana_app_ship"]["id"], sales["ana_app_pickup"]["id"]]
-    assert len(_all(shop, "/api/v1/invoices", issued_to=sales["luis_web_ship"]["created_at"])) == 1
+    assert len(_all(shop, "/api/v1/invoices", to=sales["luis_web_ship"]["created_at"])) == 1
 
     web = {"Authorization": f"Bearer {make_key(db, clock, 'channel', channel='web')}"}
     problem(shop.get("/api/v1/payments", headers=web), 403, "role_not_allowed")
@@ -198,7 +198,7 @@ def test_customers_list_by_identity_name_tag_and_time(shop: TestClient, sales: d
     tagged = _all(shop, "/api/v1/customers", tag="vip")
     assert [c["id"] for c in tagged] == [luis] and "vip" in tagged[0]["tags"]
     assert tagged[0]["identities"][0]["value"] == "luis.perez@correo.es"
-    assert [c["id"] for c in _all(shop, "/api/v1/customers", created_to=sales["luis_web_ship"]["created_at"])] == [
+    assert [c["id"] for c in _all(shop, "/api/v1/customers", to=sales["luis_web_ship"]["created_at"])] == [
         ana]
 
     assert len(_all(shop, "/api/v1/customers", headers=associate("mad"))) == 3
