@@ -176,7 +176,7 @@ def inventory_check() -> None:
     """Verify every level against its ledger, live reservations and quotas. The result goes to stdout;
     exit 0 when clean, 1 on any drift (progress goes to stderr)."""
     from omnihub.core.clock import SystemClock
-    from omnihub.inventory.service import check_inventory
+    from omnihub.inventory.stock import check_inventory
 
     db = _database()
     with console.status("Reconciling stock levels with the ledger and reservations ..."), db.transaction() as conn:
