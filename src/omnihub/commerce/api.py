@@ -11,7 +11,8 @@ from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog_queries
-from omnihub.commerce import access, queries, service
+from omnihub.commerce import access, pickup_guard, queries, service
+from omnihub.commerce.pickup_guard import PickupPolicy
 from omnihub.commerce.schemas import (
     CapacitySet,
     CartCreate,
@@ -32,6 +33,7 @@ from omnihub.commerce.schemas import (
     SlotOut,
     StatusChangeOut,
 )
+from omnihub.core.errors import DomainError
 from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_answer, keyed_request
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -220,13 +222,40 @@ def mark_ready(order_id: str, ctx: Context = Depends(requires(Role.ASSOCIATE))) 
 
 @router.post("/orders/{order_id}/collect", response_model=OrderOut)
 def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
-    def hand_over(conn: Any) -> dict[str, Any]:
+    """Hand over against the pickup code. Each try is counted first, in its own transaction; too many wrong
+    codes lock the order's collection for a while (commerce.pickup_guard)."""
+    policy = PickupPolicy(ctx.settings.pickup_max_wrong_codes, ctx.settings.pickup_lock_seconds)
+
+    def claim(conn: Any) -> tuple[str, pickup_guard.Attempt]:
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.collect(conn, ctx.clock, order_id, body.code, actor=ctx.principal.key_id)
+        return order["id"], pickup_guard.claim_attempt(conn, ctx.clock, order["id"], policy)
+
+    found, attempt = ctx.db.run(claim)
+
+    def hand_over(conn: Any) -> dict[str, Any]:
+        try:
+            done = service.collect(conn, ctx.clock, found, body.code, actor=ctx.principal.key_id)
+        except DomainError as exc:
+            if exc.code == "wrong_pickup_code":
+                raise pickup_guard.wrong_code(found, attempt, policy) from None
+            raise
+        pickup_guard.reset(conn, found)
+        return done
 
     return _show(ctx.principal, ctx.db.run(hand_over))
+
+
+@router.delete("/orders/{order_id}/pickup/lock", response_model=OrderOut)
+def unlock_pickup(order_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """Lift a pickup lock set by too many wrong codes (admin only: e.g. once the customer has been reached)."""
+    def unlock(conn: Any) -> dict[str, Any]:
+        order = queries.get_order(conn, order_id)
+        pickup_guard.reset(conn, order["id"])
+        return queries.get_order(conn, order["id"])
+
+    return _show(ctx.principal, ctx.db.run(unlock))
 
 
 @router.get("/orders/{order_id}/pickup/qr.png", response_class=Response,

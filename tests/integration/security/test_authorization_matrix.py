@@ -404,6 +404,8 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/orders/{order_id}/ready": row(lambda w: Call(f"{V1}/orders/{w.pickup_order()}/ready"),
                                                 allow(ADMIN, ASSOCIATE_OWN)),
     "POST /api/v1/orders/{order_id}/collect": row(_collect, allow(ADMIN, ASSOCIATE_OWN), scoped=True, by_caller=True),
+    "DELETE /api/v1/orders/{order_id}/pickup/lock": row(
+        lambda w: Call(f"{V1}/orders/{w.ids['ready_order']}/pickup/lock"), allow(ADMIN)),
     "GET /api/v1/orders/{order_id}/pickup/qr.png": row(
         lambda w: Call(f"{V1}/orders/{w.ids['ready_order']}/pickup/qr.png"), allow(ADMIN, ASSOCIATE_OWN)),
     "POST /api/v1/orders/{order_id}/shipments": row(
