@@ -18,6 +18,7 @@ from omnihub.core.errors import DomainError, ErrorKind
 from omnihub.core.hints import RecentKeys
 from omnihub.core.idempotency import IdempotencyMiddleware
 from omnihub.core.security import KeyAuthenticator
+from omnihub.core.throttle import AuthThrottle
 
 log = logging.getLogger("omnihub")
 
@@ -28,9 +29,11 @@ STATUS_BY_KIND = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.FORBIDDEN: 403,
+    ErrorKind.TOO_MANY_REQUESTS: 429,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 500: "Internal error"}
+          409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
+          500: "Internal error"}
 
 
 def problem(status: int, code: str, detail: str, field: str | None = None,
@@ -46,8 +49,11 @@ def problem(status: int, code: str, detail: str, field: str | None = None,
         body["field"] = field
     for key, value in (extra or {}).items():
         body.setdefault(key, value)  # the standard members always win
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    retry_after = body.get("retry_after")
+    if isinstance(retry_after, int) and retry_after >= 0:  # a refusal that says when to come back (429, 409)
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers or None)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -123,7 +129,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
-    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds)
+    throttle = AuthThrottle(db, clock, limit=settings.auth_failure_limit,
+                            window_seconds=settings.auth_failure_window_seconds,
+                            block_seconds=settings.auth_block_seconds)
+    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds, throttle)
     # (channel, SKU) pairs this process recently refused as sold out: only those get the cheap look before
     # the write transaction, so ordinary sales pay nothing for the sell-out path.
     app.state.sold_out = RecentKeys(ttl_seconds=10)

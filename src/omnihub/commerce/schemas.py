@@ -99,6 +99,8 @@ class PickupOut(BaseModel):
     status: str
     expires_at: datetime | None
     slot: str | None = None
+    locked_until: datetime | None = Field(default=None, description="Too many wrong codes: collection is locked "
+                                          "until then (an admin can unlock it: DELETE /orders/{id}/pickup/lock).")
 
 
 class StatusChangeOut(BaseModel):
