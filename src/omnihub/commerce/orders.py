@@ -41,14 +41,15 @@ OL = order_lines.c
 
 
 def resolve_customer(conn: Connection, clock: Clock, hints: Any, channel: dict[str, Any], actor: str | None
-                     ) -> str | None:
-    """Attach the order or cart to a profile (get-or-create by identity); no usable hint → anonymous."""
+                     ) -> tuple[str | None, dict[str, str] | None]:
+    """Attach the order or cart to a profile (get-or-create by identity); no usable hint → anonymous. Returns it
+    with the order's contact: identifiers that identify no one (placeholders, block list) — a sale is never
+    refused for them (customers.resolution.identify_buyer)."""
     if not hints:
-        return None
-    customer_id, _ = customer_resolution.create_customer(conn, clock, name=None, identities=hints,
-                                                         channel=channel["code"], actor=actor,
-                                                         channel_country=channel["country"])
-    return customer_id
+        return None, None
+    customer_id, contact = customer_resolution.identify_buyer(conn, clock, hints, channel=channel["code"],
+                                                              channel_country=channel["country"], actor=actor)
+    return customer_id, contact or None
 
 
 def release_cart_hold(conn: Connection, clock: Clock, reservation_id: str, actor: str | None) -> None:
@@ -129,8 +130,9 @@ def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor:
         if not (cart and cart.get("hold_reservation_id")):
             # Sold out is decided before any profile or price work: the refusal stays cheap in a rush.
             first_plan = plan_order(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    contact = None
     if customer_id is None:
-        customer_id = resolve_customer(conn, clock, data.get("customer"), channel, actor)
+        customer_id, contact = resolve_customer(conn, clock, data.get("customer"), channel, actor)
     pricing = price_for(conn, clock, channel=channel, customer_id=customer_id, lines=lines, data=data,
                         fulfilment=fulfilment)
     if cart and cart.get("hold_reservation_id"):
@@ -138,11 +140,11 @@ def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor:
 
     if draft:
         return _write_draft(conn, clock, order_id=order_id, now=now, channel=channel, lines=lines,
-                            customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, cart=cart,
-                            idempotency_key=idempotency_key, actor=actor)
+                            customer_id=customer_id, contact=contact, pricing=pricing, fulfilment=fulfilment,
+                            cart=cart, idempotency_key=idempotency_key, actor=actor)
     plan = first_plan or plan_order(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
     try:
-        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel,
+        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, contact=contact,
                             customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=plan,
                             cart=cart, idempotency_key=idempotency_key, actor=actor)
     except DomainError as exc:
@@ -225,14 +227,14 @@ def _hold_stock(conn: Connection, clock: Clock, hold: Hold, actor: str | None, *
 
 def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, data: dict[str, Any],
                  channel: dict[str, Any], customer_id: str | None, pricing: Pricing, fulfilment: dict[str, Any],
-                 plan: Plan, cart: dict[str, Any] | None, idempotency_key: str | None, actor: str | None
-                 ) -> dict[str, Any]:
+                 plan: Plan, cart: dict[str, Any] | None, idempotency_key: str | None, actor: str | None,
+                 contact: dict[str, str] | None = None) -> dict[str, Any]:
     """A new order's row and lines, written by `complete_order` in their final state."""
     hold = Hold(order_id, channel["code"], new_id("res"), plan.decision.allocations, plan.quotas)
     row = dict(
         id=order_id, number=f"{UNNUMBERED}{order_id}", customer_id=customer_id, origin_customer_id=customer_id,
         status="pending_payment", payment_status="unpaid", cart_id=cart["id"] if cart else None,
-        idempotency_key=idempotency_key, created_at=now, updated_at=now,
+        idempotency_key=idempotency_key, contact=contact, created_at=now, updated_at=now,
         **placed_columns(conn, now, channel=channel, pricing=pricing, fulfilment=fulfilment, plan=plan,
                          reservation_id=hold.reservation_id))
     line_rows = priced_line_rows(order_id, pricing, plan.decision.allocations)
@@ -241,15 +243,17 @@ def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, dat
 
 
 def _write_draft(conn: Connection, clock: Clock, *, order_id: str, now: Any, channel: dict[str, Any],
-                 lines: list[tuple[str, int]], customer_id: str | None, pricing: Pricing, fulfilment: dict[str, Any],
-                 cart: dict[str, Any] | None, idempotency_key: str | None, actor: str | None) -> dict[str, Any]:
+                 lines: list[tuple[str, int]], customer_id: str | None, contact: dict[str, str] | None,
+                 pricing: Pricing, fulfilment: dict[str, Any], cart: dict[str, Any] | None,
+                 idempotency_key: str | None, actor: str | None) -> dict[str, Any]:
     """A draft holds nothing and promises nothing: its lines are priced, not yet sourced."""
     row = dict(
         id=order_id, number=next_number(conn, channel["code"]), channel_code=channel["code"],
         customer_id=customer_id, origin_customer_id=customer_id, status="draft", payment_status="unpaid",
         **totals_columns(pricing), fulfilment=jsonable(fulfilment), sourcing={}, reservation_id=None,
         pickup_location=None, pickup_status=None, pickup_slot_id=None, promised_at=None,
-        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now)
+        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, contact=contact, created_at=now,
+        updated_at=now)
     conn.execute(_INSERT_ORDER, row)
     conn.execute(_INSERT_ORDER_LINES, priced_line_rows(order_id, pricing, [(sku, None, q) for sku, q in lines]))
     record_history(conn, clock, order_id, None, "draft", actor)
