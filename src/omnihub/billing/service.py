@@ -401,26 +401,39 @@ def _next_number(conn: Connection, series: str) -> int:
 
 # PostgreSQL: the series advanced and the document written in one statement — the series row is locked from here
 # to commit, and every round trip after it is time that every other document of the series waits. The number is
-# spelled as `rules.next_document_number` spells it.
-_ISSUE_NEW_PG = sa.text("""
-WITH n AS (
+# spelled as `rules.next_document_number` spells it. `doc` returns the new document's number and sequence.
+_ISSUE_CTES_PG = """
+n AS (
     INSERT INTO document_series (series, next_number) VALUES (:series, 2)
     ON CONFLICT (series) DO UPDATE SET next_number = document_series.next_number + 1
     RETURNING next_number - 1 AS seq
-)
-INSERT INTO billing_documents (id, kind, number, series, sequence, source_id, order_id, return_id, invoice_number,
-                               currency, lines, totals, issued_at)
-SELECT :id, :kind, :series || '-' || lpad(seq::text, greatest(:digits, length(seq::text)), '0'), :series, seq,
-       :source_id, :order_id, :return_id, :invoice_number, :currency, :lines, :totals, :issued_at FROM n
-RETURNING number, sequence
-""").bindparams(sa.bindparam("lines", type_=billing_documents.c.lines.type),
-                sa.bindparam("totals", type_=billing_documents.c.totals.type),
-                sa.bindparam("issued_at", type_=billing_documents.c.issued_at.type))
+), doc AS (
+    INSERT INTO billing_documents (id, kind, number, series, sequence, source_id, order_id, return_id,
+                                   invoice_number, currency, lines, totals, issued_at)
+    SELECT :id, :kind, :series || '-' || lpad(seq::text, greatest(:digits, length(seq::text)), '0'), :series, seq,
+           :source_id, :order_id, :return_id, :invoice_number, :currency, :lines, :totals, :issued_at FROM n
+    RETURNING number, sequence
+)"""
+
+
+def issuing_statement_pg(then: str = "") -> sa.TextClause:
+    """The one statement that numbers and writes a new document on PostgreSQL — with, when given, the caller's
+    own step `then` (a CTE over `doc`, e.g. `recorded AS (UPDATE my_table SET ... FROM doc WHERE ...)`), so that
+    a caller recording the number on its own rows adds no round trip while the series row is locked. The caller
+    builds it once, at import, and hands it to `issue_invoice(record_pg=...)`; billing writes only its tables."""
+    return sa.text(f"WITH {_ISSUE_CTES_PG}{', ' + then if then else ''} SELECT number, sequence FROM doc").bindparams(
+        sa.bindparam("lines", type_=billing_documents.c.lines.type),
+        sa.bindparam("totals", type_=billing_documents.c.totals.type),
+        sa.bindparam("issued_at", type_=billing_documents.c.issued_at.type))
+
+
+_ISSUE_NEW_PG = issuing_statement_pg()
 
 
 def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_id: str, return_id: str | None,
            series: str, currency: str, lines: Sequence[dict[str, Any]], totals: dict[str, Any],
-           invoice_number: str | None, source_is_new: bool = False) -> dict[str, Any]:
+           invoice_number: str | None, source_is_new: bool = False,
+           record_pg: tuple[sa.TextClause, dict[str, Any]] | None = None) -> dict[str, Any]:
     rules.check_series(series)
 
     def write() -> dict[str, Any]:
@@ -428,7 +441,8 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
                    return_id=return_id, invoice_number=invoice_number, currency=currency,
                    lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)), issued_at=clock.now())
         if source_is_new and conn.dialect.name == "postgresql":
-            numbered = conn.execute(_ISSUE_NEW_PG, {**row, "digits": rules.NUMBER_DIGITS}).one()
+            statement, extra = record_pg or (_ISSUE_NEW_PG, {})
+            numbered = conn.execute(statement, {**extra, **row, "digits": rules.NUMBER_DIGITS}).one()
             return {**row, "number": numbered.number, "sequence": numbered.sequence}
         sequence = _next_number(conn, series)
         row.update(number=rules.next_document_number(series, sequence), sequence=sequence)
@@ -455,17 +469,19 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
 
 
 def issue_invoice(conn: Connection, clock: Clock, *, order_id: str, series: str, currency: str,
-                  lines: Sequence[dict[str, Any]], totals: dict[str, Any], new_order: bool = False
-                  ) -> dict[str, Any]:
+                  lines: Sequence[dict[str, Any]], totals: dict[str, Any], new_order: bool = False,
+                  record_pg: tuple[sa.TextClause, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Number and store the order's invoice (`INV-2026-000001`…, gapless per series even under concurrency).
     One invoice per order: issuing again returns the first. Lines and totals are stored as given (Decimals
     become strings). Emits `invoice.issued`. Returns the document: the caller records its number on its own
     rows (billing never writes another room's tables). `new_order`: the order was created in the caller's
     transaction, so there is no earlier invoice to look for (two round trips fewer while the series row is
-    locked; on PostgreSQL numbering and writing are then one statement)."""
+    locked; on PostgreSQL numbering and writing are then one statement). `record_pg`: for a new order on
+    PostgreSQL, the caller's `issuing_statement_pg(then=...)` and its parameters, run instead of the plain one
+    (then `then` has recorded the number; in every other case the caller records it itself)."""
     return _issue(conn, clock, kind="invoice", source_id=order_id, order_id=order_id, return_id=None,
                   series=series, currency=currency, lines=lines, totals=totals, invoice_number=None,
-                  source_is_new=new_order)
+                  source_is_new=new_order, record_pg=record_pg)
 
 
 def issue_credit_note(conn: Connection, clock: Clock, *, order_id: str, return_id: str, series: str, currency: str,

@@ -66,6 +66,10 @@ _INSERT_ORDER_LINES = order_lines.insert()
 _ORDER_BY_IDEMPOTENCY_KEY = sa.select(ORD.id).where(ORD.idempotency_key == sa.bindparam("b_key"))
 _SET_INVOICE_NUMBER = (orders.update().where(ORD.id == sa.bindparam("b_id"))
                        .values(invoice_number=sa.bindparam("b_number")))
+# PostgreSQL, a new order: billing numbers and writes the invoice and this step of ours records the number on the
+# order, in one statement (no round trip added while the invoice series row is locked).
+_ISSUE_AND_RECORD_PG = billing.issuing_statement_pg(
+    then="recorded AS (UPDATE orders SET invoice_number = doc.number FROM doc WHERE orders.id = :b_order)")
 
 
 def _book_slot(conn: Connection, slot_id: str, location: str) -> None:
@@ -420,8 +424,9 @@ def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines:
         conn, clock, order_id=order_id, series=f"{INVOICE_SERIES}-{order['channel_code'].upper()}",
         currency=order["currency"], lines=document_lines,
         totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")},
-        new_order=new_order)
-    conn.execute(_SET_INVOICE_NUMBER, {"b_id": order_id, "b_number": invoice["number"]})
+        new_order=new_order, record_pg=(_ISSUE_AND_RECORD_PG, {"b_order": order_id}))
+    if not (new_order and conn.dialect.name == "postgresql"):  # there the issuing statement recorded it
+        conn.execute(_SET_INVOICE_NUMBER, {"b_id": order_id, "b_number": invoice["number"]})
     return invoice["number"]
 
 
