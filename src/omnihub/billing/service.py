@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +34,7 @@ from omnihub.core import reference
 from omnihub.core.clock import Clock
 from omnihub.core.db import conflict_insert, dialect_insert, new_id, take_counter, upsert
 from omnihub.core.events import emit
+from omnihub.core.jsonable import jsonable
 from omnihub.core.money import parse_amount
 
 ORIGINAL = "original"  # refund method meaning "back to the payments the order was paid with"
@@ -139,7 +139,7 @@ def set_tax_rate(conn: Connection, clock: Clock, tax_class: str, country: str, r
     upsert(conn, tax_rates, [{"tax_class": tax_class, "country": country, "rate": percent}],
            keys=["tax_class", "country"], update=["rate"])
     result = queries.get_tax_rate(conn, tax_class, country)
-    emit(conn, clock, "tax_rate.changed", _jsonable(result))
+    emit(conn, clock, "tax_rate.changed", jsonable(result))
     return result
 
 
@@ -382,18 +382,6 @@ def refund(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | 
 # ---- invoices and credit notes -------------------------------------------------------------------------------
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _next_number(conn: Connection, series: str) -> int:
     """Advance the series in this transaction (the row stays locked until it ends): no gaps, no repeats."""
     return take_counter(conn, document_series, "series", series, "next_number")
@@ -439,7 +427,7 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
     def write() -> dict[str, Any]:
         row = dict(id=new_id("doc"), kind=kind, series=series, source_id=source_id, order_id=order_id,
                    return_id=return_id, invoice_number=invoice_number, currency=currency,
-                   lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)), issued_at=clock.now())
+                   lines=jsonable(list(lines)), totals=jsonable(dict(totals)), issued_at=clock.now())
         if source_is_new and conn.dialect.name == "postgresql":
             statement, extra = record_pg or (_ISSUE_NEW_PG, {})
             numbered = conn.execute(statement, {**extra, **row, "digits": rules.NUMBER_DIGITS}).one()
@@ -464,7 +452,7 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
                 raise
             return existing
     document = queries.document_out(row)
-    emit(conn, clock, f"{kind}.issued", _jsonable(document))
+    emit(conn, clock, f"{kind}.issued", jsonable(document))
     return document
 
 

@@ -13,12 +13,13 @@ from sqlalchemy.engine import Connection
 
 from omnihub.billing import service as billing
 from omnihub.commerce import errors, queries, rules
-from omnihub.commerce.lifecycle import CREDIT_NOTE_SERIES, hand_over, jsonable, order_event, set_status
+from omnihub.commerce.lifecycle import CREDIT_NOTE_SERIES, hand_over, order_event, set_status
 from omnihub.commerce.models import order_lines, orders, pickup_slots, shipments
 from omnihub.commerce.planning import give_capacity_back
 from omnihub.core.clock import Clock
 from omnihub.core.db import new_id
 from omnihub.core.events import emit
+from omnihub.core.jsonable import jsonable
 from omnihub.customers import queries as customers_queries
 from omnihub.inventory import allocations as inventory_allocations
 from omnihub.inventory import queries as inventory_queries

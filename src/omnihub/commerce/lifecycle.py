@@ -3,7 +3,6 @@ hand-over that fulfils its units, shared by orders, drafts, click & collect and 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +13,7 @@ from omnihub.commerce import errors, queries, rules
 from omnihub.commerce.models import order_history, order_lines, orders
 from omnihub.core.clock import Clock
 from omnihub.core.events import emit
+from omnihub.core.jsonable import jsonable
 from omnihub.inventory import allocations as inventory_allocations
 
 CREDIT_NOTE_SERIES = "CN"
@@ -71,16 +71,3 @@ def hand_over(conn: Connection, clock: Clock, order: dict[str, Any], actor: str 
 def order_event(conn: Connection, order_id: str) -> dict[str, Any]:
     order = queries.get_order(conn, order_id, show_pickup_code=False)
     return jsonable(order)
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from omnihub.billing import service as billing
 from omnihub.catalog import queries as catalog
 from omnihub.commerce import errors, queries, rules
-from omnihub.commerce.lifecycle import INSERT_HISTORY, hand_over, jsonable, record_history, set_status
+from omnihub.commerce.lifecycle import INSERT_HISTORY, hand_over, record_history, set_status
 from omnihub.commerce.models import order_lines, orders, pickup_slots
 from omnihub.commerce.numbers import next_number
 from omnihub.commerce.planning import Plan, plan_order, take_capacity, validate_fulfilment
@@ -25,6 +25,7 @@ from omnihub.core.clock import Clock
 from omnihub.core.db import RetryTransaction, new_id
 from omnihub.core.errors import Conflict, DomainError
 from omnihub.core.events import emit, emitted_together
+from omnihub.core.jsonable import jsonable
 from omnihub.core.money import format_amount
 from omnihub.customers import activity as customer_activity
 from omnihub.customers import resolution as customer_resolution

@@ -22,6 +22,7 @@ from omnihub.commerce.models import (
     shipments,
 )
 from omnihub.core.clock import as_utc
+from omnihub.core.jsonable import jsonable
 from omnihub.core.money import format_amount
 from omnihub.core.pagination import decode_cursor, newest_first, page, within
 
@@ -158,12 +159,7 @@ def open_cart_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     cart_id = conn.execute(sa.select(carts.c.id).where(carts.c.customer_id == customer_id, carts.c.status == "open",
                                                        sa.exists().where(cart_lines.c.cart_id == carts.c.id))
                            .order_by(carts.c.updated_at.desc()).limit(1)).scalar()
-    return _jsonable(get_cart(conn, cart_id)) if cart_id else None
-
-
-def _jsonable(cart: dict[str, Any]) -> dict[str, Any]:
-    return {**cart, "subtotal": str(cart["subtotal"]), "updated_at": cart["updated_at"].isoformat(),
-            "lines": [{**line, "unit_price": str(line["unit_price"])} for line in cart["lines"]]}
+    return jsonable(get_cart(conn, cart_id)) if cart_id else None
 
 
 def get_shipment(conn: Connection, shipment_id: str, *, order_id: str | None = None) -> dict[str, Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
 from pydantic import Field, TypeAdapter, ValidationError
 
+from omnihub.core.jsonable import jsonable
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
@@ -184,12 +183,7 @@ def get_timeline(customer_id: str, type: str | None = None, channel: str | None 
 def export_customer(customer_id: str, ctx: Context = Depends(requires())) -> Any:
     with ctx.db.read() as conn:
         data = queries.export(conn, ctx.clock, customer_id)
-    return _jsonable(data)
-
-
-def _jsonable(data: Any) -> Any:
-    """Money stays a decimal string in the export too."""
-    return jsonable_encoder(data, custom_encoder={Decimal: lambda d: format(d, "f")})
+    return jsonable(data)  # money stays a decimal string in the export too
 
 
 @router.delete("/customers/{customer_id}", response_model=ErasureOut)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock
 from omnihub.core.db import Timestamp, new_id
-from omnihub.inventory import errors, queries
+from omnihub.inventory import errors, queries, rules
 from omnihub.inventory.levels import StockChanges, change_level, ensure_level
 from omnihub.inventory.models import reservation_lines, reservations
 from omnihub.inventory.reservations import claim, claim_refused, insert_reservation_lines
@@ -34,7 +34,7 @@ WITH wanted AS (
            updated_at = :now
     FROM wanted w JOIN locked l ON l.location_code = w.loc AND l.sku = w.sku
     WHERE stock_levels.location_code = w.loc AND stock_levels.sku = w.sku
-      AND on_hand - reserved - safety_stock - ring_fenced >= w.qty
+      AND """ + rules.CLAIMABLE_SQL + """ >= w.qty
     RETURNING stock_levels.location_code, stock_levels.sku, w.qty, on_hand, reserved, safety_stock, ring_fenced
 ), complete AS (
     SELECT count(*) = :n AS ok FROM claimed

@@ -14,7 +14,7 @@ from omnihub.catalog import queries as catalog
 from omnihub.core.clock import Clock
 from omnihub.core.db import dialect_insert
 from omnihub.core.events import emit_many
-from omnihub.inventory import errors, queries
+from omnihub.inventory import errors, queries, rules
 from omnihub.inventory.models import stock_ledger, stock_levels
 from omnihub.inventory.rules import Level
 
@@ -58,7 +58,7 @@ class StockChanges:
         self.events.append(("stock.changed", {
             **stock_changed_data(location, sku, kind, on_hand_delta, reserved_delta, reference),
             "on_hand": on_hand, "reserved": reserved, "safety_stock": safety_stock,
-            "available": max(0, on_hand - reserved - safety_stock),
+            "available": rules.free_units(on_hand, reserved, safety_stock),
         }))
 
     def flush(self, conn: Connection) -> None:
@@ -128,7 +128,7 @@ def _change_statement(guarded: bool) -> Any:
               SL.on_hand + b("dh") >= SL.reserved + b("dr"), SL.reserved + b("dr") >= 0,
               SL.ring_fenced + b("drf") >= 0]
     if guarded:  # a claim: only units nobody else holds, ring-fenced ones included unless they are ours
-        guards.append(SL.on_hand - SL.reserved - SL.safety_stock - SL.ring_fenced + b("own") >= b("qty"))
+        guards.append(sa.literal_column(rules.CLAIMABLE_SQL) + b("own") >= b("qty"))
     return (stock_levels.update().where(*guards)
             .values(on_hand=SL.on_hand + b("dh"), reserved=SL.reserved + b("dr"),
                     ring_fenced=SL.ring_fenced + b("drf"), updated_at=b("b_now"))

@@ -161,7 +161,7 @@ def _reservation_out(reservation_id: str, channel: str, reference: str | None, c
 _RESERVE_AT_ONCE_PG = sa.text("""
 WITH claimed AS (
     UPDATE stock_levels SET reserved = reserved + :qty, updated_at = :now
-    WHERE location_code = :loc AND sku = :sku AND on_hand - reserved - safety_stock - ring_fenced >= :qty
+    WHERE location_code = :loc AND sku = :sku AND """ + rules.CLAIMABLE_SQL + """ >= :qty
     RETURNING on_hand, reserved, safety_stock
 ), header AS (
     INSERT INTO reservations (id, channel_code, status, reference, actor, created_at, expires_at)
@@ -178,7 +178,7 @@ WITH claimed AS (
     """ + outbox_insert_pg("""
     SELECT :changed_id, 'stock.changed', :now, CAST(:changed AS jsonb) || jsonb_build_object(
         'on_hand', on_hand, 'reserved', reserved, 'safety_stock', safety_stock,
-        'available', GREATEST(0, on_hand - reserved - safety_stock)) FROM claimed
+        'available', """ + rules.AVAILABLE_SQL + """) FROM claimed
     UNION ALL
     SELECT :created_id, 'reservation.created', :now, CAST(:created AS jsonb) FROM claimed""") + """
 )

@@ -9,7 +9,17 @@ from datetime import datetime, timedelta
 from omnihub.inventory import errors
 
 RESERVATION_STATES = ("active", "released", "expired", "committed")
+
+# The same two quantities as SQL over a `stock_levels` row (or a CTE returning its columns): the statements that
+# claim stock in one round trip use these fragments, so the database and Python never disagree on them.
+AVAILABLE_SQL = "GREATEST(0, on_hand - reserved - safety_stock)"  # = free_units(...)
+CLAIMABLE_SQL = "on_hand - reserved - safety_stock - ring_fenced"  # a claim's guard: CLAIMABLE + own quota >= qty
 MAX_TTL_SECONDS = 30 * 24 * 3600
+
+
+def free_units(on_hand: int, reserved: int, safety_stock: int) -> int:
+    """Sellable by anyone before quotas: on hand - reserved - safety stock, never negative (`AVAILABLE_SQL`)."""
+    return max(0, on_hand - reserved - safety_stock)
 
 
 @dataclass(frozen=True)
@@ -25,13 +35,13 @@ class Level:
     @property
     def free(self) -> int:
         """Sellable by anyone before quotas: on hand - reserved - safety stock, never negative."""
-        return max(0, self.on_hand - self.reserved - self.safety_stock)
+        return free_units(self.on_hand, self.reserved, self.safety_stock)
 
 
 def available_for_channel(level: Level, own_quota: int) -> int:
     """What one channel may take here: free stock less what is ring-fenced for *other* channels."""
     others = max(0, level.ring_fenced - own_quota)
-    return max(0, level.on_hand - level.reserved - level.safety_stock - others)
+    return max(0, level.free - others)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from omnihub.catalog import queries as catalog
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import conflict_insert, new_id
 from omnihub.core.events import emit
+from omnihub.core.jsonable import jsonable
 from omnihub.promotions import errors, queries, rules
 from omnihub.promotions.models import promotion_customer_usage, promotion_redemptions, promotion_targets, promotions
 from omnihub.promotions.rules import Basket, Discounts
@@ -30,11 +31,6 @@ U = promotion_customer_usage.c
 R = promotion_redemptions.c
 SCOPE = {"channels": "channel", "customer_ids": "customer", "customer_tags": "tag", "skus": "sku",
          "categories": "category"}
-
-
-def _jsonable(promotion: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal) else v.isoformat() if hasattr(v, "isoformat") else v)
-            for k, v in promotion.items()}
 
 
 def _check_channels(conn: Connection, codes: list[str], currency: str | None) -> None:
@@ -66,7 +62,7 @@ def create_promotion(conn: Connection, clock: Clock, data: dict[str, Any]) -> di
     if rows:
         conn.execute(promotion_targets.insert(), rows)
     promotion = queries.get_promotion(conn, promotion_id)
-    emit(conn, clock, "promotion.issued", _jsonable(promotion))
+    emit(conn, clock, "promotion.issued", jsonable(promotion))
     return promotion
 
 
@@ -93,7 +89,7 @@ def update_promotion(conn: Connection, clock: Clock, promotion_id: str, changes:
             used = conn.execute(sa.select(P.used).where(P.id == promotion_id)).scalar_one()
             raise errors.limit_below_used(promotion_id, values["usage_limit"], used)
     promotion = queries.get_promotion(conn, promotion_id)
-    emit(conn, clock, "promotion.updated", _jsonable(promotion))
+    emit(conn, clock, "promotion.updated", jsonable(promotion))
     return promotion
 
 
