@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+PORT ?= 8000
 
 .PHONY: install demo test lint unit serve worker clean
 
@@ -14,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/omnihub demo
+	$(BIN)/omnihub demo --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

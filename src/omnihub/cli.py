@@ -6,7 +6,8 @@ import logging
 import os
 import subprocess
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -207,34 +208,115 @@ def inventory_check() -> None:
 def demo(host: str = "127.0.0.1", port: int = 8000,
          serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Start server and worker.")] = True
          ) -> None:
-    """Migrate, load a realistic demo business (once), start API + worker, print the URL and an admin key."""
+    """Migrate, load a realistic demo business (once), start API + worker, print the URL and the admin key.
+
+    The port is checked before anything is loaded or printed; the admin key is made once and kept in a file
+    only its owner can read (beside a SQLite database, else ./omnihub-demo.key), and later runs print that one."""
     from omnihub.core.clock import SystemClock
     from omnihub.core.migrate import upgrade
-    from omnihub.core.security import create_api_key
     from omnihub.demo import load_demo
 
     settings = get_settings()
+    if serve_it:
+        busy = _port_in_use(host, port)
+        if busy:
+            console.print(f"[red]Port {port} on {host} is not free[/red] ({busy}). Nothing was started. "
+                          f"Stop what uses it, or choose another: omnihub demo --port N (make demo PORT=N).")
+            raise typer.Exit(1)
     with console.status("Migrating ..."):
         upgrade(settings.database_url)
     db = _database()
-    summary = load_demo(db, SystemClock(), console=console)
-    with db.transaction() as conn:
-        _, key = create_api_key(conn, SystemClock(), settings.secret_key, role="admin", name="demo")
-    db.dispose()
+    try:
+        summary = load_demo(db, SystemClock(), console=console)
+        key, key_file, made = _demo_admin_key(db, settings.database_url, settings.secret_key)
+    finally:
+        db.dispose()
     console.print(summary)
-    url = f"http://{host}:{port}"
-    console.print(f"\n[bold green]omnihub demo[/bold green] at [bold]{url}[/bold]  (API docs: {url}/docs)")
-    console.print("Admin key (send as 'Authorization: Bearer <key>'):")
+    if serve_it:
+        url = f"http://{host}:{port}"
+        console.print(f"\n[bold green]omnihub demo[/bold green] at [bold]{url}[/bold]  (API docs: {url}/docs)")
+    console.print(("Admin key made for the demo" if made else "The demo's admin key")
+                  + f" (kept in {key_file}; send as 'Authorization: Bearer <key>'):")
     print(key, flush=True)
     if not serve_it:
         return
     worker_process = subprocess.Popen([sys.executable, "-m", "omnihub.worker", "--log-level", "WARNING"],
                                       env=os.environ.copy())
+    _stop_child_on_sigterm(worker_process)
     try:
         serve(host=host, port=port)
     finally:
-        worker_process.terminate()
-        worker_process.wait(timeout=10)
+        _stop(worker_process)
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why the port cannot be listened on (None when it is free): the same bind the server will make."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _demo_key_file(database_url: str) -> Path:
+    """Beside a SQLite database file (one key per demo database); ./omnihub-demo.key for a server database."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().resolve().with_name(Path(url.database).name + ".demo-key")
+    return Path("omnihub-demo.key").resolve()
+
+
+def _demo_admin_key(db: Any, database_url: str, secret_key: str) -> tuple[str, Path, bool]:
+    """The demo's admin key: the one kept in its file while it still works, else a new one, kept there (0600).
+    Returns (key, file, made now)."""
+    from omnihub.core.clock import SystemClock
+    from omnihub.core.errors import DomainError
+    from omnihub.core.security import KeyAuthenticator, Role, create_api_key
+
+    path = _demo_key_file(database_url)
+    if path.exists():
+        kept = path.read_text().strip()
+        try:
+            if KeyAuthenticator(secret_key, cache_seconds=0).authenticate(db.read, kept).role is Role.ADMIN:
+                return kept, path, False
+        except DomainError:  # revoked, or made for another database or secret: make a new one
+            pass
+    with db.transaction() as conn:
+        _, key = create_api_key(conn, SystemClock(), secret_key, role="admin", name="demo")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    os.chmod(path, 0o600)  # also when the file existed with wider permissions
+    return key, path, True
+
+
+def _stop_child_on_sigterm(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM ends the demo and its worker together. The server restores this handler when it stops and
+    re-raises the signal, so the worker is stopped here before the process exits (it used to be left running,
+    re-parented)."""
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        _stop(child)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def _redact(url: str) -> str:

@@ -530,16 +530,6 @@ def _open_carts(conn: Connection, clock: Clock, products: list[DemoProduct], peo
         set_cart_lines(conn, clock, cart["id"], lines, actor="demo")
 
 
-def demo_customer_ids(conn: Connection) -> list[str]:
-    found = []
-    for person in generate_customers():
-        try:
-            found.append(customers_queries.lookup(conn, {"kind": "email", "value": person.email}, channel=None))
-        except NotFound:
-            continue
-    return found
-
-
 # --- loading -------------------------------------------------------------------------------------------
 
 
@@ -554,19 +544,30 @@ def _count_products(conn: Connection) -> tuple[int, set[str]]:
             return total, categories
 
 
+def _all(page: Any) -> list[dict[str, Any]]:
+    """Every item of a cursor-paged list query: `page(cursor)` returns one page."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        found = page(cursor)
+        items += found["items"]
+        cursor = found["next_cursor"]
+        if not cursor:
+            return items
+
+
 def _summary(conn: Connection, clock: Clock, *, reused: bool) -> str:
+    """What the database holds now — the whole shop, not the demo's plan: orders placed and customers met since
+    the demo was loaded count too."""
     products, categories = _count_products(conn)
-    locs = inventory_queries.list_locations(conn, limit=500, cursor=None)["items"]
-    chans = catalog_queries.list_channels(conn, limit=500, cursor=None)["items"]
+    locs = _all(lambda cursor: inventory_queries.list_locations(conn, limit=500, cursor=cursor))
+    chans = _all(lambda cursor: catalog_queries.list_channels(conn, limit=500, cursor=cursor))
     stores = [loc for loc in locs if loc["kind"] == "store"]
     head = ("Demo data already present: reused it (nothing changed)." if reused
             else "Demo data loaded.")
-    ids = demo_customer_ids(conn)
-    orders: list[dict[str, Any]] = []
-    carts = 0
-    for cid in ids:
-        orders += commerce_queries.orders_of_customer(conn, [cid], limit=500, cursor=None)["items"]
-        carts += 1 if commerce_queries.open_cart_of(conn, cid) else 0
+    people = _all(lambda cursor: customers_queries.list_customers(conn, limit=500, cursor=cursor))
+    orders = _all(lambda cursor: commerce_queries.list_orders(conn, limit=500, cursor=cursor))
+    carts = sum(1 for person in people if commerce_queries.open_cart_of(conn, person["id"]))
     by_channel: dict[str, int] = {}
     for order in orders:
         by_channel[order["channel"]] = by_channel.get(order["channel"], 0) + 1
@@ -577,8 +578,9 @@ def _summary(conn: Connection, clock: Clock, *, reused: bool) -> str:
         + ", ".join(s["name"] for s in stores) + ")",
         f"  channels:  {len(chans)} (" + ", ".join(c["code"] for c in chans) + f"), all {CURRENCY}",
         f"  products:  {products} in {len(categories)} categories ({', '.join(sorted(categories))})",
-        f"  customers: {len(ids)}, {carts} with an open cart; their orders: {len(orders)} ("
-        + ", ".join(f"{k} {v}" for k, v in sorted(by_channel.items())) + f"), {waiting} pickups ready and waiting",
+        f"  customers: {len(people)}, {carts} with an open cart",
+        f"  orders:    {len(orders)} (" + ", ".join(f"{k} {v}" for k, v in sorted(by_channel.items()))
+        + f"), {waiting} pickups ready and waiting",
     ])
 
 

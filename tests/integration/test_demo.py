@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import stat
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.builders import ok
 
+from omnihub.bootstrap import bootstrap
 from omnihub.commerce.models import carts, orders
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.migrate import upgrade
-from omnihub.core.security import KeyAuthenticator, Role
+from omnihub.core.security import KeyAuthenticator, Role, api_keys
+from omnihub.customers import resolution
 from omnihub.customers.models import customers
 from omnihub.demo import generate_customers, load_demo
 
@@ -166,32 +173,123 @@ def test_second_load_reuses_the_data_and_changes_nothing(db: Database, clock: Ma
     assert _snapshot(admin) == before
 
 
-def _run_demo(db_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMNIHUB_DATABASE_URL": db_url, "OMNIHUB_SECRET_KEY": "demo-test-secret"}
-    return subprocess.run([sys.executable, "-m", "omnihub.cli", "demo", "--no-serve"], env=env,
+def _env(db_url: str) -> dict[str, str]:
+    return {**os.environ, "OMNIHUB_DATABASE_URL": db_url, "OMNIHUB_SECRET_KEY": "demo-test-secret"}
+
+
+def _run_demo(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "omnihub.cli", "demo", "--no-serve", *args], env=_env(db_url),
                           capture_output=True, text=True, timeout=300)
 
 
-def test_demo_command_prints_a_working_admin_key_and_reruns_cleanly(tmp_path: Path) -> None:
+def _count(summary: str, what: str) -> int:
+    line = next(line for line in summary.splitlines() if line.strip().startswith(what + ":"))
+    return int(line.split(":", 1)[1].split()[0].rstrip(","))
+
+
+def test_demo_command_keeps_one_admin_key_prints_no_url_without_serving_and_counts_what_is_there(
+        tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'x.db'}"
 
     first = _run_demo(db_url)
+    db = Database(db_url)
+    try:
+        bootstrap()
+        with db.transaction() as conn:  # a customer met after the demo was loaded
+            resolution.create_customer(conn, ManualClock(), name="Nueva", identities={"email": "nueva@correo.es"},
+                                       channel="web")
+    finally:
+        db.dispose()
     second = _run_demo(db_url)
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     assert "Demo data loaded." in first.stderr
     assert "reused" in second.stderr
+    assert _count(second.stderr, "customers") == _count(first.stderr, "customers") + 1  # now, not the plan
+    assert _count(first.stderr, "orders") >= 100
+    for run in (first, second):
+        assert "http://" not in run.stdout + run.stderr  # nothing is served: no URL
     keys = [run.stdout.strip().splitlines()[-1] for run in (first, second)]
-    assert keys[0] != keys[1]
+    assert keys[0] == keys[1]  # made once, then reused
+    key_file = tmp_path / "x.db.demo-key"
+    assert key_file.read_text().strip() == keys[0]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert str(key_file) in first.stderr  # it says where the key is
     upgrade(db_url)  # already current: proves the command left a migrated schema behind
     db = Database(db_url)
     try:
         auth = KeyAuthenticator("demo-test-secret", cache_seconds=0)
-        for key in keys:
-            assert auth.authenticate(db.read, key).role is Role.ADMIN
+        assert auth.authenticate(db.read, keys[0]).role is Role.ADMIN
+        with db.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(api_keys)).scalar() == 1
     finally:
         db.dispose()
+
+
+def test_demo_on_a_busy_port_says_so_before_loading_printing_or_minting_anything(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+
+        run = subprocess.run([sys.executable, "-m", "omnihub.cli", "demo", "--port", str(port)], env=_env(db_url),
+                             capture_output=True, text=True, timeout=120)
+
+    assert run.returncode == 1
+    assert f"Port {port}" in run.stderr and "not free" in run.stderr
+    assert run.stdout == ""  # no key
+    assert "http://" not in run.stderr  # no URL
+    assert not (tmp_path / "x.db.demo-key").exists()
+    assert not (tmp_path / "x.db").exists()  # nothing loaded either
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_stops_the_demo_and_its_worker(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = subprocess.Popen([sys.executable, "-m", "omnihub.cli", "demo", "--port", str(port)], env=_env(db_url),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        key = demo.stdout.readline().strip()  # printed once the data is loaded, just before serving
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        workers = _children(demo.pid)
+        assert key and workers  # serving, with its worker
+
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=60)
+
+        for _ in range(100):
+            if not any(_alive(pid) for pid in workers):
+                break
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers)  # no orphan worker left behind
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
 
 
 def test_demo_command_moves_the_orders_of_profiles_it_merges(tmp_path: Path) -> None:
