@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
+from sqlalchemy.engine import Connection
 
 PREFIX = "/api/v1"
 
 
 def wire_rooms() -> None:
     """Commerce and messaging join the customer room's extension points: orders and carts follow merges,
-    erasure anonymises addresses (in the orders and in their events), cart hints and messages, and the 360
-    view shows the open cart; the webhook delivery log follows events that erasure rewrites. Idempotent, so
-    every app and worker may call it."""
+    erasure anonymises addresses (in the orders and in their events), cart hints, messages and the answers kept
+    for Idempotency-Key replays, and the 360 view shows the open cart; the webhook delivery log follows events
+    that erasure rewrites. Idempotent, so every app and worker may call it."""
     from omnihub.commerce import queries as commerce_queries
     from omnihub.commerce import service as commerce
     from omnihub.connectors.webhooks import service as webhooks
@@ -23,9 +26,19 @@ def wire_rooms() -> None:
     customers.register_merge_participant("commerce", commerce.order_merge_participant())
     customers.register_erasure_participant("commerce", commerce.order_erasure_participant())
     customers.register_erasure_participant("messaging", messaging.message_erasure_participant())
+    customers.register_erasure_participant("idempotency", _AnswersAbout())
     events.register_rewrite_listener("webhooks", webhooks.follow_rewritten_events)
     customers_queries.register_view_section("open_cart", commerce_queries.open_cart_of)
     customers_queries.register_view_section("purchases", commerce_queries.purchases_of)
+
+
+class _AnswersAbout:
+    """Erasure reaches the answers kept for Idempotency-Key replays that mention the customer."""
+
+    def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+        from omnihub.core.idempotency import forget_answers_about
+
+        forget_answers_about(conn, customer_ids)
 
 
 def include_routers(app: FastAPI) -> None:

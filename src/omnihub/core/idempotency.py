@@ -276,22 +276,24 @@ _ERASED = _problem_body(410, "idempotent_answer_erased",
 
 
 def forget_answers_about(conn: Connection, customer_ids: Sequence[str]) -> int:
-    """GDPR erasure: every kept answer that mentions one of these customers (by id) is replaced by a 410
-    problem; the key itself stays, so a retry still cannot repeat the effect. Scans only answers within the
+    """GDPR erasure: every kept answer that mentions one of these customers (by id, in the answer or in what the
+    request did: its path, its events) is replaced by a 410 problem; the key itself stays, so a retry still cannot repeat the effect. Scans only answers within the
     retention period (the worker purges older ones)."""
-    needles = [c.encode() for c in customer_ids if c]
-    if not needles:
+    ids = [c for c in customer_ids if c]
+    if not ids:
         return 0
     if conn.dialect.name == "postgresql":
-        found = " OR ".join(f"position(CAST(:n{i} AS bytea) IN body) > 0" for i in range(len(needles)))
+        found = " OR ".join(f"position(CAST(:n{i} AS bytea) IN body) > 0 "
+                            f"OR position(:t{i} IN CAST(effect AS text)) > 0" for i in range(len(ids)))
     else:
-        found = " OR ".join(f"instr(body, :n{i}) > 0" for i in range(len(needles)))
+        found = " OR ".join(f"instr(body, :n{i}) > 0 OR instr(effect, :t{i}) > 0" for i in range(len(ids)))
     statement = sa.text(
         "UPDATE idempotency_keys SET status_code = 410, content_type = 'application/problem+json', "
         f"body = :erased, redacted = 'erased' WHERE body IS NOT NULL AND ({found})"
     ).bindparams(sa.bindparam("erased", type_=sa.LargeBinary),
-                 *(sa.bindparam(f"n{i}", type_=sa.LargeBinary) for i in range(len(needles))))
-    result = conn.execute(statement, {"erased": _ERASED, **{f"n{i}": n for i, n in enumerate(needles)}})
+                 *(sa.bindparam(f"n{i}", type_=sa.LargeBinary) for i in range(len(ids))))
+    result = conn.execute(statement, {"erased": _ERASED, **{f"n{i}": c.encode() for i, c in enumerate(ids)},
+                                      **{f"t{i}": c for i, c in enumerate(ids)}})
     return int(result.rowcount or 0)
 
 
