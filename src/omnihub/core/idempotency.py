@@ -277,8 +277,8 @@ _ERASED = _problem_body(410, "idempotent_answer_erased",
 
 def forget_answers_about(conn: Connection, customer_ids: Sequence[str]) -> int:
     """GDPR erasure: every kept answer that mentions one of these customers (by id, in the answer or in what the
-    request did: its path, its events) is replaced by a 410 problem; the key itself stays, so a retry still cannot repeat the effect. Scans only answers within the
-    retention period (the worker purges older ones)."""
+    request did: its path, its events) is replaced by a 410 problem; the key itself stays, so a retry still
+    cannot repeat the effect. Scans only answers within the retention period (the worker purges older ones)."""
     ids = [c for c in customer_ids if c]
     if not ids:
         return 0

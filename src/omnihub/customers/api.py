@@ -10,10 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from pydantic import Field, TypeAdapter, ValidationError
 
+from omnihub.core.clock import as_utc
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.core.clock import as_utc
 from omnihub.customers import errors, queries, rules, service
 from omnihub.customers.schemas import (
     BlockIn,
