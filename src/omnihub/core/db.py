@@ -68,7 +68,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip on every checkout. Connections are recycled instead, and one that
     # died under us fails its request cleanly and is replaced.
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True)
+    # hide_parameters: a database error's message (logged with its traceback) never carries the values bound to
+    # the statement — names, addresses, secrets — only the SQL.
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True,
+                              hide_parameters=True)
     # Several rows of one INSERT (an order's lines, its reservation lines, its ledger rows) go as one multi-row
     # statement — SQLAlchemy's "insertmanyvalues", which its psycopg dialect otherwise keeps for INSERTs with
     # RETURNING — instead of psycopg's executemany, which is still one statement per row for the server.
@@ -77,7 +80,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True,
+                              hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -194,3 +194,14 @@ def test_the_key_scope_is_the_credential(shop: TestClient, db: Database, admin_k
     [row] = key_rows(db)
     assert row.scope == hashlib.sha256(f"Bearer {admin_key}".encode()).hexdigest()
     assert idempotency.ANSWER_LOST_AFTER.total_seconds() > 0
+
+
+def test_a_database_error_never_carries_the_values_it_was_given(db: Database, clock: ManualClock) -> None:
+    """What reaches the log with an unexpected error's traceback: the SQL, never the bound values."""
+    statement = idempotency_keys.insert()
+    row = {"scope": "s", "key": "k", "request_hash": "h", "created_at": clock.now(), "body": b"ana@correo.es"}
+    with db.transaction() as conn:
+        conn.execute(statement, row)
+    with pytest.raises(sa.exc.IntegrityError) as raised, db.transaction() as conn:
+        conn.execute(statement, row)
+    assert "ana@correo.es" not in str(raised.value) and "hidden due to hide_parameters" in str(raised.value)
