@@ -86,6 +86,7 @@ class Worker:
         self.stats = WorkerStats()
         self._last_run: dict[str, datetime] = {}
         self._last_purge: datetime | None = None
+        self._last_key_purge: datetime | None = None
         # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
         # up dispatching (and the availability projection) for everyone else.
         self.sending_in_background = False
@@ -179,6 +180,29 @@ class Worker:
         self.stats.purged += total
         return total
 
+    def purge_idempotency_keys(self, *, force: bool = False) -> int:
+        """Every outbox_purge_every_seconds: forget Idempotency-Keys (and the answers kept with them) recorded
+        longer than idempotency_retention_hours ago, in batches."""
+        from omnihub.core.idempotency import purge_expired
+
+        retention = self.settings.idempotency_retention_hours
+        now = self.clock.now()
+        due = self._last_key_purge is None or (
+            (now - self._last_key_purge).total_seconds() >= self.settings.outbox_purge_every_seconds)
+        if retention <= 0 or not (force or due):
+            return 0
+        total = 0
+        for _ in range(MAX_BATCHES_PER_STEP):
+            with self.db.transaction() as conn:
+                n = purge_expired(conn, before=now - timedelta(hours=retention), limit=PURGE_BATCH)
+            total += n
+            if n < PURGE_BATCH:
+                self._last_key_purge = now
+                break
+        if total:
+            log.info("purged %d idempotency keys older than %g hours", total, retention)
+        return total
+
     def step(self) -> int:
         """One pass over every job. Returns how much work was done (0 = idle)."""
         work = self.dispatch()
@@ -186,6 +210,7 @@ class Worker:
             work += self.send_webhooks()
         work += self.run_jobs()
         self.purge_outbox()
+        self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
             work += self.dispatch()
         self.stats.steps += 1
