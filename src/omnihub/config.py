@@ -13,7 +13,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./omnihub.db"
     nats_url: str | None = None
-    secret_key: str = Field(default="dev-insecure-change-me", min_length=8)
+    secret_key: str = Field(default="dev-insecure-change-me", min_length=8)  # DEV_SECRET_KEY
     smtp_url: str | None = None
     # Pool per process; sized for the default uvicorn thread pool.
     db_pool_size: int = 20
@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     outbox_purge_every_seconds: float = 3600.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Request bodies larger than this are refused with 413 before anything reads them.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Outbound requests (webhooks, connectors) may reach loopback, private, link-local or reserved addresses
+    # only inside these networks: comma-separated CIDRs or addresses, e.g. "10.0.0.0/8,127.0.0.1". Empty: none.
+    outbound_allow: str = ""
+
+
+# The development default above: fine for `omnihub demo`, refused by `serve` and `worker` (see cli.py).
+DEV_SECRET_KEY = "dev-insecure-change-me"
 
 
 @lru_cache

@@ -956,6 +956,9 @@ def create_return(conn: Connection, clock: Clock, data: dict[str, Any], *, actor
     """Return any order line at any location; refund per line (discounts and tax included); restock or
     quarantine; a credit note; optionally an exchange order paid with the returned value."""
     order = queries.order_row(conn, data["order"])
+    if conn.dialect.name == "postgresql":  # concurrent returns of one order take turns (SQLite's writes do)
+        conn.execute(sa.select(ORD.id).where(ORD.id == order["id"]).with_for_update())
+        order = queries.order_row(conn, order["id"])
     location = inventory_queries.get_location(conn, data["location"], field="location")
     rows = queries.order_line_rows(conn, order["id"])
     picks: list[tuple[dict[str, Any], int, Decimal]] = []

@@ -157,12 +157,13 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
 
-        body = b""
+        chunks = []  # joined once: `body += chunk` copies everything read so far on every chunk
         while True:
             message = await receive()
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         credential_scope = hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()
         request_hash = hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest()
 
@@ -178,19 +179,20 @@ class IdempotencyMiddleware:
             await self._send(send, claim)
             return
 
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
 
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 captured["headers"] = message.get("headers", [])
             elif message["type"] == "http.response.body":
-                captured["body"] += message.get("body", b"")
+                captured["body"].append(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, _replaying(body), capture_send)
         finally:
+            captured["body"] = b"".join(captured["body"])
             await run_in_threadpool(self._finish, credential_scope, key[:200], captured)
 
     async def _answer_in_route(self, scope: Scope, body: bytes, send: Send, keyed: KeyedRequest) -> None:
