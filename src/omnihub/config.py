@@ -41,6 +41,16 @@ class Settings(BaseSettings):
 DEV_SECRET_KEY = "dev-insecure-change-me"
 
 
+def secret_problem(secret_key: str) -> str | None:
+    """Why `serve` and `worker` must not start with this secret (it keys every API key's hash), or None."""
+    if secret_key == DEV_SECRET_KEY:
+        return ("OMNIHUB_SECRET_KEY is not set (or is the development default). Make one with\n"
+                "  python -c \"import secrets; print(secrets.token_urlsafe(48))\"\n"
+                "and set it in the environment of every server and worker (keep it: API keys are hashed with "
+                "it). Only `omnihub demo` runs with the default.")
+    return None
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -17,9 +23,10 @@ from tests.builders import problem
 from tests.conftest import SECRET
 
 from omnihub.app import create_app
-from omnihub.config import Settings
+from omnihub.config import DEV_SECRET_KEY, Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
+from omnihub.worker import DatabaseWatch, WorkerStats, run_worker
 
 # Refused at once: nothing listens on port 1.
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:1/omnihub"
@@ -139,3 +146,63 @@ def test_api_calls_answer_503_with_retry_after_when_the_database_is_gone(no_data
     ):
         problem(response, 503, "database_unavailable")
         assert response.headers["retry-after"].isdigit()
+
+
+def test_the_worker_backs_off_and_says_once_that_the_database_is_gone(
+        clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(database_url=UNREACHABLE_PG, secret_key=SECRET, worker_poll_seconds=0.005)
+    stop = threading.Event()
+
+    def progress(stats: WorkerStats) -> None:
+        if stats.errors >= 4:
+            stop.set()
+
+    caplog.set_level(logging.INFO, logger="omnihub")
+    stats = run_worker(settings, clock=clock, stop=stop, progress=progress)
+
+    assert stats.errors >= 4
+    said = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+def test_the_watch_logs_each_change_of_state_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="omnihub.worker")
+    watch = DatabaseWatch(base_wait=1.0)
+    gone = sa.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+    waits = [watch.failed(gone) for _ in range(3)]
+    assert waits == [1.0, 2.0, 4.0]
+    assert watch.failed(ValueError("a bug")) is None  # not the database: the caller logs it in full
+    watch.succeeded()
+    watch.succeeded()
+    assert watch.failed(gone) == 1.0  # backoff starts over after a recovery
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("database unavailable" in m for m in messages) == 2
+    assert sum("reachable again" in m for m in messages) == 1
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OMNIHUB_")}
+    return subprocess.run([sys.executable, *args], env={**environment, **env}, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_commands_say_in_one_line_that_the_database_is_gone() -> None:
+    done = _cli("-m", "omnihub.cli", "apikey", "list", OMNIHUB_DATABASE_URL=UNREACHABLE_PG,
+                OMNIHUB_SECRET_KEY=SECRET)
+    assert done.returncode == 3
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "database unavailable" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("command", [["-m", "omnihub.cli", "serve", "--port", "18599"],
+                                     ["-m", "omnihub.cli", "worker", "--once"],
+                                     ["-m", "omnihub.worker", "--once"]])
+def test_serve_and_worker_refuse_the_default_secret(command: list[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    for secret in ({}, {"OMNIHUB_SECRET_KEY": DEV_SECRET_KEY}):
+        done = _cli(*command, OMNIHUB_DATABASE_URL=url, **secret)
+        assert done.returncode != 0
+        assert "secrets.token_urlsafe(48)" in done.stderr
+        assert not (tmp_path / "never.db").exists()  # refused before touching anything
