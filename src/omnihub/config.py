@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +36,14 @@ class Settings(BaseSettings):
     # Outbound requests (webhooks, connectors) may reach loopback, private, link-local or reserved addresses
     # only inside these networks: comma-separated CIDRs or addresses, e.g. "10.0.0.0/8,127.0.0.1". Empty: none.
     outbound_allow: str = ""
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ipaddress.ip_network(item.strip(), strict=False)  # a ValueError names the bad entry
+        return value
 
 
 # The development default above: fine for `omnihub demo`, refused by `serve` and `worker` (see cli.py).
