@@ -82,6 +82,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(500, "internal_error", "Something went wrong on our side; nothing was changed.")
 
 
+def _link_operations(app: FastAPI) -> None:
+    """The published schema carries OpenAPI links from creating operations to those using their ids."""
+    from omnihub.openapi_links import add_links
+
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(plain())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
@@ -113,6 +127,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     from omnihub.api import include_routers
 
     include_routers(app)
+    _link_operations(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
