@@ -186,3 +186,12 @@ def test_fifty_parallel_returns_of_one_order_never_500(shop: TestClient, db: Dat
     assert {body["code"] for status, body in answers if status != 201} <= {"invalid_return_line", "conflict"}
     assert ok(shop.get("/api/v1/stock/mad/TEE"))["on_hand"] == 100
     assert ok(shop.post("/api/v1/inventory/check")) == []
+
+
+def test_a_pickup_code_with_non_ascii_characters_is_just_wrong(shop: TestClient) -> None:
+    """Found by the fuzz test: the constant-time comparison refused non-ASCII text with a TypeError (500)."""
+    order = ok(shop.post("/api/v1/orders", json=order_body(payments=[{"method": "card", "amount": "20.00"}])), 201)
+    ok(shop.post(f"/api/v1/orders/{order['id']}/ready"))
+    problem(shop.post(f"/api/v1/orders/{order['id']}/collect", json={"code": "\u000e3\U000332e2"}), 422,
+            "wrong_pickup_code")
+    problem(shop.post(f"/api/v1/orders/{order['id']}/collect", json={"code": "été12"}), 422, "wrong_pickup_code")
