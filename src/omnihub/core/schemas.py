@@ -27,7 +27,7 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json")]
-"""Money travels as a decimal string (DESIGN §3)."""
+"""Money travels as a decimal string (docs/contract.md)."""
 
 # Free-form JSON objects (product attributes, event properties, consent proofs, identity hints) are stored as
 # they come and read back by every listing: each is capped, so one write cannot make every read huge.
