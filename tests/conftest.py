@@ -27,6 +27,7 @@ from omnihub.core.security import create_api_key
 PG_ADMIN_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("OMNIHUB_TEST_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-key"
+TEST_RECEIVERS = "127.0.0.1/32"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -139,7 +140,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0)
+    # The webhook tests' receivers listen on this machine: the one private network the hub may reach here.
+    return Settings(database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0, outbound_allow=TEST_RECEIVERS)
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from omnihub.bootstrap import House, bootstrap
-from omnihub.config import Settings, get_settings
+from omnihub.config import Settings, get_settings, secret_problem
 from omnihub.connectors.webhooks.sender import WebhookSender
 from omnihub.core.clock import Clock, SystemClock
-from omnihub.core.db import Database
+from omnihub.core.db import Database, is_unavailable
 from omnihub.core.events import EventHandler, dispatch_pending, lock_positions, purge_dispatched
 from omnihub.core.rooms import Job
 
@@ -52,6 +52,42 @@ class WorkerStats:
     errors: int = 0
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
+
+
+class DatabaseWatch:
+    """While the database cannot be reached the worker waits longer and longer between tries (up to
+    MAX_WAIT seconds) and says so once: one line when it goes, one when it is back — not a traceback a try.
+    Shared by the worker's threads."""
+
+    MAX_WAIT = 30.0
+
+    def __init__(self, base_wait: float) -> None:
+        self.base_wait = max(0.01, base_wait)
+        self.failures = 0
+        self.down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> float | None:
+        """How long to wait before trying again, when `exc` says the database is unreachable; else None."""
+        if not is_unavailable(exc):
+            return None
+        with self._lock:
+            self.failures += 1
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+                orig = getattr(exc, "orig", None) or exc
+                log.warning("database unavailable (%s: %s); retrying with backoff up to %gs", type(orig).__name__,
+                            (str(orig).splitlines() or [""])[0][:200], self.MAX_WAIT)
+            return min(self.MAX_WAIT, self.base_wait * 2.0 ** min(self.failures - 1, 16))
+
+    def succeeded(self) -> None:
+        if self.down_since is None:
+            return
+        with self._lock:
+            if self.down_since is not None:
+                log.warning("database reachable again after %.0fs", time.monotonic() - self.down_since)
+                self.down_since = None
+                self.failures = 0
 
 
 def default_handlers(clock: Clock, settings: Settings) -> list[EventHandler]:
@@ -86,6 +122,7 @@ class Worker:
         self.stats = WorkerStats()
         self._last_run: dict[str, datetime] = {}
         self._last_purge: datetime | None = None
+        self._last_key_purge: datetime | None = None
         # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
         # up dispatching (and the availability projection) for everyone else.
         self.sending_in_background = False
@@ -179,6 +216,29 @@ class Worker:
         self.stats.purged += total
         return total
 
+    def purge_idempotency_keys(self, *, force: bool = False) -> int:
+        """Every outbox_purge_every_seconds: forget Idempotency-Keys (and the answers kept with them) recorded
+        longer than idempotency_retention_hours ago, in batches."""
+        from omnihub.core.idempotency import purge_expired
+
+        retention = self.settings.idempotency_retention_hours
+        now = self.clock.now()
+        due = self._last_key_purge is None or (
+            (now - self._last_key_purge).total_seconds() >= self.settings.outbox_purge_every_seconds)
+        if retention <= 0 or not (force or due):
+            return 0
+        total = 0
+        for _ in range(MAX_BATCHES_PER_STEP):
+            with self.db.transaction() as conn:
+                n = purge_expired(conn, before=now - timedelta(hours=retention), limit=PURGE_BATCH)
+            total += n
+            if n < PURGE_BATCH:
+                self._last_key_purge = now
+                break
+        if total:
+            log.info("purged %d idempotency keys older than %g hours", total, retention)
+        return total
+
     def step(self) -> int:
         """One pass over every job. Returns how much work was done (0 = idle)."""
         work = self.dispatch()
@@ -186,6 +246,7 @@ class Worker:
             work += self.send_webhooks()
         work += self.run_jobs()
         self.purge_outbox()
+        self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
             work += self.dispatch()
         self.stats.steps += 1
@@ -217,14 +278,17 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _send_until_stopped(worker: Worker, stop: threading.Event) -> None:
+def _send_until_stopped(worker: Worker, stop: threading.Event, watch: DatabaseWatch) -> None:
     while not stop.is_set():
         try:
             sent = worker.send_webhooks()
-        except Exception:  # keep sending after a database hiccup
-            log.exception("webhook sending failed; retrying")
+            watch.succeeded()
+        except Exception as exc:  # keep sending after a database hiccup
+            wait = watch.failed(exc)
+            if wait is None:
+                log.exception("webhook sending failed; retrying")
             sent = 0
-            stop.wait(1.0)
+            stop.wait(1.0 if wait is None else wait)
         if not sent:
             stop.wait(worker.settings.worker_poll_seconds)
 
@@ -256,7 +320,8 @@ def run_worker(
             if progress:
                 progress(worker.stats)
             return worker.stats
-        sender = threading.Thread(target=_send_until_stopped, args=(worker, stop), name="webhook-sender",
+        watch = DatabaseWatch(settings.worker_poll_seconds * 10)
+        sender = threading.Thread(target=_send_until_stopped, args=(worker, stop, watch), name="webhook-sender",
                                   daemon=True)
         worker.sending_in_background = True
         sender.start()
@@ -264,12 +329,15 @@ def run_worker(
             while not stop.is_set():
                 try:
                     work = worker.step()
+                    watch.succeeded()
                 except Exception as exc:  # a database hiccup must not end the worker; log, wait, retry
                     worker.stats.errors += 1
-                    worker.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.exception("worker step failed; retrying")
+                    worker.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    wait = watch.failed(exc)
+                    if wait is None:
+                        log.exception("worker step failed; retrying")
                     work = 0
-                    stop.wait(min(5.0, settings.worker_poll_seconds * 10))
+                    stop.wait(min(5.0, settings.worker_poll_seconds * 10) if wait is None else wait)
                 if progress:
                     progress(worker.stats)
                 if not work:
@@ -291,9 +359,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lease-seconds", type=float, default=None,
                         help="how long a claim lasts before another worker may take it over")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)  # `omnihub demo`'s own worker
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(get_settings(), once=args.once, concurrency=args.concurrency, batch_size=args.batch_size,
+    settings = get_settings()
+    if not args.demo:
+        problem = secret_problem(settings.secret_key)
+        if problem:
+            raise SystemExit(problem)
+    run_worker(settings, once=args.once, concurrency=args.concurrency, batch_size=args.batch_size,
                lease_seconds=args.lease_seconds)
 
 

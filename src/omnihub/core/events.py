@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id, transaction_memo
+from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id, transaction_memo, witnessing
 
 outbox = sa.Table(
     "outbox",
@@ -75,11 +75,14 @@ def outbox_insert_pg(rows: str) -> str:
 
 
 _TOGETHER = "events.together"  # per transaction: {"rows": events held by an `emitted_together` block}
+EMITTED = "events.emitted"  # per transaction of a witnessed request: {"rows": every event emitted}
 
 
 def emit_many(conn: Connection, clock: Clock, events: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     now = clock.now()
     rows = [{"id": new_id("evt"), "type": t, "occurred_at": now, "data": d} for t, d in events]
+    if witnessing():  # a keyed request: its key's row names what it did (core.idempotency)
+        transaction_memo(conn, EMITTED).setdefault("rows", []).extend(rows)
     held = transaction_memo(conn, _TOGETHER).get("rows")
     if held is not None and not conn.in_nested_transaction():
         held.extend(rows)
