@@ -114,3 +114,24 @@ def not_a_draft(order_id: str) -> Conflict:
 def customer_required(field: str = "customer") -> ValidationFailed:
     return ValidationFailed("customer_required", "This needs a customer (email, phone, handle or loyalty).",
                             field=field)
+
+
+def shipment_not_found(shipment_id: str) -> NotFound:
+    return NotFound("shipment_not_found", f"No shipment '{shipment_id}'.", shipment=shipment_id)
+
+
+def return_not_found(return_id: str) -> NotFound:
+    return NotFound("return_not_found", f"No return '{return_id}'.", return_id=return_id)
+
+
+def payment_required(total: str, paid: str) -> Conflict:
+    return Conflict("payment_required", "A counter sale must be paid in full.", field="payments", total=total,
+                    paid=paid)
+
+
+def invalid_slot() -> ValidationFailed:
+    return ValidationFailed("invalid_slot", "ends_at must be after starts_at.", field="ends_at")
+
+
+def location_at_capacity(code: str) -> Conflict:
+    return Conflict("location_at_capacity", f"Location '{code}' has taken all its orders for today.", location=code)

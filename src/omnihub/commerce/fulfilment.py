@@ -141,9 +141,7 @@ def create_slot(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[st
     if not location["pickup"]:
         raise errors.pickup_not_allowed(location["code"])
     if data["ends_at"] <= data["starts_at"]:
-        from omnihub.core.errors import ValidationFailed
-
-        raise ValidationFailed("invalid_slot", "ends_at must be after starts_at.", field="ends_at")
+        raise errors.invalid_slot()
     slot_id = new_id("slot")
     conn.execute(pickup_slots.insert(), dict(id=slot_id, location_code=data["location"], starts_at=data["starts_at"],
                                              ends_at=data["ends_at"], capacity=data["capacity"], booked=0))

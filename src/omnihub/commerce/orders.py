@@ -23,7 +23,7 @@ from omnihub.commerce.planning import Plan, plan_order, take_capacity, validate_
 from omnihub.commerce.pricing import Pricing, price_lines
 from omnihub.core.clock import Clock
 from omnihub.core.db import RetryTransaction, new_id
-from omnihub.core.errors import Conflict, DomainError
+from omnihub.core.errors import DomainError
 from omnihub.core.events import emit, emitted_together
 from omnihub.core.jsonable import jsonable
 from omnihub.core.money import format_amount
@@ -315,8 +315,7 @@ def complete_order(conn: Connection, clock: Clock, order: dict[str, Any], *, pri
                                  new_order=new_order)
     counter_sale = order["fulfilment"]["type"] == "in_store"
     if counter_sale and paid["status"] != "paid":
-        raise Conflict("payment_required", "A counter sale must be paid in full.", field="payments",
-                       total=str(pricing.total), paid=str(paid["paid"]))
+        raise errors.payment_required(str(pricing.total), str(paid["paid"]))
     if order["customer_id"]:
         customer_activity.record_purchase(conn, clock, order["customer_id"], order["channel_code"], pricing.total,
                                           order_id=order_id, currency=pricing.currency,

@@ -17,7 +17,7 @@ from omnihub.commerce.models import fulfilment_capacity, fulfilment_load, orders
 from omnihub.core import reference
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import PerEngine, conflict_insert, upsert
-from omnihub.core.errors import Conflict, DomainError
+from omnihub.core.errors import DomainError
 from omnihub.inventory import queries as inventory_queries
 from omnihub.inventory.errors import insufficient_stock
 from omnihub.inventory.rules import available_for_channel, channel_availability, withhold_buffer
@@ -62,8 +62,7 @@ def take_capacity(conn: Connection, clock: Clock, codes: Sequence[str]) -> None:
                                                           fl.orders < limits[code])
                            .values(orders=fl.orders + 1)).rowcount
         if won != 1:
-            raise Conflict("location_at_capacity", f"Location '{code}' has taken all its orders for today.",
-                           location=code)
+            raise errors.location_at_capacity(code)
 
 
 def give_capacity_back(conn: Connection, codes: Sequence[str], created_at: Any) -> None:

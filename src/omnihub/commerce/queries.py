@@ -165,9 +165,7 @@ def open_cart_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
 def get_shipment(conn: Connection, shipment_id: str, *, order_id: str | None = None) -> dict[str, Any]:
     row = conn.execute(sa.select(shipments).where(shipments.c.id == shipment_id)).first()
     if row is None or (order_id is not None and row.order_id != order_id):
-        from omnihub.core.errors import NotFound
-
-        raise NotFound("shipment_not_found", f"No shipment '{shipment_id}'.", shipment=shipment_id)
+        raise errors.shipment_not_found(shipment_id)
     return {"id": row.id, "order_id": row.order_id, "location": row.location_code, "carrier": row.carrier,
             "tracking_number": row.tracking_number, "lines": row.lines, "status": row.status,
             "shipped_at": as_utc(row.shipped_at),
@@ -177,9 +175,7 @@ def get_shipment(conn: Connection, shipment_id: str, *, order_id: str | None = N
 def get_return(conn: Connection, return_id: str) -> dict[str, Any]:
     row = conn.execute(sa.select(returns).where(returns.c.id == return_id)).first()
     if row is None:
-        from omnihub.core.errors import NotFound
-
-        raise NotFound("return_not_found", f"No return '{return_id}'.", return_id=return_id)
+        raise errors.return_not_found(return_id)
     currency = order_row(conn, row.order_id)["currency"]
     return {"id": row.id, "order": row.order_id, "location": row.location_code, "condition": row.condition,
             "lines": row.lines, "refund": {"amount": str(_money(row.refund_amount, currency)),

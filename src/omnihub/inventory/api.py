@@ -21,7 +21,7 @@ from omnihub.deps import (
     remembering_sold_out,
     requires,
 )
-from omnihub.inventory import queries, reservations, stock
+from omnihub.inventory import errors, queries, reservations, stock
 from omnihub.inventory.schemas import (
     AvailabilityOut,
     DriftOut,
@@ -113,9 +113,7 @@ def set_quota(location: str, sku: str, channel: str, body: QuotaSet, ctx: Contex
 def availability(sku: str, channel: str | None = None, ctx: Context = Depends(context)) -> dict[str, Any]:
     channel = channel or ctx.principal.channel
     if channel is None:
-        from omnihub.core.errors import ValidationFailed
-
-        raise ValidationFailed("channel_required", "Say which channel: ?channel=CODE.", field="channel")
+        raise errors.channel_required()
     ctx.principal.ensure_channel(channel)
     with ctx.db.read() as conn:
         return queries.availability(conn, sku, channel)

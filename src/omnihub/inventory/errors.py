@@ -82,3 +82,7 @@ def no_stock_level(location: str, sku: str) -> NotFound:
 def nothing_left_to_fulfil(reservation_id: str, sku: str, location: str) -> Conflict:
     return Conflict("nothing_left_to_fulfil", f"No held units of '{sku}' at '{location}' remain to fulfil.",
                     reservation=reservation_id, sku=sku, location=location)
+
+
+def channel_required() -> ValidationFailed:
+    return ValidationFailed("channel_required", "Say which channel: ?channel=CODE.", field="channel")
