@@ -29,6 +29,7 @@ def wire_rooms() -> None:
 
 
 def include_routers(app: FastAPI) -> None:
+    from omnihub.analytics.api import router as analytics
     from omnihub.billing.api import router as billing
     from omnihub.catalog.api import router as catalog
     from omnihub.commerce.api import router as commerce
@@ -39,5 +40,5 @@ def include_routers(app: FastAPI) -> None:
     from omnihub.promotions.api import router as promotions
 
     wire_rooms()
-    for router in (catalog, inventory, webhooks, commerce, customers, promotions, billing, messaging):
+    for router in (catalog, inventory, webhooks, commerce, customers, promotions, billing, messaging, analytics):
         app.include_router(router, prefix=PREFIX)

@@ -28,9 +28,11 @@ STATUS_BY_KIND = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.FORBIDDEN: 403,
+    ErrorKind.UNAVAILABLE: 503,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 422: "Invalid request", 500: "Internal error"}
+          409: "Conflict", 422: "Invalid request", 500: "Internal error",
+          503: "Service unavailable"}
 
 
 def problem(status: int, code: str, detail: str, field: str | None = None,

@@ -12,6 +12,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    UNAVAILABLE = "unavailable"
 
 
 class DomainError(Exception):
@@ -43,6 +44,12 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     kind = ErrorKind.FORBIDDEN
+
+
+class Unavailable(DomainError):
+    """A dependency the request needs is not there (HTTP 503); retrying later may work."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 def not_found(resource: str, key: str, *, field: str | None = None) -> NotFound:

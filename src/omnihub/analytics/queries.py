@@ -1,0 +1,435 @@
+"""The analytics read side: JSON-ready dicts, computed by DuckDB over the operational database.
+
+Every function takes the hub's `Database` (or an analytics `Engine`, or a URL) and keyword filters; `start`
+and `end` bound a half-open UTC period [start, end). The console calls these directly; api.py serves them.
+Definitions of every figure are in docs/analytics.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from omnihub.analytics import rules
+from omnihub.analytics.engine import Engine, engine_for, in_list
+from omnihub.core.db import Database
+from omnihub.core.money import format_amount, minor_units
+
+Db = Database | Engine | str
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    return None if moment is None else rules.utc(moment).replace(tzinfo=None)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else rules.utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _money(amount: Any, currency: str) -> str:
+    return format_amount(Decimal(amount or 0), currency)
+
+
+def _sales(e: Engine, *, lines: bool = True) -> str:
+    """One row per sale (an order in a sold status): its channel, currency, the surviving customer profile
+    (merges followed), when, its revenue net of returns, its net units and its location."""
+    at = e.timestamp("o.created_at")
+    line_join = line_cols = ""
+    if lines:
+        line_cols = (", COALESCE(l.units, 0) AS units, COALESCE(o.pickup_location, l.location) AS location"
+                     f", {e.money('o.total')} - COALESCE(r.refunded, 0) AS revenue")
+        line_join = (
+            " LEFT JOIN (SELECT order_id, SUM(quantity - returned) AS units,"
+            " arg_min(location_code, line_no) AS location FROM {op}.order_lines GROUP BY order_id) l"
+            " ON l.order_id = o.id"
+            f" LEFT JOIN (SELECT order_id, SUM({e.money('refund_amount')}) AS refunded FROM {{op}}.returns"
+            " GROUP BY order_id) r ON r.order_id = o.id")
+    return (f"SELECT o.id, o.channel_code AS channel, o.currency, o.cart_id,"
+            f" COALESCE(a.survivor_id, o.customer_id) AS customer, {at} AS sold_at{line_cols}"
+            " FROM {op}.orders o LEFT JOIN {op}.customer_aliases a ON a.merged_id = o.customer_id"
+            f"{line_join} WHERE o.status IN {in_list(rules.SOLD_STATUSES)}")
+
+
+def _filters(channel: str | None, location: str | None, params: dict[str, Any], alias: str = "") -> str:
+    sql = ""
+    if channel:
+        sql += f" AND {alias}channel = $channel"
+        params["channel"] = channel
+    if location:
+        sql += f" AND {alias}location = $location"
+        params["location"] = location
+    return sql
+
+
+def _period(start: datetime | None, end: datetime, params: dict[str, Any], column: str = "sold_at") -> str:
+    params["end"] = _naive(end)
+    if start is None:
+        return f" AND {column} < $end"
+    params["start"] = _naive(start)
+    return f" AND {column} >= $start AND {column} < $end"
+
+
+# ---- summary ---------------------------------------------------------------------------------------------------
+
+
+def summary(db: Db, *, start: datetime | None = None, end: datetime | None = None, channel: str | None = None,
+            location: str | None = None, currency: str | None = None, now: datetime | None = None
+            ) -> dict[str, Any]:
+    """The dashboard's KPI cards for a period, one entry per currency (never summed across currencies)."""
+    e = engine_for(db)
+    start, end = rules.period(start, end, now or datetime.now(UTC))
+    params: dict[str, Any] = {}
+    where = _period(start, end, params) + _filters(channel, location, params)
+    if currency:
+        where += " AND currency = $currency"
+        params["currency"] = currency
+    sql = f"""
+    WITH s AS ({_sales(e)}),
+    hist AS (SELECT customer, MIN(sold_at) AS first_at, COUNT(*) AS n, COUNT(DISTINCT channel) AS channels
+             FROM s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY customer),
+    p AS (SELECT * FROM s WHERE TRUE {where}),
+    t AS (SELECT currency, COUNT(*) AS orders, SUM(revenue) AS revenue, SUM(units) AS units FROM p GROUP BY currency),
+    c AS (SELECT pc.currency, COUNT(*) AS customers,
+                 COUNT(*) FILTER (WHERE h.first_at >= $start) AS new_customers,
+                 COUNT(*) FILTER (WHERE h.n >= 2) AS repeat_customers,
+                 COUNT(*) FILTER (WHERE h.channels >= 2) AS omnichannel_customers
+          FROM (SELECT DISTINCT currency, customer FROM p WHERE customer IS NOT NULL) pc
+          JOIN hist h ON h.customer = pc.customer GROUP BY pc.currency)
+    SELECT t.currency, t.orders, t.revenue, t.units, COALESCE(c.customers, 0), COALESCE(c.new_customers, 0),
+           COALESCE(c.repeat_customers, 0), COALESCE(c.omnichannel_customers, 0)
+    FROM t LEFT JOIN c ON c.currency = t.currency ORDER BY t.currency"""
+    items = []
+    for cur, orders, revenue, units, customers, new, repeat, omni in e.rows(sql, params):
+        items.append({
+            "currency": cur, "orders": orders, "revenue": _money(revenue, cur), "units": int(units or 0),
+            "customers": customers, "new_customers": new,
+            "average_order_value": rules.average(revenue or 0, orders, minor_units(cur)),
+            "repeat_customers": repeat, "repeat_rate": rules.share(repeat, customers),
+            "omnichannel_customers": omni, "omnichannel_share": rules.share(omni, customers)})
+    return {"from": _iso(start), "to": _iso(end), "channel": channel, "location": location, "items": items}
+
+
+# ---- time series -----------------------------------------------------------------------------------------------
+
+
+def timeseries(db: Db, *, metric: str = "revenue", by: str = "day", start: datetime | None = None,
+               end: datetime | None = None, split: str | None = None, channel: str | None = None,
+               location: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """One series per currency (revenue) and per channel or location when split, with a point for every bucket
+    of the period (zero where nothing sold)."""
+    e = engine_for(db)
+    metric = rules.choose("metric", metric, rules.METRICS, "revenue") or "revenue"
+    by = rules.choose("by", by, rules.BUCKETS, "day") or "day"
+    split = rules.choose("split", split, rules.SPLITS)
+    start, end = rules.period(start, end, now or datetime.now(UTC))
+    assert start is not None
+    axis = rules.buckets(start, end, by)
+    params: dict[str, Any] = {}
+    where = _period(start, end, params) + _filters(channel, location, params)
+    value = {"revenue": "SUM(revenue)", "orders": "COUNT(*)", "units": "SUM(units)",
+             "customers": "COUNT(DISTINCT customer)"}[metric]
+    currency = "currency" if metric == "revenue" else "NULL"
+    key = split or "NULL"
+    sql = f"""SELECT {currency} AS cur, {key} AS key, CAST(date_trunc('{by}', sold_at) AS DATE) AS bucket, {value}
+              FROM ({_sales(e)}) s WHERE TRUE {where} GROUP BY ALL"""
+    series: dict[tuple[Any, Any], dict[date, Any]] = defaultdict(dict)
+    for cur, k, bucket, v in e.rows(sql, params):
+        series[(cur, k)][bucket] = v
+    out = []
+    for (cur, k), values in sorted(series.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
+        points = []
+        for day in axis:
+            v = values.get(day, 0)
+            points.append({"period": rules.label(day, by) if by in ("month", "year") else day.isoformat(),
+                           "value": _money(v, cur) if metric == "revenue" else int(v or 0)})
+        out.append({"currency": cur, "channel": k if split == "channel" else None,
+                    "location": k if split == "location" else None, "points": points})
+    return {"metric": metric, "by": by, "split": split, "from": _iso(start), "to": _iso(end), "channel": channel,
+            "location": location, "series": out}
+
+
+# ---- cohorts ---------------------------------------------------------------------------------------------------
+
+
+def cohorts(db: Db, *, period: str = "month", end: datetime | None = None, channel: str | None = None,
+            now: datetime | None = None) -> dict[str, Any]:
+    """Customers grouped by the month (or year) of their first purchase, and how many bought again in each later
+    period up to `end`."""
+    e = engine_for(db)
+    by = rules.choose("period", period, rules.COHORT_PERIODS, "month") or "month"
+    _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
+    params: dict[str, Any] = {"end": _naive(end)}
+    where = _filters(channel, None, params)
+    sql = f"""
+    WITH s AS (SELECT customer, CAST(date_trunc('{by}', sold_at) AS DATE) AS p, channel
+               FROM ({_sales(e, lines=False)}) x WHERE customer IS NOT NULL AND sold_at < $end),
+    f AS (SELECT customer, MIN(p) AS cohort FROM s WHERE TRUE {where} GROUP BY customer),
+    act AS (SELECT DISTINCT customer, p FROM s WHERE TRUE {where})
+    SELECT f.cohort, act.p, COUNT(*) FROM act JOIN f ON f.customer = act.customer GROUP BY ALL"""
+    counts: dict[date, dict[int, int]] = defaultdict(dict)
+    for cohort, when, n in e.rows(sql, params):
+        counts[cohort][rules.periods_between(cohort, when, by)] = n
+    last = rules.bucket_start(end - timedelta(microseconds=1), by)
+    out = []
+    for cohort in sorted(counts):
+        size = counts[cohort].get(0, 0)
+        span = rules.periods_between(cohort, last, by)
+        out.append({"cohort": rules.label(cohort, by), "size": size, "periods": [
+            {"offset": k, "customers": counts[cohort].get(k, 0), "share": rules.share(counts[cohort].get(k, 0), size)}
+            for k in range(span + 1)]})
+    return {"period": by, "to": _iso(end), "channel": channel, "cohorts": out}
+
+
+# ---- channels --------------------------------------------------------------------------------------------------
+
+
+def _sessions_sql(e: Engine, params: dict[str, Any], start: datetime | None, end: datetime) -> str:
+    """Sessions per channel: a customer's run of behavioural events in one channel with no gap over 30 minutes,
+    counted in the period its first event falls in."""
+    at = e.timestamp("ev.occurred_at")
+    return f"""
+    SELECT channel,
+      COUNT(*) FILTER (WHERE prev IS NULL OR seen_at - prev > INTERVAL {rules.SESSION_GAP_MINUTES} MINUTE) AS sessions
+    FROM (
+      SELECT channel, seen_at, LAG(seen_at) OVER (PARTITION BY customer, channel ORDER BY seen_at) AS prev
+      FROM (SELECT COALESCE(a.survivor_id, ev.customer_id) AS customer, ev.channel, {at} AS seen_at
+            FROM {{op}}.customer_events ev LEFT JOIN {{op}}.customer_aliases a ON a.merged_id = ev.customer_id
+            WHERE ev.source = 'events' AND ev.channel IS NOT NULL AND ev.type NOT IN {in_list(rules.NOT_A_VISIT)}
+            ) x WHERE seen_at < $end
+    ) y WHERE TRUE {_period(start, end, params, "seen_at")} GROUP BY channel"""
+
+
+def channels(db: Db, *, start: datetime | None = None, end: datetime | None = None, channel: str | None = None,
+             now: datetime | None = None) -> dict[str, Any]:
+    """Per channel (and currency): orders, revenue, AOV, customers, sessions, conversion and the share of its
+    orders that started in another channel (a cart opened elsewhere)."""
+    e = engine_for(db)
+    start, end = rules.period(start, end, now or datetime.now(UTC))
+    params: dict[str, Any] = {}
+    where = _period(start, end, params) + _filters(channel, None, params)
+    sql = f"""
+    WITH p AS (SELECT s.*, c.channel_code AS cart_channel FROM ({_sales(e)}) s
+               LEFT JOIN {{op}}.carts c ON c.id = s.cart_id WHERE TRUE {where}),
+    sess AS ({_sessions_sql(e, params, start, end)})
+    SELECT p.channel, p.currency, COUNT(*), SUM(revenue), COUNT(DISTINCT customer),
+           COUNT(*) FILTER (WHERE cart_channel IS NOT NULL AND cart_channel <> p.channel),
+           ANY_VALUE(sess.sessions)
+    FROM p LEFT JOIN sess ON sess.channel = p.channel GROUP BY p.channel, p.currency ORDER BY p.channel, p.currency"""
+    items = []
+    for code, cur, orders, revenue, customers, started_elsewhere, sessions in e.rows(sql, params):
+        items.append({"channel": code, "currency": cur, "orders": orders, "revenue": _money(revenue, cur),
+                      "average_order_value": rules.average(revenue or 0, orders, minor_units(cur)),
+                      "customers": customers, "sessions": int(sessions or 0),
+                      "conversion": rules.share(orders, sessions or 0),
+                      "started_elsewhere": started_elsewhere,
+                      "started_elsewhere_share": rules.share(started_elsewhere, orders)})
+    return {"from": _iso(start), "to": _iso(end), "items": items}
+
+
+# ---- omnichannel -----------------------------------------------------------------------------------------------
+
+
+def omnichannel(db: Db, *, start: datetime | None = None, end: datetime | None = None,
+                now: datetime | None = None) -> dict[str, Any]:
+    """Customers who bought in one channel against those who bought in two or more (over the period; all history
+    by default): how many, their spend, AOV and orders per customer, per currency."""
+    e = engine_for(db)
+    start, end = rules.period(start, end, now or datetime.now(UTC), default_days=None)
+    params: dict[str, Any] = {}
+    where = _period(start, end, params)
+    sql = f"""
+    WITH p AS (SELECT * FROM ({_sales(e)}) s WHERE customer IS NOT NULL {where}),
+    k AS (SELECT customer, COUNT(DISTINCT channel) AS n FROM p GROUP BY customer)
+    SELECT p.currency, CASE WHEN k.n >= 2 THEN '2+' ELSE '1' END AS grp, COUNT(DISTINCT p.customer), COUNT(*),
+           SUM(p.revenue)
+    FROM p JOIN k ON k.customer = p.customer GROUP BY ALL ORDER BY 1, 2"""
+    per: dict[str, dict[str, Any]] = {}
+    for cur, grp, customers, orders, spend in e.rows(sql, params):
+        places = minor_units(cur)
+        per.setdefault(cur, {"currency": cur, "groups": {}})["groups"][grp] = {
+            "customers": customers, "orders": orders, "spend": _money(spend, cur),
+            "average_order_value": rules.average(spend or 0, orders, places),
+            "spend_per_customer": rules.average(spend or 0, customers, places),
+            "orders_per_customer": rules.share(orders, customers, 2)}
+    empty = {"customers": 0, "orders": 0, "spend": None, "average_order_value": None, "spend_per_customer": None,
+             "orders_per_customer": None}
+    items = []
+    for cur in sorted(per):
+        groups = per[cur]["groups"]
+        items.append({"currency": cur, "one_channel": groups.get("1", empty),
+                      "two_or_more_channels": groups.get("2+", empty)})
+    return {"from": _iso(start), "to": _iso(end), "items": items}
+
+
+# ---- customer lifetime value -----------------------------------------------------------------------------------
+
+
+def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Historic CLV (net revenue so far) and predicted 12-month CLV (BG/NBD times Gamma-Gamma) per customer and
+    currency; the `top` customers by predicted value. The models are fitted per currency on the shop's own
+    customers, as of the start of the day `end` falls in."""
+    e = engine_for(db)
+    _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
+    as_of = end.date()
+    params: dict[str, Any] = {"end": _naive(datetime.combine(as_of, datetime.min.time()))}
+    sql = f"""SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue), COUNT(*)
+              FROM ({_sales(e)}) s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY ALL ORDER BY 1, 2, 3"""
+    days: dict[tuple[str, str], list[tuple[date, Decimal, int]]] = defaultdict(list)
+    for cur, customer, day, value, orders in e.rows(sql, params):
+        days[(cur, customer)].append((day, Decimal(value), orders))
+    by_currency: dict[str, list[tuple[str, list[tuple[date, Decimal, int]]]]] = defaultdict(list)
+    for (cur, customer), history in days.items():
+        by_currency[cur].append((customer, history))
+    items = []
+    for cur in sorted(by_currency):
+        items.append(_clv_currency(e, cur, by_currency[cur], as_of, top))
+    return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items}
+
+
+def _clv_currency(e: Engine, cur: str, customers: list[tuple[str, list[tuple[date, Decimal, int]]]], as_of: date,
+                  top: int) -> dict[str, Any]:
+    inputs = [rules.clv_inputs([d for d, _, _ in h], [v for _, v, _ in h], as_of) for _, h in customers]
+    x = np.array([i[0] for i in inputs], dtype=float)
+    t_x = np.array([i[1] for i in inputs], dtype=float)
+    T = np.array([i[2] for i in inputs], dtype=float)
+    m = np.array([i[3] for i in inputs], dtype=float)
+    model = _fitted(e, cur, x, t_x, T, m)
+    horizon = rules.CLV_HORIZON_DAYS / 7
+    predicted = purchases = alive = None
+    if model["fitted"]:
+        bg = rules.BgNbd(**model["bgnbd"])
+        gg = rules.GammaGamma(**model["gamma_gamma"])
+        purchases = rules.bgnbd_expected(bg, horizon, x, t_x, T)
+        alive = rules.bgnbd_alive(bg, x, t_x, T)
+        predicted = purchases * rules.gamma_gamma_expected(gg, x, np.maximum(m, 0))
+        if not (np.isfinite(predicted).all() and np.isfinite(alive).all()):
+            model = {**model, "fitted": False, "reason": "the fitted parameters give no finite prediction"}
+            predicted = purchases = alive = None
+    rows = []
+    for index, (customer, history) in enumerate(customers):
+        rows.append({
+            "customer_id": customer, "orders": sum(n for _, _, n in history),
+            "first_order_on": history[0][0].isoformat(), "last_order_on": history[-1][0].isoformat(),
+            "historic_clv": _money(sum((v for _, v, _ in history), Decimal(0)), cur),
+            "predicted_purchases": None if purchases is None else round(float(purchases[index]), 4),
+            "probability_alive": None if alive is None else round(float(alive[index]), 4),
+            "predicted_clv": None if predicted is None else _money(Decimal(repr(float(predicted[index]))), cur)})
+    rows.sort(key=lambda r: (-Decimal(r["predicted_clv"] or r["historic_clv"]), r["customer_id"]))
+    total_hist = sum((Decimal(r["historic_clv"]) for r in rows), Decimal(0))
+    total_pred = None if predicted is None else _money(Decimal(repr(float(predicted.sum()))), cur)
+    return {"currency": cur, "customers": len(rows), "historic_clv": _money(total_hist, cur),
+            "predicted_clv": total_pred, "model": model, "top": rows[:top]}
+
+
+MIN_REPEAT_CUSTOMERS = 5
+
+
+def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray) -> dict[str, Any]:
+    """Fit both models, or say why not. A fit is kept by the engine for identical inputs (the same customers as of
+    the same day), so the dashboard does not refit on every request."""
+    digest = hashlib.sha256(b"".join(a.tobytes() for a in (x, t_x, T, m))).hexdigest()
+    kept = e.memo.get(("clv", cur))
+    if kept and kept[0] == digest:
+        return kept[1]  # type: ignore[no-any-return]
+    repeat = (x > 0) & (m > 0)
+    if len(x) < MIN_REPEAT_CUSTOMERS * 2 or int(repeat.sum()) < MIN_REPEAT_CUSTOMERS:
+        model: dict[str, Any] = {"fitted": False, "customers": len(x), "reason": (
+            f"needs at least {MIN_REPEAT_CUSTOMERS * 2} customers, {MIN_REPEAT_CUSTOMERS} of them with a repeat "
+            "purchase")}
+    else:
+        bg = rules.fit_bgnbd(x, t_x, T)
+        gg = rules.fit_gamma_gamma(x[repeat], m[repeat])
+        model = {"fitted": True, "customers": len(x), "repeat_customers": int(repeat.sum()), "time_unit": "week",
+                 "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b},
+                 "gamma_gamma": {"p": gg.p, "q": gg.q, "gamma": gg.gamma}}
+        model["bgnbd"] = {k: float(v) for k, v in model["bgnbd"].items()}
+        model["gamma_gamma"] = {k: float(v) for k, v in model["gamma_gamma"].items()}
+    e.memo[("clv", cur)] = (digest, model)
+    return model
+
+
+# ---- inventory -------------------------------------------------------------------------------------------------
+
+
+def inventory(db: Db, *, start: datetime | None = None, end: datetime | None = None, location: str | None = None,
+              sku: str | None = None, limit: int = 500, now: datetime | None = None) -> dict[str, Any]:
+    """Per SKU and location over the period, from the stock ledger: units sold, time-weighted average on hand,
+    turnover (sold ÷ average on hand), days of cover (on hand now ÷ average daily sales) and stock-out days (time
+    spent with nothing on hand)."""
+    e = engine_for(db)
+    start, end = rules.period(start, end, now or datetime.now(UTC))
+    assert start is not None
+    params: dict[str, Any] = {"start": _naive(start), "end": _naive(end), "limit": limit}
+    where = ""
+    if location:
+        where += " AND location_code = $location"
+        params["location"] = location
+    if sku:
+        where += " AND sku = $sku"
+        params["sku"] = sku
+    at = e.timestamp('"at"')
+    days = (end - start).total_seconds() / 86400
+    sql = f"""
+    WITH g AS (SELECT location_code, sku, on_hand_after, {at} AS valid_from,
+                      LEAD({at}) OVER (PARTITION BY location_code, sku ORDER BY id) AS valid_to, kind, on_hand_delta
+               FROM {{op}}.stock_ledger WHERE {at} < $end {where}),
+    seg AS (SELECT location_code, sku, on_hand_after,
+                   epoch(LEAST(COALESCE(valid_to, $end), $end) - GREATEST(valid_from, $start)) / 86400.0 AS d
+            FROM g WHERE COALESCE(valid_to, $end) > $start),
+    held AS (SELECT location_code, sku, SUM(on_hand_after * d) AS unit_days,
+                    SUM(d) FILTER (WHERE on_hand_after = 0) AS out_days
+             FROM seg WHERE d > 0 GROUP BY ALL),
+    sold AS (SELECT location_code, sku, -SUM(on_hand_delta) AS sold FROM g
+             WHERE kind = 'sale' AND valid_from >= $start GROUP BY ALL)
+    SELECT l.location_code, l.sku, l.on_hand, COALESCE(sold.sold, 0), COALESCE(held.unit_days, 0),
+           COALESCE(held.out_days, 0)
+    FROM {{op}}.stock_levels l LEFT JOIN held USING (location_code, sku) LEFT JOIN sold USING (location_code, sku)
+    WHERE TRUE {where} ORDER BY l.sku, l.location_code LIMIT $limit"""
+    items = []
+    for loc, code, on_hand, sold, unit_days, out_days in e.rows(sql, params):
+        average = unit_days / days
+        rate = sold / days
+        items.append({"sku": code, "location": loc, "on_hand": on_hand, "sold": int(sold),
+                      "average_on_hand": round(average, 2),
+                      "turnover": round(sold / average, 4) if average else None,
+                      "days_of_cover": round(on_hand / rate, 1) if rate else None,
+                      "stock_out_days": round(out_days, 2)})
+    return {"from": _iso(start), "to": _iso(end), "days": round(days, 4), "items": items}
+
+
+# ---- NPS -------------------------------------------------------------------------------------------------------
+
+
+def nps(db: Db, *, start: datetime | None = None, end: datetime | None = None, channel: str | None = None,
+        location: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Net Promoter Score from `nps_answered` events (`score` 0-10, `location` for a store), overall, per channel
+    and per store."""
+    e = engine_for(db)
+    start, end = rules.period(start, end, now or datetime.now(UTC))
+    params: dict[str, Any] = {}
+    where = _period(start, end, params, "answered_at") + _filters(channel, location, params)
+    at = e.timestamp("occurred_at")
+    sql = f"""
+    WITH a AS (SELECT channel, json_extract_string(properties, '$.location') AS location, {at} AS answered_at,
+                      TRY_CAST(COALESCE(json_extract_string(properties, '$.score'),
+                                        json_extract_string(properties, '$.nps')) AS DOUBLE) AS score
+               FROM {{op}}.customer_events WHERE type = '{rules.NPS_EVENT}' AND source = 'events'),
+    v AS (SELECT * FROM a WHERE score IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) {where})
+    SELECT channel, location, COUNT(*) FILTER (WHERE score >= 9), COUNT(*) FILTER (WHERE score BETWEEN 7 AND 8),
+           COUNT(*) FILTER (WHERE score <= 6) FROM v GROUP BY ALL"""
+    overall = [0, 0, 0]
+    per_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    per_store: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for chan, loc, pro, pas, det in e.rows(sql, params):
+        for bucket in (overall, per_channel[chan], *([per_store[loc]] if loc else [])):
+            bucket[0] += pro
+            bucket[1] += pas
+            bucket[2] += det
+    return {"from": _iso(start), "to": _iso(end), "overall": rules.nps(*overall),
+            "channels": [{"channel": k, **rules.nps(*v)} for k, v in sorted(per_channel.items())],
+            "locations": [{"location": k, **rules.nps(*v)} for k, v in sorted(per_store.items())]}
