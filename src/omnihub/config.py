@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     outbox_purge_every_seconds: float = 3600.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Analytics: 0 reads the operational database live on every request; N > 0 answers from a DuckDB copy of the
+    # figures' source rows that is at most about N seconds old (rebuilt in the background; see docs/analytics.md).
+    analytics_max_age_seconds: float = Field(default=0.0, ge=0)
 
 
 @lru_cache

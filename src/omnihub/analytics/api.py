@@ -16,6 +16,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from omnihub.analytics import queries
+from omnihub.analytics.engine import Engine, engine_for
 from omnihub.analytics.schemas import (
     ChannelsOut,
     ClvOut,
@@ -58,6 +59,10 @@ def _scope(p: Principal, channel: str | None, location: str | None, *, channel_k
     return channel, location
 
 
+def _engine(ctx: Context) -> Engine:
+    return engine_for(ctx.db, max_age=ctx.settings.analytics_max_age_seconds)
+
+
 def _refused(p: Principal) -> Forbidden:
     return Forbidden("role_not_allowed", f"A {p.role.value} key cannot read this report: it spans every "
                      "channel and location.", role=p.role.value)
@@ -68,7 +73,7 @@ def summary(start: datetime | None = From, end: datetime | None = To, channel: s
             location: str | None = Location, currency: str | None = Query(None, pattern=r"^[A-Z]{3}$"),
             ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     channel, location = _scope(ctx.principal, channel, location, channel_keys=True, associates=True)
-    return queries.summary(ctx.db, start=start, end=end, channel=channel, location=location, currency=currency,
+    return queries.summary(_engine(ctx), start=start, end=end, channel=channel, location=location, currency=currency,
                            now=ctx.clock.now())
 
 
@@ -79,7 +84,7 @@ def timeseries(metric: Literal["revenue", "orders", "units", "customers"] = "rev
                end: datetime | None = To, channel: str | None = Channel, location: str | None = Location,
                ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     channel, location = _scope(ctx.principal, channel, location, channel_keys=True, associates=True)
-    return queries.timeseries(ctx.db, metric=metric, by=by, split=split, start=start, end=end, channel=channel,
+    return queries.timeseries(_engine(ctx), metric=metric, by=by, split=split, start=start, end=end, channel=channel,
                               location=location, now=ctx.clock.now())
 
 
@@ -87,28 +92,28 @@ def timeseries(metric: Literal["revenue", "orders", "units", "customers"] = "rev
 def cohorts(period: Literal["month", "year"] = "month", end: datetime | None = To,
             channel: str | None = Channel, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     channel, _ = _scope(ctx.principal, channel, None, channel_keys=True, associates=False)
-    return queries.cohorts(ctx.db, period=period, end=end, channel=channel, now=ctx.clock.now())
+    return queries.cohorts(_engine(ctx), period=period, end=end, channel=channel, now=ctx.clock.now())
 
 
 @router.get("/channels", response_model=ChannelsOut, response_model_by_alias=True)
 def channels(start: datetime | None = From, end: datetime | None = To, channel: str | None = Channel,
              ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     channel, _ = _scope(ctx.principal, channel, None, channel_keys=True, associates=False)
-    return queries.channels(ctx.db, start=start, end=end, channel=channel, now=ctx.clock.now())
+    return queries.channels(_engine(ctx), start=start, end=end, channel=channel, now=ctx.clock.now())
 
 
 @router.get("/omnichannel", response_model=OmnichannelOut, response_model_by_alias=True)
 def omnichannel(start: datetime | None = Query(None, alias="from", description="Default: all history."),
                 end: datetime | None = To, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     _scope(ctx.principal, None, None, channel_keys=False, associates=False)
-    return queries.omnichannel(ctx.db, start=start, end=end, now=ctx.clock.now())
+    return queries.omnichannel(_engine(ctx), start=start, end=end, now=ctx.clock.now())
 
 
 @router.get("/clv", response_model=ClvOut)
 def clv(top: int = Query(20, ge=1, le=500), end: datetime | None = To,
         ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     _scope(ctx.principal, None, None, channel_keys=False, associates=False)
-    return queries.clv(ctx.db, top=top, end=end, now=ctx.clock.now())
+    return queries.clv(_engine(ctx), top=top, end=end, now=ctx.clock.now())
 
 
 @router.get("/inventory", response_model=InventoryOut, response_model_by_alias=True)
@@ -116,7 +121,7 @@ def inventory(start: datetime | None = From, end: datetime | None = To, location
               sku: str | None = Query(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
               limit: int = Query(500, ge=1, le=5000), ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     _, location = _scope(ctx.principal, None, location, channel_keys=False, associates=True)
-    return queries.inventory(ctx.db, start=start, end=end, location=location, sku=sku, limit=limit,
+    return queries.inventory(_engine(ctx), start=start, end=end, location=location, sku=sku, limit=limit,
                              now=ctx.clock.now())
 
 
@@ -124,4 +129,4 @@ def inventory(start: datetime | None = From, end: datetime | None = To, location
 def nps(start: datetime | None = From, end: datetime | None = To, channel: str | None = Channel,
         location: str | None = Location, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     channel, location = _scope(ctx.principal, channel, location, channel_keys=True, associates=True)
-    return queries.nps(ctx.db, start=start, end=end, channel=channel, location=location, now=ctx.clock.now())
+    return queries.nps(_engine(ctx), start=start, end=end, channel=channel, location=location, now=ctx.clock.now())

@@ -12,10 +12,14 @@ under its own alias, and every query runs on its own DuckDB cursor (thread-safe)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,8 @@ from sqlalchemy.engine import make_url
 
 from omnihub.analytics import errors
 from omnihub.core.db import Database, normalise_url
+
+log = logging.getLogger("omnihub.analytics")
 
 EXTENSIONS = {"sqlite": ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
               "postgres": ("duckdb_extension_postgres_scanner", "postgres_scanner")}
@@ -95,14 +101,26 @@ def _libpq_quote(value: str) -> str:
 
 class Engine:
     """Analytical reads of one operational database. `kind` is "sqlite" or "postgres"; `op` is the alias its
-    tables are reached under (`{op}.orders`)."""
+    tables are reached under (`{op}.orders`).
 
-    def __init__(self, url: str) -> None:
+    Queries read *sources* (named SQL definitions over the attached tables, see queries.SOURCES). With `max_age`
+    0 a source is its definition, run live on every request. With `max_age` > 0 the sources are copied into
+    DuckDB's own memory (one consistent read of the database), queries run on the copy, and a copy older than
+    `max_age` seconds is rebuilt in a background thread while requests keep answering from the current one."""
+
+    def __init__(self, url: str, max_age: float = 0.0) -> None:
         self.url = normalise_url(url)
         self.op = "op_" + hashlib.sha256(self.url.encode()).hexdigest()[:12]
         self.kind = ""
+        self.max_age = max_age
         self._attached = False
-        self.memo: dict[str, Any] = {}  # results worth keeping between requests (a fitted CLV model)
+        self.memo: dict[Any, Any] = {}  # results worth keeping between requests (a fitted CLV model)
+        self._snapshot: tuple[str, float, datetime] | None = None  # (schema, monotonic time, wall time)
+        self._older: list[str] = []
+        self._generation = 0
+        self._refresh_lock = threading.Lock()
+        self._refreshing = False
+        self.last_refresh_error: str | None = None
 
     def _ensure(self) -> Any:
         with _lock:
@@ -121,12 +139,82 @@ class Engine:
             self._attached = True
             return duck
 
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one query (`{op}` in the text is the attached database) and return its rows."""
-        return self.frame(sql, params)[1]
+    def reader(self, sources: dict[str, Callable[[Engine], str]]) -> Reader:
+        """What a query reads from: the live definitions, or the current copy (building the first one now and
+        starting a rebuild when it is too old)."""
+        self._ensure()
+        if self.max_age <= 0:
+            return Reader(self, {name: f"({build(self)})" for name, build in sources.items()},
+                          datetime.now(UTC))
+        snapshot = self._snapshot
+        if snapshot is None:
+            with self._refresh_lock:
+                if self._snapshot is None:
+                    self.refresh(sources)
+            snapshot = self._snapshot
+            assert snapshot is not None
+        elif time.monotonic() - snapshot[1] > self.max_age:
+            self._refresh_in_background(sources)
+        schema, _, wall = snapshot
+        return Reader(self, {name: f"{schema}.{name}" for name in sources}, wall)
+
+    def refresh(self, sources: dict[str, Callable[[Engine], str]]) -> None:
+        """Copy every source into a new schema in one transaction, then switch to it. The copy before the
+        current one is dropped (a query still reading the current one has a whole `max_age` to finish)."""
+        duck = self._ensure()
+        import duckdb
+
+        self._generation += 1
+        schema = f"{self.op}_s{self._generation}"
+        wall = datetime.now(UTC)
+        cursor = duck.cursor()
+        try:
+            cursor.execute(f"CREATE SCHEMA {schema}")
+            cursor.execute("BEGIN")
+            for name, build in sources.items():
+                cursor.execute(f"CREATE TABLE {schema}.{name} AS {build(self).replace('{op}', self.op)}")
+            cursor.execute("COMMIT")
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            if isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
+                raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+            raise
+        finally:
+            cursor.close()
+        previous = self._snapshot
+        self._snapshot = (schema, time.monotonic(), wall)
+        if previous is not None:
+            self._older.append(previous[0])
+        while len(self._older) > 1:
+            cursor = duck.cursor()
+            try:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {self._older.pop(0)} CASCADE")
+            finally:
+                cursor.close()
+
+    def _refresh_in_background(self, sources: dict[str, Callable[[Engine], str]]) -> None:
+        with self._refresh_lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+
+        def work() -> None:
+            try:
+                self.refresh(sources)
+                self.last_refresh_error = None
+            except Exception as exc:  # the current copy keeps answering; the error is kept for /analytics/health
+                self.last_refresh_error = str(exc)
+                log.warning("analytics refresh failed: %s", exc)
+            finally:
+                self._refreshing = False
+
+        threading.Thread(target=work, name="analytics-refresh", daemon=True).start()
 
     def frame(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Column names and rows."""
+        """Column names and rows (`{op}` in the text is the attached database)."""
         duck = self._ensure()
         import duckdb
 
@@ -140,11 +228,12 @@ class Engine:
         finally:
             cursor.close()
 
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.frame(sql, params)[1]
+
     def timestamp(self, column: str) -> str:
-        """A column as a naive UTC TIMESTAMP on either engine (SQLite keeps timestamps as text)."""
-        if self.kind == "postgres":
-            return f"CAST({column} AS TIMESTAMP)"
-        return f"CAST(CAST({column} AS TIMESTAMPTZ) AS TIMESTAMP)"
+        """A column as a naive UTC TIMESTAMP on either engine."""
+        return f"CAST({column} AS TIMESTAMP)"
 
     @staticmethod
     def money(column: str) -> str:
@@ -152,15 +241,39 @@ class Engine:
         return f"CAST({column} AS DECIMAL(18,4))"
 
 
-def engine_for(db: Database | Engine | str) -> Engine:
-    """The engine of a hub database (one per URL per process)."""
+class Reader:
+    """One query's view: where each source is, and how old the data is."""
+
+    def __init__(self, engine: Engine, where: dict[str, str], as_of: datetime) -> None:
+        self.engine = engine
+        self.where = where
+        self.as_of = as_of
+
+    def sql(self, text: str) -> str:
+        """`{sales}`, `{ledger}`… in the text become the sources' places."""
+        for name, place in self.where.items():
+            text = text.replace("{" + name + "}", place)
+        return text
+
+    def rows(self, text: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.engine.rows(self.sql(text), params)
+
+
+def engine_for(db: Database | Engine | str, *, max_age: float | None = None) -> Engine:
+    """The engine of a hub database (one per URL per process). `max_age` (seconds) chooses live reads (0) or a
+    copy at most that old; by default OMNIHUB_ANALYTICS_MAX_AGE_SECONDS."""
     if isinstance(db, Engine):
         return db
     url = normalise_url(db if isinstance(db, str) else db.url)
+    if max_age is None:
+        from omnihub.config import get_settings
+
+        max_age = get_settings().analytics_max_age_seconds
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = Engine(url)
+            engine = _engines[url] = Engine(url, max_age)
+        engine.max_age = max_age
     return engine
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from omnihub.analytics import rules
-from omnihub.analytics.engine import Engine, engine_for, in_list
+from omnihub.analytics.engine import Engine, Reader, engine_for, in_list
 from omnihub.core.db import Database
 from omnihub.core.money import format_amount, minor_units
 
@@ -35,24 +36,73 @@ def _money(amount: Any, currency: str) -> str:
     return format_amount(Decimal(amount or 0), currency)
 
 
-def _sales(e: Engine, *, lines: bool = True) -> str:
-    """One row per sale (an order in a sold status): its channel, currency, the surviving customer profile
-    (merges followed), when, its revenue net of returns, its net units and its location."""
-    at = e.timestamp("o.created_at")
-    line_join = line_cols = ""
-    if lines:
-        line_cols = (", COALESCE(l.units, 0) AS units, COALESCE(o.pickup_location, l.location) AS location"
-                     f", {e.money('o.total')} - COALESCE(r.refunded, 0) AS revenue")
-        line_join = (
-            " LEFT JOIN (SELECT order_id, SUM(quantity - returned) AS units,"
-            " arg_min(location_code, line_no) AS location FROM {op}.order_lines GROUP BY order_id) l"
-            " ON l.order_id = o.id"
-            f" LEFT JOIN (SELECT order_id, SUM({e.money('refund_amount')}) AS refunded FROM {{op}}.returns"
-            " GROUP BY order_id) r ON r.order_id = o.id")
-    return (f"SELECT o.id, o.channel_code AS channel, o.currency, o.cart_id,"
-            f" COALESCE(a.survivor_id, o.customer_id) AS customer, {at} AS sold_at{line_cols}"
-            " FROM {op}.orders o LEFT JOIN {op}.customer_aliases a ON a.merged_id = o.customer_id"
-            f"{line_join} WHERE o.status IN {in_list(rules.SOLD_STATUSES)}")
+# ---- sources: what every figure is made of ----------------------------------------------------------------------
+
+
+def _sales(e: Engine) -> str:
+    """One row per sale (an order in a sold status): its channel, currency, the channel of the cart it came from,
+    the surviving customer profile (merges followed), when, its net units, its location and its revenue net of
+    returns."""
+    return (
+        "SELECT o.id, o.channel_code AS channel, o.currency, c.channel_code AS cart_channel,"
+        f" COALESCE(a.survivor_id, o.customer_id) AS customer, {e.timestamp('o.created_at')} AS sold_at,"
+        " COALESCE(l.units, 0) AS units, COALESCE(o.pickup_location, l.location) AS location,"
+        f" {e.money('o.total')} - COALESCE(r.refunded, 0) AS revenue"
+        " FROM {op}.orders o LEFT JOIN {op}.customer_aliases a ON a.merged_id = o.customer_id"
+        " LEFT JOIN (SELECT order_id, SUM(quantity - returned) AS units,"
+        " arg_min(location_code, line_no) AS location FROM {op}.order_lines GROUP BY order_id) l"
+        " ON l.order_id = o.id"
+        f" LEFT JOIN (SELECT order_id, SUM({e.money('refund_amount')}) AS refunded FROM {{op}}.returns"
+        " GROUP BY order_id) r ON r.order_id = o.id"
+        " LEFT JOIN {op}.carts c ON c.id = o.cart_id"
+        f" WHERE o.status IN {in_list(rules.SOLD_STATUSES)}")
+
+
+def _session_starts(e: Engine) -> str:
+    """The first event of every session: a customer's run of behavioural events in one channel with no gap over
+    30 minutes (answers and message reactions are not visits)."""
+    return f"""
+    SELECT channel, seen_at FROM (
+      SELECT channel, seen_at, LAG(seen_at) OVER (PARTITION BY customer, channel ORDER BY seen_at) AS prev
+      FROM (SELECT COALESCE(a.survivor_id, ev.customer_id) AS customer, ev.channel,
+                   {e.timestamp('ev.occurred_at')} AS seen_at
+            FROM {{op}}.customer_events ev LEFT JOIN {{op}}.customer_aliases a ON a.merged_id = ev.customer_id
+            WHERE ev.source = 'events' AND ev.channel IS NOT NULL AND ev.type NOT IN {in_list(rules.NOT_A_VISIT)}) x
+    ) y WHERE prev IS NULL OR seen_at - prev > INTERVAL {rules.SESSION_GAP_MINUTES} MINUTE"""
+
+
+def _nps_answers(e: Engine) -> str:
+    """`nps_answered` events with a whole 0-10 score (`score`, or `nps`) and the store they were about."""
+    return f"""
+    SELECT channel, location, score, answered_at FROM (
+      SELECT channel, json_extract_string(properties, '$.location') AS location,
+             {e.timestamp('occurred_at')} AS answered_at,
+             TRY_CAST(COALESCE(json_extract_string(properties, '$.score'),
+                               json_extract_string(properties, '$.nps')) AS DOUBLE) AS score
+      FROM {{op}}.customer_events WHERE type = '{rules.NPS_EVENT}' AND source = 'events') a
+    WHERE score IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)"""
+
+
+def _ledger(e: Engine) -> str:
+    """Every stock change with the on-hand it left, valid until the level's next change."""
+    at = e.timestamp('"at"')
+    return f"""
+    SELECT location_code, sku, kind, on_hand_delta, on_hand_after, {at} AS valid_from,
+           LEAD({at}) OVER (PARTITION BY location_code, sku ORDER BY id) AS valid_to
+    FROM {{op}}.stock_ledger"""
+
+
+def _levels(e: Engine) -> str:
+    return "SELECT location_code, sku, on_hand FROM {op}.stock_levels"
+
+
+SOURCES: dict[str, Callable[[Engine], str]] = {
+    "sales": _sales, "session_starts": _session_starts, "nps_answers": _nps_answers, "ledger": _ledger,
+    "levels": _levels}
+
+
+def _reader(db: Db) -> Reader:
+    return engine_for(db).reader(SOURCES)
 
 
 def _filters(channel: str | None, location: str | None, params: dict[str, Any], alias: str = "") -> str:
@@ -81,7 +131,7 @@ def summary(db: Db, *, start: datetime | None = None, end: datetime | None = Non
             location: str | None = None, currency: str | None = None, now: datetime | None = None
             ) -> dict[str, Any]:
     """The dashboard's KPI cards for a period, one entry per currency (never summed across currencies)."""
-    e = engine_for(db)
+    r = _reader(db)
     start, end = rules.period(start, end, now or datetime.now(UTC))
     params: dict[str, Any] = {}
     where = _period(start, end, params) + _filters(channel, location, params)
@@ -89,7 +139,7 @@ def summary(db: Db, *, start: datetime | None = None, end: datetime | None = Non
         where += " AND currency = $currency"
         params["currency"] = currency
     sql = f"""
-    WITH s AS ({_sales(e)}),
+    WITH s AS (SELECT * FROM {{sales}}),
     hist AS (SELECT customer, MIN(sold_at) AS first_at, COUNT(*) AS n, COUNT(DISTINCT channel) AS channels
              FROM s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY customer),
     p AS (SELECT * FROM s WHERE TRUE {where}),
@@ -104,14 +154,15 @@ def summary(db: Db, *, start: datetime | None = None, end: datetime | None = Non
            COALESCE(c.repeat_customers, 0), COALESCE(c.omnichannel_customers, 0)
     FROM t LEFT JOIN c ON c.currency = t.currency ORDER BY t.currency"""
     items = []
-    for cur, orders, revenue, units, customers, new, repeat, omni in e.rows(sql, params):
+    for cur, orders, revenue, units, customers, new, repeat, omni in r.rows(sql, params):
         items.append({
             "currency": cur, "orders": orders, "revenue": _money(revenue, cur), "units": int(units or 0),
             "customers": customers, "new_customers": new,
             "average_order_value": rules.average(revenue or 0, orders, minor_units(cur)),
             "repeat_customers": repeat, "repeat_rate": rules.share(repeat, customers),
             "omnichannel_customers": omni, "omnichannel_share": rules.share(omni, customers)})
-    return {"from": _iso(start), "to": _iso(end), "channel": channel, "location": location, "items": items}
+    return {"from": _iso(start), "to": _iso(end), "channel": channel, "location": location, "items": items,
+            "data_as_of": _iso(r.as_of)}
 
 
 # ---- time series -----------------------------------------------------------------------------------------------
@@ -122,7 +173,7 @@ def timeseries(db: Db, *, metric: str = "revenue", by: str = "day", start: datet
                location: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """One series per currency (revenue) and per channel or location when split, with a point for every bucket
     of the period (zero where nothing sold)."""
-    e = engine_for(db)
+    r = _reader(db)
     metric = rules.choose("metric", metric, rules.METRICS, "revenue") or "revenue"
     by = rules.choose("by", by, rules.BUCKETS, "day") or "day"
     split = rules.choose("split", split, rules.SPLITS)
@@ -136,9 +187,9 @@ def timeseries(db: Db, *, metric: str = "revenue", by: str = "day", start: datet
     currency = "currency" if metric == "revenue" else "NULL"
     key = split or "NULL"
     sql = f"""SELECT {currency} AS cur, {key} AS key, CAST(date_trunc('{by}', sold_at) AS DATE) AS bucket, {value}
-              FROM ({_sales(e)}) s WHERE TRUE {where} GROUP BY ALL"""
+              FROM {{sales}} s WHERE TRUE {where} GROUP BY ALL"""
     series: dict[tuple[Any, Any], dict[date, Any]] = defaultdict(dict)
-    for cur, k, bucket, v in e.rows(sql, params):
+    for cur, k, bucket, v in r.rows(sql, params):
         series[(cur, k)][bucket] = v
     out = []
     for (cur, k), values in sorted(series.items(), key=lambda item: (str(item[0][0]), str(item[0][1]))):
@@ -150,7 +201,7 @@ def timeseries(db: Db, *, metric: str = "revenue", by: str = "day", start: datet
         out.append({"currency": cur, "channel": k if split == "channel" else None,
                     "location": k if split == "location" else None, "points": points})
     return {"metric": metric, "by": by, "split": split, "from": _iso(start), "to": _iso(end), "channel": channel,
-            "location": location, "series": out}
+            "location": location, "series": out, "data_as_of": _iso(r.as_of)}
 
 
 # ---- cohorts ---------------------------------------------------------------------------------------------------
@@ -160,19 +211,19 @@ def cohorts(db: Db, *, period: str = "month", end: datetime | None = None, chann
             now: datetime | None = None) -> dict[str, Any]:
     """Customers grouped by the month (or year) of their first purchase, and how many bought again in each later
     period up to `end`."""
-    e = engine_for(db)
+    r = _reader(db)
     by = rules.choose("period", period, rules.COHORT_PERIODS, "month") or "month"
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     params: dict[str, Any] = {"end": _naive(end)}
     where = _filters(channel, None, params)
     sql = f"""
     WITH s AS (SELECT customer, CAST(date_trunc('{by}', sold_at) AS DATE) AS p, channel
-               FROM ({_sales(e, lines=False)}) x WHERE customer IS NOT NULL AND sold_at < $end),
+               FROM {{sales}} x WHERE customer IS NOT NULL AND sold_at < $end),
     f AS (SELECT customer, MIN(p) AS cohort FROM s WHERE TRUE {where} GROUP BY customer),
     act AS (SELECT DISTINCT customer, p FROM s WHERE TRUE {where})
     SELECT f.cohort, act.p, COUNT(*) FROM act JOIN f ON f.customer = act.customer GROUP BY ALL"""
     counts: dict[date, dict[int, int]] = defaultdict(dict)
-    for cohort, when, n in e.rows(sql, params):
+    for cohort, when, n in r.rows(sql, params):
         counts[cohort][rules.periods_between(cohort, when, by)] = n
     last = rules.bucket_start(end - timedelta(microseconds=1), by)
     out = []
@@ -182,53 +233,37 @@ def cohorts(db: Db, *, period: str = "month", end: datetime | None = None, chann
         out.append({"cohort": rules.label(cohort, by), "size": size, "periods": [
             {"offset": k, "customers": counts[cohort].get(k, 0), "share": rules.share(counts[cohort].get(k, 0), size)}
             for k in range(span + 1)]})
-    return {"period": by, "to": _iso(end), "channel": channel, "cohorts": out}
+    return {"period": by, "to": _iso(end), "channel": channel, "cohorts": out, "data_as_of": _iso(r.as_of)}
 
 
 # ---- channels --------------------------------------------------------------------------------------------------
-
-
-def _sessions_sql(e: Engine, params: dict[str, Any], start: datetime | None, end: datetime) -> str:
-    """Sessions per channel: a customer's run of behavioural events in one channel with no gap over 30 minutes,
-    counted in the period its first event falls in."""
-    at = e.timestamp("ev.occurred_at")
-    return f"""
-    SELECT channel,
-      COUNT(*) FILTER (WHERE prev IS NULL OR seen_at - prev > INTERVAL {rules.SESSION_GAP_MINUTES} MINUTE) AS sessions
-    FROM (
-      SELECT channel, seen_at, LAG(seen_at) OVER (PARTITION BY customer, channel ORDER BY seen_at) AS prev
-      FROM (SELECT COALESCE(a.survivor_id, ev.customer_id) AS customer, ev.channel, {at} AS seen_at
-            FROM {{op}}.customer_events ev LEFT JOIN {{op}}.customer_aliases a ON a.merged_id = ev.customer_id
-            WHERE ev.source = 'events' AND ev.channel IS NOT NULL AND ev.type NOT IN {in_list(rules.NOT_A_VISIT)}
-            ) x WHERE seen_at < $end
-    ) y WHERE TRUE {_period(start, end, params, "seen_at")} GROUP BY channel"""
 
 
 def channels(db: Db, *, start: datetime | None = None, end: datetime | None = None, channel: str | None = None,
              now: datetime | None = None) -> dict[str, Any]:
     """Per channel (and currency): orders, revenue, AOV, customers, sessions, conversion and the share of its
     orders that started in another channel (a cart opened elsewhere)."""
-    e = engine_for(db)
+    r = _reader(db)
     start, end = rules.period(start, end, now or datetime.now(UTC))
     params: dict[str, Any] = {}
     where = _period(start, end, params) + _filters(channel, None, params)
     sql = f"""
-    WITH p AS (SELECT s.*, c.channel_code AS cart_channel FROM ({_sales(e)}) s
-               LEFT JOIN {{op}}.carts c ON c.id = s.cart_id WHERE TRUE {where}),
-    sess AS ({_sessions_sql(e, params, start, end)})
+    WITH p AS (SELECT * FROM {{sales}} s WHERE TRUE {where}),
+    sess AS (SELECT channel, COUNT(*) AS sessions FROM {{session_starts}} WHERE TRUE
+             {_period(start, end, params, "seen_at")} GROUP BY channel)
     SELECT p.channel, p.currency, COUNT(*), SUM(revenue), COUNT(DISTINCT customer),
            COUNT(*) FILTER (WHERE cart_channel IS NOT NULL AND cart_channel <> p.channel),
            ANY_VALUE(sess.sessions)
     FROM p LEFT JOIN sess ON sess.channel = p.channel GROUP BY p.channel, p.currency ORDER BY p.channel, p.currency"""
     items = []
-    for code, cur, orders, revenue, customers, started_elsewhere, sessions in e.rows(sql, params):
+    for code, cur, orders, revenue, customers, started_elsewhere, sessions in r.rows(sql, params):
         items.append({"channel": code, "currency": cur, "orders": orders, "revenue": _money(revenue, cur),
                       "average_order_value": rules.average(revenue or 0, orders, minor_units(cur)),
                       "customers": customers, "sessions": int(sessions or 0),
                       "conversion": rules.share(orders, sessions or 0),
                       "started_elsewhere": started_elsewhere,
                       "started_elsewhere_share": rules.share(started_elsewhere, orders)})
-    return {"from": _iso(start), "to": _iso(end), "items": items}
+    return {"from": _iso(start), "to": _iso(end), "items": items, "data_as_of": _iso(r.as_of)}
 
 
 # ---- omnichannel -----------------------------------------------------------------------------------------------
@@ -238,18 +273,18 @@ def omnichannel(db: Db, *, start: datetime | None = None, end: datetime | None =
                 now: datetime | None = None) -> dict[str, Any]:
     """Customers who bought in one channel against those who bought in two or more (over the period; all history
     by default): how many, their spend, AOV and orders per customer, per currency."""
-    e = engine_for(db)
+    r = _reader(db)
     start, end = rules.period(start, end, now or datetime.now(UTC), default_days=None)
     params: dict[str, Any] = {}
     where = _period(start, end, params)
     sql = f"""
-    WITH p AS (SELECT * FROM ({_sales(e)}) s WHERE customer IS NOT NULL {where}),
+    WITH p AS (SELECT * FROM {{sales}} s WHERE customer IS NOT NULL {where}),
     k AS (SELECT customer, COUNT(DISTINCT channel) AS n FROM p GROUP BY customer)
     SELECT p.currency, CASE WHEN k.n >= 2 THEN '2+' ELSE '1' END AS grp, COUNT(DISTINCT p.customer), COUNT(*),
            SUM(p.revenue)
     FROM p JOIN k ON k.customer = p.customer GROUP BY ALL ORDER BY 1, 2"""
     per: dict[str, dict[str, Any]] = {}
-    for cur, grp, customers, orders, spend in e.rows(sql, params):
+    for cur, grp, customers, orders, spend in r.rows(sql, params):
         places = minor_units(cur)
         per.setdefault(cur, {"currency": cur, "groups": {}})["groups"][grp] = {
             "customers": customers, "orders": orders, "spend": _money(spend, cur),
@@ -263,7 +298,7 @@ def omnichannel(db: Db, *, start: datetime | None = None, end: datetime | None =
         groups = per[cur]["groups"]
         items.append({"currency": cur, "one_channel": groups.get("1", empty),
                       "two_or_more_channels": groups.get("2+", empty)})
-    return {"from": _iso(start), "to": _iso(end), "items": items}
+    return {"from": _iso(start), "to": _iso(end), "items": items, "data_as_of": _iso(r.as_of)}
 
 
 # ---- customer lifetime value -----------------------------------------------------------------------------------
@@ -273,22 +308,23 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
     """Historic CLV (net revenue so far) and predicted 12-month CLV (BG/NBD times Gamma-Gamma) per customer and
     currency; the `top` customers by predicted value. The models are fitted per currency on the shop's own
     customers, as of the start of the day `end` falls in."""
-    e = engine_for(db)
+    r = _reader(db)
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     as_of = end.date()
     params: dict[str, Any] = {"end": _naive(datetime.combine(as_of, datetime.min.time()))}
-    sql = f"""SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue), COUNT(*)
-              FROM ({_sales(e)}) s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY ALL ORDER BY 1, 2, 3"""
+    sql = """SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue), COUNT(*)
+              FROM {sales} s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY ALL ORDER BY 1, 2, 3"""
     days: dict[tuple[str, str], list[tuple[date, Decimal, int]]] = defaultdict(list)
-    for cur, customer, day, value, orders in e.rows(sql, params):
+    for cur, customer, day, value, orders in r.rows(sql, params):
         days[(cur, customer)].append((day, Decimal(value), orders))
     by_currency: dict[str, list[tuple[str, list[tuple[date, Decimal, int]]]]] = defaultdict(list)
     for (cur, customer), history in days.items():
         by_currency[cur].append((customer, history))
     items = []
     for cur in sorted(by_currency):
-        items.append(_clv_currency(e, cur, by_currency[cur], as_of, top))
-    return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items}
+        items.append(_clv_currency(r.engine, cur, by_currency[cur], as_of, top))
+    return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items,
+            "data_as_of": _iso(r.as_of)}
 
 
 def _clv_currency(e: Engine, cur: str, customers: list[tuple[str, list[tuple[date, Decimal, int]]]], as_of: date,
@@ -361,7 +397,7 @@ def inventory(db: Db, *, start: datetime | None = None, end: datetime | None = N
     """Per SKU and location over the period, from the stock ledger: units sold, time-weighted average on hand,
     turnover (sold ÷ average on hand), days of cover (on hand now ÷ average daily sales) and stock-out days (time
     spent with nothing on hand)."""
-    e = engine_for(db)
+    r = _reader(db)
     start, end = rules.period(start, end, now or datetime.now(UTC))
     assert start is not None
     params: dict[str, Any] = {"start": _naive(start), "end": _naive(end), "limit": limit}
@@ -372,12 +408,9 @@ def inventory(db: Db, *, start: datetime | None = None, end: datetime | None = N
     if sku:
         where += " AND sku = $sku"
         params["sku"] = sku
-    at = e.timestamp('"at"')
     days = (end - start).total_seconds() / 86400
     sql = f"""
-    WITH g AS (SELECT location_code, sku, on_hand_after, {at} AS valid_from,
-                      LEAD({at}) OVER (PARTITION BY location_code, sku ORDER BY id) AS valid_to, kind, on_hand_delta
-               FROM {{op}}.stock_ledger WHERE {at} < $end {where}),
+    WITH g AS (SELECT * FROM {{ledger}} WHERE valid_from < $end {where}),
     seg AS (SELECT location_code, sku, on_hand_after,
                    epoch(LEAST(COALESCE(valid_to, $end), $end) - GREATEST(valid_from, $start)) / 86400.0 AS d
             FROM g WHERE COALESCE(valid_to, $end) > $start),
@@ -388,10 +421,10 @@ def inventory(db: Db, *, start: datetime | None = None, end: datetime | None = N
              WHERE kind = 'sale' AND valid_from >= $start GROUP BY ALL)
     SELECT l.location_code, l.sku, l.on_hand, COALESCE(sold.sold, 0), COALESCE(held.unit_days, 0),
            COALESCE(held.out_days, 0)
-    FROM {{op}}.stock_levels l LEFT JOIN held USING (location_code, sku) LEFT JOIN sold USING (location_code, sku)
+    FROM {{levels}} l LEFT JOIN held USING (location_code, sku) LEFT JOIN sold USING (location_code, sku)
     WHERE TRUE {where} ORDER BY l.sku, l.location_code LIMIT $limit"""
     items = []
-    for loc, code, on_hand, sold, unit_days, out_days in e.rows(sql, params):
+    for loc, code, on_hand, sold, unit_days, out_days in r.rows(sql, params):
         average = unit_days / days
         rate = sold / days
         items.append({"sku": code, "location": loc, "on_hand": on_hand, "sold": int(sold),
@@ -399,7 +432,8 @@ def inventory(db: Db, *, start: datetime | None = None, end: datetime | None = N
                       "turnover": round(sold / average, 4) if average else None,
                       "days_of_cover": round(on_hand / rate, 1) if rate else None,
                       "stock_out_days": round(out_days, 2)})
-    return {"from": _iso(start), "to": _iso(end), "days": round(days, 4), "items": items}
+    return {"from": _iso(start), "to": _iso(end), "days": round(days, 4), "items": items,
+            "data_as_of": _iso(r.as_of)}
 
 
 # ---- NPS -------------------------------------------------------------------------------------------------------
@@ -409,27 +443,22 @@ def nps(db: Db, *, start: datetime | None = None, end: datetime | None = None, c
         location: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Net Promoter Score from `nps_answered` events (`score` 0-10, `location` for a store), overall, per channel
     and per store."""
-    e = engine_for(db)
+    r = _reader(db)
     start, end = rules.period(start, end, now or datetime.now(UTC))
     params: dict[str, Any] = {}
     where = _period(start, end, params, "answered_at") + _filters(channel, location, params)
-    at = e.timestamp("occurred_at")
     sql = f"""
-    WITH a AS (SELECT channel, json_extract_string(properties, '$.location') AS location, {at} AS answered_at,
-                      TRY_CAST(COALESCE(json_extract_string(properties, '$.score'),
-                                        json_extract_string(properties, '$.nps')) AS DOUBLE) AS score
-               FROM {{op}}.customer_events WHERE type = '{rules.NPS_EVENT}' AND source = 'events'),
-    v AS (SELECT * FROM a WHERE score IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) {where})
     SELECT channel, location, COUNT(*) FILTER (WHERE score >= 9), COUNT(*) FILTER (WHERE score BETWEEN 7 AND 8),
-           COUNT(*) FILTER (WHERE score <= 6) FROM v GROUP BY ALL"""
+           COUNT(*) FILTER (WHERE score <= 6) FROM {{nps_answers}} WHERE TRUE {where} GROUP BY ALL"""
     overall = [0, 0, 0]
     per_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     per_store: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for chan, loc, pro, pas, det in e.rows(sql, params):
+    for chan, loc, pro, pas, det in r.rows(sql, params):
         for bucket in (overall, per_channel[chan], *([per_store[loc]] if loc else [])):
             bucket[0] += pro
             bucket[1] += pas
             bucket[2] += det
     return {"from": _iso(start), "to": _iso(end), "overall": rules.nps(*overall),
             "channels": [{"channel": k, **rules.nps(*v)} for k, v in sorted(per_channel.items())],
-            "locations": [{"location": k, **rules.nps(*v)} for k, v in sorted(per_store.items())]}
+            "locations": [{"location": k, **rules.nps(*v)} for k, v in sorted(per_store.items())],
+            "data_as_of": _iso(r.as_of)}

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Fresh(BaseModel):
+    data_as_of: str = Field(description="When the rows these figures are made of were read (UTC).")
+
+
 class SummaryItem(BaseModel):
     currency: str
     orders: int
@@ -19,7 +23,7 @@ class SummaryItem(BaseModel):
     omnichannel_share: str | None
 
 
-class SummaryOut(BaseModel):
+class SummaryOut(Fresh):
     from_: str | None = Field(alias="from")
     to: str
     channel: str | None
@@ -41,7 +45,7 @@ class Series(BaseModel):
     points: list[Point]
 
 
-class TimeseriesOut(BaseModel):
+class TimeseriesOut(Fresh):
     metric: str
     by: str
     split: str | None
@@ -66,7 +70,7 @@ class Cohort(BaseModel):
     periods: list[CohortPeriod]
 
 
-class CohortsOut(BaseModel):
+class CohortsOut(Fresh):
     period: str
     to: str
     channel: str | None
@@ -86,7 +90,7 @@ class ChannelItem(BaseModel):
     started_elsewhere_share: str | None
 
 
-class ChannelsOut(BaseModel):
+class ChannelsOut(Fresh):
     from_: str | None = Field(alias="from")
     to: str
     items: list[ChannelItem]
@@ -109,7 +113,7 @@ class OmnichannelItem(BaseModel):
     two_or_more_channels: Group
 
 
-class OmnichannelOut(BaseModel):
+class OmnichannelOut(Fresh):
     from_: str | None = Field(alias="from")
     to: str
     items: list[OmnichannelItem]
@@ -137,7 +141,7 @@ class ClvItem(BaseModel):
     top: list[ClvCustomer]
 
 
-class ClvOut(BaseModel):
+class ClvOut(Fresh):
     as_of: str
     horizon_days: int
     items: list[ClvItem]
@@ -154,7 +158,7 @@ class StockItem(BaseModel):
     stock_out_days: float
 
 
-class InventoryOut(BaseModel):
+class InventoryOut(Fresh):
     from_: str | None = Field(alias="from")
     to: str
     days: float
@@ -179,7 +183,7 @@ class NpsLocation(Nps):
     location: str
 
 
-class NpsOut(BaseModel):
+class NpsOut(Fresh):
     from_: str | None = Field(alias="from")
     to: str
     overall: Nps

@@ -20,6 +20,11 @@ from omnihub.core.db import Database
 ALL = {"from": "2026-05-01T00:00:00Z"}
 
 
+def figures(answer: dict) -> dict:
+    """An answer without the moment its rows were read."""
+    return {k: v for k, v in answer.items() if k != "data_as_of"}
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -28,19 +33,19 @@ def test_summary_per_currency_net_of_returns_and_discounts(history: Shop, admin:
                                                              clock: ManualClock) -> None:
     ref = Rows(db)
     now = clock.now()
-    everything = ok(admin.get("/api/v1/analytics/summary", params=ALL))
+    everything = figures(ok(admin.get("/api/v1/analytics/summary", params=ALL)))
     assert everything == ref.summary(datetime(2026, 5, 1, tzinfo=UTC), now)
     assert [i["currency"] for i in everything["items"]] == ["EUR", "GBP"]
     eur = everything["items"][0]
     assert eur["orders"] == sum(1 for s in ref.sales if s["currency"] == "EUR")
     # The default period is the last 30 days.
-    assert ok(admin.get("/api/v1/analytics/summary")) == ref.summary(now - timedelta(days=30), now)
+    assert figures(ok(admin.get("/api/v1/analytics/summary"))) == ref.summary(now - timedelta(days=30), now)
     middle = (START + timedelta(days=40), START + timedelta(days=75))
     for params in ({"channel": "web"}, {"channel": "store"}, {"location": "mad"}, {"location": "wh"},
                    {"currency": "GBP"}):
         got = ok(admin.get("/api/v1/analytics/summary", params={"from": _iso(middle[0]), "to": _iso(middle[1]),
                                                                 **params}))
-        assert got == ref.summary(*middle, **params), params
+        assert figures(got) == ref.summary(*middle, **params), params
 
 
 def test_the_merged_person_counts_once(history: Shop, admin: TestClient, db: Database) -> None:
@@ -129,5 +134,5 @@ def test_inventory_and_nps(history: Shop, admin: TestClient, db: Database, clock
     mad = ok(admin.get("/api/v1/analytics/inventory", params={"from": _iso(start), "location": "mad"}))
     assert {i["location"] for i in mad["items"]} == {"mad"}
     got = ok(admin.get("/api/v1/analytics/nps", params={"from": _iso(START)}))
-    assert got == ref.nps(START, end)
+    assert figures(got) == ref.nps(START, end)
     assert got["overall"]["responses"] > 0 and got["locations"]
