@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--pandas-repeat", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="Keep the generated database from the last run")
     parser.add_argument("--max-age", type=float, default=300,
-                        help="OMNIHUB_ANALYTICS_MAX_AGE_SECONDS for the server (0: every request reads PostgreSQL live)")
+                        help="OMNIHUB_ANALYTICS_MAX_AGE_SECONDS of the server (0: each request reads PostgreSQL)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}; {postgres_version(ADMIN_URL)}")

@@ -231,6 +231,19 @@ class Engine:
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.frame(sql, params)[1]
 
+    def arrays(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The result as one numpy array per column (no Python object per row)."""
+        duck = self._ensure()
+        import duckdb
+
+        cursor = duck.cursor()
+        try:
+            return dict(cursor.execute(sql.replace("{op}", self.op), params or {}).fetchnumpy())
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+        finally:
+            cursor.close()
+
     def timestamp(self, column: str) -> str:
         """A column as a naive UTC TIMESTAMP on either engine."""
         return f"CAST({column} AS TIMESTAMP)"

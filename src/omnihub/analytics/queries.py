@@ -8,6 +8,7 @@ Definitions of every figure are in docs/analytics.md.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -311,29 +312,31 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
     r = _reader(db)
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     as_of = end.date()
-    params: dict[str, Any] = {"end": _naive(datetime.combine(as_of, datetime.min.time()))}
-    sql = """SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue), COUNT(*)
-              FROM {sales} s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY ALL ORDER BY 1, 2, 3"""
-    days: dict[tuple[str, str], list[tuple[date, Decimal, int]]] = defaultdict(list)
-    for cur, customer, day, value, orders in r.rows(sql, params):
-        days[(cur, customer)].append((day, Decimal(value), orders))
-    by_currency: dict[str, list[tuple[str, list[tuple[date, Decimal, int]]]]] = defaultdict(list)
-    for (cur, customer), history in days.items():
-        by_currency[cur].append((customer, history))
+    params: dict[str, Any] = {"end": _naive(datetime.combine(as_of, datetime.min.time())), "as_of": as_of}
+    # Per customer: purchase days (x = days after the first), first and last, value; m = mean value of the repeat
+    # days. Computed in DuckDB: Python only sees one row per customer, as arrays.
+    sql = """
+    WITH d AS (SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue) AS v, COUNT(*) AS n
+               FROM {sales} WHERE customer IS NOT NULL AND sold_at < $end GROUP BY ALL)
+    SELECT currency, customer, COUNT(*) - 1 AS x, date_diff('day', MIN(day), MAX(day)) / 7.0 AS t_x,
+           date_diff('day', MIN(day), $as_of) / 7.0 AS big_t,
+           CASE WHEN COUNT(*) > 1 THEN CAST((SUM(v) - arg_min(v, day)) / (COUNT(*) - 1) AS DOUBLE) ELSE 0 END AS m,
+           CAST(SUM(v) AS VARCHAR) AS historic, SUM(n) AS orders, MIN(day) AS first, MAX(day) AS last
+    FROM d GROUP BY currency, customer ORDER BY currency, customer"""
+    columns = r.engine.arrays(r.sql(sql), params)
+    totals = dict(r.rows("SELECT currency, SUM(revenue) FROM {sales} WHERE customer IS NOT NULL AND sold_at < $end "
+                         "GROUP BY currency", {"end": params["end"]}))
     items = []
-    for cur in sorted(by_currency):
-        items.append(_clv_currency(r.engine, cur, by_currency[cur], as_of, top))
+    currencies = columns["currency"]
+    for cur in sorted(set(currencies.tolist())):
+        mask = currencies == cur
+        items.append(_clv_currency(r.engine, cur, {k: v[mask] for k, v in columns.items()}, totals[cur], top))
     return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items,
             "data_as_of": _iso(r.as_of)}
 
 
-def _clv_currency(e: Engine, cur: str, customers: list[tuple[str, list[tuple[date, Decimal, int]]]], as_of: date,
-                  top: int) -> dict[str, Any]:
-    inputs = [rules.clv_inputs([d for d, _, _ in h], [v for _, v, _ in h], as_of) for _, h in customers]
-    x = np.array([i[0] for i in inputs], dtype=float)
-    t_x = np.array([i[1] for i in inputs], dtype=float)
-    T = np.array([i[2] for i in inputs], dtype=float)
-    m = np.array([i[3] for i in inputs], dtype=float)
+def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total: Any, top: int) -> dict[str, Any]:
+    x, t_x, T, m = (c[k].astype(float) for k in ("x", "t_x", "big_t", "m"))
     model = _fitted(e, cur, x, t_x, T, m)
     horizon = rules.CLV_HORIZON_DAYS / 7
     predicted = purchases = alive = None
@@ -346,31 +349,38 @@ def _clv_currency(e: Engine, cur: str, customers: list[tuple[str, list[tuple[dat
         if not (np.isfinite(predicted).all() and np.isfinite(alive).all()):
             model = {**model, "fitted": False, "reason": "the fitted parameters give no finite prediction"}
             predicted = purchases = alive = None
+    historic = c["historic"]
+    # Highest predicted value first (historic when there is no model), then customer id: a stable order.
+    key = predicted if predicted is not None else historic.astype(float)
+    order = np.lexsort((c["customer"], -np.round(key, 6)))[:top]
     rows = []
-    for index, (customer, history) in enumerate(customers):
+    for i in order:
         rows.append({
-            "customer_id": customer, "orders": sum(n for _, _, n in history),
-            "first_order_on": history[0][0].isoformat(), "last_order_on": history[-1][0].isoformat(),
-            "historic_clv": _money(sum((v for _, v, _ in history), Decimal(0)), cur),
-            "predicted_purchases": None if purchases is None else round(float(purchases[index]), 4),
-            "probability_alive": None if alive is None else round(float(alive[index]), 4),
-            "predicted_clv": None if predicted is None else _money(Decimal(repr(float(predicted[index]))), cur)})
-    rows.sort(key=lambda r: (-Decimal(r["predicted_clv"] or r["historic_clv"]), r["customer_id"]))
-    total_hist = sum((Decimal(r["historic_clv"]) for r in rows), Decimal(0))
+            "customer_id": str(c["customer"][i]), "orders": int(c["orders"][i]),
+            "first_order_on": c["first"][i].isoformat() if hasattr(c["first"][i], "isoformat")
+            else str(c["first"][i])[:10],
+            "last_order_on": c["last"][i].isoformat() if hasattr(c["last"][i], "isoformat")
+            else str(c["last"][i])[:10],
+            "historic_clv": _money(Decimal(historic[i]), cur),
+            "predicted_purchases": None if purchases is None else round(float(purchases[i]), 4),
+            "probability_alive": None if alive is None else round(float(alive[i]), 4),
+            "predicted_clv": None if predicted is None else _money(Decimal(repr(float(predicted[i]))), cur)})
     total_pred = None if predicted is None else _money(Decimal(repr(float(predicted.sum()))), cur)
-    return {"currency": cur, "customers": len(rows), "historic_clv": _money(total_hist, cur),
-            "predicted_clv": total_pred, "model": model, "top": rows[:top]}
+    return {"currency": cur, "customers": len(x), "historic_clv": _money(historic_total, cur),
+            "predicted_clv": total_pred, "model": model, "top": rows}
 
 
 MIN_REPEAT_CUSTOMERS = 5
+REFIT_AFTER_SECONDS = 3600
 
 
 def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray) -> dict[str, Any]:
-    """Fit both models, or say why not. A fit is kept by the engine for identical inputs (the same customers as of
-    the same day), so the dashboard does not refit on every request."""
+    """Fit both models, or say why not. A fit is kept by the engine: reused for identical inputs (the same
+    customers as of the same day) and, when the engine reads a copy (a large shop), for up to an hour while the
+    copy changes — population parameters move slowly, and a fit over a million customers takes seconds."""
     digest = hashlib.sha256(b"".join(a.tobytes() for a in (x, t_x, T, m))).hexdigest()
     kept = e.memo.get(("clv", cur))
-    if kept and kept[0] == digest:
+    if kept and (kept[0] == digest or (e.max_age > 0 and time.monotonic() - kept[2] < REFIT_AFTER_SECONDS)):
         return kept[1]  # type: ignore[no-any-return]
     repeat = (x > 0) & (m > 0)
     if len(x) < MIN_REPEAT_CUSTOMERS * 2 or int(repeat.sum()) < MIN_REPEAT_CUSTOMERS:
@@ -381,11 +391,9 @@ def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, 
         bg = rules.fit_bgnbd(x, t_x, T)
         gg = rules.fit_gamma_gamma(x[repeat], m[repeat])
         model = {"fitted": True, "customers": len(x), "repeat_customers": int(repeat.sum()), "time_unit": "week",
-                 "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b},
-                 "gamma_gamma": {"p": gg.p, "q": gg.q, "gamma": gg.gamma}}
-        model["bgnbd"] = {k: float(v) for k, v in model["bgnbd"].items()}
-        model["gamma_gamma"] = {k: float(v) for k, v in model["gamma_gamma"].items()}
-    e.memo[("clv", cur)] = (digest, model)
+                 "bgnbd": {"r": float(bg.r), "alpha": float(bg.alpha), "a": float(bg.a), "b": float(bg.b)},
+                 "gamma_gamma": {"p": float(gg.p), "q": float(gg.q), "gamma": float(gg.gamma)}}
+    e.memo[("clv", cur)] = (digest, model, time.monotonic())
     return model
 
 

@@ -180,14 +180,15 @@ LOG_BOUND = 10.0  # parameters stay within e^±10: a small shop's data can push 
 
 
 def _fit(neg_ll, start: list[float]) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Maximise a likelihood over log-parameters (so they stay positive, within bounds); Nelder-Mead, then a
-    gradient polish."""
+    """Maximise a likelihood over log-parameters (so they stay positive, within bounds): L-BFGS-B, and
+    Nelder-Mead from where it stopped when it reports no convergence."""
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
     begin = np.clip(np.log(start), -LOG_BOUND + 1, LOG_BOUND - 1)
-    result = optimize.minimize(neg_ll, begin, method="Nelder-Mead", bounds=bounds,
-                               options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-9})
-    polished = optimize.minimize(neg_ll, result.x, method="L-BFGS-B", bounds=bounds)
-    best = polished if polished.success and polished.fun <= result.fun else result
+    best = optimize.minimize(neg_ll, begin, method="L-BFGS-B", bounds=bounds)
+    if not best.success:
+        again = optimize.minimize(neg_ll, best.x, method="Nelder-Mead", bounds=bounds,
+                                  options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-8})
+        best = again if again.fun <= best.fun else best
     return np.exp(best.x)
 
 
