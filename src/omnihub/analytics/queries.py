@@ -59,6 +59,30 @@ def _sales(e: Engine) -> str:
         f" WHERE o.status IN {in_list(rules.SOLD_STATUSES)}")
 
 
+def _buyers(e: Engine) -> str:
+    """One row per customer: when they first bought, when they bought a second time, and when they first bought
+    in a second channel — so "new", "repeat" and "omnichannel" up to any moment are comparisons, not scans."""
+    return f"""
+    WITH s AS ({_sales(e)}),
+    ranked AS (SELECT customer, channel, sold_at,
+                      ROW_NUMBER() OVER (PARTITION BY customer ORDER BY sold_at, id) AS n
+               FROM s WHERE customer IS NOT NULL),
+    firsts AS (SELECT customer, MIN(sold_at) FILTER (WHERE n = 1) AS first_at,
+                      MIN(sold_at) FILTER (WHERE n = 2) AS second_at, arg_min(channel, n) AS first_channel
+               FROM ranked GROUP BY customer),
+    multi AS (SELECT r.customer, MIN(r.sold_at) AS multichannel_at FROM ranked r
+              JOIN firsts f ON f.customer = r.customer WHERE r.channel <> f.first_channel GROUP BY r.customer)
+    SELECT f.customer, f.first_at, f.second_at, m.multichannel_at
+    FROM firsts f LEFT JOIN multi m ON m.customer = f.customer"""
+
+
+def _purchase_days(e: Engine) -> str:
+    """Per currency, customer and UTC day with a sale: the day's revenue and orders (the CLV models count
+    purchases per day)."""
+    return f"""SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue) AS v, COUNT(*) AS n
+               FROM ({_sales(e)}) s WHERE customer IS NOT NULL GROUP BY ALL"""
+
+
 def _session_starts(e: Engine) -> str:
     """The first event of every session: a customer's run of behavioural events in one channel with no gap over
     30 minutes (answers and message reactions are not visits)."""
@@ -98,7 +122,7 @@ def _levels(e: Engine) -> str:
 
 
 SOURCES: dict[str, Callable[[Engine], str]] = {
-    "sales": _sales, "session_starts": _session_starts, "nps_answers": _nps_answers, "ledger": _ledger,
+    "sales": _sales, "buyers": _buyers, "purchase_days": _purchase_days, "session_starts": _session_starts, "nps_answers": _nps_answers, "ledger": _ledger,
     "levels": _levels}
 
 
@@ -140,17 +164,14 @@ def summary(db: Db, *, start: datetime | None = None, end: datetime | None = Non
         where += " AND currency = $currency"
         params["currency"] = currency
     sql = f"""
-    WITH s AS (SELECT * FROM {{sales}}),
-    hist AS (SELECT customer, MIN(sold_at) AS first_at, COUNT(*) AS n, COUNT(DISTINCT channel) AS channels
-             FROM s WHERE customer IS NOT NULL AND sold_at < $end GROUP BY customer),
-    p AS (SELECT * FROM s WHERE TRUE {where}),
+    WITH p AS (SELECT * FROM {{sales}} WHERE TRUE {where}),
     t AS (SELECT currency, COUNT(*) AS orders, SUM(revenue) AS revenue, SUM(units) AS units FROM p GROUP BY currency),
     c AS (SELECT pc.currency, COUNT(*) AS customers,
                  COUNT(*) FILTER (WHERE h.first_at >= $start) AS new_customers,
-                 COUNT(*) FILTER (WHERE h.n >= 2) AS repeat_customers,
-                 COUNT(*) FILTER (WHERE h.channels >= 2) AS omnichannel_customers
+                 COUNT(*) FILTER (WHERE h.second_at < $end) AS repeat_customers,
+                 COUNT(*) FILTER (WHERE h.multichannel_at < $end) AS omnichannel_customers
           FROM (SELECT DISTINCT currency, customer FROM p WHERE customer IS NOT NULL) pc
-          JOIN hist h ON h.customer = pc.customer GROUP BY pc.currency)
+          JOIN {{buyers}} h ON h.customer = pc.customer GROUP BY pc.currency)
     SELECT t.currency, t.orders, t.revenue, t.units, COALESCE(c.customers, 0), COALESCE(c.new_customers, 0),
            COALESCE(c.repeat_customers, 0), COALESCE(c.omnichannel_customers, 0)
     FROM t LEFT JOIN c ON c.currency = t.currency ORDER BY t.currency"""
@@ -278,9 +299,12 @@ def omnichannel(db: Db, *, start: datetime | None = None, end: datetime | None =
     start, end = rules.period(start, end, now or datetime.now(UTC), default_days=None)
     params: dict[str, Any] = {}
     where = _period(start, end, params)
+    # Over all history the channel count up to `to` is already known per customer (buyers.multichannel_at).
+    several = ("SELECT customer, CASE WHEN multichannel_at < $end THEN 2 ELSE 1 END AS n FROM {buyers}"
+               if start is None else "SELECT customer, COUNT(DISTINCT channel) AS n FROM p GROUP BY customer")
     sql = f"""
     WITH p AS (SELECT * FROM {{sales}} s WHERE customer IS NOT NULL {where}),
-    k AS (SELECT customer, COUNT(DISTINCT channel) AS n FROM p GROUP BY customer)
+    k AS ({several})
     SELECT p.currency, CASE WHEN k.n >= 2 THEN '2+' ELSE '1' END AS grp, COUNT(DISTINCT p.customer), COUNT(*),
            SUM(p.revenue)
     FROM p JOIN k ON k.customer = p.customer GROUP BY ALL ORDER BY 1, 2"""
@@ -312,20 +336,19 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
     r = _reader(db)
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     as_of = end.date()
-    params: dict[str, Any] = {"end": _naive(datetime.combine(as_of, datetime.min.time())), "as_of": as_of}
+    params: dict[str, Any] = {"as_of": as_of}
     # Per customer: purchase days (x = days after the first), first and last, value; m = mean value of the repeat
     # days. Computed in DuckDB: Python only sees one row per customer, as arrays.
     sql = """
-    WITH d AS (SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue) AS v, COUNT(*) AS n
-               FROM {sales} WHERE customer IS NOT NULL AND sold_at < $end GROUP BY ALL)
+    WITH d AS (SELECT * FROM {purchase_days} WHERE day < $as_of)
     SELECT currency, customer, COUNT(*) - 1 AS x, date_diff('day', MIN(day), MAX(day)) / 7.0 AS t_x,
            date_diff('day', MIN(day), $as_of) / 7.0 AS big_t,
            CASE WHEN COUNT(*) > 1 THEN CAST((SUM(v) - arg_min(v, day)) / (COUNT(*) - 1) AS DOUBLE) ELSE 0 END AS m,
            CAST(SUM(v) AS VARCHAR) AS historic, SUM(n) AS orders, MIN(day) AS first, MAX(day) AS last
     FROM d GROUP BY currency, customer ORDER BY currency, customer"""
     columns = r.engine.arrays(r.sql(sql), params)
-    totals = dict(r.rows("SELECT currency, SUM(revenue) FROM {sales} WHERE customer IS NOT NULL AND sold_at < $end "
-                         "GROUP BY currency", {"end": params["end"]}))
+    totals = dict(r.rows("SELECT currency, SUM(v) FROM {purchase_days} WHERE day < $as_of GROUP BY currency",
+                         {"as_of": as_of}))
     items = []
     currencies = columns["currency"]
     for cur in sorted(set(currencies.tolist())):
