@@ -1,5 +1,6 @@
 """Benchmark: stock changes fanned out as signed webhooks to many receivers, through a running server + worker.
 
+    export OMNIHUB_OUTBOUND_ALLOW=127.0.0.1    # the receivers below are local: let the hub reach them
     omnihub serve &  omnihub worker &          # same OMNIHUB_DATABASE_URL (PostgreSQL for real numbers)
     python bench/sync_fanout.py --url http://127.0.0.1:8000 --key ADMIN_KEY --receivers 20 --rate 200 --seconds 30
 
@@ -147,6 +148,8 @@ def setup(api: httpx.Client, skus: list[str]) -> None:
     ensure(api.post("/api/v1/channels", json={"code": CHANNEL, "name": "Bench fan-out web", "kind": "web",
                                               "currency": "EUR", "country": "ES", "locations": [LOCATION],
                                               "stock_buffer": 0}), 201, 409)
+    # Availability is published only where a product is priced (docs/api.md).
+    ensure(api.put(f"/api/v1/channels/{CHANNEL}/prices", json=[{"sku": sku, "amount": "10.00"} for sku in skus]), 200)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -122,8 +122,8 @@ def _levels(e: Engine) -> str:
 
 
 SOURCES: dict[str, Callable[[Engine], str]] = {
-    "sales": _sales, "buyers": _buyers, "purchase_days": _purchase_days, "session_starts": _session_starts, "nps_answers": _nps_answers, "ledger": _ledger,
-    "levels": _levels}
+    "sales": _sales, "buyers": _buyers, "purchase_days": _purchase_days, "session_starts": _session_starts,
+    "nps_answers": _nps_answers, "ledger": _ledger, "levels": _levels}
 
 
 def _reader(db: Db) -> Reader:

@@ -13,6 +13,7 @@ class ErrorKind(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     UNAVAILABLE = "unavailable"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 class DomainError(Exception):
@@ -50,6 +51,12 @@ class Unavailable(DomainError):
     """A dependency the request needs is not there (HTTP 503); retrying later may work."""
 
     kind = ErrorKind.UNAVAILABLE
+
+
+class TooManyRequests(DomainError):
+    """Slow down: `retry_after` (whole seconds) becomes the answer's Retry-After header."""
+
+    kind = ErrorKind.TOO_MANY_REQUESTS
 
 
 def not_found(resource: str, key: str, *, field: str | None = None) -> NotFound:

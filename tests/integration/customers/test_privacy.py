@@ -8,7 +8,7 @@ from tests.integration.customers.helpers import customer, event, lookup, send, s
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError
-from omnihub.customers import service
+from omnihub.customers import activity, privacy
 
 
 def test_last_explicit_choice_wins_by_when_it_was_made(admin: TestClient, db: Database) -> None:
@@ -21,11 +21,11 @@ def test_last_explicit_choice_wins_by_when_it_was_made(admin: TestClient, db: Da
     late_arriving_older = ok(admin.put(url, json={"granted": False, "channel": "store",
                                                   "at": "2026-01-02T10:00:00Z"}))
     with db.read() as conn:
-        allowed_before = service.can_contact(conn, cid, "email_marketing")
+        allowed_before = privacy.can_contact(conn, cid, "email_marketing")
     newest = ok(admin.put(url, json={"granted": False, "channel": "store", "at": "2026-01-04T10:00:00Z"}))
     with db.read() as conn:
-        allowed_after = service.can_contact(conn, cid, "email_marketing")
-        sms_never_asked = service.can_contact(conn, cid, "sms")
+        allowed_after = privacy.can_contact(conn, cid, "email_marketing")
+        sms_never_asked = privacy.can_contact(conn, cid, "sms")
 
     assert late_arriving_older["email_marketing"]["granted"] is True
     assert late_arriving_older["email_marketing"]["proof"] == {"form": "checkout", "ip": "203.0.113.7"}
@@ -50,7 +50,7 @@ def test_consent_follows_a_merge_and_the_latest_choice_of_either_profile_wins(ad
 
     assert view(admin, a)["consents"]["sms"]["granted"] is True
     with db.read() as conn:
-        assert service.can_contact(conn, b, "sms") is True
+        assert privacy.can_contact(conn, b, "sms") is True
 
 
 def test_export_holds_everything_about_the_person(admin: TestClient) -> None:
@@ -90,7 +90,7 @@ def test_erase_anonymises_and_the_erased_identifiers_cannot_re_identify(admin: T
             "identity_erased")
     problem(admin.post(f"/api/v1/customers/{cid}/merge", json={"other": newcomer["id"]}), 409, "customer_erased")
     with db.read() as conn:
-        assert service.can_contact(conn, cid, "email_marketing") is False
+        assert privacy.can_contact(conn, cid, "email_marketing") is False
     export = ok(admin.get(f"/api/v1/customers/{cid}/export"))
     assert export["erasures"][0]["id"] == erasure["id"]
     assert "ana@correo.es" not in str(export)
@@ -100,12 +100,48 @@ def test_store_credit_is_spent_never_below_zero(admin: TestClient, db: Database,
     shop(admin)
     cid = customer(admin, email="ana@correo.es")["id"]
     with db.transaction() as conn:
-        service.add_store_credit(conn, clock, cid, Decimal("20.00"), "EUR", "return")
-        left = service.spend_store_credit(conn, clock, cid, Decimal("12.50"), "EUR", reason="order 1")
+        activity.add_store_credit(conn, clock, cid, Decimal("20.00"), "EUR", "return")
+        left = activity.spend_store_credit(conn, clock, cid, Decimal("12.50"), "EUR", reason="order 1")
 
     with pytest.raises(DomainError) as refused, db.transaction() as conn:
-        service.spend_store_credit(conn, clock, cid, Decimal("7.51"), "EUR", reason="order 2")
+        activity.spend_store_credit(conn, clock, cid, Decimal("7.51"), "EUR", reason="order 2")
 
     assert left == Decimal("7.50")
     assert refused.value.code == "insufficient_store_credit"
     assert view(admin, cid)["store_credit"] == {"EUR": "7.50"}
+
+
+def test_a_consent_dated_in_the_future_is_refused_and_cannot_outrank_later_opt_outs(admin: TestClient,
+                                                                                    db: Database) -> None:
+    """Before: `at` 9999-12-31 was accepted and then won over every later opt-out, silently."""
+    shop(admin)
+    cid = customer(admin, email="ana@correo.es")["id"]
+    url = f"/api/v1/customers/{cid}/consents/email_marketing"
+
+    far = problem(admin.put(url, json={"granted": True, "at": "9999-12-31T23:59:59Z"}), 422, "consent_in_future")
+    skewed = ok(admin.put(url, json={"granted": True, "at": "2026-01-05T09:04:00Z"}))  # clock at 09:00
+    too_far = problem(admin.put(url, json={"granted": True, "at": "2026-01-05T09:06:00Z"}), 422,
+                      "consent_in_future")
+    opt_out = ok(admin.put(url, json={"granted": False}))
+
+    assert far["field"] == "at" and too_far["field"] == "at"
+    assert skewed["email_marketing"]["granted"] is True
+    assert opt_out["email_marketing"]["granted"] is True  # the 09:04 choice is still the latest…
+    assert "does not count" in opt_out["email_marketing"]["notice"]  # …and the answer says so
+    with db.read() as conn:
+        assert privacy.can_contact(conn, cid, "email_marketing") is True
+
+
+def test_an_older_dated_opt_out_that_loses_to_a_newer_opt_in_says_so(admin: TestClient, db: Database) -> None:
+    shop(admin)
+    cid = customer(admin, email="ana@correo.es")["id"]
+    url = f"/api/v1/customers/{cid}/consents/sms"
+    opt_in = ok(admin.put(url, json={"granted": True, "at": "2026-01-03T10:00:00Z"}))
+    late = ok(admin.put(url, json={"granted": False, "at": "2026-01-02T10:00:00Z"}))
+    counts = ok(admin.put(url, json={"granted": False, "at": "2026-01-04T10:00:00Z"}))
+
+    assert "notice" not in opt_in["sms"] and "notice" not in counts["sms"]
+    assert late["sms"]["granted"] is True
+    assert late["sms"]["notice"].startswith("This opt-out (dated 2026-01-02T10:00:00+00:00) was recorded but "
+                                            "does not count: the opt-in dated 2026-01-03T10:00:00+00:00")
+    assert counts["sms"]["granted"] is False
