@@ -229,7 +229,7 @@ def load(url: str) -> dict[str, pd.DataFrame]:
                 for chunk in copy:
                     buffer.write(chunk)
             buffer.seek(0)
-            frames[name] = pd.read_csv(buffer)
+            frames[name] = pd.read_csv(buffer, low_memory=False)
     for name, column in (("orders", "created_at"), ("events", "occurred_at"), ("ledger", "at")):
         frames[name][column] = pd.to_datetime(frames[name][column], utc=True).dt.tz_localize(None)
     return frames
@@ -357,7 +357,11 @@ def main() -> None:
 
     print(f"machine: {machine()}; {postgres_version(ADMIN_URL)}")
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
-    if not args.reuse:
+    if args.reuse:
+        from omnihub.core.migrate import upgrade
+
+        upgrade(url)  # the code may have gained migrations since the data was generated
+    else:
         url = fresh_database(args.database)
         print(f"generated {args.orders:,} orders in {generate(url, args.orders):.1f} s", flush=True)
     with psycopg.connect(url) as conn:
