@@ -177,6 +177,19 @@ def start_server(url: str, max_age: float) -> tuple[subprocess.Popen[bytes], str
     raise RuntimeError("the server did not come up")
 
 
+def fixed_window() -> None:
+    """Every endpoint and pandas use one period (the last 30 days up to the start of this minute), so figures
+    compare exactly whatever the time between requests."""
+    from datetime import UTC, datetime, timedelta
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(days=30)
+    for name, params in ENDPOINTS.items():
+        params["to"] = end.isoformat()
+        if name not in ("cohorts", "omnichannel", "clv"):
+            params["from"] = start.isoformat()
+
+
 def time_endpoints(key: str, repeat: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     timings: dict[str, dict[str, float]] = {}
     answers: dict[str, Any] = {}
@@ -369,6 +382,7 @@ def main() -> None:
                   for t in ("orders", "order_lines", "returns", "customer_events", "stock_ledger")}
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
+    fixed_window()
     server, key = start_server(url, args.max_age)
     try:
         mode = f"a DuckDB copy at most {args.max_age:g} s old" if args.max_age else "live reads of PostgreSQL"
