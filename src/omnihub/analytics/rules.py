@@ -24,6 +24,8 @@ from omnihub.analytics import errors
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 20
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # periods stay where calendars and clocks make sense
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 BUCKETS = ("day", "week", "month", "year")
 METRICS = ("revenue", "orders", "units", "customers")
 SPLITS = ("channel", "location")
@@ -51,8 +53,12 @@ def period(start: datetime | None, end: datetime | None, now: datetime, *, defau
     """[start, end) in UTC. Without `to` it ends now; without `from` it starts `default_days` before the end (the
     dashboard's default period), or is open (None: all history) when default_days is None."""
     end = utc(end) if end else utc(now)
+    if not EARLIEST < end <= LATEST:
+        raise errors.invalid_period(f"'to' must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.", "to")
     if start is not None:
         start = utc(start)
+        if not EARLIEST <= start:
+            raise errors.invalid_period(f"'from' must be after {EARLIEST:%Y-%m-%d}.", "from")
     elif default_days is not None:
         start = end - timedelta(days=default_days)
     if start is not None:

@@ -111,6 +111,14 @@ def test_periods_are_checked() -> None:
     with pytest.raises(ValidationFailed):
         rules.period(datetime(1990, 1, 1, tzinfo=UTC), now, now)
     with pytest.raises(ValidationFailed) as raised:
+        rules.period(None, datetime(1, 1, 1, tzinfo=UTC), now)  # no "30 days before the year 1"
+    assert raised.value.field == "to"
+    with pytest.raises(ValidationFailed) as raised:
+        rules.period(datetime(1969, 12, 31, tzinfo=UTC), now, now)
+    assert raised.value.field == "from"
+    with pytest.raises(ValidationFailed):
+        rules.period(None, datetime(9999, 12, 31, tzinfo=UTC), now)
+    with pytest.raises(ValidationFailed) as raised:
         rules.buckets(datetime(2000, 1, 1, tzinfo=UTC), now, "day")
     assert raised.value.field == "by"
 
