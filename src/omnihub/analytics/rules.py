@@ -57,7 +57,7 @@ def period(start: datetime | None, end: datetime | None, now: datetime, *, defau
         raise errors.invalid_period(f"'to' must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.", "to")
     if start is not None:
         start = utc(start)
-        if not EARLIEST <= start:
+        if not start >= EARLIEST:
             raise errors.invalid_period(f"'from' must be after {EARLIEST:%Y-%m-%d}.", "from")
     elif default_days is not None:
         start = end - timedelta(days=default_days)
