@@ -205,7 +205,7 @@ class Engine:
             try:
                 self.refresh(sources)
                 self.last_refresh_error = None
-            except Exception as exc:  # the current copy keeps answering; the error is kept for /analytics/health
+            except Exception as exc:  # the current copy keeps answering; the reason is logged and kept
                 self.last_refresh_error = str(exc)
                 log.warning("analytics refresh failed: %s", exc)
             finally:
