@@ -13,14 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from omnihub.analytics import rules
 from omnihub.analytics.engine import Engine, Reader, engine_for, in_list
 from omnihub.core.db import Database
 from omnihub.core.money import format_amount, minor_units
+
+if TYPE_CHECKING:  # numpy is imported where CLV runs: a server starts without it
+    import numpy as np
 
 Db = Database | Engine | str
 
@@ -333,6 +334,7 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
     """Historic CLV (net revenue so far) and predicted 12-month CLV (BG/NBD times Gamma-Gamma) per customer and
     currency; the `top` customers by predicted value. The models are fitted per currency on the shop's own
     customers, as of the start of the day `end` falls in."""
+
     r = _reader(db)
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     as_of = end.date()
@@ -359,6 +361,9 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
 
 
 def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total: Any, top: int) -> dict[str, Any]:
+    """One currency's models, predictions and top customers."""
+    import numpy as np
+
     x, t_x, T, m = (c[k].astype(float) for k in ("x", "t_x", "big_t", "m"))
     model = _fitted(e, cur, x, t_x, T, m)
     horizon = rules.CLV_HORIZON_DAYS / 7
@@ -401,6 +406,7 @@ def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, 
     """Fit both models, or say why not. A fit is kept by the engine: reused for identical inputs (the same
     customers as of the same day) and, when the engine reads a copy (a large shop), for up to an hour while the
     copy changes — population parameters move slowly, and a fit over a million customers takes seconds."""
+
     digest = hashlib.sha256(b"".join(a.tobytes() for a in (x, t_x, T, m))).hexdigest()
     kept = e.memo.get(("clv", cur))
     if kept and (kept[0] == digest or (e.max_age > 0 and time.monotonic() - kept[2] < REFIT_AFTER_SECONDS)):

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-
-import numpy as np
-from scipy import optimize, special
+from typing import TYPE_CHECKING
 
 from omnihub.analytics import errors
+
+if TYPE_CHECKING:  # numpy and scipy are imported where the models run: a server starts without them
+    import numpy as np
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 20
@@ -171,6 +172,9 @@ class GammaGamma:
 
 def bgnbd_log_likelihood(params: BgNbd, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Each customer's log-likelihood (FHL 2005, equation 6)."""
+    import numpy as np
+    from scipy import special
+
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
@@ -188,6 +192,9 @@ LOG_BOUND = 10.0  # parameters stay within e^±10: a small shop's data can push 
 def _fit(neg_ll, start: list[float]) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Maximise a likelihood over log-parameters (so they stay positive, within bounds): L-BFGS-B, and
     Nelder-Mead from where it stopped when it reports no convergence."""
+    import numpy as np
+    from scipy import optimize
+
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
     begin = np.clip(np.log(start), -LOG_BOUND + 1, LOG_BOUND - 1)
     best = optimize.minimize(neg_ll, begin, method="L-BFGS-B", bounds=bounds)
@@ -201,6 +208,8 @@ def _fit(neg_ll, start: list[float]) -> np.ndarray:  # type: ignore[no-untyped-d
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:
     """Maximum-likelihood BG/NBD parameters for a set of customers. Customers with the same (x, t_x, T) are
     counted once with a weight, which makes a shop's many one-off buyers cheap to fit."""
+    import numpy as np
+
     rows = np.column_stack([np.asarray(v, dtype=float) for v in (x, t_x, T)])
     unique, weights = np.unique(rows, axis=0, return_counts=True)
     x, t_x, T = unique[:, 0], unique[:, 1], unique[:, 2]
@@ -216,6 +225,9 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:
 
 def bgnbd_expected(params: BgNbd, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Expected purchases in the next `t` time units for customers with history (x, t_x, T) (FHL 2005, eq. 10)."""
+    import numpy as np
+    from scipy import special
+
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
@@ -227,6 +239,8 @@ def bgnbd_expected(params: BgNbd, t: float, x: np.ndarray, t_x: np.ndarray, T: n
 
 def bgnbd_alive(params: BgNbd, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """P(still a customer | x, t_x, T) (FHL 2005, equation 12; 1 for customers with no repeat purchase)."""
+    import numpy as np
+
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     odds = (x > 0) * (a / np.maximum(b + x - 1, 1e-12)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
@@ -238,6 +252,9 @@ def bgnbd_alive(params: BgNbd, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) ->
 
 def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Each customer's log-likelihood of the mean value m of x purchases (FHL 2005b, appendix)."""
+    import numpy as np
+    from scipy import special
+
     p, q, g = params.p, params.q, params.gamma
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
     return (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(g)
@@ -246,6 +263,8 @@ def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m: np.ndarray)
 
 def fit_gamma_gamma(x: np.ndarray, m: np.ndarray) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma parameters (customers with x ≥ 1 and m > 0 only)."""
+    import numpy as np
+
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
 
     def neg_ll(log_params: np.ndarray) -> float:
@@ -258,6 +277,8 @@ def fit_gamma_gamma(x: np.ndarray, m: np.ndarray) -> GammaGamma:
 
 def gamma_gamma_expected(params: GammaGamma, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """E[value of a purchase | x, m]: a weighted mean of the population mean and the customer's own."""
+    import numpy as np
+
     p, q, g = params.p, params.q, params.gamma
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
     return p * (g + x * m) / (p * x + q - 1)
