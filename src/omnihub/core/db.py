@@ -86,11 +86,13 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip on every checkout. Connections are recycled instead, and one that
     # died under us fails its request cleanly and is replaced.
-    # Sessions in UTC whatever the server's default: timestamps come back as UTC (see UtcTimestamp).
+    # Sessions in UTC whatever the server's default: timestamps come back as UTC (see UtcTimestamp). A server
+    # that does not answer fails a connection in seconds, not the operating system's minutes.
     # hide_parameters: a database error's message (logged with its traceback) never carries the values bound to
     # the statement — names, addresses, secrets — only the SQL.
     engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True,
-                              connect_args={"options": "-c TimeZone=UTC"}, hide_parameters=True)
+                              connect_args={"options": "-c TimeZone=UTC", "connect_timeout": 5},
+                              hide_parameters=True)
     # Several rows of one INSERT (an order's lines, its reservation lines, its ledger rows) go as one multi-row
     # statement — SQLAlchemy's "insertmanyvalues", which its psycopg dialect otherwise keeps for INSERTs with
     # RETURNING — instead of psycopg's executemany, which is still one statement per row for the server.
@@ -241,6 +243,11 @@ class Database:
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def ping(self) -> None:
+        """One trivial query: raises when the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -366,3 +373,24 @@ def take_counter(conn: Connection, table: sa.Table, key_column: str, key: str, c
             f"({key_column}) DO UPDATE SET {counter_column} = {table.name}.{counter_column} + 1"),
         returning=counter_column)
     return int(conn.execute(statement, {key_column: key, counter_column: 2}).scalar_one()) - 1
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (refused, gone, timed out, file unopenable), as opposed to a statement
+    it refused: worth a 503 and a retry later, not a traceback."""
+    if isinstance(exc, sa.exc.DisconnectionError | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+            text = str(exc.orig or exc).lower()
+            if "database is locked" in text:
+                return False  # a busy SQLite file: the statement failed, the database is there
+            return any(sign in text for sign in _UNREACHABLE)
+    return isinstance(exc, ConnectionError)
+
+
+_UNREACHABLE = ("connection", "connect", "could not translate host", "server closed", "unable to open database",
+                "terminating", "timeout", "timed out", "the database system is", "no such host", "refused",
+                "does not exist")

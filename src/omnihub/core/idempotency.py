@@ -343,12 +343,13 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
 
-        body = b""
+        chunks = []  # joined once: `body += chunk` copies everything read so far on every chunk
         while True:
             message = await receive()
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         credential_scope = hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()
         method = b"" if scope["method"] == "POST" else scope["method"].encode() + b" "  # POST: as keys were
         request_hash = hashlib.sha256(method + scope["path"].encode() + b"\n" + body).hexdigest()

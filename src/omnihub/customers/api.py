@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -12,8 +13,9 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import Field, TypeAdapter, ValidationError
 
 from omnihub.core.clock import as_utc
+from omnihub.core.errors import DomainError
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from omnihub.core.schemas import Page
+from omnihub.core.schemas import Page, refuse_nul
 from omnihub.core.security import Role
 from omnihub.customers import activity, errors, merging, privacy, queries, resolution, rules, writes
 from omnihub.customers.schemas import (
@@ -41,6 +43,9 @@ TagPath = Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 READERS = (Role.AGENT, Role.MARKETER, Role.ASSOCIATE)
 
 _batch = TypeAdapter(Annotated[list[EventIn], Field(max_length=activity.MAX_BATCH)])
+# Inlined: the route reads its body itself, so FastAPI would not put EventIn among the components a `$ref`
+# could point at (generated clients broke on the dangling reference).
+_EVENT_SCHEMA = EventIn.model_json_schema()
 
 
 def _parse_batch(raw: bytes) -> list[dict[str, Any]]:
@@ -53,12 +58,16 @@ def _parse_batch(raw: bytes) -> list[dict[str, Any]]:
             raise errors.batch_too_large(int(first["ctx"].get("actual_length", 0)), activity.MAX_BATCH) from None
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise errors.invalid_event(where, f"{where}: {first['msg']}") from None
+    except DomainError as exc:
+        if exc.code == "invalid_text":  # found inside one event: look again over the batch, to name which
+            refuse_nul(json.loads(raw))
+        raise
     return [e.model_dump() for e in events]
 
 
 @router.post("/events", response_model=IngestOut, openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "array", "maxItems": activity.MAX_BATCH,
-                                    "items": {"$ref": "#/components/schemas/EventIn"}}}}}})
+                                    "items": _EVENT_SCHEMA}}}}})
 async def ingest_events(request: Request, ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     raw = await request.body()
 
