@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 THREADS = 8
 KINDS = ("order", "receipt", "return", "consent")
-DEADLINE_SECONDS = 240  # the whole test, load and retries: bounded (~1–2 min on a quiet machine)
+DEADLINE_SECONDS = 240  # the whole test, load and retries: bounded (1 to 2 min on a quiet machine)
 ANSWERED = {200, 201}
 
 
