@@ -1,4 +1,4 @@
-"""Settings from OMNIHUB_* environment variables (the public contract in DESIGN.md §3)."""
+"""Settings from OMNIHUB_* environment variables (the public contract in docs/contract.md)."""
 
 from __future__ import annotations
 

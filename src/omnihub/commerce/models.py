@@ -69,6 +69,8 @@ orders = sa.Table(
     sa.Column("invoice_number", sa.String(40), nullable=True),
     sa.Column("cart_id", sa.String(40), nullable=True),
     sa.Column("idempotency_key", sa.String(120), nullable=True, unique=True),
+    # Identifiers the buyer gave that identify no one (block-listed placeholders, an erased person's): {kind: value}
+    sa.Column("contact", JsonDoc, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_orders_status_pickup", "status", "pickup_expires_at"),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 def provider_for(kind: str, smtp_configured: bool) -> str:
     """E-mail goes by SMTP when OMNIHUB_SMTP_URL is set; everything else (and e-mail without SMTP) is written
-    to the outbox log, which is what DESIGN §3 promises for a hub with no provider configured."""
+    to the outbox log, which is what docs/contract.md promises for a hub with no provider configured."""
     return "smtp" if kind == "email" and smtp_configured else "log"
 
 
