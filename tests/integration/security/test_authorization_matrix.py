@@ -150,8 +150,13 @@ class World:
                                      ("mad", "MUG", 10_000), ("mad", "SCARF", 10_000), ("bcn", "TEE", 10_000)):
             self.put(f"/stock/{location}/{sku}", {"on_hand": units})
         ids = self.ids
-        ids["customer"] = self.customer()
         ids["order"] = self.pickup_order()
+        ids["customer"] = _ok(self.api.get(f"/api/v1/orders/{ids['order']}", headers=self.keys[ADMIN]))[
+            "customer_id"]
+        self.post("/orders", {  # the same customer buys on the marketplace too: another channel's order
+            "channel": "market", "customer": {"email": "ana.garcia@correo.es"},
+            "lines": [{"sku": "MUG", "quantity": 1}], "fulfilment": {"type": "ship", "address": ADDRESS},
+            "payments": [{"method": "card", "amount": PRICES["MUG"]}]})
         ready = self.ready_order()
         ids["ready_order"] = ready["id"]
         ids["invoice"] = self.api.get(f"/api/v1/orders/{ids['order']}", headers=self.keys[ADMIN]).json()[
@@ -318,6 +323,12 @@ def _order_leaks(w: World, caller: str, page: Any) -> list[str]:
             if not access.can_see_order(PRINCIPALS[caller], o)]
 
 
+def _channel_order_leaks(w: World, caller: str, page: Any) -> list[str]:
+    """A customer's history: a channel key sees its own channel's orders in it; the others every channel's."""
+    own = PRINCIPALS[caller].channel
+    return [f"order {o['id']} ({o['channel']})" for o in page["items"] if own and o["channel"] != own]
+
+
 def _return_leaks(w: World, caller: str, page: Any) -> list[str]:
     leaked = []
     for item in page["items"]:
@@ -472,7 +483,7 @@ ROWS: dict[str, Row] = {
     # a customer's history across channels: a channel key gets only its own channel's orders in it
     "GET /api/v1/customers/{customer_id}/orders": row(
         lambda w: Call(f"{V1}/customers/{w.ids['customer']}/orders"),
-        allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT)),
+        allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT), leaks=_channel_order_leaks),
     # ---- commerce: returns and fulfilment settings --------------------------------------------------------
     "POST /api/v1/returns": row(lambda w: Call(f"{V1}/returns", {
         "order": w.collected_order(), "lines": [{"sku": "TEE", "quantity": 1}], "location": "mad",
