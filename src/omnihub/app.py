@@ -109,6 +109,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
 
     include_routers(app)
 
+    from omnihub.console.routes import install as install_console
+
+    install_console(app)  # the browser pages at /, /login, /orders, … (never under /api/v1)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     outbox_purge_every_seconds: float = 3600.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Console sessions: absolute lifetime and idle timeout; failed logins allowed per window, per e-mail and per
+    # client address; cookies marked Secure (set it behind HTTPS; plain-HTTP requests never send them then).
+    console_session_hours: float = 12.0
+    console_idle_minutes: float = 120.0
+    console_login_window_minutes: float = 15.0
+    console_login_max_per_email: int = 5
+    console_login_max_per_address: int = 50
+    console_secure_cookies: bool = False
+    console_timezone: str = "UTC"
 
 
 @lru_cache

@@ -222,3 +222,65 @@ def purchases_of(conn: Connection, customer_id: str) -> dict[str, Any]:
             "stores": dict(stores), "carriers_used": carriers,
             "promotions_redeemed": sorted(set(redeemed)),
             "promotions_received": promotions.promotions_for_customer(conn, customer_id)}
+
+
+# ---- lists for the console's pages ------------------------------------------------------------------------
+
+
+def _order_summary(row: Any) -> dict[str, Any]:
+    currency = row.currency
+    return {"id": row.id, "number": row.number, "status": row.status, "payment_status": row.payment_status,
+            "channel": row.channel_code, "customer_id": row.customer_id, "total": _money(row.total, currency),
+            "currency": currency, "pickup_location": row.pickup_location, "pickup_status": row.pickup_status,
+            "pickup_expires_at": as_utc(row.pickup_expires_at) if row.pickup_expires_at else None,
+            "created_at": as_utc(row.created_at)}
+
+
+_SUMMARY_COLUMNS = (ORD.id, ORD.number, ORD.status, ORD.payment_status, ORD.channel_code, ORD.customer_id, ORD.total,
+                    ORD.currency, ORD.pickup_location, ORD.pickup_status, ORD.pickup_expires_at, ORD.created_at)
+
+
+def search_orders(conn: Connection, *, limit: int, cursor: str | None, channel: str | None = None,
+                  status: str | None = None, location: str | None = None, customer_ids: list[str] | None = None,
+                  created_from: Any = None, created_to: Any = None) -> dict[str, Any]:
+    """Order summaries, newest first, filtered by channel, status, location (a line sourced there or a pickup
+    there), customers (their ids) and creation time [from, to)."""
+    query = sa.select(*_SUMMARY_COLUMNS).order_by(ORD.id.desc()).limit(limit + 1)
+    if channel:
+        query = query.where(ORD.channel_code == channel)
+    if status:
+        query = query.where(ORD.status == status)
+    if location:
+        query = query.where(sa.or_(ORD.pickup_location == location, sa.exists().where(
+            order_lines.c.order_id == ORD.id, order_lines.c.location_code == location)))
+    if customer_ids is not None:
+        query = query.where(ORD.customer_id.in_(customer_ids))
+    if created_from is not None:
+        query = query.where(ORD.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(ORD.created_at < created_to)
+    before = decode_cursor(cursor)
+    if before is not None:
+        query = query.where(ORD.id < str(before))
+    return page([_order_summary(r) for r in conn.execute(query)], limit, key=lambda o: o["id"])
+
+
+def pickups_at(conn: Connection, location: str, statuses: tuple[str, ...], *, limit: int = 100
+               ) -> list[dict[str, Any]]:
+    """Pickup orders at a store in the given pickup statuses, oldest first (the counter's queue)."""
+    query = (sa.select(*_SUMMARY_COLUMNS).where(ORD.pickup_location == location, ORD.pickup_status.in_(statuses),
+                                                ORD.status.not_in(("cancelled", "draft")))
+             .order_by(ORD.id).limit(limit))
+    return [_order_summary(r) for r in conn.execute(query)]
+
+
+def shipments_of(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    ids = conn.execute(sa.select(shipments.c.id).where(shipments.c.order_id == order_id)
+                       .order_by(shipments.c.shipped_at)).scalars().all()
+    return [get_shipment(conn, i) for i in ids]
+
+
+def returns_of(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    ids = conn.execute(sa.select(returns.c.id).where(returns.c.order_id == order_id)
+                       .order_by(returns.c.created_at)).scalars().all()
+    return [get_return(conn, i) for i in ids]
