@@ -1,4 +1,4 @@
-"""Every console route × every role, generated from the app's routes: a route without a row here fails, and the
+"""Every console route by every role, generated from the app's routes: a route without a row here fails, and the
 server refuses (403) what a role may not do whatever the menu shows."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.builders import location
+from tests.integration.console.conftest import csrf_of, login, make_user
 
 from omnihub.app import create_app
 from omnihub.config import Settings
 from omnihub.console import rules
 from omnihub.console.web import ConsoleRoute
-from tests.builders import location
-from tests.integration.console.conftest import csrf_of, login, make_user
 
 PUBLIC = None
 ANY = "any"

@@ -23,6 +23,11 @@ TO_PREPARE = ("awaiting_stock", "preparing")
 READY = ("ready",)
 
 
+def _order_by_ref(conn: Any, ref: str) -> dict[str, Any]:
+    """An order by its id or its number (what the customer shows at the counter)."""
+    return commerce.get_order(conn, commerce.order_row(conn, ref)["id"], show_pickup_code=False)
+
+
 def _store(request: Request, viewer: Viewer, chosen: str | None) -> str | None:
     """An associate works at its own store; an admin picks one."""
     if viewer.role == "associate":
@@ -62,7 +67,7 @@ def counter(request: Request, location: str | None = None, done: str | None = No
     if order and store:
         try:
             with request.app.state.db.read() as conn:
-                return_order = commerce.get_order(conn, order.strip(), show_pickup_code=False)
+                return_order = _order_by_ref(conn, order.strip())
         except DomainError as exc:
             problem = problem_of(exc) | {"action": "return.find"}
     return _counter(request, viewer, store, done=done, order_ref=order, return_order=return_order, problem=problem)
@@ -140,7 +145,7 @@ def counter_return(request: Request, location: str | None = None,
         if not store:
             raise ValidationFailed("location_required", "Pick the store first.", field="location")
         with state.db.read() as conn:
-            return_order = commerce.get_order(conn, order_ref, show_pickup_code=False)
+            return_order = _order_by_ref(conn, order_ref)
         body = ReturnCreate.model_validate({
             "order": return_order["id"], "lines": lines, "location": store,
             "condition": form.get("condition", ""), "refund_method": form.get("refund_method") or "original"})

@@ -72,7 +72,7 @@ def order_list(request: Request, channel: str = "", status: str = "", location: 
 
 
 def _visible_order(conn: Any, viewer: Viewer, ref: str) -> dict[str, Any]:
-    order = commerce.get_order(conn, ref)
+    order = commerce.get_order(conn, commerce.order_row(conn, ref)["id"])  # by id or number
     if not rules.order_visible_to(viewer.role, viewer.location, order):
         raise order_not_found(ref)  # another store's order looks like it does not exist, as in the API
     pickup = order.get("pickup")
