@@ -54,3 +54,30 @@ def browser_for(settings: Settings, db: Database, clock: ManualClock) -> Callabl
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def shop(admin: TestClient) -> TestClient:
+    """Two stores and a warehouse; web and app channels in EUR; a tee with stock at every place."""
+    from tests.builders import channel, location, ok, product, stock
+
+    location(admin, "wh", kind="warehouse", lat=40.35, lon=-3.70, pickup=False, name="Getafe DC")
+    location(admin, "sol", lat=40.4168, lon=-3.7038, name="Madrid Sol")
+    location(admin, "bcn", lat=41.3874, lon=2.1686, name="Barcelona Gracia")
+    product(admin, "TEE-M", category="apparel", name="Organic Tee M")
+    for code in ("web", "app"):
+        channel(admin, code, kind=code, locations=["wh", "sol", "bcn"])
+        ok(admin.put(f"/api/v1/channels/{code}/prices", json=[{"sku": "TEE-M", "amount": "20.00"}]))
+    stock(admin, "wh", "TEE-M", 20)
+    stock(admin, "sol", "TEE-M", 5, safety_stock=4)
+    stock(admin, "bcn", "TEE-M", 5)
+    return admin
+
+
+def pickup_order(api: TestClient, store: str, email: str = "ana@correo.es", phone: str = "+34 600 111 222") -> dict:
+    from tests.builders import ok
+
+    return ok(api.post("/api/v1/orders", json={
+        "channel": "web", "customer": {"email": email, "phone": phone},
+        "lines": [{"sku": "TEE-M", "quantity": 1}], "fulfilment": {"type": "pickup", "location": store},
+        "payments": [{"method": "card", "amount": "20.00"}]}), 201)
