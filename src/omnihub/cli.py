@@ -220,7 +220,7 @@ def user_list() -> None:
 def inventory_check() -> None:
     """Verify every level against its ledger, live reservations and quotas. Exit 1 on any drift."""
     from omnihub.core.clock import SystemClock
-    from omnihub.inventory.service import check_inventory
+    from omnihub.inventory.stock import check_inventory
 
     db = _database()
     with console.status("Reconciling stock levels with the ledger and reservations ..."), db.transaction() as conn:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
-from omnihub.commerce import queries, service
+from omnihub.commerce import carts, drafts, fulfilment, orders, planning, queries, returns
 from omnihub.commerce.schemas import (
     CapacitySet,
     CartCreate,
@@ -80,8 +80,8 @@ def _check_fulfilment_scope(principal: Principal, fulfilment: Any) -> None:
 @router.post("/carts", status_code=201, response_model=CartOut)
 def create_cart(body: CartCreate, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     ctx.principal.ensure_channel(body.channel)
-    return ctx.db.run(lambda conn: service.create_cart(conn, ctx.clock, channel=body.channel, identity=body.identity,
-                                                       actor=ctx.principal.key_id))
+    return ctx.db.run(lambda conn: carts.create_cart(conn, ctx.clock, channel=body.channel, identity=body.identity,
+                                                     actor=ctx.principal.key_id))
 
 
 @router.get("/carts/{cart_id}", response_model=CartOut)
@@ -96,7 +96,7 @@ def set_cart_lines(cart_id: str, body: list[LineIn], channel: str | None = None,
                    ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     if channel:
         ctx.principal.ensure_channel(channel)
-    return ctx.db.run(lambda conn: service.set_cart_lines(
+    return ctx.db.run(lambda conn: carts.set_cart_lines(
         conn, ctx.clock, cart_id, [(line.sku, line.quantity) for line in body], channel=channel,
         actor=ctx.principal.key_id))
 
@@ -116,7 +116,7 @@ def _checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None, keyed
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
-    answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: service.checkout(
+    answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: carts.checkout(
         conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id, idempotency_key=key)))
     return _respond(keyed, answer)
 
@@ -148,8 +148,8 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                 earlier = earlier_answer(conn, keyed, ctx.clock.now()) if keyed else None
                 if earlier is not None:
                     return _respond(keyed, earlier)
-                service.refuse_when_sold_out(conn, data, idempotency_key=key)
-        answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: service.place_order(
+                planning.refuse_when_sold_out(conn, data, idempotency_key=key)
+        answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: orders.place_order(
             conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)))
     return _respond(keyed, answer)
 
@@ -199,8 +199,8 @@ def _act(ctx: Context, order_id: str, action: Any) -> dict[str, Any]:
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(order_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return _act(ctx, order_id, lambda conn: service.cancel_order(conn, ctx.clock, order_id,
-                                                                 actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn: fulfilment.cancel_order(conn, ctx.clock, order_id,
+                                                                    actor=ctx.principal.key_id))
 
 
 @router.post("/orders/{order_id}/ready", response_model=OrderOut)
@@ -209,7 +209,7 @@ def mark_ready(order_id: str, ctx: Context = Depends(requires(Role.ASSOCIATE))) 
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.mark_ready(conn, ctx.clock, order_id, actor=ctx.principal.key_id)
+        return fulfilment.mark_ready(conn, ctx.clock, order_id, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(ready))
 
@@ -220,7 +220,7 @@ def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.collect(conn, ctx.clock, order_id, body.code, actor=ctx.principal.key_id)
+        return fulfilment.collect(conn, ctx.clock, order_id, body.code, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(hand_over))
 
@@ -255,7 +255,7 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
 
     def work(conn: Any) -> dict[str, Any]:
         _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return service.ship(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
+        return fulfilment.ship(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
 
     return ctx.db.run(work)
 
@@ -264,22 +264,22 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
 def delivered(order_id: str, shipment_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     def work(conn: Any) -> dict[str, Any]:
         _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return service.mark_delivered(conn, ctx.clock, order_id, shipment_id, actor=ctx.principal.key_id)
+        return fulfilment.mark_delivered(conn, ctx.clock, order_id, shipment_id, actor=ctx.principal.key_id)
 
     return ctx.db.run(work)
 
 
 @router.post("/orders/{order_id}/payments", response_model=OrderOut)
 def add_payment(order_id: str, body: PaymentCreate, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return _act(ctx, order_id, lambda conn: service.add_payment(conn, ctx.clock, order_id, method=body.method,
-                                                                amount=body.amount, actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn: orders.add_payment(conn, ctx.clock, order_id, method=body.method,
+                                                               amount=body.amount, actor=ctx.principal.key_id))
 
 
 @router.put("/orders/{order_id}/lines", response_model=OrderOut)
 def replace_draft_lines(order_id: str, body: DraftLines, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     lines = [(line.sku, line.quantity) for line in body.lines]
-    return _act(ctx, order_id, lambda conn: service.replace_draft_lines(conn, ctx.clock, order_id, lines,
-                                                                        actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn: drafts.replace_draft_lines(conn, ctx.clock, order_id, lines,
+                                                                       actor=ctx.principal.key_id))
 
 
 @router.post("/orders/{order_id}/submit", response_model=OrderOut)
@@ -293,7 +293,7 @@ def submit_draft(order_id: str, body: DraftSubmit, ctx: Context = Depends(requir
         order = queries.get_order(conn, order_id)
         if ctx.principal.role is Role.CHANNEL and order["customer_id"] is None:
             _check_order_scope(ctx.principal, order)
-        return service.submit_draft(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
+        return drafts.submit_draft(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(work))
 
@@ -324,7 +324,7 @@ def create_return(body: ReturnCreate, ctx: Context = Depends(requires(Role.ASSOC
     """Return anywhere: an online order can come back to any store."""
     ctx.principal.ensure_location(body.location)
     data = body.model_dump()
-    return ctx.db.run(lambda conn: service.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
+    return ctx.db.run(lambda conn: returns.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
 
 
 @router.get("/returns/{return_id}", response_model=ReturnOut)
@@ -341,7 +341,7 @@ def create_slot(body: SlotCreate, ctx: Context = Depends(requires(Role.ASSOCIATE
     ctx.principal.ensure_location(body.location)
     data = body.model_dump()
     with ctx.db.transaction() as conn:
-        return service.create_slot(conn, ctx.clock, data)
+        return fulfilment.create_slot(conn, ctx.clock, data)
 
 
 @router.get("/fulfilment/pickup-slots", response_model=list[SlotOut])
@@ -353,4 +353,4 @@ def list_slots(location: str, ctx: Context = Depends(requires(*READERS))) -> lis
 @router.put("/fulfilment/capacity/{location}")
 def set_capacity(location: str, body: CapacitySet, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.set_capacity(conn, ctx.clock, location, body.daily_orders)
+        return planning.set_capacity(conn, ctx.clock, location, body.daily_orders)
