@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from omnihub.commerce import fulfilment, returns
 from omnihub.commerce import queries as commerce
-from omnihub.commerce import service as commerce_service
 from omnihub.commerce.errors import order_not_found
 from omnihub.commerce.schemas import CollectIn, ReturnCreate
 from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, redirect, render
@@ -110,7 +110,7 @@ def mark_ready(request: Request, order_id: str, location: str | None = None,
                viewer: Viewer = Depends(page("counter"))) -> Response:
     clock = request.app.state.clock
     return _pickup_action(request, viewer, order_id, location, "order.ready", lambda conn, order: (
-        commerce_service.mark_ready(conn, clock, order["id"], actor=viewer.actor)), form)
+        fulfilment.mark_ready(conn, clock, order["id"], actor=viewer.actor)), form)
 
 
 @router.post("/counter/pickups/{order_id}/collect")
@@ -121,7 +121,7 @@ def hand_over(request: Request, order_id: str, location: str | None = None,
 
     def work(conn: Any, order: dict[str, Any]) -> dict[str, Any]:
         body = CollectIn.model_validate({"code": form.get("code", "").strip()})
-        return commerce_service.collect(conn, clock, order["id"], body.code, actor=viewer.actor)
+        return fulfilment.collect(conn, clock, order["id"], body.code, actor=viewer.actor)
 
     return _pickup_action(request, viewer, order_id, location, "order.collect", work, form)
 
@@ -149,7 +149,7 @@ def counter_return(request: Request, location: str | None = None,
         body = ReturnCreate.model_validate({
             "order": return_order["id"], "lines": lines, "location": store,
             "condition": form.get("condition", ""), "refund_method": form.get("refund_method") or "original"})
-        created = state.db.run(lambda conn: commerce_service.create_return(conn, state.clock, body.model_dump(),
+        created = state.db.run(lambda conn: returns.create_return(conn, state.clock, body.model_dump(),
                                                                            actor=viewer.actor))
     except (DomainError, ValidationError) as exc:
         problem = problem_of(exc) | {"action": "return.create"}

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, redirect, render
 from omnihub.core.errors import DomainError
 from omnihub.inventory import queries as inventory
-from omnihub.inventory import service as inventory_service
+from omnihub.inventory import stock as inventory_stock
 from omnihub.inventory.schemas import Movement
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -84,7 +84,7 @@ def move(request: Request, location: str, sku: str, form: dict[str, str] = Depen
         raw["reason"] = form.get("reason", "")
     try:
         movement = _MOVEMENT.validate_python(raw).model_dump()
-        state.db.run(lambda conn: inventory_service.record_movements(conn, state.clock, [movement], viewer.actor))
+        state.db.run(lambda conn: inventory_stock.record_movements(conn, state.clock, [movement], viewer.actor))
     except (DomainError, ValidationError) as exc:
         return _ledger(request, viewer, location, sku, problem=problem_of(exc) | {"action": kind}, form=form)
     return redirect(f"/inventory/{quote(location)}/{quote(sku)}?done={quote(kind)}")

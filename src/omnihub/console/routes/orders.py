@@ -12,9 +12,10 @@ from pydantic import ValidationError
 
 from omnihub.billing import queries as billing
 from omnihub.catalog import queries as catalog
+from omnihub.commerce import fulfilment
+from omnihub.commerce import orders as commerce_orders
 from omnihub.commerce import queries as commerce
 from omnihub.commerce import rules as commerce_rules
-from omnihub.commerce import service as commerce_service
 from omnihub.commerce.errors import order_not_found
 from omnihub.commerce.schemas import CollectIn, PaymentCreate, ShipmentCreate
 from omnihub.console import rules
@@ -133,7 +134,7 @@ def act(request: Request, viewer: Viewer, ref: str, action: str, work: Any, form
 def cancel(request: Request, ref: str, form: dict[str, str] = Depends(posted("orders")),
            viewer: Viewer = Depends(page("orders"))) -> Response:
     clock = request.app.state.clock
-    return act(request, viewer, ref, "order.cancel", lambda conn, order: commerce_service.cancel_order(
+    return act(request, viewer, ref, "order.cancel", lambda conn, order: fulfilment.cancel_order(
         conn, clock, order["id"], actor=viewer.actor), form)
 
 
@@ -141,7 +142,7 @@ def cancel(request: Request, ref: str, form: dict[str, str] = Depends(posted("or
 def ready(request: Request, ref: str, form: dict[str, str] = Depends(posted("orders")),
           viewer: Viewer = Depends(page("orders"))) -> Response:
     clock = request.app.state.clock
-    return act(request, viewer, ref, "order.ready", lambda conn, order: commerce_service.mark_ready(
+    return act(request, viewer, ref, "order.ready", lambda conn, order: fulfilment.mark_ready(
         conn, clock, order["id"], actor=viewer.actor), form)
 
 
@@ -152,7 +153,7 @@ def collect(request: Request, ref: str, form: dict[str, str] = Depends(posted("o
 
     def work(conn: Any, order: dict[str, Any]) -> dict[str, Any]:
         body = CollectIn.model_validate({"code": form.get("code", "").strip()})
-        return commerce_service.collect(conn, clock, order["id"], body.code, actor=viewer.actor)
+        return fulfilment.collect(conn, clock, order["id"], body.code, actor=viewer.actor)
 
     return act(request, viewer, ref, "order.collect", work, form)
 
@@ -164,7 +165,7 @@ def pay(request: Request, ref: str, form: dict[str, str] = Depends(posted("order
 
     def work(conn: Any, order: dict[str, Any]) -> dict[str, Any]:
         body = PaymentCreate.model_validate({"method": form.get("method", ""), "amount": form.get("amount", "")})
-        return commerce_service.add_payment(conn, clock, order["id"], method=body.method, amount=body.amount,
+        return commerce_orders.add_payment(conn, clock, order["id"], method=body.method, amount=body.amount,
                                             actor=viewer.actor)
 
     return act(request, viewer, ref, "order.pay", work, form)
@@ -184,7 +185,7 @@ def ship(request: Request, ref: str, form: dict[str, str] = Depends(posted("orde
             if body.get("location"):
                 viewer.principal.ensure_location(body["location"])
             body["location"] = viewer.location
-        commerce_service.ship(conn, clock, order["id"], body, actor=viewer.actor)
+        fulfilment.ship(conn, clock, order["id"], body, actor=viewer.actor)
         return order
 
     return act(request, viewer, ref, "order.ship", work, form)
