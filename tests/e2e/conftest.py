@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,17 +86,18 @@ def _seed(api: httpx.Client) -> None:
         ok(api.put(f"/api/v1/stock/{loc}/{sku}", json={"on_hand": units, "safety_stock": safety}))
 
 
-@pytest.fixture(scope="session")
-def shop() -> Iterator[Shop]:
-    """One server for the browser tests, on a fresh SQLite file, with a small Spanish shop and a user per role
-    made with `omnihub user create` (its password is the last line it prints)."""
+def _require_browser() -> None:
     problem = _browser_problem()
     if problem:
         if REQUIRE:
             pytest.fail(problem)
         pytest.skip(problem)
-    folder = Path(tempfile.mkdtemp(prefix="omnihub-e2e-"))
-    url_db = f"sqlite:///{folder / 'console.db'}"
+
+
+@contextmanager
+def _running_shop(url_db: str, port: int) -> Iterator[Shop]:
+    """`omnihub serve` on `url_db` (migrated here) with a small Spanish shop and a user per role made with
+    `omnihub user create` (its password is the last line it prints)."""
     env = {**os.environ, "OMNIHUB_DATABASE_URL": url_db, "OMNIHUB_SECRET_KEY": SECRET,
            "OMNIHUB_CONSOLE_TIMEZONE": "Europe/Madrid"}
     upgrade(url_db)
@@ -102,29 +105,63 @@ def shop() -> Iterator[Shop]:
     with db.transaction() as conn:
         _, key = create_api_key(conn, SystemClock(), SECRET, role="admin", name="e2e")
     db.dispose()
-    server = subprocess.Popen([sys.executable, "-m", "omnihub.cli", "serve", "--port", str(PORT)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "omnihub.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{PORT}"
+    url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, timeout=60)
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-        _seed(api)
-        shop = Shop(url=url, api=api)
-        for role, location in (("admin", None), ("associate", "sol"), ("agent", None), ("marketer", None)):
-            email = f"{role}@tienda.es"
-            args = ["user", "create", "--email", email, "--role", role] + (["--location", location] if location
-                                                                           else [])
-            shop.users[role] = (email, _cli(env, *args))
-        yield shop
-        api.close()
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+            _seed(api)
+            shop = Shop(url=url, api=api)
+            for role, location in (("admin", None), ("associate", "sol"), ("agent", None), ("marketer", None)):
+                email = f"{role}@tienda.es"
+                args = ["user", "create", "--email", email, "--role", role] + (
+                    ["--location", location] if location else [])
+                shop.users[role] = (email, _cli(env, *args))
+            yield shop
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def shop() -> Iterator[Shop]:
+    """The browser tests' server, on a fresh SQLite file."""
+    _require_browser()
+    folder = Path(tempfile.mkdtemp(prefix="omnihub-e2e-"))
+    try:
+        with _running_shop(f"sqlite:///{folder / 'console.db'}", PORT) as running:
+            yield running
+    finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def browser(shop: Shop) -> Iterator[Any]:
+def pg_shop() -> Iterator[Shop]:
+    """The same on a fresh PostgreSQL database (one journey runs there too)."""
+    _require_browser()
+    from tests.conftest import _PG_PROBLEM, PG_ADMIN_URL, REQUIRE_PG, _pg_url
+
+    if _PG_PROBLEM:
+        if REQUIRE_PG:
+            pytest.fail(_PG_PROBLEM)
+        pytest.skip(_PG_PROBLEM)
+    import psycopg
+
+    name = f"omnihub_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with _running_shop(_pg_url(name), PORT + 1) as running:
+            yield running
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -134,20 +171,29 @@ def browser(shop: Shop) -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_page(browser: Any, shop: Shop) -> Iterator[Any]:
-    """Pages in fresh contexts (own cookies); `locale` sets the browser's Accept-Language."""
+def new_page_on(browser: Any) -> Iterator[Any]:
+    """`new_page_on(shop)(locale=…, width=…)`: pages in fresh contexts (own cookies) on that shop's server;
+    `locale` sets the browser's Accept-Language. CSP is bypassed only so axe-core can be injected."""
     contexts = []
 
-    def make(locale: str = "en-GB", width: int = 1280, height: int = 860) -> Any:
-        context = browser.new_context(base_url=shop.url, locale=locale, viewport={"width": width, "height": height},
-                                      bypass_csp=True)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
+    def on(shop: Shop) -> Any:
+        def make(locale: str = "en-GB", width: int = 1280, height: int = 860) -> Any:
+            context = browser.new_context(base_url=shop.url, locale=locale,
+                                          viewport={"width": width, "height": height}, bypass_csp=True)
+            context.set_default_timeout(15_000)
+            contexts.append(context)
+            return context.new_page()
 
-    yield make
+        return make
+
+    yield on
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def new_page(new_page_on: Any, shop: Shop) -> Any:
+    return new_page_on(shop)
 
 
 def log_in(page: Any, shop: Shop, role: str) -> None:

@@ -70,6 +70,15 @@ def _pickup_body(number: int) -> dict[str, Any]:
 
 def test_the_associate_sees_a_new_pickup_live_marks_it_ready_and_hands_it_over_with_the_code(
         new_page, shop: Shop) -> None:
+    _pickup_journey(new_page, shop, screenshots=True)
+
+
+@pytest.mark.postgres
+def test_the_pickup_journey_on_postgresql(new_page_on, pg_shop: Shop) -> None:
+    _pickup_journey(new_page_on(pg_shop), pg_shop, screenshots=False)
+
+
+def _pickup_journey(new_page, shop: Shop, *, screenshots: bool) -> None:
     page = new_page(width=1024, height=768)  # a store tablet
     log_in(page, shop, "associate")
     assert page.url.endswith("/counter")
@@ -81,7 +90,8 @@ def test_the_associate_sees_a_new_pickup_live_marks_it_ready_and_hands_it_over_w
     card.wait_for()  # no reload: the live list brings it
     assert page.locator("#to-prepare li.card").count() == before + 1
     check_accessibility(page)
-    screenshot(page, "counter")
+    if screenshots:
+        screenshot(page, "counter")
     card.get_by_role("button", name="Mark ready").click()
     assert f"Order {order['number']} is ready for pickup." in page.get_by_role("status").inner_text()
 
@@ -106,7 +116,8 @@ def test_the_associate_sees_a_new_pickup_live_marks_it_ready_and_hands_it_over_w
     page.get_by_label("Units of TEE-M to return").fill("1")
     page.get_by_label("Resellable: back to stock").check()
     check_accessibility(page)
-    screenshot(page, "counter-return")
+    if screenshots:
+        screenshot(page, "counter-return")
     page.get_by_role("button", name="Take the return").click()
     assert page.get_by_role("status").inner_text().startswith("Return taken:")
     assert shop.api.get(f"/api/v1/orders/{order['id']}").json()["status"] == "returned"
