@@ -1,4 +1,4 @@
-"""Settings from OMNIHUB_* environment variables (the public contract in DESIGN.md §3)."""
+"""Settings from OMNIHUB_* environment variables (the public contract in docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     console_login_max_per_address: int = 50
     console_secure_cookies: bool = False
     console_timezone: str = "UTC"
+    # Brute force: unknown API keys from one client address in a window, then that address is refused (429 with
+    # Retry-After) for block_seconds. 0 switches it off. The count is kept in the database, shared by every
+    # server process (docs/security-authorization.md).
+    auth_failure_limit: int = Field(default=20, ge=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    auth_block_seconds: float = Field(default=300.0, gt=0)
+    # Wrong pickup codes per order before its collection locks, and for how long (commerce.pickup_guard).
+    pickup_max_wrong_codes: int = Field(default=5, ge=1)
+    pickup_lock_seconds: float = Field(default=900.0, gt=0)
 
 
 @lru_cache

@@ -27,7 +27,7 @@ ORD = orders.c
 def create_cart(conn: Connection, clock: Clock, *, channel: str, identity: Any, actor: str | None = None
                 ) -> dict[str, Any]:
     chan = catalog.get_channel(conn, channel, field="channel")
-    customer_id = resolve_customer(conn, clock, identity, chan, actor) if identity else None
+    customer_id = resolve_customer(conn, clock, identity, chan, actor)[0] if identity else None
     cart_id = new_id("cart")
     now = clock.now()
     conn.execute(carts.insert(), dict(id=cart_id, channel_code=chan["code"], customer_id=customer_id,
@@ -106,8 +106,8 @@ def checkout(conn: Connection, clock: Clock, cart_id: str, data: dict[str, Any],
             raise errors.price_changed(moved)
     customer_id = cart["customer_id"]
     if data.get("customer"):
-        found = resolve_customer(conn, clock, data["customer"], catalog.get_channel(conn, channel, field="channel"),
-                                 actor)
+        found, _ = resolve_customer(conn, clock, data["customer"],
+                                    catalog.get_channel(conn, channel, field="channel"), actor)
         if customer_id and found and found != customer_id:
             customer_merging.merge_customers(conn, clock, customer_id, found, actor=actor)
             customer_id = customers_queries.resolve_id(conn, customer_id)
@@ -116,7 +116,8 @@ def checkout(conn: Connection, clock: Clock, cart_id: str, data: dict[str, Any],
     order = place_order(conn, clock, {
         "channel": channel, "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in lines],
         "fulfilment": data["fulfilment"], "payments": data.get("payments") or [],
-        "promotion_codes": data.get("promotion_codes") or [], "expected_total": data.get("expected_total")},
+        "promotion_codes": data.get("promotion_codes") or [], "expected_total": data.get("expected_total"),
+        "customer": None if customer_id else data.get("customer")},  # no profile: the order keeps the contact
         actor=actor, idempotency_key=idempotency_key, cart=cart, customer_id=customer_id)
     closed = conn.execute(carts.update().where(carts.c.id == cart_id, carts.c.status == "open").values(
         status="checked_out", order_id=order["id"], hold_reservation_id=None, updated_at=clock.now())).rowcount

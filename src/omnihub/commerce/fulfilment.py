@@ -102,7 +102,7 @@ def mark_ready(conn: Connection, clock: Clock, order_id: str, *, actor: str | No
             if contacts.get(kind):
                 messaging.queue_message(conn, clock, customer_id=order["customer_id"], kind=kind,
                                         to=contacts[kind], subject=f"Order {order['number']} is ready",
-                                        body=text, template="pickup_ready", reference=order_id)
+                                        body=text, template="pickup_ready", reference=order_id, secrets=[code])
     emit(conn, clock, "order.ready_for_pickup", {"id": order_id, "number": order["number"], "location": store,
                                                  "customer_id": order["customer_id"],
                                                  "expires_at": expires.isoformat()})

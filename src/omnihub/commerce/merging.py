@@ -60,10 +60,12 @@ def order_erasure_participant() -> Any:
                 if (fulfilment or {}).get("address"):
                     conn.execute(orders.update().where(ORD.id == order_id)
                                  .values(fulfilment=_without_address(fulfilment)))
-            # The events that carried the whole order carried the address too: the outbox (replays) and the
-            # webhook delivery log (a rewrite listener) lose it as well.
+            conn.execute(orders.update().where(owned, ORD.contact.is_not(None)).values(contact=None))
+            # The events that carried the whole order carried the address (and contact) too: the outbox (replays)
+            # and the webhook delivery log (a rewrite listener) lose it as well.
             rewrite_events(conn, types=ORDER_SNAPSHOT_EVENTS, about=order_ids,
-                           rewrite=lambda data: {**data, "fulfilment": _without_address(data.get("fulfilment"))})
+                           rewrite=lambda data: {**data, "fulfilment": _without_address(data.get("fulfilment")),
+                                                 "contact": None})
             conn.execute(carts.update().where(sa.or_(carts.c.customer_id.in_(ids),
                                                      carts.c.origin_customer_id.in_(ids)))
                          .values(identity={}))

@@ -41,14 +41,15 @@ OL = order_lines.c
 
 
 def resolve_customer(conn: Connection, clock: Clock, hints: Any, channel: dict[str, Any], actor: str | None
-                     ) -> str | None:
-    """Attach the order or cart to a profile (get-or-create by identity); no usable hint → anonymous."""
+                     ) -> tuple[str | None, dict[str, str] | None]:
+    """Attach the order or cart to a profile (get-or-create by identity); no usable hint → anonymous. Returns it
+    with the order's contact: identifiers that identify no one (placeholders, block list) — a sale is never
+    refused for them (customers.resolution.identify_buyer)."""
     if not hints:
-        return None
-    customer_id, _ = customer_resolution.create_customer(conn, clock, name=None, identities=hints,
-                                                         channel=channel["code"], actor=actor,
-                                                         channel_country=channel["country"])
-    return customer_id
+        return None, None
+    customer_id, contact = customer_resolution.identify_buyer(conn, clock, hints, channel=channel["code"],
+                                                              channel_country=channel["country"], actor=actor)
+    return customer_id, contact or None
 
 
 def release_cart_hold(conn: Connection, clock: Clock, reservation_id: str, actor: str | None) -> None:
@@ -127,8 +128,9 @@ def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor:
         if not (cart and cart.get("hold_reservation_id")):
             # Sold out is decided before any profile or price work: the refusal stays cheap in a rush.
             first_plan = plan_order(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    contact = None
     if customer_id is None:
-        customer_id = resolve_customer(conn, clock, data.get("customer"), channel, actor)
+        customer_id, contact = resolve_customer(conn, clock, data.get("customer"), channel, actor)
     address = fulfilment.get("address") or {}
     pricing = price_lines(conn, clock, channel=channel, customer_id=customer_id, lines=lines,
                           codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
@@ -141,11 +143,13 @@ def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor:
 
     if draft:
         return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
+                            contact=contact,
                             customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=None,
                             cart=cart, idempotency_key=idempotency_key, actor=actor)
     plan = first_plan or plan_order(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
     try:
         return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
+                            contact=contact,
                             customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=plan,
                             cart=cart, idempotency_key=idempotency_key, actor=actor)
     except DomainError as exc:
@@ -183,7 +187,8 @@ def _hold_stock(conn: Connection, clock: Clock, hold: Hold, actor: str | None, *
 def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, data: dict[str, Any],
                  channel: dict[str, Any], lines: list[tuple[str, int]], customer_id: str | None, pricing: Pricing,
                  fulfilment: dict[str, Any], plan: Plan | None, cart: dict[str, Any] | None,
-                 idempotency_key: str | None, actor: str | None) -> dict[str, Any]:
+                 idempotency_key: str | None, actor: str | None, contact: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
     """The order's rows, then `complete_order`. A draft (no plan) holds nothing."""
     draft = plan is None
     decision = plan.decision if plan else None
@@ -215,7 +220,8 @@ def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, dat
         pickup_location=pickup_location,
         pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
         pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
-        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, created_at=now, updated_at=now)
+        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, contact=contact, created_at=now,
+        updated_at=now)
     line_rows = priced_line_rows(order_id, pricing, allocations)
     if draft:
         conn.execute(_INSERT_ORDER, row)

@@ -6,7 +6,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 ROLES = ("admin", "associate", "agent", "marketer")
 LOCALES = ("en", "es")
@@ -117,17 +116,6 @@ def throttled_until(throttle: Throttle, *, email_failures: list[datetime], addre
             lift = failures[len(failures) - limit] + throttle.window
             until = lift if until is None or lift > until else until
     return until
-
-
-def order_visible_to(role: str, location: str | None, order: dict[str, Any]) -> bool:
-    """An associate sees the orders of its store (a line sourced there, a pickup or a counter sale there)."""
-    if role != "associate":
-        return True
-    places = {line.get("location") for line in order.get("lines", [])}
-    places.add((order.get("fulfilment") or {}).get("location"))
-    if order.get("pickup"):
-        places.add(order["pickup"].get("location"))
-    return location in places
 
 
 def order_actions(status: str, *, pickup_status: str | None, is_pickup: bool, has_open_lines: bool) -> list[str]:

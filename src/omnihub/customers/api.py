@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from omnihub.customers.schemas import (
     ConsentOut,
     CustomerCreate,
     CustomerOut,
+    CustomerSummaryOut,
     ErasureOut,
     EventIn,
     IngestOut,
@@ -30,7 +32,7 @@ from omnihub.customers.schemas import (
     SuggestionOut,
     TimelineItem,
 )
-from omnihub.deps import Context, requires
+from omnihub.deps import Context, Since, Until, requires
 
 router = APIRouter(tags=["customers"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -102,6 +104,20 @@ def lookup_customer(email: str | None = None, phone: str | None = None, handle: 
     with ctx.db.read() as conn:
         cid = queries.lookup(conn, {"kind": kind, "value": value, "network": network}, channel=channel)
         return queries.customer_view(conn, ctx.clock, cid)
+
+
+@router.get("/customers", response_model=Page[CustomerSummaryOut])
+def list_customers(q: str | None = Query(None, min_length=1, max_length=320,
+                                         description="Any identifier (e-mail, phone, handle, loyalty, external id), "
+                                                     "the profile id or part of the name."),
+                   tag: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+                   created_from: datetime | None = Since, created_to: datetime | None = Until,
+                   limit: int = Limit, cursor: str | None = None,
+                   ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Profiles newest first; merged-away profiles are found through their survivor."""
+    with ctx.db.read() as conn:
+        return queries.list_customers(conn, limit=limit, cursor=cursor, q=q, tag=tag, created_from=created_from,
+                                      created_to=created_to)
 
 
 @router.get("/customers/merge-suggestions", response_model=Page[SuggestionOut])

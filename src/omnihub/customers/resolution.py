@@ -160,6 +160,23 @@ def create_customer(conn: Connection, clock: Clock, *, name: str | None, identit
     return cid, cid in resolution.created
 
 
+def identify_buyer(conn: Connection, clock: Clock, hints: Any, *, channel: str, channel_country: str | None = None,
+                   actor: str | None = None) -> tuple[str | None, dict[str, str]]:
+    """Who is buying: the profile the usable identifiers name (get-or-create, as `create_customer`), or None.
+    A sale is never refused for its identifiers: block-listed ones (no@email.com, anything at example.com…) and
+    an erased person's are ignored for identity — they never join two people — and come back as the order's
+    contact `{kind: value}`. Malformed identifiers are still a 422."""
+    region = channel_country if channel_country is not None else channel_regions(conn, [channel],
+                                                                                  lambda _: "channel")[channel]
+    parsed = [_parse_identities_for_create(hints, region)]
+    blocks, known = blocked_and_known(conn, (i.key for i, _ in parsed[0]))
+    contact = {i.kind: i.value for i, _ in parsed[0] if rules.is_default_blocked(i) or i.key in blocks}
+    items = usable_identities(conn, parsed, strict=False, blocks=blocks)
+    if not items[0]:
+        return None, contact
+    return resolve_identities(conn, clock, items, [channel], actor=actor, known=known).customer_ids[0], contact
+
+
 def _parse_identities_for_create(hints: Any, region: str | None) -> list[tuple[Identity, str]]:
     if isinstance(hints, list):
         result = []

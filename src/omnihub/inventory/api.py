@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -10,7 +11,16 @@ from sqlalchemy.engine import Connection
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, in_worker_thread, recently_sold_out, remembering_sold_out, requires
+from omnihub.deps import (
+    Context,
+    Since,
+    Until,
+    context,
+    in_worker_thread,
+    recently_sold_out,
+    remembering_sold_out,
+    requires,
+)
 from omnihub.inventory import queries, reservations, stock
 from omnihub.inventory.schemas import (
     AvailabilityOut,
@@ -140,6 +150,24 @@ def _create_reservation(body: ReservationCreate, ctx: Context) -> dict[str, Any]
             with ctx.db.single_statement(read_only=True) as conn:
                 reservations.refuse_when_sold_out(conn, channel=body.channel, lines=lines, location=body.location)
         return ctx.db.run(reserve)
+
+
+@router.get("/reservations", response_model=Page[ReservationOut])
+def list_reservations(channel: str | None = None,
+                      status: str | None = Query(None, pattern="^(active|released|expired|committed)$"),
+                      sku: str | None = None, location: str | None = None,
+                      reference: str | None = Query(None, max_length=64, description="e.g. the order id"),
+                      created_from: datetime | None = Since, created_to: datetime | None = Until,
+                      limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT), cursor: str | None = None,
+                      ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
+    """Reservations newest first; a channel key sees its own channel's only (asking for another is 403)."""
+    if ctx.principal.role is Role.CHANNEL:
+        ctx.principal.ensure_channel(channel or ctx.principal.channel or "")
+        channel = ctx.principal.channel
+    with ctx.db.read() as conn:
+        return queries.list_reservations(conn, limit=limit, cursor=cursor, channel=channel, status=status, sku=sku,
+                                         location=location, reference=reference, created_from=created_from,
+                                         created_to=created_to)
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)

@@ -32,11 +32,14 @@ class AvailabilityProjector:
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
         skus_by_location: dict[str, set[str]] = {}
         whole_channels: set[str] = set()
+        repriced: set[tuple[str, str]] = set()  # a product is available only where priced: a new price counts
         for event in events:
             if event.type == "stock.changed":
                 skus_by_location.setdefault(event.data["location"], set()).add(event.data["sku"])
             elif event.type in ("channel.created", "channel.updated"):
                 whole_channels.add(event.data["code"])
+            elif event.type == "price.changed":
+                repriced.update((event.data["channel"], p["sku"]) for p in event.data["prices"])
         pairs: set[tuple[str, str]] = set()
         channels: dict[str, dict[str, Any]] = {}
         if skus_by_location:
@@ -47,6 +50,10 @@ class AvailabilityProjector:
         for code in whole_channels:
             chan = channels[code] = catalog.get_channel(conn, code)
             pairs.update((code, sku) for sku in queries.skus_at(conn, chan["locations"]))
+        for code, sku in repriced:
+            if code not in channels:
+                channels[code] = catalog.get_channel(conn, code)
+            pairs.add((code, sku))
         if pairs:
             publish_availability(conn, self.clock, sorted(pairs), list(channels.values()))
 

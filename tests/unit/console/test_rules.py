@@ -44,16 +44,6 @@ def test_a_session_ends_at_logout_at_its_lifetime_and_after_idling() -> None:
                                                                         "last_seen_at": T0 + timedelta(hours=11.9)})
 
 
-def test_an_associate_sees_only_orders_that_touch_its_store() -> None:
-    pickup_here = {"lines": [{"location": "wh"}], "fulfilment": {"type": "pickup", "location": "sol"},
-                   "pickup": {"location": "sol"}}
-    shipped_elsewhere = {"lines": [{"location": "wh"}], "fulfilment": {"type": "ship"}, "pickup": None}
-
-    assert rules.order_visible_to("associate", "sol", pickup_here)
-    assert not rules.order_visible_to("associate", "sol", shipped_elsewhere)
-    assert rules.order_visible_to("agent", None, shipped_elsewhere)
-
-
 def test_the_offered_actions_follow_the_order_state() -> None:
     assert rules.order_actions("paid", pickup_status="preparing", is_pickup=True, has_open_lines=True) == [
         "order.cancel", "order.ready"]

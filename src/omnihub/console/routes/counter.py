@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from omnihub.commerce import fulfilment, returns
 from omnihub.commerce import queries as commerce
 from omnihub.commerce.errors import order_not_found
-from omnihub.commerce.schemas import CollectIn, ReturnCreate
+from omnihub.commerce.schemas import ReturnCreate
+from omnihub.console.routes import handover
 from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, redirect, render
 from omnihub.core.errors import DomainError, ValidationFailed
 from omnihub.inventory import queries as inventory
@@ -117,13 +118,20 @@ def mark_ready(request: Request, order_id: str, location: str | None = None,
 def hand_over(request: Request, order_id: str, location: str | None = None,
               form: dict[str, str] = Depends(posted("counter")),
               viewer: Viewer = Depends(page("counter"))) -> Response:
-    clock = request.app.state.clock
+    viewer.require("order.collect")
+    store = _store(request, viewer, location)
 
-    def work(conn: Any, order: dict[str, Any]) -> dict[str, Any]:
-        body = CollectIn.model_validate({"code": form.get("code", "").strip()})
-        return fulfilment.collect(conn, clock, order["id"], body.code, actor=viewer.actor)
+    def at_this_counter(conn: Any, order: dict[str, Any]) -> None:
+        if not order["pickup"] or order["pickup"]["location"] != store:
+            raise order_not_found(order_id)
 
-    return _pickup_action(request, viewer, order_id, location, "order.collect", work, form)
+    try:
+        order = handover.hand_over(request.app.state, viewer.actor, order_id, form.get("code", ""), at_this_counter)
+    except (DomainError, ValidationError) as exc:
+        problem = problem_of(exc) | {"action": "order.collect", "order": order_id}
+        return _counter(request, viewer, store, problem=problem, form=form)
+    suffix = f"&location={quote(store)}" if viewer.role == "admin" and store else ""
+    return redirect(f"/counter?done=collect:{quote(order['number'])}{suffix}")
 
 
 @router.post("/counter/returns")

@@ -43,7 +43,7 @@ def customer_360(request: Request, customer_id: str, cursor: str = "", type: str
             return redirect(f"/customers/{quote(view['id'])}")
         orders: dict[str, Any] = {"items": []}
         if viewer.role != "marketer":
-            orders = commerce.search_orders(conn, limit=20, cursor=None, customer_ids=[view["id"]])
+            orders = commerce.list_orders(conn, limit=20, cursor=None, customer_ids=[view["id"]])
         try:
             timeline = customers.timeline(conn, view["id"], limit=20, cursor=cursor or None, type_=type or None,
                                           channel=channel or None)

@@ -12,13 +12,13 @@ from pydantic import ValidationError
 
 from omnihub.billing import queries as billing
 from omnihub.catalog import queries as catalog
-from omnihub.commerce import fulfilment
+from omnihub.commerce import access, fulfilment
 from omnihub.commerce import orders as commerce_orders
 from omnihub.commerce import queries as commerce
 from omnihub.commerce import rules as commerce_rules
-from omnihub.commerce.errors import order_not_found
-from omnihub.commerce.schemas import CollectIn, PaymentCreate, ShipmentCreate
+from omnihub.commerce.schemas import PaymentCreate, ShipmentCreate
 from omnihub.console import rules
+from omnihub.console.routes import handover
 from omnihub.console.routes.lookup import find_customer
 from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, redirect, render
 from omnihub.core.errors import DomainError, ValidationFailed
@@ -60,7 +60,7 @@ def order_list(request: Request, channel: str = "", status: str = "", location: 
                 customer_ids = [found] if found else []
             start = _day(created_from, "created_from")
             end = _day(created_to, "created_to")
-            result = commerce.search_orders(
+            result = commerce.list_orders(
                 conn, limit=PAGE_SIZE, cursor=cursor or None, channel=channel or None, status=status or None,
                 location=location or None, customer_ids=customer_ids, created_from=start,
                 created_to=end + timedelta(days=1) if end else None)
@@ -74,8 +74,7 @@ def order_list(request: Request, channel: str = "", status: str = "", location: 
 
 def _visible_order(conn: Any, viewer: Viewer, ref: str) -> dict[str, Any]:
     order = commerce.get_order(conn, commerce.order_row(conn, ref)["id"])  # by id or number
-    if not rules.order_visible_to(viewer.role, viewer.location, order):
-        raise order_not_found(ref)  # another store's order looks like it does not exist, as in the API
+    access.check_order(viewer.principal, order)  # another store's order looks like it does not exist (404)
     pickup = order.get("pickup")
     if pickup and not (viewer.role == "admin" or (viewer.role == "associate"
                                                   and viewer.location == pickup["location"])):
@@ -90,7 +89,7 @@ def _detail(request: Request, viewer: Viewer, ref: str, *, problem: dict[str, An
         payments = billing.payments_of(conn, order["id"])
         invoice = billing.document_for(conn, "invoice", order["id"])
         shipments = commerce.shipments_of(conn, order["id"])
-        returns = commerce.returns_of(conn, order["id"])
+        returns = commerce.list_returns(conn, limit=100, cursor=None, order=order["id"])["items"]
         history = commerce.status_history(conn, order["id"])
     open_lines = any(line["fulfilled"] < line["quantity"] for line in order["lines"])
     pickup = order["pickup"]
@@ -149,13 +148,18 @@ def ready(request: Request, ref: str, form: dict[str, str] = Depends(posted("ord
 @router.post("/orders/{ref}/collect")
 def collect(request: Request, ref: str, form: dict[str, str] = Depends(posted("orders")),
             viewer: Viewer = Depends(page("orders"))) -> Response:
-    clock = request.app.state.clock
+    viewer.require("order.collect")
 
-    def work(conn: Any, order: dict[str, Any]) -> dict[str, Any]:
-        body = CollectIn.model_validate({"code": form.get("code", "").strip()})
-        return fulfilment.collect(conn, clock, order["id"], body.code, actor=viewer.actor)
+    def in_scope(conn: Any, order: dict[str, Any]) -> None:
+        _visible_order(conn, viewer, order["id"])
+        if order["pickup"] and viewer.role == "associate":
+            viewer.principal.ensure_location(order["pickup"]["location"])
 
-    return act(request, viewer, ref, "order.collect", work, form)
+    try:
+        order = handover.hand_over(request.app.state, viewer.actor, ref, form.get("code", ""), in_scope)
+    except (DomainError, ValidationError) as exc:
+        return _detail(request, viewer, ref, problem=problem_of(exc) | {"action": "order.collect"}, form=form)
+    return redirect(f"/orders/{order['id']}?done=collect")
 
 
 @router.post("/orders/{ref}/payments")
