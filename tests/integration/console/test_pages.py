@@ -172,3 +172,22 @@ def test_customer_search_finds_by_email_and_phone_and_says_when_nobody_matches(s
     assert nobody.status_code == 404 and "customer_not_found" in nobody.text
     view = agent.get(by_email.headers["location"])
     assert "lucia@correo.es" in view.text and order["number"] in view.text
+
+
+def test_wrong_codes_at_the_counter_count_towards_the_apis_pickup_lock(shop, browser_for, db, clock, settings
+                                                                       ) -> None:
+    settings.pickup_max_wrong_codes = 2
+    order = pickup_order(shop, "sol")
+    sol = _as(browser_for, db, clock, "associate", "sol")
+    token = csrf_of(sol.get("/counter").text)
+    sol.post(f"/counter/pickups/{order['id']}/ready", data={"csrf_token": token})
+    code = ok(shop.get(f"/api/v1/orders/{order['id']}"))["pickup"]["code"]
+    wrong = "000000" if code != "000000" else "111111"
+
+    first = sol.post(f"/counter/pickups/{order['id']}/collect", data={"csrf_token": token, "code": wrong})
+    second = sol.post(f"/orders/{order['id']}/collect", data={"csrf_token": token, "code": wrong})
+    right = sol.post(f"/counter/pickups/{order['id']}/collect", data={"csrf_token": token, "code": code})
+
+    assert first.status_code == 422 and second.status_code == 422
+    assert right.status_code == 409 and "pickup_locked" in right.text
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "ready_for_pickup"
