@@ -10,7 +10,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
 from omnihub.console.rules import LOCALES
@@ -61,6 +61,12 @@ class Formatter:
         if value is None:
             return ""
         return format_decimal(value, locale=self.locale)
+
+    def percent(self, value: Any) -> str:
+        """A share from 0 to 1 (a decimal string, as the analytics room gives it) as a percentage."""
+        if value is None or value == "":
+            return ""
+        return format_percent(Decimal(str(value)), "#,##0.#%", locale=self.locale)
 
     def datetime(self, value: datetime | str | None, fmt: str = "medium") -> str:
         if value is None or value == "":

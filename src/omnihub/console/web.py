@@ -200,7 +200,7 @@ def field_path(loc: tuple[Any, ...]) -> str:
 def problem_of(exc: Exception) -> dict[str, Any]:
     """A form's error as the API's problem details: code, detail, field (and the per-field messages)."""
     if isinstance(exc, DomainError):
-        return {"code": exc.code, "detail": exc.detail, "field": exc.field, "status": STATUS_BY_KIND[exc.kind],
+        return {"code": exc.code, "detail": exc.detail, "field": exc.field, "status": STATUS_BY_KIND.get(exc.kind, 503),
                 "fields": {exc.field: exc.detail, exc.field.rsplit(".", 1)[-1]: exc.detail} if exc.field else {}}
     if isinstance(exc, ValidationError | RequestValidationError):
         items = [(field_path(tuple(e.get("loc", ()))), e.get("msg", "")) for e in exc.errors()]
