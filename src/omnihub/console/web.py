@@ -28,7 +28,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 SESSION_COOKIE = "omnihub_session"
 LOGIN_CSRF_COOKIE = "omnihub_login_csrf"
 STATUS_BY_KIND = {ErrorKind.VALIDATION: 422, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
-                  ErrorKind.UNAUTHORIZED: 401, ErrorKind.FORBIDDEN: 403}
+                  ErrorKind.UNAUTHORIZED: 401, ErrorKind.FORBIDDEN: 403, ErrorKind.TOO_MANY_REQUESTS: 429}
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                 "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"),
