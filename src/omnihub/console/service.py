@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -152,3 +152,16 @@ def set_locale(conn: Connection, user_id: str, locale: str | None) -> None:
     if locale is not None and locale not in rules.LOCALES:
         raise errors.invalid("invalid_locale", f"Use one of: {', '.join(rules.LOCALES)}.", "locale")
     conn.execute(console_users.update().where(console_users.c.id == user_id).values(locale=locale))
+
+
+def purge(conn: Connection, clock: Clock, policy: rules.SessionPolicy, throttle_window: timedelta, *,
+          keep: timedelta = timedelta(days=1)) -> int:
+    """Forget sessions that ended (logged out, expired or idle) more than `keep` ago, and failed logins that no
+    longer count for throttling. Returns how many rows went."""
+    now = clock.now()
+    s = console_sessions.c
+    ended = sa.or_(s.ended_at < now - keep, s.expires_at < now - keep, s.last_seen_at < now - keep - policy.idle)
+    gone = conn.execute(console_sessions.delete().where(ended)).rowcount
+    f = console_login_failures.c
+    gone += conn.execute(console_login_failures.delete().where(f.at < now - throttle_window)).rowcount
+    return int(gone)

@@ -195,3 +195,29 @@ def test_sessions_are_rows_with_a_hashed_token(browser_for, db, clock) -> None:
         row = conn.execute(sa.select(console_sessions)).one()
     assert row.token_hash != raw and raw not in row.token_hash
     assert row.expires_at.replace(tzinfo=None) == (clock.now() + timedelta(hours=12)).replace(tzinfo=None)
+
+
+def test_the_worker_job_forgets_ended_sessions_and_old_failures_but_keeps_live_ones(browser_for, db, clock,
+                                                                                     settings) -> None:
+    from omnihub.bootstrap import bootstrap
+    from omnihub.console.models import console_login_failures
+
+    email, password = make_user(db, clock, "admin")
+    gone = login(browser_for(), email, password)
+    gone.post("/logout", data={"csrf_token": csrf_of(gone.get("/profile").text)})
+    failed = browser_for()
+    failed.post("/login", data={"email": email, "password": "wrong-password",
+                                "csrf_token": csrf_of(failed.get("/login").text)})
+    clock.advance(days=2)
+    live = login(browser_for(), email, password)
+    (job,) = [j for j in bootstrap().jobs(settings) if j.name == "console.purge_sessions"]
+
+    with db.transaction() as conn:
+        removed = job.run(conn, clock, settings)
+
+    # the ended session and the failure counted for the address (the good login cleared the e-mail's)
+    assert removed == 2
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(console_sessions)).scalar() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(console_login_failures)).scalar() == 0
+    assert live.get("/profile").status_code == 200
