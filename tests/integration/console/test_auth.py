@@ -221,3 +221,10 @@ def test_the_worker_job_forgets_ended_sessions_and_old_failures_but_keeps_live_o
         assert conn.execute(sa.select(sa.func.count()).select_from(console_sessions)).scalar() == 1
         assert conn.execute(sa.select(sa.func.count()).select_from(console_login_failures)).scalar() == 0
     assert live.get("/profile").status_code == 200
+
+
+def test_the_consoles_assets_are_served_from_the_package_beside_the_api_docs_assets(client) -> None:
+    for path in ("/static/console/console.css", "/static/console/console.js", "/static/console/vendor/htmx.min.js",
+                 "/static/console/vendor/chart.umd.min.js"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/docs").status_code == 200

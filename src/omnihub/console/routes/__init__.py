@@ -17,4 +17,4 @@ def install(app: FastAPI) -> None:
     for module in (auth, dashboard, orders, counter, customers, inventory, catalog, webhooks):
         router.include_router(module.router)
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
+    app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
