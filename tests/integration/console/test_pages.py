@@ -191,3 +191,20 @@ def test_wrong_codes_at_the_counter_count_towards_the_apis_pickup_lock(shop, bro
     assert first.status_code == 422 and second.status_code == 422
     assert right.status_code == 409 and "pickup_locked" in right.text
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "ready_for_pickup"
+
+
+def test_a_transfer_from_the_stock_page_moves_units_and_an_impossible_one_changes_nothing(shop, browser_for, db,
+                                                                                         clock) -> None:
+    sol = _as(browser_for, db, clock, "associate", "sol")
+    token = csrf_of(sol.get("/inventory/sol/TEE-M").text)
+
+    too_many = sol.post("/inventory/sol/TEE-M/movements", data={"csrf_token": token, "kind": "transfer",
+                                                                "to_location": "bcn", "quantity": "50"})
+    done = sol.post("/inventory/sol/TEE-M/movements", data={"csrf_token": token, "kind": "transfer",
+                                                            "to_location": "bcn", "quantity": "2"},
+                    follow_redirects=False)
+
+    assert too_many.status_code == 409 and "insufficient_stock" in too_many.text
+    assert done.status_code == 303 and done.headers["location"] == "/inventory/sol/TEE-M?done=transfer"
+    assert ok(shop.get("/api/v1/stock/sol/TEE-M"))["on_hand"] == 3
+    assert ok(shop.get("/api/v1/stock/bcn/TEE-M"))["on_hand"] == 7

@@ -54,10 +54,12 @@ def _ledger(request: Request, viewer: Viewer, location: str, sku: str, cursor: s
     with request.app.state.db.read() as conn:
         level = inventory.level(conn, location, sku)
         ledger = inventory.ledger_page(conn, location, sku, limit=50, cursor=cursor or None)
+        locations = [loc for loc in inventory.list_locations(conn, limit=500, cursor=None)["items"]
+                     if loc["code"] != location]
     may_move = viewer.may("stock.move") and (viewer.role != "associate" or viewer.location == location)
     return render(request, "inventory/ledger.html", {
         "level": level, "ledger": ledger, "problem": problem, "form": form or {}, "done": done,
-        "may_move": may_move}, status=problem["status"] if problem else 200)
+        "may_move": may_move, "locations": locations}, status=problem["status"] if problem else 200)
 
 
 @router.get("/inventory/{location}/{sku}")
@@ -69,7 +71,8 @@ def ledger(request: Request, location: str, sku: str, cursor: str = "", done: st
 @router.post("/inventory/{location}/{sku}/movements")
 def move(request: Request, location: str, sku: str, form: dict[str, str] = Depends(posted("inventory")),
          viewer: Viewer = Depends(page("inventory"))) -> Response:
-    """A receipt (`quantity`) or an adjustment (`delta`, `reason`) of this level."""
+    """A receipt (`quantity`), an adjustment (`delta`, `reason`) or a transfer (`quantity` to `to_location`) of
+    this level."""
     viewer.require("stock.move")
     viewer.principal.ensure_location(location)
     state = request.app.state
@@ -79,6 +82,9 @@ def move(request: Request, location: str, sku: str, form: dict[str, str] = Depen
         raw["quantity"] = as_int(form.get("quantity", ""))
         if form.get("reference"):
             raw["reference"] = form["reference"]
+    elif kind == "transfer":
+        raw = {"kind": kind, "from_location": location, "to_location": form.get("to_location", ""), "sku": sku,
+               "quantity": as_int(form.get("quantity", ""))}
     else:
         raw["delta"] = as_int(form.get("delta", ""))
         raw["reason"] = form.get("reason", "")
