@@ -33,6 +33,7 @@ ROOMS: tuple[str, ...] = (
     "omnihub.messaging",
     "omnihub.connectors.nats",
     "omnihub.analytics",
+    "omnihub.console",
 )
 
 
