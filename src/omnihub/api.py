@@ -8,10 +8,10 @@ PREFIX = "/api/v1"
 
 
 def wire_rooms() -> None:
-    """Commerce and messaging join the customer room's extension points: orders and carts follow merges,
-    erasure anonymises addresses (in the orders and in their events), cart hints and messages, and the 360
-    view shows the open cart; the webhook delivery log follows events that erasure rewrites. Idempotent, so
-    every app and worker may call it."""
+    """Commerce, messaging and the service desk join the customer room's extension points: orders, carts and
+    conversations follow merges, erasure anonymises addresses (in the orders and in their events), cart hints,
+    messages and conversations, and the 360 view shows the open cart; the webhook delivery log follows events
+    that erasure rewrites. Idempotent, so every app and worker may call it."""
     from omnihub.commerce import queries as commerce_queries
     from omnihub.commerce import service as commerce
     from omnihub.connectors.webhooks import service as webhooks
@@ -19,10 +19,13 @@ def wire_rooms() -> None:
     from omnihub.customers import queries as customers_queries
     from omnihub.customers import service as customers
     from omnihub.messaging import service as messaging
+    from omnihub.service import service as service_desk
 
     customers.register_merge_participant("commerce", commerce.order_merge_participant())
     customers.register_erasure_participant("commerce", commerce.order_erasure_participant())
     customers.register_erasure_participant("messaging", messaging.message_erasure_participant())
+    customers.register_merge_participant("service", service_desk.conversation_merge_participant())
+    customers.register_erasure_participant("service", service_desk.conversation_erasure_participant())
     events.register_rewrite_listener("webhooks", webhooks.follow_rewritten_events)
     customers_queries.register_view_section("open_cart", commerce_queries.open_cart_of)
     customers_queries.register_view_section("purchases", commerce_queries.purchases_of)
@@ -37,7 +40,9 @@ def include_routers(app: FastAPI) -> None:
     from omnihub.inventory.api import router as inventory
     from omnihub.messaging.api import router as messaging
     from omnihub.promotions.api import router as promotions
+    from omnihub.service.api import router as service_desk
 
     wire_rooms()
-    for router in (catalog, inventory, webhooks, commerce, customers, promotions, billing, messaging):
+    for router in (catalog, inventory, webhooks, commerce, customers, promotions, billing, messaging,
+                   service_desk):
         app.include_router(router, prefix=PREFIX)

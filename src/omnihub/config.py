@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     outbox_purge_every_seconds: float = 3600.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Service desk: a resolved conversation reopens on a new message within this many hours (else a new one opens).
+    service_reopen_hours: float = 72.0
+    # The support mailbox: From of e-mailed replies; `local+<token>@domain` threads the customer's answers.
+    support_email: str = "support@omnihub.local"
+    # Replies to customers: attempts before a reply is failed, and the first backoff step (doubles each try).
+    service_send_max_attempts: int = 8
+    service_send_backoff_seconds: float = 5.0
+    service_send_timeout_seconds: float = 10.0
 
 
 @lru_cache

@@ -163,6 +163,22 @@ class Worker:
         with self.db.transaction() as conn:
             return send_queued_email(conn, self.clock, self.settings.smtp_url)
 
+    def send_replies(self) -> int:
+        """Agents' replies to customers go out through their channel's provider (SMTP, the Graph API)."""
+        from omnihub.service.outbound import send_due
+
+        settings = self.settings
+        return send_due(self.db, self.clock, secret_key=settings.secret_key, smtp_url=settings.smtp_url,
+                        mailbox=settings.support_email, max_attempts=settings.service_send_max_attempts,
+                        backoff=settings.service_send_backoff_seconds,
+                        timeout=settings.service_send_timeout_seconds)
+
+    def wake_snoozed(self) -> int:
+        from omnihub.service.service import wake_snoozed
+
+        with self.db.transaction() as conn:
+            return wake_snoozed(conn, self.clock)
+
     def reconcile(self, *, force: bool = False) -> list[dict[str, Any]] | None:
         """Every reconcile_every_seconds (by the injected clock): compare stock with its ledger, report drift."""
         now = self.clock.now()
@@ -216,6 +232,8 @@ class Worker:
         work += self.release_expired()
         work += self.expire_pickups()
         work += self.send_email()
+        work += self.send_replies()
+        work += self.wake_snoozed()
         self.reconcile()
         self.purge_outbox()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
