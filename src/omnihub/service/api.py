@@ -12,14 +12,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import TypeAdapter
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from omnihub.core.errors import ValidationFailed
+from omnihub.core.idempotency import Answer, earlier_answer, keep_answer, keyed_request
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
 from omnihub.customers import service as customers
-from omnihub.deps import Context, requires
+from omnihub.deps import Context, in_worker_thread, requires
 from omnihub.service import channels, errors, queries, replies, rules, service
 from omnihub.service.schemas import (
     AssignIn,
@@ -46,6 +49,7 @@ Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 ConversationId = Path(max_length=40)
 MAX_EMAIL_BYTES = 10 * 1024 * 1024
 MAX_WEBHOOK_BYTES = 1024 * 1024
+_REPLY_JSON: TypeAdapter[ReplyOut] = TypeAdapter(ReplyOut)
 
 
 def _window(ctx: Context) -> timedelta:
@@ -249,13 +253,26 @@ def add_note(body: NoteIn, conversation_id: str = ConversationId,
 
 
 @router.post("/conversations/{conversation_id}/reply", status_code=202, response_model=ReplyOut)
-def reply(body: ReplyIn, conversation_id: str = ConversationId,
-          ctx: Context = Depends(requires(*AGENTS))) -> dict[str, Any]:
-    """Queued in this request's transaction and sent by the worker (202): a provider failure is retried."""
-    with ctx.db.transaction() as conn:
-        return replies.reply(conn, ctx.clock, conversation_id, text=body.text, template=body.template,
-                             variables=body.variables, channel=body.channel, actor=ctx.principal.key_id,
-                             outlets=_outlets(ctx))
+async def reply(body: ReplyIn, request: Request, conversation_id: str = ConversationId,
+                ctx: Context = Depends(requires(*AGENTS))) -> Response:
+    """Queued in this request's transaction and sent by the worker (202): a provider failure is retried. With an
+    `Idempotency-Key` the answer is kept in that same transaction, so a retried request never queues twice."""
+    keyed = keyed_request(request.state)
+
+    def work(conn: Connection) -> Answer:
+        now = ctx.clock.now()
+        if keyed is not None and (earlier := earlier_answer(conn, keyed, now)) is not None:
+            return earlier
+        out = replies.reply(conn, ctx.clock, conversation_id, text=body.text, template=body.template,
+                            variables=body.variables, channel=body.channel, actor=ctx.principal.key_id,
+                            outlets=_outlets(ctx))
+        data = _REPLY_JSON.dump_json(_REPLY_JSON.validate_python(out))
+        return keep_answer(conn, keyed, now, 202, data) if keyed is not None else Answer(202, data)
+
+    answer = await in_worker_thread(ctx.db.run, work)
+    if keyed is not None:
+        keyed.answered = True
+    return Response(answer.body, status_code=answer.status, media_type=answer.content_type, headers=answer.headers)
 
 
 # ---- templates --------------------------------------------------------------------------------------------------

@@ -289,3 +289,32 @@ def test_template_crud_and_who_may_edit(desk: TestClient, db: Database, clock: M
     assert desk.delete("/api/v1/reply-templates/gracias").status_code == 204
     problem(desk.delete("/api/v1/reply-templates/gracias"), 404, "template_not_found")
     problem(desk.get("/api/v1/reply-templates/gracias", headers=agent), 404, "template_not_found")
+
+
+def test_a_retried_reply_with_its_idempotency_key_is_queued_once(desk: TestClient, worker: Worker,
+                                                                 mailbox: Mailbox) -> None:
+    cid = send(desk, RAW)["conversation_id"]
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        response = desk.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Una sola vez"},
+                             headers={"Idempotency-Key": "reply-1"})
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    replayed = desk.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Una sola vez"},
+                         headers={"Idempotency-Key": "reply-1"})
+
+    assert {r.status_code for r in results} <= {202, 409}, [r.text for r in results]
+    assert replayed.status_code == 202 and replayed.headers["idempotent-replayed"] == "true"
+    assert len({r.json()["id"] for r in [*results, replayed] if r.status_code == 202}) == 1
+    problem(desk.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Otra"},
+                      headers={"Idempotency-Key": "reply-1"}), 422, "idempotency_key_reused")
+    worker.send_replies()
+    assert [m.get_content().strip() for m in mailbox.messages] == ["Una sola vez"]
