@@ -19,6 +19,7 @@ def wire_rooms() -> None:
     from omnihub.customers import queries as customers_queries
     from omnihub.customers import service as customers
     from omnihub.messaging import service as messaging
+    from omnihub.service import queries as service_queries
     from omnihub.service import service as service_desk
 
     customers.register_merge_participant("commerce", commerce.order_merge_participant())
@@ -29,6 +30,7 @@ def wire_rooms() -> None:
     events.register_rewrite_listener("webhooks", webhooks.follow_rewritten_events)
     customers_queries.register_view_section("open_cart", commerce_queries.open_cart_of)
     customers_queries.register_view_section("purchases", commerce_queries.purchases_of)
+    customers_queries.register_view_section("support_hold", service_queries.support_hold_of)
 
 
 def include_routers(app: FastAPI) -> None:

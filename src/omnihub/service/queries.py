@@ -14,7 +14,7 @@ from omnihub.core.errors import ValidationFailed
 from omnihub.core.pagination import decode_cursor, page
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
-from omnihub.service import errors
+from omnihub.service import errors, rules
 from omnihub.service.models import conversation_messages, conversations, reply_templates
 
 C = conversations.c
@@ -117,6 +117,21 @@ def original_of(conn: Connection, conversation_id: str, message_id: str) -> str:
     if original is None or original.original is None:
         raise errors.message_not_found(message_id)
     return str(original.original)
+
+
+def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
+    """While a conversation with a complaint is live, the customer is on support hold: automations and marketing
+    sends should leave them alone (the 360 view shows it as `support_hold`)."""
+    cid = customers_queries.resolve_id(conn, customer_id) or customer_id
+    row = conn.execute(sa.select(C.id, C.priority_reasons, C.created_at).where(C.active_for == cid)).first()
+    if row is None or not rules.is_complaint(row.priority_reasons or []):
+        return None
+    return {"conversation_id": row.id, "since": _iso(row.created_at),
+            "reasons": [r["why"] for r in row.priority_reasons if r.get("rule") == "complaint"]}
+
+
+def on_support_hold(conn: Connection, customer_id: str) -> bool:
+    return support_hold_of(conn, customer_id) is not None
 
 
 def template_out(row: Any) -> dict[str, Any]:

@@ -389,3 +389,87 @@ def address_from(channel: str, hints: Any) -> str | None:
                     or (kind == "handle" and hint.get("network") == channel)))):
             return str(value).strip()
     return None
+
+
+# ---- priority ----------------------------------------------------------------------------------------------------
+
+PRIORITIES = ("normal", "high", "urgent")
+_LATE_STATUSES = ("paid", "partially_shipped", "shipped")  # promised and not yet delivered or collected
+_COMPLAINT = (
+    # Spanish
+    "queja", "quejarme", "me quejo", "reclamacion", "reclamar", "hoja de reclamaciones", "denuncia", "denunciar",
+    "estafa", "timo", "verguenza", "inaceptable", "indignado", "indignada", "pesimo", "pesima", "harto", "harta",
+    "abogado", "nunca mas", "fatal servicio", "lamentable",
+    # English
+    "complaint", "complain", "unacceptable", "scam", "fraud", "disgusted", "disgusting", "terrible", "awful",
+    "worst", "ridiculous", "lawyer", "never again", "furious", "outraged", "appalling",
+)
+_REFUND = ("reembolso", "reembolsar", "reembolsen", "devolver el dinero", "devolucion del dinero",
+           "devuelvan el dinero", "devolvais el dinero", "mi dinero", "refund", "money back", "chargeback")
+
+
+def _plain(text: str) -> str:
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _words_in(text: str, words: Sequence[str]) -> list[str]:
+    plain = _plain(text)
+    return [w for w in words if re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", plain)]
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def priority_reasons(orders: Sequence[Mapping[str, Any]], text: str, now: datetime,
+                     *, recent: timedelta = timedelta(days=30)) -> list[dict[str, Any]]:
+    """Why this conversation matters more than others, each reason naming its rule and the fact behind it:
+    an order late against its promise, a pickup that expired, a refund asked for, complaint words."""
+    reasons: list[dict[str, Any]] = []
+    for order in orders:
+        promised = _when(order.get("promised_at"))
+        number = order.get("number")
+        if order.get("status") in _LATE_STATUSES and promised is not None and promised < now:
+            reasons.append({"rule": "late_order", "order": number,
+                            "why": f"Order {number} was promised for {promised.date().isoformat()} and is still "
+                                   f"'{order.get('status')}'."})
+        pickup = order.get("pickup") or {}
+        updated = _when(order.get("updated_at"))
+        if pickup.get("status") == "expired" and (updated is None or now - updated <= recent):
+            reasons.append({"rule": "pickup_expired", "order": number,
+                            "why": f"The pickup of order {number} expired uncollected."})
+    refund = _words_in(text, _REFUND)
+    if refund:
+        reasons.append({"rule": "refund_asked", "why": f"The customer asks for a refund ('{refund[0]}')."})
+    complaint = _words_in(text, _COMPLAINT)
+    if complaint:
+        reasons.append({"rule": "complaint", "why": f"Complaint words: {', '.join(complaint[:3])}."})
+    return reasons
+
+
+def merge_reasons(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A conversation keeps every reason it was given, once per rule and order."""
+    merged: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for reason in [*old, *new]:
+        merged.setdefault((reason.get("rule"), reason.get("order")), dict(reason))
+    return list(merged.values())
+
+
+def priority_of(reasons: Sequence[Mapping[str, Any]]) -> str:
+    """No reason: normal; one kind of reason: high; two or more kinds (a late order and a complaint): urgent."""
+    kinds = {r.get("rule") for r in reasons}
+    return "normal" if not kinds else "high" if len(kinds) == 1 else "urgent"
+
+
+def is_complaint(reasons: Sequence[Mapping[str, Any]]) -> bool:
+    return any(r.get("rule") == "complaint" for r in reasons)

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, SystemClock, as_utc
 from omnihub.core.db import RetryTransaction, new_id
 from omnihub.core.events import emit
@@ -110,6 +111,14 @@ def _existing(conn: Connection, channel: str, external_id: str | None) -> Any:
 
 # ---- inbound ------------------------------------------------------------------------------------------------
 
+PRIORITY_ORDERS = 20  # the customer's latest orders the priority rules look at
+
+
+def _priority_reasons(conn: Connection, customer_id: str, text: str, now: datetime) -> list[dict[str, Any]]:
+    orders = commerce_queries.orders_of_customer(conn, [customer_id], limit=PRIORITY_ORDERS, cursor=None)["items"]
+    return rules.priority_reasons(orders, text, now)
+
+
 
 def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: timedelta,
             actor: str | None = None) -> dict[str, Any]:
@@ -168,9 +177,16 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
         payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now))
     conv = _row(conn, conversation_id)
     status = rules.status_after_inbound(conv.status)
+    earlier = [] if placement.action == "reopen" else list(conv.priority_reasons or [])
+    reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now))
+    priority = rules.priority_of(reasons)
     conn.execute(conversations.update().where(C.id == conversation_id).values(
         status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
+        priority=priority, priority_reasons=reasons,
         last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
+    if priority != conv.priority or reasons != list(conv.priority_reasons or []):
+        events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
+                                                    "rules": sorted({r["rule"] for r in reasons})}))
     if conv.status in ("snoozed", "pending") and status == "open":
         events.append(("conversation.woken", {"conversation_id": conversation_id, "reason": "customer_wrote"}))
     events.append(("message.received", {"message_id": message_id, "conversation_id": conversation_id,
@@ -257,8 +273,10 @@ def _merge_into(conn: Connection, clock: Clock, keep: Any, gone: Any) -> None:
         active_for=None, status="merged", status_before_merge=gone.status, merged_into=keep.id, updated_at=now))
     conn.execute(conversation_messages.update().where(M.conversation_id == gone.id).values(conversation_id=keep.id))
     latest = max(as_utc(keep.last_message_at), as_utc(gone.last_message_at))
+    reasons = rules.merge_reasons(keep.priority_reasons or [], gone.priority_reasons or [])
     conn.execute(conversations.update().where(C.id == keep.id).values(
-        last_message_at=latest, assignee=keep.assignee or gone.assignee, updated_at=now))
+        last_message_at=latest, assignee=keep.assignee or gone.assignee, priority=rules.priority_of(reasons),
+        priority_reasons=reasons, updated_at=now))
     emit(conn, clock, "conversation.merged", {"conversation_id": keep.id, "merged_id": gone.id,
                                               "customer_id": keep.customer_id})
 

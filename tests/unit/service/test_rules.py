@@ -148,3 +148,26 @@ def test_a_reply_address_from_identity_hints() -> None:
     assert rules.address_from("instagram", [{"kind": "handle", "value": "@ana", "network": "instagram"}]) == "@ana"
     assert rules.address_from("webchat", {"email": "a@b.es"}) is None
     assert rules.whatsapp_to("+34 600-111") == "34600111"
+
+
+def test_priority_reasons_read_the_orders_and_the_words() -> None:
+    orders = [
+        {"number": "W-1", "status": "shipped", "promised_at": NOW - timedelta(hours=1)},
+        {"number": "W-2", "status": "delivered", "promised_at": NOW - timedelta(days=3)},
+        {"number": "W-3", "status": "paid", "promised_at": (NOW + timedelta(hours=1)).isoformat()},
+        {"number": "W-4", "status": "cancelled", "pickup": {"status": "expired"},
+         "updated_at": NOW - timedelta(days=2)},
+        {"number": "W-5", "status": "cancelled", "pickup": {"status": "expired"},
+         "updated_at": NOW - timedelta(days=60)},
+    ]
+    reasons = rules.priority_reasons(orders, "Quiero un REEMBOLSO ya", NOW)
+    assert [(r["rule"], r.get("order")) for r in reasons] == [
+        ("late_order", "W-1"), ("pickup_expired", "W-4"), ("refund_asked", None)]
+    assert rules.priority_of(reasons) == "urgent"
+    assert rules.priority_of(reasons[:1]) == "high" and rules.priority_of([]) == "normal"
+    assert rules.priority_reasons([], "El timón del barco", NOW) == []  # "timo" only as a word
+    assert [r["rule"] for r in rules.priority_reasons([], "This is the WORST service, unacceptable", NOW)] == [
+        "complaint"]
+    merged = rules.merge_reasons(reasons[:2], reasons[1:])
+    assert [r["rule"] for r in merged] == ["late_order", "pickup_expired", "refund_asked"]
+    assert rules.is_complaint([{"rule": "complaint"}]) and not rules.is_complaint(reasons)
