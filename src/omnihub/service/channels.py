@@ -141,7 +141,8 @@ def meta_inbound(message: rules.MetaMessage, connection: dict[str, str]) -> Inbo
         identity = {"kind": "external", "value": message.sender, "system": "instagram"}
     return Inbound(channel=message.kind, identity=identity, text=message.text, attachments=message.attachments,
                    external_id=message.external_id, thread_refs=[message.reply_to] if message.reply_to else [],
-                   at=message.at, name=message.name, address=message.sender, sales_channel=connection["channel"],
+                   at=message.at, name=(message.name or "")[:200] or None, address=message.sender,
+                   sales_channel=connection["channel"],
                    connector=connection["channel"])
 
 
@@ -204,7 +205,8 @@ def parse_email(raw: bytes, mailbox: str, *, sales_channel: str | None = None) -
         senders = [a for _, a in getaddresses([str(message.get("From", ""))]) if "@" in a]
         if not senders:
             raise errors.invalid_email("The message has no sender address.", "From")
-        name = next((n for n, a in getaddresses([str(message.get("From", ""))]) if a == senders[0] and n), None)
+        name = next((n[:200] for n, a in getaddresses([str(message.get("From", ""))]) if a == senders[0] and n),
+                    None)
         body_part = message.get_body(preferencelist=("plain", "html"))
         body = ""
         if body_part is not None:
@@ -232,11 +234,12 @@ def parse_email(raw: bytes, mailbox: str, *, sales_channel: str | None = None) -
         raise
     except Exception as exc:  # a malformed message in any of the ways e-mail can be malformed
         raise errors.invalid_email(f"The message could not be read: {type(exc).__name__}.") from None
-    own_id = message_ids[0] if message_ids else None
+    own_id = message_ids[0] if message_ids and len(message_ids[0]) <= 300 else None  # longer: its hash stands in
     return Inbound(
         channel="email", identity={"kind": "email", "value": senders[0]}, text=rules.trim_email(body)[:20_000],
         attachments=attachments, external_id=own_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
-        thread_refs=list(dict.fromkeys(reversed(refs))), reply_token=rules.reply_token(recipients, mailbox), at=at,
+        thread_refs=[r for r in dict.fromkeys(reversed(refs)) if len(r) <= 300][:50],
+        reply_token=rules.reply_token(recipients, mailbox), at=at,
         name=name, address=senders[0], subject=subject, original=raw.decode("utf-8", "replace"),
         email_message_id=own_id, sales_channel=sales_channel)
 

@@ -180,10 +180,9 @@ _WA_MEDIA = ("image", "video", "audio", "document", "sticker")
 
 def _epoch(value: Any, *, millis: bool = False) -> datetime | None:
     try:
-        seconds = float(value) / (1000 if millis else 1)
-    except (TypeError, ValueError):
+        return datetime.fromtimestamp(float(value) / (1000 if millis else 1), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _text(value: Any, limit: int = 10_000) -> str:
@@ -198,12 +197,12 @@ def _whatsapp(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessa
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict) or change.get("field") != "messages":
                 continue
-            account = str((value.get("metadata") or {}).get("phone_number_id") or "")
-            names = {str(c.get("wa_id")): (c.get("profile") or {}).get("name")
+            account = str(_dict(value.get("metadata")).get("phone_number_id") or "")
+            names = {str(c.get("wa_id")): _dict(c.get("profile")).get("name")
                      for c in _list(value.get("contacts"))}
             for m in _list(value.get("messages")):
-                kind = m.get("type")
-                if not m.get("id") or not m.get("from") or kind in ("reaction", "unsupported", "system"):
+                kind = m.get("type") if isinstance(m.get("type"), str) else "unsupported"
+                if not _id(m.get("id")) or not _id(m.get("from")) or kind in ("reaction", "unsupported", "system"):
                     continue
                 body = m.get(kind) if isinstance(m.get(kind), dict) else {}
                 text, attachments = "", []
@@ -216,7 +215,7 @@ def _whatsapp(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessa
                 elif kind == "button":
                     text = _text(body.get("text"))
                 elif kind == "interactive":
-                    reply = body.get("button_reply") or body.get("list_reply") or {}
+                    reply = _dict(body.get("button_reply") or body.get("list_reply"))
                     text = _text(reply.get("title"))
                 elif kind == "location":
                     where = f"{body.get('latitude')},{body.get('longitude')}"
@@ -228,11 +227,12 @@ def _whatsapp(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessa
                 sender = str(m["from"])
                 messages.append(MetaMessage(
                     "whatsapp", account, str(m["id"]), sender, _epoch(m.get("timestamp")) or now, text, attachments,
-                    name=names.get(sender), reply_to=(m.get("context") or {}).get("id")))
+                    name=names.get(sender) if isinstance(names.get(sender), str) else None,
+                    reply_to=_id(_dict(m.get("context")).get("id"))))
             for s in _list(value.get("statuses")):
-                if s.get("id") and s.get("status") in ("sent", "delivered", "read", "failed"):
+                if _id(s.get("id")) and s.get("status") in ("sent", "delivered", "read", "failed"):
                     errors = _list(s.get("errors"))
-                    error = errors[0].get("title") or errors[0].get("message") if errors else None
+                    error = (errors[0].get("title") or errors[0].get("message")) if errors else None
                     statuses.append(MetaStatus("whatsapp", account, str(s["id"]), s["status"],
                                                str(error)[:500] if error else None))
     return messages, statuses
@@ -244,9 +244,9 @@ def _instagram(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMess
     for entry in _list(payload.get("entry")):
         account = str(entry.get("id") or "")
         for event in _list(entry.get("messaging")):
-            sender = str((event.get("sender") or {}).get("id") or "")
+            sender = str(_dict(event.get("sender")).get("id") or "")
             message = event.get("message")
-            if isinstance(message, dict) and message.get("mid") and sender and not message.get("is_echo"):
+            if isinstance(message, dict) and _id(message.get("mid")) and _id(sender) and not message.get("is_echo"):
                 if message.get("is_deleted"):
                     continue
                 attachments = [{"type": str(a.get("type")), **({"url": a["payload"]["url"]}
@@ -256,19 +256,30 @@ def _instagram(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMess
                 messages.append(MetaMessage(
                     "instagram", account, str(message["mid"]), sender,
                     _epoch(event.get("timestamp"), millis=True) or now, _text(message.get("text")), attachments,
-                    reply_to=(message.get("reply_to") or {}).get("mid")))
+                    reply_to=_id(_dict(message.get("reply_to")).get("mid"))))
             read = event.get("read")
-            if isinstance(read, dict) and read.get("mid"):
+            if isinstance(read, dict) and _id(read.get("mid")):
                 statuses.append(MetaStatus("instagram", account, str(read["mid"]), "read"))
             delivery = event.get("delivery")
             if isinstance(delivery, dict):
-                statuses += [MetaStatus("instagram", account, str(mid), "delivered")
-                             for mid in _list(delivery.get("mids"))]
+                mids = delivery.get("mids") if isinstance(delivery.get("mids"), list) else []
+                statuses += [MetaStatus("instagram", account, mid, "delivered") for mid in mids if _id(mid)]
     return messages, statuses
 
 
+def _id(value: Any) -> str | None:
+    """A provider id as we store it; anything longer than the column is not an id Meta sends."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    return text if 0 < len(text) <= 300 else None
+
+
 def _list(value: Any) -> list[Any]:
-    return [v for v in value if isinstance(v, dict | str)] if isinstance(value, list) else []
+    """The objects of a JSON array (anything else in it, or a non-array, is skipped)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def parse_meta(payload: Any, now: datetime) -> tuple[str, list[MetaMessage], list[MetaStatus]]:
@@ -292,7 +303,7 @@ def meta_accounts(payload: Any) -> set[str]:
         if payload.get("object") == "instagram" and entry.get("id"):
             found.add(str(entry["id"]))
         for change in _list(entry.get("changes")):
-            phone_id = ((change.get("value") or {}).get("metadata") or {}).get("phone_number_id")
+            phone_id = _dict(_dict(change.get("value")).get("metadata")).get("phone_number_id")
             if phone_id:
                 found.add(str(phone_id))
     return found

@@ -135,3 +135,12 @@ def test_bad_mail_and_wrong_keys(admin: TestClient, db: Database, clock: ManualC
     agent = {"Authorization": f"Bearer {make_key(db, clock, 'agent')}", "Content-Type": "message/rfc822"}
     problem(admin.post(INBOUND, content=RAW, headers=agent), 403, "role_not_allowed")
     assert ok(admin.get("/api/v1/conversations"))["items"] == []
+
+
+def test_oversized_headers_are_stored_within_their_limits(admin: TestClient) -> None:
+    long_id = "<" + "x" * 400 + "@correo.es>"
+    raw = mail(f"{'N' * 300} <largo@correo.es>", "Hola", message_id=long_id, in_reply_to=long_id)
+    receipt = send(admin, raw)
+    [msg] = conversation(admin, receipt["conversation_id"])["messages"]
+    assert msg["external_id"].startswith("sha256:")
+    assert send(admin, raw, status=200)["message_id"] == receipt["message_id"]

@@ -171,3 +171,22 @@ def test_priority_reasons_read_the_orders_and_the_words() -> None:
     merged = rules.merge_reasons(reasons[:2], reasons[1:])
     assert [r["rule"] for r in merged] == ["late_order", "pickup_expired", "refund_asked"]
     assert rules.is_complaint([{"rule": "complaint"}]) and not rules.is_complaint(reasons)
+
+
+@pytest.mark.parametrize("payload", [
+    {"object": "whatsapp_business_account", "entry": ["x", {"changes": ["y", {"field": "messages", "value": {
+        "metadata": "nope", "contacts": [{"profile": "n", "wa_id": 1}],
+        "messages": [{"from": "1", "id": "w", "type": ["list"], "context": "c", "timestamp": "1e30"},
+                     {"from": "1", "id": "w" * 301, "type": "text", "text": {"body": "long id"}},
+                     {"from": "1", "id": "w2", "type": "interactive", "interactive": {"button_reply": "b"}}],
+        "statuses": [{"id": {"x": 1}, "status": "read"}, {"id": "s", "status": "failed", "errors": ["e"]}]}}]}]},
+    {"object": "instagram", "entry": [{"id": {"x": 1}, "messaging": [
+        "x", {"sender": "s", "message": "m"}, {"sender": {"id": "1"}, "timestamp": 1e40,
+                                               "message": {"mid": "m1", "reply_to": "r", "attachments": ["a", {}]}},
+        {"read": {"mid": ["x"]}}, {"delivery": {"mids": [1, None, "ok"]}}]}]},
+])
+def test_odd_payloads_never_break_parsing(payload: dict) -> None:
+    kind, messages, statuses = rules.parse_meta(payload, NOW)
+    assert all(len(m.external_id) <= 300 and m.at is not None for m in messages)
+    rules.meta_accounts(payload)
+    assert kind in ("whatsapp", "instagram") and isinstance(statuses, list)
