@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, SystemClock, as_utc
-from omnihub.core.db import RetryTransaction, new_id
+from omnihub.core.db import new_id
 from omnihub.core.events import emit
 from omnihub.customers import service as customers
 from omnihub.service import errors, rules
@@ -161,8 +161,8 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
             reopened = conn.execute(conversations.update().where(C.id == conversation_id, C.status == "resolved")
                                     .values(status="open", active_for=customer_id, resolved_at=None,
                                             updated_at=now)).rowcount
-            if not reopened:
-                raise RetryTransaction("the conversation changed while the message was placed")
+            if not reopened:  # another message reopened it first: place this one again (customers.retrying)
+                raise customers.RetryResolution("the conversation changed while the message was placed")
             events.append(("conversation.reopened", {"conversation_id": conversation_id,
                                                      "customer_id": customer_id, "channel": inbound.channel}))
             timeline.append({"type": "ticket_opened", "at": now,

@@ -277,3 +277,27 @@ def test_bad_input_is_a_clear_problem_and_stores_nothing(admin: TestClient) -> N
     problem(admin.get("/api/v1/conversations/cnv_nope"), 404, "conversation_not_found")
     problem(admin.post("/api/v1/conversations/cnv_nope/notes", json={"text": "x"}), 404, "conversation_not_found")
     assert conversations(admin) == []
+
+
+def test_parallel_messages_after_resolving_reopen_the_one_conversation(admin: TestClient) -> None:
+    cid = message(admin, "webchat", {"email": "rosa@correo.es"}, "Hola")["conversation_id"]
+    ok(admin.post(f"/api/v1/conversations/{cid}/resolve"))
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def send(i: int) -> None:
+        response = admin.post("/api/v1/messages", json={
+            "channel": "whatsapp" if i % 2 else "email", "identity": {"email": "rosa@correo.es"},
+            "text": f"otra vez {i}"})
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert [r.status_code for r in results] == [201] * 6, [r.text for r in results]
+    assert {r.json()["conversation_id"] for r in results} == {cid}
+    assert conversation(admin, cid)["status"] == "open" and len(thread(admin, cid)) == 7
