@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from omnihub.core.errors import ValidationFailed
+from omnihub.core.errors import Conflict, ValidationFailed
 from omnihub.core.idempotency import Answer, earlier_answer, keep_answer, keyed_request
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -154,7 +154,7 @@ async def meta_webhook(request: Request,
             try:
                 receipt = customers.retrying(state.db, lambda conn, i=inbound: service.receive(
                     conn, state.clock, i, reopen_window=window, actor="meta"))
-            except ValidationFailed:  # an identity that must not identify anyone (blocked, malformed)
+            except (ValidationFailed, Conflict):  # an identity that must not identify anyone (blocked, erased)
                 counts["ignored"] += 1
                 continue
             counts["duplicates" if receipt["duplicate"] else "received"] += 1

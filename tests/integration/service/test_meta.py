@@ -165,3 +165,14 @@ def test_whatsapp_and_instagram_messages_of_one_person_share_the_thread(admin: T
     admin.headers["Authorization"] = key
     [conv] = conversations(admin)
     assert thread(admin, conv["id"]) == [("instagram", "in", "Hola por Insta"), ("whatsapp", "in", "Y por WhatsApp")]
+
+
+def test_an_erased_persons_whatsapp_message_is_ignored_not_refused(admin: TestClient) -> None:
+    _shop(admin)
+    gone = ok(admin.post("/api/v1/customers", json={"channel": "wa", "identities": {"phone": "+34612345678"}}), 201)
+    ok(admin.delete(f"/api/v1/customers/{gone['id']}"))
+    key = admin.headers.pop("Authorization")
+    answered = post(admin, whatsapp_text("34612345678", "hola otra vez", "wamid.E1"))
+    assert answered.status_code == 200 and answered.json()["ignored"] == 1  # Meta must not retry it forever
+    admin.headers["Authorization"] = key
+    assert conversations(admin) == []
