@@ -147,6 +147,8 @@ def setup(api: httpx.Client, skus: list[str]) -> None:
     ensure(api.post("/api/v1/channels", json={"code": CHANNEL, "name": "Bench fan-out web", "kind": "web",
                                               "currency": "EUR", "country": "ES", "locations": [LOCATION],
                                               "stock_buffer": 0}), 201, 409)
+    # Availability is published only where a product is priced (docs/api.md).
+    ensure(api.put(f"/api/v1/channels/{CHANNEL}/prices", json=[{"sku": sku, "amount": "10.00"} for sku in skus]), 200)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -12,12 +12,12 @@ def wire_rooms() -> None:
     conversations follow merges, erasure anonymises addresses (in the orders and in their events), cart hints,
     messages and conversations, and the 360 view shows the open cart; the webhook delivery log follows events
     that erasure rewrites. Idempotent, so every app and worker may call it."""
+    from omnihub.commerce import merging as commerce
     from omnihub.commerce import queries as commerce_queries
-    from omnihub.commerce import service as commerce
     from omnihub.connectors.webhooks import service as webhooks
     from omnihub.core import events
+    from omnihub.customers import participants as customers
     from omnihub.customers import queries as customers_queries
-    from omnihub.customers import service as customers
     from omnihub.messaging import service as messaging
     from omnihub.service import queries as service_queries
     from omnihub.service import service as service_desk

@@ -18,6 +18,7 @@ from omnihub.core.errors import DomainError, ErrorKind
 from omnihub.core.hints import RecentKeys
 from omnihub.core.idempotency import IdempotencyMiddleware
 from omnihub.core.security import KeyAuthenticator
+from omnihub.core.throttle import AuthThrottle
 
 log = logging.getLogger("omnihub")
 
@@ -28,9 +29,11 @@ STATUS_BY_KIND = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.FORBIDDEN: 403,
+    ErrorKind.TOO_MANY_REQUESTS: 429,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 422: "Invalid request", 500: "Internal error"}
+          409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
+          500: "Internal error"}
 
 
 def problem(status: int, code: str, detail: str, field: str | None = None,
@@ -46,13 +49,40 @@ def problem(status: int, code: str, detail: str, field: str | None = None,
         body["field"] = field
     for key, value in (extra or {}).items():
         body.setdefault(key, value)  # the standard members always win
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    retry_after = body.get("retry_after")
+    if isinstance(retry_after, int) and retry_after >= 0:  # a refusal that says when to come back (429, 409)
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers or None)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) if parts else str(loc[-1] if loc else "")
+
+
+def _body_not_json(request: Request, exc: RequestValidationError) -> JSONResponse | None:
+    """Say in words what is wrong with a body that is not JSON, instead of what pydantic makes of it: a body
+    sent without a JSON content type (FastAPI then hands over raw bytes: "Input should be a valid dictionary")
+    is 415; JSON that does not parse is 422 with the line and column where it breaks (not `"field": "26"`)."""
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid" and len(loc) == 2 and loc[0] == "body" and isinstance(loc[1], int):
+            document = exc.body if isinstance(exc.body, str) else ""
+            position = loc[1]
+            line = document.count("\n", 0, position) + 1
+            column = position - (document.rfind("\n", 0, position) + 1) + 1
+            reason = (error.get("ctx") or {}).get("error", "not valid JSON")
+            message = f"JSON invalid at line {line} column {column}: {reason}."
+            return problem(422, "json_invalid", f"The body is not valid JSON. {message}", "body",
+                           {"line": line, "column": column,
+                            "errors": [{"field": "body", "message": message, "type": "json_invalid"}]})
+    if isinstance(exc.body, bytes | bytearray) and exc.body:
+        content_type = request.headers.get("content-type") or "none"
+        return problem(415, "unsupported_media_type",
+                       f"Expected a JSON body with Content-Type: application/json (got {content_type[:100]}).",
+                       "content-type")
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -61,7 +91,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(STATUS_BY_KIND[exc.kind], exc.code, exc.detail, exc.field, exc.data)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (said := _body_not_json(request, exc)) is not None:
+            return said
         errors = [
             {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -91,12 +123,16 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
         version=__version__,
         description="One catalog, one inventory, one order flow, one customer, across every channel.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc come from omnihub.docs_ui, with assets from the package (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
-    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds)
+    throttle = AuthThrottle(db, clock, limit=settings.auth_failure_limit,
+                            window_seconds=settings.auth_failure_window_seconds,
+                            block_seconds=settings.auth_block_seconds)
+    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds, throttle)
     # (channel, SKU) pairs this process recently refused as sold out: only those get the cheap look before
     # the write transaction, so ordinary sales pay nothing for the sell-out path.
     app.state.sold_out = RecentKeys(ttl_seconds=10)
@@ -108,8 +144,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
                                           r"/api/v1/conversations/[^/]+/reply"])
 
     from omnihub.api import include_routers
+    from omnihub.docs_ui import install_docs
 
     include_routers(app)
+    install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

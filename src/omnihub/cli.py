@@ -173,22 +173,24 @@ def apikey_revoke(key_id: str) -> None:
 
 @inventory.command("check")
 def inventory_check() -> None:
-    """Verify every level against its ledger, live reservations and quotas. Exit 1 on any drift."""
+    """Verify every level against its ledger, live reservations and quotas. The result goes to stdout;
+    exit 0 when clean, 1 on any drift (progress goes to stderr)."""
     from omnihub.core.clock import SystemClock
-    from omnihub.inventory.service import check_inventory
+    from omnihub.inventory.stock import check_inventory
 
     db = _database()
     with console.status("Reconciling stock levels with the ledger and reservations ..."), db.transaction() as conn:
         drifts = check_inventory(conn, SystemClock())
     db.dispose()
+    out = Console()  # the result is the command's output: stdout, so it can be piped and checked
     if not drifts:
-        console.print("[green]No drift:[/green] every level equals its ledger, reservations and quotas.")
+        out.print("[green]No drift:[/green] every level equals its ledger, reservations and quotas.")
         return
     table = Table("location", "sku", "check", "expected", "actual", "rows involved", title="Inventory drift")
     for d in drifts:
         table.add_row(d["location"], d["sku"], d["check"], str(d["expected"]), str(d["actual"]),
                       ", ".join(d["rows"][:5]) + (" …" if len(d["rows"]) > 5 else ""))
-    Console().print(table)
+    out.print(table)
     raise typer.Exit(1)
 
 

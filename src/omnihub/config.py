@@ -1,4 +1,4 @@
-"""Settings from OMNIHUB_* environment variables (the public contract in DESIGN.md §3)."""
+"""Settings from OMNIHUB_* environment variables (the public contract in docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     outbox_purge_every_seconds: float = 3600.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Brute force: unknown API keys from one client address in a window, then that address is refused (429 with
+    # Retry-After) for block_seconds. 0 switches it off. The count is kept in the database, shared by every
+    # server process (docs/security-authorization.md).
+    auth_failure_limit: int = Field(default=20, ge=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    auth_block_seconds: float = Field(default=300.0, gt=0)
+    # Wrong pickup codes per order before its collection locks, and for how long (commerce.pickup_guard).
+    pickup_max_wrong_codes: int = Field(default=5, ge=1)
+    pickup_lock_seconds: float = Field(default=900.0, gt=0)
     # Service desk: a resolved conversation reopens on a new message within this many hours (else a new one opens).
     service_reopen_hours: float = 72.0
     # The support mailbox: From of e-mailed replies; `local+<token>@domain` threads the customer's answers.

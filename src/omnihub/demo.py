@@ -29,14 +29,18 @@ from sqlalchemy.engine import Connection
 from omnihub.catalog import queries as catalog_queries
 from omnihub.catalog import service as catalog
 from omnihub.commerce import queries as commerce_queries
-from omnihub.commerce import service as commerce
+from omnihub.commerce.carts import create_cart, set_cart_lines
+from omnihub.commerce.fulfilment import collect, mark_delivered, mark_ready, ship
+from omnihub.commerce.orders import place_order
+from omnihub.commerce.returns import create_return
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError, NotFound
+from omnihub.customers import activity as customer_activity
 from omnihub.customers import queries as customers_queries
-from omnihub.customers import service as customers
+from omnihub.customers import resolution as customer_resolution
 from omnihub.inventory import queries as inventory_queries
-from omnihub.inventory import service as inventory
+from omnihub.inventory import stock as inventory_stock
 
 SEED = 20260105
 CURRENCY = "EUR"
@@ -436,14 +440,14 @@ def _load_people(db: Database, clock: Clock, progress: Progress) -> bool:
             identities = person.identities
             if person.phone and index % 8 == 3:
                 identities = {"email": person.email}
-                customers.create_customer(conn, clock, name=None, identities={"phone": person.phone},
-                                          channel=f"pos-{home[6:]}", actor="demo")
+                customer_resolution.create_customer(conn, clock, name=None, identities={"phone": person.phone},
+                                                    channel=f"pos-{home[6:]}", actor="demo")
                 split.append(person)
-            ids.append(customers.create_customer(conn, clock, name=person.name, identities=identities,
-                                                 channel="web" if person.city % 2 else f"pos-{home[6:]}",
-                                                 actor="demo")[0])
+            ids.append(customer_resolution.create_customer(conn, clock, name=person.name, identities=identities,
+                                                           channel="web" if person.city % 2 else f"pos-{home[6:]}",
+                                                           actor="demo")[0])
             progress.advance(task)
-        customers.ingest_events(conn, clock, events, actor="demo")
+        customer_activity.ingest_events(conn, clock, events, actor="demo")
         task = progress.add_task("orders", total=len(planned))
         placed: list[tuple[PlannedOrder, dict[str, Any]]] = []
         for number, order in enumerate(planned):
@@ -453,10 +457,10 @@ def _load_people(db: Database, clock: Clock, progress: Progress) -> bool:
                     "payments": [{"method": order.method, "amount": _total(prices, order)}]}
             try:
                 with conn.begin_nested():
-                    made = commerce.place_order(conn, at, data, actor="demo",
-                                                idempotency_key=f"demo-order-{number:04d}",
-                                                customer_id=ids[order.customer] if order.customer is not None
-                                                else None)
+                    made = place_order(conn, at, data, actor="demo",
+                                       idempotency_key=f"demo-order-{number:04d}",
+                                       customer_id=ids[order.customer] if order.customer is not None
+                                       else None)
             except DomainError:  # e.g. a shelf emptied by an earlier demo sale: that sale simply did not happen
                 progress.advance(task)
                 continue
@@ -465,7 +469,7 @@ def _load_people(db: Database, clock: Clock, progress: Progress) -> bool:
         _fulfil_history(conn, now, placed, couriers)
         _open_carts(conn, clock, products, people)
         # At the counter they give both e-mail and phone: the two profiles become one, history and all.
-        customers.ingest_events(conn, clock, [
+        customer_activity.ingest_events(conn, clock, [
             {"type": "identified", "channel": f"pos-{CITIES[p.city][0][6:]}", "at": now,
              "identity": {"email": p.email, "phone": p.phone, "verified": True},
              "properties": {"source": "loyalty sign-up, e-mail confirmed"}}
@@ -485,19 +489,19 @@ def _fulfil_history(conn: Connection, now: datetime, placed: list[tuple[PlannedO
         if order.kind == "ship" and age > timedelta(days=2):
             for location in sorted({line["location"] for line in made["lines"]}):
                 carrier, pattern = rng.choice(couriers)
-                shipment = commerce.ship(conn, _At(order.at + timedelta(hours=20)), made["id"], {
+                shipment = ship(conn, _At(order.at + timedelta(hours=20)), made["id"], {
                     "carrier": carrier, "tracking_number": pattern.format(rng.randrange(10**8)),
                     "location": location, "lines": None}, actor="demo")
                 if age > timedelta(days=6):
-                    commerce.mark_delivered(conn, _At(order.at + timedelta(days=3)), made["id"], shipment["id"],
-                                            actor="demo")
+                    mark_delivered(conn, _At(order.at + timedelta(days=3)), made["id"], shipment["id"],
+                                   actor="demo")
         elif order.kind == "pickup" and made["id"] in waiting:
             # Ready now, so they wait the full keep period at the counter (a waiting pickup is a recent one).
-            commerce.mark_ready(conn, _At(now - timedelta(hours=rng.randint(1, 20))), made["id"], actor="demo")
+            mark_ready(conn, _At(now - timedelta(hours=rng.randint(1, 20))), made["id"], actor="demo")
         elif order.kind == "pickup" and age > timedelta(days=3):
-            ready = commerce.mark_ready(conn, _At(order.at + timedelta(days=1)), made["id"], actor="demo")
-            commerce.collect(conn, _At(order.at + timedelta(days=2)), made["id"], ready["pickup"]["code"],
-                             actor="demo")
+            ready = mark_ready(conn, _At(order.at + timedelta(days=1)), made["id"], actor="demo")
+            collect(conn, _At(order.at + timedelta(days=2)), made["id"], ready["pickup"]["code"],
+                    actor="demo")
     counter = [(o, m) for o, m in placed if o.kind == "in_store" and o.customer is not None]
     delivered = [(o, m) for o, m in placed if o.kind == "ship" and now - o.at > timedelta(days=20)]
     returns = [(counter[len(counter) // 3], "resellable", "original"),
@@ -506,7 +510,7 @@ def _fulfil_history(conn: Connection, now: datetime, placed: list[tuple[PlannedO
     for (order, made), condition, refund in returns:
         line = made["lines"][0]
         store = order.fulfilment.get("location") or "store-madrid"
-        commerce.create_return(conn, _At(order.at + timedelta(days=9)), {
+        create_return(conn, _At(order.at + timedelta(days=9)), {
             "order": made["id"], "lines": [{"sku": line["sku"], "quantity": 1}], "location": store,
             "condition": condition, "refund_method": refund}, actor="demo")
 
@@ -520,9 +524,9 @@ def _open_carts(conn: Connection, clock: Clock, products: list[DemoProduct], peo
     for index in range(OPEN_CARTS):
         person = people[-1 - index * 3]
         channel = "app" if index % 3 else "web"
-        cart = commerce.create_cart(conn, clock, channel=channel, identity={"email": person.email}, actor="demo")
+        cart = create_cart(conn, clock, channel=channel, identity={"email": person.email}, actor="demo")
         lines = [(p.sku, rng.randint(1, 2)) for p in rng.sample(products[5:], rng.randint(1, 3))]
-        commerce.set_cart_lines(conn, clock, cart["id"], lines, actor="demo")
+        set_cart_lines(conn, clock, cart["id"], lines, actor="demo")
 
 
 def demo_customer_ids(conn: Connection) -> list[str]:
@@ -610,8 +614,8 @@ def _load_shop(db: Database, clock: Clock, progress: Progress) -> bool:
             return False
         task = progress.add_task("locations", total=len(LOCATIONS))
         for code, name, kind, lat, lon, pickup in LOCATIONS:
-            inventory.create_location(conn, clock, {"code": code, "name": name, "kind": kind, "lat": lat,
-                                                    "lon": lon, "pickup": pickup})
+            inventory_stock.create_location(conn, clock, {"code": code, "name": name, "kind": kind, "lat": lat,
+                                                          "lon": lon, "pickup": pickup})
             progress.advance(task)
         task = progress.add_task("channels", total=len(specs))
         for spec in specs:
@@ -631,14 +635,14 @@ def _load_shop(db: Database, clock: Clock, progress: Progress) -> bool:
             progress.advance(task)
         task = progress.add_task("stock", total=len(plan.receipts) + len(plan.counts) + len(plan.quotas))
         for batch in receipt_batches:
-            inventory.record_movements(conn, clock, batch, actor="demo")
+            inventory_stock.record_movements(conn, clock, batch, actor="demo")
             progress.advance(task, len(batch))
         for location, sku, on_hand, safety in plan.counts:
-            inventory.set_stock(conn, clock, location=location, sku=sku, on_hand=on_hand, safety_stock=safety,
-                                reason="opening count", actor="demo")
+            inventory_stock.set_stock(conn, clock, location=location, sku=sku, on_hand=on_hand, safety_stock=safety,
+                                      reason="opening count", actor="demo")
             progress.advance(task)
         for location, sku, channel, units in plan.quotas:
-            inventory.set_quota(conn, clock, location=location, sku=sku, channel=channel, units=units,
-                                actor="demo")
+            inventory_stock.set_quota(conn, clock, location=location, sku=sku, channel=channel, units=units,
+                                      actor="demo")
             progress.advance(task)
         return True

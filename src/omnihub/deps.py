@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from omnihub.config import Settings
@@ -36,7 +36,8 @@ async def principal(request: Request) -> Principal:
     hit = state.authenticator.cached(raw)
     if hit is not None:
         return hit
-    return await run_in_threadpool(state.authenticator.authenticate, state.db.read, raw)
+    client = request.client.host if request.client else None
+    return await run_in_threadpool(state.authenticator.authenticate, state.db.read, raw, client)
 
 
 async def context(request: Request, who: Principal = Depends(principal)) -> Context:
@@ -55,6 +56,10 @@ def requires(*roles: Role):  # type: ignore[no-untyped-def]
 
 
 ANY_ROLE = tuple(Role)
+
+# The time window of every list (`?from=&to=`, docs/contract.md): from inclusive, to exclusive.
+Since = Query(None, alias="from", description="At or after this time (ISO 8601; without a zone: UTC).")
+Until = Query(None, alias="to", description="Before this time (ISO 8601; without a zone: UTC).")
 
 
 @contextmanager

@@ -56,7 +56,7 @@ class WorkerStats:
 
 def default_handlers(clock: Clock, settings: Settings) -> list[EventHandler]:
     """Projections first (they may emit follow-up events, dispatched in the next batch), then the outlets."""
-    from omnihub.inventory.service import AvailabilityProjector
+    from omnihub.inventory.availability import AvailabilityProjector
 
     handlers: list[EventHandler] = [AvailabilityProjector(clock)]
     if settings.nats_url:
@@ -130,7 +130,7 @@ class Worker:
         return total
 
     def release_expired(self) -> int:
-        from omnihub.inventory.service import release_expired_reservations
+        from omnihub.inventory.reservations import release_expired_reservations
 
         total = 0
         for _ in range(MAX_BATCHES_PER_STEP):
@@ -146,7 +146,7 @@ class Worker:
 
     def expire_pickups(self) -> int:
         """Click & collect orders nobody collected in time release their stock and are refunded."""
-        from omnihub.commerce.service import expire_uncollected
+        from omnihub.commerce.fulfilment import expire_uncollected
 
         with self.db.transaction() as conn:
             expired = expire_uncollected(conn, self.clock)
@@ -187,7 +187,7 @@ class Worker:
         )
         if not (force or due):
             return None
-        from omnihub.inventory.service import check_inventory
+        from omnihub.inventory.stock import check_inventory
 
         with self.db.transaction() as conn:
             drifts = check_inventory(conn, self.clock)

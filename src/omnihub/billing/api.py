@@ -3,6 +3,7 @@ taken by the commerce room's order and return endpoints; this router serves the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -11,6 +12,7 @@ from omnihub.billing import queries, service
 from omnihub.billing.schemas import (
     DocumentOut,
     OrderPaymentsOut,
+    PaymentListItemOut,
     PaymentMethodCreate,
     PaymentMethodOut,
     PaymentMethodUpdate,
@@ -20,7 +22,7 @@ from omnihub.billing.schemas import (
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, requires
+from omnihub.deps import Context, Since, Until, context, requires
 
 router = APIRouter(tags=["billing"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -68,18 +70,34 @@ def set_tax_rate(body: TaxRateIn, tax_class: str = TaxClass, country: str = Coun
         return service.set_tax_rate(conn, ctx.clock, tax_class, country, body.rate)
 
 
-@router.get("/payments", response_model=OrderPaymentsOut)
-def order_payments(order: str = Query(min_length=1, max_length=40), ctx: Context = Depends(requires(Role.AGENT))
-                   ) -> dict[str, Any]:
+@router.get("/payments", response_model=OrderPaymentsOut | Page[PaymentListItemOut])
+def payments(order: str | None = Query(None, min_length=1, max_length=40,
+                                       description="One order's balance, payments and refunds (that shape)."),
+             method: str | None = Query(None, max_length=64),
+             customer: str | None = Query(None, max_length=40, description="A profile id (merged ids too)."),
+             created_from: datetime | None = Since, created_to: datetime | None = Until,
+             limit: int = Limit, cursor: str | None = None,
+             ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    """With `order=`: that order's balance, payments and refunds. Without: every payment, newest first, paged."""
+    from omnihub.customers import queries as customers
+
     with ctx.db.read() as conn:
-        return queries.payments_of(conn, order)
+        if order is not None:
+            return queries.payments_of(conn, order)
+        customer_ids = customers.ids_of_person(conn, customer) if customer is not None else None
+        return queries.list_payments(conn, limit=limit, cursor=cursor, method=method, customer_ids=customer_ids,
+                                     created_from=created_from, created_to=created_to)
 
 
 @router.get("/invoices", response_model=Page[DocumentOut])
-def list_invoices(order: str | None = None, limit: int = Limit, cursor: str | None = None,
+def list_invoices(order: str | None = None, series: str | None = Query(None, max_length=32),
+                  issued_from: datetime | None = Since, issued_to: datetime | None = Until,
+                  limit: int = Limit, cursor: str | None = None,
                   ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
+    """Invoices newest first, by order, series (`INV-WEB`…) and issue time."""
     with ctx.db.read() as conn:
-        return queries.list_documents(conn, "invoice", limit=limit, cursor=cursor, order_id=order)
+        return queries.list_documents(conn, "invoice", limit=limit, cursor=cursor, order_id=order, series=series,
+                                      issued_from=issued_from, issued_to=issued_to)
 
 
 @router.get("/invoices/{number}", response_model=DocumentOut)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.billing import errors
 from omnihub.core.clock import Clock
-from omnihub.customers import service as customer_service
+from omnihub.customers import activity as customer_activity
 
 
 class PaymentGateway(Protocol):
@@ -57,16 +57,16 @@ class StoreCreditGateway:
             raise errors.customer_required("customer_id")
         # The customers room locks the profile row (FOR UPDATE on PostgreSQL; SQLite writers are already
         # exclusive), sums the ledger and refuses with 409 insufficient_store_credit: never below zero.
-        customer_service.spend_store_credit(conn, clock, customer_id, amount, currency,
-                                            reason=f"payment {payment_id}")
+        customer_activity.spend_store_credit(conn, clock, customer_id, amount, currency,
+                                             reason=f"payment {payment_id}")
         return f"store_credit:{payment_id}"
 
     def refund(self, conn: Connection, clock: Clock, *, payment_id: str, customer_id: str | None,
                amount: Decimal, currency: str) -> str:
         if customer_id is None:
             raise errors.customer_required("customer_id")
-        customer_service.add_store_credit(conn, clock, customer_id, amount, currency,
-                                          reason=f"refund of payment {payment_id}")
+        customer_activity.add_store_credit(conn, clock, customer_id, amount, currency,
+                                           reason=f"refund of payment {payment_id}")
         return f"store_credit-refund:{payment_id}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Connection
 from omnihub.billing import errors, rules
 from omnihub.billing.models import billing_documents, order_balances, payment_methods, payments, refunds, tax_rates
 from omnihub.core.clock import as_utc
-from omnihub.core.pagination import check_limit, decode_cursor, page
+from omnihub.core.pagination import check_limit, decode_cursor, newest_first, page, within
 
 # ---- payment methods -----------------------------------------------------------------------------------------
 
@@ -156,18 +157,33 @@ def get_document(conn: Connection, kind: str, number: str) -> dict[str, Any]:
     return document_out(row._mapping)
 
 
-def list_documents(conn: Connection, kind: str, *, limit: int, cursor: str | None, order_id: str | None = None
-                   ) -> dict[str, Any]:
+def list_documents(conn: Connection, kind: str, *, limit: int, cursor: str | None, order_id: str | None = None,
+                   series: str | None = None, issued_from: datetime | None = None,
+                   issued_to: datetime | None = None) -> dict[str, Any]:
     """Newest first (document ids are time-ordered)."""
     d = billing_documents.c
-    query = sa.select(billing_documents).where(d.kind == kind).order_by(d.id.desc()).limit(check_limit(limit) + 1)
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(d.id < str(after))
+    conditions = [d.kind == kind, *within(d.issued_at, issued_from, issued_to)]
     if order_id:
-        query = query.where(d.order_id == order_id)
+        conditions.append(d.order_id == order_id)
+    if series:
+        conditions.append(d.series == series)
+    query = newest_first(sa.select(billing_documents).where(*conditions), d.id, limit=limit, cursor=cursor)
     rows = list(conn.execute(query))
     items = [(document_out(r._mapping), r.id) for r in rows]
     result = page(items, limit, key=lambda item: item[1])
     result["items"] = [doc for doc, _ in result["items"]]
     return result
+
+
+def list_payments(conn: Connection, *, limit: int, cursor: str | None, method: str | None = None,
+                  customer_ids: list[str] | None = None, created_from: datetime | None = None,
+                  created_to: datetime | None = None) -> dict[str, Any]:
+    """Payments of every order, newest first (payment ids are time-ordered), each with its order."""
+    p = payments.c
+    conditions = within(p.created_at, created_from, created_to)
+    if method is not None:
+        conditions.append(p.method == method)
+    if customer_ids is not None:
+        conditions.append(p.customer_id.in_(customer_ids))
+    rows = conn.execute(newest_first(sa.select(payments).where(*conditions), p.id, limit=limit, cursor=cursor))
+    return page([{**payment_out(r._mapping), "order_id": r.order_id} for r in rows], limit, key=lambda i: i["id"])

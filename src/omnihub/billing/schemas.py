@@ -53,6 +53,12 @@ class PaymentOut(BaseModel):
     created_at: datetime
 
 
+class PaymentListItemOut(PaymentOut):
+    """A payment in `GET /payments` (without `order=`): which order it paid."""
+
+    order_id: str
+
+
 class RefundOut(BaseModel):
     id: str
     refund_id: str

@@ -68,6 +68,18 @@ def existing_skus(conn: Connection, skus: Iterable[str]) -> set[str]:
     return set(conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(wanted))).scalars())
 
 
+def priced(conn: Connection, channel_codes: Iterable[str], skus: Iterable[str]) -> set[tuple[str, str]]:
+    """The (channel, SKU) pairs among these that have a price: a product is only sold — and only available —
+    where it is priced."""
+    codes, wanted = sorted(set(channel_codes)), sorted(set(skus))
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(wanted), 500):
+        found.update((c, s) for c, s in conn.execute(
+            sa.select(channel_prices.c.channel_code, channel_prices.c.sku)
+            .where(channel_prices.c.channel_code.in_(codes), channel_prices.c.sku.in_(wanted[start : start + 500]))))
+    return found
+
+
 def _locations_by_channel(conn: Connection, codes: list[str]) -> dict[str, list[str]]:
     rows = conn.execute(
         sa.select(channel_locations.c.channel_code, channel_locations.c.location_code)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
-from omnihub.commerce import queries, service
+from omnihub.catalog import queries as catalog_queries
+from omnihub.commerce import access, carts, drafts, fulfilment, orders, pickup_guard, planning, queries, returns
+from omnihub.commerce.pickup_guard import PickupPolicy
+from omnihub.commerce.rules import STATUSES
 from omnihub.commerce.schemas import (
     CapacitySet,
     CartCreate,
@@ -31,11 +35,12 @@ from omnihub.commerce.schemas import (
     SlotOut,
     StatusChangeOut,
 )
+from omnihub.core.errors import DomainError
 from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_answer, keyed_request
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
-from omnihub.deps import Context, in_worker_thread, recently_sold_out, remembering_sold_out, requires
+from omnihub.deps import Context, Since, Until, in_worker_thread, recently_sold_out, remembering_sold_out, requires
 
 router = APIRouter(tags=["commerce"])
 SELLERS = (Role.CHANNEL, Role.ASSOCIATE)
@@ -47,26 +52,24 @@ def _scoped_key(principal: Principal, header: str | None) -> str | None:
 
 
 def _check_order_scope(principal: Principal, order: dict[str, Any]) -> None:
-    """A channel key sees its own channel's orders; an associate those of its store."""
-    if principal.role is Role.CHANNEL and order["channel"] != principal.channel:
-        from omnihub.commerce.errors import order_not_found
-
-        raise order_not_found(order["id"])
-    if principal.role is Role.ASSOCIATE:
-        places = {line["location"] for line in order["lines"]} | {order["fulfilment"].get("location")}
-        if principal.location not in places:
-            from omnihub.commerce.errors import order_not_found
-
-            raise order_not_found(order["id"])
+    """A channel key sees its own channel's orders; an associate those of its store (commerce.access)."""
+    access.check_order(principal, order)
 
 
 def _show(principal: Principal, order: dict[str, Any]) -> dict[str, Any]:
     """The pickup code is for admins and the associates of that store only."""
-    pickup = order.get("pickup")
-    if pickup and not (principal.is_admin or (principal.role is Role.ASSOCIATE
-                                              and principal.location == pickup["location"])):
-        order = {**order, "pickup": {**pickup, "code": None}}
-    return order
+    return access.show(principal, order)
+
+
+def _check_sells_in(ctx: Context, channel: str, *, field: str = "channel") -> None:
+    """A channel key sells in its own channel; an associate in the store channels selling from its location
+    (only then is the channel read: from memory, see core.reference)."""
+    if access.needs_channel_check(ctx.principal):
+        with ctx.db.read() as conn:
+            found = catalog_queries.get_channel(conn, channel, field=field)
+        access.check_sells_in(ctx.principal, found, field=field)
+    else:
+        ctx.principal.ensure_channel(channel, field=field)
 
 
 def _check_fulfilment_scope(principal: Principal, fulfilment: Any) -> None:
@@ -79,9 +82,9 @@ def _check_fulfilment_scope(principal: Principal, fulfilment: Any) -> None:
 
 @router.post("/carts", status_code=201, response_model=CartOut)
 def create_cart(body: CartCreate, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    ctx.principal.ensure_channel(body.channel)
-    return ctx.db.run(lambda conn: service.create_cart(conn, ctx.clock, channel=body.channel, identity=body.identity,
-                                                       actor=ctx.principal.key_id))
+    _check_sells_in(ctx, body.channel)
+    return ctx.db.run(lambda conn: carts.create_cart(conn, ctx.clock, channel=body.channel, identity=body.identity,
+                                                     actor=ctx.principal.key_id))
 
 
 @router.get("/carts/{cart_id}", response_model=CartOut)
@@ -95,8 +98,8 @@ def get_cart(cart_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[s
 def set_cart_lines(cart_id: str, body: list[LineIn], channel: str | None = None,
                    ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     if channel:
-        ctx.principal.ensure_channel(channel)
-    return ctx.db.run(lambda conn: service.set_cart_lines(
+        _check_sells_in(ctx, channel)
+    return ctx.db.run(lambda conn: carts.set_cart_lines(
         conn, ctx.clock, cart_id, [(line.sku, line.quantity) for line in body], channel=channel,
         actor=ctx.principal.key_id))
 
@@ -111,12 +114,17 @@ async def checkout(cart_id: str, body: CheckoutIn, request: Request,
 
 def _checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None, keyed: KeyedRequest | None,
               ctx: Context) -> Response:
-    if body.channel:
-        ctx.principal.ensure_channel(body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
+    if not ctx.principal.is_admin:  # the sale happens in a channel the key acts for (commerce.access)
+        cart_channel = None
+        if body.channel is None and ctx.principal.role is Role.ASSOCIATE:
+            with ctx.db.read() as conn:
+                cart_channel = queries.cart_row(conn, cart_id)["channel_code"]
+        data["channel"] = access.checkout_channel(ctx.principal, body.channel, cart_channel)
+        _check_sells_in(ctx, data["channel"])
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
-    answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: service.checkout(
+    answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: carts.checkout(
         conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id, idempotency_key=key)))
     return _respond(keyed, answer)
 
@@ -138,7 +146,7 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                   ) -> Response:
     """With an `Idempotency-Key`, the answer is kept in the order's own transaction (`keyed`); the order row
     carries the key only when nothing keeps the answer (no middleware in front)."""
-    ctx.principal.ensure_channel(body.channel)
+    _check_sells_in(ctx, body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
@@ -148,8 +156,8 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                 earlier = earlier_answer(conn, keyed, ctx.clock.now()) if keyed else None
                 if earlier is not None:
                     return _respond(keyed, earlier)
-                service.refuse_when_sold_out(conn, data, idempotency_key=key)
-        answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: service.place_order(
+                planning.refuse_when_sold_out(conn, data, idempotency_key=key)
+        answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: orders.place_order(
             conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)))
     return _respond(keyed, answer)
 
@@ -172,6 +180,67 @@ def _respond(keyed: KeyedRequest | None, answer: Answer) -> Response:
                     headers=answer.headers)
 
 
+OrderStatus = Query(None, pattern="^(" + "|".join(STATUSES) + ")$")
+PickupStatus = Query(None, pattern="^(awaiting_stock|preparing|ready|collected|expired)$")
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+def _channel_in_scope(principal: Principal, channel: str | None) -> str | None:
+    """A channel key lists its own channel's records (asking for another is 403); others what they ask for."""
+    if principal.role is Role.CHANNEL:
+        principal.ensure_channel(channel or principal.channel or "")
+        return principal.channel
+    return channel
+
+
+def _location_in_scope(principal: Principal, location: str | None) -> str | None:
+    """An associate lists its own location's records (asking for another is 403); others what they ask for."""
+    if principal.role is Role.ASSOCIATE:
+        principal.ensure_location(location or principal.location or "")
+        return principal.location
+    return location
+
+
+@router.get("/orders", response_model=Page[OrderOut])
+def list_orders(channel: str | None = None, status: str | None = OrderStatus, location: str | None = None,
+                customer: str | None = Query(None, description="A profile id (a merged-away id finds its survivor)."),
+                created_from: datetime | None = Since, created_to: datetime | None = Until,
+                q: str | None = Query(None, min_length=1, max_length=320,
+                                      description="An order number or id, or the customer's e-mail (or any "
+                                                  "identifier of theirs)."),
+                limit: int = Limit, cursor: str | None = None,
+                ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Orders newest first. Channel keys see their channel's orders, associates those their store holds
+    stock for or hands over; the pickup code as for one order."""
+    from omnihub.customers import queries as customers
+
+    channel = _channel_in_scope(ctx.principal, channel)
+    location = _location_in_scope(ctx.principal, location)
+    with ctx.db.read() as conn:
+        customer_ids = customers.ids_of_person(conn, customer) if customer is not None else None
+        result = queries.list_orders(conn, limit=limit, cursor=cursor, channel=channel, status=status,
+                                     location=location, customer_ids=customer_ids, created_from=created_from,
+                                     created_to=created_to, q=q)
+    return {**result, "items": [_show(ctx.principal, o) for o in result["items"]]}
+
+
+@router.get("/pickups", response_model=Page[OrderOut])
+def list_pickups(location: str | None = Query(None, description="Required for nobody: an associate's key "
+                                                                 "already names its store."),
+                 status: str | None = PickupStatus, channel: str | None = None,
+                 created_from: datetime | None = Since, created_to: datetime | None = Until,
+                 limit: int = Limit, cursor: str | None = None,
+                 ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Click & collect orders newest first, by pickup store and pickup status (`ready`: waiting at the counter)."""
+    channel = _channel_in_scope(ctx.principal, channel)
+    location = _location_in_scope(ctx.principal, location)
+    with ctx.db.read() as conn:
+        result = queries.list_orders(conn, limit=limit, cursor=cursor, channel=channel, pickup_location=location,
+                                     pickup_status=status, pickups_only=True, created_from=created_from,
+                                     created_to=created_to)
+    return {**result, "items": [_show(ctx.principal, o) for o in result["items"]]}
+
+
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def get_order(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     with ctx.db.read() as conn:
@@ -189,18 +258,25 @@ def get_order_history(order_id: str, ctx: Context = Depends(requires(*READERS)))
         return queries.status_history(conn, order["id"])
 
 
-def _act(ctx: Context, order_id: str, action: Any) -> dict[str, Any]:
-    def work(conn: Any) -> dict[str, Any]:
-        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return action(conn)
+def _order_in_scope(conn: Connection, principal: Principal, reference: str) -> dict[str, Any]:
+    """The order the caller named (by id or number) if its scope lets it see it. Use cases get its id."""
+    order = queries.get_order(conn, reference)
+    _check_order_scope(principal, order)
+    return order
+
+
+def _act(ctx: Context, order_id: str, action: Callable[[Connection, str], dict[str, Any]]) -> dict[str, Any]:
+    """Run `action(conn, id)` on the order named by `order_id` (its id or its number) in one transaction."""
+    def work(conn: Connection) -> dict[str, Any]:
+        return action(conn, _order_in_scope(conn, ctx.principal, order_id)["id"])
 
     return _show(ctx.principal, ctx.db.run(work))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(order_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return _act(ctx, order_id, lambda conn: service.cancel_order(conn, ctx.clock, order_id,
-                                                                 actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn, oid: fulfilment.cancel_order(conn, ctx.clock, oid,
+                                                                      actor=ctx.principal.key_id))
 
 
 @router.post("/orders/{order_id}/ready", response_model=OrderOut)
@@ -209,20 +285,47 @@ def mark_ready(order_id: str, ctx: Context = Depends(requires(Role.ASSOCIATE))) 
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.mark_ready(conn, ctx.clock, order_id, actor=ctx.principal.key_id)
+        return fulfilment.mark_ready(conn, ctx.clock, order["id"], actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(ready))
 
 
 @router.post("/orders/{order_id}/collect", response_model=OrderOut)
 def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
-    def hand_over(conn: Any) -> dict[str, Any]:
+    """Hand over against the pickup code. Each try is counted first, in its own transaction; too many wrong
+    codes lock the order's collection for a while (commerce.pickup_guard)."""
+    policy = PickupPolicy(ctx.settings.pickup_max_wrong_codes, ctx.settings.pickup_lock_seconds)
+
+    def claim(conn: Any) -> tuple[str, pickup_guard.Attempt]:
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return service.collect(conn, ctx.clock, order_id, body.code, actor=ctx.principal.key_id)
+        return order["id"], pickup_guard.claim_attempt(conn, ctx.clock, order["id"], policy)
+
+    found, attempt = ctx.db.run(claim)
+
+    def hand_over(conn: Any) -> dict[str, Any]:
+        try:
+            done = fulfilment.collect(conn, ctx.clock, found, body.code, actor=ctx.principal.key_id)
+        except DomainError as exc:
+            if exc.code == "wrong_pickup_code":
+                raise pickup_guard.wrong_code(found, attempt, policy) from None
+            raise
+        pickup_guard.reset(conn, found)
+        return done
 
     return _show(ctx.principal, ctx.db.run(hand_over))
+
+
+@router.delete("/orders/{order_id}/pickup/lock", response_model=OrderOut)
+def unlock_pickup(order_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """Lift a pickup lock set by too many wrong codes (admin only: e.g. once the customer has been reached)."""
+    def unlock(conn: Any) -> dict[str, Any]:
+        order = queries.get_order(conn, order_id)
+        pickup_guard.reset(conn, order["id"])
+        return queries.get_order(conn, order["id"])
+
+    return _show(ctx.principal, ctx.db.run(unlock))
 
 
 @router.get("/orders/{order_id}/pickup/qr.png", response_class=Response,
@@ -253,47 +356,47 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
     elif ctx.principal.role is Role.ASSOCIATE:
         data["location"] = ctx.principal.location  # an associate ships its own store's part, never another's
 
-    def work(conn: Any) -> dict[str, Any]:
-        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return service.ship(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
+    def work(conn: Connection) -> dict[str, Any]:
+        oid = _order_in_scope(conn, ctx.principal, order_id)["id"]
+        return fulfilment.ship(conn, ctx.clock, oid, data, actor=ctx.principal.key_id)
 
     return ctx.db.run(work)
 
 
 @router.post("/orders/{order_id}/shipments/{shipment_id}/delivered", response_model=ShipmentOut)
 def delivered(order_id: str, shipment_id: str, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    def work(conn: Any) -> dict[str, Any]:
-        _check_order_scope(ctx.principal, queries.get_order(conn, order_id))
-        return service.mark_delivered(conn, ctx.clock, order_id, shipment_id, actor=ctx.principal.key_id)
+    def work(conn: Connection) -> dict[str, Any]:
+        oid = _order_in_scope(conn, ctx.principal, order_id)["id"]
+        return fulfilment.mark_delivered(conn, ctx.clock, oid, shipment_id, actor=ctx.principal.key_id)
 
     return ctx.db.run(work)
 
 
 @router.post("/orders/{order_id}/payments", response_model=OrderOut)
 def add_payment(order_id: str, body: PaymentCreate, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    return _act(ctx, order_id, lambda conn: service.add_payment(conn, ctx.clock, order_id, method=body.method,
-                                                                amount=body.amount, actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn, oid: orders.add_payment(conn, ctx.clock, oid, method=body.method,
+                                                                     amount=body.amount, actor=ctx.principal.key_id))
 
 
 @router.put("/orders/{order_id}/lines", response_model=OrderOut)
 def replace_draft_lines(order_id: str, body: DraftLines, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     lines = [(line.sku, line.quantity) for line in body.lines]
-    return _act(ctx, order_id, lambda conn: service.replace_draft_lines(conn, ctx.clock, order_id, lines,
-                                                                        actor=ctx.principal.key_id))
+    return _act(ctx, order_id, lambda conn, oid: drafts.replace_draft_lines(conn, ctx.clock, oid, lines,
+                                                                             actor=ctx.principal.key_id))
 
 
 @router.post("/orders/{order_id}/submit", response_model=OrderOut)
 def submit_draft(order_id: str, body: DraftSubmit, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     """Complete a draft, possibly in another channel than the one that started it."""
-    if body.channel:
-        ctx.principal.ensure_channel(body.channel)
+    _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
 
     def work(conn: Any) -> dict[str, Any]:
         order = queries.get_order(conn, order_id)
-        if ctx.principal.role is Role.CHANNEL and order["customer_id"] is None:
-            _check_order_scope(ctx.principal, order)
-        return service.submit_draft(conn, ctx.clock, order_id, data, actor=ctx.principal.key_id)
+        _check_order_scope(ctx.principal, order)  # a draft is its channel's, whoever its customer is
+        access.check_sells_in(ctx.principal, catalog_queries.get_channel(conn, body.channel or order["channel"],
+                                                                         field="channel"))
+        return drafts.submit_draft(conn, ctx.clock, order["id"], data, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(work))
 
@@ -310,10 +413,9 @@ def customer_orders(customer_id: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le
             from omnihub.core.errors import not_found
 
             raise not_found("customer", customer_id)
-        result = queries.orders_of_customer(conn, [survivor], limit=limit, cursor=cursor)
-    if ctx.principal.role is Role.CHANNEL:
-        result["items"] = [o for o in result["items"] if o["channel"] == ctx.principal.channel]
-    return result
+        channel = ctx.principal.channel if ctx.principal.role is Role.CHANNEL else None
+        result = queries.orders_of_customer(conn, [survivor], limit=limit, cursor=cursor, channel=channel)
+    return {**result, "items": [_show(ctx.principal, o) for o in result["items"]]}
 
 
 # ---- returns ---------------------------------------------------------------------------------------------
@@ -323,14 +425,36 @@ def customer_orders(customer_id: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le
 def create_return(body: ReturnCreate, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
     """Return anywhere: an online order can come back to any store."""
     ctx.principal.ensure_location(body.location)
+    if body.exchange is not None and body.exchange.channel:
+        _check_sells_in(ctx, body.exchange.channel, field="exchange.channel")
     data = body.model_dump()
-    return ctx.db.run(lambda conn: service.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
+    return ctx.db.run(lambda conn: returns.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
+
+
+@router.get("/returns", response_model=Page[ReturnOut])
+def list_returns(order: str | None = Query(None, description="The order's id or number."),
+                 location: str | None = None, channel: str | None = None,
+                 condition: str | None = Query(None, pattern="^(resellable|damaged)$"),
+                 created_from: datetime | None = Since, created_to: datetime | None = Until,
+                 limit: int = Limit, cursor: str | None = None,
+                 ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Returns newest first. Channel keys see returns of their channel's orders, associates those taken at
+    their store."""
+    channel = _channel_in_scope(ctx.principal, channel)
+    location = _location_in_scope(ctx.principal, location)
+    with ctx.db.read() as conn:
+        return queries.list_returns(conn, limit=limit, cursor=cursor, channel=channel, location=location,
+                                    order=order, condition=condition, created_from=created_from,
+                                    created_to=created_to)
 
 
 @router.get("/returns/{return_id}", response_model=ReturnOut)
 def get_return(return_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return queries.get_return(conn, return_id)
+        returned = queries.get_return(conn, return_id)
+        if ctx.principal.role in (Role.CHANNEL, Role.ASSOCIATE):
+            access.check_return(ctx.principal, returned, queries.get_order(conn, returned["order"]))
+    return returned
 
 
 # ---- fulfilment settings ---------------------------------------------------------------------------------
@@ -341,7 +465,7 @@ def create_slot(body: SlotCreate, ctx: Context = Depends(requires(Role.ASSOCIATE
     ctx.principal.ensure_location(body.location)
     data = body.model_dump()
     with ctx.db.transaction() as conn:
-        return service.create_slot(conn, ctx.clock, data)
+        return fulfilment.create_slot(conn, ctx.clock, data)
 
 
 @router.get("/fulfilment/pickup-slots", response_model=list[SlotOut])
@@ -353,4 +477,4 @@ def list_slots(location: str, ctx: Context = Depends(requires(*READERS))) -> lis
 @router.put("/fulfilment/capacity/{location}")
 def set_capacity(location: str, body: CapacitySet, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.set_capacity(conn, ctx.clock, location, body.daily_orders)
+        return planning.set_capacity(conn, ctx.clock, location, body.daily_orders)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,7 @@ from omnihub.commerce.models import (
 )
 from omnihub.core.clock import as_utc
 from omnihub.core.money import format_amount
-from omnihub.core.pagination import decode_cursor, page
+from omnihub.core.pagination import decode_cursor, newest_first, page, within
 
 ORD = orders.c
 
@@ -53,8 +54,9 @@ def order_line_rows(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 
 
 def get_order(conn: Connection, order_id: str, *, show_pickup_code: bool = True) -> dict[str, Any]:
+    """`order_id`: the order's id or its number; the lines are always found by the id."""
     order = order_row(conn, order_id)
-    return order_out(order, order_line_rows(conn, order_id), show_pickup_code=show_pickup_code)
+    return order_out(order, order_line_rows(conn, order["id"]), show_pickup_code=show_pickup_code)
 
 
 def status_history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
@@ -80,7 +82,8 @@ def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pi
         pickup = {"location": order["pickup_location"], "status": order["pickup_status"],
                   "code": order["pickup_code"] if show_pickup_code else None,
                   "expires_at": as_utc(order["pickup_expires_at"]) if order["pickup_expires_at"] else None,
-                  "slot": order["pickup_slot_id"]}
+                  "slot": order["pickup_slot_id"],
+                  "locked_until": as_utc(order["pickup_locked_until"]) if order.get("pickup_locked_until") else None}
     return {
         "id": order["id"], "number": order["number"], "status": order["status"],
         "payment_status": order["payment_status"], "channel": order["channel_code"],
@@ -92,20 +95,24 @@ def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pi
         "promised_at": as_utc(order["promised_at"]) if order["promised_at"] else None,
         "sourcing": order["sourcing"] or {}, "promotions": order["promotions"] or [],
         "invoice_number": order["invoice_number"], "price_list": order["price_list"],
+        "contact": order.get("contact") or None,
         "created_at": as_utc(order["created_at"]), "updated_at": as_utc(order["updated_at"]),
     }
 
 
-def orders_of_customer(conn: Connection, customer_ids: list[str], *, limit: int, cursor: str | None
-                       ) -> dict[str, Any]:
-    """Order history across every channel, newest first."""
+def orders_of_customer(conn: Connection, customer_ids: list[str], *, limit: int, cursor: str | None,
+                       channel: str | None = None) -> dict[str, Any]:
+    """Order history across every channel (or one: a channel key's), newest first. Pickup codes included:
+    the api decides who sees them, with the same rule as for one order."""
     query = (sa.select(ORD.id).where(ORD.customer_id.in_(customer_ids))
              .order_by(ORD.id.desc()).limit(limit + 1))
+    if channel is not None:
+        query = query.where(ORD.channel_code == channel)
     before = decode_cursor(cursor)
     if before is not None:
         query = query.where(ORD.id < str(before))
     ids = [r.id for r in conn.execute(query)]
-    return page([get_order(conn, i, show_pickup_code=False) for i in ids], limit, key=lambda o: o["id"])
+    return page([get_order(conn, i) for i in ids], limit, key=lambda o: o["id"])
 
 
 def cart_row(conn: Connection, cart_id: str) -> dict[str, Any]:
@@ -222,3 +229,74 @@ def purchases_of(conn: Connection, customer_id: str) -> dict[str, Any]:
             "stores": dict(stores), "carriers_used": carriers,
             "promotions_redeemed": sorted(set(redeemed)),
             "promotions_received": promotions.promotions_for_customer(conn, customer_id)}
+
+
+# ---- lists -------------------------------------------------------------------------------------------------------
+
+
+def orders_out(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order rows as the API shows them, their lines read in one query."""
+    ids = [r["id"] for r in rows]
+    lines: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        for r in conn.execute(sa.select(order_lines).where(order_lines.c.order_id.in_(ids))
+                              .order_by(order_lines.c.order_id, order_lines.c.line_no)):
+            lines[r.order_id].append(dict(r._mapping))
+    return [order_out(r, lines[r["id"]]) for r in rows]
+
+
+def at_location(location: str) -> sa.ColumnElement[bool]:
+    """Orders a location deals with: it holds a line's stock or hands the order over (the associate's scope)."""
+    return sa.or_(ORD.pickup_location == location,
+                  sa.exists().where(order_lines.c.order_id == ORD.id, order_lines.c.location_code == location))
+
+
+def list_orders(conn: Connection, *, limit: int, cursor: str | None, channel: str | None = None,
+                status: str | None = None, location: str | None = None, customer_ids: list[str] | None = None,
+                created_from: datetime | None = None, created_to: datetime | None = None, q: str | None = None,
+                pickup_location: str | None = None, pickup_status: str | None = None,
+                pickups_only: bool = False) -> dict[str, Any]:
+    """Orders newest first, every filter optional. `q`: an order number or id, or a customer's e-mail (or any
+    identifier of theirs). Pickup codes are included: the api decides who sees them."""
+    from omnihub.customers import queries as customers
+
+    conditions = within(ORD.created_at, created_from, created_to)
+    if channel is not None:
+        conditions.append(ORD.channel_code == channel)
+    if status is not None:
+        conditions.append(ORD.status == status)
+    if location is not None:
+        conditions.append(at_location(location))
+    if customer_ids is not None:
+        conditions.append(ORD.customer_id.in_(customer_ids))
+    if pickups_only:
+        conditions.append(ORD.pickup_location.is_not(None))
+    if pickup_location is not None:
+        conditions.append(ORD.pickup_location == pickup_location)
+    if pickup_status is not None:
+        conditions.append(ORD.pickup_status == pickup_status)
+    if q:
+        text = q.strip()
+        conditions.append(sa.or_(ORD.number == text, ORD.number == text.upper(), ORD.id == text,
+                                 ORD.customer_id.in_(customers.customers_with_identity(text))))
+    query = newest_first(sa.select(orders).where(*conditions), ORD.id, limit=limit, cursor=cursor)
+    rows = [dict(r._mapping) for r in conn.execute(query)]
+    return page(orders_out(conn, rows), limit, key=lambda o: o["id"])
+
+
+def list_returns(conn: Connection, *, limit: int, cursor: str | None, channel: str | None = None,
+                 location: str | None = None, order: str | None = None, condition: str | None = None,
+                 created_from: datetime | None = None, created_to: datetime | None = None) -> dict[str, Any]:
+    """Returns newest first. `channel`: of the order returned; `order`: its id or number."""
+    r = returns.c
+    conditions = within(r.created_at, created_from, created_to)
+    if location is not None:
+        conditions.append(r.location_code == location)
+    if condition is not None:
+        conditions.append(r.condition == condition)
+    if order is not None:
+        conditions.append(r.order_id.in_(sa.select(ORD.id).where(sa.or_(ORD.id == order, ORD.number == order))))
+    if channel is not None:
+        conditions.append(r.order_id.in_(sa.select(ORD.id).where(ORD.channel_code == channel)))
+    query = newest_first(sa.select(returns.c.id).where(*conditions), r.id, limit=limit, cursor=cursor)
+    return page([get_return(conn, i) for i in conn.execute(query).scalars()], limit, key=lambda x: x["id"])

@@ -1,4 +1,4 @@
-"""The commerce room's I/O shapes (DESIGN §3: fields may be added, never renamed)."""
+"""The commerce room's I/O shapes (docs/contract.md: fields may be added, never renamed)."""
 
 from __future__ import annotations
 
@@ -99,6 +99,8 @@ class PickupOut(BaseModel):
     status: str
     expires_at: datetime | None
     slot: str | None = None
+    locked_until: datetime | None = Field(default=None, description="Too many wrong codes: collection is locked "
+                                          "until then (an admin can unlock it: DELETE /orders/{id}/pickup/lock).")
 
 
 class StatusChangeOut(BaseModel):
@@ -129,6 +131,10 @@ class OrderOut(BaseModel):
     promotions: list[dict[str, Any]]
     invoice_number: str | None
     price_list: str | None
+    contact: dict[str, str] | None = Field(
+        default=None, description="Identifiers given with the order that identify no one (block-listed "
+                                  "placeholders such as no@email.com): kept here, never used to find or join "
+                                  "a profile.")
     created_at: datetime
     updated_at: datetime
 

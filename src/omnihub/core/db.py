@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -30,7 +31,24 @@ metadata = sa.MetaData(naming_convention=NAMING)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JsonDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Money = sa.Numeric(18, 4)
-Timestamp = sa.DateTime(timezone=True)
+
+
+class _SqliteUtcTimestamp(sa.types.TypeDecorator[datetime]):
+    """SQLite keeps no time zone: its naive values are read back with UTC attached (everything we store is UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = sa.DateTime(timezone=True).with_variant(_SqliteUtcTimestamp(), "sqlite")
+"""Every timestamp column: stored in UTC, read back as an aware UTC datetime on both engines, so everything
+that shows one (the API, events) says `Z`. PostgreSQL sessions run in UTC (`make_engine`); SQLite's naive
+values get UTC attached by the variant, once for every table."""
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -54,7 +72,7 @@ def new_id(prefix: str) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """A plain postgresql:// URL works as given (DESIGN §3): we pick the psycopg 3 driver for it."""
+    """A plain postgresql:// URL works as given (docs/contract.md): we pick the psycopg 3 driver for it."""
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]
@@ -67,7 +85,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip on every checkout. Connections are recycled instead, and one that
     # died under us fails its request cleanly and is replaced.
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True)
+    # Sessions in UTC whatever the server's default: timestamps come back as UTC (see UtcTimestamp).
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True,
+                              connect_args={"options": "-c TimeZone=UTC"})
     # Several rows of one INSERT (an order's lines, its reservation lines, its ledger rows) go as one multi-row
     # statement — SQLAlchemy's "insertmanyvalues", which its psycopg dialect otherwise keeps for INSERTs with
     # RETURNING — instead of psycopg's executemany, which is still one statement per row for the server.

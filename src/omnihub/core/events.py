@@ -48,7 +48,7 @@ class Event:
     data: dict[str, Any]
 
     def envelope(self) -> dict[str, Any]:
-        """The public shape: `{id, type, occurred_at, data}` (DESIGN §3)."""
+        """The public shape: `{id, type, occurred_at, data}` (docs/contract.md)."""
         return {"id": self.id, "type": self.type, "occurred_at": self.occurred_at.isoformat(), "data": self.data}
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
+from omnihub.core.clock import as_utc
 from omnihub.core.errors import ValidationFailed
 
 DEFAULT_LIMIT = 50
@@ -37,3 +41,27 @@ def page(items: list[Any], limit: int, key: Any) -> dict[str, Any]:
     more = len(items) > limit
     items = items[:limit]
     return {"items": items, "next_cursor": encode_cursor(key(items[-1])) if more and items else None}
+
+
+def newest_first(query: sa.Select, id_column: sa.ColumnElement[Any], *, limit: int, cursor: str | None
+                 ) -> sa.Select:
+    """A list newest first, keyed by a time-ordered id (`new_id`): `limit + 1` rows after the cursor's id."""
+    query = query.order_by(id_column.desc()).limit(check_limit(limit) + 1)
+    before = decode_cursor(cursor)
+    if before is not None:
+        query = query.where(id_column < str(before))
+    return query
+
+
+def within(column: sa.ColumnElement[Any], since: datetime | None, until: datetime | None
+           ) -> list[sa.ColumnElement[bool]]:
+    """A list's `?from=&to=`: `since <= column < until` (either end open); naive times are read as UTC."""
+    since, until = (None if t is None else as_utc(t) for t in (since, until))
+    if since is not None and until is not None and since > until:
+        raise ValidationFailed("invalid_range", "`from` must not be after `to`.", field="from")
+    conditions = []
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column < until)
+    return conditions

@@ -13,7 +13,7 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json")]
-"""Money travels as a decimal string (DESIGN §3)."""
+"""Money travels as a decimal string (docs/contract.md)."""
 
 T = TypeVar("T")
 

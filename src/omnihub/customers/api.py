@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.customers import errors, queries, service
+from omnihub.customers import activity, errors, merging, privacy, queries, resolution, writes
 from omnihub.customers.schemas import (
     BlockIn,
     BlockOut,
@@ -21,6 +22,7 @@ from omnihub.customers.schemas import (
     ConsentOut,
     CustomerCreate,
     CustomerOut,
+    CustomerSummaryOut,
     ErasureOut,
     EventIn,
     IngestOut,
@@ -30,14 +32,14 @@ from omnihub.customers.schemas import (
     SuggestionOut,
     TimelineItem,
 )
-from omnihub.deps import Context, requires
+from omnihub.deps import Context, Since, Until, requires
 
 router = APIRouter(tags=["customers"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 TagPath = Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 READERS = (Role.AGENT, Role.MARKETER, Role.ASSOCIATE)
 
-_batch = TypeAdapter(Annotated[list[EventIn], Field(max_length=service.MAX_BATCH)])
+_batch = TypeAdapter(Annotated[list[EventIn], Field(max_length=activity.MAX_BATCH)])
 
 
 def _parse_batch(raw: bytes) -> list[dict[str, Any]]:
@@ -47,14 +49,14 @@ def _parse_batch(raw: bytes) -> list[dict[str, Any]]:
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "too_long" and not first["loc"]:
-            raise errors.batch_too_large(int(first["ctx"].get("actual_length", 0)), service.MAX_BATCH) from None
+            raise errors.batch_too_large(int(first["ctx"].get("actual_length", 0)), activity.MAX_BATCH) from None
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise errors.invalid_event(where, f"{where}: {first['msg']}") from None
     return [e.model_dump() for e in events]
 
 
 @router.post("/events", response_model=IngestOut, openapi_extra={"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "array", "maxItems": service.MAX_BATCH,
+    "application/json": {"schema": {"type": "array", "maxItems": activity.MAX_BATCH,
                                     "items": {"$ref": "#/components/schemas/EventIn"}}}}}})
 async def ingest_events(request: Request, ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     raw = await request.body()
@@ -63,7 +65,7 @@ async def ingest_events(request: Request, ctx: Context = Depends(requires(Role.C
         events = _parse_batch(raw)
         for index, event in enumerate(events):
             ctx.principal.ensure_channel(event["channel"], field=f"{index}.channel")
-        return service.retrying(ctx.db, lambda conn: service.ingest_events(
+        return writes.retrying(ctx.db, lambda conn: activity.ingest_events(
             conn, ctx.clock, events, actor=ctx.principal.key_id))
 
     return await run_in_threadpool(work)
@@ -79,11 +81,11 @@ def create_customer(body: CustomerCreate, response: Response,
                   else body.identities.model_dump(exclude_none=True, exclude_defaults=False))
 
     def work(conn: Any) -> tuple[dict[str, Any], bool]:
-        cid, created = service.create_customer(conn, ctx.clock, name=body.name, identities=identities,
-                                               channel=channel, actor=ctx.principal.key_id)
+        cid, created = resolution.create_customer(conn, ctx.clock, name=body.name, identities=identities,
+                                                  channel=channel, actor=ctx.principal.key_id)
         return queries.customer_view(conn, ctx.clock, cid), created
 
-    view, created = service.retrying(ctx.db, work)
+    view, created = writes.retrying(ctx.db, work)
     response.status_code = 201 if created else 200
     return view
 
@@ -104,6 +106,20 @@ def lookup_customer(email: str | None = None, phone: str | None = None, handle: 
         return queries.customer_view(conn, ctx.clock, cid)
 
 
+@router.get("/customers", response_model=Page[CustomerSummaryOut])
+def list_customers(q: str | None = Query(None, min_length=1, max_length=320,
+                                         description="Any identifier (e-mail, phone, handle, loyalty, external id), "
+                                                     "the profile id or part of the name."),
+                   tag: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+                   created_from: datetime | None = Since, created_to: datetime | None = Until,
+                   limit: int = Limit, cursor: str | None = None,
+                   ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """Profiles newest first; merged-away profiles are found through their survivor."""
+    with ctx.db.read() as conn:
+        return queries.list_customers(conn, limit=limit, cursor=cursor, q=q, tag=tag, created_from=created_from,
+                                      created_to=created_to)
+
+
 @router.get("/customers/merge-suggestions", response_model=Page[SuggestionOut])
 def list_suggestions(status: str | None = Query(None, pattern="^(open|accepted|rejected)$"),
                      customer: str | None = None, limit: int = Limit, cursor: str | None = None,
@@ -114,14 +130,14 @@ def list_suggestions(status: str | None = Query(None, pattern="^(open|accepted|r
 
 @router.post("/customers/merge-suggestions/{suggestion_id}/accept")
 def accept_suggestion(suggestion_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
-    return service.retrying(ctx.db, lambda conn: service.accept_suggestion(
+    return writes.retrying(ctx.db, lambda conn: merging.accept_suggestion(
         conn, ctx.clock, suggestion_id, actor=ctx.principal.key_id))
 
 
 @router.post("/customers/merge-suggestions/{suggestion_id}/reject", status_code=204)
 def reject_suggestion(suggestion_id: str, ctx: Context = Depends(requires())) -> Response:
     with ctx.db.transaction() as conn:
-        service.reject_suggestion(conn, ctx.clock, suggestion_id, actor=ctx.principal.key_id)
+        merging.reject_suggestion(conn, ctx.clock, suggestion_id, actor=ctx.principal.key_id)
     return Response(status_code=204)
 
 
@@ -134,7 +150,7 @@ def get_merge(merge_id: str, ctx: Context = Depends(requires(*READERS))) -> dict
 @router.post("/customers/merges/{merge_id}/undo")
 def undo_merge(merge_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.undo_merge(conn, ctx.clock, merge_id, actor=ctx.principal.key_id)
+        return merging.undo_merge(conn, ctx.clock, merge_id, actor=ctx.principal.key_id)
 
 
 @router.get("/customers/blocklist", response_model=Page[BlockOut])
@@ -147,7 +163,7 @@ def list_blocks(limit: int = Limit, cursor: str | None = None, ctx: Context = De
 def add_block(body: BlockIn, ctx: Context = Depends(requires())) -> dict[str, Any]:
     raw = body.model_dump(include={"kind", "value", "network", "system"})
     with ctx.db.transaction() as conn:
-        return service.add_block(conn, ctx.clock, raw, channel=body.channel, note=body.note)
+        return privacy.add_block(conn, ctx.clock, raw, channel=body.channel, note=body.note)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
@@ -179,12 +195,12 @@ def _jsonable(data: Any) -> Any:
 @router.delete("/customers/{customer_id}", response_model=ErasureOut)
 def erase_customer(customer_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.erase_customer(conn, ctx.clock, customer_id, actor=ctx.principal.key_id)
+        return privacy.erase_customer(conn, ctx.clock, customer_id, actor=ctx.principal.key_id)
 
 
 @router.post("/customers/{customer_id}/merge", status_code=201, response_model=MergeOut)
 def merge_customers(customer_id: str, body: MergeIn, ctx: Context = Depends(requires())) -> dict[str, Any]:
-    return service.retrying(ctx.db, lambda conn: service.merge_customers(
+    return writes.retrying(ctx.db, lambda conn: merging.merge_customers(
         conn, ctx.clock, customer_id, body.other, actor=ctx.principal.key_id))
 
 
@@ -195,7 +211,7 @@ def put_consent(customer_id: str, purpose: Purpose, body: ConsentIn,
     if channel:
         ctx.principal.ensure_channel(channel)
     with ctx.db.transaction() as conn:
-        cid = service.record_consent(conn, ctx.clock, customer_id, purpose, granted=body.granted, channel=channel,
+        cid = privacy.record_consent(conn, ctx.clock, customer_id, purpose, granted=body.granted, channel=channel,
                                      at=body.at, proof=body.proof)
         return queries.customer_consents_of(conn, cid)
 
@@ -203,12 +219,12 @@ def put_consent(customer_id: str, purpose: Purpose, body: ConsentIn,
 @router.put("/customers/{customer_id}/tags/{tag}", status_code=204)
 def put_tag(customer_id: str, tag: str = TagPath, ctx: Context = Depends(requires())) -> Response:
     with ctx.db.transaction() as conn:
-        service.set_tag(conn, ctx.clock, customer_id, tag)
+        activity.set_tag(conn, ctx.clock, customer_id, tag)
     return Response(status_code=204)
 
 
 @router.delete("/customers/{customer_id}/tags/{tag}", status_code=204)
 def delete_tag(customer_id: str, tag: str = TagPath, ctx: Context = Depends(requires())) -> Response:
     with ctx.db.transaction() as conn:
-        service.remove_tag(conn, ctx.clock, customer_id, tag)
+        activity.remove_tag(conn, ctx.clock, customer_id, tag)
     return Response(status_code=204)

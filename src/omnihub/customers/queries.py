@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,8 @@ from sqlalchemy.engine import Connection
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import transaction_memo
-from omnihub.core.pagination import check_limit, decode_cursor, page
+from omnihub.core.errors import DomainError
+from omnihub.core.pagination import check_limit, decode_cursor, newest_first, page, within
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
     customer_aliases,
@@ -412,3 +414,67 @@ def contacts(conn: Connection, customer_id: str) -> dict[str, str]:
         elif identity["kind"] == "phone":
             found["sms"] = identity["value"]
     return found
+
+
+# ---- lists -----------------------------------------------------------------------------------------------------
+
+
+def ids_of_person(conn: Connection, customer_id: str) -> list[str]:
+    """The profile an id stands for now and every id merged into it ([] when unknown): records other rooms keep
+    under a merged-away id still belong to the person."""
+    survivor = resolve_id(conn, customer_id)
+    if survivor is None:
+        return []
+    merged = conn.execute(sa.select(customer_aliases.c.merged_id)
+                          .where(customer_aliases.c.survivor_id == survivor)).scalars()
+    return sorted({survivor, *merged})
+
+
+def identity_values(q: str) -> list[str]:
+    """The forms an identifier typed into a search box may be stored under (as typed, lower-cased, as an
+    e-mail, as a phone number, as a handle without its '@', as a loyalty number)."""
+    text = q.strip()
+    values = {text, text.lower(), text.lstrip("@").lower(), "".join(text.split()).upper()}
+    for kind in ("email", "phone"):
+        with suppress(DomainError):  # not that kind of identifier: nothing to add
+            values.add(rules.normalise_identity({"kind": kind, "value": text}, None, "q").value)
+    return sorted(v for v in values if v)
+
+
+def customers_with_identity(q: str) -> sa.Select:
+    """The ids of profiles holding an identifier `q` names (a subquery for other rooms' lists)."""
+    ci = customer_identities.c
+    return sa.select(ci.customer_id).where(ci.value.in_(identity_values(q)))
+
+
+def _customer_summary(row: Any, identities: list[dict[str, Any]], tags: list[str]) -> dict[str, Any]:
+    return {"id": row.id, "status": row.status, "name": row.name, "created_at": as_utc(row.created_at),
+            "updated_at": as_utc(row.updated_at), "identities": identities, "tags": tags}
+
+
+def list_customers(conn: Connection, *, limit: int, cursor: str | None, q: str | None = None,
+                   tag: str | None = None, created_from: datetime | None = None,
+                   created_to: datetime | None = None) -> dict[str, Any]:
+    """Profiles newest first (merged-away ones are not listed: their survivor is). `q`: any identifier or part
+    of the name; `tag`: a manual or behavioural tag the profile carries."""
+    c = customers.c
+    query = sa.select(customers).where(c.status != "merged", *within(c.created_at, created_from, created_to))
+    if q:
+        pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.or_(c.id.in_(customers_with_identity(q)), c.id == q.strip(),
+                                   sa.func.lower(c.name).like(pattern, escape="\\")))
+    if tag:
+        query = query.where(sa.exists().where(customer_tags.c.customer_id == c.id, customer_tags.c.tag == tag))
+    rows = list(conn.execute(newest_first(query, c.id, limit=limit, cursor=cursor)))
+    ids = [r.id for r in rows]
+    identities: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    tags: dict[str, set[str]] = {i: set() for i in ids}
+    if ids:
+        for r in conn.execute(sa.select(customer_identities).where(customer_identities.c.customer_id.in_(ids))
+                              .order_by(customer_identities.c.id)):
+            identities[r.customer_id].append(_identity(r))
+        for cid, name in conn.execute(sa.select(customer_tags.c.customer_id, customer_tags.c.tag)
+                                      .where(customer_tags.c.customer_id.in_(ids))):
+            tags[cid].add(name)
+    items = [_customer_summary(r, identities[r.id], sorted(tags[r.id])) for r in rows]
+    return page(items, limit, key=lambda i: i["id"])

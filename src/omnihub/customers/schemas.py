@@ -126,6 +126,18 @@ class CustomerOut(BaseModel):
     merged_ids: list[str]
 
 
+class CustomerSummaryOut(BaseModel):
+    """A profile as a list shows it (the whole 360 view is `GET /customers/{id}`)."""
+
+    id: str
+    status: Literal["active", "erased"]
+    name: str | None
+    created_at: datetime
+    updated_at: datetime
+    identities: list[IdentityOut]
+    tags: list[str] = Field(description="Manual and behavioural tags the profile carries.")
+
+
 class MergeIn(Strict):
     other: str = Field(min_length=1, max_length=40, description="The profile to absorb into this one.")
 

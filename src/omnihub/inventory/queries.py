@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from omnihub.catalog import queries as catalog
 from omnihub.core import reference
 from omnihub.core.clock import as_utc
 from omnihub.core.db import PerEngine
-from omnihub.core.pagination import decode_cursor, page
+from omnihub.core.pagination import decode_cursor, newest_first, page, within
 from omnihub.inventory import errors, rules
 from omnihub.inventory.models import (
     locations,
@@ -189,19 +190,30 @@ def availability_views(conn: Connection, channels: Sequence[dict[str, Any]], pai
                 levels.setdefault(sku, {})[loc] = Level(loc, on_hand, reserved, safety, ring_fenced)
                 if units:
                     quotas.setdefault((channel, sku), {})[loc] = units
-    return {(code, sku): _view(by_code[code], sku, levels.get(sku, {}), quotas.get((code, sku), {}))
+    with_price = catalog.priced(conn, by_code, skus) if pairs else set()
+    return {(code, sku): _view(by_code[code], sku, levels.get(sku, {}), quotas.get((code, sku), {}),
+                               priced=(code, sku) in with_price)
             for code, sku in pairs}
 
 
-def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int]) -> dict[str, Any]:
+PRICE_MISSING = "price_missing"
+
+
+def _view(channel: dict[str, Any], sku: str, levels: dict[str, Level], quotas: dict[str, int], *, priced: bool
+          ) -> dict[str, Any]:
+    """Where the product has no price in the channel it cannot be sold there: nothing is available, and the
+    answer says why (`reason`, the code an order there would be refused with)."""
     view = rules.channel_availability(levels, quotas, channel["locations"], channel["stock_buffer"])
-    return {"sku": sku, "channel": channel["code"], "available": view.available,
+    if not priced:
+        return {"sku": sku, "channel": channel["code"], "available": 0, "reason": PRICE_MISSING,
+                "locations": [{"code": code, "available": 0} for code in channel["locations"]]}
+    return {"sku": sku, "channel": channel["code"], "available": view.available, "reason": None,
             "locations": [{"code": code, "available": view.locations[code]} for code in channel["locations"]]}
 
 
 def availability_view(conn: Connection, channel: dict[str, Any], sku: str) -> dict[str, Any]:
     levels, quotas = snapshot(conn, sku, channel["locations"], channel["code"])
-    return _view(channel, sku, levels, quotas)
+    return _view(channel, sku, levels, quotas, priced=bool(catalog.priced(conn, [channel["code"]], [sku])))
 
 
 def availability(conn: Connection, sku: str, channel_code: str) -> dict[str, Any]:
@@ -309,3 +321,36 @@ def locations_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, dict[
     """Several locations in one query (routing reads every candidate)."""
     known = _known_locations(conn)
     return {code: dict(known[code]) for code in codes if code in known}
+
+
+def list_reservations(conn: Connection, *, limit: int, cursor: str | None, channel: str | None = None,
+                      status: str | None = None, sku: str | None = None, location: str | None = None,
+                      reference: str | None = None, created_from: datetime | None = None,
+                      created_to: datetime | None = None) -> dict[str, Any]:
+    """Reservations newest first (an order's hold is one too: its `reference` is the order id)."""
+    r, rl = reservations.c, reservation_lines.c
+    conditions = within(r.created_at, created_from, created_to)
+    if channel is not None:
+        conditions.append(r.channel_code == channel)
+    if status is not None:
+        conditions.append(r.status == status)
+    if reference is not None:
+        conditions.append(r.reference == reference)
+    if sku is not None or location is not None:
+        line = [rl.reservation_id == r.id]
+        line += [rl.sku == sku] if sku is not None else []
+        line += [rl.location_code == location] if location is not None else []
+        conditions.append(sa.exists().where(*line))
+    rows = list(conn.execute(newest_first(sa.select(reservations).where(*conditions), r.id, limit=limit,
+                                          cursor=cursor)))
+    lines: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    if rows:
+        for rid, s, loc, q in conn.execute(sa.select(rl.reservation_id, rl.sku, rl.location_code, rl.quantity)
+                                           .where(rl.reservation_id.in_(list(lines)))
+                                           .order_by(rl.reservation_id, rl.sku, rl.location_code)):
+            lines[rid].append({"sku": s, "location": loc, "quantity": q})
+    items = [{"id": row.id, "channel": row.channel_code, "status": row.status, "reference": row.reference,
+              "created_at": as_utc(row.created_at), "expires_at": as_utc(row.expires_at),
+              "closed_at": as_utc(row.closed_at) if row.closed_at else None, "lines": lines[row.id]}
+             for row in rows]
+    return page(items, limit, key=lambda i: i["id"])

@@ -134,6 +134,8 @@ class AvailabilityOut(BaseModel):
     sku: str
     channel: str
     available: int
+    reason: str | None = Field(default=None, description="Why nothing is available whatever the stock: "
+                                                         "`price_missing` (no price in this channel).")
     locations: list[LocationAvailability]
 
 

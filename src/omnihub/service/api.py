@@ -21,7 +21,7 @@ from omnihub.core.idempotency import Answer, earlier_answer, keep_answer, keyed_
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.customers import service as customers
+from omnihub.customers.writes import retrying
 from omnihub.deps import Context, in_worker_thread, requires
 from omnihub.service import channels, errors, queries, replies, rules, service
 from omnihub.service.schemas import (
@@ -75,7 +75,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _receive(ctx: Context, inbound: service.Inbound) -> dict[str, Any]:
-    return customers.retrying(ctx.db, lambda conn: service.receive(
+    return retrying(ctx.db, lambda conn: service.receive(
         conn, ctx.clock, inbound, reopen_window=_window(ctx), actor=ctx.principal.key_id))
 
 
@@ -152,7 +152,7 @@ async def meta_webhook(request: Request,
         for message in messages:
             inbound = channels.meta_inbound(message, connections[message.account_id])
             try:
-                receipt = customers.retrying(state.db, lambda conn, i=inbound: service.receive(
+                receipt = retrying(state.db, lambda conn, i=inbound: service.receive(
                     conn, state.clock, i, reopen_window=window, actor="meta"))
             except (ValidationFailed, Conflict):  # an identity that must not identify anyone (blocked, erased)
                 counts["ignored"] += 1

@@ -106,8 +106,15 @@ def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) ->
     merged = sorted(conn.execute(sa.select(C.id).where(C.merged_into == row.id)).scalars())
     return {**_summary(row), "channels": channels, "merged_ids": merged, "messages": messages,
             "customer": customers_queries.customer_view(conn, clock, row.customer_id),
-            "orders": commerce_queries.orders_of_customer(conn, [row.customer_id], limit=ORDERS_SHOWN,
-                                                           cursor=None)["items"]}
+            "orders": [_without_pickup_code(o) for o in commerce_queries.orders_of_customer(
+                conn, [row.customer_id], limit=ORDERS_SHOWN, cursor=None)["items"]]}
+
+
+def _without_pickup_code(order: dict[str, Any]) -> dict[str, Any]:
+    """Agents see the customer's orders, never a pickup code (those are for the store that hands it over)."""
+    if order.get("pickup"):
+        return {**order, "pickup": {**order["pickup"], "code": None}}
+    return order
 
 
 def original_of(conn: Connection, conversation_id: str, message_id: str) -> str:

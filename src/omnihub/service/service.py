@@ -16,7 +16,9 @@ from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, SystemClock, as_utc
 from omnihub.core.db import new_id
 from omnihub.core.events import emit
-from omnihub.customers import service as customers
+from omnihub.customers import activity as customer_activity
+from omnihub.customers import resolution as customer_resolution
+from omnihub.customers.writes import RetryResolution
 from omnihub.service import errors, rules
 from omnihub.service.models import conversation_messages, conversations
 
@@ -128,7 +130,7 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
     existing = _existing(conn, inbound.channel, inbound.external_id)
     if existing is not None:
         return _receipt(conn, existing, duplicate=True)
-    customer_id, _ = customers.create_customer(conn, clock, name=inbound.name, identities=inbound.identity,
+    customer_id, _ = customer_resolution.create_customer(conn, clock, name=inbound.name, identities=inbound.identity,
                                                channel=inbound.sales_channel, actor=actor)
     now = clock.now()
     at = min(as_utc(inbound.at), now) if inbound.at else now
@@ -161,8 +163,8 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
             reopened = conn.execute(conversations.update().where(C.id == conversation_id, C.status == "resolved")
                                     .values(status="open", active_for=customer_id, resolved_at=None,
                                             updated_at=now)).rowcount
-            if not reopened:  # another message reopened it first: place this one again (customers.retrying)
-                raise customers.RetryResolution("the conversation changed while the message was placed")
+            if not reopened:  # another message reopened it first: place this one again (customers' retrying)
+                raise RetryResolution("the conversation changed while the message was placed")
             events.append(("conversation.reopened", {"conversation_id": conversation_id,
                                                      "customer_id": customer_id, "channel": inbound.channel}))
             timeline.append({"type": "ticket_opened", "at": now,
@@ -196,7 +198,7 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
     timeline.append({"type": "message_received", "channel": inbound.sales_channel, "at": at,
                      "properties": {"conversation_id": conversation_id, "message_id": message_id,
                                     "service_channel": inbound.channel}})
-    customers.add_timeline_entries(conn, clock, customer_id, timeline, source="service")
+    customer_activity.add_timeline_entries(conn, clock, customer_id, timeline, source="service")
     return {"message_id": message_id, "conversation_id": conversation_id, "customer_id": customer_id,
             "conversation_status": status, "channel": inbound.channel, "duplicate": False}
 
@@ -232,7 +234,7 @@ def resolve(conn: Connection, clock: Clock, conversation_id: str, *, actor: str)
         status="resolved", active_for=None, snoozed_until=None, resolved_at=now, updated_at=now))
     emit(conn, clock, "conversation.resolved", {"conversation_id": conv.id, "customer_id": conv.customer_id,
                                                 "by": actor})
-    customers.add_timeline_entries(conn, clock, conv.customer_id, [
+    customer_activity.add_timeline_entries(conn, clock, conv.customer_id, [
         {"type": "ticket_resolved", "at": now, "properties": {"conversation_id": conv.id}}], source="service")
 
 

@@ -9,15 +9,16 @@ from omnihub.billing import service
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.events import recent_events
+from omnihub.customers import activity as customer_activity
 from omnihub.customers import queries as customer_queries
-from omnihub.customers import service as customer_service
+from omnihub.customers import resolution as customer_resolution
 
 
 def customer(db: Database, clock: ManualClock, email: str, *, credit: str | None = None) -> str:
     with db.transaction() as conn:
-        cid, _ = customer_service.create_customer(conn, clock, name=None, identities={"email": email}, channel=None)
+        cid, _ = customer_resolution.create_customer(conn, clock, name=None, identities={"email": email}, channel=None)
         if credit is not None:
-            customer_service.add_store_credit(conn, clock, cid, Decimal(credit), "EUR", reason="goodwill")
+            customer_activity.add_store_credit(conn, clock, cid, Decimal(credit), "EUR", reason="goodwill")
     return cid
 
 

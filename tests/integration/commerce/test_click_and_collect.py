@@ -69,7 +69,7 @@ def test_store_without_stock_gets_it_from_the_warehouse_with_a_later_promise(sho
 
 def test_uncollected_orders_expire_release_stock_and_refund(shop: TestClient, associate, db: Database,
                                                              clock: ManualClock) -> None:
-    from omnihub.commerce.service import expire_uncollected
+    from omnihub.commerce.fulfilment import expire_uncollected
 
     order = pickup_order(shop, "mad", ("TEE-M", 1))
     ok(shop.post(f"/api/v1/orders/{order['id']}/ready", headers=associate("mad")))

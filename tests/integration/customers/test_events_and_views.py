@@ -8,7 +8,7 @@ from tests.integration.customers.helpers import customer, event, lookup, send, s
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from omnihub.customers import service
+from omnihub.customers import activity
 
 
 def test_customer_identities_are_normalised_and_create_is_get_or_create(admin: TestClient) -> None:
@@ -108,12 +108,12 @@ def test_purchases_feed_the_360_aggregates_and_the_timeline(admin: TestClient, d
     cid = customer(admin, email="ana@correo.es")["id"]
 
     with db.transaction() as conn:
-        service.record_purchase(conn, clock, cid, "web", Decimal("30.00"), datetime(2026, 1, 1, tzinfo=UTC),
-                                order_id="ord_1", currency="EUR", categories=["Boots"])
-        service.record_purchase(conn, clock, cid, "store", Decimal("50.00"), datetime(2026, 1, 3, tzinfo=UTC),
-                                order_id="ord_2", currency="EUR")
-        service.record_purchase(conn, clock, cid, "store", Decimal("10.00"), datetime(2026, 1, 5, tzinfo=UTC),
-                                order_id="ord_3", currency="EUR")
+        activity.record_purchase(conn, clock, cid, "web", Decimal("30.00"), datetime(2026, 1, 1, tzinfo=UTC),
+                                 order_id="ord_1", currency="EUR", categories=["Boots"])
+        activity.record_purchase(conn, clock, cid, "store", Decimal("50.00"), datetime(2026, 1, 3, tzinfo=UTC),
+                                 order_id="ord_2", currency="EUR")
+        activity.record_purchase(conn, clock, cid, "store", Decimal("10.00"), datetime(2026, 1, 5, tzinfo=UTC),
+                                 order_id="ord_3", currency="EUR")
 
     stats = view(admin, cid)["stats"]
     assert stats["orders_count"] == 3

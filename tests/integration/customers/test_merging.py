@@ -19,7 +19,7 @@ from tests.integration.customers.helpers import (
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.events import recent_events
-from omnihub.customers import service
+from omnihub.customers import activity, participants
 
 VERIFIED_ANA = {"kind": "email", "value": "ana@correo.es", "verified": True}
 
@@ -177,7 +177,7 @@ def test_undo_restores_both_profiles_and_what_belonged_to_each(admin: TestClient
     ok(admin.put(f"/api/v1/customers/{other}/consents/sms", json={"granted": True, "channel": "store"}))
     admin.put(f"/api/v1/customers/{other}/tags/vip")
     with db.transaction() as conn:
-        service.add_store_credit(conn, clock, other, 15, "EUR", "return")
+        activity.add_store_credit(conn, clock, other, 15, "EUR", "return")
     merge = ok(admin.post(f"/api/v1/customers/{ana}/merge", json={"other": other}), 201)
     send(admin, event("searched", {"phone": "612345678"}, channel="store", q="boots"))
     assert view(admin, ana)["store_credit"] == {"EUR": "15.00"}
@@ -215,14 +215,14 @@ class _Recorder:
 def test_other_rooms_rows_follow_merges_through_the_extension_point(admin: TestClient) -> None:
     shop(admin)
     recorder = _Recorder()
-    service.register_merge_participant("recorder", recorder)
+    participants.register_merge_participant("recorder", recorder)
     try:
         a = customer(admin, email="ana@correo.es")["id"]
         b = customer(admin, email="ana2@correo.es")["id"]
         merge = ok(admin.post(f"/api/v1/customers/{a}/merge", json={"other": b}), 201)
         ok(admin.post(f"/api/v1/customers/merges/{merge['id']}/undo"))
     finally:
-        service.unregister_merge_participant("recorder")
+        participants.unregister_merge_participant("recorder")
 
     assert recorder.calls == [("merge", a, b), ("unmerge", a, b)]
 

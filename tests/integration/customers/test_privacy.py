@@ -8,7 +8,7 @@ from tests.integration.customers.helpers import customer, event, lookup, send, s
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError
-from omnihub.customers import service
+from omnihub.customers import activity, privacy
 
 
 def test_last_explicit_choice_wins_by_when_it_was_made(admin: TestClient, db: Database) -> None:
@@ -21,11 +21,11 @@ def test_last_explicit_choice_wins_by_when_it_was_made(admin: TestClient, db: Da
     late_arriving_older = ok(admin.put(url, json={"granted": False, "channel": "store",
                                                   "at": "2026-01-02T10:00:00Z"}))
     with db.read() as conn:
-        allowed_before = service.can_contact(conn, cid, "email_marketing")
+        allowed_before = privacy.can_contact(conn, cid, "email_marketing")
     newest = ok(admin.put(url, json={"granted": False, "channel": "store", "at": "2026-01-04T10:00:00Z"}))
     with db.read() as conn:
-        allowed_after = service.can_contact(conn, cid, "email_marketing")
-        sms_never_asked = service.can_contact(conn, cid, "sms")
+        allowed_after = privacy.can_contact(conn, cid, "email_marketing")
+        sms_never_asked = privacy.can_contact(conn, cid, "sms")
 
     assert late_arriving_older["email_marketing"]["granted"] is True
     assert late_arriving_older["email_marketing"]["proof"] == {"form": "checkout", "ip": "203.0.113.7"}
@@ -50,7 +50,7 @@ def test_consent_follows_a_merge_and_the_latest_choice_of_either_profile_wins(ad
 
     assert view(admin, a)["consents"]["sms"]["granted"] is True
     with db.read() as conn:
-        assert service.can_contact(conn, b, "sms") is True
+        assert privacy.can_contact(conn, b, "sms") is True
 
 
 def test_export_holds_everything_about_the_person(admin: TestClient) -> None:
@@ -90,7 +90,7 @@ def test_erase_anonymises_and_the_erased_identifiers_cannot_re_identify(admin: T
             "identity_erased")
     problem(admin.post(f"/api/v1/customers/{cid}/merge", json={"other": newcomer["id"]}), 409, "customer_erased")
     with db.read() as conn:
-        assert service.can_contact(conn, cid, "email_marketing") is False
+        assert privacy.can_contact(conn, cid, "email_marketing") is False
     export = ok(admin.get(f"/api/v1/customers/{cid}/export"))
     assert export["erasures"][0]["id"] == erasure["id"]
     assert "ana@correo.es" not in str(export)
@@ -100,11 +100,11 @@ def test_store_credit_is_spent_never_below_zero(admin: TestClient, db: Database,
     shop(admin)
     cid = customer(admin, email="ana@correo.es")["id"]
     with db.transaction() as conn:
-        service.add_store_credit(conn, clock, cid, Decimal("20.00"), "EUR", "return")
-        left = service.spend_store_credit(conn, clock, cid, Decimal("12.50"), "EUR", reason="order 1")
+        activity.add_store_credit(conn, clock, cid, Decimal("20.00"), "EUR", "return")
+        left = activity.spend_store_credit(conn, clock, cid, Decimal("12.50"), "EUR", reason="order 1")
 
     with pytest.raises(DomainError) as refused, db.transaction() as conn:
-        service.spend_store_credit(conn, clock, cid, Decimal("7.51"), "EUR", reason="order 2")
+        activity.spend_store_credit(conn, clock, cid, Decimal("7.51"), "EUR", reason="order 2")
 
     assert left == Decimal("7.50")
     assert refused.value.code == "insufficient_store_credit"

@@ -13,7 +13,7 @@ from tests.builders import ok, stock
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError
-from omnihub.inventory.service import reserve_allocations
+from omnihub.inventory.allocations import reserve_allocations
 
 
 def level(api: TestClient, location: str, sku: str) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from tests.builders import ok, stock
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.events import dispatch_pending, outbox
-from omnihub.inventory.service import AvailabilityProjector
+from omnihub.inventory.availability import AvailabilityProjector
 
 
 def drain(db: Database, clock: ManualClock) -> None:

@@ -4,7 +4,7 @@ from tests.conftest import make_key
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from omnihub.inventory.service import release_expired_reservations
+from omnihub.inventory.reservations import release_expired_reservations
 
 
 def reserve(api: TestClient, channel: str, *lines: tuple[str, int], **extra: object):
