@@ -301,3 +301,21 @@ def test_parallel_messages_after_resolving_reopen_the_one_conversation(admin: Te
     assert [r.status_code for r in results] == [201] * 6, [r.text for r in results]
     assert {r.json()["conversation_id"] for r in results} == {cid}
     assert conversation(admin, cid)["status"] == "open" and len(thread(admin, cid)) == 7
+
+
+def test_the_orders_beside_a_conversation_never_show_a_pickup_code(admin: TestClient) -> None:
+    from tests.builders import location, product, stock
+
+    location(admin, "mad", pickup=True)
+    product(admin, "TEE")
+    channel(admin, "web", locations=["mad"])
+    ok(admin.put("/api/v1/channels/web/prices", json=[{"sku": "TEE", "amount": "20.00"}]))
+    stock(admin, "mad", "TEE", 3)
+    order = ok(admin.post("/api/v1/orders", json={
+        "channel": "web", "customer": {"email": "pick@correo.es"}, "lines": [{"sku": "TEE", "quantity": 1}],
+        "fulfilment": {"type": "pickup", "location": "mad"}, "payments": [{"method": "card", "amount": "20.00"}]}), 201)
+    ready = ok(admin.post(f"/api/v1/orders/{order['id']}/ready"))
+    assert ready["pickup"]["code"]  # the store's admin sees it
+    cid = message(admin, "webchat", {"email": "pick@correo.es"}, "¿Cuál es mi código?")["conversation_id"]
+    [shown] = conversation(admin, cid)["orders"]
+    assert shown["id"] == order["id"] and shown["pickup"]["location"] == "mad" and shown["pickup"]["code"] is None
