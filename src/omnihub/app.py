@@ -7,15 +7,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omnihub import __version__
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings, get_settings
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError, ErrorKind
 from omnihub.core.hints import RecentKeys
+from omnihub.core.http import RETRY_AFTER_SECONDS, BodyLimitMiddleware, ErrorGuardMiddleware
 from omnihub.core.idempotency import IdempotencyMiddleware
 from omnihub.core.security import KeyAuthenticator
 from omnihub.core.throttle import AuthThrottle
@@ -113,6 +115,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(500, "internal_error", "Something went wrong on our side; nothing was changed.")
 
 
+def _link_operations(app: FastAPI) -> None:
+    """The published schema carries OpenAPI links from creating operations to those using their ids."""
+    from omnihub.openapi_links import add_links
+
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(plain())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
@@ -142,15 +158,35 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     app.add_middleware(IdempotencyMiddleware, db=db, clock=clock,
                        answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout",
                                           r"/api/v1/conversations/[^/]+/reply"])
+    # Outside everything above: unhandled errors become problem answers on a connection that stays open
+    # (the database down: 503), and the body limit refuses an oversized request before anyone buffers it.
+    app.add_middleware(ErrorGuardMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     from omnihub.api import include_routers
     from omnihub.docs_ui import install_docs
 
-    include_routers(app)
+    include_routers(app, bootstrap())
+    _link_operations(app)
     install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Says nothing about the database (that is /readyz)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        """Readiness: the database answers a query. 503 `database_unavailable` otherwise."""
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            await run_in_threadpool(db.ping)
+        except Exception as exc:
+            answer = problem(503, "database_unavailable",
+                             f"The database cannot be reached ({type(exc).__name__}).")
+            answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return answer
+        return JSONResponse({"status": "ready", "version": __version__})
 
     return app

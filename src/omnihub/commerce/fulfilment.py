@@ -115,7 +115,8 @@ def collect(conn: Connection, clock: Clock, order_id: str, code: str, *, actor: 
     if not order["pickup_location"]:
         raise errors.not_a_pickup_order(order_id)
     rules.transition(order_id, order["status"], "collected")
-    if not hmac.compare_digest(str(order["pickup_code"] or ""), code.strip()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500, before)
+    if not hmac.compare_digest(str(order["pickup_code"] or "").encode(), code.strip().encode()):
         raise errors.wrong_pickup_code(order_id)
     hand_over(conn, clock, order, actor, note="collected with pickup code")
     return queries.get_order(conn, order_id)

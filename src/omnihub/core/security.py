@@ -209,4 +209,5 @@ def verify_signature(secret: str, body: bytes, header: str, *, tolerance_seconds
     if tolerance_seconds is not None and abs(time.time() - timestamp) > tolerance_seconds:
         return False
     expected = _mac(secret, body, timestamp)
-    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
+    # As bytes: compare_digest raises on str with non-ASCII characters, and a header may carry anything
+    return any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in candidates)

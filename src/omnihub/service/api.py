@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from omnihub.core.errors import Conflict, ValidationFailed
 from omnihub.core.idempotency import Answer, earlier_answer, keep_answer, keyed_request
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
@@ -47,7 +48,7 @@ router = APIRouter(tags=["service"])
 AGENTS = (Role.AGENT,)
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 ConversationId = Path(max_length=40)
-MAX_EMAIL_BYTES = 10 * 1024 * 1024
+MAX_EMAIL_BYTES = 10 * 1024 * 1024  # the app's body limit (OMNIHUB_MAX_BODY_BYTES, 4 MB) usually refuses first
 MAX_WEBHOOK_BYTES = 1024 * 1024
 _REPLY_JSON: TypeAdapter[ReplyOut] = TypeAdapter(ReplyOut)
 
@@ -170,7 +171,8 @@ async def meta_webhook(request: Request,
 def put_meta(body: MetaConnectionIn, response: Response, channel: str = Path(max_length=64),
              ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        out, created = channels.configure_meta(conn, ctx.clock, ctx.settings.secret_key, channel, body.model_dump())
+        out, created = channels.configure_meta(conn, ctx.clock, ctx.settings.secret_key, channel, body.model_dump(),
+                                               OutboundGuard(ctx.settings.outbound_allow))
     response.status_code = 201 if created else 200
     return out
 

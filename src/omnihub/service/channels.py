@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.events import emit
+from omnihub.core.outbound import OutboundGuard, OutboundRefused
 from omnihub.core.secretbox import seal, unseal
 from omnihub.service import errors, rules
 from omnihub.service.models import conversation_messages, meta_connectors
@@ -35,14 +36,19 @@ _PURPOSE = "service.meta"
 # ---- Meta connections ------------------------------------------------------------------------------------------
 
 
-def check_api_base(url: str) -> str:
+def check_api_base(url: str, guard: OutboundGuard) -> str:
     """The Graph API base a connection sends to. Only http(s) URLs with a host; no credentials or fragments in
-    it (the access token travels in the Authorization header only)."""
+    it (the access token travels in the Authorization header only); never a loopback, private or link-local
+    address unless OMNIHUB_OUTBOUND_ALLOW lets it (checked again on every connection)."""
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http") or not parsed.hostname:
         raise errors.connector_invalid("api_base", "api_base must be an http(s) URL with a host.")
     if parsed.username or parsed.password or parsed.fragment or parsed.query:
         raise errors.connector_invalid("api_base", "api_base takes no credentials, query or fragment.")
+    try:
+        guard.check_url(url)
+    except OutboundRefused as exc:
+        raise errors.connector_invalid("api_base", str(exc)) from None
     return url.rstrip("/")
 
 
@@ -55,8 +61,8 @@ def connection_out(row: Any) -> dict[str, Any]:
             "created_at": as_utc(row.created_at), "updated_at": as_utc(row.updated_at)}
 
 
-def configure_meta(conn: Connection, clock: Clock, secret_key: str, channel: str, data: dict[str, Any]
-                   ) -> tuple[dict[str, Any], bool]:
+def configure_meta(conn: Connection, clock: Clock, secret_key: str, channel: str, data: dict[str, Any],
+                   guard: OutboundGuard) -> tuple[dict[str, Any], bool]:
     """Create or replace the channel's connection. `phone_number_id` makes it WhatsApp, `page_id` Instagram."""
     catalog_queries.get_channel(conn, channel, field="channel")
     phone, page = data.get("phone_number_id"), data.get("page_id")
@@ -68,7 +74,8 @@ def configure_meta(conn: Connection, clock: Clock, secret_key: str, channel: str
     if other is not None:
         raise errors.account_taken(account, other)
     now = clock.now()
-    values = {"kind": kind, "account_id": account, "api_base": check_api_base(data.get("api_base") or DEFAULT_GRAPH),
+    api_base = check_api_base(data.get("api_base") or DEFAULT_GRAPH, guard)
+    values = {"kind": kind, "account_id": account, "api_base": api_base,
               **{name: seal(secret_key, _PURPOSE, data[name]) for name in SEALED}, "updated_at": now}
     created = not conn.execute(meta_connectors.update().where(MC.channel == channel).values(**values)).rowcount
     if created:

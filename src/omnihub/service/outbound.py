@@ -4,21 +4,23 @@ that no retry can fix (a 4xx from Meta, a 5xx SMTP reply) fails the reply at onc
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import smtplib
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse, urlsplit
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
 from omnihub.core.events import emit
+from omnihub.core.outbound import OutboundGuard, OutboundRefused
 from omnihub.service import rules
 from omnihub.service.channels import connection_secrets
 from omnihub.service.models import conversation_messages
@@ -94,24 +96,35 @@ def graph_request(kind: str, account_id: str, row: Any) -> tuple[str, dict[str, 
     return f"/{account_id}/messages", body
 
 
-def send_graph(secrets: dict[str, str], row: Any, timeout: float) -> str:
+def send_graph(secrets: dict[str, str], row: Any, timeout: float, guard: OutboundGuard) -> str:
+    """One POST through the outbound guard: the connection goes only to an address the hub may reach (public,
+    or inside OMNIHUB_OUTBOUND_ALLOW), checked after DNS resolution."""
     path, body = graph_request(secrets["kind"], secrets["account_id"], row)
+    base = urlsplit(secrets["api_base"])
+    connection = guard.connection(base.scheme, base.hostname or "", base.port, timeout=timeout)
     try:
-        response = httpx.post(secrets["api_base"].rstrip("/") + path, json=body, timeout=timeout,
-                              headers={"Authorization": f"Bearer {secrets['access_token']}"})
-    except httpx.HTTPError as exc:
+        connection.request("POST", base.path.rstrip("/") + path, body=json.dumps(body).encode(), headers={
+            "Authorization": f"Bearer {secrets['access_token']}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        status, raw = response.status, response.read(1024 * 1024)
+    except OutboundRefused as exc:
+        raise SendFailed(f"Graph API refused by the outbound guard: {exc}"[:500], permanent=True) from None
+    except (OSError, http.client.HTTPException) as exc:
         raise SendFailed(f"Graph API unreachable: {type(exc).__name__}", permanent=False) from None
-    if response.status_code >= 300:
-        try:
-            detail = response.json().get("error", {}).get("message") or response.text
-        except ValueError:
-            detail = response.text
-        permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-        raise SendFailed(f"Graph API {response.status_code}: {detail}"[:500], permanent=permanent)
+    finally:
+        connection.close()
     try:
-        data = response.json()
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if status >= 300:
+        error = data.get("error") if isinstance(data, dict) else None
+        detail = (error.get("message") if isinstance(error, dict) else None) or raw[:200].decode("utf-8", "replace")
+        permanent = 400 <= status < 500 and status not in (408, 429)
+        raise SendFailed(f"Graph API {status}: {detail}"[:500], permanent=permanent)
+    try:
         return str(data["messages"][0]["id"] if secrets["kind"] == "whatsapp" else data["message_id"])
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError):
         return ""  # sent (2xx) but without the id Meta documents: statuses will not find it
 
 
@@ -160,10 +173,12 @@ def _record(conn: Connection, clock: Clock, row: Any, *, provider_id: str | None
 
 
 def send_due(db: Database, clock: Clock, *, secret_key: str, smtp_url: str | None, mailbox: str,
-             max_attempts: int = 8, backoff: float = 5.0, timeout: float = 10.0, limit: int = 50) -> int:
+             max_attempts: int = 8, backoff: float = 5.0, timeout: float = 10.0, limit: int = 50,
+             outbound_allow: str = "") -> int:
     """Send what is due. The claim commits before anything leaves, and the outcome is recorded after: a reply is
     never sent by two workers at once, and one whose sender died mid-way is sent again after its lease (for
     e-mail with the same Message-ID, so the receiving side can tell)."""
+    guard = OutboundGuard(outbound_allow)
     with db.transaction() as conn:
         claimed = _claim(conn, clock, limit)
     for row in claimed:
@@ -179,7 +194,7 @@ def send_due(db: Database, clock: Clock, *, secret_key: str, smtp_url: str | Non
                     secrets = connection_secrets(conn, secret_key, (row.payload or {}).get("connector", ""))
                 if secrets is None:
                     raise SendFailed("the connection this reply was queued for is gone", permanent=True)
-                provider_id = send_graph(secrets, row, timeout)
+                provider_id = send_graph(secrets, row, timeout, guard)
         except SendFailed as exc:
             failure = exc
             log.warning("reply %s not sent (attempt %d): %s", row.id, row.attempts, exc)

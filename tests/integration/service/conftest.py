@@ -30,7 +30,8 @@ def graph() -> Iterator[Graph]:
 @pytest.fixture
 def desk_settings(settings: Settings, mailbox: Mailbox) -> Settings:
     return settings.model_copy(update={"smtp_url": mailbox.url, "support_email": "support@tienda.es",
-                                       "service_send_backoff_seconds": 30.0, "service_send_max_attempts": 3})
+                                       "service_send_backoff_seconds": 30.0, "service_send_max_attempts": 3,
+                                       "outbound_allow": "127.0.0.1"})  # the local Graph receiver
 
 
 @pytest.fixture

@@ -65,8 +65,10 @@ def test_a_snoozed_conversation_wakes_when_its_time_comes(desk: TestClient, work
                                                           db: Database) -> None:
     cid = send(desk, mail("luis@correo.es", "Hola", message_id="<l-1@correo.es>"))["conversation_id"]
     ok(desk.post(f"/api/v1/conversations/{cid}/snooze", json={"until": "2026-01-05T12:00:00Z"}))
-    assert worker.wake_snoozed() == 0
+    worker.run_jobs()
+    assert worker.stats.jobs.get("service.wake_snoozed", 0) == 0
     clock.advance(hours=3)
-    assert worker.wake_snoozed() == 1
+    worker.run_jobs()
+    assert worker.stats.jobs["service.wake_snoozed"] == 1
     assert conversation(desk, cid)["status"] == "open"
     assert events_of(db, "conversation.woken") == [{"conversation_id": cid, "reason": "snooze_ended"}]
