@@ -154,9 +154,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     # the write transaction, so ordinary sales pay nothing for the sell-out path.
     app.state.sold_out = RecentKeys(ttl_seconds=10)
     install_error_handlers(app)
-    # Order creation keeps its Idempotency-Key answer in the order's own transaction (commerce.api)
+    # Order creation and replies to customers keep their Idempotency-Key answer in their own transaction
+    # (commerce.api, service.api)
     app.add_middleware(IdempotencyMiddleware, db=db, clock=clock,
-                       answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout"])
+                       answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout",
+                                          r"/api/v1/conversations/[^/]+/reply"])
     # Outside everything above: unhandled errors become problem answers on a connection that stays open
     # (the database down: 503), and the body limit refuses an oversized request before anyone buffers it.
     app.add_middleware(ErrorGuardMiddleware)

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     # Outbound requests (webhooks, connectors) may reach loopback, private, link-local or reserved addresses
     # only inside these networks: comma-separated CIDRs or addresses, e.g. "10.0.0.0/8,127.0.0.1". Empty: none.
     outbound_allow: str = ""
+    # Service desk: a resolved conversation reopens on a new message within this many hours (else a new one opens).
+    service_reopen_hours: float = 72.0
+    # The support mailbox: From of e-mailed replies; `local+<token>@domain` threads the customer's answers.
+    support_email: str = "support@omnihub.local"
+    # Replies to customers: attempts before a reply is failed, and the first backoff step (doubles each try).
+    service_send_max_attempts: int = 8
+    service_send_backoff_seconds: float = 5.0
+    service_send_timeout_seconds: float = 10.0
 
     @field_validator("outbound_allow")
     @classmethod
