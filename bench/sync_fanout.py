@@ -1,5 +1,6 @@
 """Benchmark: stock changes fanned out as signed webhooks to many receivers, through a running server + worker.
 
+    export OMNIHUB_OUTBOUND_ALLOW=127.0.0.1    # the receivers below are local: let the hub reach them
     omnihub serve &  omnihub worker &          # same OMNIHUB_DATABASE_URL (PostgreSQL for real numbers)
     python bench/sync_fanout.py --url http://127.0.0.1:8000 --key ADMIN_KEY --receivers 20 --rate 200 --seconds 30
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from omnihub.app import create_app
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
@@ -26,6 +27,13 @@ from omnihub.core.security import create_api_key
 PG_ADMIN_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("OMNIHUB_TEST_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-key"
+TEST_RECEIVERS = "127.0.0.1/32"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def house() -> None:
+    """Every test runs in a wired house, as every process does (tests that call services without an app too)."""
+    bootstrap()
 
 
 def _pg_reachable() -> str | None:
@@ -132,7 +140,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0)
+    # The webhook tests' receivers listen on this machine: the one private network the hub may reach here.
+    return Settings(database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0, outbound_allow=TEST_RECEIVERS)
 
 
 @pytest.fixture

@@ -7,17 +7,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omnihub import __version__
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings, get_settings
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError, ErrorKind
 from omnihub.core.hints import RecentKeys
+from omnihub.core.http import RETRY_AFTER_SECONDS, BodyLimitMiddleware, ErrorGuardMiddleware
 from omnihub.core.idempotency import IdempotencyMiddleware
 from omnihub.core.security import KeyAuthenticator
+from omnihub.core.throttle import AuthThrottle
 
 log = logging.getLogger("omnihub")
 
@@ -28,9 +31,11 @@ STATUS_BY_KIND = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.FORBIDDEN: 403,
+    ErrorKind.TOO_MANY_REQUESTS: 429,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 500: "Internal error"}
+          409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
+          500: "Internal error"}
 
 
 def problem(status: int, code: str, detail: str, field: str | None = None,
@@ -46,8 +51,11 @@ def problem(status: int, code: str, detail: str, field: str | None = None,
         body["field"] = field
     for key, value in (extra or {}).items():
         body.setdefault(key, value)  # the standard members always win
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    retry_after = body.get("retry_after")
+    if isinstance(retry_after, int) and retry_after >= 0:  # a refusal that says when to come back (429, 409)
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers or None)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -107,6 +115,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(500, "internal_error", "Something went wrong on our side; nothing was changed.")
 
 
+def _link_operations(app: FastAPI) -> None:
+    """The published schema carries OpenAPI links from creating operations to those using their ids."""
+    from omnihub.openapi_links import add_links
+
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(plain())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
@@ -123,7 +145,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
-    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds)
+    throttle = AuthThrottle(db, clock, limit=settings.auth_failure_limit,
+                            window_seconds=settings.auth_failure_window_seconds,
+                            block_seconds=settings.auth_block_seconds)
+    app.state.authenticator = KeyAuthenticator(settings.secret_key, settings.api_key_cache_seconds, throttle)
     # (channel, SKU) pairs this process recently refused as sold out: only those get the cheap look before
     # the write transaction, so ordinary sales pay nothing for the sell-out path.
     app.state.sold_out = RecentKeys(ttl_seconds=10)
@@ -131,15 +156,35 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     # Order creation keeps its Idempotency-Key answer in the order's own transaction (commerce.api)
     app.add_middleware(IdempotencyMiddleware, db=db, clock=clock,
                        answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout"])
+    # Outside everything above: unhandled errors become problem answers on a connection that stays open
+    # (the database down: 503), and the body limit refuses an oversized request before anyone buffers it.
+    app.add_middleware(ErrorGuardMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     from omnihub.api import include_routers
     from omnihub.docs_ui import install_docs
 
-    include_routers(app)
+    include_routers(app, bootstrap())
+    _link_operations(app)
     install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Says nothing about the database (that is /readyz)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        """Readiness: the database answers a query. 503 `database_unavailable` otherwise."""
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            await run_in_threadpool(db.ping)
+        except Exception as exc:
+            answer = problem(503, "database_unavailable",
+                             f"The database cannot be reached ({type(exc).__name__}).")
+            answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return answer
+        return JSONResponse({"status": "ready", "version": __version__})
 
     return app

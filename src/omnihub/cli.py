@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omnihub.config import get_settings
+from omnihub.config import get_settings, secret_problem
 
 app = typer.Typer(help="omnihub: one catalog, one inventory, one order flow, one customer, every channel.",
                   no_args_is_help=True, add_completion=False)
@@ -21,6 +21,15 @@ inventory = typer.Typer(help="Inventory maintenance.", no_args_is_help=True)
 app.add_typer(apikey, name="apikey")
 app.add_typer(inventory, name="inventory")
 console = Console(stderr=True)
+
+
+@app.callback()
+def _house() -> None:
+    """Every command runs in a wired house (`omnihub.bootstrap`): a merge made here moves orders like one made
+    through the API."""
+    from omnihub.bootstrap import bootstrap
+
+    bootstrap()
 
 
 def _database():  # type: ignore[no-untyped-def]
@@ -45,6 +54,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="Server processes (use PostgreSQL for more than 1).")] = 1,
           log_level: str = "warning") -> None:
     """Run the API."""
+    _require_secret()
+    _start_serving(host, port, workers, log_level)
+
+
+def _require_secret() -> None:
+    problem = secret_problem(get_settings().secret_key)
+    if problem:
+        console.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _start_serving(host: str, port: int, workers: int, log_level: str) -> None:
     console.print(f"omnihub API on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
     if workers <= 1:
         _serve_process(host, port, log_level, reuse_port=False)
@@ -101,6 +122,7 @@ def worker(once: Annotated[bool, typer.Option(help="Drain what is due now, then 
     """Run the background worker: events, webhooks, NATS, reservation expiry, reconciliation."""
     from omnihub.worker import run_worker
 
+    _require_secret()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(get_settings(), once=once)
 
@@ -219,10 +241,10 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
     print(key, flush=True)
     if not serve_it:
         return
-    worker_process = subprocess.Popen([sys.executable, "-m", "omnihub.worker", "--log-level", "WARNING"],
+    worker_process = subprocess.Popen([sys.executable, "-m", "omnihub.worker", "--log-level", "WARNING", "--demo"],
                                       env=os.environ.copy())
     try:
-        serve(host=host, port=port)
+        _start_serving(host, port, 1, "warning")
     finally:
         worker_process.terminate()
         worker_process.wait(timeout=10)
@@ -237,5 +259,22 @@ def _redact(url: str) -> str:
         return url
 
 
+def main() -> None:
+    """The `omnihub` entry point: a database that cannot be reached is one clear line and exit code 3, not a
+    traceback."""
+    from omnihub.core.db import is_unavailable
+
+    try:
+        app()
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        orig = getattr(exc, "orig", None) or exc
+        reason = (str(orig).splitlines() or [""])[0][:200]
+        console.print(f"[red]error[/red] database unavailable at {_redact(get_settings().database_url)}: "
+                      f"{type(orig).__name__}: {reason}", highlight=False, soft_wrap=True)
+        raise SystemExit(3) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,7 +14,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./omnihub.db"
     nats_url: str | None = None
-    secret_key: str = Field(default="dev-insecure-change-me", min_length=8)
+    secret_key: str = Field(default="dev-insecure-change-me", min_length=8)  # DEV_SECRET_KEY
     smtp_url: str | None = None
     # Pool per process; sized for the default uvicorn thread pool.
     db_pool_size: int = 20
@@ -28,8 +29,49 @@ class Settings(BaseSettings):
     # keeps what it has not sent yet, whatever its age.
     outbox_retention_days: float = 7.0
     outbox_purge_every_seconds: float = 3600.0
+    # Idempotency-Keys and the answers kept with them are forgotten after this long (purged by the worker; 0
+    # keeps them): a retry after that is a new request.
+    idempotency_retention_hours: float = 24.0
+    # How far ahead of the server's clock a consent's `at` may be (clients' clocks drift a little).
+    consent_clock_skew_seconds: float = 300.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Brute force: unknown API keys from one client address in a window, then that address is refused (429 with
+    # Retry-After) for block_seconds. 0 switches it off. The count is kept in the database, shared by every
+    # server process (docs/security-authorization.md).
+    auth_failure_limit: int = Field(default=20, ge=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    auth_block_seconds: float = Field(default=300.0, gt=0)
+    # Wrong pickup codes per order before its collection locks, and for how long (commerce.pickup_guard).
+    pickup_max_wrong_codes: int = Field(default=5, ge=1)
+    pickup_lock_seconds: float = Field(default=900.0, gt=0)
+    # Request bodies larger than this are refused with 413 before anything reads them.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Outbound requests (webhooks, connectors) may reach loopback, private, link-local or reserved addresses
+    # only inside these networks: comma-separated CIDRs or addresses, e.g. "10.0.0.0/8,127.0.0.1". Empty: none.
+    outbound_allow: str = ""
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ipaddress.ip_network(item.strip(), strict=False)  # a ValueError names the bad entry
+        return value
+
+
+# The development default above: fine for `omnihub demo`, refused by `serve` and `worker` (see cli.py).
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
+
+def secret_problem(secret_key: str) -> str | None:
+    """Why `serve` and `worker` must not start with this secret (it keys every API key's hash), or None."""
+    if secret_key == DEV_SECRET_KEY:
+        return ("OMNIHUB_SECRET_KEY is not set (or is the development default). Make one with\n"
+                "  python -c \"import secrets; print(secrets.token_urlsafe(48))\"\n"
+                "and set it in the environment of every server and worker (keep it: API keys are hashed with "
+                "it). Only `omnihub demo` runs with the default.")
+    return None
 
 
 @lru_cache

@@ -36,7 +36,8 @@ async def principal(request: Request) -> Principal:
     hit = state.authenticator.cached(raw)
     if hit is not None:
         return hit
-    return await run_in_threadpool(state.authenticator.authenticate, state.db.read, raw)
+    client = request.client.host if request.client else None
+    return await run_in_threadpool(state.authenticator.authenticate, state.db.read, raw, client)
 
 
 async def context(request: Request, who: Principal = Depends(principal)) -> Context:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from omnihub.config import Settings, get_settings
+from omnihub.bootstrap import House, bootstrap
+from omnihub.config import Settings, get_settings, secret_problem
 from omnihub.connectors.webhooks.sender import WebhookSender
-from omnihub.connectors.webhooks.service import WebhookFanout
 from omnihub.core.clock import Clock, SystemClock
-from omnihub.core.db import Database
+from omnihub.core.db import Database, is_unavailable
 from omnihub.core.events import EventHandler, dispatch_pending, lock_positions, purge_dispatched
+from omnihub.core.rooms import Job
 
 log = logging.getLogger("omnihub.worker")
 
@@ -37,7 +38,8 @@ MAX_BATCHES_PER_STEP = 20
 
 @dataclass
 class WorkerStats:
-    """What the worker has done so far (handed to the `progress` callback after every step)."""
+    """What the worker has done so far (handed to the `progress` callback after every step). `jobs`: the work
+    each room job did, by job name (for a check such as `inventory.reconcile`: what it found)."""
 
     steps: int = 0
     dispatched: int = 0
@@ -45,27 +47,53 @@ class WorkerStats:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
-    released: int = 0
-    reconciled: int = 0
-    drifts: int = 0
     purged: int = 0
+    jobs: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
 
 
+class DatabaseWatch:
+    """While the database cannot be reached the worker waits longer and longer between tries (up to
+    MAX_WAIT seconds) and says so once: one line when it goes, one when it is back — not a traceback a try.
+    Shared by the worker's threads."""
+
+    MAX_WAIT = 30.0
+
+    def __init__(self, base_wait: float) -> None:
+        self.base_wait = max(0.01, base_wait)
+        self.failures = 0
+        self.down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> float | None:
+        """How long to wait before trying again, when `exc` says the database is unreachable; else None."""
+        if not is_unavailable(exc):
+            return None
+        with self._lock:
+            self.failures += 1
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+                orig = getattr(exc, "orig", None) or exc
+                log.warning("database unavailable (%s: %s); retrying with backoff up to %gs", type(orig).__name__,
+                            (str(orig).splitlines() or [""])[0][:200], self.MAX_WAIT)
+            return min(self.MAX_WAIT, self.base_wait * 2.0 ** min(self.failures - 1, 16))
+
+    def succeeded(self) -> None:
+        if self.down_since is None:
+            return
+        with self._lock:
+            if self.down_since is not None:
+                log.warning("database reachable again after %.0fs", time.monotonic() - self.down_since)
+                self.down_since = None
+                self.failures = 0
+
+
 def default_handlers(clock: Clock, settings: Settings) -> list[EventHandler]:
-    """Projections first (they may emit follow-up events, dispatched in the next batch), then the outlets."""
-    from omnihub.inventory.availability import AvailabilityProjector
-
-    handlers: list[EventHandler] = [AvailabilityProjector(clock)]
-    if settings.nats_url:
-        from omnihub.connectors.nats.publisher import NatsPublisher
-
-        handlers.append(NatsPublisher(settings.nats_url))
-    # Last: it takes the outbox positions lock, held until the dispatch commits (keep that stretch short).
-    handlers.append(WebhookFanout(clock))
-    return handlers
+    """The rooms' event handlers (`omnihub.bootstrap`): projections first (they may emit follow-up events,
+    dispatched in the next batch), then the outlets, the webhook fan-out last."""
+    return bootstrap().event_handlers(clock, settings)
 
 
 class Worker:
@@ -81,16 +109,20 @@ class Worker:
         concurrency: int = 16,
         batch_size: int = 500,
         lease_seconds: float | None = None,
+        house: House | None = None,
     ) -> None:
+        house = house or bootstrap()
         self.settings = settings
         self.db = db
         self.clock = clock
-        self.handlers = list(handlers) if handlers is not None else default_handlers(clock, settings)
+        self.handlers = list(handlers) if handlers is not None else house.event_handlers(clock, settings)
+        self.jobs = house.jobs(settings)
         self.sender = WebhookSender(db, clock, settings, concurrency=concurrency, batch_size=batch_size,
                                     lease_seconds=lease_seconds)
         self.stats = WorkerStats()
-        self._last_reconcile: datetime | None = None
+        self._last_run: dict[str, datetime] = {}
         self._last_purge: datetime | None = None
+        self._last_key_purge: datetime | None = None
         # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
         # up dispatching (and the availability projection) for everyone else.
         self.sending_in_background = False
@@ -129,58 +161,34 @@ class Worker:
         self.stats.dead += s.dead - before[2]
         return total
 
-    def release_expired(self) -> int:
-        from omnihub.inventory.reservations import release_expired_reservations
-
+    def run_job(self, job: Job, *, force: bool = False) -> int:
+        """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
+        full batch goes again, up to the step limit. Returns what it did (or found)."""
+        now = self.clock.now()
+        if job.every is not None and not force:
+            last = self._last_run.get(job.name)
+            if last is not None and (now - last).total_seconds() < job.every(self.settings):
+                return 0
         total = 0
-        for _ in range(MAX_BATCHES_PER_STEP):
+        for _ in range(MAX_BATCHES_PER_STEP if job.batch else 1):
             with self.db.transaction() as conn:
-                n = release_expired_reservations(conn, self.clock, limit=500)
-            total += n
-            if n < 500:
+                done = job.run(conn, self.clock, self.settings)
+            total += done
+            if not job.batch or done < job.batch:
                 break
+        self._last_run[job.name] = now
+        self.stats.jobs[job.name] = self.stats.jobs.get(job.name, 0) + total
         if total:
-            log.info("released %d expired reservations", total)
-        self.stats.released += total
+            log.info("%s: %d", job.name, total)
         return total
 
-    def expire_pickups(self) -> int:
-        """Click & collect orders nobody collected in time release their stock and are refunded."""
-        from omnihub.commerce.fulfilment import expire_uncollected
-
-        with self.db.transaction() as conn:
-            expired = expire_uncollected(conn, self.clock)
-        if expired:
-            log.info("expired %d uncollected pickup orders", expired)
-        return expired
-
-    def send_email(self) -> int:
-        """Queued e-mail goes out by SMTP when OMNIHUB_SMTP_URL is set (otherwise messages are logged as sent)."""
-        if not self.settings.smtp_url:
-            return 0
-        from omnihub.messaging.service import send_queued_email
-
-        with self.db.transaction() as conn:
-            return send_queued_email(conn, self.clock, self.settings.smtp_url)
-
-    def reconcile(self, *, force: bool = False) -> list[dict[str, Any]] | None:
-        """Every reconcile_every_seconds (by the injected clock): compare stock with its ledger, report drift."""
-        now = self.clock.now()
-        due = self._last_reconcile is None or (
-            (now - self._last_reconcile).total_seconds() >= self.settings.reconcile_every_seconds
-        )
-        if not (force or due):
-            return None
-        from omnihub.inventory.stock import check_inventory
-
-        with self.db.transaction() as conn:
-            drifts = check_inventory(conn, self.clock)
-        self._last_reconcile = now
-        self.stats.reconciled += 1
-        self.stats.drifts += len(drifts)
-        for drift in drifts:
-            log.warning("inventory drift: %s", drift)
-        return drifts
+    def run_jobs(self) -> int:
+        """Every room job that is due; returns the work done (checks do not count)."""
+        work = 0
+        for job in self.jobs:
+            done = self.run_job(job)
+            work += done if job.counts_as_work else 0
+        return work
 
     def purge_outbox(self, *, force: bool = False) -> int:
         """Every outbox_purge_every_seconds: delete events dispatched longer than the retention ago, in batches,
@@ -208,16 +216,37 @@ class Worker:
         self.stats.purged += total
         return total
 
+    def purge_idempotency_keys(self, *, force: bool = False) -> int:
+        """Every outbox_purge_every_seconds: forget Idempotency-Keys (and the answers kept with them) recorded
+        longer than idempotency_retention_hours ago, in batches."""
+        from omnihub.core.idempotency import purge_expired
+
+        retention = self.settings.idempotency_retention_hours
+        now = self.clock.now()
+        due = self._last_key_purge is None or (
+            (now - self._last_key_purge).total_seconds() >= self.settings.outbox_purge_every_seconds)
+        if retention <= 0 or not (force or due):
+            return 0
+        total = 0
+        for _ in range(MAX_BATCHES_PER_STEP):
+            with self.db.transaction() as conn:
+                n = purge_expired(conn, before=now - timedelta(hours=retention), limit=PURGE_BATCH)
+            total += n
+            if n < PURGE_BATCH:
+                self._last_key_purge = now
+                break
+        if total:
+            log.info("purged %d idempotency keys older than %g hours", total, retention)
+        return total
+
     def step(self) -> int:
         """One pass over every job. Returns how much work was done (0 = idle)."""
         work = self.dispatch()
         if not self.sending_in_background:
             work += self.send_webhooks()
-        work += self.release_expired()
-        work += self.expire_pickups()
-        work += self.send_email()
-        self.reconcile()
+        work += self.run_jobs()
         self.purge_outbox()
+        self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
             work += self.dispatch()
         self.stats.steps += 1
@@ -249,14 +278,17 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _send_until_stopped(worker: Worker, stop: threading.Event) -> None:
+def _send_until_stopped(worker: Worker, stop: threading.Event, watch: DatabaseWatch) -> None:
     while not stop.is_set():
         try:
             sent = worker.send_webhooks()
-        except Exception:  # keep sending after a database hiccup
-            log.exception("webhook sending failed; retrying")
+            watch.succeeded()
+        except Exception as exc:  # keep sending after a database hiccup
+            wait = watch.failed(exc)
+            if wait is None:
+                log.exception("webhook sending failed; retrying")
             sent = 0
-            stop.wait(1.0)
+            stop.wait(1.0 if wait is None else wait)
         if not sent:
             stop.wait(worker.settings.worker_poll_seconds)
 
@@ -288,7 +320,8 @@ def run_worker(
             if progress:
                 progress(worker.stats)
             return worker.stats
-        sender = threading.Thread(target=_send_until_stopped, args=(worker, stop), name="webhook-sender",
+        watch = DatabaseWatch(settings.worker_poll_seconds * 10)
+        sender = threading.Thread(target=_send_until_stopped, args=(worker, stop, watch), name="webhook-sender",
                                   daemon=True)
         worker.sending_in_background = True
         sender.start()
@@ -296,12 +329,15 @@ def run_worker(
             while not stop.is_set():
                 try:
                     work = worker.step()
+                    watch.succeeded()
                 except Exception as exc:  # a database hiccup must not end the worker; log, wait, retry
                     worker.stats.errors += 1
-                    worker.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.exception("worker step failed; retrying")
+                    worker.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    wait = watch.failed(exc)
+                    if wait is None:
+                        log.exception("worker step failed; retrying")
                     work = 0
-                    stop.wait(min(5.0, settings.worker_poll_seconds * 10))
+                    stop.wait(min(5.0, settings.worker_poll_seconds * 10) if wait is None else wait)
                 if progress:
                     progress(worker.stats)
                 if not work:
@@ -323,9 +359,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lease-seconds", type=float, default=None,
                         help="how long a claim lasts before another worker may take it over")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)  # `omnihub demo`'s own worker
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(get_settings(), once=args.once, concurrency=args.concurrency, batch_size=args.batch_size,
+    settings = get_settings()
+    if not args.demo:
+        problem = secret_problem(settings.secret_key)
+        if problem:
+            raise SystemExit(problem)
+    run_worker(settings, once=args.once, concurrency=args.concurrency, batch_size=args.batch_size,
                lease_seconds=args.lease_seconds)
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from omnihub.core.schemas import Code, MoneyStr, Strict
+from omnihub.core.schemas import AmountIn, Code, MoneyStr, Strict
 
 
 class PaymentMethodCreate(Strict):
@@ -32,7 +31,7 @@ class PaymentMethodOut(BaseModel):
 
 
 class TaxRateIn(Strict):
-    rate: Decimal = Field(description='Percentage as a decimal string, e.g. "21.00".')
+    rate: AmountIn = Field(description='Percentage as a decimal string, e.g. "21.00".')
 
 
 class TaxRateOut(BaseModel):

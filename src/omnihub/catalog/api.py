@@ -71,7 +71,11 @@ def update_channel(code: str, body: ChannelUpdate, ctx: Context = Depends(requir
 
 @router.get("/channels", response_model=Page[ChannelOut])
 def list_channels(limit: int = Limit, cursor: str | None = None, ctx: Context = Depends(context)) -> dict[str, Any]:
+    """A channel key sees its own channel only (as with `GET /channels/{code}`)."""
     with ctx.db.read() as conn:
+        if ctx.principal.role is Role.CHANNEL and ctx.principal.channel:
+            own = [queries.get_channel(conn, ctx.principal.channel)] if cursor is None else []
+            return {"items": own, "next_cursor": None}
         return queries.list_channels(conn, limit=limit, cursor=cursor)
 
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
-from omnihub.core.schemas import Code, MoneyStr, Sku, Strict
+from omnihub.core.schemas import AmountIn, Code, Currency, JsonObject, MoneyStr, Sku, Strict
 
 ChannelKind = Literal["web", "app", "store", "marketplace", "social", "wholesale"]
 
@@ -19,7 +19,7 @@ class ProductCreate(Strict):
     category: str = Field(min_length=1, max_length=120)
     barcode: str | None = Field(default=None, min_length=1, max_length=64)
     group: str | None = Field(default=None, min_length=1, max_length=64, description="Variants share a group.")
-    attributes: dict[str, Any] = Field(default_factory=dict, description="Variant attributes, e.g. size, colour.")
+    attributes: JsonObject = Field(default_factory=dict, description="Variant attributes, e.g. size, colour.")
     tax_class: str = Field(default="standard", pattern=r"^[a-z0-9_]{1,32}$", description="Selects the tax rate.")
 
 
@@ -28,7 +28,7 @@ class ProductUpdate(Strict):
     category: str = Field(min_length=1, max_length=120)
     barcode: str | None = Field(default=None, min_length=1, max_length=64)
     group: str | None = Field(default=None, min_length=1, max_length=64)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
     tax_class: str = Field(default="standard", pattern=r"^[a-z0-9_]{1,32}$")
 
 
@@ -48,24 +48,25 @@ class ChannelCreate(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
     kind: ChannelKind
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    currency: Currency = Field(description="ISO 4217")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                 description="ISO 3166 alpha-2: default region for phones and taxes")
     locations: list[Code] = Field(default_factory=list, description="Locations that fulfil this channel, in order.")
-    stock_buffer: int = Field(default=0, ge=0, le=1_000_000, description="Units held back from this channel.")
+    stock_buffer: StrictInt = Field(default=0, ge=0, le=1_000_000, description="Units held back from this channel.")
     prices_include_tax: bool = Field(default=True, description="Channel prices are gross (B2C) or net (B2B).")
-    shipping_fee: Decimal = Field(default=Decimal(0), ge=0, description="Flat home-delivery fee.")
-    cart_hold_minutes: int = Field(default=0, ge=0, le=24 * 60, description="Carts hold stock this long (0: no hold).")
+    shipping_fee: AmountIn = Field(default=Decimal(0), ge=0, description="Flat home-delivery fee.")
+    cart_hold_minutes: StrictInt = Field(default=0, ge=0, le=24 * 60,
+                                         description="Carts hold stock this long (0: no hold).")
 
 
 class ChannelUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     locations: list[Code] | None = None
-    stock_buffer: int | None = Field(default=None, ge=0, le=1_000_000)
+    stock_buffer: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     prices_include_tax: bool | None = None
-    shipping_fee: Decimal | None = Field(default=None, ge=0)
-    cart_hold_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    shipping_fee: AmountIn | None = Field(default=None, ge=0)
+    cart_hold_minutes: StrictInt | None = Field(default=None, ge=0, le=24 * 60)
 
 
 class ChannelOut(BaseModel):
@@ -83,7 +84,7 @@ class ChannelOut(BaseModel):
 
 class PriceIn(Strict):
     sku: Sku
-    amount: Decimal = Field(description="Decimal string in the channel's currency, e.g. \"19.90\".")
+    amount: AmountIn = Field(description="Decimal string in the channel's currency, e.g. \"19.90\".")
 
 
 class PriceOut(BaseModel):
@@ -95,13 +96,13 @@ class PriceOut(BaseModel):
 class PriceListCreate(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: Currency = Field()
 
 
 class PriceListPriceIn(Strict):
     sku: Sku
-    amount: Decimal
-    min_quantity: int = Field(default=1, ge=1, le=1_000_000)
+    amount: AmountIn
+    min_quantity: StrictInt = Field(default=1, ge=1, le=1_000_000)
 
 
 class PriceListPriceOut(BaseModel):

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
-from omnihub.commerce import carts, drafts, fulfilment, orders, planning, queries, returns
+from omnihub.catalog import queries as catalog_queries
+from omnihub.commerce import access, carts, drafts, fulfilment, orders, pickup_guard, planning, queries, returns
+from omnihub.commerce.pickup_guard import PickupPolicy
 from omnihub.commerce.rules import STATUSES
 from omnihub.commerce.schemas import (
     CapacitySet,
@@ -33,6 +35,7 @@ from omnihub.commerce.schemas import (
     SlotOut,
     StatusChangeOut,
 )
+from omnihub.core.errors import DomainError
 from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_answer, keyed_request
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -49,26 +52,24 @@ def _scoped_key(principal: Principal, header: str | None) -> str | None:
 
 
 def _check_order_scope(principal: Principal, order: dict[str, Any]) -> None:
-    """A channel key sees its own channel's orders; an associate those of its store."""
-    if principal.role is Role.CHANNEL and order["channel"] != principal.channel:
-        from omnihub.commerce.errors import order_not_found
-
-        raise order_not_found(order["id"])
-    if principal.role is Role.ASSOCIATE:
-        places = {line["location"] for line in order["lines"]} | {order["fulfilment"].get("location")}
-        if principal.location not in places:
-            from omnihub.commerce.errors import order_not_found
-
-            raise order_not_found(order["id"])
+    """A channel key sees its own channel's orders; an associate those of its store (commerce.access)."""
+    access.check_order(principal, order)
 
 
 def _show(principal: Principal, order: dict[str, Any]) -> dict[str, Any]:
     """The pickup code is for admins and the associates of that store only."""
-    pickup = order.get("pickup")
-    if pickup and not (principal.is_admin or (principal.role is Role.ASSOCIATE
-                                              and principal.location == pickup["location"])):
-        order = {**order, "pickup": {**pickup, "code": None}}
-    return order
+    return access.show(principal, order)
+
+
+def _check_sells_in(ctx: Context, channel: str, *, field: str = "channel") -> None:
+    """A channel key sells in its own channel; an associate in the store channels selling from its location
+    (only then is the channel read: from memory, see core.reference)."""
+    if access.needs_channel_check(ctx.principal):
+        with ctx.db.read() as conn:
+            found = catalog_queries.get_channel(conn, channel, field=field)
+        access.check_sells_in(ctx.principal, found, field=field)
+    else:
+        ctx.principal.ensure_channel(channel, field=field)
 
 
 def _check_fulfilment_scope(principal: Principal, fulfilment: Any) -> None:
@@ -81,7 +82,7 @@ def _check_fulfilment_scope(principal: Principal, fulfilment: Any) -> None:
 
 @router.post("/carts", status_code=201, response_model=CartOut)
 def create_cart(body: CartCreate, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
-    ctx.principal.ensure_channel(body.channel)
+    _check_sells_in(ctx, body.channel)
     return ctx.db.run(lambda conn: carts.create_cart(conn, ctx.clock, channel=body.channel, identity=body.identity,
                                                      actor=ctx.principal.key_id))
 
@@ -97,7 +98,7 @@ def get_cart(cart_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[s
 def set_cart_lines(cart_id: str, body: list[LineIn], channel: str | None = None,
                    ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     if channel:
-        ctx.principal.ensure_channel(channel)
+        _check_sells_in(ctx, channel)
     return ctx.db.run(lambda conn: carts.set_cart_lines(
         conn, ctx.clock, cart_id, [(line.sku, line.quantity) for line in body], channel=channel,
         actor=ctx.principal.key_id))
@@ -113,10 +114,15 @@ async def checkout(cart_id: str, body: CheckoutIn, request: Request,
 
 def _checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None, keyed: KeyedRequest | None,
               ctx: Context) -> Response:
-    if body.channel:
-        ctx.principal.ensure_channel(body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
+    if not ctx.principal.is_admin:  # the sale happens in a channel the key acts for (commerce.access)
+        cart_channel = None
+        if body.channel is None and ctx.principal.role is Role.ASSOCIATE:
+            with ctx.db.read() as conn:
+                cart_channel = queries.cart_row(conn, cart_id)["channel_code"]
+        data["channel"] = access.checkout_channel(ctx.principal, body.channel, cart_channel)
+        _check_sells_in(ctx, data["channel"])
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
     answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: carts.checkout(
         conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id, idempotency_key=key)))
@@ -140,7 +146,7 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                   ) -> Response:
     """With an `Idempotency-Key`, the answer is kept in the order's own transaction (`keyed`); the order row
     carries the key only when nothing keeps the answer (no middleware in front)."""
-    ctx.principal.ensure_channel(body.channel)
+    _check_sells_in(ctx, body.channel)
     _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
@@ -286,13 +292,40 @@ def mark_ready(order_id: str, ctx: Context = Depends(requires(Role.ASSOCIATE))) 
 
 @router.post("/orders/{order_id}/collect", response_model=OrderOut)
 def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
-    def hand_over(conn: Any) -> dict[str, Any]:
+    """Hand over against the pickup code. Each try is counted first, in its own transaction; too many wrong
+    codes lock the order's collection for a while (commerce.pickup_guard)."""
+    policy = PickupPolicy(ctx.settings.pickup_max_wrong_codes, ctx.settings.pickup_lock_seconds)
+
+    def claim(conn: Any) -> tuple[str, pickup_guard.Attempt]:
         order = queries.get_order(conn, order_id)
         if order["pickup"]:
             ctx.principal.ensure_location(order["pickup"]["location"])
-        return fulfilment.collect(conn, ctx.clock, order["id"], body.code, actor=ctx.principal.key_id)
+        return order["id"], pickup_guard.claim_attempt(conn, ctx.clock, order["id"], policy)
+
+    found, attempt = ctx.db.run(claim)
+
+    def hand_over(conn: Any) -> dict[str, Any]:
+        try:
+            done = fulfilment.collect(conn, ctx.clock, found, body.code, actor=ctx.principal.key_id)
+        except DomainError as exc:
+            if exc.code == "wrong_pickup_code":
+                raise pickup_guard.wrong_code(found, attempt, policy) from None
+            raise
+        pickup_guard.reset(conn, found)
+        return done
 
     return _show(ctx.principal, ctx.db.run(hand_over))
+
+
+@router.delete("/orders/{order_id}/pickup/lock", response_model=OrderOut)
+def unlock_pickup(order_id: str, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """Lift a pickup lock set by too many wrong codes (admin only: e.g. once the customer has been reached)."""
+    def unlock(conn: Any) -> dict[str, Any]:
+        order = queries.get_order(conn, order_id)
+        pickup_guard.reset(conn, order["id"])
+        return queries.get_order(conn, order["id"])
+
+    return _show(ctx.principal, ctx.db.run(unlock))
 
 
 @router.get("/orders/{order_id}/pickup/qr.png", response_class=Response,
@@ -355,14 +388,14 @@ def replace_draft_lines(order_id: str, body: DraftLines, ctx: Context = Depends(
 @router.post("/orders/{order_id}/submit", response_model=OrderOut)
 def submit_draft(order_id: str, body: DraftSubmit, ctx: Context = Depends(requires(*SELLERS))) -> dict[str, Any]:
     """Complete a draft, possibly in another channel than the one that started it."""
-    if body.channel:
-        ctx.principal.ensure_channel(body.channel)
+    _check_fulfilment_scope(ctx.principal, body.fulfilment)
     data = body.model_dump()
 
     def work(conn: Any) -> dict[str, Any]:
         order = queries.get_order(conn, order_id)
-        if ctx.principal.role is Role.CHANNEL and order["customer_id"] is None:
-            _check_order_scope(ctx.principal, order)
+        _check_order_scope(ctx.principal, order)  # a draft is its channel's, whoever its customer is
+        access.check_sells_in(ctx.principal, catalog_queries.get_channel(conn, body.channel or order["channel"],
+                                                                         field="channel"))
         return drafts.submit_draft(conn, ctx.clock, order["id"], data, actor=ctx.principal.key_id)
 
     return _show(ctx.principal, ctx.db.run(work))
@@ -392,6 +425,8 @@ def customer_orders(customer_id: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le
 def create_return(body: ReturnCreate, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
     """Return anywhere: an online order can come back to any store."""
     ctx.principal.ensure_location(body.location)
+    if body.exchange is not None and body.exchange.channel:
+        _check_sells_in(ctx, body.exchange.channel, field="exchange.channel")
     data = body.model_dump()
     return ctx.db.run(lambda conn: returns.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
 
@@ -416,7 +451,10 @@ def list_returns(order: str | None = Query(None, description="The order's id or 
 @router.get("/returns/{return_id}", response_model=ReturnOut)
 def get_return(return_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return queries.get_return(conn, return_id)
+        returned = queries.get_return(conn, return_id)
+        if ctx.principal.role in (Role.CHANNEL, Role.ASSOCIATE):
+            access.check_return(ctx.principal, returned, queries.get_order(conn, returned["order"]))
+    return returned
 
 
 # ---- fulfilment settings ---------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 from omnihub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
@@ -62,6 +65,13 @@ def address_required() -> ValidationFailed:
 
 def wrong_pickup_code(order_id: str) -> ValidationFailed:
     return ValidationFailed("wrong_pickup_code", "That is not this order's pickup code.", field="code", order=order_id)
+
+
+def pickup_locked(order_id: str, locked_until: datetime, now: datetime) -> Conflict:
+    wait = max(1, math.ceil((locked_until - now).total_seconds()))
+    return Conflict("pickup_locked", f"Too many wrong pickup codes for order '{order_id}': collection is locked until "
+                    f"{locked_until.isoformat()} (an admin can unlock it sooner).", field="code", order=order_id,
+                    locked_until=locked_until.isoformat(), retry_after=wait)
 
 
 def not_a_pickup_order(order_id: str) -> Conflict:

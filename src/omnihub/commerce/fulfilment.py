@@ -102,7 +102,7 @@ def mark_ready(conn: Connection, clock: Clock, order_id: str, *, actor: str | No
             if contacts.get(kind):
                 messaging.queue_message(conn, clock, customer_id=order["customer_id"], kind=kind,
                                         to=contacts[kind], subject=f"Order {order['number']} is ready",
-                                        body=text, template="pickup_ready", reference=order_id)
+                                        body=text, template="pickup_ready", reference=order_id, secrets=[code])
     emit(conn, clock, "order.ready_for_pickup", {"id": order_id, "number": order["number"], "location": store,
                                                  "customer_id": order["customer_id"],
                                                  "expires_at": expires.isoformat()})
@@ -115,7 +115,8 @@ def collect(conn: Connection, clock: Clock, order_id: str, code: str, *, actor: 
     if not order["pickup_location"]:
         raise errors.not_a_pickup_order(order_id)
     rules.transition(order_id, order["status"], "collected")
-    if not hmac.compare_digest(str(order["pickup_code"] or ""), code.strip()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500, before)
+    if not hmac.compare_digest(str(order["pickup_code"] or "").encode(), code.strip().encode()):
         raise errors.wrong_pickup_code(order_id)
     hand_over(conn, clock, order, actor, note="collected with pickup code")
     return queries.get_order(conn, order_id)

@@ -62,6 +62,9 @@ orders = sa.Table(
     sa.Column("pickup_status", sa.String(16), nullable=True),  # awaiting_stock, preparing, ready, collected, expired
     sa.Column("pickup_expires_at", Timestamp, nullable=True),
     sa.Column("pickup_slot_id", sa.String(40), nullable=True),
+    # Pickup codes tried since the last unlock, and until when collection is locked (commerce.pickup_guard).
+    sa.Column("pickup_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pickup_locked_until", Timestamp, nullable=True),
     sa.Column("promised_at", Timestamp, nullable=True),
     sa.Column("invoice_number", sa.String(40), nullable=True),
     sa.Column("cart_id", sa.String(40), nullable=True),

@@ -82,7 +82,8 @@ def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pi
         pickup = {"location": order["pickup_location"], "status": order["pickup_status"],
                   "code": order["pickup_code"] if show_pickup_code else None,
                   "expires_at": as_utc(order["pickup_expires_at"]) if order["pickup_expires_at"] else None,
-                  "slot": order["pickup_slot_id"]}
+                  "slot": order["pickup_slot_id"],
+                  "locked_until": as_utc(order["pickup_locked_until"]) if order.get("pickup_locked_until") else None}
     return {
         "id": order["id"], "number": order["number"], "status": order["status"],
         "payment_status": order["payment_status"], "channel": order["channel_code"],

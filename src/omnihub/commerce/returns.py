@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.billing import service as billing
 from omnihub.catalog import queries as catalog
 from omnihub.commerce import errors, queries, rules
 from omnihub.commerce.lifecycle import CREDIT_NOTE_SERIES, set_status
-from omnihub.commerce.models import order_lines, returns
+from omnihub.commerce.models import order_lines, orders, returns
 from omnihub.commerce.orders import place_order
 from omnihub.commerce.pricing import price_lines
 from omnihub.core.clock import Clock
@@ -29,6 +30,9 @@ def create_return(conn: Connection, clock: Clock, data: dict[str, Any], *, actor
     """Return any order line at any location; refund per line (discounts and tax included); restock or
     quarantine; a credit note; optionally an exchange order paid with the returned value."""
     order = queries.order_row(conn, data["order"])
+    if conn.dialect.name == "postgresql":  # concurrent returns of one order take turns (SQLite's writes do)
+        conn.execute(sa.select(orders.c.id).where(orders.c.id == order["id"]).with_for_update())
+        order = queries.order_row(conn, order["id"])
     location = inventory_queries.get_location(conn, data["location"], field="location")
     rows = queries.order_line_rows(conn, order["id"])
     picks: list[tuple[dict[str, Any], int, Decimal]] = []

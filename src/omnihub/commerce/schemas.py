@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from omnihub.core.schemas import Code, MoneyStr, Sku, Strict
+from omnihub.core.schemas import AmountIn, Code, Instant, JsonObject, MoneyStr, Sku, Strict
 
 
 class LineIn(Strict):
     sku: Sku
-    quantity: int = Field(gt=0, le=100_000)
+    quantity: StrictInt = Field(gt=0, le=100_000)
 
 
 class AddressIn(Strict):
@@ -35,18 +34,18 @@ class FulfilmentIn(Strict):
 
 class PaymentIn(Strict):
     method: str = Field(min_length=1, max_length=32)
-    amount: Decimal = Field(ge=0)
+    amount: AmountIn = Field(ge=0)
 
 
 class OrderCreate(Strict):
     channel: Code
-    customer: dict[str, Any] | list[dict[str, Any]] | None = Field(
+    customer: JsonObject | list[JsonObject] | None = Field(
         default=None, description="Identity hints: {email|phone|handle|loyalty|anonymous_id} or typed identities.")
     lines: list[LineIn] = Field(min_length=1, max_length=500)
     fulfilment: FulfilmentIn | None = None
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     promotion_codes: list[str] = Field(default_factory=list, max_length=10)
-    expected_total: Decimal | None = Field(default=None, description="Refuse (409) if the total differs.")
+    expected_total: AmountIn | None = Field(default=None, description="Refuse (409) if the total differs.")
     draft: bool = Field(default=False, description="Save as a draft (wholesale): priced, not allocated.")
 
     @model_validator(mode="after")
@@ -65,7 +64,7 @@ class DraftSubmit(Strict):
     fulfilment: FulfilmentIn
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     promotion_codes: list[str] = Field(default_factory=list, max_length=10)
-    expected_total: Decimal | None = None
+    expected_total: AmountIn | None = None
 
 
 class OrderLineOut(BaseModel):
@@ -99,6 +98,8 @@ class PickupOut(BaseModel):
     status: str
     expires_at: datetime | None
     slot: str | None = None
+    locked_until: datetime | None = Field(default=None, description="Too many wrong codes: collection is locked "
+                                          "until then (an admin can unlock it: DELETE /orders/{id}/pickup/lock).")
 
 
 class StatusChangeOut(BaseModel):
@@ -139,7 +140,7 @@ class OrderOut(BaseModel):
 
 class CartCreate(Strict):
     channel: Code
-    identity: dict[str, Any] | list[dict[str, Any]] = Field(default_factory=dict)
+    identity: JsonObject | list[JsonObject] = Field(default_factory=dict)
 
 
 class CartLineOut(BaseModel):
@@ -164,11 +165,11 @@ class CartOut(BaseModel):
 
 class CheckoutIn(Strict):
     channel: Code | None = Field(default=None, description="Where the checkout happens (default: the cart's).")
-    customer: dict[str, Any] | list[dict[str, Any]] | None = None
+    customer: JsonObject | list[JsonObject] | None = None
     fulfilment: FulfilmentIn
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     promotion_codes: list[str] = Field(default_factory=list, max_length=10)
-    expected_total: Decimal | None = None
+    expected_total: AmountIn | None = None
     accept_price_changes: bool = False
 
 
@@ -225,14 +226,14 @@ class ReturnOut(BaseModel):
 
 class PaymentCreate(Strict):
     method: str = Field(min_length=1, max_length=32)
-    amount: Decimal = Field(gt=0)
+    amount: AmountIn = Field(gt=0)
 
 
 class SlotCreate(Strict):
     location: Code
-    starts_at: datetime
-    ends_at: datetime
-    capacity: int = Field(gt=0, le=10_000)
+    starts_at: Instant
+    ends_at: Instant
+    capacity: StrictInt = Field(gt=0, le=10_000)
 
 
 class SlotOut(BaseModel):
@@ -245,4 +246,4 @@ class SlotOut(BaseModel):
 
 
 class CapacitySet(Strict):
-    daily_orders: int = Field(ge=0, le=1_000_000, description="Orders this location may take per day (0: none).")
+    daily_orders: StrictInt = Field(ge=0, le=1_000_000, description="Orders this location may take per day (0: none).")

@@ -7,8 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -85,9 +86,13 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip on every checkout. Connections are recycled instead, and one that
     # died under us fails its request cleanly and is replaced.
-    # Sessions in UTC whatever the server's default: timestamps come back as UTC (see UtcTimestamp).
+    # Sessions in UTC whatever the server's default: timestamps come back as UTC (see UtcTimestamp). A server
+    # that does not answer fails a connection in seconds, not the operating system's minutes.
+    # hide_parameters: a database error's message (logged with its traceback) never carries the values bound to
+    # the statement — names, addresses, secrets — only the SQL.
     engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True,
-                              connect_args={"options": "-c TimeZone=UTC"})
+                              connect_args={"options": "-c TimeZone=UTC", "connect_timeout": 5},
+                              hide_parameters=True)
     # Several rows of one INSERT (an order's lines, its reservation lines, its ledger rows) go as one multi-row
     # statement — SQLAlchemy's "insertmanyvalues", which its psycopg dialect otherwise keeps for INSERTs with
     # RETURNING — instead of psycopg's executemany, which is still one statement per row for the server.
@@ -96,7 +101,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True,
+                              hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -118,6 +124,52 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class TransactionWitness(Protocol):
+    """Told about every write transaction of the work it watches (a keyed request: core.idempotency), so that
+    it can add its own row to the transaction that carries the work's effect."""
+
+    def began(self, conn: Connection) -> Any: ...
+
+    def before_commit(self, conn: Connection, mark: Any) -> Any: ...
+
+    def committed(self, done: Any) -> None: ...
+
+
+_witness: ContextVar[TransactionWitness | None] = ContextVar("omnihub_transaction_witness", default=None)
+
+
+@contextmanager
+def witnessed_by(witness: TransactionWitness) -> Iterator[None]:
+    """Every `Database.transaction()` opened in this context (and in the threads it hands work to: the thread
+    pool copies the context) shows itself to `witness`."""
+    token = _witness.set(witness)
+    try:
+        yield
+    finally:
+        _witness.reset(token)
+
+
+def witnessing() -> bool:
+    return _witness.get() is not None
+
+
+def wrote_anything(conn: Connection, mark: Any) -> bool:
+    """Whether the current transaction changed anything since `mark` (`changes_mark` at its start). PostgreSQL
+    gives a transaction an id at its first write (or row lock); SQLite counts changed rows per connection."""
+    if conn.dialect.name == "postgresql":
+        return bool(conn.execute(_XID_ASSIGNED).scalar())
+    return bool(conn.connection.dbapi_connection.total_changes != mark)  # type: ignore[union-attr]
+
+
+def changes_mark(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return None
+    return conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
+
+
+_XID_ASSIGNED = sa.text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+
+
 class Database:
     """The process's handle on the system of record."""
 
@@ -135,11 +187,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A write transaction: commits on success, rolls everything back on any error."""
+        """A write transaction: commits on success, rolls everything back on any error. Watched by the
+        context's `TransactionWitness`, if any (it may add to the transaction, or refuse it, before commit)."""
+        witness = _witness.get()
         with self.engine.connect() as conn:
             conn.info["write"] = True
+            if witness is None:
+                with conn.begin():
+                    yield conn
+                return
             with conn.begin():
+                mark = witness.began(conn)
                 yield conn
+                done = witness.before_commit(conn, mark)
+            witness.committed(done)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -155,8 +216,9 @@ class Database:
     @contextmanager
     def single_statement(self, *, read_only: bool = False) -> Iterator[Connection]:
         """For work that is one statement at a time: on PostgreSQL each statement commits by itself (no BEGIN
-        and COMMIT round trips); on SQLite an ordinary transaction (a deferred one when `read_only`)."""
-        if not self.is_postgres:
+        and COMMIT round trips); on SQLite an ordinary transaction (a deferred one when `read_only`). Writes of a
+        witnessed request (a keyed one) take a transaction, so that the witness can join it."""
+        if not self.is_postgres or (not read_only and _witness.get() is not None):
             with self.read() if read_only else self.transaction() as conn:
                 yield conn
             return
@@ -177,6 +239,11 @@ class Database:
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """One trivial query: raises when the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -303,3 +370,24 @@ def take_counter(conn: Connection, table: sa.Table, key_column: str, key: str, c
             f"({key_column}) DO UPDATE SET {counter_column} = {table.name}.{counter_column} + 1"),
         returning=counter_column)
     return int(conn.execute(statement, {key_column: key, counter_column: 2}).scalar_one()) - 1
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (refused, gone, timed out, file unopenable), as opposed to a statement
+    it refused: worth a 503 and a retry later, not a traceback."""
+    if isinstance(exc, sa.exc.DisconnectionError | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+            text = str(exc.orig or exc).lower()
+            if "database is locked" in text:
+                return False  # a busy SQLite file: the statement failed, the database is there
+            return any(sign in text for sign in _UNREACHABLE)
+    return isinstance(exc, ConnectionError)
+
+
+_UNREACHABLE = ("connection", "connect", "could not translate host", "server closed", "unable to open database",
+                "terminating", "timeout", "timed out", "the database system is", "no such host", "refused",
+                "does not exist")

@@ -12,6 +12,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 class DomainError(Exception):
@@ -43,6 +44,12 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     kind = ErrorKind.FORBIDDEN
+
+
+class TooManyRequests(DomainError):
+    """Slow down: `retry_after` (whole seconds) becomes the answer's Retry-After header."""
+
+    kind = ErrorKind.TOO_MANY_REQUESTS
 
 
 def not_found(resource: str, key: str, *, field: str | None = None) -> NotFound:

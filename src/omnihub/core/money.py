@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 
 from omnihub.core.errors import ValidationFailed
+
+# Money columns are NUMERIC(18, 4): below 10**14. One amount sent to us stays far below that, so a total of
+# many lines of many units still fits.
+MAX_AMOUNT = Decimal(10) ** 9
 
 # Minor units for the currencies that are not the usual 2.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
@@ -14,6 +20,25 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), 2)
 
 
+@lru_cache(maxsize=1)
+def _currencies_in_use() -> frozenset[str]:
+    """Currencies that are legal tender in some territory today, from Babel's copy of the Unicode CLDR (a
+    maintained list: not XXX, XTS, precious metals or withdrawn codes)."""
+    from babel import Locale
+    from babel.numbers import get_territory_currencies
+
+    today = date.today()
+    codes: set[str] = set()
+    for territory in Locale("en").territories:
+        if len(territory) == 2 and territory.isalpha():
+            codes.update(get_territory_currencies(territory, today, tender=True))
+    return frozenset(codes)
+
+
+def is_currency(code: str) -> bool:
+    return code in _currencies_in_use()
+
+
 def parse_amount(value: str | int | float | Decimal, currency: str, *, field: str = "amount") -> Decimal:
     try:
         amount = Decimal(str(value))
@@ -21,6 +46,8 @@ def parse_amount(value: str | int | float | Decimal, currency: str, *, field: st
         raise ValidationFailed("invalid_amount", f"'{value}' is not a decimal amount.", field=field) from None
     if not amount.is_finite() or amount < 0:
         raise ValidationFailed("invalid_amount", "Amounts must be finite and not negative.", field=field)
+    if amount >= MAX_AMOUNT:
+        raise ValidationFailed("invalid_amount", f"Amounts must be less than {MAX_AMOUNT:,}.", field=field)
     exponent = Decimal(1).scaleb(-minor_units(currency))
     if amount != amount.quantize(exponent):
         raise ValidationFailed(

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from omnihub.core.clock import Clock
 from omnihub.core.db import Timestamp, metadata, new_id
 from omnihub.core.errors import Forbidden, Unauthorized, ValidationFailed
+from omnihub.core.throttle import AuthThrottle
 
 
 class Role(StrEnum):
@@ -136,9 +137,10 @@ def revoke_api_key(conn: Connection, clock: Clock, key_id: str) -> bool:
 class KeyAuthenticator:
     """Resolves bearer keys, remembering good ones briefly so the hot path costs no query."""
 
-    def __init__(self, secret_key: str, cache_seconds: float = 10.0) -> None:
+    def __init__(self, secret_key: str, cache_seconds: float = 10.0, throttle: AuthThrottle | None = None) -> None:
         self._secret = secret_key
         self._ttl = cache_seconds
+        self._throttle = throttle
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
@@ -151,7 +153,10 @@ class KeyAuthenticator:
             hit = self._cache.get(digest)
         return hit[1] if hit and hit[0] > time.monotonic() else None
 
-    def authenticate(self, conn_factory, raw_key: str | None) -> Principal:  # type: ignore[no-untyped-def]
+    def authenticate(self, conn_factory, raw_key: str | None,  # type: ignore[no-untyped-def]
+                     client: str | None = None) -> Principal:
+        """`client`: the caller's address, for the brute-force throttle (core.throttle): a blocked address is
+        refused before its key is looked at, and an unknown key counts against its address."""
         if not raw_key:
             raise Unauthorized("missing_api_key", "Send 'Authorization: Bearer <key>'.", field="Authorization")
         hit = self.cached(raw_key)
@@ -159,10 +164,14 @@ class KeyAuthenticator:
             return hit
         digest = hash_key(self._secret, raw_key)
         with conn_factory() as conn:
+            if self._throttle is not None:
+                self._throttle.check(conn, client)
             row = conn.execute(
                 sa.select(api_keys).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
             ).first()
         if row is None:
+            if self._throttle is not None:
+                self._throttle.failed(client)
             raise Unauthorized("invalid_api_key", "The API key is unknown or revoked.", field="Authorization")
         principal = Principal(key_id=row.id, role=Role(row.role), channel=row.channel, location=row.location)
         with self._lock:
@@ -200,4 +209,5 @@ def verify_signature(secret: str, body: bytes, header: str, *, tolerance_seconds
     if tolerance_seconds is not None and abs(time.time() - timestamp) > tolerance_seconds:
         return False
     expected = _mac(secret, body, timestamp)
-    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
+    # As bytes: compare_digest raises on str with non-ASCII characters, and a header may carry anything
+    return any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in candidates)

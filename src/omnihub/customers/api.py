@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -11,10 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from pydantic import Field, TypeAdapter, ValidationError
 
+from omnihub.core.clock import as_utc
+from omnihub.core.errors import DomainError
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from omnihub.core.schemas import Page
+from omnihub.core.schemas import Page, refuse_nul
 from omnihub.core.security import Role
-from omnihub.customers import activity, errors, merging, privacy, queries, resolution, writes
+from omnihub.customers import activity, errors, merging, privacy, queries, resolution, rules, writes
 from omnihub.customers.schemas import (
     BlockIn,
     BlockOut,
@@ -40,6 +43,9 @@ TagPath = Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 READERS = (Role.AGENT, Role.MARKETER, Role.ASSOCIATE)
 
 _batch = TypeAdapter(Annotated[list[EventIn], Field(max_length=activity.MAX_BATCH)])
+# Inlined: the route reads its body itself, so FastAPI would not put EventIn among the components a `$ref`
+# could point at (generated clients broke on the dangling reference).
+_EVENT_SCHEMA = EventIn.model_json_schema()
 
 
 def _parse_batch(raw: bytes) -> list[dict[str, Any]]:
@@ -52,12 +58,16 @@ def _parse_batch(raw: bytes) -> list[dict[str, Any]]:
             raise errors.batch_too_large(int(first["ctx"].get("actual_length", 0)), activity.MAX_BATCH) from None
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise errors.invalid_event(where, f"{where}: {first['msg']}") from None
+    except DomainError as exc:
+        if exc.code == "invalid_text":  # found inside one event: look again over the batch, to name which
+            refuse_nul(json.loads(raw))
+        raise
     return [e.model_dump() for e in events]
 
 
 @router.post("/events", response_model=IngestOut, openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "array", "maxItems": activity.MAX_BATCH,
-                                    "items": {"$ref": "#/components/schemas/EventIn"}}}}}})
+                                    "items": _EVENT_SCHEMA}}}}})
 async def ingest_events(request: Request, ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     raw = await request.body()
 
@@ -204,7 +214,8 @@ def merge_customers(customer_id: str, body: MergeIn, ctx: Context = Depends(requ
         conn, ctx.clock, customer_id, body.other, actor=ctx.principal.key_id))
 
 
-@router.put("/customers/{customer_id}/consents/{purpose}", response_model=dict[str, ConsentOut])
+@router.put("/customers/{customer_id}/consents/{purpose}", response_model=dict[str, ConsentOut],
+            response_model_exclude_unset=True)
 def put_consent(customer_id: str, purpose: Purpose, body: ConsentIn,
                 ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     channel = body.channel or ctx.principal.channel
@@ -212,8 +223,13 @@ def put_consent(customer_id: str, purpose: Purpose, body: ConsentIn,
         ctx.principal.ensure_channel(channel)
     with ctx.db.transaction() as conn:
         cid = privacy.record_consent(conn, ctx.clock, customer_id, purpose, granted=body.granted, channel=channel,
-                                     at=body.at, proof=body.proof)
-        return queries.customer_consents_of(conn, cid)
+                                     at=body.at, proof=body.proof,
+                                     max_ahead_seconds=ctx.settings.consent_clock_skew_seconds)
+        current = queries.customer_consents_of(conn, cid)
+    notice = rules.consent_notice(body.granted, as_utc(body.at) if body.at else ctx.clock.now(), current.get(purpose))
+    if notice:  # a later-dated choice stands: never ignore a choice without saying so
+        current[purpose] = {**current[purpose], "notice": notice}
+    return current
 
 
 @router.put("/customers/{customer_id}/tags/{tag}", status_code=204)

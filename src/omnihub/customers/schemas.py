@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from omnihub.core.schemas import Code, MoneyStr, Strict
+from omnihub.core.schemas import Checked, Code, Instant, JsonObject, MoneyStr, Strict
 
 IdentityKind = Literal["email", "phone", "handle", "loyalty", "anonymous_id", "external"]
 Purpose = Literal["email_marketing", "sms", "whatsapp", "ads_audiences", "profiling"]
@@ -37,14 +37,14 @@ class CustomerCreate(Strict):
     channel: Code | None = Field(default=None, description="Where the customer was met: its country reads phones.")
 
 
-class EventIn(BaseModel):
+class EventIn(Checked):
     """One behavioural event. `identity` is a typed identity, a list of them, or the shorthand object."""
 
     type: str = Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$")
     channel: Code
-    at: datetime | None = Field(default=None, description="When it happened (default: when received).")
-    identity: dict[str, Any] | list[dict[str, Any]]
-    properties: dict[str, Any] = Field(default_factory=dict)
+    at: Instant | None = Field(default=None, description="When it happened (default: when received).")
+    identity: JsonObject | list[JsonObject]
+    properties: JsonObject = Field(default_factory=dict)
 
 
 class IngestOut(BaseModel):
@@ -72,6 +72,8 @@ class ConsentOut(BaseModel):
     channel: str | None
     at: datetime
     proof: Any = None
+    notice: str | None = Field(default=None, description="Only in the answer to a choice that does not count "
+                                                         "(a later-dated choice stands): says so.")
 
 
 class TagOut(BaseModel):
@@ -166,8 +168,8 @@ class SuggestionOut(BaseModel):
 class ConsentIn(Strict):
     granted: bool
     channel: Code | None = Field(default=None, description="Where the choice was made.")
-    at: datetime | None = Field(default=None, description="When the choice was made (default: now).")
-    proof: dict[str, Any] | str | None = Field(default=None, description="Form id, IP, double opt-in token…")
+    at: Instant | None = Field(default=None, description="When the choice was made (default: now).")
+    proof: JsonObject | str | None = Field(default=None, description="Form id, IP, double opt-in token…")
 
 
 class BlockIn(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from omnihub.core.schemas import Code, Sku, Strict
 
@@ -29,8 +29,8 @@ class LocationOut(BaseModel):
 
 
 class StockSet(Strict):
-    on_hand: int = Field(ge=0, le=100_000_000, description="Counted units on hand.")
-    safety_stock: int | None = Field(default=None, ge=0, le=100_000_000,
+    on_hand: StrictInt = Field(ge=0, le=100_000_000, description="Counted units on hand.")
+    safety_stock: StrictInt | None = Field(default=None, ge=0, le=100_000_000,
                                      description="Units never offered to any channel.")
     reason: str | None = Field(default=None, max_length=300)
 
@@ -60,7 +60,7 @@ class Receipt(Strict):
     kind: Literal["receipt"]
     location: Code
     sku: Sku
-    quantity: int = Field(gt=0, le=100_000_000)
+    quantity: StrictInt = Field(gt=0, le=100_000_000)
     reference: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=300)
 
@@ -69,7 +69,15 @@ class Adjustment(Strict):
     kind: Literal["adjustment"]
     location: Code
     sku: Sku
-    delta: int = Field(ge=-100_000_000, le=100_000_000, description="Units added (+) or written off (-).")
+    delta: StrictInt = Field(ge=-100_000_000, le=100_000_000,
+                             description="Units added (+) or written off (-); never 0 (that changes nothing).")
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("an adjustment of 0 units changes nothing; send a positive or negative delta")
+        return value
     reason: str = Field(min_length=1, max_length=300)
     reference: str | None = Field(default=None, max_length=64)
 
@@ -79,7 +87,7 @@ class Transfer(Strict):
     from_location: Code
     to_location: Code
     sku: Sku
-    quantity: int = Field(gt=0, le=100_000_000)
+    quantity: StrictInt = Field(gt=0, le=100_000_000)
     reference: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=300)
 
@@ -92,19 +100,19 @@ class MovementBatch(Strict):
 
 
 class QuotaSet(Strict):
-    units: int = Field(ge=0, le=100_000_000, description="Units ring-fenced for the channel; 0 removes it.")
+    units: StrictInt = Field(ge=0, le=100_000_000, description="Units ring-fenced for the channel; 0 removes it.")
 
 
 class ReservationLineIn(Strict):
     sku: Sku
-    quantity: int = Field(gt=0, le=100_000)
+    quantity: StrictInt = Field(gt=0, le=100_000)
 
 
 class ReservationCreate(Strict):
     channel: Code
     lines: list[ReservationLineIn] = Field(min_length=1, max_length=200)
     location: Code | None = Field(default=None, description="Hold at this location only.")
-    ttl_seconds: int = Field(default=900, description="Released automatically after this many seconds.")
+    ttl_seconds: StrictInt = Field(default=900, description="Released automatically after this many seconds.")
     reference: str | None = Field(default=None, max_length=64, description="Your checkout or cart id.")
 
 

@@ -20,5 +20,8 @@ router = APIRouter(tags=["messaging"])
 def list_messages(limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT), cursor: str | None = None,
                   customer: str | None = None, reference: str | None = None,
                   ctx: Context = Depends(requires(Role.AGENT, Role.MARKETER))) -> dict[str, Any]:
+    """Pickup codes in the messages are masked for every role but admin: agents and marketers read the log, but
+    may not hand goods over (the associates who may see the code on the order itself)."""
     with ctx.db.read() as conn:
-        return queries.list_messages(conn, limit=limit, cursor=cursor, customer_id=customer, reference=reference)
+        return queries.list_messages(conn, limit=limit, cursor=cursor, customer_id=customer, reference=reference,
+                                     show_secrets=ctx.principal.is_admin)

@@ -15,6 +15,8 @@ outbound_messages = sa.Table(
     sa.Column("to", sa.String(320), nullable=False),
     sa.Column("subject", sa.String(300), nullable=True),
     sa.Column("body", sa.Text, nullable=False),
+    # The body with its secrets (a pickup code) masked: what roles that may not use them are shown.
+    sa.Column("redacted_body", sa.Text, nullable=True),
     sa.Column("template", sa.String(64), nullable=True),
     sa.Column("reference", sa.String(64), nullable=True),
     sa.Column("provider", sa.String(32), nullable=False),  # log, smtp

@@ -22,14 +22,17 @@ def _smtp_configured() -> bool:
 
 
 def queue_message(conn: Connection, clock: Clock, *, customer_id: str | None, kind: str, to: str, body: str,
-                  subject: str | None = None, template: str | None = None, reference: str | None = None
-                  ) -> dict[str, Any]:
+                  subject: str | None = None, template: str | None = None, reference: str | None = None,
+                  secrets: Sequence[str] = ()) -> dict[str, Any]:
+    """`secrets`: parts of the body (a pickup code) that only roles allowed to use them may read back in the
+    message log; the others are shown `redacted_body` instead."""
     provider = rules.provider_for(kind, _smtp_configured())
     now = clock.now()
     message_id = new_id("msg")
     status = "sent" if provider == "log" else "queued"
     conn.execute(outbound_messages.insert(), dict(
-        id=message_id, customer_id=customer_id, kind=kind, to=to, subject=subject, body=body, template=template,
+        id=message_id, customer_id=customer_id, kind=kind, to=to, subject=subject, body=body,
+        redacted_body=rules.redact(body, secrets) if secrets else None, template=template,
         reference=reference, provider=provider, status=status, created_at=now,
         sent_at=now if status == "sent" else None))
     emit(conn, clock, "message.sent" if status == "sent" else "message.queued",
@@ -80,6 +83,7 @@ def message_erasure_participant() -> Any:
             mine = m.customer_id.in_(list(customer_ids))
             conn.execute(outbound_messages.update().where(mine, m.status == "queued")
                          .values(status="failed", error="customer erased before sending"))
-            conn.execute(outbound_messages.update().where(mine).values(to="erased", subject=None, body=""))
+            conn.execute(outbound_messages.update().where(mine).values(to="erased", subject=None, body="",
+                                                                            redacted_body=None))
 
     return _Participant()

@@ -6,13 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
-from omnihub.core.schemas import Code, MoneyStr, Sku, Strict
+from omnihub.core.schemas import AmountIn, Code, Currency, Instant, MoneyStr, Sku, Strict
 
 Kind = Literal["percent", "fixed", "free_shipping"]
 PromotionCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{3,40}$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
 
@@ -21,7 +20,7 @@ class PromotionCreate(Strict):
                                        "promotion.")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: Kind
-    value: Decimal | None = Field(default=None, description="percent: 0 < value <= 100; fixed: the amount off "
+    value: AmountIn | None = Field(default=None, description="percent: 0 < value <= 100; fixed: the amount off "
                                   "(decimal string); free_shipping: none.")
     currency: Currency | None = Field(default=None, description="Required by `fixed` and `min_subtotal`; the "
                                       "promotion is then valid in that currency only.")
@@ -32,12 +31,12 @@ class PromotionCreate(Strict):
     skus: list[Sku] = Field(default_factory=list, max_length=10_000)
     categories: list[Label] = Field(default_factory=list, max_length=100,
                                     description="With skus empty too: the whole basket.")
-    starts_at: datetime | None = Field(default=None, description="Default: now.")
-    ends_at: datetime | None = None
-    min_subtotal: Decimal | None = Field(default=None, description="Of the eligible lines, before discounts.")
-    usage_limit: int | None = Field(default=None, ge=1, le=2_000_000_000)
-    per_customer_limit: int | None = Field(default=None, ge=1, le=2_000_000_000)
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Higher applies first.")
+    starts_at: Instant | None = Field(default=None, description="Default: now.")
+    ends_at: Instant | None = None
+    min_subtotal: AmountIn | None = Field(default=None, description="Of the eligible lines, before discounts.")
+    usage_limit: StrictInt | None = Field(default=None, ge=1, le=2_000_000_000)
+    per_customer_limit: StrictInt | None = Field(default=None, ge=1, le=2_000_000_000)
+    priority: StrictInt = Field(default=0, ge=-1_000_000, le=1_000_000, description="Higher applies first.")
     exclusive: bool = Field(default=False, description="Applies alone: no other promotion with it.")
     stackable: bool = Field(default=False, description="This code may be combined with other stackable codes.")
     active: bool = True
@@ -46,11 +45,11 @@ class PromotionCreate(Strict):
 class PromotionUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = Field(default=None, description="null: no end.")
-    usage_limit: int | None = Field(default=None, ge=1, le=2_000_000_000, description="null: no limit.")
-    per_customer_limit: int | None = Field(default=None, ge=1, le=2_000_000_000, description="null: no limit.")
-    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = Field(default=None, description="null: no end.")
+    usage_limit: StrictInt | None = Field(default=None, ge=1, le=2_000_000_000, description="null: no limit.")
+    per_customer_limit: StrictInt | None = Field(default=None, ge=1, le=2_000_000_000, description="null: no limit.")
+    priority: StrictInt | None = Field(default=None, ge=-1_000_000, le=1_000_000)
 
 
 class PromotionOut(BaseModel):
@@ -82,8 +81,8 @@ class PromotionOut(BaseModel):
 class EvaluateLine(Strict):
     sku: Sku
     category: str = Field(min_length=1, max_length=120)
-    quantity: int = Field(ge=1, le=1_000_000)
-    unit_price: Decimal = Field(ge=0, description="Decimal string in the basket's currency.")
+    quantity: StrictInt = Field(ge=1, le=1_000_000)
+    unit_price: AmountIn = Field(ge=0, description="Decimal string in the basket's currency.")
 
 
 class EvaluateIn(Strict):
@@ -92,7 +91,7 @@ class EvaluateIn(Strict):
     customer_id: str | None = Field(default=None, min_length=1, max_length=40)
     customer_tags: list[Label] = Field(default_factory=list, max_length=100)
     lines: list[EvaluateLine] = Field(min_length=1, max_length=1000)
-    shipping: Decimal = Field(default=Decimal(0), ge=0)
+    shipping: AmountIn = Field(default=Decimal(0), ge=0)
     codes: list[Annotated[str, StringConstraints(max_length=64)]] = Field(default_factory=list, max_length=10)
 
 

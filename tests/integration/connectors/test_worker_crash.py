@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, product
-from tests.conftest import SECRET
+from tests.conftest import SECRET, TEST_RECEIVERS
 from tests.webhook_receiver import Receiver
 
 from omnihub.connectors.webhooks import queries
@@ -24,7 +24,8 @@ LATE_EVENTS = 40
 @contextmanager
 def worker_process(db_url: str) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "OMNIHUB_DATABASE_URL": db_url, "OMNIHUB_SECRET_KEY": SECRET,
-           "OMNIHUB_WORKER_POLL_SECONDS": "0.05", "OMNIHUB_WEBHOOK_TIMEOUT_SECONDS": "5"}
+           "OMNIHUB_WORKER_POLL_SECONDS": "0.05", "OMNIHUB_WEBHOOK_TIMEOUT_SECONDS": "5",
+           "OMNIHUB_OUTBOUND_ALLOW": TEST_RECEIVERS}
     proc = subprocess.Popen(
         [sys.executable, "-m", "omnihub.worker", "--concurrency", "8", "--batch-size", "40",
          "--lease-seconds", "3", "--log-level", "WARNING"],

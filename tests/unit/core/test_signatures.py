@@ -34,3 +34,7 @@ def test_malformed_or_stale_headers_never_verify() -> None:
     assert not verify_signature("new-secret-0123456789", BODY, "")
     assert not verify_signature("new-secret-0123456789", BODY, "t=abc,v1=00")
     assert not verify_signature("new-secret-0123456789", BODY, f"t={int(time.time())}")
+
+
+def test_a_header_with_non_ascii_characters_does_not_verify_and_does_not_raise() -> None:
+    assert not verify_signature("new-secret-0123456789", BODY, f"t={int(time.time())},v1=é9")

@@ -18,6 +18,7 @@ from omnihub.connectors.webhooks.schemas import (
     WebhookOut,
     WebhookUpdate,
 )
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.deps import Context, requires
@@ -29,7 +30,7 @@ Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated)
 def create_webhook(body: WebhookCreate, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.create_webhook(conn, ctx.clock, body.model_dump())
+        return service.create_webhook(conn, ctx.clock, body.model_dump(), OutboundGuard(ctx.settings.outbound_allow))
 
 
 @router.get("/webhooks", response_model=Page[WebhookOut])
@@ -48,7 +49,8 @@ def get_webhook(webhook_id: str, ctx: Context = Depends(requires())) -> dict[str
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
 def update_webhook(webhook_id: str, body: WebhookUpdate, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.update_webhook(conn, ctx.clock, webhook_id, body.model_dump(exclude_unset=True))
+        return service.update_webhook(conn, ctx.clock, webhook_id, body.model_dump(exclude_unset=True),
+                                      OutboundGuard(ctx.settings.outbound_allow))
 
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=WebhookCreated)

@@ -6,7 +6,13 @@ from omnihub.core.errors import Conflict, NotFound, ValidationFailed
 
 
 def invalid_url(url: str, reason: str) -> ValidationFailed:
-    return ValidationFailed("invalid_webhook_url", reason, field="url", url=url[:200])
+    """The URL itself is not echoed: it may carry credentials."""
+    return ValidationFailed("invalid_webhook_url", reason, field="url")
+
+
+def url_not_allowed(reason: str) -> ValidationFailed:
+    return ValidationFailed("webhook_url_not_allowed", f"The URL's host is not one the hub may reach: {reason}.",
+                            field="url")
 
 
 def invalid_event_pattern(pattern: str, index: int, reason: str) -> ValidationFailed:

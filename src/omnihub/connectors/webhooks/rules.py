@@ -53,6 +53,9 @@ def validate_url(url: str) -> str:
         raise errors.invalid_url(url, "The URL's port must be between 1 and 65535.")
     if any(c.isspace() for c in url):
         raise errors.invalid_url(url, "The URL contains whitespace.")
+    if "@" in parts.netloc:
+        raise errors.invalid_url(url, "The URL may not carry credentials (user:password@); the receiver checks "
+                                      "the X-Omnihub-Signature instead.")
     return url
 
 

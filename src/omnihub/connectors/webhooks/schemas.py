@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from omnihub.connectors.webhooks import rules
-from omnihub.core.schemas import Strict
+from omnihub.core.schemas import Instant, Strict
 
 DeliveryStatusName = Literal["pending", "delivered", "dead"]
 
@@ -23,7 +23,7 @@ class WebhookCreate(Strict):
         default=None, min_length=16, max_length=200,
         description="Signing secret. Generated when absent; returned once, in this response only.",
     )
-    batch_size: int = Field(
+    batch_size: StrictInt = Field(
         default=1, ge=1, le=1000,
         description="Events per POST. 1 (default): one event per request. More: up to this many due events in "
                     'one signed request, body `{"events": [envelope, ...]}` — for receivers of high-volume '
@@ -36,7 +36,7 @@ class WebhookUpdate(Strict):
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     events: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    batch_size: int | None = Field(default=None, ge=1, le=1000)
+    batch_size: StrictInt | None = Field(default=None, ge=1, le=1000)
 
 
 class StreamOut(BaseModel):
@@ -58,8 +58,10 @@ class StreamOut(BaseModel):
 class SecretRotation(Strict):
     secret: str | None = Field(default=None, min_length=16, max_length=200,
                                description="The new signing secret. Generated when absent; returned once.")
-    grace_seconds: int = Field(default=rules.DEFAULT_SECRET_GRACE_SECONDS, ge=0, le=rules.MAX_SECRET_GRACE_SECONDS,
-                               description="How long the old secret keeps signing beside the new one (0: stop now).")
+    grace_seconds: StrictInt = Field(default=rules.DEFAULT_SECRET_GRACE_SECONDS, ge=0,
+                                     le=rules.MAX_SECRET_GRACE_SECONDS,
+                                     description="How long the old secret keeps signing beside the new one "
+                                                 "(0: stop now).")
 
 
 class WebhookOut(BaseModel):
@@ -96,7 +98,7 @@ class DeliveryOut(BaseModel):
 
 
 class ReplayRequest(Strict):
-    since: datetime = Field(description="Send again what happened at or after this time (ISO 8601 with offset).")
+    since: Instant = Field(description="Send again what happened at or after this time (ISO 8601 with offset).")
 
 
 class ReplayOut(BaseModel):

@@ -25,6 +25,7 @@ from omnihub.connectors.webhooks import rules, service
 from omnihub.connectors.webhooks.service import AttemptResult, BatchResult, ClaimedBatch, ClaimedDelivery
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.security import sign
 
 log = logging.getLogger("omnihub.webhooks")
@@ -66,11 +67,20 @@ class SenderStats:
     rounds: int = 0
 
 
-class KeepAliveClient:
-    """Minimal HTTP/1.1 POST client: one persistent connection per (thread, scheme, host, port)."""
+# Of what a receiver answers, the delivery log keeps this much (of a failure's body only): enough to see why,
+# not a copy of whatever answered.
+EXCERPT_CHARS = 200
+# A response body is read up to this much (so the connection can be kept); a longer one closes it.
+READ_LIMIT = 64 * 1024
 
-    def __init__(self, timeout: float) -> None:
+
+class KeepAliveClient:
+    """Minimal HTTP/1.1 POST client: one persistent connection per (thread, scheme, host, port), each one
+    connected only to an address the outbound guard allows (checked after DNS resolution)."""
+
+    def __init__(self, timeout: float, guard: OutboundGuard) -> None:
         self.timeout = timeout
+        self.guard = guard
         self._local = threading.local()
         self._ssl = ssl.create_default_context()
         self._all: list[http.client.HTTPConnection] = []  # every thread's, so close() reaches them all
@@ -82,10 +92,7 @@ class KeepAliveClient:
         key = (scheme, host, port)
         conn = pool.get(key)
         if conn is None:
-            if scheme == "https":
-                conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self._ssl)
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            conn = self.guard.connection(scheme, host, port, timeout=self.timeout, context=self._ssl)
             pool[key] = conn
             with self._all_lock:
                 self._all.append(conn)
@@ -110,10 +117,10 @@ class KeepAliveClient:
             try:
                 conn.request("POST", target, body=body, headers=headers)
                 response = conn.getresponse()
-                text = response.read(64 * 1024)
-                if response.will_close:
+                text = response.read(READ_LIMIT)
+                if response.will_close or not response.isclosed():  # closing, or more than we read
                     self._drop(scheme, host, port)
-                return response.status, text[:200].decode("utf-8", "replace")
+                return response.status, text[:EXCERPT_CHARS].decode("utf-8", "replace")
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self._drop(scheme, host, port)
                 if not (reused and attempt == 1):  # only a stale kept-alive connection earns a retry
@@ -155,7 +162,7 @@ class WebhookSender:
         self.lease_seconds = lease_seconds or settings.webhook_timeout_seconds * waves + 30.0
         self.rand = rand
         self.stats = SenderStats()
-        self._client = KeepAliveClient(settings.webhook_timeout_seconds)
+        self._client = KeepAliveClient(settings.webhook_timeout_seconds, OutboundGuard(settings.outbound_allow))
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send")
 
     def close(self) -> None:

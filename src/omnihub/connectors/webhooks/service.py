@@ -31,15 +31,26 @@ from omnihub.core.events import (
     lock_positions,
     outbox,
 )
+from omnihub.core.outbound import OutboundGuard, OutboundRefused
 
 
 def new_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
 
 
-def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+def checked_url(url: str, guard: OutboundGuard) -> str:
+    """A well-formed URL whose host the hub may reach (checked again at every connection, see core.outbound)."""
+    url = rules.validate_url(url)
+    try:
+        guard.check_url(url)
+    except OutboundRefused as exc:
+        raise errors.url_not_allowed(str(exc)) from None
+    return url
+
+
+def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any], guard: OutboundGuard) -> dict[str, Any]:
     """Subscribe a URL to event types. Returns the webhook with its secret (the only time it is shown)."""
-    url = rules.validate_url(data["url"])
+    url = checked_url(data["url"], guard)
     patterns = rules.normalise_patterns(data["events"])
     secret = data.get("secret") or new_secret()
     webhook_id = new_id("whk")
@@ -55,13 +66,14 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     return {**queries.get_webhook(conn, webhook_id), "secret": secret}
 
 
-def update_webhook(conn: Connection, clock: Clock, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_webhook(conn: Connection, clock: Clock, webhook_id: str, changes: dict[str, Any],
+                   guard: OutboundGuard) -> dict[str, Any]:
     """Change URL, event types or batch size in place: the secret and the delivery log stay. Deliveries still
     waiting are sent with the new URL and batch size; the new event types apply to events from now on."""
     webhook = queries.get_webhook(conn, webhook_id)  # an unknown id is 404 whatever the body says
     values: dict[str, Any] = {}
     if changes.get("url") is not None:
-        values["url"] = rules.validate_url(changes["url"])
+        values["url"] = checked_url(changes["url"], guard)
     if changes.get("events") is not None:
         values["events"] = rules.normalise_patterns(changes["events"])
     if changes.get("batch_size") is not None:

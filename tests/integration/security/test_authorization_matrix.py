@@ -1,0 +1,646 @@
+"""The authorization matrix: every route of the app x every caller, through HTTP.
+
+The routes come from `app.routes` (not from a list kept by hand), so a route added without a row here makes
+`test_every_route_has_a_row` FAIL and name the route. The callers are:
+
+    admin            an admin key
+    channel_own      a channel key of the resource's channel ("web")
+    channel_other    a channel key of another channel ("market")
+    associate_own    an associate key of the resource's store ("mad")
+    associate_other  an associate key of another store ("bcn")
+    agent, marketer  keys of those roles
+    anonymous        no key at all
+
+and the outcome classes are OK (2xx), DENIED (403 `role_not_allowed` / `channel_not_allowed` /
+`location_not_allowed`), HIDDEN (404 `*_not_found`: out of scope reads as unknown) and NOAUTH (401).
+
+The world (`World`) is one shop: a warehouse `wh` and stores `mad`, `bcn`; channels `web` (wh, mad, bcn),
+`store` (a store channel: mad, bcn) and `market` (a marketplace: wh); products TEE, MUG and SCARF (SCARF is
+stocked only at `mad`, so an order of it ships from there); a customer; and orders, carts, returns, drafts...
+that belong to `web` and `mad`. "own" and "other" are always relative to that.
+
+How to add a row (after `git merge main`, for each route the test names):
+
+1. Add an entry to `ROWS` keyed exactly as the failure message spells it: `"METHOD /path/{param}"`.
+2. `call`: a function `(world, caller) -> Call(path, json=..., params=...)` that fills the path with a REAL
+   resource from the world. When the request changes what it touches (cancel, submit, delete...), make a
+   fresh resource per call with the world's factories (`w.pickup_order()`, `w.draft()`, ...) so every
+   allowed caller gets a real 2xx. Most rows ignore `caller`; use it only where the allowed request
+   itself differs by caller (an associate sells at its counter, a channel key ships).
+3. `expect`: the outcome per caller, usually `allow(ADMIN, CHANNEL_OWN, ..., hidden=(CHANNEL_OTHER,))`:
+   callers listed are OK, `hidden` ones get 404, everyone else with a key gets 403 and `anonymous` 401.
+   `public()` lets everyone in (anonymous too).
+4. Run `pytest tests/integration/security/test_authorization_matrix.py -k "<your route>"`. Denied and
+   hidden callers are tried first, so a wrongly allowed write shows up as a failure, not as a changed world.
+
+The full matrix runs on SQLite; `test_scoped_routes_on_postgres` runs the rows where scope decides (orders,
+returns, carts, reservations, messages) on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import SECRET, _truncate_all
+
+from omnihub.app import create_app
+from omnihub.config import Settings
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
+from omnihub.core.security import create_api_key
+from omnihub.worker import run_worker
+
+ADMIN, CHANNEL_OWN, CHANNEL_OTHER = "admin", "channel_own", "channel_other"
+ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER, ANONYMOUS = (
+    "associate_own", "associate_other", "agent", "marketer", "anonymous")
+CALLERS = (ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER, ANONYMOUS)
+KEYED = CALLERS[:-1]
+
+OK, DENIED, HIDDEN, NOAUTH = "OK", "DENIED 403", "HIDDEN 404", "NOAUTH 401"
+
+ADDRESS = {"line1": "Gran Via 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
+           "lat": 40.42, "lon": -3.70}
+PRICES = {"TEE": "20.00", "MUG": "10.00", "SCARF": "30.00"}
+
+
+def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
+    """Listed callers are OK, `hidden` ones get 404, every other key 403, no key 401."""
+    return {c: OK if c in allowed else HIDDEN if c in hidden else NOAUTH if c == ANONYMOUS else DENIED
+            for c in CALLERS}
+
+
+def public() -> dict[str, str]:
+    return dict.fromkeys(CALLERS, OK)
+
+
+EVERY_KEY = KEYED
+
+
+@dataclass
+class Call:
+    path: str
+    json: Any = None
+    params: dict[str, Any] | None = None
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def _ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+@dataclass
+class World:
+    """One shop, its keys and the resources the rows act on (all made through the public API)."""
+
+    api: TestClient
+    db: Database
+    clock: ManualClock
+    settings: Settings
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    # ---- setup -----------------------------------------------------------------------------------------------
+
+    def key(self, role: str, **scope: str) -> dict[str, str]:
+        with self.db.transaction() as conn:
+            _, raw = create_api_key(conn, self.clock, SECRET, role=role, **scope)
+        return {"Authorization": f"Bearer {raw}"}
+
+    def post(self, path: str, body: Any, status: int = 201, headers: dict[str, str] | None = None) -> Any:
+        return _ok(self.api.post(f"/api/v1{path}", json=body, headers=headers or self.keys[ADMIN]), status)
+
+    def put(self, path: str, body: Any = None, status: int = 200) -> Any:
+        return _ok(self.api.put(f"/api/v1{path}", json=body, headers=self.keys[ADMIN]), status)
+
+    def build(self) -> World:
+        self.keys = {ADMIN: self.key("admin"), CHANNEL_OWN: self.key("channel", channel="web"),
+                     CHANNEL_OTHER: self.key("channel", channel="market"),
+                     ASSOCIATE_OWN: self.key("associate", location="mad"),
+                     ASSOCIATE_OTHER: self.key("associate", location="bcn"),
+                     AGENT: self.key("agent"), MARKETER: self.key("marketer"), ANONYMOUS: {}}
+        for code, kind, lat, lon, pickup in (("wh", "warehouse", 40.35, -3.70, False),
+                                             ("mad", "store", 40.4168, -3.7038, True),
+                                             ("bcn", "store", 41.3874, 2.1686, True)):
+            self.post("/locations", {"code": code, "name": code.title(), "kind": kind, "lat": lat, "lon": lon,
+                                     "pickup": pickup})
+        for sku in PRICES:
+            self.post("/products", {"sku": sku, "name": f"Product {sku}", "category": "apparel"})
+        for code, kind, locations in (("web", "web", ["wh", "mad", "bcn"]), ("store", "store", ["mad", "bcn"]),
+                                      ("market", "marketplace", ["wh"])):
+            self.post("/channels", {"code": code, "name": code.title(), "kind": kind, "currency": "EUR",
+                                    "country": "ES", "locations": locations, "stock_buffer": 0})
+            self.put(f"/channels/{code}/prices", [{"sku": s, "amount": a} for s, a in PRICES.items()])
+        for location, sku, units in (("wh", "TEE", 10_000), ("wh", "MUG", 10_000), ("mad", "TEE", 10_000),
+                                     ("mad", "MUG", 10_000), ("mad", "SCARF", 10_000), ("bcn", "TEE", 10_000)):
+            self.put(f"/stock/{location}/{sku}", {"on_hand": units})
+        ids = self.ids
+        ids["customer"] = self.customer()
+        ids["order"] = self.pickup_order()
+        ready = self.ready_order()
+        ids["ready_order"] = ready["id"]
+        ids["invoice"] = self.api.get(f"/api/v1/orders/{ids['order']}", headers=self.keys[ADMIN]).json()[
+            "invoice_number"]
+        ids["return"] = self.returned()
+        ids["credit_note"] = self.api.get(f"/api/v1/returns/{ids['return']}", headers=self.keys[ADMIN]).json()[
+            "credit_note"]
+        ids["cart"] = self.cart()
+        ids["draft"] = self.draft()
+        ids["reservation"] = self.reservation()
+        ids["merge"] = self.merge()
+        ids["promotion"] = self.post("/promotions", {"code": _unique("P"), "kind": "percent", "value": "10"},
+                                     headers=self.keys[MARKETER])["id"]
+        ids["price_list"] = self.post("/price-lists", {"code": _unique("pl"), "name": "B2B", "currency": "EUR"})[
+            "code"]
+        ids["payment_method"] = self.post("/payment-methods", {"code": _unique("pm"), "name": "Voucher"})["code"]
+        self.put("/tax-rates/standard/ES", {"rate": "21.00"})
+        ids["webhook"], ids["delivery"] = self.dead_delivery()
+        return self
+
+    # ---- factories: a fresh resource in the `web` channel / at the `mad` store --------------------------------
+
+    def customer(self) -> str:
+        return str(self.post("/customers", {"name": "Ana", "identities": [
+            {"kind": "email", "value": f"{_unique('ana')}@correo.es"}]}, status=201)["id"])
+
+    def pickup_order(self, paid: str = PRICES["TEE"]) -> str:
+        return str(self.post("/orders", {
+            "channel": "web", "customer": {"email": "ana.garcia@correo.es", "phone": "+34 600 111 222"},
+            "lines": [{"sku": "TEE", "quantity": 1}], "fulfilment": {"type": "pickup", "location": "mad"},
+            "payments": [{"method": "card", "amount": paid}]})["id"])
+
+    def ready_order(self) -> dict[str, Any]:
+        """A pickup order ready at `mad`, with its code (an admin sees it)."""
+        return self.post(f"/orders/{self.pickup_order()}/ready", None, status=200)  # type: ignore[no-any-return]
+
+    def collected_order(self) -> str:
+        ready = self.ready_order()
+        self.post(f"/orders/{ready['id']}/collect", {"code": ready["pickup"]["code"]}, status=200)
+        return str(ready["id"])
+
+    def returned(self) -> str:
+        return str(self.post("/returns", {"order": self.collected_order(), "lines": [{"sku": "TEE", "quantity": 1}],
+                                          "location": "mad", "condition": "resellable"})["id"])
+
+    def ship_order(self) -> str:
+        """A web order shipped from `mad` (only `mad` stocks SCARF)."""
+        return str(self.post("/orders", {
+            "channel": "web", "customer": {"email": "ana.garcia@correo.es"}, "lines": [{"sku": "SCARF", "quantity": 1}],
+            "fulfilment": {"type": "ship", "address": ADDRESS},
+            "payments": [{"method": "card", "amount": PRICES["SCARF"]}]})["id"])
+
+    def shipment(self) -> tuple[str, str]:
+        order = self.ship_order()
+        shipment = self.post(f"/orders/{order}/shipments", {"carrier": "seur", "tracking_number": _unique("T"),
+                                                             "location": "mad"})
+        return order, str(shipment["id"])
+
+    def cart(self) -> str:
+        cart = self.post("/carts", {"channel": "web", "identity": {"email": "lucia@correo.es"}},
+                         headers=self.keys[CHANNEL_OWN])
+        _ok(self.api.put(f"/api/v1/carts/{cart['id']}/lines", json=[{"sku": "MUG", "quantity": 1}],
+                         headers=self.keys[CHANNEL_OWN]))
+        return str(cart["id"])
+
+    def draft(self) -> str:
+        body = {"draft": True, "channel": "web", "customer": {"email": "b2b@norte.es"},
+                "lines": [{"sku": "MUG", "quantity": 2}]}
+        return str(self.post("/orders", body, headers=self.keys[CHANNEL_OWN])["id"])
+
+    def reservation(self) -> str:
+        return str(self.post("/reservations", {"channel": "web", "lines": [{"sku": "MUG", "quantity": 1}]})["id"])
+
+    def merge(self) -> str:
+        return str(self.post(f"/customers/{self.customer()}/merge", {"other": self.customer()})["id"])
+
+    def suggestion(self) -> str:
+        """Two profiles with different verified e-mails that one event ties together: a suggestion, not a merge."""
+        phone, loyalty = f"6{uuid.uuid4().int % 10**8:08d}", _unique("L-")
+        self.post("/customers", {"identities": [{"kind": "email", "value": f"{_unique('a')}@correo.es",
+                                                 "verified": True}, {"kind": "phone", "value": phone}],
+                                 "channel": "web"})
+        self.post("/customers", {"identities": [{"kind": "email", "value": f"{_unique('b')}@correo.es",
+                                                 "verified": True}, {"kind": "loyalty", "value": loyalty}],
+                                 "channel": "web"})
+        self.post("/events", [{"type": "store_visit", "channel": "web", "identity": {"phone": phone,
+                                                                                     "loyalty": loyalty}}], 200)
+        items = _ok(self.api.get("/api/v1/customers/merge-suggestions", params={"status": "open", "limit": 500},
+                                 headers=self.keys[ADMIN]))["items"]
+        return str(items[0]["id"])
+
+    def dead_delivery(self) -> tuple[str, str]:
+        hook = self.post("/webhooks", {"url": "https://omnihub-matrix.invalid/hook", "events": ["product.*"]})
+        self.post("/products", {"sku": _unique("HOOK"), "name": "Hooked", "category": "apparel"})
+        run_worker(self.settings.model_copy(update={"webhook_max_attempts": 1}), clock=self.clock, once=True,
+                   db=self.db)
+        items = _ok(self.api.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=self.keys[ADMIN]))["items"]
+        assert items and items[0]["status"] == "dead", items
+        return str(hook["id"]), str(items[0]["id"])
+
+    def tagged(self) -> str:
+        customer = self.customer()
+        assert self.api.put(f"/api/v1/customers/{customer}/tags/vip", headers=self.keys[ADMIN]).status_code == 204
+        return customer
+
+    def webhook(self) -> str:
+        return str(self.post("/webhooks", {"url": "https://hooks.example.com/gone", "events": ["order.*"]})["id"])
+
+
+def _checkout(w: World, caller: str) -> Call:
+    """Channel keys check out in their own channel (shipping); associates at their counter, in the store
+    channel that sells there."""
+    cart = w.cart()
+    if caller.startswith("associate"):
+        return Call(f"/api/v1/carts/{cart}/checkout", {
+            "channel": "store", "fulfilment": {"type": "in_store", "location": "mad"},
+            "payments": [{"method": "card", "amount": PRICES["MUG"]}]})
+    return Call(f"/api/v1/carts/{cart}/checkout", {"fulfilment": {"type": "ship", "address": ADDRESS}})
+
+
+def _new_order(w: World, caller: str) -> Call:
+    if caller.startswith("associate"):  # a counter sale in the store channel, at `mad`
+        return Call("/api/v1/orders", {"channel": "store", "lines": [{"sku": "MUG", "quantity": 1}],
+                                       "fulfilment": {"type": "in_store", "location": "mad"},
+                                       "payments": [{"method": "card", "amount": PRICES["MUG"]}]})
+    return Call("/api/v1/orders", {"channel": "web", "lines": [{"sku": "MUG", "quantity": 1}],
+                                   "fulfilment": {"type": "pickup", "location": "mad"},
+                                   "payments": [{"method": "card", "amount": PRICES["MUG"]}]})
+
+
+def _collect(w: World, caller: str) -> Call:
+    ready = w.ready_order()
+    return Call(f"/api/v1/orders/{ready['id']}/collect", {"code": ready["pickup"]["code"]})
+
+
+@dataclass(frozen=True)
+class Row:
+    call: Callable[[World, str], Call]
+    expect: dict[str, str]
+    scoped: bool = False  # also run on PostgreSQL
+
+
+def row(call: Callable[[World], Call] | Callable[[World, str], Call], expect: dict[str, str], *,
+        scoped: bool = False, by_caller: bool = False) -> Row:
+    if by_caller:
+        return Row(call, expect, scoped)  # type: ignore[arg-type]
+    return Row(lambda w, _caller: call(w), expect, scoped)  # type: ignore[call-arg]
+
+
+def I(name: str) -> Callable[[World], Any]:  # noqa: E743  (short: the world's id of a resource)
+    return lambda w: w.ids[name]
+
+
+V1 = "/api/v1"
+SELLERS_OWN = allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, hidden=(CHANNEL_OTHER, ASSOCIATE_OTHER))
+ORDER_READERS = allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, AGENT, hidden=(CHANNEL_OTHER, ASSOCIATE_OTHER))
+CHANNEL_SCOPED = allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)  # other channel: 403
+CUSTOMER_READERS = allow(ADMIN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)
+
+ROWS: dict[str, Row] = {
+    # ---- public -------------------------------------------------------------------------------------------
+    "GET /healthz": row(lambda w: Call("/healthz"), public()),
+    "GET /openapi.json": row(lambda w: Call("/openapi.json"), public()),
+    "GET /docs": row(lambda w: Call("/docs"), public()),
+    "GET /docs/oauth2-redirect": row(lambda w: Call("/docs/oauth2-redirect"), public()),
+    "GET /redoc": row(lambda w: Call("/redoc"), public()),
+    # ---- catalog ------------------------------------------------------------------------------------------
+    "POST /api/v1/products": row(lambda w: Call(f"{V1}/products", {"sku": _unique("S"), "name": "New",
+                                                                    "category": "x"}), allow(ADMIN)),
+    "PUT /api/v1/products/{sku}": row(lambda w: Call(f"{V1}/products/MUG", {"name": "Mug", "category": "apparel"}),
+                                      allow(ADMIN)),
+    "GET /api/v1/products": row(lambda w: Call(f"{V1}/products"), allow(*EVERY_KEY)),
+    "GET /api/v1/products/{sku}": row(lambda w: Call(f"{V1}/products/TEE"), allow(*EVERY_KEY)),
+    "POST /api/v1/channels": row(lambda w: Call(f"{V1}/channels", {"code": _unique("c"), "name": "C", "kind": "web",
+                                                                    "currency": "EUR", "locations": ["wh"]}),
+                                 allow(ADMIN)),
+    "PATCH /api/v1/channels/{code}": row(lambda w: Call(f"{V1}/channels/web", {"name": "Web"}), allow(ADMIN)),
+    "GET /api/v1/channels": row(lambda w: Call(f"{V1}/channels"), allow(*EVERY_KEY)),
+    "GET /api/v1/channels/{code}": row(lambda w: Call(f"{V1}/channels/web"), CHANNEL_SCOPED),
+    "GET /api/v1/channels/{code}/prices": row(lambda w: Call(f"{V1}/channels/web/prices"), CHANNEL_SCOPED),
+    "PUT /api/v1/channels/{code}/prices": row(lambda w: Call(f"{V1}/channels/web/prices",
+                                                             [{"sku": "TEE", "amount": PRICES["TEE"]}]), allow(ADMIN)),
+    "POST /api/v1/price-lists": row(lambda w: Call(f"{V1}/price-lists", {"code": _unique("pl"), "name": "L",
+                                                                          "currency": "EUR"}), allow(ADMIN)),
+    "GET /api/v1/price-lists/{code}": row(lambda w: Call(f"{V1}/price-lists/{w.ids['price_list']}"),
+                                          allow(ADMIN, AGENT)),
+    "PUT /api/v1/price-lists/{code}/prices": row(lambda w: Call(f"{V1}/price-lists/{w.ids['price_list']}/prices",
+                                                                [{"sku": "TEE", "amount": "12.00"}]), allow(ADMIN)),
+    "PUT /api/v1/price-lists/{code}/customers/{customer_id}": row(
+        lambda w: Call(f"{V1}/price-lists/{w.ids['price_list']}/customers/{w.ids['customer']}"), allow(ADMIN)),
+    # ---- inventory ----------------------------------------------------------------------------------------
+    "POST /api/v1/locations": row(lambda w: Call(f"{V1}/locations", {"code": _unique("l"), "name": "L",
+                                                                      "kind": "store", "lat": 40.0, "lon": -3.0}),
+                                  allow(ADMIN)),
+    "GET /api/v1/locations": row(lambda w: Call(f"{V1}/locations"), allow(*EVERY_KEY)),
+    "GET /api/v1/locations/{code}": row(lambda w: Call(f"{V1}/locations/mad"), allow(*EVERY_KEY)),
+    "PUT /api/v1/stock/{location}/{sku}": row(lambda w: Call(f"{V1}/stock/mad/TEE", {"on_hand": 10_000}),
+                                              allow(ADMIN, ASSOCIATE_OWN)),
+    "GET /api/v1/stock/{sku}": row(lambda w: Call(f"{V1}/stock/TEE"), allow(*EVERY_KEY)),
+    "GET /api/v1/stock/{location}/{sku}": row(lambda w: Call(f"{V1}/stock/mad/TEE"), allow(*EVERY_KEY)),
+    "GET /api/v1/stock/{location}/{sku}/ledger": row(lambda w: Call(f"{V1}/stock/mad/TEE/ledger"),
+                                                     allow(ADMIN, ASSOCIATE_OWN)),
+    "POST /api/v1/stock/movements": row(lambda w: Call(f"{V1}/stock/movements", {"movements": [
+        {"kind": "receipt", "location": "mad", "sku": "TEE", "quantity": 1}]}), allow(ADMIN, ASSOCIATE_OWN)),
+    "PUT /api/v1/stock/{location}/{sku}/quotas/{channel}": row(
+        lambda w: Call(f"{V1}/stock/mad/TEE/quotas/web", {"units": 0}), allow(ADMIN)),
+    "GET /api/v1/availability/{sku}": row(lambda w: Call(f"{V1}/availability/TEE", params={"channel": "web"}),
+                                          CHANNEL_SCOPED),
+    "POST /api/v1/reservations": row(lambda w: Call(f"{V1}/reservations", {"channel": "web", "lines": [
+        {"sku": "MUG", "quantity": 1}]}), allow(ADMIN, CHANNEL_OWN), scoped=True),
+    "GET /api/v1/reservations/{reservation_id}": row(lambda w: Call(f"{V1}/reservations/{w.ids['reservation']}"),
+                                                     allow(ADMIN, CHANNEL_OWN, hidden=(CHANNEL_OTHER,)), scoped=True),
+    "DELETE /api/v1/reservations/{reservation_id}": row(lambda w: Call(f"{V1}/reservations/{w.reservation()}"),
+                                                        allow(ADMIN, CHANNEL_OWN, hidden=(CHANNEL_OTHER,)),
+                                                        scoped=True),
+    "POST /api/v1/reservations/{reservation_id}/commit": row(
+        lambda w: Call(f"{V1}/reservations/{w.reservation()}/commit"), allow(ADMIN, CHANNEL_OWN,
+                                                                             hidden=(CHANNEL_OTHER,))),
+    "POST /api/v1/inventory/check": row(lambda w: Call(f"{V1}/inventory/check"), allow(ADMIN)),
+    # ---- webhooks (admin only) ----------------------------------------------------------------------------
+    "POST /api/v1/webhooks": row(lambda w: Call(f"{V1}/webhooks", {"url": "https://hooks.example.com/in",
+                                                                    "events": ["order.*"]}), allow(ADMIN)),
+    "GET /api/v1/webhooks": row(lambda w: Call(f"{V1}/webhooks"), allow(ADMIN)),
+    "GET /api/v1/webhooks/{webhook_id}": row(lambda w: Call(f"{V1}/webhooks/{w.ids['webhook']}"), allow(ADMIN)),
+    "PATCH /api/v1/webhooks/{webhook_id}": row(lambda w: Call(f"{V1}/webhooks/{w.ids['webhook']}",
+                                                              {"events": ["product.*"]}), allow(ADMIN)),
+    "DELETE /api/v1/webhooks/{webhook_id}": row(lambda w: Call(f"{V1}/webhooks/{w.webhook()}"), allow(ADMIN)),
+    "POST /api/v1/webhooks/{webhook_id}/rotate-secret": row(
+        lambda w: Call(f"{V1}/webhooks/{w.ids['webhook']}/rotate-secret", {}), allow(ADMIN)),
+    "POST /api/v1/webhooks/{webhook_id}/replay": row(
+        lambda w: Call(f"{V1}/webhooks/{w.ids['webhook']}/replay", {"since": w.clock.now().isoformat()}),
+        allow(ADMIN)),
+    "GET /api/v1/webhooks/{webhook_id}/deliveries": row(lambda w: Call(f"{V1}/webhooks/{w.ids['webhook']}/deliveries"),
+                                                        allow(ADMIN)),
+    "POST /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": row(
+        lambda w: Call(f"{V1}/webhooks/{w.ids['webhook']}/deliveries/{w.ids['delivery']}/redeliver"), allow(ADMIN)),
+    # ---- commerce: carts and orders -----------------------------------------------------------------------
+    "POST /api/v1/carts": row(lambda w: Call(f"{V1}/carts", {"channel": "web"}), allow(ADMIN, CHANNEL_OWN)),
+    # any channel opens and edits a cart started in another: the cart follows its customer (docs/commerce.md)
+    "GET /api/v1/carts/{cart_id}": row(lambda w: Call(f"{V1}/carts/{w.ids['cart']}"),
+                                       allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT)),
+    "PUT /api/v1/carts/{cart_id}/lines": row(lambda w: Call(f"{V1}/carts/{w.ids['cart']}/lines",
+                                                            [{"sku": "MUG", "quantity": 1}]),
+                                             allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER)),
+    # ...but checks it out in a channel the key acts for (the other channel key sells in its own: allowed)
+    "POST /api/v1/carts/{cart_id}/checkout": row(_checkout, allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN),
+                                                 scoped=True, by_caller=True),
+    "POST /api/v1/orders": row(_new_order, allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN), scoped=True, by_caller=True),
+    "GET /api/v1/orders/{order_id}": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}"), ORDER_READERS, scoped=True),
+    "GET /api/v1/orders/{order_id}/history": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}/history"),
+                                                 ORDER_READERS),
+    "POST /api/v1/orders/{order_id}/cancel": row(lambda w: Call(f"{V1}/orders/{w.pickup_order()}/cancel"),
+                                                 SELLERS_OWN, scoped=True),
+    "POST /api/v1/orders/{order_id}/ready": row(lambda w: Call(f"{V1}/orders/{w.pickup_order()}/ready"),
+                                                allow(ADMIN, ASSOCIATE_OWN)),
+    "POST /api/v1/orders/{order_id}/collect": row(_collect, allow(ADMIN, ASSOCIATE_OWN), scoped=True, by_caller=True),
+    "DELETE /api/v1/orders/{order_id}/pickup/lock": row(
+        lambda w: Call(f"{V1}/orders/{w.ids['ready_order']}/pickup/lock"), allow(ADMIN)),
+    "GET /api/v1/orders/{order_id}/pickup/qr.png": row(
+        lambda w: Call(f"{V1}/orders/{w.ids['ready_order']}/pickup/qr.png"), allow(ADMIN, ASSOCIATE_OWN)),
+    "POST /api/v1/orders/{order_id}/shipments": row(
+        lambda w: Call(f"{V1}/orders/{w.ship_order()}/shipments", {"carrier": "seur", "tracking_number": "T1",
+                                                                  "location": "mad"}), allow(ADMIN, ASSOCIATE_OWN)),
+    "POST /api/v1/orders/{order_id}/shipments/{shipment_id}/delivered": row(
+        lambda w: Call("{}/orders/{}/shipments/{}/delivered".format(V1, *w.shipment())), SELLERS_OWN),
+    "POST /api/v1/orders/{order_id}/payments": row(
+        lambda w: Call(f"{V1}/orders/{w.pickup_order(paid='5.00')}/payments", {"method": "card", "amount": "5.00"}),
+        SELLERS_OWN),
+    # a draft holds no stock and has no store yet: its channel's key (and admin) edit and submit it
+    "PUT /api/v1/orders/{order_id}/lines": row(lambda w: Call(f"{V1}/orders/{w.ids['draft']}/lines", {
+        "lines": [{"sku": "MUG", "quantity": 2}]}), allow(ADMIN, CHANNEL_OWN, hidden=(CHANNEL_OTHER, ASSOCIATE_OWN,
+                                                                                       ASSOCIATE_OTHER))),
+    "POST /api/v1/orders/{order_id}/submit": row(lambda w: Call(f"{V1}/orders/{w.draft()}/submit", {
+        "fulfilment": {"type": "ship", "address": ADDRESS}}),
+        allow(ADMIN, CHANNEL_OWN, hidden=(CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER)), scoped=True),
+    # a customer's history across channels: a channel key gets only its own channel's orders in it
+    "GET /api/v1/customers/{customer_id}/orders": row(
+        lambda w: Call(f"{V1}/customers/{w.ids['customer']}/orders"),
+        allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT)),
+    # ---- commerce: returns and fulfilment settings --------------------------------------------------------
+    "POST /api/v1/returns": row(lambda w: Call(f"{V1}/returns", {
+        "order": w.collected_order(), "lines": [{"sku": "TEE", "quantity": 1}], "location": "mad",
+        "condition": "resellable"}), allow(ADMIN, ASSOCIATE_OWN)),
+    "GET /api/v1/returns/{return_id}": row(lambda w: Call(f"{V1}/returns/{w.ids['return']}"), ORDER_READERS,
+                                           scoped=True),
+    "POST /api/v1/fulfilment/pickup-slots": row(lambda w: Call(f"{V1}/fulfilment/pickup-slots", {
+        "location": "mad", "starts_at": "2030-01-01T10:00:00+01:00", "ends_at": "2030-01-01T12:00:00+01:00",
+        "capacity": 5}), allow(ADMIN, ASSOCIATE_OWN)),
+    "GET /api/v1/fulfilment/pickup-slots": row(lambda w: Call(f"{V1}/fulfilment/pickup-slots",
+                                                              params={"location": "mad"}),
+                                               allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER,
+                                                     AGENT)),
+    "PUT /api/v1/fulfilment/capacity/{location}": row(lambda w: Call(f"{V1}/fulfilment/capacity/mad",
+                                                                     {"daily_orders": 10_000}), allow(ADMIN)),
+    # ---- customers ----------------------------------------------------------------------------------------
+    "POST /api/v1/events": row(lambda w: Call(f"{V1}/events", [{"type": "product_viewed", "channel": "web",
+                                                                 "identity": {"email": "lucia@correo.es"}}]),
+                               allow(ADMIN, CHANNEL_OWN)),
+    "POST /api/v1/customers": row(lambda w: Call(f"{V1}/customers", {"channel": "web", "identities": [
+        {"kind": "email", "value": f"{_unique('c')}@correo.es"}]}), allow(ADMIN, CHANNEL_OWN)),
+    "GET /api/v1/customers/lookup": row(lambda w: Call(f"{V1}/customers/lookup",
+                                                       params={"email": "ana.garcia@correo.es"}), allow(*EVERY_KEY)),
+    "GET /api/v1/customers/merge-suggestions": row(lambda w: Call(f"{V1}/customers/merge-suggestions"),
+                                                   CUSTOMER_READERS),
+    "POST /api/v1/customers/merge-suggestions/{suggestion_id}/accept": row(
+        lambda w: Call(f"{V1}/customers/merge-suggestions/{w.suggestion()}/accept"), allow(ADMIN)),
+    "POST /api/v1/customers/merge-suggestions/{suggestion_id}/reject": row(
+        lambda w: Call(f"{V1}/customers/merge-suggestions/{w.suggestion()}/reject"), allow(ADMIN)),
+    "GET /api/v1/customers/merges/{merge_id}": row(lambda w: Call(f"{V1}/customers/merges/{w.ids['merge']}"),
+                                                   CUSTOMER_READERS),
+    "POST /api/v1/customers/merges/{merge_id}/undo": row(lambda w: Call(f"{V1}/customers/merges/{w.merge()}/undo"),
+                                                         allow(ADMIN)),
+    "GET /api/v1/customers/blocklist": row(lambda w: Call(f"{V1}/customers/blocklist"), allow(ADMIN)),
+    "POST /api/v1/customers/blocklist": row(lambda w: Call(f"{V1}/customers/blocklist", {
+        "kind": "email", "value": f"{_unique('spam')}@correo.es"}), allow(ADMIN)),
+    "GET /api/v1/customers/{customer_id}": row(lambda w: Call(f"{V1}/customers/{w.ids['customer']}"),
+                                               CUSTOMER_READERS),
+    "GET /api/v1/customers/{customer_id}/timeline": row(lambda w: Call(f"{V1}/customers/{w.ids['customer']}/timeline"),
+                                                        CUSTOMER_READERS),
+    "GET /api/v1/customers/{customer_id}/export": row(lambda w: Call(f"{V1}/customers/{w.ids['customer']}/export"),
+                                                      allow(ADMIN)),
+    "DELETE /api/v1/customers/{customer_id}": row(lambda w: Call(f"{V1}/customers/{w.customer()}"), allow(ADMIN)),
+    "POST /api/v1/customers/{customer_id}/merge": row(lambda w: Call(f"{V1}/customers/{w.customer()}/merge",
+                                                                     {"other": w.customer()}), allow(ADMIN)),
+    # a consent is recorded in the caller's own channel (the other channel key records it in its own)
+    "PUT /api/v1/customers/{customer_id}/consents/{purpose}": row(
+        lambda w: Call(f"{V1}/customers/{w.ids['customer']}/consents/email_marketing", {"granted": True}),
+        allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER)),
+    "PUT /api/v1/customers/{customer_id}/tags/{tag}": row(
+        lambda w: Call(f"{V1}/customers/{w.ids['customer']}/tags/vip"), allow(ADMIN)),
+    "DELETE /api/v1/customers/{customer_id}/tags/{tag}": row(
+        lambda w: Call(f"{V1}/customers/{w.tagged()}/tags/vip"), allow(ADMIN)),
+    # ---- promotions ---------------------------------------------------------------------------------------
+    "POST /api/v1/promotions": row(lambda w: Call(f"{V1}/promotions", {"code": _unique("P"), "kind": "percent",
+                                                                        "value": "5"}), allow(ADMIN, MARKETER)),
+    "GET /api/v1/promotions": row(lambda w: Call(f"{V1}/promotions"), allow(*EVERY_KEY)),
+    "POST /api/v1/promotions/evaluate": row(lambda w: Call(f"{V1}/promotions/evaluate", {
+        "channel": "web", "lines": [{"sku": "TEE", "category": "apparel", "quantity": 1, "unit_price": "20.00"}]}),
+        CHANNEL_SCOPED),
+    "GET /api/v1/promotions/{promotion_id}": row(lambda w: Call(f"{V1}/promotions/{w.ids['promotion']}"),
+                                                 allow(*EVERY_KEY)),
+    "PATCH /api/v1/promotions/{promotion_id}": row(lambda w: Call(f"{V1}/promotions/{w.ids['promotion']}",
+                                                                  {"name": "Spring"}), allow(ADMIN, MARKETER)),
+    # ---- billing ------------------------------------------------------------------------------------------
+    "GET /api/v1/payment-methods": row(lambda w: Call(f"{V1}/payment-methods"), allow(*EVERY_KEY)),
+    "POST /api/v1/payment-methods": row(lambda w: Call(f"{V1}/payment-methods", {"code": _unique("pm"),
+                                                                                  "name": "Cheque"}), allow(ADMIN)),
+    "GET /api/v1/payment-methods/{code}": row(lambda w: Call(f"{V1}/payment-methods/card"), allow(*EVERY_KEY)),
+    "PATCH /api/v1/payment-methods/{code}": row(lambda w: Call(f"{V1}/payment-methods/{w.ids['payment_method']}",
+                                                               {"name": "Voucher"}), allow(ADMIN)),
+    "GET /api/v1/tax-rates": row(lambda w: Call(f"{V1}/tax-rates"), allow(*EVERY_KEY)),
+    "PUT /api/v1/tax-rates/{tax_class}/{country}": row(lambda w: Call(f"{V1}/tax-rates/standard/ES", {"rate": "21.00"}),
+                                                       allow(ADMIN)),
+    "GET /api/v1/payments": row(lambda w: Call(f"{V1}/payments", params={"order": w.ids["order"]}),
+                                allow(ADMIN, AGENT)),
+    "GET /api/v1/invoices": row(lambda w: Call(f"{V1}/invoices"), allow(ADMIN, AGENT)),
+    "GET /api/v1/invoices/{number}": row(lambda w: Call(f"{V1}/invoices/{w.ids['invoice']}"), allow(ADMIN, AGENT)),
+    "GET /api/v1/credit-notes": row(lambda w: Call(f"{V1}/credit-notes"), allow(ADMIN, AGENT)),
+    "GET /api/v1/credit-notes/{number}": row(lambda w: Call(f"{V1}/credit-notes/{w.ids['credit_note']}"),
+                                             allow(ADMIN, AGENT)),
+    # ---- messaging ----------------------------------------------------------------------------------------
+    "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
+                                       scoped=True),
+}
+
+
+# ---- the routes ---------------------------------------------------------------------------------------------
+
+
+def _flatten(routes: Any) -> Iterator[Any]:
+    for route in routes:
+        nested = getattr(route, "effective_route_contexts", None)  # FastAPI ≥ 0.120 keeps included routers lazy
+        if callable(nested):
+            yield from nested()
+        elif getattr(route, "routes", None) is not None and not hasattr(route, "methods"):
+            yield from _flatten(route.routes)
+        else:
+            yield route
+
+
+def app_routes(app: Any) -> dict[str, Any]:
+    """Every operation the app serves, as "METHOD /path" → the route (HEAD goes with GET)."""
+    found = {}
+    for route in _flatten(app.routes):
+        for method in sorted(getattr(route, "methods", None) or ()):
+            if method != "HEAD":
+                found[f"{method} {route.path}"] = route
+    return found
+
+
+def _app_for_listing() -> Any:
+    return create_app(Settings(database_url="sqlite:///:memory:", secret_key=SECRET))
+
+
+ROUTES = sorted(app_routes(_app_for_listing()))
+
+
+def test_every_route_has_a_row() -> None:
+    missing = [r for r in ROUTES if r not in ROWS]
+    stale = [r for r in ROWS if r not in ROUTES]
+    assert not missing, ("These routes have no row in the authorization matrix; add one to ROWS in "
+                         f"{__file__} (see its docstring): {missing}")
+    assert not stale, f"These rows name routes the app no longer has; remove them: {stale}"
+
+
+# ---- the world ----------------------------------------------------------------------------------------------
+
+
+def _make_world(url: str) -> Iterator[World]:
+    clock = ManualClock()
+    settings = Settings(database_url=url, secret_key=SECRET, api_key_cache_seconds=0)
+    db = Database(url, pool_size=10)
+    app = create_app(settings, db=db, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield World(client, db, clock, settings).build()
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def sqlite_world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[World]:
+    path = tmp_path_factory.mktemp("matrix") / "omnihub.db"
+    shutil.copy(sqlite_template, path)
+    yield from _make_world(f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="module")
+def postgres_world(pg_database: str) -> Iterator[World]:
+    _truncate_all(pg_database)
+    yield from _make_world(pg_database)
+
+
+# ---- the check ----------------------------------------------------------------------------------------------
+
+DENIAL_CODES = {"role_not_allowed", "channel_not_allowed", "location_not_allowed"}
+AUTH_CODES = {"missing_api_key", "invalid_api_key"}
+
+
+def _path_regex(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+
+
+def _outcome(response: Any) -> str:
+    """The class of an answer; anything unexpected is spelled out so the failure says what happened."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return OK
+    problem = response.json() if response.headers.get("content-type", "").startswith("application/") else {}
+    code = problem.get("code") if isinstance(problem, dict) else None
+    if status == 403 and code in DENIAL_CODES:
+        return DENIED
+    if status == 404 and isinstance(code, str) and code.endswith("_not_found") and code != "route_not_found":
+        return HIDDEN
+    if status == 401 and code in AUTH_CODES:
+        return NOAUTH
+    return f"{status} {code or response.text[:200]}"
+
+
+def _check(world: World, route: str) -> list[str]:
+    method, template = route.split(" ", 1)
+    spec = ROWS[route]
+    # denied and hidden callers first: a wrongly allowed write must not change what the others then see
+    order = sorted(CALLERS, key=lambda c: spec.expect[c] == OK)
+    wrong = []
+    for caller in order:
+        call = spec.call(world, caller)
+        assert _path_regex(template).match(call.path), f"{route}: the row built {call.path}, not this route"
+        response = world.api.request(method, call.path, json=call.json, params=call.params,
+                                     headers=world.keys[caller])
+        got = _outcome(response)
+        if got != spec.expect[caller]:
+            wrong.append(f"{caller}: expected {spec.expect[caller]}, got {got}")
+    return wrong
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_route_is_scoped_to_its_callers(sqlite_world: World, route: str) -> None:
+    if route not in ROWS:
+        pytest.fail(f"no row for {route}: add one to ROWS (see the module docstring)")
+    wrong = _check(sqlite_world, route)
+    assert not wrong, f"{route}:\n  " + "\n  ".join(wrong)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("route", sorted(r for r, spec in ROWS.items() if spec.scoped))
+def test_scoped_routes_on_postgres(postgres_world: World, route: str) -> None:
+    wrong = _check(postgres_world, route)
+    assert not wrong, f"{route}:\n  " + "\n  ".join(wrong)
+
+
+def test_the_matrix_covers_every_caller_on_every_row() -> None:
+    incomplete = [r for r, spec in ROWS.items() if set(spec.expect) != set(CALLERS)]
+    assert not incomplete, incomplete
+    # and the matrix is not trivially permissive: most API routes refuse somebody
+    refusing = sum(1 for spec in ROWS.values() if any(v != OK for v in spec.expect.values()))
+    assert refusing >= len([r for r in ROWS if "/api/v1/" in r]), "every API route must refuse at least anonymous"
+
