@@ -31,11 +31,12 @@ STATUS_BY_KIND = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.FORBIDDEN: 403,
+    ErrorKind.UNAVAILABLE: 503,
     ErrorKind.TOO_MANY_REQUESTS: 429,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
-          500: "Internal error"}
+          500: "Internal error", 503: "Service unavailable"}
 
 
 def problem(status: int, code: str, detail: str, field: str | None = None,
@@ -167,6 +168,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     include_routers(app, bootstrap())
     _link_operations(app)
     install_docs(app)
+
+    from omnihub.console.routes import install as install_console
+
+    install_console(app)  # the browser pages at /, /login, /orders, … (never under /api/v1)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -32,6 +32,8 @@ ROOMS: tuple[str, ...] = (
     "omnihub.billing",
     "omnihub.messaging",
     "omnihub.connectors.nats",
+    "omnihub.analytics",
+    "omnihub.console",
 )
 
 

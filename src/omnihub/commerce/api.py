@@ -302,7 +302,7 @@ def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role
             ctx.principal.ensure_location(order["pickup"]["location"])
         return order["id"], pickup_guard.claim_attempt(conn, ctx.clock, order["id"], policy)
 
-    found, attempt = ctx.db.run(claim)
+    found, attempt = ctx.db.run(claim, effect=False)  # bookkeeping: a keyed request's key goes with hand_over
 
     def hand_over(conn: Any) -> dict[str, Any]:
         try:

@@ -84,7 +84,7 @@ class AuthThrottle:
             return
         client = client[:64]
         now = self._clock.now()
-        with self._db.transaction() as conn:
+        with self._db.transaction(effect=False) as conn:  # not the request's effect (no key goes with it)
             until = self._count(conn, client, now)
             if random.random() < 0.01:  # now and then, forget addresses long quiet
                 conn.execute(auth_failures.delete().where(

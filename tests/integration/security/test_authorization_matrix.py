@@ -573,6 +573,24 @@ ROWS: dict[str, Row] = {
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),
+    # ---- analytics: a channel key reads its own channel, an associate its own store (docs/analytics.md) -----
+    "GET /api/v1/analytics/summary": row(lambda w: Call(f"{V1}/analytics/summary",
+                                                        params={"channel": "web", "location": "mad"}),
+                                         allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, MARKETER)),
+    "GET /api/v1/analytics/timeseries": row(lambda w: Call(f"{V1}/analytics/timeseries",
+                                                           params={"channel": "web", "location": "mad"}),
+                                            allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, MARKETER)),
+    "GET /api/v1/analytics/cohorts": row(lambda w: Call(f"{V1}/analytics/cohorts", params={"channel": "web"}),
+                                         allow(ADMIN, CHANNEL_OWN, MARKETER)),
+    "GET /api/v1/analytics/channels": row(lambda w: Call(f"{V1}/analytics/channels", params={"channel": "web"}),
+                                          allow(ADMIN, CHANNEL_OWN, MARKETER)),
+    "GET /api/v1/analytics/omnichannel": row(lambda w: Call(f"{V1}/analytics/omnichannel"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/analytics/clv": row(lambda w: Call(f"{V1}/analytics/clv"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/analytics/inventory": row(lambda w: Call(f"{V1}/analytics/inventory", params={"location": "mad"}),
+                                           allow(ADMIN, ASSOCIATE_OWN, MARKETER)),
+    "GET /api/v1/analytics/nps": row(lambda w: Call(f"{V1}/analytics/nps",
+                                                    params={"channel": "web", "location": "mad"}),
+                                     allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, MARKETER)),
 }
 
 
@@ -591,9 +609,15 @@ def _flatten(routes: Any) -> Iterator[Any]:
 
 
 def app_routes(app: Any) -> dict[str, Any]:
-    """Every operation the app serves, as "METHOD /path" → the route (HEAD goes with GET)."""
+    """Every operation the app serves, as "METHOD /path" → the route (HEAD goes with GET). The console's pages
+    log people in with sessions, not keys: their own matrix, also generated from the app's routes, is
+    tests/integration/console/test_roles.py."""
+    from omnihub.console.web import ConsoleRoute
+
     found = {}
     for route in _flatten(app.routes):
+        if isinstance(getattr(route, "original_route", route), ConsoleRoute):
+            continue
         for method in sorted(getattr(route, "methods", None) or ()):
             if method != "HEAD":
                 found[f"{method} {route.path}"] = route
