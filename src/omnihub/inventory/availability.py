@@ -50,10 +50,11 @@ class AvailabilityProjector:
         for code in whole_channels:
             chan = channels[code] = catalog.get_channel(conn, code)
             pairs.update((code, sku) for sku in queries.skus_at(conn, chan["locations"]))
-        for code, sku in repriced:
-            if code not in channels:
-                channels[code] = catalog.get_channel(conn, code)
-            pairs.add((code, sku))
+        if repriced:  # only products stocked for the channel: a price alone changes no figure worth publishing
+            for code, _ in repriced:
+                if code not in channels:
+                    channels[code] = catalog.get_channel(conn, code)
+            pairs.update(queries.stocked_pairs(conn, channels, repriced))
         if pairs:
             publish_availability(conn, self.clock, sorted(pairs), list(channels.values()))
 

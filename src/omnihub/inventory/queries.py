@@ -231,6 +231,21 @@ def skus_at(conn: Connection, location_codes: Sequence[str]) -> list[str]:
                              .distinct().order_by(SL.sku)).scalars())
 
 
+def stocked_pairs(conn: Connection, channels: dict[str, dict[str, Any]], pairs: Iterable[tuple[str, str]]
+                  ) -> set[tuple[str, str]]:
+    """The (channel, SKU) pairs whose SKU has a stock level at one of the channel's locations."""
+    wanted = set(pairs)
+    skus = sorted({sku for _, sku in wanted})
+    locations = sorted({loc for code, _ in wanted for loc in channels[code]["locations"]})
+    if not skus or not locations:
+        return set()
+    at: dict[str, set[str]] = {}
+    for sku, loc in conn.execute(sa.select(SL.sku, SL.location_code)
+                                 .where(SL.sku.in_(skus), SL.location_code.in_(locations))):
+        at.setdefault(sku, set()).add(loc)
+    return {(code, sku) for code, sku in wanted if at.get(sku, set()) & set(channels[code]["locations"])}
+
+
 def ledger_page(conn: Connection, location: str, sku: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
     g = stock_ledger.c
     query = (sa.select(stock_ledger).where(g.location_code == location, g.sku == sku)
