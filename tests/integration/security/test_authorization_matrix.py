@@ -310,6 +310,7 @@ CUSTOMER_READERS = allow(ADMIN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)
 ROWS: dict[str, Row] = {
     # ---- public -------------------------------------------------------------------------------------------
     "GET /healthz": row(lambda w: Call("/healthz"), public()),
+    "GET /readyz": row(lambda w: Call("/readyz"), public()),
     "GET /openapi.json": row(lambda w: Call("/openapi.json"), public()),
     "GET /docs": row(lambda w: Call("/docs"), public()),
     "GET /docs/oauth2-redirect": row(lambda w: Call("/docs/oauth2-redirect"), public()),
