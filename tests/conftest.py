@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from omnihub.app import create_app
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
@@ -27,6 +28,12 @@ PG_ADMIN_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL", "postgresql://postgre
 REQUIRE_PG = os.environ.get("OMNIHUB_TEST_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-key"
 TEST_RECEIVERS = "127.0.0.1/32"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def house() -> None:
+    """Every test runs in a wired house, as every process does (tests that call services without an app too)."""
+    bootstrap()
 
 
 def _pg_reachable() -> str | None:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omnihub import __version__
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings, get_settings
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database
@@ -163,7 +164,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     from omnihub.api import include_routers
     from omnihub.docs_ui import install_docs
 
-    include_routers(app)
+    include_routers(app, bootstrap())
     _link_operations(app)
     install_docs(app)
 

@@ -23,6 +23,15 @@ app.add_typer(inventory, name="inventory")
 console = Console(stderr=True)
 
 
+@app.callback()
+def _house() -> None:
+    """Every command runs in a wired house (`omnihub.bootstrap`): a merge made here moves orders like one made
+    through the API."""
+    from omnihub.bootstrap import bootstrap
+
+    bootstrap()
+
+
 def _database():  # type: ignore[no-untyped-def]
     from omnihub.core.db import database_from_settings
 

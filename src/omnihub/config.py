@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # keeps what it has not sent yet, whatever its age.
     outbox_retention_days: float = 7.0
     outbox_purge_every_seconds: float = 3600.0
+    # Idempotency-Keys and the answers kept with them are forgotten after this long (purged by the worker; 0
+    # keeps them): a retry after that is a new request.
+    idempotency_retention_hours: float = 24.0
+    # How far ahead of the server's clock a consent's `at` may be (clients' clocks drift a little).
+    consent_clock_skew_seconds: float = 300.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
     # Brute force: unknown API keys from one client address in a window, then that address is refused (429 with

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import Connection
 
+from omnihub.bootstrap import bootstrap
 from omnihub.catalog import queries as catalog_queries
 from omnihub.catalog import service as catalog
 from omnihub.commerce import queries as commerce_queries
@@ -591,6 +592,7 @@ def _already_loaded(conn: Connection) -> bool:
 
 def load_demo(db: Database, clock: Clock, console: Console | None = None) -> str:
     """Load the demo business once; on later runs detect it and reuse it. Returns a short summary."""
+    bootstrap()  # the demo's merges must move orders and carts, as they would through the API
     progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=console is None, transient=True)
     with progress:

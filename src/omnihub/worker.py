@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from omnihub.bootstrap import House, bootstrap
 from omnihub.config import Settings, get_settings, secret_problem
 from omnihub.connectors.webhooks.sender import WebhookSender
-from omnihub.connectors.webhooks.service import WebhookFanout
 from omnihub.core.clock import Clock, SystemClock
 from omnihub.core.db import Database, is_unavailable
 from omnihub.core.events import EventHandler, dispatch_pending, lock_positions, purge_dispatched
+from omnihub.core.rooms import Job
 
 log = logging.getLogger("omnihub.worker")
 
@@ -37,7 +38,8 @@ MAX_BATCHES_PER_STEP = 20
 
 @dataclass
 class WorkerStats:
-    """What the worker has done so far (handed to the `progress` callback after every step)."""
+    """What the worker has done so far (handed to the `progress` callback after every step). `jobs`: the work
+    each room job did, by job name (for a check such as `inventory.reconcile`: what it found)."""
 
     steps: int = 0
     dispatched: int = 0
@@ -45,10 +47,8 @@ class WorkerStats:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
-    released: int = 0
-    reconciled: int = 0
-    drifts: int = 0
     purged: int = 0
+    jobs: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -91,17 +91,9 @@ class DatabaseWatch:
 
 
 def default_handlers(clock: Clock, settings: Settings) -> list[EventHandler]:
-    """Projections first (they may emit follow-up events, dispatched in the next batch), then the outlets."""
-    from omnihub.inventory.availability import AvailabilityProjector
-
-    handlers: list[EventHandler] = [AvailabilityProjector(clock)]
-    if settings.nats_url:
-        from omnihub.connectors.nats.publisher import NatsPublisher
-
-        handlers.append(NatsPublisher(settings.nats_url))
-    # Last: it takes the outbox positions lock, held until the dispatch commits (keep that stretch short).
-    handlers.append(WebhookFanout(clock))
-    return handlers
+    """The rooms' event handlers (`omnihub.bootstrap`): projections first (they may emit follow-up events,
+    dispatched in the next batch), then the outlets, the webhook fan-out last."""
+    return bootstrap().event_handlers(clock, settings)
 
 
 class Worker:
@@ -117,16 +109,20 @@ class Worker:
         concurrency: int = 16,
         batch_size: int = 500,
         lease_seconds: float | None = None,
+        house: House | None = None,
     ) -> None:
+        house = house or bootstrap()
         self.settings = settings
         self.db = db
         self.clock = clock
-        self.handlers = list(handlers) if handlers is not None else default_handlers(clock, settings)
+        self.handlers = list(handlers) if handlers is not None else house.event_handlers(clock, settings)
+        self.jobs = house.jobs(settings)
         self.sender = WebhookSender(db, clock, settings, concurrency=concurrency, batch_size=batch_size,
                                     lease_seconds=lease_seconds)
         self.stats = WorkerStats()
-        self._last_reconcile: datetime | None = None
+        self._last_run: dict[str, datetime] = {}
         self._last_purge: datetime | None = None
+        self._last_key_purge: datetime | None = None
         # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
         # up dispatching (and the availability projection) for everyone else.
         self.sending_in_background = False
@@ -165,58 +161,34 @@ class Worker:
         self.stats.dead += s.dead - before[2]
         return total
 
-    def release_expired(self) -> int:
-        from omnihub.inventory.reservations import release_expired_reservations
-
+    def run_job(self, job: Job, *, force: bool = False) -> int:
+        """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
+        full batch goes again, up to the step limit. Returns what it did (or found)."""
+        now = self.clock.now()
+        if job.every is not None and not force:
+            last = self._last_run.get(job.name)
+            if last is not None and (now - last).total_seconds() < job.every(self.settings):
+                return 0
         total = 0
-        for _ in range(MAX_BATCHES_PER_STEP):
+        for _ in range(MAX_BATCHES_PER_STEP if job.batch else 1):
             with self.db.transaction() as conn:
-                n = release_expired_reservations(conn, self.clock, limit=500)
-            total += n
-            if n < 500:
+                done = job.run(conn, self.clock, self.settings)
+            total += done
+            if not job.batch or done < job.batch:
                 break
+        self._last_run[job.name] = now
+        self.stats.jobs[job.name] = self.stats.jobs.get(job.name, 0) + total
         if total:
-            log.info("released %d expired reservations", total)
-        self.stats.released += total
+            log.info("%s: %d", job.name, total)
         return total
 
-    def expire_pickups(self) -> int:
-        """Click & collect orders nobody collected in time release their stock and are refunded."""
-        from omnihub.commerce.fulfilment import expire_uncollected
-
-        with self.db.transaction() as conn:
-            expired = expire_uncollected(conn, self.clock)
-        if expired:
-            log.info("expired %d uncollected pickup orders", expired)
-        return expired
-
-    def send_email(self) -> int:
-        """Queued e-mail goes out by SMTP when OMNIHUB_SMTP_URL is set (otherwise messages are logged as sent)."""
-        if not self.settings.smtp_url:
-            return 0
-        from omnihub.messaging.service import send_queued_email
-
-        with self.db.transaction() as conn:
-            return send_queued_email(conn, self.clock, self.settings.smtp_url)
-
-    def reconcile(self, *, force: bool = False) -> list[dict[str, Any]] | None:
-        """Every reconcile_every_seconds (by the injected clock): compare stock with its ledger, report drift."""
-        now = self.clock.now()
-        due = self._last_reconcile is None or (
-            (now - self._last_reconcile).total_seconds() >= self.settings.reconcile_every_seconds
-        )
-        if not (force or due):
-            return None
-        from omnihub.inventory.stock import check_inventory
-
-        with self.db.transaction() as conn:
-            drifts = check_inventory(conn, self.clock)
-        self._last_reconcile = now
-        self.stats.reconciled += 1
-        self.stats.drifts += len(drifts)
-        for drift in drifts:
-            log.warning("inventory drift: %s", drift)
-        return drifts
+    def run_jobs(self) -> int:
+        """Every room job that is due; returns the work done (checks do not count)."""
+        work = 0
+        for job in self.jobs:
+            done = self.run_job(job)
+            work += done if job.counts_as_work else 0
+        return work
 
     def purge_outbox(self, *, force: bool = False) -> int:
         """Every outbox_purge_every_seconds: delete events dispatched longer than the retention ago, in batches,
@@ -244,16 +216,37 @@ class Worker:
         self.stats.purged += total
         return total
 
+    def purge_idempotency_keys(self, *, force: bool = False) -> int:
+        """Every outbox_purge_every_seconds: forget Idempotency-Keys (and the answers kept with them) recorded
+        longer than idempotency_retention_hours ago, in batches."""
+        from omnihub.core.idempotency import purge_expired
+
+        retention = self.settings.idempotency_retention_hours
+        now = self.clock.now()
+        due = self._last_key_purge is None or (
+            (now - self._last_key_purge).total_seconds() >= self.settings.outbox_purge_every_seconds)
+        if retention <= 0 or not (force or due):
+            return 0
+        total = 0
+        for _ in range(MAX_BATCHES_PER_STEP):
+            with self.db.transaction() as conn:
+                n = purge_expired(conn, before=now - timedelta(hours=retention), limit=PURGE_BATCH)
+            total += n
+            if n < PURGE_BATCH:
+                self._last_key_purge = now
+                break
+        if total:
+            log.info("purged %d idempotency keys older than %g hours", total, retention)
+        return total
+
     def step(self) -> int:
         """One pass over every job. Returns how much work was done (0 = idle)."""
         work = self.dispatch()
         if not self.sending_in_background:
             work += self.send_webhooks()
-        work += self.release_expired()
-        work += self.expire_pickups()
-        work += self.send_email()
-        self.reconcile()
+        work += self.run_jobs()
         self.purge_outbox()
+        self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly
             work += self.dispatch()
         self.stats.steps += 1

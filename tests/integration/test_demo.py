@@ -9,13 +9,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.builders import ok
 
+from omnihub.commerce.models import carts, orders
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 from omnihub.core.migrate import upgrade
 from omnihub.core.security import KeyAuthenticator, Role
+from omnihub.customers.models import customers
 from omnihub.demo import generate_customers, load_demo
 
 
@@ -189,3 +192,30 @@ def test_demo_command_prints_a_working_admin_key_and_reruns_cleanly(tmp_path: Pa
             assert auth.authenticate(db.read, key).role is Role.ADMIN
     finally:
         db.dispose()
+
+
+def test_demo_command_moves_the_orders_of_profiles_it_merges(tmp_path: Path) -> None:
+    """`omnihub demo` never builds the web app: the rooms are wired by `bootstrap()` all the same, so when the
+    demo recognises a till customer and an online one as one person, their orders and carts follow the merge
+    (they used to stay on the profile merged away, and `GET /customers/{id}/orders` lost them)."""
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+
+    run = _run_demo(db_url)
+
+    assert run.returncode == 0, run.stderr
+    db = Database(db_url)
+    try:
+        with db.read() as conn:
+            merged_away = sa.select(customers.c.id).where(customers.c.status == "merged")
+            merged = conn.execute(sa.select(sa.func.count()).select_from(merged_away.subquery())).scalar()
+            stranded_orders = conn.execute(sa.select(sa.func.count()).select_from(orders)
+                                           .where(orders.c.customer_id.in_(merged_away))).scalar()
+            stranded_carts = conn.execute(sa.select(sa.func.count()).select_from(carts)
+                                          .where(carts.c.customer_id.in_(merged_away))).scalar()
+            moved = conn.execute(sa.select(sa.func.count()).select_from(orders).where(
+                orders.c.origin_customer_id.in_(merged_away))).scalar()
+    finally:
+        db.dispose()
+    assert merged >= 3
+    assert moved >= 1  # the merged-away profiles did have orders
+    assert (stranded_orders, stranded_carts) == (0, 0)

@@ -399,70 +399,40 @@ def _next_number(conn: Connection, series: str) -> int:
     return take_counter(conn, document_series, "series", series, "next_number")
 
 
-@dataclass(frozen=True)
-class NumberInto:
-    """A row of the caller's that records the document's number (e.g. the order's `invoice_number`): written
-    with the document, so on PostgreSQL numbering, document and that row are one statement."""
-
-    table: sa.Table
-    key_column: str
-    number_column: str
-    key: str
-
-
-# PostgreSQL: the series advanced, the document written and its number copied into the caller's row in one
-# statement — the series row is locked from here to commit, and every round trip after it is time that every
-# other document of the series waits. The number is spelled as `rules.next_document_number` spells it.
-_ISSUE_NEW_PG: dict[tuple[str, str, str], sa.TextClause] = {}
-
-
-def _issue_new_statement(target: NumberInto) -> sa.TextClause:
-    shape = (target.table.name, target.key_column, target.number_column)
-    statement = _ISSUE_NEW_PG.get(shape)
-    if statement is None:
-        c = billing_documents.c
-        statement = _ISSUE_NEW_PG[shape] = sa.text(f"""
+# PostgreSQL: the series advanced and the document written in one statement — the series row is locked from here
+# to commit, and every round trip after it is time that every other document of the series waits. The number is
+# spelled as `rules.next_document_number` spells it.
+_ISSUE_NEW_PG = sa.text("""
 WITH n AS (
     INSERT INTO document_series (series, next_number) VALUES (:series, 2)
     ON CONFLICT (series) DO UPDATE SET next_number = document_series.next_number + 1
     RETURNING next_number - 1 AS seq
-), doc AS (
-    INSERT INTO billing_documents (id, kind, number, series, sequence, source_id, order_id, return_id,
-                                   invoice_number, currency, lines, totals, issued_at)
-    SELECT :id, :kind, :series || '-' || lpad(seq::text, greatest(:digits, length(seq::text)), '0'), :series,
-           seq, :source_id, :order_id, :return_id, :invoice_number, :currency, :lines, :totals, :issued_at FROM n
-    RETURNING number, sequence
-), copied AS (
-    UPDATE {target.table.name} SET {target.number_column} = doc.number FROM doc
-    WHERE {target.table.name}.{target.key_column} = :target_key
 )
-SELECT number, sequence FROM doc
-""").bindparams(sa.bindparam("lines", type_=c.lines.type), sa.bindparam("totals", type_=c.totals.type),
-                sa.bindparam("issued_at", type_=c.issued_at.type))
-    return statement
+INSERT INTO billing_documents (id, kind, number, series, sequence, source_id, order_id, return_id, invoice_number,
+                               currency, lines, totals, issued_at)
+SELECT :id, :kind, :series || '-' || lpad(seq::text, greatest(:digits, length(seq::text)), '0'), :series, seq,
+       :source_id, :order_id, :return_id, :invoice_number, :currency, :lines, :totals, :issued_at FROM n
+RETURNING number, sequence
+""").bindparams(sa.bindparam("lines", type_=billing_documents.c.lines.type),
+                sa.bindparam("totals", type_=billing_documents.c.totals.type),
+                sa.bindparam("issued_at", type_=billing_documents.c.issued_at.type))
 
 
 def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_id: str, return_id: str | None,
            series: str, currency: str, lines: Sequence[dict[str, Any]], totals: dict[str, Any],
-           invoice_number: str | None, source_is_new: bool = False,
-           number_into: NumberInto | None = None) -> dict[str, Any]:
+           invoice_number: str | None, source_is_new: bool = False) -> dict[str, Any]:
     rules.check_series(series)
 
     def write() -> dict[str, Any]:
         row = dict(id=new_id("doc"), kind=kind, series=series, source_id=source_id, order_id=order_id,
                    return_id=return_id, invoice_number=invoice_number, currency=currency,
                    lines=_jsonable(list(lines)), totals=_jsonable(dict(totals)), issued_at=clock.now())
-        if number_into is not None and conn.dialect.name == "postgresql":
-            numbered = conn.execute(_issue_new_statement(number_into), {
-                **row, "digits": rules.NUMBER_DIGITS, "target_key": number_into.key}).one()
+        if source_is_new and conn.dialect.name == "postgresql":
+            numbered = conn.execute(_ISSUE_NEW_PG, {**row, "digits": rules.NUMBER_DIGITS}).one()
             return {**row, "number": numbered.number, "sequence": numbered.sequence}
         sequence = _next_number(conn, series)
         row.update(number=rules.next_document_number(series, sequence), sequence=sequence)
         conn.execute(billing_documents.insert(), row)
-        if number_into is not None:
-            target = number_into.table
-            conn.execute(target.update().where(target.c[number_into.key_column] == number_into.key)
-                         .values({number_into.number_column: row["number"]}))
         return row
 
     if source_is_new:  # created in this transaction: nobody else can have documented it
@@ -485,16 +455,17 @@ def _issue(conn: Connection, clock: Clock, *, kind: str, source_id: str, order_i
 
 
 def issue_invoice(conn: Connection, clock: Clock, *, order_id: str, series: str, currency: str,
-                  lines: Sequence[dict[str, Any]], totals: dict[str, Any], new_order: bool = False,
-                  number_into: NumberInto | None = None) -> dict[str, Any]:
+                  lines: Sequence[dict[str, Any]], totals: dict[str, Any], new_order: bool = False
+                  ) -> dict[str, Any]:
     """Number and store the order's invoice (`INV-2026-000001`…, gapless per series even under concurrency).
     One invoice per order: issuing again returns the first. Lines and totals are stored as given (Decimals
-    become strings). Emits `invoice.issued`. `new_order`: the order was created in the caller's transaction,
-    so there is no earlier invoice to look for (two round trips fewer while the series row is locked).
-    `number_into`: the caller's row that records the number, written with the document."""
+    become strings). Emits `invoice.issued`. Returns the document: the caller records its number on its own
+    rows (billing never writes another room's tables). `new_order`: the order was created in the caller's
+    transaction, so there is no earlier invoice to look for (two round trips fewer while the series row is
+    locked; on PostgreSQL numbering and writing are then one statement)."""
     return _issue(conn, clock, kind="invoice", source_id=order_id, order_id=order_id, return_id=None,
                   series=series, currency=currency, lines=lines, totals=totals, invoice_number=None,
-                  source_is_new=new_order, number_into=number_into)
+                  source_is_new=new_order)
 
 
 def issue_credit_note(conn: Connection, clock: Clock, *, order_id: str, return_id: str, series: str, currency: str,

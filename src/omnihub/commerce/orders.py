@@ -64,6 +64,8 @@ COUNTER_SALE = "counter sale"  # the note on a counter sale's hand-over, and its
 _INSERT_ORDER = orders.insert()
 _INSERT_ORDER_LINES = order_lines.insert()
 _ORDER_BY_IDEMPOTENCY_KEY = sa.select(ORD.id).where(ORD.idempotency_key == sa.bindparam("b_key"))
+_SET_INVOICE_NUMBER = (orders.update().where(ORD.id == sa.bindparam("b_id"))
+                       .values(invoice_number=sa.bindparam("b_number")))
 
 
 def _book_slot(conn: Connection, slot_id: str, location: str) -> None:
@@ -131,25 +133,18 @@ def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor:
     contact = None
     if customer_id is None:
         customer_id, contact = resolve_customer(conn, clock, data.get("customer"), channel, actor)
-    address = fulfilment.get("address") or {}
-    pricing = price_lines(conn, clock, channel=channel, customer_id=customer_id, lines=lines,
-                          codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
-                          country=address.get("country"))
-    expected = data.get("expected_total")
-    if expected is not None and rules.quantize(Decimal(expected), pricing.currency) != pricing.total:
-        raise errors.total_changed(str(expected), str(pricing.total))
+    pricing = price_for(conn, clock, channel=channel, customer_id=customer_id, lines=lines, data=data,
+                        fulfilment=fulfilment)
     if cart and cart.get("hold_reservation_id"):
         release_cart_hold(conn, clock, cart["hold_reservation_id"], actor)
 
     if draft:
-        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
-                            contact=contact,
-                            customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=None,
+        return _write_draft(conn, clock, order_id=order_id, now=now, channel=channel, lines=lines,
+                            customer_id=customer_id, contact=contact, pricing=pricing, fulfilment=fulfilment,
                             cart=cart, idempotency_key=idempotency_key, actor=actor)
     plan = first_plan or plan_order(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
     try:
-        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, lines=lines,
-                            contact=contact,
+        return _write_order(conn, clock, order_id=order_id, now=now, data=data, channel=channel, contact=contact,
                             customer_id=customer_id, pricing=pricing, fulfilment=fulfilment, plan=plan,
                             cart=cart, idempotency_key=idempotency_key, actor=actor)
     except DomainError as exc:
@@ -159,6 +154,52 @@ def _place_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor:
             # race is rare, two statements per order are not.
             raise RetryTransaction("the planned stock was taken meanwhile", otherwise=exc) from exc
         raise
+
+
+def price_for(conn: Connection, clock: Clock, *, channel: dict[str, Any], customer_id: str | None,
+              lines: list[tuple[str, int]], data: dict[str, Any], fulfilment: dict[str, Any]) -> Pricing:
+    """What the order costs where it is placed (its promotion codes, the delivery country's tax); a caller that
+    named the total it expects gets a 409 when the price moved."""
+    address = fulfilment.get("address") or {}
+    pricing = price_lines(conn, clock, channel=channel, customer_id=customer_id, lines=lines,
+                          codes=data.get("promotion_codes") or [], fulfilment_type=fulfilment["type"],
+                          country=address.get("country"))
+    expected = data.get("expected_total")
+    if expected is not None and rules.quantize(Decimal(expected), pricing.currency) != pricing.total:
+        raise errors.total_changed(str(expected), str(pricing.total))
+    return pricing
+
+
+def totals_columns(pricing: Pricing) -> dict[str, Any]:
+    """An order's money columns as priced."""
+    return dict(currency=pricing.currency, subtotal=pricing.subtotal, discount=pricing.discount,
+                shipping=pricing.shipping, tax=pricing.tax, shipping_tax=pricing.shipping_tax,
+                shipping_tax_rate=pricing.shipping_tax_rate, total=pricing.total,
+                prices_include_tax=pricing.prices_include_tax, promotions=pricing.promotions,
+                price_list=pricing.price_list)
+
+
+def placed_columns(conn: Connection, now: Any, *, channel: dict[str, Any], pricing: Pricing,
+                   fulfilment: dict[str, Any], plan: Plan, reservation_id: str) -> dict[str, Any]:
+    """The columns an order takes when it is placed — a new order or a draft completed now alike: its channel
+    and totals, how it is fulfilled and from where, its hold, its pickup store and slot (booked here), and what
+    it is promised: now at the counter, two hours for a pickup the store holds whole, two days when units travel
+    to the store or for a delivery."""
+    kind = fulfilment["type"]
+    pickup_location = fulfilment["location"] if kind == "pickup" else None
+    slot = fulfilment.get("slot") if pickup_location else None
+    if slot:
+        _book_slot(conn, slot, pickup_location)
+    travels = bool(pickup_location and any(loc != pickup_location for _, loc, _ in plan.decision.allocations))
+    if kind == "in_store":
+        promised = now
+    else:
+        promised = now + (timedelta(days=TRANSFER_DAYS) if travels else timedelta(hours=2 if pickup_location else 48))
+    return dict(
+        channel_code=channel["code"], **totals_columns(pricing), fulfilment=jsonable(fulfilment),
+        sourcing=plan.decision.explanation, reservation_id=reservation_id, pickup_location=pickup_location,
+        pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
+        pickup_slot_id=slot, promised_at=promised)
 
 
 @dataclass(frozen=True)
@@ -185,53 +226,67 @@ def _hold_stock(conn: Connection, clock: Clock, hold: Hold, actor: str | None, *
 
 
 def _write_order(conn: Connection, clock: Clock, *, order_id: str, now: Any, data: dict[str, Any],
-                 channel: dict[str, Any], lines: list[tuple[str, int]], customer_id: str | None, pricing: Pricing,
-                 fulfilment: dict[str, Any], plan: Plan | None, cart: dict[str, Any] | None,
-                 idempotency_key: str | None, actor: str | None, contact: dict[str, str] | None = None
-                 ) -> dict[str, Any]:
-    """The order's rows, then `complete_order`. A draft (no plan) holds nothing."""
-    draft = plan is None
-    decision = plan.decision if plan else None
-    hold = None
-    allocations: list[tuple[str, str | None, int]] = [(sku, None, q) for sku, q in lines]
-    if plan is not None:
-        allocations = list(plan.decision.allocations)
-        hold = Hold(order_id, channel["code"], new_id("res"), plan.decision.allocations, plan.quotas)
-        if fulfilment["type"] == "pickup" and fulfilment.get("slot"):
-            _book_slot(conn, fulfilment["slot"], fulfilment["location"])
-
-    pickup_location = fulfilment.get("location") if fulfilment["type"] == "pickup" and not draft else None
-    travels = bool(pickup_location and any(loc != pickup_location for _, loc, _ in allocations))
-    promised = None
-    if not draft:
-        promised = now + (timedelta(days=TRANSFER_DAYS) if travels else timedelta(hours=2 if pickup_location else 48))
-        if fulfilment["type"] == "in_store":
-            promised = now
+                 channel: dict[str, Any], customer_id: str | None, pricing: Pricing, fulfilment: dict[str, Any],
+                 plan: Plan, cart: dict[str, Any] | None, idempotency_key: str | None, actor: str | None,
+                 contact: dict[str, str] | None = None) -> dict[str, Any]:
+    """A new order's row and lines, written by `complete_order` in their final state."""
+    hold = Hold(order_id, channel["code"], new_id("res"), plan.decision.allocations, plan.quotas)
     row = dict(
-        id=order_id, number=next_number(conn, channel["code"]) if draft else f"{UNNUMBERED}{order_id}",
-        channel_code=channel["code"], customer_id=customer_id,
-        origin_customer_id=customer_id,
-        status="draft" if draft else "pending_payment", payment_status="unpaid", currency=pricing.currency,
-        subtotal=pricing.subtotal, discount=pricing.discount, shipping=pricing.shipping, tax=pricing.tax,
-        shipping_tax=pricing.shipping_tax, shipping_tax_rate=pricing.shipping_tax_rate,
-        total=pricing.total, prices_include_tax=pricing.prices_include_tax, fulfilment=jsonable(fulfilment),
-        sourcing=decision.explanation if decision else {}, promotions=pricing.promotions,
-        reservation_id=hold.reservation_id if hold else None, price_list=pricing.price_list,
-        pickup_location=pickup_location,
-        pickup_status=("awaiting_stock" if travels else "preparing") if pickup_location else None,
-        pickup_slot_id=fulfilment.get("slot") if pickup_location else None, promised_at=promised,
-        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, contact=contact, created_at=now,
-        updated_at=now)
-    line_rows = priced_line_rows(order_id, pricing, allocations)
-    if draft:
-        conn.execute(_INSERT_ORDER, row)
-        conn.execute(_INSERT_ORDER_LINES, line_rows)
-        record_history(conn, clock, order_id, None, "draft", actor)
-        emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
-        return queries.get_order(conn, order_id)
-    assert hold is not None
+        id=order_id, number=f"{UNNUMBERED}{order_id}", customer_id=customer_id, origin_customer_id=customer_id,
+        status="pending_payment", payment_status="unpaid", cart_id=cart["id"] if cart else None,
+        idempotency_key=idempotency_key, contact=contact, created_at=now, updated_at=now,
+        **placed_columns(conn, now, channel=channel, pricing=pricing, fulfilment=fulfilment, plan=plan,
+                         reservation_id=hold.reservation_id))
+    line_rows = priced_line_rows(order_id, pricing, plan.decision.allocations)
     return complete_order(conn, clock, row, pricing=pricing, payments=data.get("payments") or [], actor=actor,
                           hold=hold, new_lines=line_rows)
+
+
+def _write_draft(conn: Connection, clock: Clock, *, order_id: str, now: Any, channel: dict[str, Any],
+                 lines: list[tuple[str, int]], customer_id: str | None, contact: dict[str, str] | None,
+                 pricing: Pricing, fulfilment: dict[str, Any], cart: dict[str, Any] | None,
+                 idempotency_key: str | None, actor: str | None) -> dict[str, Any]:
+    """A draft holds nothing and promises nothing: its lines are priced, not yet sourced."""
+    row = dict(
+        id=order_id, number=next_number(conn, channel["code"]), channel_code=channel["code"],
+        customer_id=customer_id, origin_customer_id=customer_id, status="draft", payment_status="unpaid",
+        **totals_columns(pricing), fulfilment=jsonable(fulfilment), sourcing={}, reservation_id=None,
+        pickup_location=None, pickup_status=None, pickup_slot_id=None, promised_at=None,
+        cart_id=cart["id"] if cart else None, idempotency_key=idempotency_key, contact=contact, created_at=now,
+        updated_at=now)
+    conn.execute(_INSERT_ORDER, row)
+    conn.execute(_INSERT_ORDER_LINES, priced_line_rows(order_id, pricing, [(sku, None, q) for sku, q in lines]))
+    record_history(conn, clock, order_id, None, "draft", actor)
+    emit(conn, clock, "order.drafted", {"id": order_id, "channel": channel["code"], "customer_id": customer_id})
+    return queries.get_order(conn, order_id)
+
+
+def complete_draft(conn: Connection, clock: Clock, order_id: str, data: dict[str, Any], *, actor: str | None
+                   ) -> dict[str, Any]:
+    """A draft becomes an order where it is completed (possibly another channel): priced again for that channel
+    and customer, sourced, and written with the same columns a new order gets (`placed_columns`: slot booked,
+    promise kept), then held and paid by `complete_order` like any order."""
+    order = queries.order_row(conn, order_id)
+    if order["status"] != "draft":
+        raise errors.not_a_draft(order_id)
+    channel = catalog.get_channel(conn, data.get("channel") or order["channel_code"], field="channel")
+    fulfilment = data["fulfilment"]
+    validate_fulfilment(conn, fulfilment)
+    lines = [(r["sku"], r["quantity"]) for r in queries.order_line_rows(conn, order_id)]
+    pricing = price_for(conn, clock, channel=channel, customer_id=order["customer_id"], lines=lines, data=data,
+                        fulfilment=fulfilment)
+    plan = plan_order(conn, clock, channel=channel, lines=lines, fulfilment=fulfilment)
+    hold = Hold(order_id, channel["code"], new_id("res"), plan.decision.allocations, plan.quotas)
+    now = clock.now()
+    conn.execute(order_lines.delete().where(OL.order_id == order_id))
+    conn.execute(_INSERT_ORDER_LINES, priced_line_rows(order_id, pricing, plan.decision.allocations))
+    conn.execute(orders.update().where(ORD.id == order_id).values(
+        **placed_columns(conn, now, channel=channel, pricing=pricing, fulfilment=fulfilment, plan=plan,
+                         reservation_id=hold.reservation_id), updated_at=now))
+    order = queries.order_row(conn, order_id)
+    set_status(conn, clock, order, "pending_payment", actor, f"draft completed in {channel['code']}")
+    return complete_order(conn, clock, order, pricing=pricing, payments=data.get("payments") or [], actor=actor,
+                          hold=hold)
 
 
 def complete_order(conn: Connection, clock: Clock, order: dict[str, Any], *, pricing: Pricing,
@@ -365,7 +420,8 @@ def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines:
         conn, clock, order_id=order_id, series=f"{INVOICE_SERIES}-{order['channel_code'].upper()}",
         currency=order["currency"], lines=document_lines,
         totals={k: money(order[k]) for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")},
-        new_order=new_order, number_into=billing.NumberInto(orders, "id", "invoice_number", order_id))
+        new_order=new_order)
+    conn.execute(_SET_INVOICE_NUMBER, {"b_id": order_id, "b_number": invoice["number"]})
     return invoice["number"]
 
 

@@ -7,8 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -87,8 +88,11 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     # died under us fails its request cleanly and is replaced.
     # Sessions in UTC whatever the server's default: timestamps come back as UTC (see UtcTimestamp). A server
     # that does not answer fails a connection in seconds, not the operating system's minutes.
+    # hide_parameters: a database error's message (logged with its traceback) never carries the values bound to
+    # the statement — names, addresses, secrets — only the SQL.
     engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, future=True,
-                              connect_args={"options": "-c TimeZone=UTC", "connect_timeout": 5})
+                              connect_args={"options": "-c TimeZone=UTC", "connect_timeout": 5},
+                              hide_parameters=True)
     # Several rows of one INSERT (an order's lines, its reservation lines, its ledger rows) go as one multi-row
     # statement — SQLAlchemy's "insertmanyvalues", which its psycopg dialect otherwise keeps for INSERTs with
     # RETURNING — instead of psycopg's executemany, which is still one statement per row for the server.
@@ -97,7 +101,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True,
+                              hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -119,6 +124,52 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class TransactionWitness(Protocol):
+    """Told about every write transaction of the work it watches (a keyed request: core.idempotency), so that
+    it can add its own row to the transaction that carries the work's effect."""
+
+    def began(self, conn: Connection) -> Any: ...
+
+    def before_commit(self, conn: Connection, mark: Any) -> Any: ...
+
+    def committed(self, done: Any) -> None: ...
+
+
+_witness: ContextVar[TransactionWitness | None] = ContextVar("omnihub_transaction_witness", default=None)
+
+
+@contextmanager
+def witnessed_by(witness: TransactionWitness) -> Iterator[None]:
+    """Every `Database.transaction()` opened in this context (and in the threads it hands work to: the thread
+    pool copies the context) shows itself to `witness`."""
+    token = _witness.set(witness)
+    try:
+        yield
+    finally:
+        _witness.reset(token)
+
+
+def witnessing() -> bool:
+    return _witness.get() is not None
+
+
+def wrote_anything(conn: Connection, mark: Any) -> bool:
+    """Whether the current transaction changed anything since `mark` (`changes_mark` at its start). PostgreSQL
+    gives a transaction an id at its first write (or row lock); SQLite counts changed rows per connection."""
+    if conn.dialect.name == "postgresql":
+        return bool(conn.execute(_XID_ASSIGNED).scalar())
+    return bool(conn.connection.dbapi_connection.total_changes != mark)  # type: ignore[union-attr]
+
+
+def changes_mark(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return None
+    return conn.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
+
+
+_XID_ASSIGNED = sa.text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+
+
 class Database:
     """The process's handle on the system of record."""
 
@@ -136,11 +187,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A write transaction: commits on success, rolls everything back on any error."""
+        """A write transaction: commits on success, rolls everything back on any error. Watched by the
+        context's `TransactionWitness`, if any (it may add to the transaction, or refuse it, before commit)."""
+        witness = _witness.get()
         with self.engine.connect() as conn:
             conn.info["write"] = True
+            if witness is None:
+                with conn.begin():
+                    yield conn
+                return
             with conn.begin():
+                mark = witness.began(conn)
                 yield conn
+                done = witness.before_commit(conn, mark)
+            witness.committed(done)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -156,8 +216,9 @@ class Database:
     @contextmanager
     def single_statement(self, *, read_only: bool = False) -> Iterator[Connection]:
         """For work that is one statement at a time: on PostgreSQL each statement commits by itself (no BEGIN
-        and COMMIT round trips); on SQLite an ordinary transaction (a deferred one when `read_only`)."""
-        if not self.is_postgres:
+        and COMMIT round trips); on SQLite an ordinary transaction (a deferred one when `read_only`). Writes of a
+        witnessed request (a keyed one) take a transaction, so that the witness can join it."""
+        if not self.is_postgres or (not read_only and _witness.get() is not None):
             with self.read() if read_only else self.transaction() as conn:
                 yield conn
             return

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id, transaction_memo
+from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id, transaction_memo, witnessing
 
 outbox = sa.Table(
     "outbox",
@@ -64,12 +64,25 @@ _INSERT_MANY_PG = sa.text(
     "INSERT INTO outbox (id, type, occurred_at, data) "
     "SELECT e->>0, e->>1, (e->>3)::timestamptz, e->2 "
     "FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS t(e, n) ORDER BY n")
+
+
+def outbox_insert_pg(rows: str) -> str:
+    """PostgreSQL: the statement that records events a use case's own SQL produces — for a use case that must be a
+    single self-committing statement (the flash-sale hold: `inventory.reservations.reserve_at_once`), where the
+    event rows come out of a CTE. `rows` is a SELECT yielding (id, type, occurred_at, data) as `emit` would
+    write them: ids from `new_id("evt")`, data a JSON object. Built once by the caller, at import."""
+    return f"INSERT INTO outbox (id, type, occurred_at, data) {rows}"
+
+
 _TOGETHER = "events.together"  # per transaction: {"rows": events held by an `emitted_together` block}
+EMITTED = "events.emitted"  # per transaction of a witnessed request: {"rows": every event emitted}
 
 
 def emit_many(conn: Connection, clock: Clock, events: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     now = clock.now()
     rows = [{"id": new_id("evt"), "type": t, "occurred_at": now, "data": d} for t, d in events]
+    if witnessing():  # a keyed request: its key's row names what it did (core.idempotency)
+        transaction_memo(conn, EMITTED).setdefault("rows", []).extend(rows)
     held = transaction_memo(conn, _TOGETHER).get("rows")
     if held is not None and not conn.in_nested_transaction():
         held.extend(rows)

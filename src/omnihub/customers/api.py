@@ -12,11 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from pydantic import Field, TypeAdapter, ValidationError
 
+from omnihub.core.clock import as_utc
 from omnihub.core.errors import DomainError
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page, refuse_nul
 from omnihub.core.security import Role
-from omnihub.customers import activity, errors, merging, privacy, queries, resolution, writes
+from omnihub.customers import activity, errors, merging, privacy, queries, resolution, rules, writes
 from omnihub.customers.schemas import (
     BlockIn,
     BlockOut,
@@ -213,7 +214,8 @@ def merge_customers(customer_id: str, body: MergeIn, ctx: Context = Depends(requ
         conn, ctx.clock, customer_id, body.other, actor=ctx.principal.key_id))
 
 
-@router.put("/customers/{customer_id}/consents/{purpose}", response_model=dict[str, ConsentOut])
+@router.put("/customers/{customer_id}/consents/{purpose}", response_model=dict[str, ConsentOut],
+            response_model_exclude_unset=True)
 def put_consent(customer_id: str, purpose: Purpose, body: ConsentIn,
                 ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     channel = body.channel or ctx.principal.channel
@@ -221,8 +223,13 @@ def put_consent(customer_id: str, purpose: Purpose, body: ConsentIn,
         ctx.principal.ensure_channel(channel)
     with ctx.db.transaction() as conn:
         cid = privacy.record_consent(conn, ctx.clock, customer_id, purpose, granted=body.granted, channel=channel,
-                                     at=body.at, proof=body.proof)
-        return queries.customer_consents_of(conn, cid)
+                                     at=body.at, proof=body.proof,
+                                     max_ahead_seconds=ctx.settings.consent_clock_skew_seconds)
+        current = queries.customer_consents_of(conn, cid)
+    notice = rules.consent_notice(body.granted, as_utc(body.at) if body.at else ctx.clock.now(), current.get(purpose))
+    if notice:  # a later-dated choice stands: never ignore a choice without saying so
+        current[purpose] = {**current[purpose], "notice": notice}
+    return current
 
 
 @router.put("/customers/{customer_id}/tags/{tag}", status_code=204)

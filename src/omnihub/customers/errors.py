@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from omnihub.core.errors import Conflict, NotFound, ValidationFailed
@@ -87,3 +88,10 @@ def insufficient_store_credit(balance: Decimal, amount: Decimal, currency: str) 
 def lookup_needs_one() -> ValidationFailed:
     return ValidationFailed("lookup_needs_one", "Pass exactly one of email, phone, handle, loyalty.",
                             field="email")
+
+
+def consent_in_future(at: datetime, now: datetime, max_ahead_seconds: float) -> ValidationFailed:
+    return ValidationFailed(
+        "consent_in_future", f"'at' ({at.isoformat()}) is in the future: a choice may be dated at most "
+        f"{max_ahead_seconds:g} seconds after now ({now.isoformat()}).", field="at",
+        at=at.isoformat(), now=now.isoformat(), max_ahead_seconds=max_ahead_seconds)

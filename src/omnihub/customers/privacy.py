@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog_queries
-from omnihub.core.clock import Clock
+from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import new_id
 from omnihub.core.events import emit
 from omnihub.customers import errors, rules
@@ -31,10 +31,14 @@ from omnihub.customers.writes import active_id, channel_regions, insert_into, lo
 
 
 def record_consent(conn: Connection, clock: Clock, customer_id: str, purpose: str, *, granted: bool,
-                   channel: str | None = None, at: datetime | None = None, proof: Any = None) -> str:
-    """Append an explicit choice; the latest choice (by when it was made) is the one that counts."""
+                   channel: str | None = None, at: datetime | None = None, proof: Any = None,
+                   max_ahead_seconds: float = 300.0) -> str:
+    """Append an explicit choice; the latest choice (by when it was made) is the one that counts. A choice
+    dated beyond the clock skew allowed is refused: it would outrank every real choice made until then."""
     if purpose not in rules.PURPOSES:
         raise errors.invalid_identity("purpose", f"purpose must be one of: {', '.join(rules.PURPOSES)}.")
+    if at is not None and rules.dated_in_the_future(as_utc(at), clock.now(), max_ahead_seconds):
+        raise errors.consent_in_future(as_utc(at), clock.now(), max_ahead_seconds)
     cid = active_id(conn, customer_id)
     if channel is not None:
         catalog_queries.get_channel(conn, channel, field="channel")

@@ -415,6 +415,22 @@ def merged_name(survivor: str | None, other: str | None) -> tuple[str | None, st
 # ---- consent --------------------------------------------------------------------------------------------------
 
 
+def dated_in_the_future(at: datetime, now: datetime, max_ahead_seconds: float) -> bool:
+    """A choice dated further ahead than clocks plausibly drift (it would win over every later choice)."""
+    return (at - now).total_seconds() > max_ahead_seconds
+
+
+def consent_notice(granted: bool, at: datetime, current: Mapping[str, Any] | None) -> str | None:
+    """What to tell the caller when the choice just recorded is not the one that counts: a choice dated later
+    says otherwise. None when it counts."""
+    if current is None or bool(current["granted"]) == granted:
+        return None
+    recorded = "opt-in" if granted else "opt-out"
+    standing = "opt-in" if current["granted"] else "opt-out"
+    return (f"This {recorded} (dated {at.isoformat()}) was recorded but does not count: the {standing} dated "
+            f"{current['at'].isoformat()} was made later and stands. Send a choice dated now to change it.")
+
+
 def current_consents(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """One answer per purpose: the latest explicit choice by when it was made (then by arrival)."""
     current: dict[str, Mapping[str, Any]] = {}

@@ -72,6 +72,8 @@ class ConsentOut(BaseModel):
     channel: str | None
     at: datetime
     proof: Any = None
+    notice: str | None = Field(default=None, description="Only in the answer to a choice that does not count "
+                                                         "(a later-dated choice stands): says so.")
 
 
 class TagOut(BaseModel):

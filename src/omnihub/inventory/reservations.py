@@ -16,6 +16,7 @@ from omnihub.catalog import queries as catalog
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database, Timestamp, new_id
 from omnihub.core.errors import DomainError
+from omnihub.core.events import outbox_insert_pg
 from omnihub.inventory import errors, queries, rules
 from omnihub.inventory.levels import (
     StockChanges,
@@ -174,12 +175,12 @@ WITH claimed AS (
                               on_hand_after, reserved_after, reference, actor, at)
     SELECT :loc, :sku, 'reservation', 0, :qty, 0, on_hand, reserved, :rid, :actor, :now FROM claimed
 ), events AS (
-    INSERT INTO outbox (id, type, occurred_at, data)
+    """ + outbox_insert_pg("""
     SELECT :changed_id, 'stock.changed', :now, CAST(:changed AS jsonb) || jsonb_build_object(
         'on_hand', on_hand, 'reserved', reserved, 'safety_stock', safety_stock,
         'available', GREATEST(0, on_hand - reserved - safety_stock)) FROM claimed
     UNION ALL
-    SELECT :created_id, 'reservation.created', :now, CAST(:created AS jsonb) FROM claimed
+    SELECT :created_id, 'reservation.created', :now, CAST(:created AS jsonb) FROM claimed""") + """
 )
 SELECT on_hand, reserved FROM claimed
 """).bindparams(sa.bindparam("now", type_=Timestamp), sa.bindparam("expires_at", type_=Timestamp))

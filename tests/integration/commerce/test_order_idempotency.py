@@ -114,10 +114,12 @@ def test_a_storm_of_parallel_retries_places_one_order_and_answers_each_with_it(
     assert ok(shop.get("/api/v1/payments", params={"order": answers[0].json()["id"]}))["paid"] == "22.00"
 
 
-def test_a_key_still_in_flight_elsewhere_is_in_progress_until_it_is_abandoned(
+def test_a_key_whose_answer_was_lost_is_never_carried_out_again(
         shop: TestClient, db: Database, clock: ManualClock, admin_key: str) -> None:
-    """A first attempt whose process died mid-request (its key claimed, never answered) blocks retries with a
-    clean 409 for a minute, then a retry takes the key over."""
+    """A key's row without an answer means its effect committed (the row is written in the effect's
+    transaction) and the process died before the answer was kept: a clean 409 'in progress' for a few seconds,
+    then 409 `idempotency_answer_lost` naming what it did — never a second order (the old middleware took the
+    key over after a minute and placed the order again)."""
     from omnihub.core.idempotency import idempotency_keys
 
     stock(shop, "vlc", "MUG", 5)
@@ -125,20 +127,24 @@ def test_a_key_still_in_flight_elsewhere_is_in_progress_until_it_is_abandoned(
     with db.transaction() as conn:
         conn.execute(idempotency_keys.insert().values(
             scope=hashlib.sha256(f"Bearer {admin_key}".encode()).hexdigest(), key="pos-7-0005",
-            request_hash=hashlib.sha256(b"/api/v1/orders\n" + payload).hexdigest(), created_at=clock.now()))
+            request_hash=hashlib.sha256(b"/api/v1/orders\n" + payload).hexdigest(), created_at=clock.now(),
+            effect={"method": "POST", "path": "/api/v1/orders",
+                    "events": [{"type": "order.created", "event_id": "evt_1", "id": "ord_1"}]}))
 
     def retry() -> Any:
         return shop.post("/api/v1/orders", content=payload,
                          headers={"Idempotency-Key": "pos-7-0005", "Content-Type": "application/json"})
 
-    waiting = problem(retry(), 409, "idempotency_request_in_progress")
+    waiting = retry()
     clock.advance(seconds=61)
-    taken_over = retry()
-    again = retry()
+    lost = problem(retry(), 409, "idempotency_answer_lost")
 
-    assert waiting["field"] == "Idempotency-Key"
-    assert taken_over.status_code == 201 and again.content == taken_over.content
-    assert [o["id"] for o in web_orders(shop)] == [taken_over.json()["id"]]
+    assert problem(waiting, 409, "idempotency_request_in_progress")["field"] == "Idempotency-Key"
+    assert waiting.headers["retry-after"] == "1"
+    assert lost["events"] == [{"type": "order.created", "event_id": "evt_1", "id": "ord_1"}]
+    assert lost["request"] == {"method": "POST", "path": "/api/v1/orders"}
+    assert web_orders(shop) == []
+    assert ok(shop.get("/api/v1/stock/vlc/MUG"))["reserved"] == 0
 
 
 def cart_with_a_mug(api: TestClient) -> str:

@@ -109,3 +109,39 @@ def test_store_credit_is_spent_never_below_zero(admin: TestClient, db: Database,
     assert left == Decimal("7.50")
     assert refused.value.code == "insufficient_store_credit"
     assert view(admin, cid)["store_credit"] == {"EUR": "7.50"}
+
+
+def test_a_consent_dated_in_the_future_is_refused_and_cannot_outrank_later_opt_outs(admin: TestClient,
+                                                                                    db: Database) -> None:
+    """Before: `at` 9999-12-31 was accepted and then won over every later opt-out, silently."""
+    shop(admin)
+    cid = customer(admin, email="ana@correo.es")["id"]
+    url = f"/api/v1/customers/{cid}/consents/email_marketing"
+
+    far = problem(admin.put(url, json={"granted": True, "at": "9999-12-31T23:59:59Z"}), 422, "consent_in_future")
+    skewed = ok(admin.put(url, json={"granted": True, "at": "2026-01-05T09:04:00Z"}))  # clock at 09:00
+    too_far = problem(admin.put(url, json={"granted": True, "at": "2026-01-05T09:06:00Z"}), 422,
+                      "consent_in_future")
+    opt_out = ok(admin.put(url, json={"granted": False}))
+
+    assert far["field"] == "at" and too_far["field"] == "at"
+    assert skewed["email_marketing"]["granted"] is True
+    assert opt_out["email_marketing"]["granted"] is True  # the 09:04 choice is still the latest…
+    assert "does not count" in opt_out["email_marketing"]["notice"]  # …and the answer says so
+    with db.read() as conn:
+        assert privacy.can_contact(conn, cid, "email_marketing") is True
+
+
+def test_an_older_dated_opt_out_that_loses_to_a_newer_opt_in_says_so(admin: TestClient, db: Database) -> None:
+    shop(admin)
+    cid = customer(admin, email="ana@correo.es")["id"]
+    url = f"/api/v1/customers/{cid}/consents/sms"
+    opt_in = ok(admin.put(url, json={"granted": True, "at": "2026-01-03T10:00:00Z"}))
+    late = ok(admin.put(url, json={"granted": False, "at": "2026-01-02T10:00:00Z"}))
+    counts = ok(admin.put(url, json={"granted": False, "at": "2026-01-04T10:00:00Z"}))
+
+    assert "notice" not in opt_in["sms"] and "notice" not in counts["sms"]
+    assert late["sms"]["granted"] is True
+    assert late["sms"]["notice"].startswith("This opt-out (dated 2026-01-02T10:00:00+00:00) was recorded but "
+                                            "does not count: the opt-in dated 2026-01-03T10:00:00+00:00")
+    assert counts["sms"]["granted"] is False

@@ -1,0 +1,41 @@
+"""`bootstrap()` builds the house from its list of rooms: each room's wiring runs once per process, its jobs run
+in the worker. (That a process which never builds the web app is wired too: tests/integration/test_demo.py.)"""
+
+from tests.integration.core.sample_room import room as sample
+
+from omnihub.bootstrap import ROOMS, bootstrap
+from omnihub.config import Settings
+from omnihub.core.clock import ManualClock
+from omnihub.core.db import Database
+from omnihub.worker import Worker
+
+
+def test_a_room_plugs_in_with_its_wiring_and_its_jobs(settings: Settings, db: Database, clock: ManualClock) -> None:
+    rooms = (*ROOMS, "tests.integration.core.sample_room")
+    sample.calls.update(tidy=0, audit=0)
+
+    house = bootstrap(rooms)
+    again = bootstrap(rooms)
+    worker = Worker(settings, db, clock, handlers=[], house=house)
+    worker.step()
+    worker.step()
+    clock.advance(hours=1)
+    worker.step()
+
+    assert again is house
+    assert [room.name for room in house.rooms][-1] == "sample"
+    assert sample.calls["wire"] == 1  # once per process, however many entry points ask
+    assert {"sample.tidy", "sample.audit", "commerce.expire_pickups", "inventory.release_expired"} <= {
+        job.name for job in house.jobs(settings)}
+    assert sample.calls["tidy"] == 3
+    assert sample.calls["audit"] == 2  # every hour by the injected clock, not every step
+    assert worker.stats.jobs["sample.audit"] == 2
+
+
+def test_jobs_switched_off_by_the_settings_are_left_out(settings: Settings) -> None:
+    house = bootstrap()
+
+    assert "messaging.send_email" not in {job.name for job in house.jobs(settings.model_copy(
+        update={"smtp_url": None}))}
+    assert "messaging.send_email" in {job.name for job in house.jobs(settings.model_copy(
+        update={"smtp_url": "smtp://127.0.0.1:2525"}))}
