@@ -205,3 +205,10 @@ def test_a_consent_proof_is_capped(shop: TestClient) -> None:
         assert answer["field"].startswith("proof")
     ok(shop.put(f"/api/v1/customers/{customer['id']}/consents/email_marketing",
                 json={"granted": True, "proof": "form-7"}))
+
+
+def test_a_consent_time_that_overflows_in_utc_is_422(shop: TestClient) -> None:
+    customer = ok(shop.post("/api/v1/customers", json={"identities": {"email": "eva@correo.es"}}), 201)
+    answer = problem(shop.put(f"/api/v1/customers/{customer['id']}/consents/sms", json={
+        "granted": True, "at": "9999-12-31T23:59:59-23:59"}), 422, "validation_error")
+    assert answer["field"] == "at"
