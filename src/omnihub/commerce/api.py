@@ -302,7 +302,7 @@ def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role
             ctx.principal.ensure_location(order["pickup"]["location"])
         return order["id"], pickup_guard.claim_attempt(conn, ctx.clock, order["id"], policy)
 
-    found, attempt = ctx.db.run(claim)
+    found, attempt = ctx.db.run(claim, effect=False)  # bookkeeping: a keyed request's key goes with hand_over
 
     def hand_over(conn: Any) -> dict[str, Any]:
         try:
@@ -425,8 +425,13 @@ def customer_orders(customer_id: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le
 def create_return(body: ReturnCreate, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
     """Return anywhere: an online order can come back to any store."""
     ctx.principal.ensure_location(body.location)
-    if body.exchange is not None and body.exchange.channel:
-        _check_sells_in(ctx, body.exchange.channel, field="exchange.channel")
+    if body.exchange is not None:  # the exchange is a sale: in a channel the associate sells in
+        channel = body.exchange.channel
+        if channel is None and ctx.principal.role is Role.ASSOCIATE:
+            with ctx.db.read() as conn:
+                channel = queries.get_order(conn, body.order)["channel"]  # the default: the order's channel
+        if channel:
+            _check_sells_in(ctx, channel, field="exchange.channel")
     data = body.model_dump()
     return ctx.db.run(lambda conn: returns.create_return(conn, ctx.clock, data, actor=ctx.principal.key_id))
 

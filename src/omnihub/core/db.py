@@ -186,10 +186,12 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, effect: bool = True) -> Iterator[Connection]:
         """A write transaction: commits on success, rolls everything back on any error. Watched by the
-        context's `TransactionWitness`, if any (it may add to the transaction, or refuse it, before commit)."""
-        witness = _witness.get()
+        context's `TransactionWitness`, if any (it may add to the transaction, or refuse it, before commit).
+        `effect=False`: bookkeeping that commits whatever becomes of the request (a count of failed tries) —
+        not the request's effect, so not watched (a keyed request's key goes with its effect, not with this)."""
+        witness = _witness.get() if effect else None
         with self.engine.connect() as conn:
             conn.info["write"] = True
             if witness is None:
@@ -225,12 +227,13 @@ class Database:
         with self.engine.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
-    def run(self, work: Callable[[Connection], T], *, retries: int = 3) -> T:
+    def run(self, work: Callable[[Connection], T], *, retries: int = 3, effect: bool = True) -> T:
         """Run `work` in a write transaction, retrying when the engine aborts it to break a deadlock, a
-        serialisation conflict or a get-or-create race (the work is all-database, so a retry is safe)."""
+        serialisation conflict or a get-or-create race (the work is all-database, so a retry is safe).
+        `effect`: as for `transaction`."""
         for attempt in range(retries + 1):
             try:
-                with self.transaction() as conn:
+                with self.transaction(effect=effect) as conn:
                     return work(conn)
             except Exception as exc:
                 if attempt == retries or not _retryable(exc):

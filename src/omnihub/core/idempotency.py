@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,6 +62,9 @@ idempotency_keys = sa.Table(
 )
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Answers never kept (besides 5xx): no key (401) can have had an effect, and a throttled request (429) is to be
+# tried again after its Retry-After, not answered 429 forever.
+NOT_KEPT = frozenset({401, 429})
 
 _KEY = (idempotency_keys.c.scope == sa.bindparam("b_scope"), idempotency_keys.c.key == sa.bindparam("b_key"))
 _CLAIMED = sa.select(idempotency_keys).where(*_KEY)
@@ -114,7 +117,6 @@ class KeyedRequest:
     answered: bool = False  # the route kept (or replayed) the answer itself
     recorded: bool = False  # a committed transaction of this request holds the key's row
     taken: bool = False  # a concurrent request with this key committed first: this one's effect rolled back
-    events: list[dict[str, Any]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock.now() if self.clock is not None else datetime.now(UTC)
@@ -395,7 +397,7 @@ class IdempotencyMiddleware:
         now = self.clock.now()
         if keyed.taken:
             return self._earlier(keyed) or _in_progress()
-        if status >= 500:
+        if status >= 500 or status in NOT_KEPT:
             return None  # nothing kept: with no effect a retry may try again; with one it hears it was lost
         kept, redacted = redact_secrets(body)
         with self.db.single_statement() as conn:

@@ -63,6 +63,7 @@ class AuthThrottle:
         """Refuse a blocked address: from memory, else from its row (read on the key lookup's connection)."""
         if not self.enabled or not client:
             return
+        client = client[:64]
         now = self._clock.now()
         with self._lock:
             until = self._blocked.get(client)
@@ -81,9 +82,10 @@ class AuthThrottle:
         """Count one unknown key from this address (its own small transaction, whatever the request's fate)."""
         if not self.enabled or not client:
             return
+        client = client[:64]
         now = self._clock.now()
-        with self._db.transaction() as conn:
-            until = self._count(conn, client[:64], now)
+        with self._db.transaction(effect=False) as conn:  # not the request's effect (no key goes with it)
+            until = self._count(conn, client, now)
             if random.random() < 0.01:  # now and then, forget addresses long quiet
                 conn.execute(auth_failures.delete().where(
                     AF.window_started_at < now - _FORGET_AFTER,

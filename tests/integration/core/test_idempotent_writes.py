@@ -205,3 +205,15 @@ def test_a_database_error_never_carries_the_values_it_was_given(db: Database, cl
     with pytest.raises(sa.exc.IntegrityError) as raised, db.transaction() as conn:
         conn.execute(statement, row)
     assert "ana@correo.es" not in str(raised.value) and "hidden due to hide_parameters" in str(raised.value)
+
+
+def test_an_unauthenticated_or_throttled_request_keeps_no_key(shop: TestClient, db: Database) -> None:
+    """Nothing a wrong API key sends is kept (not even by the failure count, which is bookkeeping, not an
+    effect), so the same key works once the caller authenticates."""
+    wrong = shop.post("/api/v1/stock/movements", json=receipt(),
+                      headers={"Idempotency-Key": "k-401", "Authorization": "Bearer ohk_wrong"})
+    again = shop.post("/api/v1/stock/movements", json=receipt(),
+                      headers={"Idempotency-Key": "k-401", "Authorization": "Bearer ohk_wrong"})
+
+    assert wrong.status_code == again.status_code == 401 and "idempotent-replayed" not in again.headers
+    assert key_rows(db) == []

@@ -3,11 +3,12 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem, stock
-from tests.conftest import make_key
-from tests.servers import server_thread
+from tests.conftest import SECRET, make_key
+from tests.servers import server_processes, server_thread
 
 from omnihub.app import create_app
 from omnihub.config import Settings
@@ -104,3 +105,20 @@ def test_a_sell_out_rush_and_other_refusals_with_good_keys_are_never_throttled(
     assert problem(after, 409, "insufficient_stock")
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(auth_failures)).scalar() == 0
+
+
+def test_two_server_processes_share_the_count(db_url: str, db: Database, clock: ManualClock,
+                                             admin_key: str) -> None:
+    """Real `omnihub serve` processes: ten unknown keys at each, and both refuse the address after that."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several server processes need PostgreSQL (docs/architecture.md)")
+    with server_processes(db_url, SECRET) as (first, second), httpx.Client(timeout=30) as http:
+        good = {"Authorization": f"Bearer {admin_key}"}
+        assert http.get(f"{first}/api/v1/products", headers=good).status_code == 200
+        for _ in range(10):
+            for url in (first, second):
+                problem(http.get(f"{url}/api/v1/products", headers=BAD), 401, "invalid_api_key")
+        for url in (first, second):
+            refused = http.get(f"{url}/api/v1/products", headers=BAD)
+            problem(refused, 429, "too_many_auth_failures")
+            assert int(refused.headers["Retry-After"]) > 0

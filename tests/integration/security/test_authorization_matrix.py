@@ -30,7 +30,9 @@ How to add a row (after `git merge main`, for each route the test names):
 3. `expect`: the outcome per caller, usually `allow(ADMIN, CHANNEL_OWN, ..., hidden=(CHANNEL_OTHER,))`:
    callers listed are OK, `hidden` ones get 404, everyone else with a key gets 403 and `anonymous` 401.
    `public()` lets everyone in (anonymous too).
-4. Run `pytest tests/integration/security/test_authorization_matrix.py -k "<your route>"`. Denied and
+4. A list route also gets `leaks`: a function `(world, caller, page) -> [what it may not see]`, so a list
+   that shows a channel key another channel's orders fails even though its answer is a 200.
+5. Run `pytest tests/integration/security/test_authorization_matrix.py -k "<your route>"`. Denied and
    hidden callers are tried first, so a wrongly allowed write shows up as a failure, not as a changed world.
 
 The full matrix runs on SQLite; `test_scoped_routes_on_postgres` runs the rows where scope decides (orders,
@@ -52,10 +54,12 @@ from fastapi.testclient import TestClient
 from tests.conftest import SECRET, _truncate_all
 
 from omnihub.app import create_app
+from omnihub.commerce import access
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from omnihub.core.security import create_api_key
+from omnihub.core.errors import NotFound
+from omnihub.core.security import Principal, Role, create_api_key
 from omnihub.worker import run_worker
 
 ADMIN, CHANNEL_OWN, CHANNEL_OTHER = "admin", "channel_own", "channel_other"
@@ -146,8 +150,13 @@ class World:
                                      ("mad", "MUG", 10_000), ("mad", "SCARF", 10_000), ("bcn", "TEE", 10_000)):
             self.put(f"/stock/{location}/{sku}", {"on_hand": units})
         ids = self.ids
-        ids["customer"] = self.customer()
         ids["order"] = self.pickup_order()
+        ids["customer"] = _ok(self.api.get(f"/api/v1/orders/{ids['order']}", headers=self.keys[ADMIN]))[
+            "customer_id"]
+        self.post("/orders", {  # the same customer buys on the marketplace too: another channel's order
+            "channel": "market", "customer": {"email": "ana.garcia@correo.es"},
+            "lines": [{"sku": "MUG", "quantity": 1}], "fulfilment": {"type": "ship", "address": ADDRESS},
+            "payments": [{"method": "card", "amount": PRICES["MUG"]}]})
         ready = self.ready_order()
         ids["ready_order"] = ready["id"]
         ids["invoice"] = self.api.get(f"/api/v1/orders/{ids['order']}", headers=self.keys[ADMIN]).json()[
@@ -283,18 +292,57 @@ def _collect(w: World, caller: str) -> Call:
     return Call(f"/api/v1/orders/{ready['id']}/collect", {"code": ready["pickup"]["code"]})
 
 
+Leak = Callable[[World, str, Any], list[str]]
+
+
 @dataclass(frozen=True)
 class Row:
     call: Callable[[World, str], Call]
     expect: dict[str, str]
     scoped: bool = False  # also run on PostgreSQL
+    leaks: Leak | None = None  # for lists: what an allowed caller was shown that it may not see
 
 
 def row(call: Callable[[World], Call] | Callable[[World, str], Call], expect: dict[str, str], *,
-        scoped: bool = False, by_caller: bool = False) -> Row:
+        scoped: bool = False, by_caller: bool = False, leaks: Leak | None = None) -> Row:
     if by_caller:
-        return Row(call, expect, scoped)  # type: ignore[arg-type]
-    return Row(lambda w, _caller: call(w), expect, scoped)  # type: ignore[call-arg]
+        return Row(call, expect, scoped, leaks)  # type: ignore[arg-type]
+    return Row(lambda w, _caller: call(w), expect, scoped, leaks)  # type: ignore[call-arg]
+
+
+PRINCIPALS = {ADMIN: Principal("k", Role.ADMIN), CHANNEL_OWN: Principal("k", Role.CHANNEL, channel="web"),
+              CHANNEL_OTHER: Principal("k", Role.CHANNEL, channel="market"),
+              ASSOCIATE_OWN: Principal("k", Role.ASSOCIATE, location="mad"),
+              ASSOCIATE_OTHER: Principal("k", Role.ASSOCIATE, location="bcn"),
+              AGENT: Principal("k", Role.AGENT), MARKETER: Principal("k", Role.MARKETER)}
+
+
+def _order_leaks(w: World, caller: str, page: Any) -> list[str]:
+    """Orders in a list the caller could not open one by one (commerce.access)."""
+    return [f"order {o['id']} ({o['channel']})" for o in page["items"]
+            if not access.can_see_order(PRINCIPALS[caller], o)]
+
+
+def _channel_order_leaks(w: World, caller: str, page: Any) -> list[str]:
+    """A customer's history: a channel key sees its own channel's orders in it; the others every channel's."""
+    own = PRINCIPALS[caller].channel
+    return [f"order {o['id']} ({o['channel']})" for o in page["items"] if own and o["channel"] != own]
+
+
+def _return_leaks(w: World, caller: str, page: Any) -> list[str]:
+    leaked = []
+    for item in page["items"]:
+        order = _ok(w.api.get(f"/api/v1/orders/{item['order']}", headers=w.keys[ADMIN]))
+        try:
+            access.check_return(PRINCIPALS[caller], item, order)
+        except NotFound:
+            leaked.append(f"return {item['id']} (order in {order['channel']}, taken at {item['location']})")
+    return leaked
+
+
+def _reservation_leaks(w: World, caller: str, page: Any) -> list[str]:
+    own = PRINCIPALS[caller].channel
+    return [f"reservation {r['id']} ({r['channel']})" for r in page["items"] if own and r["channel"] != own]
 
 
 def I(name: str) -> Callable[[World], Any]:  # noqa: E743  (short: the world's id of a resource)
@@ -367,6 +415,8 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/reservations/{reservation_id}/commit": row(
         lambda w: Call(f"{V1}/reservations/{w.reservation()}/commit"), allow(ADMIN, CHANNEL_OWN,
                                                                              hidden=(CHANNEL_OTHER,))),
+    "GET /api/v1/reservations": row(lambda w: Call(f"{V1}/reservations", params={"limit": 500}),
+                                    allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER), scoped=True, leaks=_reservation_leaks),
     "POST /api/v1/inventory/check": row(lambda w: Call(f"{V1}/inventory/check"), allow(ADMIN)),
     # ---- webhooks (admin only) ----------------------------------------------------------------------------
     "POST /api/v1/webhooks": row(lambda w: Call(f"{V1}/webhooks", {"url": "https://hooks.example.com/in",
@@ -397,6 +447,13 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/carts/{cart_id}/checkout": row(_checkout, allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN),
                                                  scoped=True, by_caller=True),
     "POST /api/v1/orders": row(_new_order, allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN), scoped=True, by_caller=True),
+    # lists show each caller what it could open one by one, nothing more (checked item by item)
+    "GET /api/v1/orders": row(lambda w: Call(f"{V1}/orders", params={"limit": 500}),
+                              allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT),
+                              scoped=True, leaks=_order_leaks),
+    "GET /api/v1/pickups": row(lambda w: Call(f"{V1}/pickups", params={"limit": 500}),
+                               allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT),
+                               leaks=_order_leaks),
     "GET /api/v1/orders/{order_id}": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}"), ORDER_READERS, scoped=True),
     "GET /api/v1/orders/{order_id}/history": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}/history"),
                                                  ORDER_READERS),
@@ -427,11 +484,14 @@ ROWS: dict[str, Row] = {
     # a customer's history across channels: a channel key gets only its own channel's orders in it
     "GET /api/v1/customers/{customer_id}/orders": row(
         lambda w: Call(f"{V1}/customers/{w.ids['customer']}/orders"),
-        allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT)),
+        allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT), leaks=_channel_order_leaks),
     # ---- commerce: returns and fulfilment settings --------------------------------------------------------
     "POST /api/v1/returns": row(lambda w: Call(f"{V1}/returns", {
         "order": w.collected_order(), "lines": [{"sku": "TEE", "quantity": 1}], "location": "mad",
         "condition": "resellable"}), allow(ADMIN, ASSOCIATE_OWN)),
+    "GET /api/v1/returns": row(lambda w: Call(f"{V1}/returns", params={"limit": 500}),
+                               allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT),
+                               scoped=True, leaks=_return_leaks),
     "GET /api/v1/returns/{return_id}": row(lambda w: Call(f"{V1}/returns/{w.ids['return']}"), ORDER_READERS,
                                            scoped=True),
     "POST /api/v1/fulfilment/pickup-slots": row(lambda w: Call(f"{V1}/fulfilment/pickup-slots", {
@@ -447,6 +507,7 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/events": row(lambda w: Call(f"{V1}/events", [{"type": "product_viewed", "channel": "web",
                                                                  "identity": {"email": "lucia@correo.es"}}]),
                                allow(ADMIN, CHANNEL_OWN)),
+    "GET /api/v1/customers": row(lambda w: Call(f"{V1}/customers"), CUSTOMER_READERS),
     "POST /api/v1/customers": row(lambda w: Call(f"{V1}/customers", {"channel": "web", "identities": [
         {"kind": "email", "value": f"{_unique('c')}@correo.es"}]}), allow(ADMIN, CHANNEL_OWN)),
     "GET /api/v1/customers/lookup": row(lambda w: Call(f"{V1}/customers/lookup",
@@ -620,6 +681,8 @@ def _check(world: World, route: str) -> list[str]:
         got = _outcome(response)
         if got != spec.expect[caller]:
             wrong.append(f"{caller}: expected {spec.expect[caller]}, got {got}")
+        elif got == OK and spec.leaks is not None and caller != ANONYMOUS:
+            wrong += [f"{caller}: was shown {leak}" for leak in spec.leaks(world, caller, response.json())]
     return wrong
 
 

@@ -113,6 +113,26 @@ def test_a_return_is_read_only_within_its_orders_scope_or_at_its_store(shop: Tes
         assert ok(shop.get(url, headers=allowed))["id"] == returned["id"]
 
 
+def test_an_associates_exchange_is_a_sale_in_a_store_channel_of_its_location(shop: TestClient, key) -> None:
+    web_order = ok(shop.post("/api/v1/orders", json={
+        "channel": "web", "customer": {"email": "ana@correo.es"}, "lines": [{"sku": "TEE-M", "quantity": 1}],
+        "fulfilment": {"type": "in_store", "location": "mad"}, "payments": [{"method": "card", "amount": "20.00"}]}),
+        201)
+    mad = key("associate", location="mad")
+    swap = {"order": web_order["id"], "lines": [{"sku": "TEE-M", "quantity": 1}], "location": "mad",
+            "condition": "resellable", "exchange": {"lines": [{"sku": "TEE-M", "quantity": 1}]}}
+
+    problem(shop.post("/api/v1/returns", headers=mad, json=swap), 403, "channel_not_allowed")  # default: web
+    problem(shop.post("/api/v1/returns", headers=mad, json={**swap, "exchange": {**swap["exchange"],
+                                                                                "channel": "market"}}),
+            403, "channel_not_allowed")
+    assert ok(shop.get(f"/api/v1/orders/{web_order['id']}"))["status"] == "collected"
+
+    done = ok(shop.post("/api/v1/returns", headers=mad, json={**swap, "exchange": {**swap["exchange"],
+                                                                                  "channel": "store"}}), 201)
+    assert done["exchange_order"]["channel"] == "store"
+
+
 def test_a_channel_key_lists_its_own_channel_only(shop: TestClient, key) -> None:
     page = ok(shop.get("/api/v1/channels", headers=key("channel", channel="web")))
     assert [c["code"] for c in page["items"]] == ["web"]
