@@ -52,17 +52,6 @@ def _amount(value: Decimal) -> Decimal:
     return value
 
 
-def _utc_convertible(value: datetime) -> datetime:
-    """A time without a zone is UTC (the contract, docs/api.md); one that overflows once in UTC is refused."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range once converted to UTC") from None
-    return value
-
-
 def _instant(value: datetime) -> datetime:
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     try:
@@ -91,10 +80,6 @@ Instant = Annotated[datetime, AfterValidator(_instant)]
 
 ZonedInstant = Annotated[AwareDatetime, AfterValidator(_instant)]
 """An Instant that must say its zone: a wall-clock time whose zone nobody can guess (a store's pickup slot)."""
-
-AnyInstant = Annotated[datetime, AfterValidator(_utc_convertible)]
-"""A point in time of any year, for fields whose own rule judges it (a consent from the future is
-`consent_in_future`); only one that overflows when converted to UTC is refused here."""
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 """An ISO 4217 code of a currency some country uses today (not XXX, XTS, metals or withdrawn codes)."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from omnihub.core.schemas import AnyInstant, Checked, Code, Instant, JsonObject, MoneyStr, Strict
+from omnihub.core.schemas import Checked, Code, Instant, JsonObject, MoneyStr, Strict
 
 IdentityKind = Literal["email", "phone", "handle", "loyalty", "anonymous_id", "external"]
 Purpose = Literal["email_marketing", "sms", "whatsapp", "ads_audiences", "profiling"]
@@ -168,7 +168,7 @@ class SuggestionOut(BaseModel):
 class ConsentIn(Strict):
     granted: bool
     channel: Code | None = Field(default=None, description="Where the choice was made.")
-    at: AnyInstant | None = Field(default=None, description="When the choice was made (default: now).")
+    at: Instant | None = Field(default=None, description="When the choice was made (default: now).")
     proof: JsonObject | Annotated[str, Field(max_length=2000)] | None = Field(
         default=None, description="Form id, IP, double opt-in token…")
 
