@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint unit serve worker clean
+.PHONY: install demo test lint unit serve worker clean i18n
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ unit: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Console languages: extract the templates' messages, merge them into each catalogue, compile the .mo files
+# (committed, so installing needs no step). Translate the new entries in locale/*/LC_MESSAGES/messages.po first.
+I18N = src/omnihub/console
+i18n: install
+	cd $(I18N) && $(CURDIR)/$(BIN)/pybabel extract -F babel.cfg -o locale/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i $(I18N)/locale/messages.pot -d $(I18N)/locale -D messages --no-location --omit-header
+	$(BIN)/pybabel compile -d $(I18N)/locale -D messages --statistics
 
 serve: install
 	$(BIN)/omnihub serve

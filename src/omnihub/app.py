@@ -168,6 +168,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     _link_operations(app)
     install_docs(app)
 
+    from omnihub.console.routes import install as install_console
+
+    install_console(app)  # the browser pages at /, /login, /orders, … (never under /api/v1)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers. Says nothing about the database (that is /readyz)."""

@@ -32,6 +32,7 @@ ROOMS: tuple[str, ...] = (
     "omnihub.billing",
     "omnihub.messaging",
     "omnihub.connectors.nats",
+    "omnihub.console",
 )
 
 

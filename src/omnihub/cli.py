@@ -1,4 +1,4 @@
-"""The `omnihub` command: serve, worker, demo, migrate, apikey, inventory."""
+"""The `omnihub` command: serve, worker, demo, migrate, apikey, user, inventory."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ app = typer.Typer(help="omnihub: one catalog, one inventory, one order flow, one
                   no_args_is_help=True, add_completion=False)
 apikey = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 inventory = typer.Typer(help="Inventory maintenance.", no_args_is_help=True)
+user = typer.Typer(help="People who log in to the console (the browser pages).", no_args_is_help=True)
 app.add_typer(apikey, name="apikey")
+app.add_typer(user, name="user")
 app.add_typer(inventory, name="inventory")
 console = Console(stderr=True)
 
@@ -191,6 +193,49 @@ def apikey_revoke(key_id: str) -> None:
         console.print(f"[red]No active key {key_id}[/red]")
         raise typer.Exit(1)
     console.print(f"Revoked {key_id}")
+
+
+@user.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="The e-mail the person logs in with")],
+    role: Annotated[str, typer.Option(help="admin, associate, agent or marketer")],
+    location: Annotated[str | None, typer.Option(help="Store code (role associate)")] = None,
+    locale: Annotated[str | None, typer.Option(help="en or es (default: from the browser)")] = None,
+) -> None:
+    """Create a console user. A generated password is printed alone on the last line (change it on /profile)."""
+    from omnihub.console import service as console_service
+    from omnihub.core.clock import SystemClock
+    from omnihub.core.errors import DomainError
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            created, password = console_service.create_user(conn, SystemClock(), email=email, role=role,
+                                                            location=location, locale=locale)
+    except DomainError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    console.print(f"Created {created['role']} user {created['email']} ({created['id']}). "
+                  "Hand over this password; it is not shown again:")
+    print(password)
+
+
+@user.command("list")
+def user_list() -> None:
+    """Console users with their role and store (never a password)."""
+    from omnihub.console import queries as console_queries
+
+    db = _database()
+    with db.read() as conn:
+        users = console_queries.list_users(conn)
+    db.dispose()
+    table = Table("id", "e-mail", "role", "location", "language", "created", "disabled")
+    for u in users:
+        table.add_row(u["id"], u["email"], u["role"], u["location"] or "", u["locale"] or "",
+                      str(u["created_at"])[:19], "yes" if u["disabled"] else "")
+    Console().print(table)
 
 
 @inventory.command("check")

@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     consent_clock_skew_seconds: float = 300.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Console sessions: absolute lifetime and idle timeout; failed logins allowed per window, per e-mail and per
+    # client address; cookies marked Secure (set it behind HTTPS; plain-HTTP requests never send them then).
+    console_session_hours: float = 12.0
+    console_idle_minutes: float = 120.0
+    console_login_window_minutes: float = 15.0
+    console_login_max_per_email: int = 5
+    console_login_max_per_address: int = 50
+    console_secure_cookies: bool = False
+    console_timezone: str = "UTC"
     # Brute force: unknown API keys from one client address in a window, then that address is refused (429 with
     # Retry-After) for block_seconds. 0 switches it off. The count is kept in the database, shared by every
     # server process (docs/security-authorization.md).

@@ -300,3 +300,34 @@ def list_returns(conn: Connection, *, limit: int, cursor: str | None, channel: s
         conditions.append(r.order_id.in_(sa.select(ORD.id).where(ORD.channel_code == channel)))
     query = newest_first(sa.select(returns.c.id).where(*conditions), r.id, limit=limit, cursor=cursor)
     return page([get_return(conn, i) for i in conn.execute(query).scalars()], limit, key=lambda x: x["id"])
+
+
+# ---- the console's counter and order page ---------------------------------------------------------------
+
+
+def _order_summary(row: Any) -> dict[str, Any]:
+    currency = row.currency
+    return {"id": row.id, "number": row.number, "status": row.status, "payment_status": row.payment_status,
+            "channel": row.channel_code, "customer_id": row.customer_id, "total": _money(row.total, currency),
+            "currency": currency, "pickup_location": row.pickup_location, "pickup_status": row.pickup_status,
+            "pickup_expires_at": as_utc(row.pickup_expires_at) if row.pickup_expires_at else None,
+            "created_at": as_utc(row.created_at)}
+
+
+_SUMMARY_COLUMNS = (ORD.id, ORD.number, ORD.status, ORD.payment_status, ORD.channel_code, ORD.customer_id, ORD.total,
+                    ORD.currency, ORD.pickup_location, ORD.pickup_status, ORD.pickup_expires_at, ORD.created_at)
+
+
+def pickups_at(conn: Connection, location: str, statuses: tuple[str, ...], *, limit: int = 100
+               ) -> list[dict[str, Any]]:
+    """Pickup orders at a store in the given pickup statuses, oldest first (the counter's queue)."""
+    query = (sa.select(*_SUMMARY_COLUMNS).where(ORD.pickup_location == location, ORD.pickup_status.in_(statuses),
+                                                ORD.status.not_in(("cancelled", "draft")))
+             .order_by(ORD.id).limit(limit))
+    return [_order_summary(r) for r in conn.execute(query)]
+
+
+def shipments_of(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    ids = conn.execute(sa.select(shipments.c.id).where(shipments.c.order_id == order_id)
+                       .order_by(shipments.c.shipped_at)).scalars().all()
+    return [get_shipment(conn, i) for i in ids]

@@ -323,6 +323,31 @@ def locations_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, dict[
     return {code: dict(known[code]) for code in codes if code in known}
 
 
+def levels_page(conn: Connection, *, location: str | None, sku_prefix: str | None, low_only: bool, limit: int,
+                cursor: str | None) -> dict[str, Any]:
+    """Stock levels by (location, SKU) for the console: `low` when what is free to sell (after the safety stock)
+    is no more than the safety stock itself — nothing left at all when there is none —, `negative_drift` when
+    reservations exceed what is on hand."""
+    query = sa.select(stock_levels).order_by(SL.location_code, SL.sku).limit(limit + 1)
+    if location:
+        query = query.where(SL.location_code == location)
+    if sku_prefix:
+        query = query.where(SL.sku.startswith(sku_prefix, autoescape=True))
+    free = SL.on_hand - SL.reserved - SL.safety_stock - SL.ring_fenced
+    if low_only:
+        query = query.where(free <= SL.safety_stock)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(sa.tuple_(SL.location_code, SL.sku) > sa.tuple_(str(after[0]), str(after[1])))
+    items = []
+    for row in conn.execute(query):
+        item = _level_out(row, {})
+        item["low"] = item["available"] <= row.safety_stock
+        item["negative_drift"] = row.reserved > row.on_hand
+        items.append(item)
+    return page(items, limit, key=lambda x: [x["location"], x["sku"]])
+
+
 def list_reservations(conn: Connection, *, limit: int, cursor: str | None, channel: str | None = None,
                       status: str | None = None, sku: str | None = None, location: str | None = None,
                       reference: str | None = None, created_from: datetime | None = None,

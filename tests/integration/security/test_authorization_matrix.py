@@ -591,9 +591,15 @@ def _flatten(routes: Any) -> Iterator[Any]:
 
 
 def app_routes(app: Any) -> dict[str, Any]:
-    """Every operation the app serves, as "METHOD /path" → the route (HEAD goes with GET)."""
+    """Every operation the app serves, as "METHOD /path" → the route (HEAD goes with GET). The console's pages
+    log people in with sessions, not keys: their own matrix, also generated from the app's routes, is
+    tests/integration/console/test_roles.py."""
+    from omnihub.console.web import ConsoleRoute
+
     found = {}
     for route in _flatten(app.routes):
+        if isinstance(getattr(route, "original_route", route), ConsoleRoute):
+            continue
         for method in sorted(getattr(route, "methods", None) or ()):
             if method != "HEAD":
                 found[f"{method} {route.path}"] = route

@@ -1,0 +1,118 @@
+"""The dashboard and the console's home: KPI cards with the change against the previous period, revenue by
+channel and by store over time (each chart with its table), the cohort retention heat map and stock-outs —
+all from the analytics room's functions, called directly (the same figures its JSON endpoints give). Where the
+analytics room is not installed the page says so instead of showing invented numbers."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from omnihub.catalog import queries as catalog
+from omnihub.console import rules
+from omnihub.console.web import ConsoleRoute, Viewer, current_viewer, page, problem_of, redirect, render
+from omnihub.core.errors import DomainError, ValidationFailed
+
+router = APIRouter(route_class=ConsoleRoute)
+KPIS = ("revenue", "orders", "average_order_value", "customers", "repeat_rate", "omnichannel_share")
+
+
+def _analytics() -> Any:
+    """The analytics room's read functions, or None where the room is not part of this installation."""
+    try:
+        return importlib.import_module("omnihub.analytics.queries")
+    except ModuleNotFoundError:
+        return None
+
+
+@router.get("/")
+def home(viewer: Viewer = Depends(current_viewer)) -> Response:
+    return redirect(f"/{rules.home_page(viewer.role)}")
+
+
+def _day(raw: str, field: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(raw), datetime.min.time(), UTC)
+    except ValueError:
+        raise ValidationFailed("invalid_date", "Use a date like 2026-12-03.", field=field) from None
+
+
+def _change(now: Any, before: Any) -> str | None:
+    """The relative change of a figure against the previous period, as a signed percentage (None: no base)."""
+    try:
+        current, previous = Decimal(str(now)), Decimal(str(before))
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    if previous == 0:
+        return None
+    return f"{(current - previous) / previous * 100:+.1f} %"
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _chart(series: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """One chart's data (labels and a dataset per channel or store, per currency) for console.js and the table
+    behind it."""
+    labels = sorted({p["period"] for s in series for p in s["points"]})
+    datasets = []
+    for s in series:
+        values = {p["period"]: str(p["value"]) for p in s["points"]}
+        name = s.get(key) or "—"
+        datasets.append({"label": f"{name} ({s['currency']})" if s.get("currency") else name,
+                         "data": [values.get(label, "0") for label in labels]})
+    return {"labels": labels, "datasets": datasets}
+
+
+def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end: datetime | None,
+             channel: str | None) -> dict[str, Any]:
+    summary = analytics.summary(db, start=start, end=end, channel=channel, now=now)
+    begin, finish = _when(summary["from"]), _when(summary["to"])
+    previous = analytics.summary(db, start=begin - (finish - begin), end=begin, channel=channel, now=now)
+    before = {item["currency"]: item for item in previous["items"]}
+    cards = [{"currency": item["currency"], "figures": {
+        k: {"value": item[k], "change": _change(item[k], before.get(item["currency"], {}).get(k))} for k in KPIS}}
+        for item in summary["items"]]
+    by = "day" if finish - begin <= timedelta(days=62) else "week" if finish - begin <= timedelta(days=366) else "month"
+    by_channel = analytics.timeseries(db, metric="revenue", by=by, split="channel", start=begin, end=finish,
+                                      channel=channel, now=now)
+    by_store = analytics.timeseries(db, metric="revenue", by=by, split="location", start=begin, end=finish,
+                                    channel=channel, now=now)
+    cohorts = analytics.cohorts(db, period="month", end=finish, channel=channel, now=now)
+    stock = analytics.inventory(db, start=begin, end=finish, now=now)
+    outs = sorted((i for i in stock["items"] if i["stock_out_days"]), key=lambda i: -i["stock_out_days"])[:10]
+    return {"from": begin, "to": finish, "cards": cards, "by": by,
+            "charts": {"channel": _chart(by_channel["series"], "channel"),
+                       "store": _chart(by_store["series"], "location")},
+            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs}
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, created_from: str = "", created_to: str = "", channel: str = "",
+              viewer: Viewer = Depends(page("dashboard"))) -> Response:
+    state = request.app.state
+    analytics = _analytics()
+    filters = {"created_from": created_from, "created_to": created_to, "channel": channel}
+    with state.db.read() as conn:
+        channels = catalog.list_channels(conn, limit=500, cursor=None)["items"]
+    figures, problem = None, None
+    if analytics is not None:
+        try:
+            start, end = _day(created_from, "created_from"), _day(created_to, "created_to")
+            figures = _figures(analytics, state.db, state.clock.now(), start,
+                               end + timedelta(days=1) if end else None, channel or None)
+        except DomainError as exc:
+            problem = problem_of(exc)
+    charts_json = json.dumps(figures["charts"]) if figures else "{}"
+    return render(request, "dashboard.html", {
+        "installed": analytics is not None, "figures": figures, "problem": problem, "filters": filters,
+        "channels": channels, "charts_json": charts_json}, status=problem["status"] if problem else 200)

@@ -1,0 +1,136 @@
+"""Pure console logic: who sees which page, passwords, session life, login throttling. No I/O."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+ROLES = ("admin", "associate", "agent", "marketer")
+LOCALES = ("en", "es")
+
+# Each page of the console and the roles that may open it (admin opens everything). The menu is built from
+# this table and every route checks it: a hidden link is not a permission.
+PAGES: dict[str, tuple[str, ...]] = {
+    "dashboard": ("admin", "marketer"),
+    "orders": ("admin", "associate", "agent"),
+    "counter": ("admin", "associate"),
+    "customers": ("admin", "associate", "agent", "marketer"),
+    "inventory": ("admin", "associate"),
+    "catalog": ("admin", "agent", "marketer"),
+    "webhooks": ("admin",),
+    "profile": ROLES,
+}
+MENU_ORDER = ("dashboard", "counter", "orders", "customers", "inventory", "catalog", "webhooks")
+
+# What each role may do, beyond opening a page.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "order.cancel": ("admin", "associate"),
+    "order.ready": ("admin", "associate"),
+    "order.collect": ("admin", "associate"),
+    "order.ship": ("admin", "associate"),
+    "order.pay": ("admin", "associate"),
+    "return.create": ("admin", "associate"),
+    "stock.move": ("admin", "associate"),
+    "webhook.redeliver": ("admin",),
+}
+
+PASSWORD_MIN = 10
+PASSWORD_MAX = 200
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def may_open(role: str, page: str) -> bool:
+    return role == "admin" or role in PAGES.get(page, ())
+
+
+def may(role: str, action: str) -> bool:
+    return role == "admin" or role in ACTIONS.get(action, ())
+
+
+def menu(role: str) -> list[str]:
+    return [page for page in MENU_ORDER if may_open(role, page)]
+
+
+def home_page(role: str) -> str:
+    """Where a person lands after logging in: the counter for associates, the orders for agents."""
+    return {"associate": "counter", "agent": "orders", "marketer": "dashboard"}.get(role, "dashboard")
+
+
+def normalise_email(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    if len(email) > 254 or not _EMAIL.match(email):
+        return "Enter an e-mail address like name@shop.es."
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    if len(password) < PASSWORD_MIN:
+        return f"Use at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"Use at most {PASSWORD_MAX} characters."
+    if "\x00" in password:
+        return "The password contains a character that cannot be used."
+    return None
+
+
+def generate_password() -> str:
+    """A random password to hand to a new person (about 120 bits), to be changed on the profile page."""
+    return secrets.token_urlsafe(15)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    lifetime: timedelta  # absolute, from login
+    idle: timedelta  # since the last request
+    touch_every: timedelta = timedelta(seconds=60)  # how stale last_seen may get before a request writes it
+
+
+def session_alive(policy: SessionPolicy, now: datetime, *, last_seen_at: datetime, expires_at: datetime,
+                  ended_at: datetime | None) -> bool:
+    return ended_at is None and now < expires_at and now < last_seen_at + policy.idle
+
+
+def needs_touch(policy: SessionPolicy, now: datetime, last_seen_at: datetime) -> bool:
+    return now - last_seen_at >= policy.touch_every
+
+
+@dataclass(frozen=True)
+class Throttle:
+    window: timedelta
+    per_email: int
+    per_address: int
+
+
+def throttled_until(throttle: Throttle, *, email_failures: list[datetime], address_failures: list[datetime]
+                    ) -> datetime | None:
+    """When login may be tried again, or None if it may be tried now. Failures are those inside the window,
+    oldest first; the limit lifts when the oldest counted one leaves the window."""
+    until: datetime | None = None
+    for failures, limit in ((email_failures, throttle.per_email), (address_failures, throttle.per_address)):
+        if len(failures) >= limit:
+            lift = failures[len(failures) - limit] + throttle.window
+            until = lift if until is None or lift > until else until
+    return until
+
+
+def order_actions(status: str, *, pickup_status: str | None, is_pickup: bool, has_open_lines: bool) -> list[str]:
+    """The actions an order's state allows (the state machine in commerce.rules decides; this only offers)."""
+    actions = []
+    if status in ("draft", "pending_payment", "paid", "ready_for_pickup"):
+        actions.append("order.cancel")
+    if status == "pending_payment":
+        actions.append("order.pay")
+    if is_pickup and status == "paid" and pickup_status == "preparing":
+        actions.append("order.ready")
+    if is_pickup and status == "ready_for_pickup":
+        actions.append("order.collect")
+    if not is_pickup and status in ("paid", "partially_shipped") and has_open_lines:
+        actions.append("order.ship")
+    if status in ("shipped", "delivered", "collected", "partially_returned"):
+        actions.append("return.create")
+    return actions
