@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import schemathesis
+from hypothesis import strategies as st
 
 
 @schemathesis.check
@@ -18,3 +19,13 @@ def client_errors_are_problems(ctx, response, case) -> None:  # type: ignore[no-
     body = json.loads(response.content)
     if not isinstance(body.get("code"), str) or body.get("status") != response.status_code:
         raise AssertionError(f"problem without a code or with another status: {body}")
+
+
+# Raw e-mail (POST /connectors/email/inbound): random bytes and a few well-formed messages.
+schemathesis.openapi.media_type("message/rfc822", st.one_of(
+    st.binary(max_size=2000),
+    st.builds(lambda sender, subject, text: (f"From: {sender}\r\nTo: support@omnihub.local\r\nSubject: {subject}\r\n"
+                                             f"\r\n{text}\r\n").encode("utf-8", "surrogatepass"),
+              st.sampled_from(["ana@correo.es", "<>", "Ana <ana@correo.es>", "", "x" * 400]),
+              st.text(max_size=100), st.text(max_size=500)),
+))

@@ -31,11 +31,12 @@ STATUS_BY_KIND = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.FORBIDDEN: 403,
+    ErrorKind.UNAVAILABLE: 503,
     ErrorKind.TOO_MANY_REQUESTS: 429,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
-          500: "Internal error"}
+          500: "Internal error", 503: "Service unavailable"}
 
 
 def problem(status: int, code: str, detail: str, field: str | None = None,
@@ -153,9 +154,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     # the write transaction, so ordinary sales pay nothing for the sell-out path.
     app.state.sold_out = RecentKeys(ttl_seconds=10)
     install_error_handlers(app)
-    # Order creation keeps its Idempotency-Key answer in the order's own transaction (commerce.api)
+    # Order creation and replies to customers keep their Idempotency-Key answer in their own transaction
+    # (commerce.api, service.api)
     app.add_middleware(IdempotencyMiddleware, db=db, clock=clock,
-                       answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout"])
+                       answered_by_route=[r"/api/v1/orders", r"/api/v1/carts/[^/]+/checkout",
+                                          r"/api/v1/conversations/[^/]+/reply"])
     # Outside everything above: unhandled errors become problem answers on a connection that stays open
     # (the database down: 503), and the body limit refuses an oversized request before anyone buffers it.
     app.add_middleware(ErrorGuardMiddleware)

@@ -31,7 +31,9 @@ ROOMS: tuple[str, ...] = (
     "omnihub.promotions",
     "omnihub.billing",
     "omnihub.messaging",
+    "omnihub.service",
     "omnihub.connectors.nats",
+    "omnihub.analytics",
     "omnihub.console",
 )
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     consent_clock_skew_seconds: float = 300.0
     # How long an authenticated key is trusted from memory before it is looked up again.
     api_key_cache_seconds: float = 10.0
+    # Analytics: 0 reads the operational database live on every request; N > 0 answers from a DuckDB copy of the
+    # figures' source rows that is at most about N seconds old (rebuilt in the background; see docs/analytics.md).
+    analytics_max_age_seconds: float = Field(default=0.0, ge=0)
     # Console sessions: absolute lifetime and idle timeout; failed logins allowed per window, per e-mail and per
     # client address; cookies marked Secure (set it behind HTTPS; plain-HTTP requests never send them then).
     console_session_hours: float = 12.0
@@ -59,6 +62,14 @@ class Settings(BaseSettings):
     # Outbound requests (webhooks, connectors) may reach loopback, private, link-local or reserved addresses
     # only inside these networks: comma-separated CIDRs or addresses, e.g. "10.0.0.0/8,127.0.0.1". Empty: none.
     outbound_allow: str = ""
+    # Service desk: a resolved conversation reopens on a new message within this many hours (else a new one opens).
+    service_reopen_hours: float = 72.0
+    # The support mailbox: From of e-mailed replies; `local+<token>@domain` threads the customer's answers.
+    support_email: str = "support@omnihub.local"
+    # Replies to customers: attempts before a reply is failed, and the first backoff step (doubles each try).
+    service_send_max_attempts: int = 8
+    service_send_backoff_seconds: float = 5.0
+    service_send_timeout_seconds: float = 10.0
 
     @field_validator("outbound_allow")
     @classmethod

@@ -161,6 +161,17 @@ class Worker:
         self.stats.dead += s.dead - before[2]
         return total
 
+    def send_replies(self) -> int:
+        """Agents' replies to customers go out through their channel's provider (SMTP, the Graph API). Not a room
+        job: the claim commits before anything is sent and the outcome is recorded after (service.outbound)."""
+        from omnihub.service.outbound import send_due
+
+        settings = self.settings
+        return send_due(self.db, self.clock, secret_key=settings.secret_key, smtp_url=settings.smtp_url,
+                        mailbox=settings.support_email, max_attempts=settings.service_send_max_attempts,
+                        backoff=settings.service_send_backoff_seconds,
+                        timeout=settings.service_send_timeout_seconds, outbound_allow=settings.outbound_allow)
+
     def run_job(self, job: Job, *, force: bool = False) -> int:
         """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
         full batch goes again, up to the step limit. Returns what it did (or found)."""
@@ -245,6 +256,7 @@ class Worker:
         if not self.sending_in_background:
             work += self.send_webhooks()
         work += self.run_jobs()
+        work += self.send_replies()
         self.purge_outbox()
         self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly

@@ -12,6 +12,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    UNAVAILABLE = "unavailable"
     TOO_MANY_REQUESTS = "too_many_requests"
 
 
@@ -44,6 +45,12 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     kind = ErrorKind.FORBIDDEN
+
+
+class Unavailable(DomainError):
+    """A dependency the request needs is not there (HTTP 503); retrying later may work."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 class TooManyRequests(DomainError):

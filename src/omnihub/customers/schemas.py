@@ -120,6 +120,10 @@ class CustomerOut(BaseModel):
                                              "carriers used, promotions received and redeemed.")
     last_nps: dict[str, Any] | None = None
     support: dict[str, Any] | None = Field(default=None, description="Support contacts and open problems.")
+    support_hold: dict[str, Any] | None = Field(
+        default=None, description="From the service desk: a live conversation with a complaint "
+                                  "({conversation_id, since, reasons}); automations and marketing sends leave the "
+                                  "customer alone while it is set.")
     recent_activity: list[TimelineItem]
     merged_ids: list[str]
 

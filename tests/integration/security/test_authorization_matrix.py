@@ -41,6 +41,9 @@ returns, carts, reservations, messages) on PostgreSQL too.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import shutil
 import uuid
@@ -73,6 +76,11 @@ OK, DENIED, HIDDEN, NOAUTH = "OK", "DENIED 403", "HIDDEN 404", "NOAUTH 401"
 ADDRESS = {"line1": "Gran Via 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
            "lat": 40.42, "lon": -3.70}
 PRICES = {"TEE": "20.00", "MUG": "10.00", "SCARF": "30.00"}
+META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
+# API routes a provider calls without a key: they are authenticated by what the request carries (Meta's verify
+# token, the X-Hub-Signature-256 of the body), so every caller with a correct request gets in; a wrong one is
+# refused (tests/integration/service/test_meta.py).
+SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks"}
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -93,6 +101,8 @@ class Call:
     path: str
     json: Any = None
     params: dict[str, Any] | None = None
+    content: bytes | None = None  # a raw body (e-mail, a signed webhook) instead of JSON
+    headers: dict[str, str] | None = None
 
 
 def _unique(prefix: str) -> str:
@@ -264,6 +274,48 @@ class World:
 
     def webhook(self) -> str:
         return str(self.post("/webhooks", {"url": "https://hooks.example.com/gone", "events": ["order.*"]})["id"])
+
+    # ---- service desk ---------------------------------------------------------------------------------------
+
+    def meta(self) -> None:
+        """An Instagram connection on the `web` channel (replies are only queued here: nothing is sent)."""
+        if "meta" not in self.ids:
+            self.put("/connectors/meta/web", {"app_secret": META_SECRET, "verify_token": "matrix-verify",
+                                              "access_token": "EAAG-matrix", "page_id": META_PAGE,
+                                              "api_base": "https://graph.omnihub-matrix.invalid/v21.0"}, status=201)
+            self.ids["meta"] = True
+
+    def instagram_dm(self) -> Call:
+        """A signed Instagram message from a new person, as Meta posts it."""
+        self.meta()
+        body = json.dumps({"object": "instagram", "entry": [{"id": META_PAGE, "time": 1, "messaging": [{
+            "sender": {"id": str(uuid.uuid4().int % 10**15)}, "recipient": {"id": META_PAGE},
+            "timestamp": 1767603600000, "message": {"mid": _unique("mid."), "text": "Hola"}}]}]}).encode()
+        signature = "sha256=" + hmac.new(META_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        return Call(f"{V1}/connectors/meta/webhooks", content=body,
+                    headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+
+    def conversation(self) -> str:
+        """A new person's Instagram conversation (replies can go back there)."""
+        call = self.instagram_dm()
+        _ok(self.api.post(call.path, content=call.content, headers=call.headers))
+        items = _ok(self.api.get("/api/v1/conversations", params={"limit": 1}, headers=self.keys[ADMIN]))["items"]
+        return str(items[0]["id"])
+
+    def email(self) -> Call:
+        raw = (f"From: Ana <{_unique('ana')}@correo.es>\r\nTo: support@omnihub.local\r\n"
+               f"Message-ID: <{_unique('m')}@correo.es>\r\nSubject: Hola\r\n\r\nHola\r\n").encode()
+        return Call(f"{V1}/connectors/email/inbound", content=raw, headers={"Content-Type": "message/rfc822"})
+
+    def emailed(self) -> tuple[str, str]:
+        """An e-mailed conversation and its message (the original is kept)."""
+        call = self.email()
+        headers = {**self.keys[ADMIN], **(call.headers or {})}
+        receipt = _ok(self.api.post(call.path, content=call.content, headers=headers), 201)
+        return str(receipt["conversation_id"]), str(receipt["message_id"])
+
+    def template(self) -> str:
+        return str(self.post("/reply-templates", {"code": _unique("t"), "name": "T", "body": "Hola"})["code"])
 
 
 def _checkout(w: World, caller: str) -> Call:
@@ -573,6 +625,63 @@ ROWS: dict[str, Row] = {
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),
+    # ---- analytics: a channel key reads its own channel, an associate its own store (docs/analytics.md) -----
+    "GET /api/v1/analytics/summary": row(lambda w: Call(f"{V1}/analytics/summary",
+                                                        params={"channel": "web", "location": "mad"}),
+                                         allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, MARKETER)),
+    "GET /api/v1/analytics/timeseries": row(lambda w: Call(f"{V1}/analytics/timeseries",
+                                                           params={"channel": "web", "location": "mad"}),
+                                            allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, MARKETER)),
+    "GET /api/v1/analytics/cohorts": row(lambda w: Call(f"{V1}/analytics/cohorts", params={"channel": "web"}),
+                                         allow(ADMIN, CHANNEL_OWN, MARKETER)),
+    "GET /api/v1/analytics/channels": row(lambda w: Call(f"{V1}/analytics/channels", params={"channel": "web"}),
+                                          allow(ADMIN, CHANNEL_OWN, MARKETER)),
+    "GET /api/v1/analytics/omnichannel": row(lambda w: Call(f"{V1}/analytics/omnichannel"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/analytics/clv": row(lambda w: Call(f"{V1}/analytics/clv"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/analytics/inventory": row(lambda w: Call(f"{V1}/analytics/inventory", params={"location": "mad"}),
+                                           allow(ADMIN, ASSOCIATE_OWN, MARKETER)),
+    "GET /api/v1/analytics/nps": row(lambda w: Call(f"{V1}/analytics/nps",
+                                                    params={"channel": "web", "location": "mad"}),
+                                     allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, MARKETER)),
+    # ---- service desk -------------------------------------------------------------------------------------
+    "POST /api/v1/messages": row(lambda w: Call(f"{V1}/messages", {
+        "channel": "webchat", "identity": {"email": f"{_unique('chat')}@correo.es"}, "text": "Hola",
+        "sales_channel": "web"}), allow(ADMIN, CHANNEL_OWN, AGENT), scoped=True),
+    "POST /api/v1/connectors/email/inbound": row(lambda w: w.email(), allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER)),
+    "GET /api/v1/connectors/meta/webhooks": row(lambda w: (w.meta(), Call(f"{V1}/connectors/meta/webhooks", params={
+        "hub.mode": "subscribe", "hub.verify_token": "matrix-verify", "hub.challenge": "42"}))[1], public()),
+    "POST /api/v1/connectors/meta/webhooks": row(lambda w: w.instagram_dm(), public()),
+    "PUT /api/v1/connectors/meta/{channel}": row(lambda w: Call(f"{V1}/connectors/meta/store", {
+        "app_secret": "s", "verify_token": "v", "access_token": "t", "phone_number_id": "1065400000"}),
+        allow(ADMIN)),
+    "GET /api/v1/connectors/meta/{channel}": row(lambda w: (w.meta(), Call(f"{V1}/connectors/meta/web"))[1],
+                                                 allow(ADMIN)),
+    "GET /api/v1/conversations": row(lambda w: Call(f"{V1}/conversations"), allow(ADMIN, AGENT), scoped=True),
+    "GET /api/v1/conversations/{conversation_id}": row(lambda w: Call(f"{V1}/conversations/{w.conversation()}"),
+                                                       allow(ADMIN, AGENT), scoped=True),
+    "GET /api/v1/conversations/{conversation_id}/messages/{message_id}/original": row(
+        lambda w: Call("{}/conversations/{}/messages/{}/original".format(V1, *w.emailed())), allow(ADMIN, AGENT)),
+    "POST /api/v1/conversations/{conversation_id}/assign": row(
+        lambda w: Call(f"{V1}/conversations/{w.conversation()}/assign", {"assignee": "me"}), allow(ADMIN, AGENT)),
+    "POST /api/v1/conversations/{conversation_id}/snooze": row(
+        lambda w: Call(f"{V1}/conversations/{w.conversation()}/snooze", {"until": "2026-02-01T00:00:00Z"}),
+        allow(ADMIN, AGENT)),
+    "POST /api/v1/conversations/{conversation_id}/resolve": row(
+        lambda w: Call(f"{V1}/conversations/{w.conversation()}/resolve"), allow(ADMIN, AGENT)),
+    "POST /api/v1/conversations/{conversation_id}/notes": row(
+        lambda w: Call(f"{V1}/conversations/{w.conversation()}/notes", {"text": "nota"}), allow(ADMIN, AGENT)),
+    "POST /api/v1/conversations/{conversation_id}/reply": row(
+        lambda w: Call(f"{V1}/conversations/{w.conversation()}/reply", {"text": "Hola"}), allow(ADMIN, AGENT),
+        scoped=True),
+    "GET /api/v1/reply-templates": row(lambda w: Call(f"{V1}/reply-templates"), allow(ADMIN, AGENT)),
+    "POST /api/v1/reply-templates": row(lambda w: Call(f"{V1}/reply-templates", {
+        "code": _unique("t"), "name": "T", "body": "Hola {{ customer.first_name }}"}), allow(ADMIN)),
+    "GET /api/v1/reply-templates/{code}": row(lambda w: Call(f"{V1}/reply-templates/{w.template()}"),
+                                              allow(ADMIN, AGENT)),
+    "PUT /api/v1/reply-templates/{code}": row(lambda w: Call(f"{V1}/reply-templates/{w.template()}", {
+        "name": "T2", "body": "Hola"}), allow(ADMIN)),
+    "DELETE /api/v1/reply-templates/{code}": row(lambda w: Call(f"{V1}/reply-templates/{w.template()}"),
+                                                 allow(ADMIN)),
 }
 
 
@@ -682,8 +791,8 @@ def _check(world: World, route: str) -> list[str]:
     for caller in order:
         call = spec.call(world, caller)
         assert _path_regex(template).match(call.path), f"{route}: the row built {call.path}, not this route"
-        response = world.api.request(method, call.path, json=call.json, params=call.params,
-                                     headers=world.keys[caller])
+        response = world.api.request(method, call.path, json=call.json, params=call.params, content=call.content,
+                                     headers={**world.keys[caller], **(call.headers or {})})
         got = _outcome(response)
         if got != spec.expect[caller]:
             wrong.append(f"{caller}: expected {spec.expect[caller]}, got {got}")
@@ -712,5 +821,6 @@ def test_the_matrix_covers_every_caller_on_every_row() -> None:
     assert not incomplete, incomplete
     # and the matrix is not trivially permissive: most API routes refuse somebody
     refusing = sum(1 for spec in ROWS.values() if any(v != OK for v in spec.expect.values()))
-    assert refusing >= len([r for r in ROWS if "/api/v1/" in r]), "every API route must refuse at least anonymous"
+    keyed_api = [r for r in ROWS if "/api/v1/" in r and r not in SIGNED_NOT_KEYED]
+    assert refusing >= len(keyed_api), "every API route must refuse at least anonymous"
 

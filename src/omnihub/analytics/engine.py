@@ -1,0 +1,305 @@
+"""DuckDB over the operational database: SQLite or PostgreSQL attached read-only through DuckDB's scanners.
+
+The scanners are DuckDB extensions. They come from PyPI packages pinned to the DuckDB version
+(`duckdb-extension-sqlite-scanner`, `duckdb-extension-postgres-scanner`) and are loaded from the installed
+package's files; DuckDB's automatic install and load are switched off, so nothing is ever downloaded while
+the hub runs. When DuckDB cannot load a scanner or attach the database the caller gets a 503
+`analytics_unavailable` with the reason — there is no slower fallback path.
+
+One DuckDB instance per process (the extensions are loaded once: ~1 s); each database URL is attached once
+under its own alias, and every query runs on its own DuckDB cursor (thread-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from omnihub.analytics import errors
+from omnihub.core.db import Database, normalise_url
+
+log = logging.getLogger("omnihub.analytics")
+
+EXTENSIONS = {"sqlite": ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
+              "postgres": ("duckdb_extension_postgres_scanner", "postgres_scanner")}
+
+_lock = threading.Lock()
+_duck: Any = None
+_loaded: set[str] = set()
+_engines: dict[str, Engine] = {}
+
+
+def extension_path(kind: str) -> Path:
+    """The scanner's file inside its installed PyPI package (a package per extension, pinned to DuckDB's
+    version; its files live under extensions/v<duckdb version>/)."""
+    package, name = EXTENSIONS[kind]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise errors.unavailable(f"the Python package '{package.replace('_', '-')}' is not installed")
+    import duckdb
+
+    base = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}"
+    path = base / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise errors.unavailable(f"{path} is missing: the extension package must match duckdb {duckdb.__version__}")
+    return path
+
+
+def _instance(kind: str) -> Any:
+    """The process's DuckDB, with the scanner for `kind` loaded (call under _lock)."""
+    global _duck
+    try:
+        import duckdb
+    except ImportError:
+        raise errors.unavailable("the Python package 'duckdb' is not installed") from None
+    if _duck is None:
+        _duck = duckdb.connect(":memory:", config={
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        _duck.execute("SET GLOBAL TimeZone = 'UTC'")  # buckets are UTC days whatever the machine's zone
+    if kind not in _loaded:
+        path = extension_path(kind)
+        try:
+            _duck.execute(f"LOAD '{path.as_posix()}'")
+        except duckdb.Error as exc:
+            raise errors.unavailable(f"DuckDB could not load {path.name}: {exc}") from None
+        _loaded.add(kind)
+    return _duck
+
+
+def _attach_sql(url: str, alias: str) -> tuple[str, str]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if not path or path == ":memory:":
+            raise errors.unavailable("an in-memory SQLite database cannot be attached; use a file")
+        quoted = path.replace("'", "''")
+        return "sqlite", f"ATTACH '{quoted}' AS {alias} (TYPE sqlite, READ_ONLY)"
+    if parsed.get_backend_name() == "postgresql":
+        parts = {"host": parsed.host, "port": parsed.port, "dbname": parsed.database, "user": parsed.username,
+                 "password": parsed.password}
+        dsn = " ".join(f"{k}={_libpq_quote(str(v))}" for k, v in parts.items() if v not in (None, ""))
+        quoted = dsn.replace("'", "''")
+        return "postgres", f"ATTACH '{quoted}' AS {alias} (TYPE postgres, READ_ONLY)"
+    raise errors.unavailable(f"DuckDB has no scanner for '{parsed.get_backend_name()}' databases")
+
+
+def _libpq_quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "._-/:" for c in value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Engine:
+    """Analytical reads of one operational database. `kind` is "sqlite" or "postgres"; `op` is the alias its
+    tables are reached under (`{op}.orders`).
+
+    Queries read *sources* (named SQL definitions over the attached tables, see queries.SOURCES). With `max_age`
+    0 a source is its definition, run live on every request. With `max_age` > 0 the sources are copied into
+    DuckDB's own memory (one consistent read of the database), queries run on the copy, and a copy older than
+    `max_age` seconds is rebuilt in a background thread while requests keep answering from the current one."""
+
+    def __init__(self, url: str, max_age: float = 0.0) -> None:
+        self.url = normalise_url(url)
+        self.op = "op_" + hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        self.kind = ""
+        self.max_age = max_age
+        self._attached = False
+        self.memo: dict[Any, Any] = {}  # results worth keeping between requests (a fitted CLV model)
+        self._snapshot: tuple[str, float, datetime] | None = None  # (schema, monotonic time, wall time)
+        self._older: list[str] = []
+        self._generation = 0
+        self._refresh_lock = threading.Lock()
+        self._refreshing = False
+        self.last_refresh_error: str | None = None
+
+    def _ensure(self) -> Any:
+        with _lock:
+            if self._attached:
+                return _duck
+            kind, sql = _attach_sql(self.url, self.op)
+            duck = _instance(kind)
+            import duckdb
+
+            try:
+                duck.execute(sql)
+            except duckdb.Error as exc:
+                if "already exists" not in str(exc):
+                    raise errors.unavailable(f"DuckDB could not attach the {kind} database: {exc}") from None
+            self.kind = kind
+            self._attached = True
+            return duck
+
+    def reader(self, sources: dict[str, Callable[[Engine], str]]) -> Reader:
+        """What a query reads from: the live definitions, or the current copy (building the first one now and
+        starting a rebuild when it is too old)."""
+        self._ensure()
+        if self.max_age <= 0:
+            return Reader(self, {name: f"({build(self)})" for name, build in sources.items()},
+                          datetime.now(UTC))
+        snapshot = self._snapshot
+        if snapshot is None:
+            with self._refresh_lock:
+                if self._snapshot is None:
+                    self.refresh(sources)
+            snapshot = self._snapshot
+            assert snapshot is not None
+        elif time.monotonic() - snapshot[1] > self.max_age:
+            self._refresh_in_background(sources)
+        schema, _, wall = snapshot
+        return Reader(self, {name: f"{schema}.{name}" for name in sources}, wall)
+
+    def refresh(self, sources: dict[str, Callable[[Engine], str]]) -> None:
+        """Copy every source into a new schema in one transaction, then switch to it. The copy before the
+        current one is dropped (a query still reading the current one has a whole `max_age` to finish)."""
+        duck = self._ensure()
+        import duckdb
+
+        self._generation += 1
+        schema = f"{self.op}_s{self._generation}"
+        wall = datetime.now(UTC)
+        cursor = duck.cursor()
+        try:
+            cursor.execute(f"CREATE SCHEMA {schema}")
+            cursor.execute("BEGIN")
+            for name, build in sources.items():
+                cursor.execute(f"CREATE TABLE {schema}.{name} AS {build(self).replace('{op}', self.op)}")
+            cursor.execute("COMMIT")
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            if isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
+                raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+            raise
+        finally:
+            cursor.close()
+        previous = self._snapshot
+        self._snapshot = (schema, time.monotonic(), wall)
+        if previous is not None:
+            self._older.append(previous[0])
+        while len(self._older) > 1:
+            cursor = duck.cursor()
+            try:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {self._older.pop(0)} CASCADE")
+            finally:
+                cursor.close()
+
+    def _refresh_in_background(self, sources: dict[str, Callable[[Engine], str]]) -> None:
+        with self._refresh_lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+
+        def work() -> None:
+            try:
+                self.refresh(sources)
+                self.last_refresh_error = None
+            except Exception as exc:  # the current copy keeps answering; the reason is logged and kept
+                self.last_refresh_error = str(exc)
+                log.warning("analytics refresh failed: %s", exc)
+            finally:
+                self._refreshing = False
+
+        threading.Thread(target=work, name="analytics-refresh", daemon=True).start()
+
+    def frame(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows (`{op}` in the text is the attached database)."""
+        duck = self._ensure()
+        import duckdb
+
+        cursor = duck.cursor()
+        try:
+            result = cursor.execute(sql.replace("{op}", self.op), params or {})
+            names = [d[0] for d in result.description or ()]
+            return names, result.fetchall()
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+        finally:
+            cursor.close()
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.frame(sql, params)[1]
+
+    def arrays(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The result as one numpy array per column (no Python object per row)."""
+        duck = self._ensure()
+        import duckdb
+
+        cursor = duck.cursor()
+        try:
+            return dict(cursor.execute(sql.replace("{op}", self.op), params or {}).fetchnumpy())
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+        finally:
+            cursor.close()
+
+    def timestamp(self, column: str) -> str:
+        """A column as a naive UTC TIMESTAMP on either engine."""
+        return f"CAST({column} AS TIMESTAMP)"
+
+    @staticmethod
+    def money(column: str) -> str:
+        """A money column as DECIMAL(18,4) (SQLite stores NUMERIC as a float; each value rounds back exactly)."""
+        return f"CAST({column} AS DECIMAL(18,4))"
+
+
+class Reader:
+    """One query's view: where each source is, and how old the data is."""
+
+    def __init__(self, engine: Engine, where: dict[str, str], as_of: datetime) -> None:
+        self.engine = engine
+        self.where = where
+        self.as_of = as_of
+
+    def sql(self, text: str) -> str:
+        """`{sales}`, `{ledger}`… in the text become the sources' places."""
+        for name, place in self.where.items():
+            text = text.replace("{" + name + "}", place)
+        return text
+
+    def rows(self, text: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.engine.rows(self.sql(text), params)
+
+
+def engine_for(db: Database | Engine | str, *, max_age: float | None = None) -> Engine:
+    """The engine of a hub database (one per URL per process). `max_age` (seconds) chooses live reads (0) or a
+    copy at most that old; by default OMNIHUB_ANALYTICS_MAX_AGE_SECONDS."""
+    if isinstance(db, Engine):
+        return db
+    url = normalise_url(db if isinstance(db, str) else db.url)
+    if max_age is None:
+        from omnihub.config import get_settings
+
+        max_age = get_settings().analytics_max_age_seconds
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = Engine(url, max_age)
+        engine.max_age = max_age
+    return engine
+
+
+def check(db: Database | Engine | str) -> dict[str, Any]:
+    """Attach now (an app may call this at start-up to fail early) and say what was loaded."""
+    engine = engine_for(db)
+    engine._ensure()
+    import duckdb
+
+    return {"engine": "duckdb", "duckdb": duckdb.__version__, "scanner": EXTENSIONS[engine.kind][1],
+            "database": engine.kind}
+
+
+def in_list(values: Sequence[str]) -> str:
+    """A SQL list of string literals (values are validated codes; quotes are doubled anyway)."""
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"

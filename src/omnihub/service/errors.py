@@ -1,0 +1,109 @@
+"""The service room's errors, each with a stable code."""
+
+from __future__ import annotations
+
+from omnihub.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+
+
+def conversation_not_found(conversation_id: str) -> NotFound:
+    return NotFound("conversation_not_found", f"No conversation '{conversation_id}'.", field="id",
+                    conversation_id=conversation_id)
+
+
+def template_not_found(code: str, field: str = "code") -> NotFound:
+    return NotFound("template_not_found", f"No reply template '{code}'.", field=field, template=code)
+
+
+def template_exists(code: str) -> Conflict:
+    return Conflict("template_exists", f"A reply template '{code}' exists already.", field="code", template=code)
+
+
+def template_problem(code: str, detail: str, field: str) -> ValidationFailed:
+    return ValidationFailed(code, detail, field=field)
+
+
+def no_identity(field: str) -> ValidationFailed:
+    return ValidationFailed("identity_required", "The message needs at least one usable identity of its sender.",
+                            field=field)
+
+
+def invalid_snooze(detail: str) -> ValidationFailed:
+    return ValidationFailed("invalid_snooze", detail, field="until")
+
+
+def conversation_resolved(conversation_id: str) -> Conflict:
+    return Conflict("conversation_resolved", "The conversation is resolved already.", field="id",
+                    conversation_id=conversation_id)
+
+
+def conversation_merged(conversation_id: str, into: str) -> Conflict:
+    return Conflict("conversation_merged", f"The conversation was merged into '{into}'.", field="id",
+                    conversation_id=conversation_id, merged_into=into)
+
+
+def channel_unreachable(channel: str | None) -> Conflict:
+    return Conflict("channel_unreachable",
+                    f"The customer cannot be reached on '{channel}': they never wrote from it and their profile "
+                    "has no address for it." if channel else "The customer has not written from any channel "
+                    "a reply can go out on; pick one they have.",
+                    field="channel", channel=channel)
+
+
+def channel_not_configured(channel: str) -> Conflict:
+    return Conflict("channel_not_configured", f"No connection sends on '{channel}': configure it first "
+                    "(PUT /connectors/meta/{channel} or OMNIHUB_SMTP_URL).", field="channel", channel=channel)
+
+
+def whatsapp_window_closed(last_inbound_at: str | None) -> Conflict:
+    return Conflict("whatsapp_window_closed",
+                    "More than 24 hours have passed since the customer last wrote on WhatsApp: only an approved "
+                    "template may be sent now (use a reply template that names its WhatsApp template).",
+                    field="template", last_inbound_at=last_inbound_at)
+
+
+def template_not_for_whatsapp(code: str) -> Conflict:
+    return Conflict("template_not_approved",
+                    f"Reply template '{code}' names no approved WhatsApp template, and the 24-hour window is closed.",
+                    field="template", template=code)
+
+
+def text_or_template() -> ValidationFailed:
+    return ValidationFailed("text_or_template", "Send either text or a template (with its variables).",
+                            field="text")
+
+
+def connector_invalid(field: str, detail: str) -> ValidationFailed:
+    return ValidationFailed("invalid_connector", detail, field=field)
+
+
+def account_taken(account_id: str, channel: str) -> Conflict:
+    return Conflict("meta_account_in_use", f"Account '{account_id}' is connected to channel '{channel}' already.",
+                    field="phone_number_id", channel=channel)
+
+
+def bad_signature() -> Unauthorized:
+    return Unauthorized("invalid_signature", "X-Hub-Signature-256 is missing or does not match the app secret of "
+                        "the account this payload is for.", field="X-Hub-Signature-256")
+
+
+def bad_verify_token() -> Forbidden:
+    return Forbidden("invalid_verify_token", "hub.verify_token matches no configured connection.",
+                        field="hub.verify_token")
+
+
+def invalid_email(detail: str, field: str = "body") -> ValidationFailed:
+    return ValidationFailed("invalid_email", detail, field=field)
+
+
+def too_large(limit: int) -> ValidationFailed:
+    return ValidationFailed("body_too_large", f"The body is larger than {limit} bytes.", field="body", limit=limit)
+
+
+def message_not_found(message_id: str) -> NotFound:
+    return NotFound("message_not_found", f"No message '{message_id}' with an original in this conversation.",
+                    field="message_id", message_id=message_id)
+
+
+def connection_not_found(channel: str) -> NotFound:
+    return NotFound("connection_not_found", f"No Meta connection for channel '{channel}'.", field="channel",
+                    channel=channel)

@@ -1,0 +1,91 @@
+"""The service room's tables: conversations, their messages (in, out and internal notes), Meta connections,
+reply templates."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from omnihub.core.db import JsonDoc, Timestamp, metadata
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("customer_id", sa.String(40), nullable=False, index=True),  # the profile it belongs to now
+    sa.Column("owner_id", sa.String(40), nullable=False),  # the profile it was opened for (unmerge)
+    # = customer_id while the conversation is not resolved (nor merged away): one live conversation per person,
+    # kept by the unique key rather than by read-then-write.
+    sa.Column("active_for", sa.String(40), nullable=True, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),  # open, pending, snoozed, resolved, merged
+    sa.Column("snoozed_until", Timestamp, nullable=True),
+    sa.Column("assignee", sa.String(200), nullable=True, index=True),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("priority_reasons", JsonDoc, nullable=False),
+    sa.Column("reply_token", sa.String(32), nullable=False, unique=True),
+    sa.Column("last_channel", sa.String(16), nullable=True),
+    sa.Column("last_message_at", Timestamp, nullable=False),
+    sa.Column("first_response_at", Timestamp, nullable=True),
+    sa.Column("resolved_at", Timestamp, nullable=True),
+    sa.Column("merged_into", sa.String(40), nullable=True, index=True),
+    sa.Column("status_before_merge", sa.String(16), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_conversations_last_message", "last_message_at", "id"),
+)
+
+conversation_messages = sa.Table(
+    "conversation_messages",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("conversation_id", sa.String(40), nullable=False, index=True),
+    sa.Column("origin_conversation_id", sa.String(40), nullable=False),  # where it was stored first (unmerge)
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),  # in, out, note
+    sa.Column("author", sa.String(200), nullable=True),  # customer id, API key id, or "bot"
+    sa.Column("text", sa.Text, nullable=False),  # for e-mail: the new part, quotes and signature trimmed
+    sa.Column("subject", sa.String(300), nullable=True),
+    sa.Column("original", sa.Text, nullable=True),  # e-mail: the whole message as received
+    sa.Column("attachments", JsonDoc, nullable=False),
+    sa.Column("external_id", sa.String(300), nullable=True),
+    sa.Column("address", sa.String(320), nullable=True),  # the customer's address on that channel
+    sa.Column("email_message_id", sa.String(300), nullable=True, index=True),
+    sa.Column("status", sa.String(16), nullable=False),  # received, queued, sending, sent, delivered, read, failed
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Timestamp, nullable=True),
+    sa.Column("provider_message_id", sa.String(300), nullable=True, index=True),
+    sa.Column("template", sa.String(64), nullable=True),
+    sa.Column("payload", JsonDoc, nullable=True),  # what an outbound message sends (address, connector, template)
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("channel", "external_id", name="uq_conversation_messages_channel_external"),
+    sa.Index("ix_conversation_messages_outbox", "status", "next_attempt_at"),
+)
+
+meta_connectors = sa.Table(
+    "meta_connectors",
+    metadata,
+    sa.Column("channel", sa.String(64), primary_key=True),  # the hub channel the connection serves
+    sa.Column("kind", sa.String(16), nullable=False),  # whatsapp, instagram
+    sa.Column("account_id", sa.String(64), nullable=False, unique=True),  # phone_number_id or page/IG account id
+    sa.Column("app_secret", sa.Text, nullable=False),  # Fernet tokens: never stored or returned in clear
+    sa.Column("verify_token", sa.Text, nullable=False),
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("api_base", sa.String(300), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+reply_templates = sa.Table(
+    "reply_templates",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("subject", sa.String(300), nullable=True),
+    sa.Column("whatsapp_name", sa.String(200), nullable=True),  # the approved template at Meta, if any
+    sa.Column("whatsapp_language", sa.String(16), nullable=True),
+    sa.Column("whatsapp_parameters", JsonDoc, nullable=False),  # body parameters, each a template expression
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)

@@ -1,0 +1,164 @@
+"""Read side of the service desk: the inbox list, one conversation with its thread, the customer beside it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.commerce import queries as commerce_queries
+from omnihub.core.clock import Clock, as_utc
+from omnihub.core.errors import ValidationFailed
+from omnihub.core.pagination import decode_cursor, page
+from omnihub.customers import queries as customers_queries
+from omnihub.customers.errors import customer_not_found
+from omnihub.service import errors, rules
+from omnihub.service.models import conversation_messages, conversations, reply_templates
+
+C = conversations.c
+M = conversation_messages.c
+THREAD_LIMIT = 500
+ORDERS_SHOWN = 10
+
+
+def _iso(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "customer_id": row.customer_id, "status": row.status,
+            "snoozed_until": _iso(row.snoozed_until), "assignee": row.assignee, "priority": row.priority,
+            "priority_reasons": row.priority_reasons or [], "last_channel": row.last_channel,
+            "last_message_at": _iso(row.last_message_at), "first_response_at": _iso(row.first_response_at),
+            "resolved_at": _iso(row.resolved_at), "created_at": _iso(row.created_at),
+            "updated_at": _iso(row.updated_at)}
+
+
+def list_conversations(conn: Connection, *, limit: int, cursor: str | None, customer: str | None = None,
+                       status: str | None = None, assignee: str | None = None, channel: str | None = None,
+                       priority: str | None = None, q: str | None = None) -> dict[str, Any]:
+    """Newest activity first, paged by (last_message_at, id). `assignee`: an agent, or `none` for the queue of
+    unassigned ones."""
+    query = sa.select(conversations).where(C.merged_into.is_(None))
+    if customer:
+        cid = customers_queries.resolve_id(conn, customer)
+        if cid is None:
+            raise customer_not_found(customer, "customer")
+        query = query.where(C.customer_id == cid)
+    if status:
+        query = query.where(C.status == status)
+    if assignee == "none":
+        query = query.where(C.assignee.is_(None))
+    elif assignee:
+        query = query.where(C.assignee == assignee)
+    if priority:
+        query = query.where(C.priority == priority)
+    if channel:
+        query = query.where(sa.exists().where(M.conversation_id == C.id, M.channel == channel))
+    if q:
+        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.exists().where(M.conversation_id == C.id, M.direction != "note",
+                                              sa.func.lower(M.text).like(pattern, escape="\\")))
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            at, last_id = datetime.fromisoformat(after[0]), str(after[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise ValidationFailed("invalid_cursor", "The cursor is not one this API issued.", field="cursor") from None
+        query = query.where(sa.or_(C.last_message_at < at, sa.and_(C.last_message_at == at, C.id < last_id)))
+    rows = conn.execute(query.order_by(C.last_message_at.desc(), C.id.desc()).limit(limit + 1)).all()
+    items = [_summary(r) for r in rows]
+    return page(items, limit, key=lambda x: [x["last_message_at"].isoformat(), x["id"]])
+
+
+def message_out(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "channel": row.channel, "direction": row.direction, "author": row.author,
+            "text": row.text, "subject": row.subject, "attachments": row.attachments or [],
+            "external_id": row.external_id, "status": row.status, "error": row.error, "template": row.template,
+            "has_original": row.original is not None, "at": _iso(row.at)}
+
+
+def _current(conn: Connection, conversation_id: str) -> Any:
+    row = None
+    next_id: str | None = conversation_id
+    for _ in range(20):
+        if next_id is None:
+            break
+        row = conn.execute(sa.select(conversations).where(C.id == next_id)).first()
+        if row is None:
+            raise errors.conversation_not_found(conversation_id)
+        next_id = row.merged_into
+    return row
+
+
+def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) -> dict[str, Any]:
+    """The thread (every channel, oldest first) with the customer's 360 view and latest orders beside it. An id
+    merged into another conversation shows that one."""
+    row = _current(conn, conversation_id)
+    messages = [message_out(m) for m in conn.execute(
+        sa.select(conversation_messages).where(M.conversation_id == row.id)
+        .order_by(M.at.desc(), M.id.desc()).limit(THREAD_LIMIT))]
+    messages.reverse()
+    channels = sorted(set(conn.execute(sa.select(M.channel).where(
+        M.conversation_id == row.id, M.direction == "in").distinct()).scalars()))
+    merged = sorted(conn.execute(sa.select(C.id).where(C.merged_into == row.id)).scalars())
+    return {**_summary(row), "channels": channels, "merged_ids": merged, "messages": messages,
+            "customer": customers_queries.customer_view(conn, clock, row.customer_id),
+            "orders": [_without_pickup_code(o) for o in commerce_queries.orders_of_customer(
+                conn, [row.customer_id], limit=ORDERS_SHOWN, cursor=None)["items"]]}
+
+
+def _without_pickup_code(order: dict[str, Any]) -> dict[str, Any]:
+    """Agents see the customer's orders, never a pickup code (those are for the store that hands it over)."""
+    if order.get("pickup"):
+        return {**order, "pickup": {**order["pickup"], "code": None}}
+    return order
+
+
+def original_of(conn: Connection, conversation_id: str, message_id: str) -> str:
+    """An e-mail exactly as it arrived (the thread shows it trimmed)."""
+    row = _current(conn, conversation_id)
+    original = conn.execute(sa.select(M.original).where(M.id == message_id, M.conversation_id == row.id)).first()
+    if original is None or original.original is None:
+        raise errors.message_not_found(message_id)
+    return str(original.original)
+
+
+def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
+    """While a conversation with a complaint is live, the customer is on support hold: automations and marketing
+    sends should leave them alone (the 360 view shows it as `support_hold`)."""
+    cid = customers_queries.resolve_id(conn, customer_id) or customer_id
+    row = conn.execute(sa.select(C.id, C.priority_reasons, C.created_at).where(C.active_for == cid)).first()
+    if row is None or not rules.is_complaint(row.priority_reasons or []):
+        return None
+    return {"conversation_id": row.id, "since": _iso(row.created_at),
+            "reasons": [r["why"] for r in row.priority_reasons if r.get("rule") == "complaint"]}
+
+
+def on_support_hold(conn: Connection, customer_id: str) -> bool:
+    return support_hold_of(conn, customer_id) is not None
+
+
+def template_out(row: Any) -> dict[str, Any]:
+    whatsapp = ({"name": row.whatsapp_name, "language": row.whatsapp_language,
+                 "parameters": row.whatsapp_parameters or []} if row.whatsapp_name else None)
+    return {"code": row.code, "name": row.name, "body": row.body, "subject": row.subject, "whatsapp": whatsapp,
+            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at)}
+
+
+def get_template(conn: Connection, code: str, *, field: str = "code") -> dict[str, Any]:
+    row = conn.execute(sa.select(reply_templates).where(reply_templates.c.code == code)).first()
+    if row is None:
+        raise errors.template_not_found(code, field)
+    return template_out(row)
+
+
+def list_templates(conn: Connection, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    t = reply_templates.c
+    query = sa.select(reply_templates).order_by(t.code).limit(limit + 1)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(t.code > str(after))
+    return page([template_out(r) for r in conn.execute(query)], limit, key=lambda x: x["code"])

@@ -1,0 +1,35 @@
+"""The service desk as a room of the house: its router; conversations follow customer merges, unmerges and
+erasure; the 360 view shows the support hold; snoozed conversations wake when their time comes. Replies are
+sent by the worker itself (`Worker.send_replies`): a send must not run inside a job's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from omnihub.config import Settings
+from omnihub.core.clock import Clock
+from omnihub.core.rooms import Job, Room
+
+
+def _wire() -> None:
+    from omnihub.customers import participants
+    from omnihub.customers import queries as customers_queries
+    from omnihub.service import queries, service
+
+    participants.register_merge_participant("service", service.conversation_merge_participant())
+    participants.register_erasure_participant("service", service.conversation_erasure_participant())
+    customers_queries.register_view_section("support_hold", queries.support_hold_of)
+
+
+def _wake_snoozed(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.service.service import wake_snoozed
+
+    return wake_snoozed(conn, clock, limit=500)
+
+
+ROOM = Room(
+    name="service",
+    router="omnihub.service.api:router",
+    wire=_wire,
+    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500)],
+)

@@ -1,0 +1,346 @@
+"""Conversation use cases: the only code that writes conversations and their messages (inbound, notes, status,
+assignment), and the participants that make conversations follow customer merges, unmerges and erasure."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.commerce import queries as commerce_queries
+from omnihub.core.clock import Clock, SystemClock, as_utc
+from omnihub.core.db import new_id
+from omnihub.core.events import emit
+from omnihub.customers import activity as customer_activity
+from omnihub.customers import resolution as customer_resolution
+from omnihub.customers.writes import RetryResolution
+from omnihub.service import errors, rules
+from omnihub.service.models import conversation_messages, conversations
+
+C = conversations.c
+M = conversation_messages.c
+MAX_CHAIN = 20
+
+
+@dataclass
+class Inbound:
+    """A message from a person, in the hub's own shape, whatever channel or provider it came through."""
+
+    channel: str
+    identity: Any
+    text: str
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    external_id: str | None = None
+    thread: str | None = None  # a conversation id, a reply token or an earlier message's id
+    thread_refs: list[str] = field(default_factory=list)  # e-mail In-Reply-To/References, Meta reply-to ids
+    reply_token: str | None = None
+    at: datetime | None = None
+    name: str | None = None
+    address: str | None = None
+    subject: str | None = None
+    original: str | None = None
+    email_message_id: str | None = None
+    sales_channel: str | None = None  # a hub channel: its country reads national phone numbers
+    connector: str | None = None  # the Meta connection it came through (replies go back through it)
+
+
+# ---- reading helpers (inside the writing transaction) -------------------------------------------------------
+
+
+def _row(conn: Connection, conversation_id: str) -> Any:
+    row = conn.execute(sa.select(conversations).where(C.id == conversation_id)).first()
+    if row is None:
+        raise errors.conversation_not_found(conversation_id)
+    return row
+
+
+def current(conn: Connection, conversation_id: str) -> Any:
+    """The conversation an id stands for now: one merged into another resolves to where it went."""
+    row = _row(conn, conversation_id)
+    for _ in range(MAX_CHAIN):
+        if row.merged_into is None:
+            return row
+        row = _row(conn, row.merged_into)
+    return row
+
+
+def writable(conn: Connection, conversation_id: str) -> Any:
+    row = _row(conn, conversation_id)
+    if row.merged_into is not None:
+        raise errors.conversation_merged(conversation_id, current(conn, conversation_id).id)
+    return row
+
+
+def _receipt(conn: Connection, message: Any, *, duplicate: bool) -> dict[str, Any]:
+    conv = current(conn, message.conversation_id)
+    return {"message_id": message.id, "conversation_id": conv.id, "customer_id": conv.customer_id,
+            "conversation_status": conv.status, "channel": message.channel, "duplicate": duplicate}
+
+
+def _thread_candidate(conn: Connection, inbound: Inbound, customer_id: str) -> rules.Candidate | None:
+    """The conversation the message says it continues — only when it is this person's: a forwarded e-mail or a
+    stranger's reply never lands in someone else's thread."""
+    found: str | None = None
+    refs = [r for r in (inbound.thread, *inbound.thread_refs) if r]
+    if inbound.reply_token:
+        found = conn.execute(sa.select(C.id).where(C.reply_token == inbound.reply_token)).scalar()
+    if found is None and inbound.thread:
+        found = conn.execute(sa.select(C.id).where(sa.or_(C.id == inbound.thread,
+                                                          C.reply_token == inbound.thread))).scalar()
+    if found is None and refs:
+        found = conn.execute(sa.select(M.conversation_id).where(sa.or_(
+            M.email_message_id.in_(refs), M.provider_message_id.in_(refs),
+            sa.and_(M.channel == inbound.channel, M.external_id.in_(refs)))).limit(1)).scalar()
+    if found is None:
+        return None
+    conv = current(conn, found)
+    if conv.customer_id != customer_id:
+        return None
+    return rules.Candidate(conv.id, conv.status, as_utc(conv.resolved_at) if conv.resolved_at else None)
+
+
+def _existing(conn: Connection, channel: str, external_id: str | None) -> Any:
+    if not external_id:
+        return None
+    return conn.execute(sa.select(conversation_messages).where(M.channel == channel, M.external_id == external_id)
+                        ).first()
+
+
+# ---- inbound ------------------------------------------------------------------------------------------------
+
+PRIORITY_ORDERS = 20  # the customer's latest orders the priority rules look at
+
+
+def _priority_reasons(conn: Connection, customer_id: str, text: str, now: datetime) -> list[dict[str, Any]]:
+    orders = commerce_queries.orders_of_customer(conn, [customer_id], limit=PRIORITY_ORDERS, cursor=None)["items"]
+    return rules.priority_reasons(orders, text, now)
+
+
+
+def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: timedelta,
+            actor: str | None = None) -> dict[str, Any]:
+    """Store a message from a person on their one conversation. A message already stored (same channel and
+    external id) is answered with the first result and stored once: the unique key decides a race, and the
+    loser's transaction, run again, finds the winner's row."""
+    existing = _existing(conn, inbound.channel, inbound.external_id)
+    if existing is not None:
+        return _receipt(conn, existing, duplicate=True)
+    customer_id, _ = customer_resolution.create_customer(conn, clock, name=inbound.name, identities=inbound.identity,
+                                               channel=inbound.sales_channel, actor=actor)
+    now = clock.now()
+    at = min(as_utc(inbound.at), now) if inbound.at else now
+    live_row = conn.execute(sa.select(conversations).where(C.active_for == customer_id)).first()
+    live = rules.Candidate(live_row.id, live_row.status) if live_row else None
+    resolved_row = None
+    if live is None:
+        resolved_row = conn.execute(sa.select(conversations).where(
+            C.customer_id == customer_id, C.status == "resolved").order_by(C.resolved_at.desc()).limit(1)).first()
+    placement = rules.place_message(
+        live=live, thread=_thread_candidate(conn, inbound, customer_id) if live is None else None,
+        last_resolved=rules.Candidate(resolved_row.id, "resolved", as_utc(resolved_row.resolved_at))
+        if resolved_row is not None else None,
+        now=now, reopen_window=reopen_window)
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    timeline: list[dict[str, Any]] = []
+    if placement.action == "open":
+        conversation_id = new_id("cnv")
+        conn.execute(conversations.insert(), dict(
+            id=conversation_id, customer_id=customer_id, owner_id=customer_id, active_for=customer_id,
+            status="open", priority="normal", priority_reasons=[], reply_token=secrets.token_hex(8),
+            last_channel=inbound.channel, last_message_at=at, created_at=now, updated_at=now))
+        events.append(("conversation.opened", {"conversation_id": conversation_id, "customer_id": customer_id,
+                                               "channel": inbound.channel}))
+        timeline.append({"type": "ticket_opened", "at": now, "properties": {"conversation_id": conversation_id}})
+    else:
+        conversation_id = placement.conversation_id or ""
+        if placement.action == "reopen":
+            reopened = conn.execute(conversations.update().where(C.id == conversation_id, C.status == "resolved")
+                                    .values(status="open", active_for=customer_id, resolved_at=None,
+                                            updated_at=now)).rowcount
+            if not reopened:  # another message reopened it first: place this one again (customers' retrying)
+                raise RetryResolution("the conversation changed while the message was placed")
+            events.append(("conversation.reopened", {"conversation_id": conversation_id,
+                                                     "customer_id": customer_id, "channel": inbound.channel}))
+            timeline.append({"type": "ticket_opened", "at": now,
+                             "properties": {"conversation_id": conversation_id, "reopened": True}})
+
+    message_id = new_id("cmsg")
+    conn.execute(conversation_messages.insert(), dict(
+        id=message_id, conversation_id=conversation_id, origin_conversation_id=conversation_id,
+        channel=inbound.channel, direction="in", author=customer_id, text=inbound.text, subject=inbound.subject,
+        original=inbound.original, attachments=inbound.attachments, external_id=inbound.external_id,
+        address=inbound.address, email_message_id=inbound.email_message_id, status="received", attempts=0,
+        payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now))
+    conv = _row(conn, conversation_id)
+    status = rules.status_after_inbound(conv.status)
+    earlier = [] if placement.action == "reopen" else list(conv.priority_reasons or [])
+    reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now))
+    priority = rules.priority_of(reasons)
+    conn.execute(conversations.update().where(C.id == conversation_id).values(
+        status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
+        priority=priority, priority_reasons=reasons,
+        last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
+    if priority != conv.priority or reasons != list(conv.priority_reasons or []):
+        events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
+                                                    "rules": sorted({r["rule"] for r in reasons})}))
+    if conv.status in ("snoozed", "pending") and status == "open":
+        events.append(("conversation.woken", {"conversation_id": conversation_id, "reason": "customer_wrote"}))
+    events.append(("message.received", {"message_id": message_id, "conversation_id": conversation_id,
+                                        "customer_id": customer_id, "channel": inbound.channel}))
+    for type_, data in events:
+        emit(conn, clock, type_, data)
+    timeline.append({"type": "message_received", "channel": inbound.sales_channel, "at": at,
+                     "properties": {"conversation_id": conversation_id, "message_id": message_id,
+                                    "service_channel": inbound.channel}})
+    customer_activity.add_timeline_entries(conn, clock, customer_id, timeline, source="service")
+    return {"message_id": message_id, "conversation_id": conversation_id, "customer_id": customer_id,
+            "conversation_status": status, "channel": inbound.channel, "duplicate": False}
+
+
+# ---- agents' actions --------------------------------------------------------------------------------------------
+
+
+def assign(conn: Connection, clock: Clock, conversation_id: str, assignee: str | None, *, actor: str) -> None:
+    conv = writable(conn, conversation_id)
+    conn.execute(conversations.update().where(C.id == conv.id).values(assignee=assignee, updated_at=clock.now()))
+    emit(conn, clock, "conversation.assigned", {"conversation_id": conv.id, "assignee": assignee, "by": actor})
+
+
+def snooze(conn: Connection, clock: Clock, conversation_id: str, until: datetime, *, actor: str) -> None:
+    conv = writable(conn, conversation_id)
+    if conv.status == "resolved":
+        raise errors.conversation_resolved(conv.id)
+    problem = rules.check_snooze(until, clock.now())
+    if problem:
+        raise errors.invalid_snooze(problem)
+    conn.execute(conversations.update().where(C.id == conv.id).values(
+        status="snoozed", snoozed_until=until, updated_at=clock.now()))
+    emit(conn, clock, "conversation.snoozed", {"conversation_id": conv.id, "until": as_utc(until).isoformat(),
+                                               "by": actor})
+
+
+def resolve(conn: Connection, clock: Clock, conversation_id: str, *, actor: str) -> None:
+    conv = writable(conn, conversation_id)
+    if conv.status == "resolved":
+        raise errors.conversation_resolved(conv.id)
+    now = clock.now()
+    conn.execute(conversations.update().where(C.id == conv.id).values(
+        status="resolved", active_for=None, snoozed_until=None, resolved_at=now, updated_at=now))
+    emit(conn, clock, "conversation.resolved", {"conversation_id": conv.id, "customer_id": conv.customer_id,
+                                                "by": actor})
+    customer_activity.add_timeline_entries(conn, clock, conv.customer_id, [
+        {"type": "ticket_resolved", "at": now, "properties": {"conversation_id": conv.id}}], source="service")
+
+
+def add_note(conn: Connection, clock: Clock, conversation_id: str, text: str, *, actor: str) -> dict[str, Any]:
+    """Internal notes sit in the thread for agents; they are never sent to the customer."""
+    conv = writable(conn, conversation_id)
+    now = clock.now()
+    note_id = new_id("cmsg")
+    conn.execute(conversation_messages.insert(), dict(
+        id=note_id, conversation_id=conv.id, origin_conversation_id=conv.id, channel="internal", direction="note",
+        author=actor, text=text, attachments=[], status="internal", attempts=0, at=now, updated_at=now))
+    conn.execute(conversations.update().where(C.id == conv.id).values(updated_at=now))
+    emit(conn, clock, "conversation.note_added", {"conversation_id": conv.id, "message_id": note_id, "by": actor})
+    return {"id": note_id}
+
+
+def wake_snoozed(conn: Connection, clock: Clock, limit: int = 500) -> int:
+    """Worker job: conversations whose snooze ran out are open again."""
+    now = clock.now()
+    due = list(conn.execute(sa.select(C.id).where(C.status == "snoozed", C.snoozed_until <= now)
+                            .order_by(C.snoozed_until).limit(limit)).scalars())
+    woken = 0
+    for conversation_id in due:
+        if conn.execute(conversations.update().where(C.id == conversation_id, C.status == "snoozed")
+                        .values(status="open", snoozed_until=None, updated_at=now)).rowcount:
+            emit(conn, clock, "conversation.woken", {"conversation_id": conversation_id, "reason": "snooze_ended"})
+            woken += 1
+    return woken
+
+
+# ---- customers merge, unmerge and erasure ----------------------------------------------------------------------
+
+
+def _merge_into(conn: Connection, clock: Clock, keep: Any, gone: Any) -> None:
+    """`gone`'s messages move to `keep`, which stays the person's one live conversation."""
+    now = clock.now()
+    conn.execute(conversations.update().where(C.id == gone.id).values(
+        active_for=None, status="merged", status_before_merge=gone.status, merged_into=keep.id, updated_at=now))
+    conn.execute(conversation_messages.update().where(M.conversation_id == gone.id).values(conversation_id=keep.id))
+    latest = max(as_utc(keep.last_message_at), as_utc(gone.last_message_at))
+    reasons = rules.merge_reasons(keep.priority_reasons or [], gone.priority_reasons or [])
+    conn.execute(conversations.update().where(C.id == keep.id).values(
+        last_message_at=latest, assignee=keep.assignee or gone.assignee, priority=rules.priority_of(reasons),
+        priority_reasons=reasons, updated_at=now))
+    emit(conn, clock, "conversation.merged", {"conversation_id": keep.id, "merged_id": gone.id,
+                                              "customer_id": keep.customer_id})
+
+
+def conversation_merge_participant(clock: Clock | None = None) -> Any:
+    """Two profiles merged: their conversations belong to the survivor, and their live conversations become one
+    (the survivor's keeps its id). Unmerge gives the restored profile back the conversations opened for it.
+    The customers room calls participants without its clock, so their own writes are stamped by `clock`
+    (the system's by default)."""
+    clock = clock or SystemClock()
+
+    class _Participant:
+        def on_merge(self, conn: Connection, survivor_id: str, absorbed_ids: Sequence[str]) -> None:
+            absorbed = list(absorbed_ids)
+            live_absorbed = list(conn.execute(sa.select(conversations).where(C.active_for.in_(absorbed))
+                                              .order_by(C.created_at)))
+            conn.execute(conversations.update().where(C.customer_id.in_(absorbed)).values(customer_id=survivor_id))
+            keep = conn.execute(sa.select(conversations).where(C.active_for == survivor_id)).first()
+            for row in live_absorbed:
+                if keep is None:
+                    conn.execute(conversations.update().where(C.id == row.id).values(active_for=survivor_id))
+                    keep = _row(conn, row.id)
+                else:
+                    _merge_into(conn, clock, keep, _row(conn, row.id))
+                    keep = _row(conn, keep.id)
+
+        def on_unmerge(self, conn: Connection, survivor_id: str, restored_id: str,
+                       absorbed_ids: Sequence[str]) -> None:
+            owners = [restored_id, *absorbed_ids]
+            now = clock.now()
+            theirs = list(conn.execute(sa.select(conversations).where(C.customer_id == survivor_id,
+                                                                      C.owner_id.in_(owners))))
+            for row in theirs:
+                if row.merged_into is not None:
+                    conn.execute(conversation_messages.update().where(
+                        M.origin_conversation_id == row.id, M.conversation_id != row.id).values(conversation_id=row.id))
+                    status = row.status_before_merge or "open"
+                    conn.execute(conversations.update().where(C.id == row.id).values(
+                        customer_id=restored_id, status=status, merged_into=None, status_before_merge=None,
+                        active_for=restored_id if status in rules.LIVE else None, updated_at=now))
+                    emit(conn, clock, "conversation.unmerged", {"conversation_id": row.id,
+                                                                "from_id": row.merged_into,
+                                                                "customer_id": restored_id})
+                else:
+                    conn.execute(conversations.update().where(C.id == row.id).values(
+                        customer_id=restored_id, active_for=restored_id if row.active_for else None, updated_at=now))
+
+    return _Participant()
+
+
+def conversation_erasure_participant() -> Any:
+    """An erased person's messages lose their text, subject, original e-mail, attachments and address; replies not
+    sent yet are never sent. The conversations stay (counts, times) without anything personal."""
+
+    class _Participant:
+        def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+            ids = list(customer_ids)
+            theirs = sa.select(C.id).where(sa.or_(C.customer_id.in_(ids), C.owner_id.in_(ids)))
+            mine = sa.or_(M.conversation_id.in_(theirs), M.origin_conversation_id.in_(theirs))
+            conn.execute(conversation_messages.update().where(mine, M.status.in_(("queued", "sending")))
+                         .values(status="failed", error="customer erased before sending", next_attempt_at=None))
+            conn.execute(conversation_messages.update().where(mine).values(
+                text="", subject=None, original=None, attachments=[], address=None, payload=None))
+
+    return _Participant()
