@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from omnihub.core.schemas import AmountIn, Code, Instant, JsonObject, MoneyStr, Sku, Strict
+from omnihub.core.schemas import AmountIn, Code, JsonObject, MoneyStr, Sku, Strict, ZonedInstant
 
 
 class LineIn(Strict):
@@ -231,8 +231,8 @@ class PaymentCreate(Strict):
 
 class SlotCreate(Strict):
     location: Code
-    starts_at: Instant
-    ends_at: Instant
+    starts_at: ZonedInstant = Field(description="With its UTC offset: the store's wall clock is no guess.")
+    ends_at: ZonedInstant
     capacity: StrictInt = Field(gt=0, le=10_000)
 
 

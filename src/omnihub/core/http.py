@@ -65,19 +65,25 @@ class BodyLimitMiddleware:
                     await self._too_large(send)
                     return
         seen = 0
-        started = False
+        started = too_large = False
 
         async def counted_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
         async def watched_send(message: Message) -> None:
             nonlocal started
+            if too_large:  # whatever the app made of the refused read (FastAPI: a 400), the answer is 413
+                if not started:
+                    started = True
+                    await self._too_large(send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

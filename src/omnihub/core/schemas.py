@@ -53,6 +53,7 @@ def _amount(value: Decimal) -> Decimal:
 
 
 def _instant(value: datetime) -> datetime:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     try:
         utc = value.astimezone(UTC)
     except OverflowError:
@@ -74,8 +75,11 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_json_size)]
 AmountIn = Annotated[Decimal, AfterValidator(_amount)]
 """An amount sent to us: finite and below MAX_AMOUNT (what every money column holds with room for totals)."""
 
-Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
-"""A point in time sent to us: with its UTC offset, between EARLIEST and LATEST."""
+Instant = Annotated[datetime, AfterValidator(_instant)]
+"""A point in time sent to us, between EARLIEST and LATEST; without a zone it is UTC (docs/api.md)."""
+
+ZonedInstant = Annotated[AwareDatetime, AfterValidator(_instant)]
+"""An Instant that must say its zone: a wall-clock time whose zone nobody can guess (a store's pickup slot)."""
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 """An ISO 4217 code of a currency some country uses today (not XXX, XTS, metals or withdrawn codes)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -173,7 +173,8 @@ class ConsentIn(Strict):
     granted: bool
     channel: Code | None = Field(default=None, description="Where the choice was made.")
     at: Instant | None = Field(default=None, description="When the choice was made (default: now).")
-    proof: JsonObject | str | None = Field(default=None, description="Form id, IP, double opt-in token…")
+    proof: JsonObject | Annotated[str, Field(max_length=2000)] | None = Field(
+        default=None, description="Form id, IP, double opt-in token…")
 
 
 class BlockIn(Strict):

@@ -55,5 +55,5 @@ def test_no_server_errors_and_problems_for_every_client_error(
              "--phases", "examples,fuzzing,stateful", "--max-examples", EXAMPLES, "--workers", "2",
              "--seed", "14", "--max-failures", "10", "--request-timeout", "30", "--warnings", "off",
              "--report-dir", str(tmp_path)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # its cache stays there
     assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-3000:]

@@ -195,3 +195,20 @@ def test_a_pickup_code_with_non_ascii_characters_is_just_wrong(shop: TestClient)
     problem(shop.post(f"/api/v1/orders/{order['id']}/collect", json={"code": "\u000e3\U000332e2"}), 422,
             "wrong_pickup_code")
     problem(shop.post(f"/api/v1/orders/{order['id']}/collect", json={"code": "été12"}), 422, "wrong_pickup_code")
+
+
+def test_a_consent_proof_is_capped(shop: TestClient) -> None:
+    customer = ok(shop.post("/api/v1/customers", json={"identities": {"email": "luis@correo.es"}}), 201)
+    for proof in ("x" * 3000, {"form": "y" * 20_000}):
+        answer = problem(shop.put(f"/api/v1/customers/{customer['id']}/consents/email_marketing",
+                                  json={"granted": True, "proof": proof}), 422, "validation_error")
+        assert answer["field"].startswith("proof")
+    ok(shop.put(f"/api/v1/customers/{customer['id']}/consents/email_marketing",
+                json={"granted": True, "proof": "form-7"}))
+
+
+def test_a_consent_time_that_overflows_in_utc_is_422(shop: TestClient) -> None:
+    customer = ok(shop.post("/api/v1/customers", json={"identities": {"email": "eva@correo.es"}}), 201)
+    answer = problem(shop.put(f"/api/v1/customers/{customer['id']}/consents/sms", json={
+        "granted": True, "at": "9999-12-31T23:59:59-23:59"}), 422, "validation_error")
+    assert answer["field"] == "at"

@@ -109,17 +109,20 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_stays_open(
 
 
 def test_a_streamed_body_past_the_limit_is_413(settings: Settings, db: Database, clock: ManualClock) -> None:
-    """No Content-Length (chunked): the limit counts the bytes as they arrive."""
+    """No Content-Length (chunked): the limit counts the bytes as they arrive — whether the idempotency
+    middleware (a keyed request) or the route's own body parsing (no key) is reading them."""
     app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), db=db, clock=clock)
-    with serving(app) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        head = (b"POST /api/v1/products HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                b"Idempotency-Key: big-1\r\nTransfer-Encoding: chunked\r\n\r\n")
-        chunk = b"x" * 1000
-        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(5)) + b"0\r\n\r\n"
-        status, headers, answer = exchange(sock, head + body)
-        assert status == 413
-        assert headers["content-type"] == "application/problem+json"
-        assert json.loads(answer)["code"] == "request_too_large"
+    chunk = b"x" * 1000
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(5)) + b"0\r\n\r\n"
+    with serving(app) as port:
+        for key in (b"Idempotency-Key: big-1\r\n", b""):
+            head = (b"POST /api/v1/products HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                    + key + b"Transfer-Encoding: chunked\r\n\r\n")
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                status, headers, answer = exchange(sock, head + body)
+            assert status == 413
+            assert headers["content-type"] == "application/problem+json"
+            assert json.loads(answer)["code"] == "request_too_large"
 
 
 @pytest.fixture
