@@ -114,8 +114,8 @@ def set_up(url: str, admin_key: str, db_url: str, units: int, clients: int, run:
             call(api, "POST", "/api/v1/channels", json={
                 "code": code, "name": code, "kind": "web", "currency": "EUR", "country": "ES",
                 "locations": locations, "stock_buffer": 0})
-            if mode == "orders":
-                call(api, "PUT", f"/api/v1/channels/{code}/prices", json=[{"sku": sku, "amount": Setup.price}])
+            # Priced in every mode: a product without a price in a channel is not available there.
+            call(api, "PUT", f"/api/v1/channels/{code}/prices", json=[{"sku": sku, "amount": Setup.price}])
     keys = create_channel_keys(db_url, channels)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=60) as probe:
         response = probe.get(f"/api/v1/availability/{sku}", params={"channel": channels[0]})
