@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from omnihub.commerce import errors
-from omnihub.core.errors import Forbidden, NotFound
 from omnihub.core.security import Principal, Role
 
 STORE_KIND = "store"
@@ -47,7 +46,7 @@ def check_return(principal: Principal, returned: dict[str, Any], order: dict[str
     if principal.role is Role.ASSOCIATE and returned["location"] == principal.location:
         return
     if not can_see_order(principal, order):
-        raise NotFound("return_not_found", f"No return '{returned['id']}'.", return_id=returned["id"])
+        raise errors.return_not_found(returned["id"])
 
 
 def acts_for(principal: Principal, channel: dict[str, Any]) -> bool:
@@ -64,11 +63,7 @@ def check_sells_in(principal: Principal, channel: dict[str, Any], *, field: str 
     if acts_for(principal, channel):
         return
     if principal.role is Role.ASSOCIATE:
-        raise Forbidden(
-            "channel_not_allowed",
-            f"An associate of '{principal.location}' sells in the store channels that sell from it, "
-            f"not in '{channel['code']}'.",
-            field=field, channel=channel["code"])
+        raise errors.associate_channel_not_allowed(principal.location or "", channel["code"], field)
     principal.ensure_channel(channel["code"], field=field)
     principal.require()  # any other role: role_not_allowed
 

@@ -135,3 +135,9 @@ def invalid_slot() -> ValidationFailed:
 
 def location_at_capacity(code: str) -> Conflict:
     return Conflict("location_at_capacity", f"Location '{code}' has taken all its orders for today.", location=code)
+
+
+def associate_channel_not_allowed(location: str, channel: str, field: str) -> Forbidden:
+    return Forbidden("channel_not_allowed",
+                     f"An associate of '{location}' sells in the store channels that sell from it, not in "
+                     f"'{channel}'.", field=field, channel=channel)

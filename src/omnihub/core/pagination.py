@@ -20,6 +20,11 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def invalid_cursor() -> ValidationFailed:
+    """The one answer to a cursor this API did not issue (rooms that read a cursor's parts raise it too)."""
+    return ValidationFailed("invalid_cursor", "The cursor is not one this API issued.", field="cursor")
+
+
 def decode_cursor(cursor: str | None) -> Any:
     if not cursor:
         return None
@@ -27,7 +32,7 @@ def decode_cursor(cursor: str | None) -> Any:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("invalid_cursor", "The cursor is not one this API issued.", field="cursor") from None
+        raise invalid_cursor() from None
 
 
 def check_limit(limit: int) -> int:

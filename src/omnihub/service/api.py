@@ -111,8 +111,7 @@ async def email_inbound(request: Request, response: Response,
                         ctx: Context = Depends(requires(Role.CHANNEL))) -> dict[str, Any]:
     """A raw RFC 822 message, as a mail server's pipe delivers it (an admin or channel key)."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "message/rfc822":
-        raise ValidationFailed("unsupported_media_type", "Send the raw message as Content-Type: message/rfc822.",
-                               field="Content-Type")
+        raise errors.not_an_email()
     raw = await _body(request, MAX_EMAIL_BYTES)
 
     def work() -> dict[str, Any]:

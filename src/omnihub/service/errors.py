@@ -107,3 +107,8 @@ def message_not_found(message_id: str) -> NotFound:
 def connection_not_found(channel: str) -> NotFound:
     return NotFound("connection_not_found", f"No Meta connection for channel '{channel}'.", field="channel",
                     channel=channel)
+
+
+def not_an_email(field: str = "Content-Type") -> ValidationFailed:
+    return ValidationFailed("unsupported_media_type", "Send the raw message as Content-Type: message/rfc822.",
+                            field=field)

@@ -10,8 +10,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.errors import ValidationFailed
-from omnihub.core.pagination import decode_cursor, page
+from omnihub.core.pagination import decode_cursor, invalid_cursor, page
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
 from omnihub.service import errors, rules
@@ -66,7 +65,7 @@ def list_conversations(conn: Connection, *, limit: int, cursor: str | None, cust
         try:
             at, last_id = datetime.fromisoformat(after[0]), str(after[1])
         except (TypeError, ValueError, IndexError, KeyError):
-            raise ValidationFailed("invalid_cursor", "The cursor is not one this API issued.", field="cursor") from None
+            raise invalid_cursor() from None
         query = query.where(sa.or_(C.last_message_at < at, sa.and_(C.last_message_at == at, C.id < last_id)))
     rows = conn.execute(query.order_by(C.last_message_at.desc(), C.id.desc()).limit(limit + 1)).all()
     items = [_summary(r) for r in rows]
