@@ -124,7 +124,9 @@ def _running_shop(url_db: str, port: int) -> Iterator[Shop]:
         server.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the servers and the browser close when the browser tests end (Playwright's sync
+# API keeps an event loop running in the main thread, which would break later tests that call asyncio.run).
+@pytest.fixture(scope="package")
 def shop() -> Iterator[Shop]:
     """The browser tests' server, on a fresh SQLite file."""
     _require_browser()
@@ -136,7 +138,7 @@ def shop() -> Iterator[Shop]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pg_shop() -> Iterator[Shop]:
     """The same on a fresh PostgreSQL database (one journey runs there too)."""
     _require_browser()
@@ -159,7 +161,7 @@ def pg_shop() -> Iterator[Shop]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     _require_browser()
     from playwright.sync_api import sync_playwright
