@@ -102,11 +102,6 @@ def invalid_return_line(sku: str, index: int, returnable: int) -> ValidationFail
                             field=f"lines.{index}.quantity", sku=sku, returnable=returnable)
 
 
-def not_your_store(location: str) -> Forbidden:
-    return Forbidden("location_not_allowed", f"This key does not belong to location '{location}'.",
-                     field="location", location=location)
-
-
 def not_a_draft(order_id: str) -> Conflict:
     return Conflict("not_a_draft", f"Order '{order_id}' is not a draft.", order=order_id)
 

@@ -33,10 +33,6 @@ def transition(order_id: str, current: str, wanted: str) -> str:
     return wanted
 
 
-def after_payment(paid_in_full: bool) -> str:
-    return "paid" if paid_in_full else "pending_payment"
-
-
 def after_fulfilment(quantities: Sequence[tuple[int, int]]) -> str:
     """(ordered, fulfilled) per line → shipped when everything left, else partially shipped."""
     return "shipped" if all(done >= ordered for ordered, done in quantities) else "partially_shipped"

@@ -7,7 +7,6 @@ import pytest
 from omnihub.commerce.rules import (
     STATUSES,
     after_fulfilment,
-    after_payment,
     after_return,
     line_amounts,
     order_number,
@@ -68,11 +67,6 @@ def test_terminal_statuses_go_nowhere_and_shipped_goods_cannot_be_cancelled() ->
 def test_an_unknown_status_cannot_move() -> None:
     with pytest.raises(Conflict):
         transition("ord_1", "lost", "paid")
-
-
-def test_after_payment() -> None:
-    assert after_payment(True) == "paid"
-    assert after_payment(False) == "pending_payment"
 
 
 def test_after_fulfilment_is_shipped_only_when_every_unit_left() -> None:
