@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     secret_key: str = Field(default="dev-insecure-change-me", min_length=8)  # DEV_SECRET_KEY
     smtp_url: str | None = None
+    # SMS through Twilio's Messages API format (messaging.sms): all three set, or SMS stays in the message log.
+    sms_account_sid: str | None = None
+    sms_auth_token: str | None = Field(default=None, repr=False)
+    sms_from: str | None = None  # an E.164 number or a Messaging Service SID (MG…)
+    sms_api_base: str = "https://api.twilio.com"
     # Pool per process; sized for the default uvicorn thread pool.
     db_pool_size: int = 20
     # Outbound webhooks: attempts before a delivery is dead, and the first backoff step (doubles each try).
