@@ -17,6 +17,12 @@ def _fernet(secret_key: str, purpose: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
+def looks_sealed(value: str) -> bool:
+    """Whether a stored value is a Fernet token (version byte 0x80, so it starts `gAAAAA`) rather than a value
+    stored in clear by an earlier version."""
+    return value.startswith("gAAAAA") and len(value) >= 100
+
+
 def seal(secret_key: str, purpose: str, plain: str) -> str:
     return _fernet(secret_key, purpose).encrypt(plain.encode()).decode()
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from tests.builders import channel, location, ok, problem, product
+from tests.conftest import SECRET
 from tests.webhook_receiver import Receiver
 
 from omnihub.connectors.webhooks import service
@@ -29,7 +30,7 @@ def claimed_by_a_worker(db: Database, clock: ManualClock, *, lease_seconds: floa
     with db.transaction() as conn:
         dispatch_pending(conn, clock, [WebhookFanout(clock)])
     with db.transaction() as conn:
-        [claimed] = service.claim_due(conn, clock, limit=10, lease_seconds=lease_seconds)
+        [claimed] = service.claim_due(conn, clock, limit=10, lease_seconds=lease_seconds, secret_key=SECRET)
     return claimed
 
 

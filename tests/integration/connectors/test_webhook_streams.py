@@ -219,7 +219,7 @@ def test_a_crashed_workers_batch_comes_back_after_the_lease_and_a_late_result_is
     with db.transaction() as conn:
         dispatch_pending(conn, clock, default_handlers(clock, settings))
     with db.transaction() as conn:
-        [stale] = service.claim_streams(conn, clock, limit=10, lease_seconds=60)
+        [stale] = service.claim_streams(conn, clock, limit=10, lease_seconds=60, secret_key=settings.secret_key)
 
     work()  # leased by the dead worker: not sent
     while_leased = rx.count()

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem, product
 from tests.conftest import make_key
@@ -264,3 +265,28 @@ def test_bad_rotations_are_problems_and_change_nothing(admin: TestClient) -> Non
     assert (same["field"], short["field"], too_long["field"]) == ("secret", "secret", "grace_seconds")
     assert unknown["detail"] and inactive["detail"]
     assert ok(admin.get(f"/api/v1/webhooks/{hook['id']}"))["previous_secret_expires_at"] is None
+
+
+def test_signing_secrets_are_stored_sealed_and_plain_ones_from_before_are_sealed_by_the_worker(
+        admin: TestClient, db: Database, work: Callable[..., Any], receiver: Callable[..., Receiver]) -> None:
+    from omnihub.connectors.webhooks.models import webhook_subscriptions as subs
+
+    rx = receiver()
+    hook = subscribe(admin, rx.url, ["product.created"])
+    rotated = ok(admin.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", json={"grace_seconds": 3600}))
+    with db.transaction() as conn:
+        stored = conn.execute(sa.select(subs.c.secret, subs.c.previous_secret)).one()
+    dump = " ".join(stored)
+    assert hook["secret"] not in dump and rotated["secret"] not in dump  # a database dump signs nothing
+    assert stored.secret.startswith("gAAAAA") and stored.previous_secret.startswith("gAAAAA")
+    # a secret an earlier version stored in clear still signs, and the worker seals it
+    legacy = subscribe(admin, rx.url, ["product.created"], secret="legacy-plain-secret-0123")
+    with db.transaction() as conn:
+        conn.execute(subs.update().where(subs.c.id == legacy["id"]).values(secret="legacy-plain-secret-0123"))
+    rx.secret = "legacy-plain-secret-0123"
+    product(admin, "SEAL-1")
+    work()
+    assert rx.count() >= 1 and rx.rejected_signatures == 1  # the legacy hook signed right; the other did not
+    with db.transaction() as conn:
+        resealed = conn.execute(sa.select(subs.c.secret).where(subs.c.id == legacy["id"])).scalar_one()
+    assert resealed.startswith("gAAAAA") and "legacy-plain-secret-0123" not in resealed

@@ -30,7 +30,8 @@ Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated)
 def create_webhook(body: WebhookCreate, ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.create_webhook(conn, ctx.clock, body.model_dump(), OutboundGuard(ctx.settings.outbound_allow))
+        return service.create_webhook(conn, ctx.clock, body.model_dump(), OutboundGuard(ctx.settings.outbound_allow),
+                                      secret_key=ctx.settings.secret_key)
 
 
 @router.get("/webhooks", response_model=Page[WebhookOut])
@@ -57,7 +58,8 @@ def update_webhook(webhook_id: str, body: WebhookUpdate, ctx: Context = Depends(
 def rotate_secret(webhook_id: str, body: SecretRotation, ctx: Context = Depends(requires())) -> dict[str, Any]:
     """A new signing secret (shown once); the old one also signs for `grace_seconds`."""
     with ctx.db.transaction() as conn:
-        return service.rotate_secret(conn, ctx.clock, webhook_id, secret=body.secret, grace_seconds=body.grace_seconds)
+        return service.rotate_secret(conn, ctx.clock, webhook_id, secret_key=ctx.settings.secret_key,
+                                     secret=body.secret, grace_seconds=body.grace_seconds)
 
 
 @router.post("/webhooks/{webhook_id}/replay", response_model=ReplayOut)

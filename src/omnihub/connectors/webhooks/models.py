@@ -15,9 +15,9 @@ webhook_subscriptions = sa.Table(
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("events", JsonDoc, nullable=False),  # patterns: "order.created", "stock.*", "*"
     # Kept in clear because we must sign with it; shown to the client once, at creation.
-    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("secret", sa.String(512), nullable=False),  # sealed (core.secretbox)
     # After a rotation the old secret still signs (a second `v1=`) until it expires, so receivers can switch.
-    sa.Column("previous_secret", sa.String(200), nullable=True),
+    sa.Column("previous_secret", sa.String(512), nullable=True),
     sa.Column("previous_secret_expires_at", Timestamp, nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("created_at", Timestamp, nullable=False),

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Connection
+
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
 from omnihub.core.events import EventHandler
-from omnihub.core.rooms import Room
+from omnihub.core.rooms import Job, Room
 
 
 def _wire() -> None:
@@ -26,5 +28,14 @@ def _handlers(clock: Clock, _settings: Settings) -> Sequence[EventHandler]:
     return [WebhookFanout(clock)]
 
 
+def _seal_plain_secrets(conn: Connection, _clock: Clock, settings: Settings) -> int:
+    from omnihub.connectors.webhooks.service import seal_plain_secrets
+
+    return seal_plain_secrets(conn, settings.secret_key)
+
+
 ROOM = Room(name="webhooks", router="omnihub.connectors.webhooks.api:router", wire=_wire, handlers=_handlers,
-            handler_order=1000)
+            handler_order=1000,
+            # secrets stored in clear by earlier versions are sealed once the worker (holding the key) starts
+            jobs=[Job("webhooks.seal_plain_secrets", _seal_plain_secrets, every=lambda _settings: 3600.0,
+                      counts_as_work=False)])

@@ -221,7 +221,7 @@ class WebhookSender:
         """Each due stream's next batch, streams concurrently; a stream's cursor moves only on a 2xx."""
         with self.db.transaction() as conn:
             claimed = service.claim_streams(conn, self.clock, limit=self.batch_size,
-                                            lease_seconds=self.lease_seconds)
+                                            lease_seconds=self.lease_seconds, secret_key=self.settings.secret_key)
         if not claimed:
             return 0
         results = list(self._pool.map(self._send_batch, claimed))
@@ -248,7 +248,8 @@ class WebhookSender:
     def _send_deliveries(self) -> int:
         """One round of due delivery rows (one-event webhooks, retries, redeliveries)."""
         with self.db.transaction() as conn:
-            claimed = service.claim_due(conn, self.clock, limit=self.batch_size, lease_seconds=self.lease_seconds)
+            claimed = service.claim_due(conn, self.clock, limit=self.batch_size, lease_seconds=self.lease_seconds,
+                                        secret_key=self.settings.secret_key)
         if not claimed:
             return 0
         tasks = rules.plan_sends(claimed, lambda d: d.webhook_id, lambda d: d.batch_size)

@@ -7,10 +7,12 @@ the webhooks back into themselves.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Connection
 from omnihub.connectors.webhooks import errors, queries, rules
 from omnihub.connectors.webhooks.models import webhook_deliveries, webhook_streams, webhook_subscriptions
 from omnihub.connectors.webhooks.rules import DeliveryStatus
+from omnihub.core import secretbox
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import BigId, Timestamp, dialect_insert, new_id
 from omnihub.core.events import (
@@ -33,9 +36,47 @@ from omnihub.core.events import (
 )
 from omnihub.core.outbound import OutboundGuard, OutboundRefused
 
+log = logging.getLogger("omnihub.webhooks")
+
 
 def new_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+SECRET_PURPOSE = "webhook-signing"
+
+
+def seal_secret(secret_key: str, plain: str) -> str:
+    """A signing secret as it is stored: sealed under OMNIHUB_SECRET_KEY, so a database dump signs nothing."""
+    return secretbox.seal(secret_key, SECRET_PURPOSE, plain)
+
+
+@lru_cache(maxsize=1024)
+def open_secret(secret_key: str, stored: str) -> str:
+    """The plain signing secret (cached: every delivery of a webhook opens the same one). A value stored before
+    secrets were sealed is plain already and is used as it is until `seal_plain_secrets` seals it."""
+    if not secretbox.looks_sealed(stored):
+        return stored
+    try:
+        return secretbox.unseal(secret_key, SECRET_PURPOSE, stored)
+    except ValueError:
+        log.error("a webhook signing secret was sealed under another OMNIHUB_SECRET_KEY: rotate it")
+        raise
+
+
+def seal_plain_secrets(conn: Connection, secret_key: str) -> int:
+    """Seal the signing secrets stored in clear by earlier versions (run by the worker, which holds the key)."""
+    s = webhook_subscriptions.c
+    rows = conn.execute(sa.select(s.id, s.secret, s.previous_secret)).all()
+    sealed = 0
+    for row in rows:
+        changes = {name: seal_secret(secret_key, value) for name, value in
+                   (("secret", row.secret), ("previous_secret", row.previous_secret))
+                   if value and not secretbox.looks_sealed(value)}
+        if changes:
+            conn.execute(webhook_subscriptions.update().where(s.id == row.id).values(**changes))
+            sealed += 1
+    return sealed
 
 
 def checked_url(url: str, guard: OutboundGuard) -> str:
@@ -48,7 +89,8 @@ def checked_url(url: str, guard: OutboundGuard) -> str:
     return url
 
 
-def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any], guard: OutboundGuard) -> dict[str, Any]:
+def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any], guard: OutboundGuard, *,
+                   secret_key: str) -> dict[str, Any]:
     """Subscribe a URL to event types. Returns the webhook with its secret (the only time it is shown)."""
     url = checked_url(data["url"], guard)
     patterns = rules.normalise_patterns(data["events"])
@@ -57,7 +99,7 @@ def create_webhook(conn: Connection, clock: Clock, data: dict[str, Any], guard: 
     batch_size = int(data.get("batch_size") or 1)
     conn.execute(
         webhook_subscriptions.insert(), dict(
-            id=webhook_id, url=url, events=patterns, secret=secret, active=True,
+            id=webhook_id, url=url, events=patterns, secret=seal_secret(secret_key, secret), active=True,
             batch_size=batch_size, created_at=clock.now()
         )
     )
@@ -122,7 +164,7 @@ def _close_stream(conn: Connection, webhook_id: str) -> None:
                  .values(until_position=head))
 
 
-def rotate_secret(conn: Connection, clock: Clock, webhook_id: str, *, secret: str | None = None,
+def rotate_secret(conn: Connection, clock: Clock, webhook_id: str, *, secret_key: str, secret: str | None = None,
                   grace_seconds: int = rules.DEFAULT_SECRET_GRACE_SECONDS) -> dict[str, Any]:
     """A new signing secret, shown once. The old one keeps signing beside it (a second `v1=`) for
     `grace_seconds`, so the receiver can switch without rejecting a single delivery; 0 drops it at once."""
@@ -132,12 +174,12 @@ def rotate_secret(conn: Connection, clock: Clock, webhook_id: str, *, secret: st
     s = webhook_subscriptions.c
     current = conn.execute(sa.select(s.secret).where(s.id == webhook_id)).scalar_one()
     new = secret or new_secret()
-    if new == current:
+    if new == open_secret(secret_key, current):
         raise errors.secret_unchanged()
     now = clock.now()
     keep_old = grace_seconds > 0
     conn.execute(webhook_subscriptions.update().where(s.id == webhook_id).values(
-        secret=new, previous_secret=current if keep_old else None,
+        secret=seal_secret(secret_key, new), previous_secret=current if keep_old else None,
         previous_secret_expires_at=now + timedelta(seconds=grace_seconds) if keep_old else None))
     return {**queries.get_webhook(conn, webhook_id), "secret": new}
 
@@ -178,8 +220,9 @@ def replay(conn: Connection, clock: Clock, webhook_id: str, since: datetime) -> 
             "stream_rewound_by": rewound, "webhook": queries.get_webhook(conn, webhook_id)}
 
 
-def _previous_secret(secret: str | None, expires_at: Any, now: datetime) -> str | None:
-    return secret if secret and expires_at is not None and as_utc(expires_at) > now else None
+def _previous_secret(secret_key: str, secret: str | None, expires_at: Any, now: datetime) -> str | None:
+    in_grace = secret and expires_at is not None and as_utc(expires_at) > now
+    return open_secret(secret_key, secret) if in_grace else None
 
 
 def deactivate_webhook(conn: Connection, clock: Clock, webhook_id: str) -> dict[str, Any]:
@@ -299,7 +342,8 @@ class ClaimedDelivery:
     previous_secret: str | None = None  # a rotated-out secret still in its grace period: signs too
 
 
-def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
+def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float,
+              secret_key: str) -> list[ClaimedDelivery]:
     """Take a lease on up to `limit` due deliveries of active webhooks. Commit before sending anything.
 
     On PostgreSQL concurrent workers skip each other's locked rows; on SQLite the write transaction
@@ -333,10 +377,12 @@ def claim_due(conn: Connection, clock: Clock, *, limit: int, lease_seconds: floa
             .values(locked_until=now + timedelta(seconds=lease_seconds), claim_token=token)
         )
     return [
-        ClaimedDelivery(id=r.id, claim_token=token, webhook_id=r.subscription_id, url=r.url, secret=r.secret,
+        ClaimedDelivery(id=r.id, claim_token=token, webhook_id=r.subscription_id, url=r.url,
+                        secret=open_secret(secret_key, r.secret),
                         event_id=r.event_id, event_type=r.event_type, payload=r.payload, attempts=r.attempts,
                         batch_size=r.batch_size,
-                        previous_secret=_previous_secret(r.previous_secret, r.previous_secret_expires_at, now))
+                        previous_secret=_previous_secret(secret_key, r.previous_secret,
+                                                         r.previous_secret_expires_at, now))
         for r in rows
     ]
 
@@ -430,7 +476,8 @@ class ClaimedBatch:
     previous_secret: str | None = None
 
 
-def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float) -> list[ClaimedBatch]:
+def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: float,
+                  secret_key: str) -> list[ClaimedBatch]:
     """Lease the due streams of active webhooks that have events after their cursor, and read each one's next
     batch. A stream whose next stretch holds nothing it wants just moves its cursor. Commit before sending."""
     head = head_position(conn)
@@ -480,10 +527,12 @@ def claim_streams(conn: Connection, clock: Clock, *, limit: int, lease_seconds: 
             skipped.append({"b_id": row.subscription_id, "b_position": end})
             continue
         claimed.append(ClaimedBatch(
-            webhook_id=row.subscription_id, claim_token=token, url=row.url, secret=row.secret,
+            webhook_id=row.subscription_id, claim_token=token, url=row.url,
+            secret=open_secret(secret_key, row.secret),
             attempts=row.attempts, end_position=end, event_ids=tuple(e.id for e in events),
             event_types=tuple(e.type for e in events), envelopes=tuple(bodies[e.id] for e in events),
-            previous_secret=_previous_secret(row.previous_secret, row.previous_secret_expires_at, now)))
+            previous_secret=_previous_secret(secret_key, row.previous_secret, row.previous_secret_expires_at,
+                                             now)))
     if skipped:
         conn.execute(_SKIP_AHEAD, skipped)
     return claimed
