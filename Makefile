@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 PORT ?= 8000
+# Test processes (pytest-xdist): one per core by default.
+TEST_WORKERS ?= auto
 
 .PHONY: install demo test lint unit serve worker clean i18n
 
@@ -25,7 +27,7 @@ unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Console languages: extract the templates' messages, merge them into each catalogue, compile the .mo files
 # (committed, so installing needs no step). Translate the new entries in locale/*/LC_MESSAGES/messages.po first.

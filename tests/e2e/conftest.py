@@ -28,7 +28,10 @@ from tests.servers import wait_until_up
 
 CHROMIUM = os.environ.get("OMNIHUB_TEST_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("OMNIHUB_TEST_REQUIRE_BROWSER") == "1"
-PORT = int(os.environ.get("OMNIHUB_TEST_CONSOLE_PORT", "18650"))
+# Under pytest-xdist every browser test runs in one worker (the `browser` group, below); the worker's number still
+# moves the ports so a second group can never collide with the first.
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+PORT = int(os.environ.get("OMNIHUB_TEST_CONSOLE_PORT", "18650")) + 10 * _XDIST_WORKER
 SECRET = "e2e-secret-key-for-the-console"
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -220,3 +223,12 @@ def check_accessibility(page: Any) -> None:
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the browser tests together in one xdist worker (`--dist loadgroup`): they share one server and one
+    Chromium per package, which would otherwise start once per worker."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
