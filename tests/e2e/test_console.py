@@ -12,7 +12,7 @@ from tests.e2e.conftest import PRICES, Shop, check_accessibility, log_in, screen
 
 pytestmark = pytest.mark.slow
 
-HOMES = {"admin": "/dashboard", "associate": "/counter", "agent": "/orders", "marketer": "/dashboard"}
+HOMES = {"admin": "/dashboard", "associate": "/counter", "agent": "/inbox", "marketer": "/dashboard"}
 
 
 @pytest.mark.parametrize("role", ["admin", "associate", "agent", "marketer"])
