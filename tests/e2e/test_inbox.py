@@ -62,7 +62,9 @@ def test_an_agent_answers_with_a_template_and_sees_the_customers_next_message_li
 
     _ok(shop.api.post("/api/v1/messages", json={"channel": "email", "identity": {"email": "marina@correo.es"},
                                                 "text": "¡Gracias! ¿Me enviáis también la factura?"}))
+    assert "waiting for the customer" in page.locator("#thread .facts-line").inner_text()
     page.locator(".msg.d-in", has_text="¿Me enviáis también la factura?").wait_for()  # no reload
+    assert "Status: open" in page.locator("#thread .facts-line").inner_text()  # the state follows it live
     check_accessibility(page)
     screenshot(page, "inbox-thread")
 
