@@ -24,6 +24,7 @@ from omnihub.core.clock import SystemClock
 from omnihub.core.db import Database
 from omnihub.core.migrate import upgrade
 from omnihub.core.security import create_api_key
+from tests.provider_receiver import Mailbox
 from tests.servers import wait_until_up
 
 CHROMIUM = os.environ.get("OMNIHUB_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -54,6 +55,8 @@ class Shop:
     url: str
     api: httpx.Client
     users: dict[str, tuple[str, str]] = field(default_factory=dict)  # role → (email, password)
+    env: dict[str, str] = field(default_factory=dict)  # the server's environment (to run the worker on it)
+    mailbox: Mailbox | None = None  # the SMTP server its e-mail goes to
 
     def order(self, body: dict[str, Any]) -> dict[str, Any]:
         answer = self.api.post("/api/v1/orders", json=body)
@@ -100,9 +103,11 @@ def _require_browser() -> None:
 @contextmanager
 def _running_shop(url_db: str, port: int) -> Iterator[Shop]:
     """`omnihub serve` on `url_db` (migrated here) with a small Spanish shop and a user per role made with
-    `omnihub user create` (its password is the last line it prints)."""
+    `omnihub user create` (its password is the last line it prints). Its e-mail goes to a local SMTP server."""
+    mailbox = Mailbox().start()
     env = {**os.environ, "OMNIHUB_DATABASE_URL": url_db, "OMNIHUB_SECRET_KEY": SECRET,
-           "OMNIHUB_CONSOLE_TIMEZONE": "Europe/Madrid"}
+           "OMNIHUB_CONSOLE_TIMEZONE": "Europe/Madrid", "OMNIHUB_SMTP_URL": mailbox.url,
+           "OMNIHUB_SUPPORT_EMAIL": "ayuda@tienda.es"}
     upgrade(url_db)
     db = Database(url_db)
     with db.transaction() as conn:
@@ -115,7 +120,7 @@ def _running_shop(url_db: str, port: int) -> Iterator[Shop]:
         wait_until_up(url, timeout=60)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
             _seed(api)
-            shop = Shop(url=url, api=api)
+            shop = Shop(url=url, api=api, env=env, mailbox=mailbox)
             for role, location in (("admin", None), ("associate", "sol"), ("agent", None), ("marketer", None)):
                 email = f"{role}@tienda.es"
                 args = ["user", "create", "--email", email, "--role", role] + (
@@ -125,6 +130,7 @@ def _running_shop(url_db: str, port: int) -> Iterator[Shop]:
     finally:
         server.terminate()
         server.wait(timeout=15)
+        mailbox.stop()
 
 
 # Package scope, not session: the servers and the browser close when the browser tests end (Playwright's sync

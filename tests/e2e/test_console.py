@@ -12,7 +12,7 @@ from tests.e2e.conftest import PRICES, Shop, check_accessibility, log_in, screen
 
 pytestmark = pytest.mark.slow
 
-HOMES = {"admin": "/dashboard", "associate": "/counter", "agent": "/orders", "marketer": "/dashboard"}
+HOMES = {"admin": "/dashboard", "associate": "/counter", "agent": "/inbox", "marketer": "/dashboard"}
 
 
 @pytest.mark.parametrize("role", ["admin", "associate", "agent", "marketer"])
@@ -163,7 +163,9 @@ def test_bad_input_on_a_stock_form_shows_the_fields_message_and_saves_nothing(ne
 
 PAGES = [("dashboard", "/dashboard"), ("orders", "/orders"), ("inventory", "/inventory?location=sol"),
          ("inventory-ledger", "/inventory/sol/TEE-M"), ("catalog", "/catalog?channel=web"),
-         ("customers", "/customers"), ("webhooks", "/webhooks"), ("profile", "/profile")]
+         ("customers", "/customers"), ("webhooks", "/webhooks"), ("profile", "/profile"),
+         ("inbox", "/inbox?queue=open"), ("reply-templates", "/reply-templates"),
+         ("reply-template-new", "/reply-templates/new")]
 
 
 def test_every_page_is_accessible_and_has_a_screenshot(new_page, shop: Shop) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_timezone
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
@@ -51,6 +51,7 @@ class Formatter:
     def __init__(self, locale: str, timezone: str = "UTC") -> None:
         self.locale = Locale.parse(locale)
         self.timezone = timezone
+        self._tzinfo = get_timezone(timezone)  # once, not per date: a list formats one per row
 
     def money(self, amount: Any, currency: str | None) -> str:
         if amount is None or amount == "":
@@ -73,7 +74,7 @@ class Formatter:
             return ""
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return format_datetime(value, fmt, tzinfo=self.timezone, locale=self.locale)
+        return format_datetime(value, fmt, tzinfo=self._tzinfo, locale=self.locale)
 
     def date(self, value: datetime | None, fmt: str = "medium") -> str:
         return "" if value is None else format_date(value, fmt, locale=self.locale)

@@ -20,9 +20,12 @@ PAGES: dict[str, tuple[str, ...]] = {
     "inventory": ("admin", "associate"),
     "catalog": ("admin", "agent", "marketer"),
     "webhooks": ("admin",),
+    "inbox": ("admin", "agent"),
+    "reply-templates": ("admin", "agent"),
     "profile": ROLES,
 }
-MENU_ORDER = ("dashboard", "counter", "orders", "customers", "inventory", "catalog", "webhooks")
+MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "reply-templates",
+              "webhooks")
 
 # What each role may do, beyond opening a page.
 ACTIONS: dict[str, tuple[str, ...]] = {
@@ -34,7 +37,41 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "return.create": ("admin", "associate"),
     "stock.move": ("admin", "associate"),
     "webhook.redeliver": ("admin",),
+    "conversation.work": ("admin", "agent"),  # reply, note, assign, snooze, resolve
+    "template.edit": ("admin",),  # the API lets only admins write reply templates
 }
+
+
+def N_(message: str) -> str:
+    """Marks a text for the catalogue (babel.cfg extracts this module); the template translates it."""
+    return message
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An inbox tab: its key in the URL, its label, and the conversation filters it stands for. `"me"` as the
+    assignee is the logged-in person."""
+
+    key: str
+    label: str
+    params: tuple[tuple[str, str], ...]
+
+
+# The inbox's tabs, in order: one line each. Tabs for teams and "breaching soon" join when the service room's
+# list takes a team / SLA filter (it does not yet).
+QUEUES: tuple[Queue, ...] = (
+    Queue("mine", N_("Mine"), (("assignee", "me"), ("status", "open"))),
+    Queue("unassigned", N_("Unassigned"), (("assignee", "none"), ("status", "open"))),
+    Queue("open", N_("All open"), (("status", "open"),)),
+    Queue("pending", N_("Waiting for the customer"), (("status", "pending"),)),
+    Queue("snoozed", N_("Snoozed"), (("status", "snoozed"),)),
+    Queue("resolved", N_("Resolved"), (("status", "resolved"),)),
+)
+
+
+def queue(key: str) -> Queue:
+    """The tab a URL names; an unknown key is the first tab."""
+    return next((q for q in QUEUES if q.key == key), QUEUES[0])
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 200
@@ -54,8 +91,8 @@ def menu(role: str) -> list[str]:
 
 
 def home_page(role: str) -> str:
-    """Where a person lands after logging in: the counter for associates, the orders for agents."""
-    return {"associate": "counter", "agent": "orders", "marketer": "dashboard"}.get(role, "dashboard")
+    """Where a person lands after logging in: the counter for associates, the inbox for agents."""
+    return {"associate": "counter", "agent": "inbox", "marketer": "dashboard"}.get(role, "dashboard")
 
 
 def normalise_email(raw: str) -> str:

@@ -229,6 +229,15 @@ def _support(conn: Connection, cid: str) -> dict[str, Any]:
             "last_contact_at": as_utc(last) if last else None}
 
 
+def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str | None]:
+    """Profiles' names by id, in one read (lists that show a customer per row: the inbox)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    c = customers.c
+    return dict(conn.execute(sa.select(c.id, c.name).where(c.id.in_(ids))).tuples().all())
+
+
 def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
     """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history."""
     row = _resolved_row(conn, customer_id)

@@ -109,6 +109,16 @@ def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) ->
                 conn, [row.customer_id], limit=ORDERS_SHOWN, cursor=None)["items"]]}
 
 
+def thread_of(conn: Connection, conversation_id: str) -> dict[str, Any]:
+    """The conversation's summary and its thread only (no 360 view, no orders): what a live inbox page polls."""
+    row = _current(conn, conversation_id)
+    messages = [message_out(m) for m in conn.execute(
+        sa.select(conversation_messages).where(M.conversation_id == row.id)
+        .order_by(M.at.desc(), M.id.desc()).limit(THREAD_LIMIT))]
+    messages.reverse()
+    return {**_summary(row), "messages": messages}
+
+
 def _without_pickup_code(order: dict[str, Any]) -> dict[str, Any]:
     """Agents see the customer's orders, never a pickup code (those are for the store that hands it over)."""
     if order.get("pickup"):

@@ -14,9 +14,10 @@ from omnihub.console.models import console_sessions, console_users
 
 @pytest.mark.parametrize(("role", "home", "menu", "hidden"), [
     ("admin", "/dashboard", ["/dashboard", "/counter", "/webhooks"], []),
-    ("associate", "/counter", ["/counter", "/orders", "/inventory"], ["/webhooks", "/dashboard", "/catalog"]),
-    ("agent", "/orders", ["/orders", "/customers", "/catalog"], ["/counter", "/webhooks", "/inventory"]),
-    ("marketer", "/dashboard", ["/dashboard", "/customers"], ["/counter", "/orders", "/webhooks"]),
+    ("associate", "/counter", ["/counter", "/orders", "/inventory"], ["/webhooks", "/dashboard", "/catalog", "/inbox"]),
+    ("agent", "/inbox", ["/inbox", "/orders", "/customers", "/catalog", "/reply-templates"],
+     ["/counter", "/webhooks", "/inventory"]),
+    ("marketer", "/dashboard", ["/dashboard", "/customers"], ["/counter", "/orders", "/webhooks", "/inbox"]),
 ])
 def test_each_role_logs_in_to_its_home_page_with_its_own_menu(admin, browser_for, db, clock, role, home, menu,
                                                                hidden) -> None:

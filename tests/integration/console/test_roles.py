@@ -41,6 +41,18 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/catalog"): "catalog",
     ("GET", "/webhooks"): "webhooks", ("GET", "/webhooks/{webhook_id}"): "webhooks",
     ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhooks:webhook.redeliver",
+    ("GET", "/inbox"): "inbox", ("GET", "/inbox/{conversation_id}"): "inbox",
+    ("GET", "/inbox/{conversation_id}/thread"): "inbox",
+    ("POST", "/inbox/{conversation_id}/reply"): "inbox:conversation.work",
+    ("POST", "/inbox/{conversation_id}/notes"): "inbox:conversation.work",
+    ("POST", "/inbox/{conversation_id}/assign"): "inbox:conversation.work",
+    ("POST", "/inbox/{conversation_id}/snooze"): "inbox:conversation.work",
+    ("POST", "/inbox/{conversation_id}/resolve"): "inbox:conversation.work",
+    ("GET", "/reply-templates"): "reply-templates", ("GET", "/reply-templates/{code}"): "reply-templates",
+    ("GET", "/reply-templates/new"): "reply-templates:template.edit",
+    ("POST", "/reply-templates"): "reply-templates:template.edit",
+    ("POST", "/reply-templates/{code}"): "reply-templates:template.edit",
+    ("POST", "/reply-templates/{code}/delete"): "reply-templates:template.edit",
 }
 
 

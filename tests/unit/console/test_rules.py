@@ -14,11 +14,20 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 def test_each_role_gets_its_own_menu_and_admin_gets_everything() -> None:
     assert rules.menu("associate") == ["counter", "orders", "customers", "inventory"]
-    assert rules.menu("agent") == ["orders", "customers", "catalog"]
+    assert rules.menu("agent") == ["inbox", "orders", "customers", "catalog", "reply-templates"]
     assert rules.menu("marketer") == ["dashboard", "customers", "catalog"]
     assert rules.menu("admin") == list(rules.MENU_ORDER)
     assert not rules.may_open("associate", "webhooks")
     assert not rules.may("agent", "order.collect") and rules.may("associate", "order.collect")
+    assert rules.may("agent", "conversation.work") and not rules.may("agent", "template.edit")
+    assert not rules.may_open("associate", "inbox") and not rules.may_open("marketer", "inbox")
+
+
+def test_inbox_queues_are_a_table_of_filters_and_an_unknown_tab_is_the_first() -> None:
+    assert [q.key for q in rules.QUEUES] == ["mine", "unassigned", "open", "pending", "snoozed", "resolved"]
+    assert dict(rules.queue("mine").params) == {"assignee": "me", "status": "open"}
+    assert dict(rules.queue("unassigned").params) == {"assignee": "none", "status": "open"}
+    assert rules.queue("no-such-tab") is rules.QUEUES[0]
 
 
 def test_login_is_throttled_after_the_limit_until_the_oldest_counted_failure_leaves_the_window() -> None:
@@ -87,7 +96,8 @@ def test_the_spanish_catalogue_is_complete_and_its_compiled_file_is_current() ->
         mo = read_mo(f)
     options = {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}
     in_templates = {message for _, _, message, _, _ in extract_from_dir(
-        LOCALE_DIR.parent, method_map=[("templates/**.html", "jinja2")], options_map={"templates/**.html": options})}
+        LOCALE_DIR.parent, method_map=[("templates/**.html", "jinja2"), ("rules.py", "python")],
+        options_map={"templates/**.html": options})}  # as babel.cfg: rules.py marks the inbox's tab labels
     wanted = {m.id for m in template if m.id}
     assert wanted == {m if isinstance(m, str) else m[0] for m in in_templates}, "new messages: run `make i18n`"
     assert wanted <= {m.id for m in po if m.id and m.string}, "untranslated messages: run `make i18n`"
