@@ -34,7 +34,7 @@ test: lint
 I18N = src/omnihub/console
 i18n: install
 	cd $(I18N) && $(CURDIR)/$(BIN)/pybabel extract -F babel.cfg -o locale/messages.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i $(I18N)/locale/messages.pot -d $(I18N)/locale -D messages --no-location --omit-header
+	$(BIN)/pybabel update -i $(I18N)/locale/messages.pot -d $(I18N)/locale -D messages --no-fuzzy-matching --width 120
 	$(BIN)/pybabel compile -d $(I18N)/locale -D messages --statistics
 
 serve: install
