@@ -20,9 +20,10 @@ PAGES: dict[str, tuple[str, ...]] = {
     "inventory": ("admin", "associate"),
     "catalog": ("admin", "agent", "marketer"),
     "webhooks": ("admin",),
+    "kb": ("admin", "agent"),  # the knowledge base the service bot answers from
     "profile": ROLES,
 }
-MENU_ORDER = ("dashboard", "counter", "orders", "customers", "inventory", "catalog", "webhooks")
+MENU_ORDER = ("dashboard", "counter", "orders", "customers", "inventory", "catalog", "kb", "webhooks")
 
 # What each role may do, beyond opening a page.
 ACTIONS: dict[str, tuple[str, ...]] = {

@@ -41,6 +41,8 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/catalog"): "catalog",
     ("GET", "/webhooks"): "webhooks", ("GET", "/webhooks/{webhook_id}"): "webhooks",
     ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhooks:webhook.redeliver",
+    ("GET", "/kb"): "kb", ("GET", "/kb/new"): "kb", ("POST", "/kb/new"): "kb", ("GET", "/kb/{article_id}"): "kb",
+    ("POST", "/kb/{article_id}"): "kb", ("POST", "/kb/{article_id}/publish"): "kb",
 }
 
 
