@@ -9,6 +9,7 @@ replying with a template that reaches them by SMTP."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,32 @@ def test_journey_6_with_the_bot(desk: TestClient, bot_worker: Worker, mailbox: M
     [received] = mailbox.messages
     assert received["To"] == "ana@correo.es" and received["Subject"] == f"Tu pedido {order['number']}"
     assert received.get_content().strip() == f"Hola, sentimos el retraso del pedido {order['number']}. Sale hoy."
+
+
+def test_two_workers_give_each_message_exactly_one_turn(desk: TestClient, desk_settings: Settings, db: Database,
+                                                        clock: ManualClock) -> None:
+    """Dispatchers claim events with SKIP LOCKED (PostgreSQL) or one writer at a time (SQLite): however many
+    workers run, a message is answered or handed off once."""
+    load_kb(desk, ("en",))
+    sent = []
+    for n in range(6):
+        text = "Do you ship to France?" if n % 2 else "Do you sell gift cards?"
+        sent.append(message(desk, "email", {"email": f"c{n}@correo.es"}, text)["conversation_id"])
+    workers = [Worker(desk_settings, db, clock, handlers=[BotHandler(clock, desk_settings)]) for _ in range(2)]
+
+    def drain(worker: Worker) -> None:
+        while worker.dispatch():
+            pass
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for worker in workers:
+        worker.close()
+    for n, cid in enumerate(sent):
+        seen = conversation(desk, cid)
+        answers = [m for m in seen["messages"] if m["direction"] == "out"]
+        assert (len(answers), seen["handoff"] is not None) == ((1, False) if n % 2 else (0, True)), seen
+    assert len(events_of(db, "conversation.handed_off")) == 3 and len(events_of(db, "bot.answered")) == 3
