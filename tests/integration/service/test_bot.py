@@ -121,17 +121,18 @@ def test_below_the_threshold_it_hands_off_and_stays_out_until_resolved(desk: Tes
     assert [e["reason"] for e in events_of(db, "conversation.handed_off")] == ["low_confidence"]
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("Quiero hablar con una persona", "asked_for_person"), ("I want to talk to a human agent", "asked_for_person"),
-    ("Esto es una vergüenza, quiero poner una reclamación por el envío", "complaint"),
-    ("I want a refund for my returns", "refund_asked")])
-def test_a_person_asked_for_a_complaint_or_a_refund_go_to_the_queue(desk: TestClient, bot_worker: Worker,
-                                                                     text: str, reason: str) -> None:
+def test_a_person_asked_for_a_complaint_or_a_refund_go_to_the_queue(desk: TestClient, bot_worker: Worker) -> None:
     load_kb(desk)
-    cid = message(desk, "email", {"email": "eva@correo.es"}, text)["conversation_id"]
+    cases = [("Quiero hablar con una persona", "asked_for_person"),
+             ("I want to talk to a human agent", "asked_for_person"),
+             ("Esto es una vergüenza, quiero poner una reclamación por el envío", "complaint"),
+             ("I want a refund for my returns", "refund_asked")]
+    sent = [message(desk, "email", {"email": f"eva{n}@correo.es"}, text)["conversation_id"]
+            for n, (text, _) in enumerate(cases)]
     bot_worker.dispatch()
-    seen = conversation(desk, cid)
-    assert outs(desk, cid) == [] and seen["handoff"]["reason"] == reason and seen["status"] == "open"
+    for cid, (_, reason) in zip(sent, cases, strict=True):
+        seen = conversation(desk, cid)
+        assert outs(desk, cid) == [] and seen["handoff"]["reason"] == reason and seen["status"] == "open"
 
 
 def test_the_order_question_is_answered_only_to_a_verified_identity(desk: TestClient, bot_worker: Worker,
@@ -266,3 +267,26 @@ def test_two_workers_give_each_message_exactly_one_turn(desk: TestClient, desk_s
         answers = [m for m in seen["messages"] if m["direction"] == "out"]
         assert (len(answers), seen["handoff"] is not None) == ((1, False) if n % 2 else (0, True)), seen
     assert len(events_of(db, "conversation.handed_off")) == 3 and len(events_of(db, "bot.answered")) == 3
+
+
+def test_a_click_and_collect_order_is_told_with_its_store_and_until_when_the_code_is_valid(
+        desk: TestClient, bot_worker: Worker) -> None:
+    location(desk, "sol", name="Madrid Sol")
+    product(desk, "RUN-1", category="running")
+    channel(desk, "web", locations=["sol"])
+    ok(desk.put("/api/v1/channels/web/prices", json=[{"sku": "RUN-1", "amount": "89.90"}]))
+    stock(desk, "sol", "RUN-1", 5)
+    order = ok(desk.post("/api/v1/orders", json={
+        "channel": "web", "customer": [{"kind": "email", "value": "ines@correo.es", "verified": True}],
+        "lines": [{"sku": "RUN-1", "quantity": 1}], "fulfilment": {"type": "pickup", "location": "sol"},
+        "payments": [{"method": "card", "amount": "89.90"}]}), 201)
+    ready = ok(desk.post(f"/api/v1/orders/{order['id']}/ready"))
+    code, until = ready["pickup"]["code"], ready["pickup"]["expires_at"]
+
+    cid = message(desk, "email", {"email": "ines@correo.es"}, "Where is my order? Can I pick it up?")[
+        "conversation_id"]
+    bot_worker.dispatch()
+    [told] = outs(desk, cid)
+    assert told["text"].startswith(f"Your order {order['number']} is ready for pickup. You can pick it up at "
+                                   "Madrid Sol. Your pickup code is valid until ")
+    assert until[:10] in told["text"] and code not in told["text"]
