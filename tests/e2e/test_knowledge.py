@@ -24,6 +24,7 @@ def test_an_agent_writes_publishes_and_edits_an_article(new_page, shop: Shop) ->
 
     assert page.get_by_role("status").inner_text() == "Article created."
     article_id = page.url.split("/kb/")[1].split("?")[0]
+    assert page.get_by_role("button", name="Delete").count() == 0  # agents withdraw; only admins delete
     check_accessibility(page)
     page.get_by_role("button", name="Publish").click()
     assert page.get_by_role("status").inner_text() == "Article published: the bot may answer with it."
@@ -45,7 +46,7 @@ def test_an_agent_writes_publishes_and_edits_an_article(new_page, shop: Shop) ->
     screenshot(page, "knowledge-base")
 
 
-def test_the_editor_speaks_spanish_and_is_closed_to_associates(new_page, shop: Shop) -> None:
+def test_the_editor_speaks_spanish_an_admin_deletes_and_associates_are_kept_out(new_page, shop: Shop) -> None:
     page = new_page(locale="es-ES")
     log_in(page, shop, "admin")
     page.goto("/kb/new")
@@ -53,6 +54,15 @@ def test_the_editor_speaks_spanish_and_is_closed_to_associates(new_page, shop: S
     page.get_by_role("button", name="Crear").click()  # nothing typed: the browser keeps it (required fields)
     assert page.url.endswith("/kb/new")
     check_accessibility(page)
+
+    created = shop.api.post("/api/v1/kb/articles", json={"language": "es", "title": "Horario de Sol",
+                                                         "body": "De 10:00 a 21:00."})
+    assert created.status_code == 201, created.text
+    page.goto(f"/kb/{created.json()['id']}")
+    page.get_by_label("Borrar este artículo para siempre").check()
+    page.get_by_role("button", name="Borrar", exact=True).click()
+    assert page.get_by_role("status").inner_text() == "Artículo borrado."
+    assert shop.api.get(f"/api/v1/kb/articles/{created.json()['id']}").status_code == 404
 
     other = new_page()
     log_in(other, shop, "associate")

@@ -35,6 +35,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "return.create": ("admin", "associate"),
     "stock.move": ("admin", "associate"),
     "webhook.redeliver": ("admin",),
+    "kb.delete": ("admin",),
 }
 
 PASSWORD_MIN = 10

@@ -202,6 +202,8 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str)
         emit(conn, clock, "bot.answered", {"conversation_id": conv.id, "message_id": sent, "kind": "order",
                                            "order_id": order["id"]})
         return decision.action
+    if decision.action == "none":
+        return None
     if decision.action == "ask_verification":
         _send(conn, clock, settings, conv, bot_rules.verification_request(language))
     hand_off(conn, clock, conv, msg.id, decision.reason or "low_confidence", best)

@@ -125,6 +125,20 @@ def _has(text: str, phrases: Sequence[str]) -> str | None:
     return None
 
 
+_THANKS = frozenset(_split("""gracias muchas mil ok okay vale perfecto genial estupendo entendido de acuerdo thanks
+    thank you thx great perfect cool fine got it understood nice hola hi hello buenas bye adios un saludo saludos
+    regards cheers"""))
+
+
+def only_thanks(text: str) -> bool:
+    """'¡Gracias!', 'ok, perfecto', 'thanks a lot': nothing to answer and nothing for a person to do."""
+    found = words(text)
+    return bool(found) and len(found) <= 6 and all(w in _THANKS or w in ("a", "lot", "so", "much", "y", "te", "os")
+                                                   for w in found) and any(
+        w in ("gracias", "thanks", "thank", "thx", "ok", "okay", "vale", "perfecto", "perfect", "genial", "great",
+              "entendido", "understood", "cheers") for w in found)
+
+
 def wants_person(text: str) -> bool:
     """'quiero hablar con una persona', 'agent', 'human'…"""
     flat = plain(text)
@@ -169,7 +183,7 @@ class Hit:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # answer_article, answer_order, ask_verification, handoff
+    action: str  # answer_article, answer_order, ask_verification, handoff, none (a thank-you: nothing to do)
     reason: str | None = None  # why a handoff: asked_for_person, complaint, refund_asked, low_confidence, …
     hit: Hit | None = None
 
@@ -188,6 +202,8 @@ def decide(text: str, *, complaint: bool, refund: bool, verified: bool | None, h
         return Decision("handoff", "refund_asked")
     if asks_order_status(text):
         return Decision("answer_order") if verified else Decision("ask_verification", "identity_not_verified")
+    if only_thanks(text):
+        return Decision("none")
     if hit is not None and hit.confidence >= threshold:
         return Decision("answer_article", hit=hit)
     return Decision("handoff", "low_confidence", hit=hit)

@@ -43,6 +43,7 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhooks:webhook.redeliver",
     ("GET", "/kb"): "kb", ("GET", "/kb/new"): "kb", ("POST", "/kb/new"): "kb", ("GET", "/kb/{article_id}"): "kb",
     ("POST", "/kb/{article_id}"): "kb", ("POST", "/kb/{article_id}/publish"): "kb",
+    ("POST", "/kb/{article_id}/delete"): "kb:kb.delete",
 }
 
 

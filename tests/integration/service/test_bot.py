@@ -95,6 +95,10 @@ def test_the_bot_answers_from_the_knowledge_base_citing_the_article(desk: TestCl
     [sent] = mailbox.messages
     assert sent["To"] == "marta@correo.es" and f"({article})" in sent.get_content()
 
+    message(desk, "email", {"email": "marta@correo.es"}, "¡Muchas gracias!")  # nothing to answer, nobody to call
+    bot_worker.dispatch()
+    assert len(outs(desk, cid)) == 1 and conversation(desk, cid)["handoff"] is None
+
 
 def test_below_the_threshold_it_hands_off_and_stays_out_until_resolved(desk: TestClient, bot_worker: Worker,
                                                                         db: Database) -> None:

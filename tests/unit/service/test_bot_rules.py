@@ -74,6 +74,10 @@ HIT = Hit("kb_1", "Devoluciones", "Tienes 30 días.", "es", 2.0, 0.8)
     ("¿Y las devoluciones?", {}, "answer_article", None),
     ("¿Y las devoluciones?", {"hit": Hit("kb_1", "Devoluciones", "x", "es", 0.3, 0.2)}, "handoff", "low_confidence"),
     ("¿Vendéis tarjetas regalo?", {"hit": None}, "handoff", "low_confidence"),
+    ("¡Muchas gracias!", {"hit": None}, "none", None),
+    ("ok, thanks a lot", {"hit": None}, "none", None),
+    ("Hola", {"hit": None}, "handoff", "low_confidence"),
+    ("Gracias, pero quiero hablar con una persona", {"hit": None}, "handoff", "asked_for_person"),
 ])
 def test_the_decision(text: str, flags: dict, action: str, reason: str | None) -> None:
     args = {"complaint": False, "refund": False, "verified": None, "hit": HIT, **flags}

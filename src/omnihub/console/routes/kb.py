@@ -109,3 +109,20 @@ def kb_publish(request: Request, article_id: str, form: dict[str, str] = Depends
         article = knowledge_queries.get_article(conn, article_id)
     return _save(request, viewer, article_id, {"published": publish, "revision": _revision(form)}, article,
                  "published" if publish else "withdrawn")
+
+
+@router.post("/kb/{article_id}/delete")
+def kb_delete(request: Request, article_id: str, form: dict[str, str] = Depends(posted("kb")),
+              viewer: Viewer = Depends(page("kb"))) -> Response:
+    """Admins only, like the API: agents withdraw an article instead."""
+    viewer.require("kb.delete")
+    state = request.app.state
+    if form.get("sure") != "on":  # the box the browser asks for; a bare POST deletes nothing
+        with state.db.read() as conn:
+            article = knowledge_queries.get_article(conn, article_id)
+        return _editor(request, article, article, problem={
+            "code": "confirmation_required", "detail": "Tick the box to delete the article.", "field": "sure",
+            "status": 422, "fields": {"sure": "Tick the box to delete the article."}})
+    with state.db.transaction() as conn:
+        knowledge.delete_article(conn, state.clock, article_id)
+    return redirect("/kb?done=deleted")
