@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     service_send_max_attempts: int = 8
     service_send_backoff_seconds: float = 5.0
     service_send_timeout_seconds: float = 10.0
+    # The bot, first line on customers' messages (docs/service-desk.md): on or off, and the share of a question an
+    # article must cover (0..1) for the bot to answer with it; below it hands off to a person.
+    service_bot_enabled: bool = True
+    service_bot_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
 
     @field_validator("outbound_allow")
     @classmethod

@@ -22,9 +22,10 @@ PAGES: dict[str, tuple[str, ...]] = {
     "webhooks": ("admin",),
     "inbox": ("admin", "agent"),
     "reply-templates": ("admin", "agent"),
+    "kb": ("admin", "agent"),  # the knowledge base the service bot answers from
     "profile": ROLES,
 }
-MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "reply-templates",
+MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "reply-templates", "kb",
               "webhooks")
 
 # What each role may do, beyond opening a page.
@@ -39,6 +40,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "webhook.redeliver": ("admin",),
     "conversation.work": ("admin", "agent"),  # reply, note, assign, snooze, resolve
     "template.edit": ("admin",),  # the API lets only admins write reply templates
+    "kb.delete": ("admin",),
 }
 
 

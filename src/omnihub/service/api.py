@@ -25,6 +25,7 @@ from omnihub.core.security import Role
 from omnihub.customers.writes import retrying
 from omnihub.deps import Context, in_worker_thread, requires
 from omnihub.service import channels, errors, queries, replies, rules, service
+from omnihub.service.kb_api import router as kb_router
 from omnihub.service.schemas import (
     AssignIn,
     ConversationDetail,
@@ -45,6 +46,7 @@ from omnihub.service.schemas import (
 )
 
 router = APIRouter(tags=["service"])
+router.include_router(kb_router)  # the knowledge base (kb_api.py)
 AGENTS = (Role.AGENT,)
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 ConversationId = Path(max_length=40)

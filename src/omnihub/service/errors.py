@@ -112,3 +112,13 @@ def connection_not_found(channel: str) -> NotFound:
 def not_an_email(field: str = "Content-Type") -> ValidationFailed:
     return ValidationFailed("unsupported_media_type", "Send the raw message as Content-Type: message/rfc822.",
                             field=field)
+
+
+def article_not_found(article_id: str) -> NotFound:
+    return NotFound("article_not_found", f"No knowledge-base article '{article_id}'.", field="id",
+                    article_id=article_id)
+
+
+def article_changed(article_id: str, revision: int) -> Conflict:
+    return Conflict("article_changed", f"Article '{article_id}' was changed meanwhile (now revision {revision}); "
+                    "reload it and edit again.", field="revision", article_id=article_id, revision=revision)

@@ -89,3 +89,35 @@ reply_templates = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
+
+# ---- knowledge base and the bot (migration 0018_service_kb) ----------------------------------------------------
+
+kb_articles = sa.Table(
+    "kb_articles",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("language", sa.String(8), nullable=False, index=True),  # es, en
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("keywords", JsonDoc, nullable=False),  # words customers use that the text may not
+    sa.Column("published", sa.Boolean, nullable=False),  # only published articles answer customers
+    sa.Column("revision", sa.Integer, nullable=False),  # +1 per change: the bot's index notices edits
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("updated_by", sa.String(200), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+bot_handoffs = sa.Table(
+    "bot_handoffs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("conversation_id", sa.String(40), nullable=False, index=True),
+    sa.Column("message_id", sa.String(40), nullable=False),  # the customer's message it handed off on
+    sa.Column("reason", sa.String(40), nullable=False),  # asked_for_person, complaint, low_confidence, …
+    sa.Column("detail", JsonDoc, nullable=False),  # e.g. the best article and its confidence
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("closed_at", Timestamp, nullable=True),  # the conversation was resolved: the bot is first line again
+    # one open handoff per conversation, kept by the unique key: = conversation_id while open
+    sa.Column("open_for", sa.String(40), nullable=True, unique=True),
+)

@@ -14,6 +14,7 @@ from omnihub.core.pagination import decode_cursor, invalid_cursor, page
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
 from omnihub.service import errors, rules
+from omnihub.service.knowledge_queries import handoff_of
 from omnihub.service.models import conversation_messages, conversations, reply_templates
 
 C = conversations.c
@@ -104,6 +105,7 @@ def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) ->
         M.conversation_id == row.id, M.direction == "in").distinct()).scalars()))
     merged = sorted(conn.execute(sa.select(C.id).where(C.merged_into == row.id)).scalars())
     return {**_summary(row), "channels": channels, "merged_ids": merged, "messages": messages,
+            "handoff": handoff_of(conn, row.id),
             "customer": customers_queries.customer_view(conn, clock, row.customer_id),
             "orders": [_without_pickup_code(o) for o in commerce_queries.orders_of_customer(
                 conn, [row.customer_id], limit=ORDERS_SHOWN, cursor=None)["items"]]}

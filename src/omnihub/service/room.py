@@ -4,6 +4,8 @@ sent by the worker itself (`Worker.send_replies`): a send must not run inside a 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.engine import Connection
 
 from omnihub.config import Settings
@@ -27,9 +29,17 @@ def _wake_snoozed(conn: Connection, clock: Clock, _settings: Settings) -> int:
     return wake_snoozed(conn, clock, limit=500)
 
 
+def _handlers(clock: Clock, settings: Settings) -> list[Any]:
+    from omnihub.service.bot import BotHandler
+
+    return [BotHandler(clock, settings)]  # the bot, first line on customers' messages
+
+
 ROOM = Room(
     name="service",
     router="omnihub.service.api:router",
     wire=_wire,
+    handlers=_handlers,
+    handler_order=50,
     jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500)],
 )

@@ -98,6 +98,8 @@ class ConversationDetail(ConversationOut):
     messages: list[ThreadMessage]
     customer: dict[str, Any]
     orders: list[dict[str, Any]]
+    handoff: dict[str, Any] | None = Field(default=None, description="The bot's latest handoff to people: "
+                                           "{reason, at, message_id, open, detail} (kb_schemas.HandoffOut).")
 
 
 class AssignIn(Strict):

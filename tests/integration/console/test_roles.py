@@ -53,6 +53,9 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("POST", "/reply-templates"): "reply-templates:template.edit",
     ("POST", "/reply-templates/{code}"): "reply-templates:template.edit",
     ("POST", "/reply-templates/{code}/delete"): "reply-templates:template.edit",
+    ("GET", "/kb"): "kb", ("GET", "/kb/new"): "kb", ("POST", "/kb/new"): "kb", ("GET", "/kb/{article_id}"): "kb",
+    ("POST", "/kb/{article_id}"): "kb", ("POST", "/kb/{article_id}/publish"): "kb",
+    ("POST", "/kb/{article_id}/delete"): "kb:kb.delete",
 }
 
 

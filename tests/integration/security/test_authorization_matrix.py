@@ -317,6 +317,9 @@ class World:
     def template(self) -> str:
         return str(self.post("/reply-templates", {"code": _unique("t"), "name": "T", "body": "Hola"})["code"])
 
+    def article(self) -> str:
+        return str(self.post("/kb/articles", {"language": "en", "title": "Returns", "body": "30 days."})["id"])
+
 
 def _checkout(w: World, caller: str) -> Call:
     """Channel keys check out in their own channel (shipping); associates at their counter, in the store
@@ -682,6 +685,17 @@ ROWS: dict[str, Row] = {
         "name": "T2", "body": "Hola"}), allow(ADMIN)),
     "DELETE /api/v1/reply-templates/{code}": row(lambda w: Call(f"{V1}/reply-templates/{w.template()}"),
                                                  allow(ADMIN)),
+    # ---- knowledge base (service desk) ----------------------------------------------------------------------
+    "GET /api/v1/kb/articles": row(lambda w: Call(f"{V1}/kb/articles"), allow(ADMIN, AGENT)),
+    "POST /api/v1/kb/articles": row(lambda w: Call(f"{V1}/kb/articles", {
+        "language": "es", "title": "Envíos", "body": "El envío cuesta 4,95 €."}), allow(ADMIN, AGENT)),
+    "GET /api/v1/kb/articles/{article_id}": row(lambda w: Call(f"{V1}/kb/articles/{w.article()}"),
+                                                allow(ADMIN, AGENT)),
+    "PATCH /api/v1/kb/articles/{article_id}": row(lambda w: Call(f"{V1}/kb/articles/{w.article()}",
+                                                                 {"published": True}), allow(ADMIN, AGENT)),
+    "DELETE /api/v1/kb/articles/{article_id}": row(lambda w: Call(f"{V1}/kb/articles/{w.article()}"),
+                                                   allow(ADMIN)),
+    "GET /api/v1/kb/search": row(lambda w: Call(f"{V1}/kb/search", params={"q": "envío"}), allow(ADMIN, AGENT)),
 }
 
 

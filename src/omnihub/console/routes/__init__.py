@@ -19,13 +19,15 @@ def install(app: FastAPI) -> None:
         dashboard,
         inbox,
         inventory,
+        kb,
         orders,
         reply_templates,
         webhooks,
     )
 
     router = APIRouter(include_in_schema=False)
-    for module in (auth, dashboard, orders, counter, customers, inventory, catalog, webhooks, inbox, reply_templates):
+    for module in (auth, dashboard, orders, counter, customers, inventory, catalog, webhooks, inbox, reply_templates,
+                   kb):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
