@@ -33,6 +33,11 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "order.pay": ("admin", "associate"),
     "return.create": ("admin", "associate"),
     "stock.move": ("admin", "associate"),
+    "stock.reconcile": ("admin",),
+    "sale.create": ("admin", "associate"),
+    "customer.merge": ("admin",),
+    "customer.export": ("admin",),
+    "customer.erase": ("admin",),
     "webhook.redeliver": ("admin",),
 }
 

@@ -31,6 +31,10 @@ def _analytics() -> Any:
         return None
 
 
+def _products() -> Any:
+    return importlib.import_module("omnihub.analytics.products")
+
+
 @router.get("/")
 def home(viewer: Viewer = Depends(current_viewer)) -> Response:
     return redirect(f"/{rules.home_page(viewer.role)}")
@@ -90,10 +94,21 @@ def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end
     cohorts = analytics.cohorts(db, period="month", end=finish, channel=channel, now=now)
     stock = analytics.inventory(db, start=begin, end=finish, now=now)
     outs = sorted((i for i in stock["items"] if i["stock_out_days"]), key=lambda i: -i["stock_out_days"])[:10]
+    top = _products().top_products(db, start=begin, end=finish, channel=channel, limit=10, now=now)["items"]
     return {"from": begin, "to": finish, "cards": cards, "by": by,
             "charts": {"channel": _chart(by_channel["series"], "channel"),
-                       "store": _chart(by_store["series"], "location")},
-            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs}
+                       "store": _chart(by_store["series"], "location"),
+                       "products": _bars(top, "units"),
+                       "stock_outs": {"labels": [f"{i['sku']} · {i['location']}" for i in outs],
+                                      "datasets": [{"label": "days", "data": [str(i["stock_out_days"]) for i in outs]}],
+                                      "type": "bar"}},
+            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs, "top_products": top}
+
+
+def _bars(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """A bar chart of the top products' units (one bar per product and currency)."""
+    return {"labels": [f"{i['sku']} ({i['currency']})" for i in items],
+            "datasets": [{"label": key, "data": [str(i[key]) for i in items]}], "type": "bar"}
 
 
 @router.get("/dashboard")
