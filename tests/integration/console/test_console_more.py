@@ -155,3 +155,27 @@ def test_a_shipment_is_marked_delivered_from_the_order_page(shop, browser_for, d
     assert by_agent.status_code == 403
     assert done.status_code == 303
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "delivered"
+
+
+def test_the_dashboard_keeps_its_figures_for_a_while_and_refreshes_them_in_the_background(
+        shop, browser_for, db, clock, settings) -> None:
+    pytest.importorskip("omnihub.analytics.queries")
+    import threading
+
+    pickup_order(shop, "sol")
+    clock.advance(hours=1)
+    admin = _as(browser_for, db, clock, "admin")
+
+    def orders_card() -> str:
+        page = admin.get("/dashboard", params={"created_from": "2020-01-01"})
+        cards = page.text[page.text.index('id="kpis-EUR"'):]
+        return re.search(r'data-kpi="orders">.*?class="kpi-value">([^<]+)<', cards, re.S).group(1)
+
+    assert orders_card() == "1"
+    pickup_order(shop, "bcn", "pere@correo.es", "+34 699 000 111")
+    assert orders_card() == "1"  # within max_age: the kept figures
+    clock.advance(seconds=settings.console_dashboard_max_age_seconds + 1)
+    assert orders_card() == "1"  # stale: still shown while the refresh runs
+    for thread in [t for t in threading.enumerate() if t.name == "dashboard-refresh"]:
+        thread.join(timeout=60)
+    assert orders_card() == "2"
