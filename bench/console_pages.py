@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_revision, machine, percentile  # noqa: E402
+from common import git_revision, machine, percentile
 
 SECRET = "bench-console-secret-key"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
