@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     console_login_max_per_address: int = 50
     console_secure_cookies: bool = False
     console_timezone: str = "UTC"
+    # The dashboard's figures are kept this long per period and channel; older ones are still shown while a
+    # background refresh computes new ones (0: computed on every request).
+    console_dashboard_max_age_seconds: float = Field(default=60.0, ge=0)
     # Brute force: unknown API keys from one client address in a window, then that address is refused (429 with
     # Retry-After) for block_seconds. 0 switches it off. The count is kept in the database, shared by every
     # server process (docs/security-authorization.md).

@@ -37,6 +37,11 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "order.pay": ("admin", "associate"),
     "return.create": ("admin", "associate"),
     "stock.move": ("admin", "associate"),
+    "stock.reconcile": ("admin",),
+    "sale.create": ("admin", "associate"),
+    "customer.merge": ("admin",),
+    "customer.export": ("admin",),
+    "customer.erase": ("admin",),
     "webhook.redeliver": ("admin",),
     "conversation.work": ("admin", "agent"),  # reply, note, assign, snooze, resolve
     "template.edit": ("admin",),  # the API lets only admins write reply templates

@@ -22,12 +22,13 @@ def install(app: FastAPI) -> None:
         kb,
         orders,
         reply_templates,
+        sale,
         webhooks,
     )
 
     router = APIRouter(include_in_schema=False)
-    for module in (auth, dashboard, orders, counter, customers, inventory, catalog, webhooks, inbox, reply_templates,
-                   kb):
+    for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, webhooks, inbox,
+                   reply_templates, kb):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,6 +22,7 @@ from omnihub.console.web import ConsoleRoute, Viewer, current_viewer, page, prob
 from omnihub.core.errors import DomainError, ValidationFailed
 
 router = APIRouter(route_class=ConsoleRoute)
+log = logging.getLogger(__name__)
 KPIS = ("revenue", "orders", "average_order_value", "customers", "repeat_rate", "omnichannel_share")
 
 
@@ -29,6 +32,10 @@ def _analytics() -> Any:
         return importlib.import_module("omnihub.analytics.queries")
     except ModuleNotFoundError:
         return None
+
+
+def _products() -> Any:
+    return importlib.import_module("omnihub.analytics.products")
 
 
 @router.get("/")
@@ -90,10 +97,76 @@ def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end
     cohorts = analytics.cohorts(db, period="month", end=finish, channel=channel, now=now)
     stock = analytics.inventory(db, start=begin, end=finish, now=now)
     outs = sorted((i for i in stock["items"] if i["stock_out_days"]), key=lambda i: -i["stock_out_days"])[:10]
-    return {"from": begin, "to": finish, "cards": cards, "by": by,
+    top = _products().top_products(db, start=begin, end=finish, channel=channel, limit=10, now=now)["items"]
+    return {"from": begin, "to": finish, "cards": cards, "by": by, "as_of": now,
             "charts": {"channel": _chart(by_channel["series"], "channel"),
-                       "store": _chart(by_store["series"], "location")},
-            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs}
+                       "store": _chart(by_store["series"], "location"),
+                       "products": _bars(top, "units"),
+                       "stock_outs": {"labels": [f"{i['sku']} · {i['location']}" for i in outs],
+                                      "datasets": [{"label": "days", "data": [str(i["stock_out_days"]) for i in outs]}],
+                                      "type": "bar"}},
+            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs, "top_products": top}
+
+
+def _bars(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """A bar chart of the top products' units (one bar per product and currency)."""
+    return {"labels": [f"{i['sku']} ({i['currency']})" for i in items],
+            "datasets": [{"label": key, "data": [str(i[key]) for i in items]}], "type": "bar"}
+
+
+class FigureCache:
+    """The dashboard's figures per (period, channel), at most `max_age` seconds old by the app's clock. A stale
+    entry is still served while one background thread recomputes it, so only the first view of a period waits
+    for the analytics queries (each of which reads the whole operational database)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Any, tuple[datetime, dict[str, Any]]] = {}
+        self.refreshing: set[Any] = set()
+        self.lock = threading.Lock()
+
+
+def _cached_figures(request: Request, analytics: Any, start: datetime | None, end: datetime | None,
+                    channel: str | None) -> dict[str, Any]:
+    state = request.app.state
+    max_age = timedelta(seconds=state.settings.console_dashboard_max_age_seconds)
+
+    def compute() -> dict[str, Any]:
+        return _figures(analytics, state.db, state.clock.now(), start, end, channel)
+
+    if not max_age:
+        return compute()
+    cache: FigureCache | None = getattr(state, "dashboard_cache", None)
+    if cache is None:
+        cache = state.dashboard_cache = FigureCache()
+    key = (start, end, channel)
+    now = state.clock.now()
+    found = cache.entries.get(key)
+    if found is None:
+        figures = compute()
+        with cache.lock:
+            cache.entries[key] = (now, figures)
+            if len(cache.entries) > 200:  # many periods looked at: forget the oldest
+                del cache.entries[min(cache.entries, key=lambda k: cache.entries[k][0])]
+        return figures
+    at, figures = found
+    if now - at > max_age:
+        with cache.lock:
+            start_refresh = key not in cache.refreshing
+            cache.refreshing.add(key)
+        if start_refresh:
+            def refresh() -> None:
+                try:
+                    fresh = compute()
+                    with cache.lock:
+                        cache.entries[key] = (state.clock.now(), fresh)
+                except Exception as exc:  # the figures shown stay the last good ones; the reason is logged
+                    log.warning("dashboard refresh failed: %s", exc)
+                finally:
+                    with cache.lock:
+                        cache.refreshing.discard(key)
+
+            threading.Thread(target=refresh, name="dashboard-refresh", daemon=True).start()
+    return figures | {"as_of": at}
 
 
 @router.get("/dashboard")
@@ -108,8 +181,8 @@ def dashboard(request: Request, created_from: str = "", created_to: str = "", ch
     if analytics is not None:
         try:
             start, end = _day(created_from, "created_from"), _day(created_to, "created_to")
-            figures = _figures(analytics, state.db, state.clock.now(), start,
-                               end + timedelta(days=1) if end else None, channel or None)
+            figures = _cached_figures(request, analytics, start, end + timedelta(days=1) if end else None,
+                                      channel or None)
         except DomainError as exc:
             problem = problem_of(exc)
     charts_json = json.dumps(figures["charts"]) if figures else "{}"

@@ -1,5 +1,6 @@
 """Inventory: stock by location and SKU (low stock and negative drift highlighted), a SKU's ledger at a
-location, and receipt / adjustment forms (all-or-nothing, as the API's movements)."""
+location with its availability in every channel, receipt / adjustment / transfer forms (all-or-nothing, as the
+API's movements), and the reconciliation check's latest findings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 
+from omnihub.catalog import queries as catalog
 from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, redirect, render
+from omnihub.core import events
 from omnihub.core.errors import DomainError
 from omnihub.inventory import queries as inventory
 from omnihub.inventory import stock as inventory_stock
@@ -56,10 +59,40 @@ def _ledger(request: Request, viewer: Viewer, location: str, sku: str, cursor: s
         ledger = inventory.ledger_page(conn, location, sku, limit=50, cursor=cursor or None)
         locations = [loc for loc in inventory.list_locations(conn, limit=500, cursor=None)["items"]
                      if loc["code"] != location]
+        channels = catalog.list_channels(conn, limit=500, cursor=None)["items"]
+        views = inventory.availability_views(conn, channels, [(c["code"], sku) for c in channels])
+        availability = [views[(c["code"], sku)] | {"name": c["name"], "sells_from_here": location in c["locations"]}
+                        for c in channels]
     may_move = viewer.may("stock.move") and (viewer.role != "associate" or viewer.location == location)
     return render(request, "inventory/ledger.html", {
         "level": level, "ledger": ledger, "problem": problem, "form": form or {}, "done": done,
-        "may_move": may_move, "locations": locations}, status=problem["status"] if problem else 200)
+        "may_move": may_move, "locations": locations,
+        "availability": availability}, status=problem["status"] if problem else 200)
+
+
+DRIFT_EVENT = "inventory.drift_detected"
+
+
+@router.get("/inventory/reconciliation")
+def reconciliation(request: Request, ran: str = "", viewer: Viewer = Depends(page("inventory"))) -> Response:
+    """What the reconciliation check (the worker's `inventory.reconcile` job, or *Check now*) reported last: each
+    level whose figures disagree with its ledger, live reservations or quotas. Drift is reported, never fixed."""
+    with request.app.state.db.read() as conn:
+        found = events.recent_events(conn, type_=DRIFT_EVENT, limit=100)
+    if viewer.role == "associate":  # a store sees its own levels
+        found = [e for e in found if e.data.get("location") == viewer.location]
+    return render(request, "inventory/reconciliation.html", {"findings": found, "ran": ran})
+
+
+@router.post("/inventory/reconciliation")
+def reconcile_now(request: Request, form: dict[str, str] = Depends(posted("inventory")),
+                  viewer: Viewer = Depends(page("inventory"))) -> Response:
+    """Run the check now (`POST /api/v1/inventory/check`): its findings are recorded as events like the job's."""
+    viewer.require("stock.reconcile")
+    state = request.app.state
+    with state.db.transaction() as conn:
+        found = inventory_stock.check_inventory(conn, state.clock)
+    return redirect(f"/inventory/reconciliation?ran={len(found)}")
 
 
 @router.get("/inventory/{location}/{sku}")

@@ -193,3 +193,20 @@ def ship(request: Request, ref: str, form: dict[str, str] = Depends(posted("orde
         return order
 
     return act(request, viewer, ref, "order.ship", work, form)
+
+
+@router.post("/orders/{ref}/shipments/{shipment_id}/delivered")
+def delivered(request: Request, ref: str, shipment_id: str, form: dict[str, str] = Depends(posted("orders")),
+              viewer: Viewer = Depends(page("orders"))) -> Response:
+    """The carrier delivered a shipment (`POST /orders/{id}/shipments/{sid}/delivered`); an associate only its
+    own store's."""
+    clock = request.app.state.clock
+
+    def work(conn: Any, order: dict[str, Any]) -> dict[str, Any]:
+        shipment = commerce.get_shipment(conn, shipment_id, order_id=order["id"])
+        if viewer.role == "associate":
+            viewer.principal.ensure_location(shipment["location"])
+        fulfilment.mark_delivered(conn, clock, order["id"], shipment_id, actor=viewer.actor)
+        return order
+
+    return act(request, viewer, ref, "order.ship", work, form)

@@ -33,7 +33,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var chart = data[canvas.getAttribute("data-chart")];
     if (!chart) { return; }
     new Chart(canvas, {
-      type: "line",
+      type: chart.type || "line",
       data: {
         labels: chart.labels,
         datasets: chart.datasets.map(function (d, i) {
@@ -44,4 +44,68 @@ document.addEventListener("DOMContentLoaded", function () {
       options: {animation: false, responsive: true, plugins: {legend: {position: "bottom"}}}
     });
   });
+});
+
+// Store counter: hand a pickup over by scanning the QR code the customer shows (omnihub:pickup:NUMBER:CODE, the
+// image the API draws at /orders/{id}/pickup/qr.png). The browser's BarcodeDetector where it has one, else the
+// vendored jsQR on camera frames; without a camera the section stays hidden and typing the code works as always.
+document.addEventListener("DOMContentLoaded", function () {
+  "use strict";
+  var section = document.getElementById("scan");
+  if (!section || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { return; }
+  var hasDetector = "BarcodeDetector" in window;
+  if (!hasDetector && typeof jsQR === "undefined") { return; }
+  section.hidden = false;
+  var video = document.getElementById("scan-video");
+  var start = document.getElementById("scan-start");
+  var stop = document.getElementById("scan-stop");
+  var status = document.getElementById("scan-status");
+  var stream = null;
+  var canvas = document.createElement("canvas");
+  var detector = hasDetector ? new window.BarcodeDetector({formats: ["qr_code"]}) : null;
+
+  function halt() {
+    if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }
+    stream = null; video.hidden = true; stop.hidden = true; start.hidden = false;
+  }
+
+  function found(text) {
+    var parts = String(text).split(":");
+    if (parts.length !== 4 || parts[0] !== "omnihub" || parts[1] !== "pickup") { return false; }
+    var card = document.querySelector('#ready li.card[data-order="' + CSS.escape(parts[2]) + '"]');
+    if (!card) { status.textContent = status.getAttribute("data-not-here"); return true; }
+    var input = card.querySelector('input[name="code"]');
+    input.value = parts[3];
+    halt();
+    input.form.requestSubmit();
+    return true;
+  }
+
+  function tick() {
+    if (!stream) { return; }
+    if (video.readyState < 2) { window.requestAnimationFrame(tick); return; }
+    if (detector) {
+      detector.detect(video).then(function (codes) {
+        if (!(codes.length && found(codes[0].rawValue))) { window.setTimeout(tick, 150); }
+      }).catch(function () { window.setTimeout(tick, 300); });
+      return;
+    }
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    var ctx = canvas.getContext("2d", {willReadFrequently: true});
+    ctx.drawImage(video, 0, 0);
+    var image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    var code = jsQR(image.data, image.width, image.height, {inversionAttempts: "dontInvert"});
+    if (!(code && found(code.data))) { window.setTimeout(tick, 150); }
+  }
+
+  start.addEventListener("click", function () {
+    status.textContent = "";
+    navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}}).then(function (s) {
+      stream = s; video.srcObject = s; video.hidden = false; stop.hidden = false; start.hidden = true;
+      video.play(); tick();
+    }).catch(function () { status.textContent = status.getAttribute("data-no-camera"); });
+  });
+  stop.addEventListener("click", halt);
+  // exposed for the browser test, which has no camera: the same path a decoded frame takes
+  window.omnihubPickupScanned = found;
 });
