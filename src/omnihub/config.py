@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     service_send_max_attempts: int = 8
     service_send_backoff_seconds: float = 5.0
     service_send_timeout_seconds: float = 10.0
+    # CSAT: ask the customer to rate a conversation 1-5 when it is resolved (service/csat.py); the question links
+    # to <link base><token> when a base is set (a page of the shop that posts to /api/v1/csat/{token}).
+    service_csat: bool = False
+    service_csat_link_base: str = ""
 
     @field_validator("outbound_allow")
     @classmethod
