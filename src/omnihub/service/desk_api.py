@@ -11,7 +11,7 @@ from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
 from omnihub.deps import Context, requires
-from omnihub.service import csat, desk_queries, errors, sla, tags, teams
+from omnihub.service import csat, desk_queries, errors, service, sla, tags, teams
 from omnihub.service.desk_schemas import (
     AgentOut,
     AgentsOut,
@@ -138,9 +138,7 @@ def change_tags(body: TagsIn, conversation_id: str = Path(max_length=40),
     with ctx.db.transaction() as conn:
         now = tags.change_tags(conn, ctx.clock, conversation_id, add=body.add, remove=body.remove,
                                actor=ctx.principal.key_id)
-        from omnihub.service.service import current
-
-        return {"conversation_id": current(conn, conversation_id).id, "tags": now}
+        return {"conversation_id": service.current(conn, conversation_id).id, "tags": now}
 
 
 # ---- CSAT (public: the token in the link is the credential) ---------------------------------------------------
