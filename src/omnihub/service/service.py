@@ -190,7 +190,9 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
         status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
         priority=priority, priority_reasons=reasons,
         last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
-    sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen")
+    # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed).
+    if placement.action != "join" or priority != conv.priority or conv.sla_started_at is None:
+        sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen")
     if priority != conv.priority or reasons != list(conv.priority_reasons or []):
         events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
                                                     "rules": sorted({r["rule"] for r in reasons})}))
