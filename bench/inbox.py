@@ -78,13 +78,14 @@ def generate(url: str, conversations: int, messages: int) -> float:
                CASE WHEN r2 < 0.5 THEN (ARRAY['returns', 'orders', 'vip'])[1 + (i % 3)] END, created,
                created + interval '4 hours', created + interval '24 hours',
                CASE WHEN r3 < 0.8 THEN 1200 END, CASE WHEN st = 'resolved' THEN 18000 END,
-               NULL, CASE WHEN st <> 'resolved' AND created < now() - interval '24 hours' THEN now() END
+               CASE WHEN st <> 'resolved' AND r3 >= 0.8 AND created < now() - interval '4 hours' THEN now() END,
+               CASE WHEN st <> 'resolved' AND created < now() - interval '24 hours' THEN now() END
         FROM (SELECT i, 'cus_b' || lpad(i::text, 9, '0') AS c, r2, r3,
                      CASE WHEN r1 < 0.30 THEN 'open' WHEN r1 < 0.40 THEN 'pending' WHEN r1 < 0.45 THEN 'snoozed'
                           ELSE 'resolved' END AS st,
                      (ARRAY['normal', 'normal', 'normal', 'high', 'urgent'])[1 + floor(random() * 5)::int] AS pr,
                      (ARRAY['whatsapp', 'instagram', 'email', 'webchat'])[1 + floor(random() * 4)::int] AS ch,
-                     date_trunc('second', now() - random() * interval '90 days') AS created
+                     date_trunc('second', now() - power(random(), 3) * interval '90 days') AS created
               FROM (SELECT i, random() AS r1, random() AS r2, random() AS r3
                     FROM generate_series(1, {conversations}) i) a) b""")
         run(f"""
@@ -99,6 +100,11 @@ def generate(url: str, conversations: int, messages: int) -> float:
                      CASE WHEN (j / {conversations}) % 2 = 0 THEN 'in' ELSE 'out' END AS d
               FROM generate_series(0, {messages} - 1) j) m
         JOIN conversations c ON c.id = m.cnv""")
+        run("""UPDATE conversations SET sla_check_at = LEAST(
+                 CASE WHEN first_response_at IS NULL AND first_response_breached_at IS NULL
+                      THEN first_response_due_at END,
+                 CASE WHEN resolution_breached_at IS NULL THEN resolution_due_at END)
+               WHERE status <> 'resolved'""")
         run("""INSERT INTO service_teams (code, name, rr_counter, created_at, updated_at)
                VALUES ('returns', 'Returns', 0, now(), now()), ('orders', 'Orders', 0, now(), now()),
                       ('vip', 'VIP', 0, now(), now())""")

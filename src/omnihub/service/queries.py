@@ -93,9 +93,11 @@ def _breaching(which: str, now: datetime, soon_minutes: int) -> Any:
     breached = sa.or_(sa.and_(first_unmet, C.first_response_due_at <= now), C.resolution_due_at <= now)
     if which == "breached":
         return sa.and_(live, breached)
+    # `sla_check_at` is the earliest due time still unmet and not flagged: in the future, nothing is breached
+    # unflagged; with no flag either, the conversation is not breached and its next target is that time (indexed).
     horizon = now + timedelta(minutes=soon_minutes)
-    return sa.and_(live, sa.not_(breached), sa.or_(
-        sa.and_(first_unmet, C.first_response_due_at <= horizon), C.resolution_due_at <= horizon))
+    return sa.and_(live, C.sla_check_at > now, C.sla_check_at <= horizon, C.first_response_breached_at.is_(None),
+                   C.resolution_breached_at.is_(None))
 
 
 def message_out(row: Any) -> dict[str, Any]:
