@@ -111,11 +111,6 @@ def test_a_refused_sms_fails_at_once_and_parallel_workers_send_once(
     assert [e["conversation_id"] for e in events_of(db, "message.failed")] == [bad]
 
 
-def test_sms_needs_a_provider(desk: TestClient) -> None:
-    cid = message(desk, "sms", {"phone": "+34612345678"}, "Hola")["conversation_id"]
-    problem(desk.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Hola"}), 409, "channel_not_configured")
-
-
 def _survey_mail(mailbox: Mailbox) -> str:
     [token] = [re.search(re.escape(LINK) + r"([0-9a-f]{32})", m.get_content()).group(1)  # type: ignore[union-attr]
                for m in mailbox.messages if LINK in m.get_content()]

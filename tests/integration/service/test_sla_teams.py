@@ -23,7 +23,8 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def test_policies_have_defaults_and_can_be_set(admin: TestClient, db: Database, clock: ManualClock) -> None:
+def test_policies_due_times_breaches_once_and_recorded_times(admin: TestClient, db: Database, clock: ManualClock,
+                                                             worker: Worker) -> None:
     items = {p["priority"]: p for p in ok(admin.get("/api/v1/sla-policies"))["items"]}
     assert items["urgent"]["first_response_minutes"] == 30 and items["urgent"]["default"] is True
     assert ok(admin.put("/api/v1/sla-policies/normal", json={"first_response_minutes": 10,
@@ -39,11 +40,7 @@ def test_policies_have_defaults_and_can_be_set(admin: TestClient, db: Database, 
     assert admin.get("/api/v1/sla-policies", headers={"Authorization": f"Bearer {agent}"}).status_code == 200
     assert admin.put("/api/v1/sla-policies/high", json={"first_response_minutes": 1, "resolution_minutes": 2},
                      headers={"Authorization": f"Bearer {agent}"}).status_code == 403
-
-
-def test_due_times_breaches_once_and_recorded_times(admin: TestClient, db: Database, clock: ManualClock,
-                                                    worker: Worker) -> None:
-    ok(admin.put("/api/v1/sla-policies/normal", json={"first_response_minutes": 10, "resolution_minutes": 60}), 201)
+    ok(admin.put("/api/v1/sla-policies/normal", json={"first_response_minutes": 10, "resolution_minutes": 60}))
     opened = clock.now()
     late = message(admin, "webchat", {"email": "luis@correo.es"}, "Hola")["conversation_id"]
     quick = message(admin, "webchat", {"email": "eva@correo.es"}, "Buenas")["conversation_id"]
@@ -87,12 +84,14 @@ def test_due_times_breaches_once_and_recorded_times(admin: TestClient, db: Datab
     assert _at(again["resolution_due_at"]) == clock.now() + timedelta(minutes=60)
 
 
-def test_a_reply_records_the_first_response(desk: TestClient, clock: ManualClock) -> None:
+def test_a_reply_records_the_first_response_and_sms_needs_a_provider(desk: TestClient, clock: ManualClock) -> None:
     cid = message(desk, "email", {"email": "ana@correo.es"}, "Hola", subject="Pedido")["conversation_id"]
     clock.advance(minutes=7)
     ok(desk.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Hola Ana"}), 202)
     seen = conversation(desk, cid)
     assert seen["sla"]["first_response_seconds"] == 420 and seen["first_response_at"] is not None
+    by_sms = message(desk, "sms", {"phone": "+34612345678"}, "Hola")["conversation_id"]
+    problem(desk.post(f"/api/v1/conversations/{by_sms}/reply", json={"text": "Hola"}), 409, "channel_not_configured")
 
 
 def _team_with_agents(admin: TestClient, db: Database, clock: ManualClock, n: int) -> list[str]:
@@ -139,8 +138,7 @@ def test_teams_and_round_robin_among_available_agents(admin: TestClient, db: Dat
     assert admin.delete("/api/v1/teams/returns").status_code == 204
     assert conversation(admin, ids[0])["team"] is None and conversation(admin, ids[0])["assignee"] == given[0]
 
-
-def test_an_agent_sets_only_their_own_availability(admin: TestClient, db: Database, clock: ManualClock) -> None:
+    # an agent sets only their own availability
     raw = make_key(db, clock, "agent")
     other = make_key(db, clock, "agent")
     auth = {"Authorization": f"Bearer {raw}"}
@@ -151,6 +149,8 @@ def test_an_agent_sets_only_their_own_availability(admin: TestClient, db: Databa
     problem(admin.put(f"/api/v1/agents/{other_id}/availability", json={"available": False}, headers=auth),
             403, "not_your_availability")
     assert ok(admin.put("/api/v1/agents/user:usr_1/availability", json={"available": True}))["agent"] == "user:usr_1"
+
+
 
 
 @pytest.mark.postgres
