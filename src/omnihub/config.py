@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # article must cover (0..1) for the bot to answer with it; below it hands off to a person.
     service_bot_enabled: bool = True
     service_bot_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    # CSAT: ask the customer to rate a conversation 1-5 when it is resolved (service/csat.py); the question links
+    # to <link base><token> when a base is set (a page of the shop that posts to /api/v1/csat/{token}).
+    service_csat: bool = False
+    service_csat_link_base: str = ""
 
     @field_validator("outbound_allow")
     @classmethod

@@ -164,13 +164,15 @@ class Worker:
     def send_replies(self) -> int:
         """Agents' replies to customers go out through their channel's provider (SMTP, the Graph API). Not a room
         job: the claim commits before anything is sent and the outcome is recorded after (service.outbound)."""
+        from omnihub.messaging.sms import sms_provider
         from omnihub.service.outbound import send_due
 
         settings = self.settings
         return send_due(self.db, self.clock, secret_key=settings.secret_key, smtp_url=settings.smtp_url,
                         mailbox=settings.support_email, max_attempts=settings.service_send_max_attempts,
                         backoff=settings.service_send_backoff_seconds,
-                        timeout=settings.service_send_timeout_seconds, outbound_allow=settings.outbound_allow)
+                        timeout=settings.service_send_timeout_seconds, outbound_allow=settings.outbound_allow,
+                        sms=sms_provider(settings))
 
     def run_job(self, job: Job, *, force: bool = False) -> int:
         """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a

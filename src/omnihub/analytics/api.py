@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from omnihub.analytics import queries
+from omnihub.analytics import queries, service_times
 from omnihub.analytics.engine import Engine, engine_for
 from omnihub.analytics.schemas import (
     ChannelsOut,
@@ -130,3 +130,16 @@ def nps(start: datetime | None = From, end: datetime | None = To, channel: str |
         location: str | None = Location, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
     channel, location = _scope(ctx.principal, channel, location, channel_keys=True, associates=True)
     return queries.nps(_engine(ctx), start=start, end=end, channel=channel, location=location, now=ctx.clock.now())
+
+
+# ---- the service desk's times (analytics/service_times.py) ------------------------------------------------------
+
+
+@router.get("/service", response_model=service_times.ServiceTimesOut)
+def service(start: datetime | None = From, end: datetime | None = To,
+            by: Literal["channel", "team"] = Query("channel", description="Group by the channel a conversation "
+                                                                          "opened on, or by team."),
+            ctx: Context = Depends(requires(Role.MARKETER))) -> dict[str, Any]:
+    """First-response and resolution times (count, average, median, p90, breaches) of the conversations opened in
+    the period. Admins and marketers; not agents (their inbox is the conversations)."""
+    return service_times.service_times(_engine(ctx), by=by, start=start, end=end, now=ctx.clock.now())

@@ -64,12 +64,13 @@ class Queue:
     params: tuple[tuple[str, str], ...]
 
 
-# The inbox's tabs, in order: one line each. Tabs for teams and "breaching soon" join when the service room's
-# list takes a team / SLA filter (it does not yet).
+# The inbox's tabs, in order: one line each (any filter of the service room's conversation list).
 QUEUES: tuple[Queue, ...] = (
     Queue("mine", N_("Mine"), (("assignee", "me"), ("status", "open"))),
     Queue("unassigned", N_("Unassigned"), (("assignee", "none"), ("status", "open"))),
     Queue("open", N_("All open"), (("status", "open"),)),
+    Queue("breaching", N_("Breaching soon"), (("breaching", "soon"),)),  # an SLA due within 30 minutes
+    Queue("breached", N_("SLA breached"), (("breaching", "breached"),)),
     Queue("pending", N_("Waiting for the customer"), (("status", "pending"),)),
     Queue("snoozed", N_("Snoozed"), (("status", "snoozed"),)),
     Queue("resolved", N_("Resolved"), (("status", "resolved"),)),

@@ -124,6 +124,9 @@ class CustomerOut(BaseModel):
         default=None, description="From the service desk: a live conversation with a complaint "
                                   "({conversation_id, since, reasons}); automations and marketing sends leave the "
                                   "customer alone while it is set.")
+    csat: dict[str, Any] | None = Field(
+        default=None, description="From the service desk: answered satisfaction surveys ({answered, average, "
+                                  "last: {score, answered_at, conversation_id, via, comment}}).")
     recent_activity: list[TimelineItem]
     merged_ids: list[str]
 

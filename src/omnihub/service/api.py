@@ -8,7 +8,7 @@ token and the app secret's signature. Connections and templates are configured b
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -24,7 +24,7 @@ from omnihub.core.schemas import Page
 from omnihub.core.security import Role
 from omnihub.customers.writes import retrying
 from omnihub.deps import Context, in_worker_thread, requires
-from omnihub.service import channels, errors, queries, replies, rules, service
+from omnihub.service import channels, csat, desk_api, errors, queries, replies, rules, service, teams
 from omnihub.service.kb_api import router as kb_router
 from omnihub.service.schemas import (
     AssignIn,
@@ -60,7 +60,7 @@ def _window(ctx: Context) -> timedelta:
 
 
 def _outlets(ctx: Context) -> replies.Outlets:
-    return replies.Outlets(smtp=bool(ctx.settings.smtp_url), mailbox=ctx.settings.support_email)
+    return replies.outlets_of(ctx.settings)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -194,12 +194,20 @@ def list_conversations(limit: int = Limit, cursor: str | None = Query(None, max_
                                                     description="An agent, `me`, or `none` (unassigned)."),
                        channel: str | None = Query(None, max_length=16),
                        priority: str | None = Query(None, max_length=16), q: str | None = Query(None, max_length=200),
+                       team: str | None = Query(None, max_length=64, description="A team's code, or `none`."),
+                       tag: str | None = Query(None, max_length=64),
+                       breaching: Literal["soon", "breached"] | None = Query(
+                           None, description="`breached`: past a due time not met; `soon`: a due time within "
+                                             "`within_minutes`."),
+                       within_minutes: int = Query(30, ge=1, le=1440),
                        ctx: Context = Depends(requires(*AGENTS))) -> dict[str, Any]:
     if assignee == "me":
         assignee = ctx.principal.key_id
     with ctx.db.read() as conn:
         return queries.list_conversations(conn, limit=limit, cursor=cursor, customer=customer, status=status,
-                                          assignee=assignee, channel=channel, priority=priority, q=q)
+                                          assignee=assignee, channel=channel, priority=priority, q=q, team=team,
+                                          tag=tag, breaching=breaching, now=ctx.clock.now(),
+                                          soon_minutes=within_minutes)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
@@ -228,7 +236,12 @@ def assign(body: AssignIn, conversation_id: str = ConversationId,
            ctx: Context = Depends(requires(*AGENTS))) -> dict[str, Any]:
     assignee = ctx.principal.key_id if body.assignee == "me" else body.assignee
     with ctx.db.transaction() as conn:
-        service.assign(conn, ctx.clock, conversation_id, assignee, actor=ctx.principal.key_id)
+        if "team" in body.model_fields_set or assignee == "auto":
+            team = body.team if "team" in body.model_fields_set else None
+            teams.assign(conn, ctx.clock, conversation_id, team=team, assignee=assignee,
+                         keep_team="team" not in body.model_fields_set, actor=ctx.principal.key_id)
+        else:
+            service.assign(conn, ctx.clock, conversation_id, assignee, actor=ctx.principal.key_id)
     return _detail_after(ctx, conversation_id)
 
 
@@ -244,6 +257,9 @@ def snooze(body: SnoozeIn, conversation_id: str = ConversationId,
 def resolve(conversation_id: str = ConversationId, ctx: Context = Depends(requires(*AGENTS))) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         service.resolve(conn, ctx.clock, conversation_id, actor=ctx.principal.key_id)
+        if ctx.settings.service_csat:
+            csat.ask(conn, ctx.clock, service.current(conn, conversation_id).id, outlets=_outlets(ctx),
+                     link_base=ctx.settings.service_csat_link_base, actor=ctx.principal.key_id)
     return _detail_after(ctx, conversation_id)
 
 
@@ -317,3 +333,7 @@ def delete_template(code: str = Path(max_length=64), ctx: Context = Depends(requ
         replies.delete_template(conn, code)
     return Response(status_code=204)
 
+
+
+# The desk's organisation (SLA policies, teams, agents, tags, CSAT): its own module, mounted here.
+router.include_router(desk_api.router)

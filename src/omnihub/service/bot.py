@@ -121,7 +121,7 @@ def close_handoffs(conn: Connection, clock: Clock, conversation_id: str) -> None
 def _send(conn: Connection, clock: Clock, settings: Settings, conv: Any, text: str) -> str | None:
     """Queue the bot's answer through the agents' reply path (same channel, outbox, worker). None when the
     customer cannot be answered on it (a web chat, a closed WhatsApp window, no connection): then a person must."""
-    outlets = replies.Outlets(smtp=bool(settings.smtp_url), mailbox=settings.support_email)
+    outlets = replies.outlets_of(settings)
     try:
         with conn.begin_nested():
             out = replies.reply(conn, clock, conv.id, text=text, template=None, variables={}, channel=None,

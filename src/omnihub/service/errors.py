@@ -122,3 +122,52 @@ def article_not_found(article_id: str) -> NotFound:
 def article_changed(article_id: str, revision: int) -> Conflict:
     return Conflict("article_changed", f"Article '{article_id}' was changed meanwhile (now revision {revision}); "
                     "reload it and edit again.", field="revision", article_id=article_id, revision=revision)
+# ---- SLAs, teams, agents, CSAT ----------------------------------------------------------------------------------
+
+
+def invalid_policy(detail: str) -> ValidationFailed:
+    return ValidationFailed("invalid_sla_policy", detail, field="first_response_minutes")
+
+
+def team_not_found(code: str, field: str = "code") -> NotFound:
+    return NotFound("team_not_found", f"No team '{code}'.", field=field, team=code)
+
+
+def team_exists(code: str) -> Conflict:
+    return Conflict("team_exists", f"A team '{code}' exists already.", field="code", team=code)
+
+
+def member_not_found(code: str, agent: str) -> NotFound:
+    return NotFound("member_not_found", f"'{agent}' is not a member of team '{code}'.", field="agent", agent=agent)
+
+
+def unknown_agent(agent: str, field: str = "agent") -> ValidationFailed:
+    return ValidationFailed("unknown_agent", f"'{agent}' is not an agent: an agent is an API key id (key_…) of an "
+                            "agent or admin key, or a console user as user:<id>.", field=field, agent=agent)
+
+
+def not_your_availability(agent: str) -> Forbidden:
+    return Forbidden("not_your_availability", "An agent sets only their own availability ('me').", field="agent",
+                     agent=agent)
+
+
+def no_agent_available(team: str) -> Conflict:
+    return Conflict("no_agent_available", f"No member of team '{team}' is available: nobody to assign to.",
+                    field="team", team=team)
+
+
+def auto_needs_team() -> ValidationFailed:
+    return ValidationFailed("team_required", "Automatic assignment picks among a team's available agents: name the "
+                            "team (or give the conversation one first).", field="team")
+
+
+def survey_not_found() -> NotFound:
+    return NotFound("survey_not_found", "No satisfaction survey for this link.", field="token")
+
+
+def survey_answered() -> Conflict:
+    return Conflict("survey_answered", "This survey was answered already.", field="token")
+
+
+def sms_too_long(limit: int) -> ValidationFailed:
+    return ValidationFailed("sms_too_long", f"An SMS reply is at most {limit} characters.", field="text", limit=limit)

@@ -1,5 +1,5 @@
 """The service room's tables: conversations, their messages (in, out and internal notes), Meta connections,
-reply templates."""
+reply templates; SLA policies, teams, agents' availability, tags and CSAT surveys."""
 
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ conversations = sa.Table(
     sa.Column("status_before_merge", sa.String(16), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Teams and SLAs (migration 0019_service_desk; service/teams.py, service/sla.py).
+    sa.Column("team_id", sa.String(64), nullable=True, index=True),
+    sa.Column("sla_started_at", Timestamp, nullable=True),  # when the current cycle opened (open or reopen)
+    sa.Column("first_response_due_at", Timestamp, nullable=True),
+    sa.Column("resolution_due_at", Timestamp, nullable=True),
+    sa.Column("first_response_breached_at", Timestamp, nullable=True),
+    sa.Column("resolution_breached_at", Timestamp, nullable=True),
+    sa.Column("first_response_seconds", sa.Integer, nullable=True),
+    sa.Column("resolution_seconds", sa.Integer, nullable=True),
+    sa.Column("sla_check_at", Timestamp, nullable=True, index=True),  # the next unmet, unbreached due time
     sa.Index("ix_conversations_last_message", "last_message_at", "id"),
 )
 
@@ -89,6 +99,70 @@ reply_templates = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
+
+
+# ---- SLAs, teams, agents, tags, CSAT (migration 0019_service_desk) ------------------------------------------
+
+sla_policies = sa.Table(  # per priority; a priority without a row uses sla_rules.DEFAULT_POLICIES
+    "sla_policies",
+    metadata,
+    sa.Column("priority", sa.String(16), primary_key=True),
+    sa.Column("first_response_minutes", sa.Integer, nullable=False),
+    sa.Column("resolution_minutes", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+service_teams = sa.Table(
+    "service_teams",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("rr_counter", sa.BigInteger, nullable=False),  # round robin: bumped (row-locked) per auto-assignment
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+service_team_members = sa.Table(
+    "service_team_members",
+    metadata,
+    sa.Column("team_code", sa.String(64), primary_key=True),
+    sa.Column("agent", sa.String(200), primary_key=True),  # a principal id: an API key id or user:<console user>
+    sa.Column("last_assigned", sa.BigInteger, nullable=False),  # the team's counter when last given a conversation
+    sa.Column("added_at", Timestamp, nullable=False),
+)
+
+service_agents = sa.Table(  # availability per agent (a principal id); no row: not available
+    "service_agents",
+    metadata,
+    sa.Column("agent", sa.String(200), primary_key=True),
+    sa.Column("available", sa.Boolean, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+conversation_tags = sa.Table(
+    "conversation_tags",
+    metadata,
+    sa.Column("conversation_id", sa.String(40), primary_key=True),
+    sa.Column("tag", sa.String(64), primary_key=True),
+    sa.Column("added_at", Timestamp, nullable=False),
+    sa.Index("ix_conversation_tags_tag", "tag"),
+)
+
+csat_surveys = sa.Table(
+    "csat_surveys",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),  # the answer link's secret (also in the ask message)
+    sa.Column("conversation_id", sa.String(40), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(40), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=True),  # where it was asked (None: not sendable, link only)
+    sa.Column("message_id", sa.String(40), nullable=True),
+    sa.Column("asked_at", Timestamp, nullable=False),
+    sa.Column("score", sa.Integer, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("answered_at", Timestamp, nullable=True),
+    sa.Column("answered_via", sa.String(8), nullable=True),  # link, reply
+)
+
 
 # ---- knowledge base and the bot (migration 0018_service_kb) ----------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Sending replies (a worker job): claim due replies, send each through its provider — SMTP for e-mail, the Graph
-API for WhatsApp and Instagram — and record the outcome. A provider failure is retried with backoff; a refusal
-that no retry can fix (a 4xx from Meta, a 5xx SMTP reply) fails the reply at once, visibly."""
+API for WhatsApp and Instagram, the SMS provider (messaging.sms, Twilio's format) for SMS — and record the
+outcome. A provider failure is retried with backoff; a refusal that no retry can fix (a 4xx from Meta or the SMS
+provider, a 5xx SMTP reply) fails the reply at once, visibly."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from omnihub.core.clock import Clock
 from omnihub.core.db import Database
 from omnihub.core.events import emit
 from omnihub.core.outbound import OutboundGuard, OutboundRefused
+from omnihub.messaging.sms import SmsFailed, SmsProvider
 from omnihub.service import rules
 from omnihub.service.channels import connection_secrets
 from omnihub.service.models import conversation_messages
@@ -128,6 +130,16 @@ def send_graph(secrets: dict[str, str], row: Any, timeout: float, guard: Outboun
         return ""  # sent (2xx) but without the id Meta documents: statuses will not find it
 
 
+def send_sms(sms: SmsProvider | None, row: Any) -> str:
+    """Through the hub's SMS provider; its refusals keep their verdict (a bad number is not retried)."""
+    if sms is None:
+        raise SendFailed("SMS is not configured (OMNIHUB_SMS_ACCOUNT_SID, _AUTH_TOKEN, _FROM)", permanent=False)
+    try:
+        return sms.send(str((row.payload or {})["to"]), row.text)
+    except SmsFailed as exc:
+        raise SendFailed(exc.detail, permanent=exc.permanent) from None
+
+
 # ---- the job -----------------------------------------------------------------------------------------------------
 
 
@@ -174,7 +186,7 @@ def _record(conn: Connection, clock: Clock, row: Any, *, provider_id: str | None
 
 def send_due(db: Database, clock: Clock, *, secret_key: str, smtp_url: str | None, mailbox: str,
              max_attempts: int = 8, backoff: float = 5.0, timeout: float = 10.0, limit: int = 50,
-             outbound_allow: str = "") -> int:
+             outbound_allow: str = "", sms: SmsProvider | None = None) -> int:
     """Send what is due. The claim commits before anything leaves, and the outcome is recorded after: a reply is
     never sent by two workers at once, and one whose sender died mid-way is sent again after its lease (for
     e-mail with the same Message-ID, so the receiving side can tell)."""
@@ -189,6 +201,8 @@ def send_due(db: Database, clock: Clock, *, secret_key: str, smtp_url: str | Non
                 if not smtp_url:
                     raise SendFailed("OMNIHUB_SMTP_URL is not set", permanent=False)
                 provider_id = send_email(smtp_url, mailbox, row, timeout)
+            elif row.channel == "sms":
+                provider_id = send_sms(sms, row)
             else:
                 with db.read() as conn:
                     secrets = connection_secrets(conn, secret_key, (row.payload or {}).get("connector", ""))

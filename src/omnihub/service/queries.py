@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,9 +13,9 @@ from omnihub.core.clock import Clock, as_utc
 from omnihub.core.pagination import decode_cursor, invalid_cursor, page
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
-from omnihub.service import errors, rules
+from omnihub.service import desk_queries, errors, rules
 from omnihub.service.knowledge_queries import handoff_of
-from omnihub.service.models import conversation_messages, conversations, reply_templates
+from omnihub.service.models import conversation_messages, conversation_tags, conversations, reply_templates
 
 C = conversations.c
 M = conversation_messages.c
@@ -27,8 +27,9 @@ def _iso(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "customer_id": row.customer_id, "status": row.status,
+def _summary(row: Any, tags: list[str] | None = None) -> dict[str, Any]:
+    return {"team": row.team_id, "tags": tags or [], "sla": desk_queries.sla_of(row),
+            "id": row.id, "customer_id": row.customer_id, "status": row.status,
             "snoozed_until": _iso(row.snoozed_until), "assignee": row.assignee, "priority": row.priority,
             "priority_reasons": row.priority_reasons or [], "last_channel": row.last_channel,
             "last_message_at": _iso(row.last_message_at), "first_response_at": _iso(row.first_response_at),
@@ -38,10 +39,22 @@ def _summary(row: Any) -> dict[str, Any]:
 
 def list_conversations(conn: Connection, *, limit: int, cursor: str | None, customer: str | None = None,
                        status: str | None = None, assignee: str | None = None, channel: str | None = None,
-                       priority: str | None = None, q: str | None = None) -> dict[str, Any]:
+                       priority: str | None = None, q: str | None = None, team: str | None = None,
+                       tag: str | None = None, breaching: str | None = None, now: datetime | None = None,
+                       soon_minutes: int = 30) -> dict[str, Any]:
     """Newest activity first, paged by (last_message_at, id). `assignee`: an agent, or `none` for the queue of
-    unassigned ones."""
+    unassigned ones. `team`: a team's code, or `none`. `breaching`: `breached` (a live conversation past a due time
+    it has not met) or `soon` (not breached, a due time within `soon_minutes` of `now`)."""
     query = sa.select(conversations).where(C.merged_into.is_(None))
+    if team == "none":
+        query = query.where(C.team_id.is_(None))
+    elif team:
+        query = query.where(C.team_id == team)
+    if tag:
+        tg = conversation_tags.c
+        query = query.where(sa.exists().where(tg.conversation_id == C.id, tg.tag == tag))
+    if breaching and now is not None:
+        query = query.where(_breaching(breaching, now, soon_minutes))
     if customer:
         cid = customers_queries.resolve_id(conn, customer)
         if cid is None:
@@ -69,8 +82,23 @@ def list_conversations(conn: Connection, *, limit: int, cursor: str | None, cust
             raise invalid_cursor() from None
         query = query.where(sa.or_(C.last_message_at < at, sa.and_(C.last_message_at == at, C.id < last_id)))
     rows = conn.execute(query.order_by(C.last_message_at.desc(), C.id.desc()).limit(limit + 1)).all()
-    items = [_summary(r) for r in rows]
+    tags = desk_queries.tags_of(conn, [r.id for r in rows])
+    items = [_summary(r, tags[r.id]) for r in rows]
     return page(items, limit, key=lambda x: [x["last_message_at"].isoformat(), x["id"]])
+
+
+def _breaching(which: str, now: datetime, soon_minutes: int) -> Any:
+    """Live conversations past (`breached`) or near (`soon`) a due time they have not met."""
+    first_unmet = C.first_response_at.is_(None)
+    live = C.status.in_(rules.LIVE)
+    breached = sa.or_(sa.and_(first_unmet, C.first_response_due_at <= now), C.resolution_due_at <= now)
+    if which == "breached":
+        return sa.and_(live, breached)
+    # `sla_check_at` is the earliest due time still unmet and not flagged: in the future, nothing is breached
+    # unflagged; with no flag either, the conversation is not breached and its next target is that time (indexed).
+    horizon = now + timedelta(minutes=soon_minutes)
+    return sa.and_(live, C.sla_check_at > now, C.sla_check_at <= horizon, C.first_response_breached_at.is_(None),
+                   C.resolution_breached_at.is_(None))
 
 
 def message_out(row: Any) -> dict[str, Any]:
@@ -104,7 +132,8 @@ def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) ->
     channels = sorted(set(conn.execute(sa.select(M.channel).where(
         M.conversation_id == row.id, M.direction == "in").distinct()).scalars()))
     merged = sorted(conn.execute(sa.select(C.id).where(C.merged_into == row.id)).scalars())
-    return {**_summary(row), "channels": channels, "merged_ids": merged, "messages": messages,
+    return {**_summary(row, desk_queries.tags_of(conn, [row.id])[row.id]), "channels": channels,
+            "merged_ids": merged, "messages": messages, "csat": desk_queries.csat_of_conversation(conn, row.id),
             "handoff": handoff_of(conn, row.id),
             "customer": customers_queries.customer_view(conn, clock, row.customer_id),
             "orders": [_without_pickup_code(o) for o in commerce_queries.orders_of_customer(

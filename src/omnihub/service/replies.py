@@ -16,7 +16,7 @@ from omnihub.core.db import new_id
 from omnihub.core.errors import NotFound
 from omnihub.core.events import emit
 from omnihub.customers import queries as customers_queries
-from omnihub.service import errors, rules
+from omnihub.service import errors, rules, sla
 from omnihub.service.models import conversation_messages, conversations, meta_connectors, reply_templates
 from omnihub.service.service import writable
 
@@ -27,10 +27,18 @@ T = reply_templates.c
 
 @dataclass(frozen=True)
 class Outlets:
-    """What this hub can send through: e-mail needs SMTP; the support mailbox signs e-mail and its reply tokens."""
+    """What this hub can send through: e-mail needs SMTP, SMS a provider (OMNIHUB_SMS_*); the support mailbox signs
+    e-mail and its reply tokens."""
 
     smtp: bool
     mailbox: str
+    sms: bool = False
+
+
+def outlets_of(settings: Any) -> Outlets:
+    """What the settings let this hub send through (SMTP; SMS when all three OMNIHUB_SMS_* credentials are set)."""
+    return Outlets(smtp=bool(settings.smtp_url), mailbox=settings.support_email,
+                   sms=bool(settings.sms_account_sid and settings.sms_auth_token and settings.sms_from))
 
 
 # ---- templates ---------------------------------------------------------------------------------------------
@@ -96,6 +104,8 @@ def _reachable(conn: Connection, conversation_id: str, customer_id: str) -> dict
         found["email"] = {"address": contacts["email"], "last_inbound_at": None}
     if "whatsapp" not in found and contacts.get("sms"):
         found["whatsapp"] = {"address": contacts["sms"], "last_inbound_at": None}
+    if "sms" not in found and contacts.get("sms"):
+        found["sms"] = {"address": contacts["sms"], "last_inbound_at": None}
     return found
 
 
@@ -150,10 +160,12 @@ def _render(conn: Connection, clock: Clock, conv: Any, code: str, variables: Map
 
 
 def reply(conn: Connection, clock: Clock, conversation_id: str, *, text: str | None, template: str | None,
-          variables: Mapping[str, Any], channel: str | None, actor: str, outlets: Outlets) -> dict[str, Any]:
+          variables: Mapping[str, Any], channel: str | None, actor: str, outlets: Outlets,
+          automatic: bool = False) -> dict[str, Any]:
     """Queue an agent's reply on the channel the customer last wrote from (or the one the agent picks, if the
     customer has it). Everything that can refuse it — template variables, the channel, the WhatsApp window — is
-    checked here, so a queued reply is one the worker can send."""
+    checked here, so a queued reply is one the worker can send. `automatic` (the CSAT question): sent the same
+    way, but not a response — the conversation's status and first response stay as they are."""
     if bool(text) == bool(template):
         raise errors.text_or_template()
     conv = writable(conn, conversation_id)
@@ -172,6 +184,9 @@ def reply(conn: Connection, clock: Clock, conversation_id: str, *, text: str | N
         payload["in_reply_to"] = target.get("in_reply_to")
         local, _, domain = outlets.mailbox.partition("@")
         payload["reply_to"] = f"{local}+{conv.reply_token}@{domain}"
+    elif chosen == "sms":
+        if not outlets.sms:
+            raise errors.channel_not_configured("sms")
     else:
         connector = _connector(conn, chosen, target.get("connector"))
         if connector is None:
@@ -192,6 +207,8 @@ def reply(conn: Connection, clock: Clock, conversation_id: str, *, text: str | N
         previous = target.get("subject")
         payload["subject"] = subject or (f"Re: {previous}" if previous and not previous.lower().startswith("re:")
                                          else previous) or "Your conversation with us"
+    if chosen == "sms" and len(body) > rules.MAX_SMS_CHARS:
+        raise errors.sms_too_long(rules.MAX_SMS_CHARS)
     message_id = new_id("cmsg")
     domain = outlets.mailbox.partition("@")[2] or "omnihub.local"
     conn.execute(conversation_messages.insert(), dict(
@@ -199,9 +216,11 @@ def reply(conn: Connection, clock: Clock, conversation_id: str, *, text: str | N
         author=actor, text=body, subject=payload.get("subject"), attachments=[], address=target["address"],
         email_message_id=f"{message_id}@{domain}" if chosen == "email" else None, status="queued", attempts=0,
         next_attempt_at=now, template=template, payload=payload, at=now, updated_at=now))
-    conn.execute(conversations.update().where(C.id == conv.id).values(
-        status="pending" if conv.status == "open" else conv.status,
-        first_response_at=conv.first_response_at or now, last_message_at=now, updated_at=now))
+    if not automatic:
+        conn.execute(conversations.update().where(C.id == conv.id).values(
+            status="pending" if conv.status == "open" else conv.status,
+            first_response_at=conv.first_response_at or now, last_message_at=now, updated_at=now))
+        sla.refresh(conn, conv.id, now)
     emit(conn, clock, "message.queued", {"message_id": message_id, "conversation_id": conv.id,
                                          "customer_id": conv.customer_id, "channel": chosen, "template": template})
     return {"id": message_id, "conversation_id": conv.id, "channel": chosen, "status": "queued", "text": body,

@@ -1,6 +1,7 @@
 """The service desk as a room of the house: its router; conversations follow customer merges, unmerges and
-erasure; the 360 view shows the support hold; snoozed conversations wake when their time comes. Replies are
-sent by the worker itself (`Worker.send_replies`): a send must not run inside a job's transaction."""
+erasure; the 360 view shows the support hold and CSAT; snoozed conversations wake and missed SLA targets are
+flagged when their time comes. Replies are sent by the worker itself (`Worker.send_replies`): a send must not run
+inside a job's transaction."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from omnihub.core.rooms import Job, Room
 def _wire() -> None:
     from omnihub.customers import participants
     from omnihub.customers import queries as customers_queries
-    from omnihub.service import queries, service
+    from omnihub.service import desk_queries, queries, service
 
     participants.register_merge_participant("service", service.conversation_merge_participant())
     participants.register_erasure_participant("service", service.conversation_erasure_participant())
     customers_queries.register_view_section("support_hold", queries.support_hold_of)
+    customers_queries.register_view_section("csat", desk_queries.csat_of)
 
 
 def _wake_snoozed(conn: Connection, clock: Clock, _settings: Settings) -> int:
@@ -35,11 +37,17 @@ def _handlers(clock: Clock, settings: Settings) -> list[Any]:
     return [BotHandler(clock, settings)]  # the bot, first line on customers' messages
 
 
+def _check_sla(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.service.sla import check_breaches
+
+    return check_breaches(conn, clock, limit=500)
+
+
 ROOM = Room(
     name="service",
     router="omnihub.service.api:router",
     wire=_wire,
     handlers=_handlers,
     handler_order=50,
-    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500)],
+    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500), Job("service.check_sla", _check_sla, batch=500)],
 )

@@ -15,9 +15,10 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 CHANNELS = ("instagram", "facebook", "whatsapp", "webchat", "email", "sms", "phone")
 STATUSES = ("open", "pending", "snoozed", "resolved")
 LIVE = ("open", "pending", "snoozed")
+MAX_SMS_CHARS = 1600  # one SMS body at most (Twilio's limit; messaging.sms.MAX_SMS_CHARS)
 WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer-service window: free-form replies only inside it
 # Channels a reply can go out on, and the identity that reaches the person there when they never wrote from it.
-SENDABLE = ("email", "whatsapp", "instagram")
+SENDABLE = ("email", "whatsapp", "instagram", "sms")
 
 
 # ---- which conversation ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from omnihub.core.schemas import Code, Strict
 
 Channel = Literal["instagram", "facebook", "whatsapp", "webchat", "email", "sms", "phone"]
-ReplyChannel = Literal["email", "whatsapp", "instagram"]
+ReplyChannel = Literal["email", "whatsapp", "instagram", "sms"]
 Status = Literal["open", "pending", "snoozed", "resolved"]
 
 
@@ -76,8 +76,21 @@ class ThreadMessage(BaseModel):
     at: datetime
 
 
+class SlaOut(BaseModel):
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    first_response_breached_at: datetime | None
+    resolution_breached_at: datetime | None
+    first_response_seconds: int | None = Field(description="From opening to the first reply (recorded when met).")
+    resolution_seconds: int | None = Field(description="From the current cycle's start (opening or reopening) to "
+                                                       "resolution, while resolved.")
+
+
 class ConversationOut(BaseModel):
     id: str
+    team: str | None
+    tags: list[str]
+    sla: SlaOut
     customer_id: str
     status: str
     snoozed_until: datetime | None
@@ -100,10 +113,14 @@ class ConversationDetail(ConversationOut):
     orders: list[dict[str, Any]]
     handoff: dict[str, Any] | None = Field(default=None, description="The bot's latest handoff to people: "
                                            "{reason, at, message_id, open, detail} (kb_schemas.HandoffOut).")
+    csat: dict[str, Any] | None = Field(description="The latest satisfaction survey of this conversation.")
 
 
 class AssignIn(Strict):
-    assignee: str | None = Field(max_length=200, description="The agent (null: back to the queue).")
+    assignee: str | None = Field(max_length=200, description="The agent, `me`, `auto` (round robin among the "
+                                 "team's available agents), or null (back to the queue).")
+    team: Code | None = Field(default=None, description="Put it in this team's queue (null: no team). Absent: the "
+                                                        "team stays as it is.")
 
 
 class SnoozeIn(Strict):

@@ -19,7 +19,7 @@ from omnihub.core.events import emit
 from omnihub.customers import activity as customer_activity
 from omnihub.customers import resolution as customer_resolution
 from omnihub.customers.writes import RetryResolution
-from omnihub.service import errors, rules
+from omnihub.service import csat, errors, rules, sla, tags
 from omnihub.service.models import conversation_messages, conversations
 
 C = conversations.c
@@ -134,6 +134,10 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
                                                channel=inbound.sales_channel, actor=actor)
     now = clock.now()
     at = min(as_utc(inbound.at), now) if inbound.at else now
+    survey_answer = csat.answer_by_reply(conn, clock, customer_id, channel=inbound.channel, text=inbound.text,
+                                         external_id=inbound.external_id, address=inbound.address, at=at)
+    if survey_answer is not None:  # "4" after a satisfaction question: an answer, not a new conversation
+        return survey_answer
     live_row = conn.execute(sa.select(conversations).where(C.active_for == customer_id)).first()
     live = rules.Candidate(live_row.id, live_row.status) if live_row else None
     resolved_row = None
@@ -186,6 +190,9 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
         status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
         priority=priority, priority_reasons=reasons,
         last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
+    # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed).
+    if placement.action != "join" or priority != conv.priority or conv.sla_started_at is None:
+        sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen")
     if priority != conv.priority or reasons != list(conv.priority_reasons or []):
         events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
                                                     "rules": sorted({r["rule"] for r in reasons})}))
@@ -232,6 +239,7 @@ def resolve(conn: Connection, clock: Clock, conversation_id: str, *, actor: str)
     now = clock.now()
     conn.execute(conversations.update().where(C.id == conv.id).values(
         status="resolved", active_for=None, snoozed_until=None, resolved_at=now, updated_at=now))
+    sla.refresh(conn, conv.id, now)
     emit(conn, clock, "conversation.resolved", {"conversation_id": conv.id, "customer_id": conv.customer_id,
                                                 "by": actor})
     customer_activity.add_timeline_entries(conn, clock, conv.customer_id, [
@@ -279,6 +287,8 @@ def _merge_into(conn: Connection, clock: Clock, keep: Any, gone: Any) -> None:
     conn.execute(conversations.update().where(C.id == keep.id).values(
         last_message_at=latest, assignee=keep.assignee or gone.assignee, priority=rules.priority_of(reasons),
         priority_reasons=reasons, updated_at=now))
+    tags.move_tags(conn, gone.id, keep.id)
+    sla.refresh(conn, keep.id, now)
     emit(conn, clock, "conversation.merged", {"conversation_id": keep.id, "merged_id": gone.id,
                                               "customer_id": keep.customer_id})
 

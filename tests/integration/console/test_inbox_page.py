@@ -250,3 +250,18 @@ def test_admins_create_edit_and_delete_templates_and_agents_only_read_them(admin
     assert "<fieldset disabled>" in view.text and "Save template" not in view.text
     assert agent_save.status_code == 403 and agent_new.status_code == 403
     assert deleted.status_code == 303 and admin.get("/api/v1/reply-templates/retraso").status_code == 404
+
+
+def test_the_sla_tabs_show_conversations_about_to_breach_then_breached(admin, browser_for, db, clock) -> None:
+    cid = _message(admin, "Quiero un reembolso, el pedido no ha llegado")["conversation_id"]  # high: 1 h to respond
+    agent = _agent(db, clock, browser_for)
+    row = f'data-conversation="{cid}"'
+
+    early = (agent.get("/inbox", params={"queue": "breaching"}), agent.get("/inbox", params={"queue": "breached"}))
+    clock.advance(seconds=40 * 60)
+    soon = (agent.get("/inbox", params={"queue": "breaching"}), agent.get("/inbox", params={"queue": "breached"}))
+    clock.advance(seconds=30 * 60)
+    late = (agent.get("/inbox", params={"queue": "breaching"}), agent.get("/inbox", params={"queue": "breached"}))
+
+    assert [row in page.text for page in (*early, *soon, *late)] == [False, False, True, False, False, True]
+    assert all(page.status_code == 200 for page in (*early, *soon, *late))

@@ -80,7 +80,9 @@ META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
 # API routes a provider calls without a key: they are authenticated by what the request carries (Meta's verify
 # token, the X-Hub-Signature-256 of the body), so every caller with a correct request gets in; a wrong one is
 # refused (tests/integration/service/test_meta.py).
-SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks"}
+# The CSAT answer link is authenticated by its unguessable token (tests/integration/service/test_csat_sms.py).
+SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
+                    "GET /api/v1/csat/{token}", "POST /api/v1/csat/{token}"}
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -319,6 +321,22 @@ class World:
 
     def article(self) -> str:
         return str(self.post("/kb/articles", {"language": "en", "title": "Returns", "body": "30 days."})["id"])
+    def team(self, member: str | None = None) -> str:
+        code = _unique("team")
+        self.post("/teams", {"code": code, "name": "Equipo"})
+        if member:
+            self.put(f"/teams/{code}/members/{member}", status=201)
+        return code
+
+    def survey(self) -> str:
+        """A satisfaction survey of a resolved conversation (its token is the answer link's credential)."""
+        from omnihub.service import csat, replies
+
+        cid = self.conversation()
+        _ok(self.api.post(f"/api/v1/conversations/{cid}/resolve", headers=self.keys[ADMIN]))
+        with self.db.transaction() as conn:
+            return str(csat.ask(conn, self.clock, cid, outlets=replies.Outlets(smtp=False, mailbox="s@x.es"),
+                                link_base="", actor="matrix")["token"])
 
 
 def _checkout(w: World, caller: str) -> Call:
@@ -676,6 +694,26 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/conversations/{conversation_id}/reply": row(
         lambda w: Call(f"{V1}/conversations/{w.conversation()}/reply", {"text": "Hola"}), allow(ADMIN, AGENT),
         scoped=True),
+    "GET /api/v1/sla-policies": row(lambda w: Call(f"{V1}/sla-policies"), allow(ADMIN, AGENT)),
+    "PUT /api/v1/sla-policies/{priority}": row(lambda w: Call(f"{V1}/sla-policies/high", {
+        "first_response_minutes": 60, "resolution_minutes": 480}), allow(ADMIN)),
+    "GET /api/v1/teams": row(lambda w: Call(f"{V1}/teams"), allow(ADMIN, AGENT)),
+    "POST /api/v1/teams": row(lambda w: Call(f"{V1}/teams", {"code": _unique("t"), "name": "T"}), allow(ADMIN)),
+    "GET /api/v1/teams/{code}": row(lambda w: Call(f"{V1}/teams/{w.team()}"), allow(ADMIN, AGENT)),
+    "PUT /api/v1/teams/{code}": row(lambda w: Call(f"{V1}/teams/{w.team()}", {"name": "T2"}), allow(ADMIN)),
+    "DELETE /api/v1/teams/{code}": row(lambda w: Call(f"{V1}/teams/{w.team()}"), allow(ADMIN)),
+    "PUT /api/v1/teams/{code}/members/{agent}": row(lambda w: Call(f"{V1}/teams/{w.team()}/members/user:matrix"),
+                                                    allow(ADMIN)),
+    "DELETE /api/v1/teams/{code}/members/{agent}": row(
+        lambda w: Call(f"{V1}/teams/{w.team('user:matrix')}/members/user:matrix"), allow(ADMIN)),
+    "GET /api/v1/agents": row(lambda w: Call(f"{V1}/agents"), allow(ADMIN, AGENT)),
+    "PUT /api/v1/agents/{agent}/availability": row(lambda w: Call(f"{V1}/agents/me/availability",
+                                                                  {"available": True}), allow(ADMIN, AGENT)),
+    "POST /api/v1/conversations/{conversation_id}/tags": row(
+        lambda w: Call(f"{V1}/conversations/{w.conversation()}/tags", {"add": ["vip"]}), allow(ADMIN, AGENT)),
+    "GET /api/v1/csat/{token}": row(lambda w: Call(f"{V1}/csat/{w.survey()}"), public()),
+    "POST /api/v1/csat/{token}": row(lambda w: Call(f"{V1}/csat/{w.survey()}", {"score": 5}), public()),
+    "GET /api/v1/analytics/service": row(lambda w: Call(f"{V1}/analytics/service"), allow(ADMIN, MARKETER)),
     "GET /api/v1/reply-templates": row(lambda w: Call(f"{V1}/reply-templates"), allow(ADMIN, AGENT)),
     "POST /api/v1/reply-templates": row(lambda w: Call(f"{V1}/reply-templates", {
         "code": _unique("t"), "name": "T", "body": "Hola {{ customer.first_name }}"}), allow(ADMIN)),

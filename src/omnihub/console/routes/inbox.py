@@ -72,7 +72,7 @@ def inbox(request: Request, queue: str = "mine", channel: str = "", priority: st
                 conn, limit=PAGE_SIZE, cursor=cursor or None, channel=_choice(channel, service_rules.CHANNELS,
                                                                               "channel"),
                 priority=_choice(priority, service_rules.PRIORITIES, "priority"), q=q.strip()[:200] or None,
-                **wanted)
+                now=request.app.state.clock.now(), **wanted)
             names = customers.names_of(conn, [c["customer_id"] for c in result["items"]])
         except DomainError as exc:
             problem = problem_of(exc)
@@ -192,7 +192,7 @@ def _variables(form: dict[str, str]) -> dict[str, Any]:
 def reply(request: Request, conversation_id: str, form: dict[str, str] = Depends(posted("inbox")),
           viewer: Viewer = Depends(page("inbox"))) -> Response:
     state = request.app.state
-    outlets = replies.Outlets(smtp=bool(state.settings.smtp_url), mailbox=state.settings.support_email)
+    outlets = replies.outlets_of(state.settings)
 
     def work(conn: Any) -> Any:
         template = form.get("template", "").strip() or None

@@ -1,0 +1,319 @@
+"""The service desk under load: signed Meta webhooks ingested while agents list their queues and open threads.
+
+    python bench/inbox.py --conversations 200000 --messages 1000000 --seconds 60     # the goal's scale
+    python bench/inbox.py --conversations 20000 --messages 100000 --seconds 20       # a quick run
+
+One run does everything: (1) makes a PostgreSQL database (default `omnihub_bench_inbox`, dropped and re-created),
+migrates it and generates N customers (each with a phone identity), N conversations (open, pending, snoozed,
+resolved; assigned or not; in teams; with SLA due times) and M messages inside PostgreSQL in bulk
+(`INSERT … SELECT … FROM generate_series`); (2) starts `omnihub serve --workers 2` and one `omnihub worker` on
+port 19050 and configures a WhatsApp connection; (3) for `--seconds`, `--hooks` threads post WhatsApp Cloud API
+webhooks exactly as Meta sends them, signed with `X-Hub-Signature-256`, one message each (70 % from generated
+customers' phones — they join their conversation —, 30 % from new numbers), while `--agents` threads loop over
+the inbox: the open queue, the unassigned queue, the team's queue, "breaching soon", and one thread opened from
+the list. It prints messages/s, webhook p50/p99, list and thread p50/p99, errors, and checks every message
+posted is stored exactly once.
+
+Goal (issue 16): ≥ 1,000 messages/s with webhook p99 < 100 ms, while agents' lists and threads answer at
+p99 < 100 ms, at 200,000 conversations / 1,000,000 messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CLIENT_ERRORS, LeanClient, machine, percentile, postgres_version, run_clients
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PORT = 19050
+SECRET = "bench-inbox-secret-key"
+APP_SECRET = "bench-meta-app-secret"
+PHONE_NUMBER_ID = "106540352242922"
+NEW_PHONE_BASE = 34_700_000_000
+
+
+# ---- data ------------------------------------------------------------------------------------------------------
+
+
+def generate(url: str, conversations: int, messages: int) -> float:
+    """Customers, identities, conversations and messages made by PostgreSQL itself. Returns seconds taken."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        run = conn.execute
+        run("SELECT setseed(0.16)")
+        run(f"""INSERT INTO customers (id, name, status, created_at, updated_at)
+                SELECT 'cus_b' || lpad(i::text, 9, '0'), 'Cliente ' || i, 'active', now() - interval '400 days',
+                       now() - interval '400 days' FROM generate_series(1, {conversations}) i""")
+        run(f"""INSERT INTO customer_identities (key, customer_id, owner_id, kind, namespace, value, verified,
+                                                 created_at)
+                SELECT 'phone::+' || (34600000000 + i), c, c, 'phone', '', '+' || (34600000000 + i), true,
+                       now() - interval '400 days'
+                FROM (SELECT i, 'cus_b' || lpad(i::text, 9, '0') AS c FROM generate_series(1, {conversations}) i) x""")
+        run(f"""
+        INSERT INTO conversations (id, customer_id, owner_id, active_for, status, snoozed_until, assignee, priority,
+                                   priority_reasons, reply_token, last_channel, last_message_at, first_response_at,
+                                   resolved_at, created_at, updated_at, team_id, sla_started_at,
+                                   first_response_due_at, resolution_due_at, first_response_seconds,
+                                   resolution_seconds, first_response_breached_at, resolution_breached_at)
+        SELECT 'cnv_b' || lpad(i::text, 9, '0'), c, c, CASE WHEN st <> 'resolved' THEN c END, st,
+               CASE WHEN st = 'snoozed' THEN now() + interval '2 days' END,
+               CASE WHEN r2 < 0.6 THEN 'key_agent' || (i % 20) END, pr, '[]', md5(i::text), ch,
+               created + interval '30 minutes', CASE WHEN r3 < 0.8 THEN created + interval '20 minutes' END,
+               CASE WHEN st = 'resolved' THEN created + interval '5 hours' END, created, created,
+               CASE WHEN r2 < 0.5 THEN (ARRAY['returns', 'orders', 'vip'])[1 + (i % 3)] END, created,
+               created + interval '4 hours', created + interval '24 hours',
+               CASE WHEN r3 < 0.8 THEN 1200 END, CASE WHEN st = 'resolved' THEN 18000 END,
+               CASE WHEN st <> 'resolved' AND r3 >= 0.8 AND created < now() - interval '4 hours' THEN now() END,
+               CASE WHEN st <> 'resolved' AND created < now() - interval '24 hours' THEN now() END
+        FROM (SELECT i, 'cus_b' || lpad(i::text, 9, '0') AS c, r2, r3,
+                     CASE WHEN r1 < 0.30 THEN 'open' WHEN r1 < 0.40 THEN 'pending' WHEN r1 < 0.45 THEN 'snoozed'
+                          ELSE 'resolved' END AS st,
+                     (ARRAY['normal', 'normal', 'normal', 'high', 'urgent'])[1 + floor(random() * 5)::int] AS pr,
+                     (ARRAY['whatsapp', 'instagram', 'email', 'webchat'])[1 + floor(random() * 4)::int] AS ch,
+                     date_trunc('second', now() - power(random(), 3) * interval '90 days') AS created
+              FROM (SELECT i, random() AS r1, random() AS r2, random() AS r3
+                    FROM generate_series(1, {conversations}) i) a) b""")
+        run(f"""
+        INSERT INTO conversation_messages (id, conversation_id, origin_conversation_id, channel, direction, author,
+                                           text, attachments, status, attempts, at, updated_at)
+        SELECT 'cmsg_b' || lpad(j::text, 10, '0'), cnv, cnv, c.last_channel, d,
+               CASE WHEN d = 'in' THEN c.customer_id ELSE 'key_agent1' END,
+               CASE WHEN d = 'in' THEN 'Hola, ¿dónde está mi pedido ' || j || '?' ELSE 'Sale hoy, gracias.' END,
+               '[]', CASE WHEN d = 'in' THEN 'received' ELSE 'sent' END, 0,
+               c.created_at + (j % 7) * interval '3 minutes', c.created_at
+        FROM (SELECT j, 'cnv_b' || lpad((1 + (j % {conversations}))::text, 9, '0') AS cnv,
+                     CASE WHEN (j / {conversations}) % 2 = 0 THEN 'in' ELSE 'out' END AS d
+              FROM generate_series(0, {messages} - 1) j) m
+        JOIN conversations c ON c.id = m.cnv""")
+        run("""UPDATE conversations SET sla_check_at = LEAST(
+                 CASE WHEN first_response_at IS NULL AND first_response_breached_at IS NULL
+                      THEN first_response_due_at END,
+                 CASE WHEN resolution_breached_at IS NULL THEN resolution_due_at END)
+               WHERE status <> 'resolved'""")
+        run("""INSERT INTO service_teams (code, name, rr_counter, created_at, updated_at)
+               VALUES ('returns', 'Returns', 0, now(), now()), ('orders', 'Orders', 0, now(), now()),
+                      ('vip', 'VIP', 0, now(), now())""")
+        run("ANALYZE")
+    return time.perf_counter() - started
+
+
+# ---- the hub ---------------------------------------------------------------------------------------------------
+
+
+def start(url: str, workers: int) -> tuple[list[subprocess.Popen[bytes]], str, list[str]]:
+    env = {**os.environ, "OMNIHUB_DATABASE_URL": url, "OMNIHUB_SECRET_KEY": SECRET}
+    omnihub = str(Path(sys.executable).parent / "omnihub")
+
+    def key(role: str) -> str:
+        return subprocess.run([omnihub, "apikey", "create", "--role", role], env=env, check=True,
+                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
+
+    admin, agents = key("admin"), [key("agent") for _ in range(4)]
+    log = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the processes
+    procs = [subprocess.Popen([omnihub, "serve", "--port", str(PORT), "--workers", str(workers)], env=env,
+                              stdout=log, stderr=log),
+             subprocess.Popen([omnihub, "worker"], env=env, stdout=log, stderr=log)]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200:
+                return procs, admin, agents
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    for p in procs:
+        p.terminate()
+    raise RuntimeError("the server did not come up")
+
+
+def configure(admin: str) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{PORT}/api/v1",
+                      headers={"Authorization": f"Bearer {admin}"}, timeout=30) as api:
+        for method, path, body in (
+                ("POST", "/locations", {"code": "wh", "name": "Warehouse", "kind": "warehouse", "lat": 40.35,
+                                        "lon": -3.7, "pickup": False}),
+                ("POST", "/channels", {"code": "wa", "name": "WhatsApp", "kind": "social", "currency": "EUR",
+                                       "country": "ES", "locations": ["wh"], "stock_buffer": 0}),
+                ("PUT", "/connectors/meta/wa", {"app_secret": APP_SECRET, "verify_token": "bench",
+                                                "access_token": "EAAG-bench", "phone_number_id": PHONE_NUMBER_ID})):
+            answer = api.request(method, path, json=body)
+            if answer.status_code >= 300:
+                raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+
+
+def webhook(wa_id: str, wamid: str, text: str) -> tuple[bytes, dict[str, str]]:
+    """One WhatsApp Cloud API notification as Meta documents it, and its signature."""
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "value": {"messaging_product": "whatsapp",
+                  "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+                  "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
+                  "messages": [{"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text",
+                                "text": {"body": text}}]},
+        "field": "messages"}]}]}).encode()
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
+
+
+# ---- load ------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=200_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--hooks", type=int, default=12, help="webhook client threads")
+    parser.add_argument("--agents", type=int, default=4, help="agent client threads")
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--db", default="omnihub_bench_inbox")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + args.db
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {args.db}")
+    env = {**os.environ, "OMNIHUB_DATABASE_URL": url, "OMNIHUB_SECRET_KEY": SECRET}
+    subprocess.run([str(Path(sys.executable).parent / "omnihub"), "migrate"], env=env, check=True,
+                   capture_output=True)
+    took = generate(url, args.conversations, args.messages)
+    print(f"generated {args.conversations:,} conversations / {args.messages:,} messages in {took:.1f} s")
+    procs, admin, agent_keys = start(url, args.workers)
+    try:
+        configure(admin)
+        report = load(args, agent_keys)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    with psycopg.connect(url) as conn:
+        stored = conn.execute("SELECT count(*), count(DISTINCT external_id) FROM conversation_messages "
+                              "WHERE external_id LIKE 'wamid.BENCH%'").fetchone()
+    assert stored is not None
+    report["stored"], report["stored_distinct"] = stored
+    print(json.dumps(report, indent=2))
+    print(f"{machine()}; {postgres_version(url)}")
+    if not args.keep:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+
+
+def load(args: argparse.Namespace, agent_keys: list[str]) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{PORT}"
+    stop = threading.Event()
+    go = threading.Event()
+    hook_ms: list[float] = []
+    list_ms: list[float] = []
+    thread_ms: list[float] = []
+    errors: dict[str, int] = {}
+    sent_ok: set[str] = set()
+    lock = threading.Lock()
+    counter = iter(range(10**9))
+
+    def error(kind: str) -> None:
+        with lock:
+            errors[kind] = errors.get(kind, 0) + 1
+
+    def hooks(seed: int) -> None:
+        rng = random.Random(seed)
+        client = LeanClient(base)
+        mine: list[float] = []
+        ok_ids: list[str] = []
+        go.wait()
+        while not stop.is_set():
+            n = next(counter)
+            wa_id = (str(34_600_000_000 + rng.randint(1, args.conversations)) if rng.random() < 0.7
+                     else str(NEW_PHONE_BASE + rng.randint(1, 10**7)))
+            wamid = f"wamid.BENCH{n:012d}"
+            body, headers = webhook(wa_id, wamid, "¿Dónde está mi pedido? Lo necesito ya")
+            t0 = time.perf_counter()
+            try:
+                answer = client.post("/api/v1/connectors/meta/webhooks", body, headers)
+            except CLIENT_ERRORS:
+                error("webhook connection")
+                continue
+            mine.append((time.perf_counter() - t0) * 1000)
+            if answer.status_code == 200 and answer.json().get("received") == 1:
+                ok_ids.append(wamid)
+            else:
+                error(f"webhook {answer.status_code} {answer.content[:80]!r}")
+        client.close()
+        with lock:
+            hook_ms.extend(mine)
+            sent_ok.update(ok_ids)
+
+    def agent(key: str, seed: int) -> None:
+        rng = random.Random(seed)
+        client = LeanClient(base, {"Authorization": f"Bearer {key}"})
+        lists: list[float] = []
+        threads: list[float] = []
+        queues = ["/api/v1/conversations?status=open&limit=25", "/api/v1/conversations?assignee=none&limit=25",
+                  "/api/v1/conversations?team=returns&status=open&limit=25",
+                  "/api/v1/conversations?breaching=soon&limit=25", "/api/v1/conversations?assignee=me&limit=25"]
+        go.wait()
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                answer = client.get(rng.choice(queues))
+            except CLIENT_ERRORS:
+                error("list connection")
+                continue
+            lists.append((time.perf_counter() - t0) * 1000)
+            if answer.status_code != 200:
+                error(f"list {answer.status_code}")
+                continue
+            items = answer.json()["items"]
+            if not items:
+                continue
+            t0 = time.perf_counter()
+            try:
+                opened = client.get(f"/api/v1/conversations/{rng.choice(items)['id']}")
+            except CLIENT_ERRORS:
+                error("thread connection")
+                continue
+            threads.append((time.perf_counter() - t0) * 1000)
+            if opened.status_code != 200:
+                error(f"thread {opened.status_code}")
+        client.close()
+        with lock:
+            list_ms.extend(lists)
+            thread_ms.extend(threads)
+
+    workers = [threading.Thread(target=hooks, args=(i,)) for i in range(args.hooks)]
+    workers += [threading.Thread(target=agent, args=(agent_keys[i % len(agent_keys)], 1000 + i))
+                for i in range(args.agents)]
+    timer = threading.Timer(args.seconds, stop.set)
+    timer.start()
+    go.set()
+    wall, client_cpu = run_clients(workers, go)
+    for values in (hook_ms, list_ms, thread_ms):
+        values.sort()
+
+    def figures(values: list[float]) -> dict[str, Any]:
+        return {"n": len(values), "p50_ms": round(percentile(values, 50), 1), "p99_ms": round(percentile(values, 99),
+                                                                                            1)}
+
+    return {"seconds": round(wall, 1), "messages_per_s": round(len(sent_ok) / wall, 1), "webhooks": figures(hook_ms),
+            "lists": figures(list_ms), "threads": figures(thread_ms), "errors": errors,
+            "messages_ok": len(sent_ok), "load_generator_cores": round(client_cpu, 2),
+            "conversations": args.conversations, "messages": args.messages}
+
+
+if __name__ == "__main__":
+    main()

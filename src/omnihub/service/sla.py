@@ -1,0 +1,96 @@
+"""SLA use cases: policies per priority, due times kept on each conversation, and the worker job that flags
+each missed target once (`conversation.breached`). `refresh` is called by every write that changes what the
+SLA reads (a message in, a reply, resolve, merge), in that write's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from omnihub.core.clock import Clock, as_utc
+from omnihub.core.events import emit
+from omnihub.service import errors, sla_rules
+from omnihub.service.models import conversations, sla_policies
+
+C = conversations.c
+P = sla_policies.c
+
+
+def stored_policies(conn: Connection) -> dict[str, sla_rules.Policy]:
+    return {r.priority: sla_rules.Policy(r.first_response_minutes, r.resolution_minutes)
+            for r in conn.execute(sa.select(sla_policies))}
+
+
+def put_policy(conn: Connection, clock: Clock, priority: str, first_response_minutes: int,
+               resolution_minutes: int) -> bool:
+    """Create or replace the policy of a priority; True when created. Conversations get the new targets the next
+    time their SLA is refreshed (a message, a reply, a new priority); due times already set stay."""
+    problem = sla_rules.check_policy(first_response_minutes, resolution_minutes)
+    if problem:
+        raise errors.invalid_policy(problem)
+    values = {"first_response_minutes": first_response_minutes, "resolution_minutes": resolution_minutes,
+              "updated_at": clock.now()}
+    if conn.execute(sla_policies.update().where(P.priority == priority).values(**values)).rowcount:
+        return False
+    conn.execute(sla_policies.insert().values(priority=priority, **values))
+    return True
+
+
+def _ts(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def clocked(row: Any, **override: Any) -> sla_rules.Clocked:
+    r = {**row._mapping, **override}
+    created = as_utc(r["created_at"])
+    return sla_rules.Clocked(
+        status=r["status"], priority=r["priority"], created_at=created,
+        started_at=_ts(r["sla_started_at"]) or created, first_response_at=_ts(r["first_response_at"]),
+        resolved_at=_ts(r["resolved_at"]), first_response_breached_at=_ts(r["first_response_breached_at"]),
+        resolution_breached_at=_ts(r["resolution_breached_at"]))
+
+
+def refresh(conn: Connection, conversation_id: str, now: datetime, *, restart: bool = False) -> None:
+    """Recompute the conversation's due times and recorded times. `restart`: it has just reopened, so a new
+    resolution cycle starts now (its earlier breach no longer counts)."""
+    row = conn.execute(sa.select(conversations).where(C.id == conversation_id)).first()
+    if row is None:
+        return
+    extra: dict[str, Any] = {}
+    if restart:
+        extra = {"resolution_breached_at": None}
+    c = clocked(row, **({"sla_started_at": now, **extra} if restart else {}))
+    d = sla_rules.due(c, sla_rules.policy_for(c.priority, stored_policies(conn)))
+    conn.execute(conversations.update().where(C.id == conversation_id).values(
+        sla_started_at=c.started_at, first_response_due_at=d.first_response_due_at,
+        resolution_due_at=d.resolution_due_at, first_response_seconds=d.first_response_seconds,
+        resolution_seconds=d.resolution_seconds, sla_check_at=d.check_at, **extra))
+
+
+def check_breaches(conn: Connection, clock: Clock, limit: int = 500) -> int:
+    """Worker job: conversations whose next due time has passed. Each missed target is flagged by a conditional
+    update (`…_breached_at IS NULL`), so `conversation.breached` is emitted once per target and cycle even with
+    several workers."""
+    now = clock.now()
+    rows = conn.execute(sa.select(conversations).where(C.sla_check_at <= now).order_by(C.sla_check_at, C.id)
+                        .limit(limit)).all()
+    policies = stored_policies(conn)
+    flagged = 0
+    for row in rows:
+        c = clocked(row)
+        d = sla_rules.due(c, sla_rules.policy_for(c.priority, policies))
+        for target in sla_rules.breaches(c, d, now):
+            column = C.first_response_breached_at if target == "first_response" else C.resolution_breached_at
+            if conn.execute(conversations.update().where(C.id == row.id, column.is_(None))
+                            .values({column.key: now})).rowcount:
+                due_at = d.first_response_due_at if target == "first_response" else d.resolution_due_at
+                emit(conn, clock, "conversation.breached", {
+                    "conversation_id": row.id, "customer_id": row.customer_id, "target": target,
+                    "due_at": due_at.isoformat() if due_at else None, "priority": row.priority,
+                    "team": row.team_id, "assignee": row.assignee})
+                flagged += 1
+        refresh(conn, row.id, now)
+    return len(rows)
