@@ -96,7 +96,7 @@ def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pi
         "promised_at": as_utc(order["promised_at"]) if order["promised_at"] else None,
         "sourcing": order["sourcing"] or {}, "promotions": order["promotions"] or [],
         "invoice_number": order["invoice_number"], "price_list": order["price_list"],
-        "contact": order.get("contact") or None,
+        "contact": order.get("contact") or None, "external": order.get("external") or None,
         "created_at": as_utc(order["created_at"]), "updated_at": as_utc(order["updated_at"]),
     }
 
