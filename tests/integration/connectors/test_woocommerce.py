@@ -60,7 +60,7 @@ def post(api, payload: Any, topic: str, **options: Any) -> Any:
                     headers=woo_headers(body, topic, **options))
 
 
-def test_woocommerce_order_created_is_recorded_once_and_stock_pushed(admin, db, work, woo):
+def test_woocommerce_orders_are_recorded_once_stock_pushed_and_bad_signatures_refused(admin, db, work, woo):
     shop_world(admin, on_hand={"IPOD2008GREEN": 5, "IPOD2008RED": 5}, skus=("IPOD2008GREEN", "IPOD2008RED"))
     plain_http = {"site_url": woo.base, "webhook_secret": WOO_SECRET, "consumer_key": KEY, "consumer_secret": SECRET,
                   "default_location": "nyc"}
@@ -68,9 +68,17 @@ def test_woocommerce_order_created_is_recorded_once_and_stock_pushed(admin, db, 
     out = ok(admin.put("/api/v1/connectors/woocommerce/shop", json={**plain_http, "allow_http": True}), 201)
     assert SECRET not in json.dumps(out) and sorted(out["secrets_set"]) == [
         "consumer_key", "consumer_secret", "webhook_secret"]
+    problem(post(admin, woo_order(), "order.created", secret="wrong"), 401, "invalid_signature")
+    with db.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM connector_receipts")).scalar_one() == 0
     ping = admin.post("/api/v1/connectors/woocommerce/shop/webhooks", content=b"webhook_id=15",
                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert ok(ping)["detail"] == "ping"
+    unknown = {**woo_order(), "id": 728, "line_items": [{**woo_order()["line_items"][0], "sku": "NOT-IN-HUB"}]}
+    answer = ok(post(admin, unknown, "order.created"))
+    assert answer["outcome"] == "dead_letter" and answer["dead_letter"]["code"] == "unknown_sku"
+    letters = ok(admin.get("/api/v1/connectors/dead-letters", params={"connector": "woocommerce"}))["items"]
+    assert [d["external_id"] for d in letters] == ["728"]
     ok(post(admin, {"id": 93, "sku": "IPOD2008GREEN", "name": "Woo Single #1", "parent_id": 0},
             "product.updated"))
     ok(post(admin, {"id": 23, "sku": "IPOD2008RED", "parent_id": 22}, "product.updated"))  # a variation
@@ -103,17 +111,3 @@ def test_woocommerce_order_created_is_recorded_once_and_stock_pushed(admin, db, 
     ok(post(admin, cancelled, "order.updated"))
     assert ok(admin.get(f"/api/v1/orders/{first['order_id']}"))["status"] == "cancelled"
     assert ok(admin.get("/api/v1/stock/nyc/IPOD2008GREEN"))["on_hand"] == 5
-
-
-def test_woocommerce_bad_signature_and_unknown_sku(admin, db, woo):
-    shop_world(admin, on_hand={"IPOD2008GREEN": 5}, skus=("IPOD2008GREEN",))
-    ok(admin.put("/api/v1/connectors/woocommerce/shop", json={
-        "site_url": woo.base, "webhook_secret": WOO_SECRET, "consumer_key": KEY, "consumer_secret": SECRET,
-        "default_location": "nyc", "allow_http": True}), 201)
-    problem(post(admin, woo_order(), "order.created", secret="wrong"), 401, "invalid_signature")
-    with db.read() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM connector_dead_letters")).scalar_one() == 0
-    answer = ok(post(admin, woo_order(), "order.created"))  # IPOD2008RED is not in the hub
-    assert answer["outcome"] == "dead_letter" and answer["dead_letter"]["code"] == "unknown_sku"
-    letters = ok(admin.get("/api/v1/connectors/dead-letters", params={"connector": "woocommerce"}))["items"]
-    assert [d["external_id"] for d in letters] == ["727"]
