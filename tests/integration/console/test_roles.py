@@ -41,6 +41,9 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/catalog"): "catalog",
     ("GET", "/webhooks"): "webhooks", ("GET", "/webhooks/{webhook_id}"): "webhooks",
     ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhooks:webhook.redeliver",
+    ("GET", "/connectors"): "connectors", ("GET", "/connectors/dead-letters"): "connectors",
+    ("GET", "/connectors/dead-letters/{letter_id}"): "connectors",
+    ("POST", "/connectors/dead-letters/{letter_id}/replay"): "connectors:connector.replay",
 }
 
 
