@@ -38,7 +38,7 @@ import httpx
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     CLIENT_ERRORS,
     LeanClient,
     call,
