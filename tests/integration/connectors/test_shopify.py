@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -249,3 +250,23 @@ def test_pushes_retry_with_backoff_and_report_failures(admin, db, work, clock, s
     problem(admin.put("/api/v1/connectors/shopify/shop", json={
         "shop_domain": SHOP, "webhook_secret": "x", "access_token": "y", "default_location": "nowhere"}), 422,
         "location_not_found")
+
+
+def test_the_same_order_sent_at_once_from_many_threads_is_one_order(admin, db, shopify):
+    """Shopify retries while the first delivery is still being written, and sends orders/create and orders/paid
+    of one order together: one order, its stock taken once (on PostgreSQL, concurrent transactions)."""
+    shop_world(admin, on_hand={"IPOD2008GREEN": 50, "IPOD2008RED": 50, "IPOD2008BLACK": 50})
+    connect_shopify(admin, shopify.base)
+    payload = order_payload()
+    body = json.dumps(payload).encode()
+    calls = [shopify_headers(body, "orders/create", webhook_id="same-delivery") for _ in range(4)]
+    calls += [shopify_headers(body, topic) for topic in ("orders/create", "orders/paid", "orders/updated")]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        answers = list(pool.map(lambda h: admin.post("/api/v1/connectors/shopify/shop/webhooks", content=body,
+                                                     headers=h), calls))
+    assert [a.status_code for a in answers] == [200] * len(calls), [a.text for a in answers]
+    outcomes = sorted(a.json()["outcome"] for a in answers)
+    assert outcomes.count("duplicate") == 3 and "dead_letter" not in outcomes
+    assert count(db, "orders") == 1 and count(db, "connector_receipts") == 4
+    for sku in ("IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK"):
+        assert level(admin, sku)["on_hand"] == 49
