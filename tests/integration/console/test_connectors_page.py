@@ -25,6 +25,8 @@ def test_health_oversold_and_a_dead_letter_replayed_from_the_console(admin, brow
                             data={"csrf_token": csrf_of(detail.text)}, follow_redirects=False)
     after = console.get(f"/connectors/dead-letters/{letter['id']}", params={"done": "replay"})
     oversold = console.get("/connectors")
+    replayed_letter = ok(admin.get(f"/api/v1/connectors/dead-letters/{letter['id']}"))
+    order_page = console.get(f"/orders/{replayed_letter['result']['order_id']}")
     forged = console.post(f"/connectors/dead-letters/{letter['id']}/replay", data={"csrf_token": "nope"})
 
     assert "shopify" in health.text and "IPOD2008BLACK" in health.text  # the last error names it
@@ -34,3 +36,5 @@ def test_health_oversold_and_a_dead_letter_replayed_from_the_console(admin, brow
     assert "Replayed." in after.text and "/orders/ord_" in after.text
     assert "Nothing oversold." not in oversold.text and "IPOD2008BLACK @ nyc: \u22121" in oversold.text
     assert forged.status_code == 403
+    assert order_page.status_code == 200 and "shopify #1001" in order_page.text
+    assert "IPOD2008BLACK @ nyc" in order_page.text
