@@ -43,7 +43,7 @@ def test_connector_health_oversold_and_a_dead_letter_replayed_from_the_page(new_
 
     page = new_page()
     log_in(page, shop, "admin")
-    page.get_by_role("link", name="Connectors").click()
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Connectors").click()
     assert page.get_by_role("heading", name="Connectors").is_visible()
     assert "E2E-IPOD @ wh: \u22122" in page.get_by_role("table", name="Oversold orders").inner_text()
     check_accessibility(page)
