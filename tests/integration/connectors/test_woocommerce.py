@@ -107,6 +107,15 @@ def test_woocommerce_orders_are_recorded_once_stock_pushed_and_bad_signatures_re
     assert calls["/wp-json/wc/v3/products/22/variations/23"].json["stock_quantity"] == 4
     assert green.headers["authorization"] == "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
 
+    customer = {"id": 25, "email": "john.doe@correo.es", "first_name": "John", "last_name": "Doe",
+                "billing": {"email": "john.doe@correo.es", "phone": ""}}  # the customer resource of the docs
+    resolved = ok(post(admin, customer, "customer.updated"))
+    assert resolved["outcome"] == "applied" and resolved["detail"] == "customer resolved"
+    assert order["customer_id"]  # the order's buyer, by the billing e-mail: the same person
+    profile = ok(admin.get(f"/api/v1/customers/{order['customer_id']}"))
+    assert ("external", "woocommerce", "25") in {(i["kind"], i.get("system"), i["value"])
+                                                 for i in profile["identities"]}
+
     cancelled = {**woo_order(), "status": "cancelled"}
     ok(post(admin, cancelled, "order.updated"))
     assert ok(admin.get(f"/api/v1/orders/{first['order_id']}"))["status"] == "cancelled"
