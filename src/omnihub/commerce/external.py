@@ -249,3 +249,59 @@ def record_external_cart(conn: Connection, clock: Clock, *, channel: str, system
     emit(conn, clock, "cart.updated", {"id": cart_id, "channel": channel, "customer_id": customer_id,
                                        "lines": [{"sku": s, "quantity": q} for s, q, _ in lines]})
     return queries.get_cart(conn, cart_id)
+
+
+def import_history_order(conn: Connection, clock: Clock, data: dict[str, Any], *, actor: str | None = None
+                         ) -> tuple[dict[str, Any] | None, bool]:
+    """An order from another system's past (a declarative import): it keeps its date, totals and line amounts to
+    the cent as the source states them, feeds the customer's stats and timeline at its date, moves no stock,
+    sends nothing and emits `order.imported` (not `order.created`). Once per external key and channel:
+    `(order id, created)` — a re-run finds it and changes nothing.
+
+    `data`: channel, external {system, id, number}, currency, at (a datetime), status (default delivered), hints,
+    lines [{sku, name?, quantity, amount, discount?}]."""
+    channel = catalog.get_channel(conn, data["channel"], field="channel")
+    external = dict(data["external"])
+    existing = find_external_order(conn, channel["code"], str(external["id"]))
+    if existing is not None:
+        return {"id": existing}, False
+    if not data["lines"]:
+        raise errors.external_order_empty(str(external["id"]))
+    customer_id, contact = identify(conn, clock, data.get("hints") or [], channel, actor)
+    currency = data.get("currency") or channel["currency"]
+    order_id = new_id("ord")
+    at = data["at"]
+    products = {sku: catalog.get_product(conn, sku) for sku in sorted({ln["sku"] for ln in data["lines"]})}
+    line_rows = []
+    for line in data["lines"]:
+        amount = Decimal(line["amount"])
+        quantity = int(line["quantity"])
+        product = products[line["sku"]]
+        line_rows.append({
+            "order_id": order_id, "line_no": len(line_rows) + 1, "sku": line["sku"],
+            "name": (line.get("name") or product["name"])[:300], "category": product.get("category") or "",
+            "quantity": quantity, "unit_price": (amount / quantity).quantize(Decimal("0.0001")),
+            "discount": Decimal(line.get("discount") or 0), "tax_rate": Decimal(0), "tax": Decimal(0),
+            "total": amount, "location_code": line.get("location"), "fulfilled": quantity, "returned": 0})
+    total = sum((r["total"] for r in line_rows), Decimal(0))
+    status = data.get("status") or "delivered"
+    conn.execute(orders.insert(), dict(
+        id=order_id, number=next_number(conn, channel["code"]), channel_code=channel["code"],
+        customer_id=customer_id, origin_customer_id=customer_id, status=status, payment_status="paid",
+        currency=currency, subtotal=total, discount=Decimal(0), shipping=Decimal(0), tax=Decimal(0), total=total,
+        prices_include_tax=True, shipping_tax=Decimal(0), shipping_tax_rate=0,
+        fulfilment={"type": "external", "system": external["system"]}, sourcing={"reason": "imported"},
+        promotions=[], reservation_id=None, pickup_location=None, pickup_status=None, pickup_slot_id=None,
+        promised_at=None, cart_id=None, idempotency_key=None, contact=contact, external_id=str(external["id"]),
+        external=jsonable({**external, "imported": True}), created_at=at, updated_at=clock.now()))
+    conn.execute(order_lines.insert(), line_rows)
+    conn.execute(INSERT_HISTORY, dict(order_id=order_id, from_status=None, to_status=status, actor=actor,
+                                      note=f"imported from {external['system']}", at=clock.now()))
+    if customer_id:
+        customer_activity.record_purchase(conn, clock, customer_id, channel["code"], total, at=at,
+                                          order_id=order_id, currency=currency,
+                                          categories=sorted({r["category"] for r in line_rows if r["category"]}))
+    emit(conn, clock, "order.imported", {"id": order_id, "channel": channel["code"], "customer_id": customer_id,
+                                         "total": str(total), "currency": currency, "at": at.isoformat(),
+                                         "external": {k: external.get(k) for k in ("system", "id", "number")}})
+    return {"id": order_id}, True
