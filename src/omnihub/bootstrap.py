@@ -33,6 +33,9 @@ ROOMS: tuple[str, ...] = (
     "omnihub.messaging",
     "omnihub.service",
     "omnihub.connectors.nats",
+    "omnihub.connectors.hub",
+    "omnihub.connectors.shopify",
+    "omnihub.connectors.woocommerce",
     "omnihub.analytics",
     "omnihub.console",
 )

@@ -136,3 +136,8 @@ def associate_channel_not_allowed(location: str, channel: str, field: str) -> Fo
     return Forbidden("channel_not_allowed",
                      f"An associate of '{location}' sells in the store channels that sell from it, not in "
                      f"'{channel}'.", field=field, channel=channel)
+
+
+def external_order_empty(external_id: str) -> ValidationFailed:
+    return ValidationFailed("external_order_empty", f"The shop's order '{external_id}' has no line the hub can "
+                            "record.", field="lines", external_id=external_id)

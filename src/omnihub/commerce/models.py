@@ -71,9 +71,14 @@ orders = sa.Table(
     sa.Column("idempotency_key", sa.String(120), nullable=True, unique=True),
     # Identifiers the buyer gave that identify no one (block-listed placeholders, an erased person's): {kind: value}
     sa.Column("contact", JsonDoc, nullable=True),
+    # An order a shop (Shopify, WooCommerce) sold itself: its id there (unique per channel: a webhook sent twice
+    # records one order) and what the shop said — its number, system, stock it had not got (`oversold`).
+    sa.Column("external_id", sa.String(64), nullable=True),
+    sa.Column("external", JsonDoc, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_orders_status_pickup", "status", "pickup_expires_at"),
+    sa.UniqueConstraint("channel_code", "external_id"),
 )
 
 order_lines = sa.Table(

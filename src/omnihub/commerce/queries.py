@@ -96,7 +96,7 @@ def order_out(order: dict[str, Any], line_rows: list[dict[str, Any]], *, show_pi
         "promised_at": as_utc(order["promised_at"]) if order["promised_at"] else None,
         "sourcing": order["sourcing"] or {}, "promotions": order["promotions"] or [],
         "invoice_number": order["invoice_number"], "price_list": order["price_list"],
-        "contact": order.get("contact") or None,
+        "contact": order.get("contact") or None, "external": order.get("external") or None,
         "created_at": as_utc(order["created_at"]), "updated_at": as_utc(order["updated_at"]),
     }
 
@@ -323,3 +323,20 @@ def shipments_of(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     ids = conn.execute(sa.select(shipments.c.id).where(shipments.c.order_id == order_id)
                        .order_by(shipments.c.shipped_at)).scalars().all()
     return [get_shipment(conn, i) for i in ids]
+
+
+def oversold_orders(conn: Connection, *, limit: int = 50, scan: int = 1000) -> list[dict[str, Any]]:
+    """The most recent orders a shop sold with units the hub did not have (`external.oversold`), newest first,
+    among the last `scan` orders from shops: what someone must source, cancel or refund by hand."""
+    rows = conn.execute(sa.select(ORD.id, ORD.number, ORD.channel_code, ORD.status, ORD.external, ORD.created_at)
+                        .where(ORD.external_id.is_not(None)).order_by(ORD.created_at.desc()).limit(scan))
+    found = []
+    for row in rows:
+        short = (row.external or {}).get("oversold") or []
+        if short:
+            found.append({"id": row.id, "number": row.number, "channel": row.channel_code, "status": row.status,
+                          "external": {k: (row.external or {}).get(k) for k in ("system", "id", "number")},
+                          "lines": short, "created_at": as_utc(row.created_at)})
+            if len(found) >= limit:
+                break
+    return found

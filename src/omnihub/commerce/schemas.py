@@ -134,6 +134,9 @@ class OrderOut(BaseModel):
         default=None, description="Identifiers given with the order that identify no one (block-listed "
                                   "placeholders such as no@email.com): kept here, never used to find or join "
                                   "a profile.")
+    external: dict[str, Any] | None = Field(
+        default=None, description="An order a shop sold itself (Shopify, WooCommerce): its system, id and number "
+                                  "there, and units the hub did not have (`oversold`).")
     created_at: datetime
     updated_at: datetime
 

@@ -23,10 +23,11 @@ PAGES: dict[str, tuple[str, ...]] = {
     "inbox": ("admin", "agent"),
     "reply-templates": ("admin", "agent"),
     "kb": ("admin", "agent"),  # the knowledge base the service bot answers from
+    "connectors": ("admin",),
     "profile": ROLES,
 }
 MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "reply-templates", "kb",
-              "webhooks")
+              "webhooks", "connectors")
 
 # What each role may do, beyond opening a page.
 ACTIONS: dict[str, tuple[str, ...]] = {
@@ -46,6 +47,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "conversation.work": ("admin", "agent"),  # reply, note, assign, snooze, resolve
     "template.edit": ("admin",),  # the API lets only admins write reply templates
     "kb.delete": ("admin",),
+    "connector.replay": ("admin",),
 }
 
 

@@ -179,3 +179,33 @@ def check_inventory(conn: Connection, clock: Clock) -> list[dict[str, Any]]:
     emit_many(conn, clock, [("inventory.drift_detected", d) for d in drifts])
     return drifts
 
+
+
+# --- sales made elsewhere ----------------------------------------------------------------------------
+
+
+def take_sold_elsewhere(conn: Connection, clock: Clock, *, location: str, sku: str, quantity: int, reference: str,
+                        reason: str, actor: str | None = None) -> int:
+    """Units a shop (Shopify, WooCommerce) has already sold leave `location` at once. The sale happened: it is
+    never refused. Only units nobody holds can go (on hand minus reserved; the safety stock is a margin for late
+    channels, and this is the late channel), so the count never goes below what reservations hold. Returns how
+    many were taken; the caller flags the rest as oversold."""
+    ensure_level(conn, clock, location, sku)
+    level = locked_level(conn, location, sku)
+    taken = min(quantity, max(0, level.on_hand - level.reserved))
+    changes = StockChanges(clock, actor)
+    if taken:
+        after = change_level(conn, clock, location, sku, on_hand=-taken)
+        changes.record(location, sku, "external_sale", after, on_hand_delta=-taken, reference=reference,
+                       reason=reason)
+    changes.flush(conn)
+    return taken
+
+
+def restock_sold_elsewhere(conn: Connection, clock: Clock, *, location: str, sku: str, quantity: int, reference: str,
+                           reason: str, actor: str | None = None) -> None:
+    """Units of a shop's sale that came back (the order was cancelled, or refunded with restock)."""
+    changes = StockChanges(clock, actor)
+    adjust_stock(conn, changes, location=location, sku=sku, delta=quantity, reason=reason, reference=reference,
+                 kind="external_return")
+    changes.flush(conn)

@@ -64,6 +64,9 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/kb"): "kb", ("GET", "/kb/new"): "kb", ("POST", "/kb/new"): "kb", ("GET", "/kb/{article_id}"): "kb",
     ("POST", "/kb/{article_id}"): "kb", ("POST", "/kb/{article_id}/publish"): "kb",
     ("POST", "/kb/{article_id}/delete"): "kb:kb.delete",
+    ("GET", "/connectors"): "connectors", ("GET", "/connectors/dead-letters"): "connectors",
+    ("GET", "/connectors/dead-letters/{letter_id}"): "connectors",
+    ("POST", "/connectors/dead-letters/{letter_id}/replay"): "connectors:connector.replay",
 }
 
 

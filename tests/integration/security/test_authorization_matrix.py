@@ -41,6 +41,7 @@ returns, carts, reservations, messages) on PostgreSQL too.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -83,6 +84,10 @@ META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
 # The CSAT answer link is authenticated by its unguessable token (tests/integration/service/test_csat_sms.py).
 SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
                     "GET /api/v1/csat/{token}", "POST /api/v1/csat/{token}"}
+SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
+                    "POST /api/v1/connectors/shopify/{channel}/webhooks",
+                    "POST /api/v1/connectors/woocommerce/{channel}/webhooks"}
+SHOPIFY_SECRET, WOO_SECRET = "matrix-shopify-secret", "matrix-woo-secret"
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -337,6 +342,46 @@ class World:
         with self.db.transaction() as conn:
             return str(csat.ask(conn, self.clock, cid, outlets=replies.Outlets(smtp=False, mailbox="s@x.es"),
                                 link_base="", actor="matrix")["token"])
+    # ---- shop connectors ------------------------------------------------------------------------------------
+
+    def shop_connections(self) -> None:
+        """Shopify and WooCommerce connections on `web` (their shops are never reached here: nothing is pushed)."""
+        if "shops" not in self.ids:
+            self.put("/connectors/shopify/web", {
+                "shop_domain": "omnihub-matrix.myshopify.com", "webhook_secret": SHOPIFY_SECRET,
+                "access_token": "shpat-matrix", "api_base": "https://omnihub-matrix.invalid",
+                "default_location": "wh"}, status=201)
+            self.put("/connectors/woocommerce/web", {
+                "site_url": "https://woo.omnihub-matrix.invalid", "webhook_secret": WOO_SECRET,
+                "consumer_key": "ck_matrix", "consumer_secret": "cs_matrix", "default_location": "wh"}, status=201)
+            self.ids["shops"] = True
+
+    def shopify_order(self, sku: str = "MUG") -> Call:
+        """A signed orders/create from the shop (a new order each time)."""
+        self.shop_connections()
+        body = json.dumps({"id": uuid.uuid4().int % 10**12, "name": "#M1", "currency": "EUR",
+                           "financial_status": "paid", "total_price": "10.00", "total_tax": "0.00",
+                           "line_items": [{"sku": sku, "quantity": 1, "price": "10.00"}]}).encode()
+        digest = base64.b64encode(hmac.new(SHOPIFY_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        return Call(f"{V1}/connectors/shopify/web/webhooks", content=body, headers={
+            "X-Shopify-Hmac-Sha256": digest, "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Webhook-Id": _unique("wh"), "Content-Type": "application/json"})
+
+    def woo_order(self) -> Call:
+        self.shop_connections()
+        body = json.dumps({"id": uuid.uuid4().int % 10**9, "number": "M1", "status": "processing",
+                           "currency": "EUR", "total": "10.00", "total_tax": "0.00",
+                           "line_items": [{"sku": "MUG", "quantity": 1, "subtotal": "10.00", "total": "10.00",
+                                           "total_tax": "0.00"}]}).encode()
+        digest = base64.b64encode(hmac.new(WOO_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        return Call(f"{V1}/connectors/woocommerce/web/webhooks", content=body, headers={
+            "X-WC-Webhook-Signature": digest, "X-WC-Webhook-Topic": "order.created",
+            "X-WC-Webhook-Delivery-ID": _unique("d"), "Content-Type": "application/json"})
+
+    def dead_letter(self) -> str:
+        """An order of a SKU the hub does not sell: kept as a dead letter."""
+        call = self.shopify_order(sku="NOT-SOLD-HERE")
+        return str(_ok(self.api.post(call.path, content=call.content, headers=call.headers))["dead_letter"]["id"])
 
 
 def _checkout(w: World, caller: str) -> Call:
@@ -677,6 +722,27 @@ ROWS: dict[str, Row] = {
         allow(ADMIN)),
     "GET /api/v1/connectors/meta/{channel}": row(lambda w: (w.meta(), Call(f"{V1}/connectors/meta/web"))[1],
                                                  allow(ADMIN)),
+    # ---- shop connectors (admin; the shops' webhooks carry no key, they are signed) ---------------------------
+    "PUT /api/v1/connectors/shopify/{channel}": row(lambda w: Call(f"{V1}/connectors/shopify/store", {
+        "shop_domain": "other.myshopify.com", "webhook_secret": "s", "access_token": "t", "default_location": "mad"}),
+        allow(ADMIN)),
+    "GET /api/v1/connectors/shopify/{channel}": row(
+        lambda w: (w.shop_connections(), Call(f"{V1}/connectors/shopify/web"))[1], allow(ADMIN)),
+    "POST /api/v1/connectors/shopify/{channel}/webhooks": row(lambda w: w.shopify_order(), public()),
+    "PUT /api/v1/connectors/woocommerce/{channel}": row(lambda w: Call(f"{V1}/connectors/woocommerce/store", {
+        "site_url": "https://other.omnihub-matrix.invalid", "webhook_secret": "s", "consumer_key": "k",
+        "consumer_secret": "c", "default_location": "mad"}), allow(ADMIN)),
+    "GET /api/v1/connectors/woocommerce/{channel}": row(
+        lambda w: (w.shop_connections(), Call(f"{V1}/connectors/woocommerce/web"))[1], allow(ADMIN)),
+    "POST /api/v1/connectors/woocommerce/{channel}/webhooks": row(lambda w: w.woo_order(), public()),
+    "GET /api/v1/connectors": row(lambda w: (w.shop_connections(), Call(f"{V1}/connectors"))[1], allow(ADMIN)),
+    "GET /api/v1/connectors/{connector}/{channel}/pushes": row(
+        lambda w: (w.shop_connections(), Call(f"{V1}/connectors/shopify/web/pushes"))[1], allow(ADMIN)),
+    "GET /api/v1/connectors/dead-letters": row(lambda w: Call(f"{V1}/connectors/dead-letters"), allow(ADMIN)),
+    "GET /api/v1/connectors/dead-letters/{letter_id}": row(
+        lambda w: Call(f"{V1}/connectors/dead-letters/{w.dead_letter()}"), allow(ADMIN)),
+    "POST /api/v1/connectors/dead-letters/{letter_id}/replay": row(
+        lambda w: Call(f"{V1}/connectors/dead-letters/{w.dead_letter()}/replay"), allow(ADMIN)),
     "GET /api/v1/conversations": row(lambda w: Call(f"{V1}/conversations"), allow(ADMIN, AGENT), scoped=True),
     "GET /api/v1/conversations/{conversation_id}": row(lambda w: Call(f"{V1}/conversations/{w.conversation()}"),
                                                        allow(ADMIN, AGENT), scoped=True),

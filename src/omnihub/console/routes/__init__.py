@@ -14,6 +14,7 @@ def install(app: FastAPI) -> None:
     from omnihub.console.routes import (
         auth,
         catalog,
+        connectors,
         counter,
         customers,
         dashboard,
@@ -28,7 +29,7 @@ def install(app: FastAPI) -> None:
 
     router = APIRouter(include_in_schema=False)
     for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, webhooks, inbox,
-                   reply_templates, kb):
+                   reply_templates, kb, connectors):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
