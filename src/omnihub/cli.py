@@ -1,4 +1,4 @@
-"""The `omnihub` command: serve, worker, demo, migrate, apikey, user, inventory."""
+"""The `omnihub` command: serve, worker, demo, migrate, import, apikey, user, inventory."""
 
 from __future__ import annotations
 
@@ -128,6 +128,57 @@ def worker(once: Annotated[bool, typer.Option(help="Drain what is due now, then 
     _require_secret()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(get_settings(), once=once)
+
+
+@app.command("import")
+def import_(
+    data: Annotated[list[Path], typer.Argument(help="CSV or Excel files, read in this order.", exists=True,
+                                               dir_okay=False)],
+    mapping: Annotated[Path, typer.Option(help="The YAML mapping (docs/imports.md).", exists=True, dir_okay=False)],
+    dry_run: Annotated[bool, typer.Option(help="Read and check everything, write nothing.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the full report (every rejected row) as JSON.")] = None,
+) -> None:
+    """Import customers, products, prices, stock and orders from files through a declarative mapping."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from omnihub.connectors.imports.rules import MappingError, compile_mapping
+    from omnihub.connectors.imports.service import Importer
+    from omnihub.core.clock import SystemClock
+
+    _house()
+    try:
+        compiled = compile_mapping(mapping.read_text(encoding="utf-8"))
+    except MappingError as exc:
+        console.print(f"[red]error[/red] {mapping}: {exc}", highlight=False)
+        raise SystemExit(2) from None
+    with Progress(TextColumn("import"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("import", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            result = Importer(_database(), SystemClock(), compiled, data, dry_run=dry_run, progress=progress).run()
+        except (MappingError, ValueError) as exc:
+            console.print(f"[red]error[/red] {exc}", highlight=False)
+            raise SystemExit(2) from None
+    out = result.as_dict()
+    if report is not None:
+        report.write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")
+    rows = out["rows"]
+    console.print(f"{'dry run: ' if dry_run else ''}{rows['read']} rows: {rows['imported']} imported, "
+                  f"{rows['unchanged']} unchanged, {rows['rejected']} rejected; created "
+                  + (", ".join(f"{n} {what}" for what, n in out["created"].items()) or "nothing")
+                  + f"; {len(out['dirty'])} dirty findings", highlight=False)
+    for rejected in out["rejected"][:10]:
+        console.print(f"  rejected {rejected['file']}:{rejected['line']}: {rejected['reason']}", highlight=False)
+    for finding in out["dirty"][:10]:
+        console.print(f"  dirty {finding['what']} {finding['key']}: kept {finding['kept']!r} (line "
+                      f"{finding['kept_from_line']}), line {finding['line']} says {finding['other']!r}",
+                      highlight=False)
 
 
 @apikey.command("create")
