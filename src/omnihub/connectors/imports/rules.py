@@ -101,7 +101,8 @@ class EntityRule:
             except RowError as exc:
                 raise RowError(f"{self.name}.{name}: {exc}") from None
         for name in REQUIRED[self.name]:
-            if out.get(name) in (None, ""):
+            value = out.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
                 raise RowError(f"{self.name}.{name} is empty")
         return out
 
