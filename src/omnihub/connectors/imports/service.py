@@ -63,11 +63,16 @@ class Report:
         if len(self.rejections) < MAX_LISTED:
             self.rejections.append({"file": file, "line": line, "reason": reason})
 
+    def rejected_rows(self) -> list[dict[str, Any]]:
+        """The rejected rows in file order (orders are written when complete, so rejections come out of order)."""
+        return sorted(self.rejections, key=lambda r: (self.files.index(r["file"]) if r["file"] in self.files
+                                                      else 0, r["line"]))
+
     def as_dict(self) -> dict[str, Any]:
         return {"mapping": self.mapping, "files": self.files, "dry_run": self.dry_run,
                 "rows": {"read": self.rows, "imported": self.imported, "unchanged": self.unchanged,
                          "rejected": self.rejected},
-                "created": self.created, "rejected": self.rejections, "dirty": self.dirty[:MAX_LISTED]}
+                "created": self.created, "rejected": self.rejected_rows(), "dirty": self.dirty[:MAX_LISTED]}
 
 
 @dataclass
