@@ -25,8 +25,11 @@ import_jobs = sa.Table(
     "import_jobs",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("mapping", sa.String(200), nullable=False),
+    sa.Column("mapping", sa.String(200), nullable=False),  # the mapping's name
+    sa.Column("mapping_text", sa.Text, nullable=False),  # the YAML, as uploaded
     sa.Column("files", JsonDoc, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=True),  # the uploaded file until the job has run
+    sa.Column("rows_total", sa.Integer, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),  # queued, running, done, failed
     sa.Column("dry_run", sa.Boolean, nullable=False),
     sa.Column("rows_read", sa.Integer, nullable=False, server_default="0"),
