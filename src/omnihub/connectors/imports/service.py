@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.catalog import service as catalog
+from omnihub.catalog.schemas import ProductCreate
 from omnihub.commerce import imported as commerce_imported
 from omnihub.connectors.imports import rules
 from omnihub.connectors.imports.models import import_keys
@@ -297,49 +299,56 @@ class Importer:
         pending = {k: v for k, v in self.pending_customers.items() if k not in self.customers}
         self.pending_customers = {}
         known = self._known(conn, "customer", list(pending))
-        created, remember = set(), []
-        for key, fields in pending.items():
-            if key in known:
-                self.customers[key] = known[key][0]
-                continue
+        for key in known:
+            self.customers[key] = known[key][0]
+        fresh = [(key, fields) for key, fields in pending.items() if key not in known]
+        people = []
+        for key, fields in fresh:
             identities: list[dict[str, Any]] = [{"kind": "external", "system": self.mapping.system, "value": key}]
             if fields.get("email"):
                 identities.append({"kind": "email", "value": fields["email"]})
             if fields.get("phone"):
                 identities.append({"kind": "phone", "value": fields["phone"]})
-            cid, _ = customer_resolution.create_customer(conn, self.clock, name=fields.get("name"),
-                                                         identities=identities, channel=self.mapping.channel,
-                                                         actor="import")
+            people.append((fields.get("name"), identities))
+        ids = customer_resolution.create_customers(conn, self.clock, people, channel=self.mapping.channel,
+                                                   actor="import")
+        remember = []
+        for (key, fields), cid in zip(fresh, ids, strict=True):
             self.customers[key] = cid
-            created.add(f"customer:{key}")
             remember.append((key, cid, _fingerprint(fields)))
         self._remember(conn, "customer", remember)
         self._count("customers", len(remember))
-        return created
+        return {f"customer:{key}" for key, _ in fresh}
 
     def _write_products(self, conn: Connection) -> set[str]:
         pending = {k: v for k, v in self.pending_products.items() if k not in self.products}
         self.pending_products = {}
-        existing = catalog_queries.existing_skus(conn, list(pending))
-        created, remember = set(), []
+        rows = []
         for sku, fields in pending.items():
-            if sku in existing:
-                self.products.add(sku)
-                continue
             try:
-                with conn.begin_nested():
-                    catalog.create_product(conn, self.clock, {"sku": sku, "name": fields["name"],
-                                                              "category": fields.get("category") or "imported",
-                                                              "barcode": fields.get("barcode")})
-            except DomainError as exc:
-                self.failed_products[sku] = exc.detail
+                checked = ProductCreate.model_validate({
+                    "sku": sku, "name": fields["name"], "category": fields.get("category") or "imported",
+                    **({"barcode": fields["barcode"]} if fields.get("barcode") else {})})
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                self.failed_products[sku] = f"product.{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
                 continue
-            self.products.add(sku)
-            created.add(f"product:{sku}")
-            remember.append((sku, sku, _fingerprint(fields)))
-        self._remember(conn, "product", remember)
-        self._count("products", len(remember))
-        return created
+            rows.append(checked.model_dump(exclude_none=True))
+        try:
+            with conn.begin_nested():
+                created = catalog.create_products(conn, self.clock, rows)
+        except DomainError:  # a barcode taken: one by one, so only that product fails
+            created = []
+            for row in rows:
+                try:
+                    with conn.begin_nested():
+                        created += catalog.create_products(conn, self.clock, [row])
+                except DomainError as exc:
+                    self.failed_products[row["sku"]] = exc.detail
+        self.products.update(row["sku"] for row in rows if row["sku"] not in self.failed_products)
+        self._remember(conn, "product", [(sku, sku, _fingerprint(pending[sku])) for sku in created])
+        self._count("products", len(created))
+        return {f"product:{sku}" for sku in created}
 
     def _order_item(self, order: _Order) -> dict[str, Any]:
         fields = order.fields
