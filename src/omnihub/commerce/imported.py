@@ -37,6 +37,7 @@ def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[
     state machine (default `delivered`)."""
     now = clock.now()
     order_rows, line_rows, history, events = [], [], [], []
+    purchases: list[dict[str, Any]] = []
     for item in items:
         status = item.get("status") or "delivered"
         if status not in STATUSES:
@@ -71,9 +72,9 @@ def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[
         history.append(dict(order_id=order_id, from_status=None, to_status=status, actor=IMPORT_ACTOR,
                             note=f"imported from {source}"[:300], at=now))
         if item.get("customer_id"):
-            customer_activity.record_purchase(conn, clock, item["customer_id"], channel, total, placed,
-                                              order_id=order_id, currency=item["currency"],
-                                              categories=sorted({ln["category"] for ln in lines if ln["category"]}))
+            purchases.append({"customer_id": item["customer_id"], "channel": channel, "amount": total, "at": placed,
+                              "order_id": order_id, "currency": item["currency"],
+                              "categories": sorted({ln["category"] for ln in lines if ln["category"]})})
         events.append(("order.imported", {
             "id": order_id, "number": item["number"], "channel": channel, "customer_id": item.get("customer_id"),
             "placed_at": placed.isoformat(), "currency": item["currency"], "total": str(total),
@@ -82,6 +83,7 @@ def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[
         conn.execute(_INSERT_ORDER, order_rows)
         conn.execute(_INSERT_LINES, line_rows)
         conn.execute(INSERT_HISTORY, history)
+        customer_activity.record_purchases(conn, clock, purchases)
         emit_many(conn, clock, events)
     return [row["id"] for row in order_rows]
 
