@@ -43,6 +43,10 @@ def queue_import(conn: Connection, clock: Clock, *, mapping_text: str, filename:
 
 
 def _claim(db: Database, clock: Clock) -> dict[str, Any] | None:
+    """The oldest queued job, now running. An idle worker asks with a read (no write lock on SQLite)."""
+    with db.read() as conn:
+        if conn.execute(sa.select(J.id).where(J.status == "queued").limit(1)).first() is None:
+            return None
     with db.transaction() as conn:
         row = conn.execute(sa.select(J.id, J.mapping_text, J.files, J.payload, J.dry_run)
                            .where(J.status == "queued").order_by(J.created_at, J.id).limit(1)).first()
