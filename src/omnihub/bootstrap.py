@@ -36,6 +36,7 @@ ROOMS: tuple[str, ...] = (
     "omnihub.connectors.hub",
     "omnihub.connectors.shopify",
     "omnihub.connectors.woocommerce",
+    "omnihub.connectors.imports",
     "omnihub.analytics",
     "omnihub.console",
 )

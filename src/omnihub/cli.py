@@ -1,4 +1,4 @@
-"""The `omnihub` command: serve, worker, demo, migrate, apikey, user, inventory."""
+"""The `omnihub` command: serve, worker, demo, migrate, import, apikey, user, inventory."""
 
 from __future__ import annotations
 
@@ -130,6 +130,57 @@ def worker(once: Annotated[bool, typer.Option(help="Drain what is due now, then 
     run_worker(get_settings(), once=once)
 
 
+@app.command("import")
+def import_(
+    data: Annotated[list[Path], typer.Argument(help="CSV or Excel files, read in this order.", exists=True,
+                                               dir_okay=False)],
+    mapping: Annotated[Path, typer.Option(help="The YAML mapping (docs/imports.md).", exists=True, dir_okay=False)],
+    dry_run: Annotated[bool, typer.Option(help="Read and check everything, write nothing.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the full report (every rejected row) as JSON.")] = None,
+) -> None:
+    """Import customers, products, prices, stock and orders from files through a declarative mapping."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from omnihub.connectors.imports.rules import MappingError, compile_mapping
+    from omnihub.connectors.imports.service import Importer
+    from omnihub.core.clock import SystemClock
+
+    _house()
+    try:
+        compiled = compile_mapping(mapping.read_text(encoding="utf-8"))
+    except MappingError as exc:
+        console.print(f"[red]error[/red] {mapping}: {exc}", highlight=False)
+        raise SystemExit(2) from None
+    with Progress(TextColumn("import"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("import", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            result = Importer(_database(), SystemClock(), compiled, data, dry_run=dry_run, progress=progress).run()
+        except (MappingError, ValueError) as exc:
+            console.print(f"[red]error[/red] {exc}", highlight=False)
+            raise SystemExit(2) from None
+    out = result.as_dict()
+    if report is not None:
+        report.write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")
+    rows = out["rows"]
+    console.print(f"{'dry run: ' if dry_run else ''}{rows['read']} rows: {rows['imported']} imported, "
+                  f"{rows['unchanged']} unchanged, {rows['rejected']} rejected; created "
+                  + (", ".join(f"{n} {what}" for what, n in out["created"].items()) or "nothing")
+                  + f"; {len(out['dirty'])} dirty findings", highlight=False)
+    for rejected in out["rejected"][:10]:
+        console.print(f"  rejected {rejected['file']}:{rejected['line']}: {rejected['reason']}", highlight=False)
+    for finding in out["dirty"][:10]:
+        console.print(f"  dirty {finding['what']} {finding['key']}: kept {finding['kept']!r} (line "
+                      f"{finding['kept_from_line']}), line {finding['line']} says {finding['other']!r}",
+                      highlight=False)
+
+
 @apikey.command("create")
 def apikey_create(
     role: Annotated[str, typer.Option(help="admin, channel, associate, agent or marketer")],
@@ -237,68 +288,6 @@ def user_list() -> None:
         table.add_row(u["id"], u["email"], u["role"], u["location"] or "", u["locale"] or "",
                       str(u["created_at"])[:19], "yes" if u["disabled"] else "")
     Console().print(table)
-
-
-@app.command("import")
-def import_data(
-    data: Annotated[list[Path], typer.Argument(help="CSV files (any delimiter, UTF-8 with or without BOM).")],
-    mapping: Annotated[Path, typer.Option(help="The YAML mapping (examples/mappings/).")],
-    channel: Annotated[str, typer.Option(help="The channel the orders are recorded in.")] = "",
-    system: Annotated[str, typer.Option(help="The source system's name: the namespace of its keys.")] = "import",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, map and report; write nothing.")] = False,
-    report: Annotated[Path | None, typer.Option(help="Write the full report (JSON) here.")] = None,
-) -> None:
-    """Import customers, products and orders (as history) from files through a declarative mapping. The mapping
-    is validated before a row is read; every row is accounted for (taken, duplicate, rejected with its line and
-    reason); dirty data is reported; a re-run changes nothing (docs/connectors.md)."""
-    import json as json_module
-
-    from rich.progress import Progress
-
-    from omnihub.connectors.imports.reader import csv_rows
-    from omnihub.connectors.imports.rules import MappingError, Plan, parse_mapping, plan
-    from omnihub.core.clock import SystemClock
-
-    try:
-        parsed = parse_mapping(mapping.read_text(encoding="utf-8"))
-    except MappingError as exc:
-        console.print(f"[red]{mapping}:[/red] {exc}")
-        raise typer.Exit(2) from None
-    plans: list[Plan] = []
-    for path in data:
-        with console.status(f"Reading {path} ..."):
-            plans.append(plan(parsed, csv_rows(path)))
-    summary: dict[str, object] = {
-        "files": [str(p) for p in data], "rows": sum(p.rows for p in plans),
-        "rejected_rows": [{"file": str(path), "line": line, "reason": reason}
-                          for path, p in zip(data, plans, strict=True) for line, reason in p.rejected],
-        "duplicates": sum(p.duplicates for p in plans), "orders": sum(len(p.orders) for p in plans),
-        "customers": sum(len(p.customers) for p in plans), "products": sum(len(p.products) for p in plans),
-        "dirty": [d for p in plans for d in p.dirty]}
-    if not dry_run:
-        if not channel:
-            console.print("[red]--channel is required to write orders[/red] (or use --dry-run)")
-            raise typer.Exit(2)
-        from omnihub.connectors.imports.service import write_plan
-
-        db = _database()
-        written = []
-        with Progress(console=console) as bar:
-            for path, p in zip(data, plans, strict=True):
-                task = bar.add_task(f"Importing {path.name}", total=len(p.orders))
-                written.append(write_plan(db, SystemClock(), p, channel=channel, system=system,
-                                          progress=lambda done, task=task: bar.update(task, completed=done)))
-        db.dispose()
-        summary["written"] = written
-    if report:
-        report.write_text(json_module.dumps(summary, default=str, indent=2), encoding="utf-8")
-    out = Console()
-    out.print(f"{summary['rows']} rows: {summary['orders']} orders, {summary['customers']} customers, "
-              f"{summary['products']} products; {len(summary['rejected_rows'])} rows rejected, "  # type: ignore[arg-type]
-              f"{summary['duplicates']} duplicates, {len(summary['dirty'])} dirty values reported"  # type: ignore[arg-type]
-              + ("" if dry_run else "; written: " + "; ".join(
-                  ", ".join(f"{k} {v}" for k, v in w.items() if k != "rejected_orders")
-                  for w in summary["written"])))  # type: ignore[attr-defined]
 
 
 @inventory.command("check")

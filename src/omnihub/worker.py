@@ -174,6 +174,13 @@ class Worker:
                         timeout=settings.service_send_timeout_seconds, outbound_allow=settings.outbound_allow,
                         sms=sms_provider(settings))
 
+    def run_imports(self) -> int:
+        """A queued file import (`POST /imports`), if any. Not a room job: the claim commits first, then the
+        import commits batch by batch so its progress can be read while it runs (connectors.imports.jobs)."""
+        from omnihub.connectors.imports.jobs import run_queued
+
+        return run_queued(self.db, self.clock)
+
     def run_job(self, job: Job, *, force: bool = False) -> int:
         """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
         full batch goes again, up to the step limit. Returns what it did (or found)."""
@@ -259,6 +266,7 @@ class Worker:
             work += self.send_webhooks()
         work += self.run_jobs()
         work += self.send_replies()
+        work += self.run_imports()
         self.purge_outbox()
         self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly

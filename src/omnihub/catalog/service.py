@@ -22,7 +22,7 @@ from omnihub.catalog.models import (
 from omnihub.core import reference
 from omnihub.core.clock import Clock
 from omnihub.core.db import upsert
-from omnihub.core.events import emit
+from omnihub.core.events import emit, emit_many
 from omnihub.core.money import parse_amount
 
 
@@ -60,6 +60,34 @@ def create_product(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
     product = queries.get_product(conn, sku)
     emit(conn, clock, "product.created", {"sku": sku, "name": data["name"], "category": data["category"]})
     return product
+
+
+def create_products(conn: Connection, clock: Clock, rows: list[dict[str, Any]]) -> list[str]:
+    """Create many products at once (imports): the SKUs not in the catalog yet, one insert and one batch of
+    `product.created` events; SKUs already there are left as they are. Rows with a barcode go one by one
+    (`create_product` checks the barcode is free). Returns the SKUs created."""
+    existing = queries.existing_skus(conn, [row["sku"] for row in rows])
+    fresh, seen = [], set()
+    created: list[str] = []
+    for row in rows:
+        if row["sku"] in existing or row["sku"] in seen:
+            continue
+        seen.add(row["sku"])
+        if row.get("barcode"):
+            create_product(conn, clock, row)
+            created.append(row["sku"])
+        else:
+            fresh.append(row)
+    if fresh:
+        now = clock.now()
+        conn.execute(products.insert(), [dict(
+            sku=row["sku"], name=row["name"], category=row["category"], barcode=None, group_code=row.get("group"),
+            attributes=row.get("attributes") or {}, tax_class=row.get("tax_class") or "standard", created_at=now,
+            updated_at=now) for row in fresh])
+        emit_many(conn, clock, [("product.created", {"sku": row["sku"], "name": row["name"],
+                                                     "category": row["category"]}) for row in fresh])
+        created += [row["sku"] for row in fresh]
+    return created
 
 
 def replace_product(conn: Connection, clock: Clock, sku: str, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:

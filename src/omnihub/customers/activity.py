@@ -166,6 +166,38 @@ def record_purchase(conn: Connection, clock: Clock, customer_id: str, channel: s
     _bump_tags(conn, now, scores)
 
 
+def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[str, Any]]) -> None:
+    """`record_purchase` for a batch (imported order history): `{customer_id, channel, amount, at, order_id,
+    currency, categories}` each. The stats are summed per profile and channel first, so the batch is one upsert
+    of stats, one insert of timeline entries and one upsert of interest tags."""
+    if not purchases:
+        return
+    now = clock.now()
+    active = {cid: active_id(conn, cid) for cid in {p["customer_id"] for p in purchases}}
+    stats: dict[tuple[str, str], dict[str, Any]] = {}
+    scores: dict[tuple[str, str], float] = {}
+    events = []
+    for p in purchases:
+        cid, when, amount = active[p["customer_id"]], utc_or_now(p.get("at"), clock), Decimal(p["amount"])
+        row = stats.setdefault((cid, p["channel"]), {
+            "customer_id": cid, "owner_id": cid, "channel": p["channel"], "orders_count": 0, "revenue": Decimal(0),
+            "first_order_at": when, "last_order_at": when, "last_seen_at": when})
+        row["orders_count"] += 1
+        row["revenue"] += amount
+        row["first_order_at"] = min(row["first_order_at"], when)
+        row["last_order_at"] = row["last_seen_at"] = max(row["last_order_at"], when)
+        categories = list(p.get("categories") or ())
+        for tag, weight in rules.interest_tags("order_placed", {"categories": categories}):
+            scores[(cid, tag)] = scores.get((cid, tag), 0.0) + rules.epoch_score(weight, min(when, now))
+        events.append(dict(customer_id=cid, owner_id=cid, type="order_placed", channel=p["channel"],
+                           occurred_at=when, source="commerce",
+                           properties={"order_id": p.get("order_id"), "amount": str(amount),
+                                       "currency": p.get("currency"), "categories": categories}))
+    _bump_stats(conn, [stats[key] for key in sorted(stats)])
+    conn.execute(customer_events.insert(), events)
+    _bump_tags(conn, now, scores)
+
+
 # PostgreSQL: record_purchase's stats bump, timeline entry and interest tags in one statement (data-modifying
 # CTEs always run to completion). Same conflict rules as _bump_stats and _bump_tags.
 _RECORD_PURCHASE_PG = sa.text(

@@ -116,6 +116,29 @@ def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
+IMPORT_MAPPING = "channel: web\nsystem: matrix\nentities:\n  product:\n    fields: {sku: SKU, name: Name}\n"
+
+
+def _import_upload() -> Call:
+    """A multipart upload (a one-row CSV and its mapping) for `POST /imports`."""
+    boundary = "matrixboundary"
+    parts = [("file", 'filename="p.csv"', "text/csv", f"SKU,Name\n{_unique('IMP')},Lamp\n"),
+             ("mapping", "", "text/plain", IMPORT_MAPPING)]
+    body = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"" + (f"; {extra}" if extra else "")
+                   + f"\r\nContent-Type: {kind}\r\n\r\n{value}\r\n" for name, extra, kind, value in parts)
+    body += f"--{boundary}--\r\n"
+    return Call(f"{V1}/imports", content=body.encode(),
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+def _import_job(w: Any) -> str:
+    if "import" not in w.ids:
+        call = _import_upload()
+        w.ids["import"] = _ok(w.api.post(call.path, content=call.content, headers={**w.keys[ADMIN], **call.headers}),
+                              202)["id"]
+    return w.ids["import"]
+
+
 def _ok(response: Any, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()
@@ -688,6 +711,9 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/credit-notes": row(lambda w: Call(f"{V1}/credit-notes"), allow(ADMIN, AGENT)),
     "GET /api/v1/credit-notes/{number}": row(lambda w: Call(f"{V1}/credit-notes/{w.ids['credit_note']}"),
                                              allow(ADMIN, AGENT)),
+    # ---- imports (docs/imports.md): admin only --------------------------------------------------------------
+    "POST /api/v1/imports": row(lambda w: _import_upload(), allow(ADMIN)),
+    "GET /api/v1/imports/{job_id}": row(lambda w: Call(f"{V1}/imports/{_import_job(w)}"), allow(ADMIN)),
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),

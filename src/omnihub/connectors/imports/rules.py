@@ -1,323 +1,441 @@
-"""Declarative mapping imports, the pure part: a YAML mapping validated before a row is read (an error names the
-line of YAML), the transforms it declares, and the plan of a file — every row accounted for (taken, duplicate or
-rejected with its line and reason) and dirty data reported (one order id with two customers, one product id with
-two names: which rows, and what was kept). No database: writing the plan is the importer's job.
+"""Declarative import mappings: the YAML format, its validation (before a row is read) and the per-row transforms.
 
-A mapping:
-
-    entities:
-      customer: {key: id, fields: {id: {column: Customer ID}, name: {column: Customer Name, transforms: [trim]}}}
-      product:  {key: sku, fields: {sku: {column: Product ID}, name: {column: Product Name}}}
-      order:    {key: number, fields: {number: {column: Order ID},
-                                       date: {column: Order Date, transforms: [{date: "%d/%m/%y"}]},
-                                       customer: {column: Customer ID}}}
-      order_line: {fields: {sku: {column: Product ID}, quantity: {column: Quantity, transforms: [int]},
-                            amount: {column: Sales, transforms: [{decimal: "."}]}}}
-
-Transforms, applied in order: `trim`, `upper`, `lower`, `title`, `int`, `{decimal: "," | "."}`,
-`{date: "<strptime format>"}`, `{map: {from: to}}` (a value map or code table; an unknown value is rejected
-unless `default` follows), `{default: value}` (for an empty value), `{concat: [columns], sep: " "}` (instead of
-`column`), `{split: "<separator>", index: n}`."""
+Pure logic: no I/O besides parsing the YAML text it is given. A mapping declares, per entity, which column feeds
+which field and through which transforms; `compile_mapping` checks every name against what the importer knows and
+answers a `MappingError` naming the YAML line, so a typo never surfaces as a half-done import.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-ENTITY_FIELDS: dict[str, frozenset[str]] = {
-    "customer": frozenset({"id", "name", "email", "phone", "segment", "city", "region", "country", "postal_code"}),
-    "product": frozenset({"sku", "name", "category", "subcategory"}),
-    "order": frozenset({"number", "date", "customer", "channel", "location", "ship_date", "ship_mode"}),
-    "order_line": frozenset({"id", "sku", "quantity", "amount", "unit_price", "discount", "profit"}),
-    "price": frozenset({"sku", "channel", "amount"}),
-    "stock": frozenset({"sku", "location", "on_hand"}),
-    "location": frozenset({"code", "name", "kind"}),
+# The fields the importer can write, per entity (the first is the entity's natural key).
+ENTITIES: dict[str, tuple[str, ...]] = {
+    "customer": ("customer_id", "name", "email", "phone"),
+    "product": ("sku", "name", "category", "barcode"),
+    "price": ("sku", "price"),
+    "stock": ("sku", "location", "quantity"),
+    "order": ("number", "placed_at", "customer", "status", "shipping", "currency"),
+    "order_line": ("sku", "quantity", "total", "unit_price", "discount", "name", "category"),
+    "location": ("code", "name", "kind"),
 }
-SIMPLE_TRANSFORMS = frozenset({"trim", "upper", "lower", "title", "int"})
-KEYED_TRANSFORMS = frozenset({"decimal", "date", "map", "default", "split"})
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "customer": ("customer_id",),
+    "product": ("sku", "name"),
+    "price": ("sku", "price"),
+    "stock": ("sku", "location", "quantity"),
+    "order": ("number", "placed_at"),
+    "order_line": ("sku", "quantity", "total"),
+    "location": ("code", "name"),
+}
+TOP_LEVEL = ("version", "name", "channel", "currency", "system", "code_tables", "entities")
+FIELD_KEYS = ("column", "columns", "separator", "value", "default", "transforms")
+SIMPLE_TRANSFORMS = ("trim", "upper", "lower", "title", "integer", "blank_is_none")
+ARG_TRANSFORMS = ("date", "datetime", "decimal", "map", "code_table", "split", "default", "replace")
 
 
 class MappingError(ValueError):
-    """A mapping that cannot be used; `line` is the line of YAML (1-based) it is about."""
+    """A mapping that cannot be used, with the YAML line (1-based) it is about."""
 
-    def __init__(self, message: str, line: int | None) -> None:
-        super().__init__(f"line {line}: {message}" if line else message)
-        self.message = message
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
         self.line = line
+        self.message = message
 
 
-class RowRejected(ValueError):
-    """One row that cannot be taken, and why."""
+class RowError(ValueError):
+    """A value in one row that the mapping cannot read (the row is rejected with this reason)."""
+
+
+Transform = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
-class FieldSpec:
+class FieldRule:
+    """How one field gets its value from a row: columns (joined when several), a constant, then transforms."""
+
     name: str
-    columns: tuple[str, ...]
-    separator: str
-    transforms: tuple[Any, ...]
-    line: int
+    columns: tuple[str, ...] = ()
+    separator: str = " "
+    value: Any = None
+    default: Any = None
+    transforms: tuple[Transform, ...] = ()
+
+    def read(self, row: Mapping[str, Any]) -> Any:
+        if self.columns:
+            parts = [row.get(column) for column in self.columns]
+            if len(parts) == 1:
+                value: Any = parts[0]
+            else:
+                value = self.separator.join(str(p).strip() for p in parts if p not in (None, ""))
+        else:
+            value = self.value
+        for transform in self.transforms:
+            value = transform(value)
+        if value is None or value == "":
+            return self.default
+        return value
 
 
 @dataclass(frozen=True)
-class EntitySpec:
+class EntityRule:
     name: str
-    key: str | None
-    fields: tuple[FieldSpec, ...]
+    fields: dict[str, FieldRule]
+    key: str
+    group_by: str | None = None
+
+    def read(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The entity's fields from one row; a missing required field is a `RowError`."""
+        out = {}
+        for name, rule in self.fields.items():
+            try:
+                out[name] = rule.read(row)
+            except RowError as exc:
+                raise RowError(f"{self.name}.{name}: {exc}") from None
+        for name in REQUIRED[self.name]:
+            value = out.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise RowError(f"{self.name}.{name} is empty")
+        return out
 
 
 @dataclass(frozen=True)
-class Mapping:
-    entities: dict[str, EntitySpec]
+class Mapping_:
+    """A validated mapping."""
+
+    name: str
+    channel: str
+    currency: str
+    system: str
+    entities: dict[str, EntityRule] = field(default_factory=dict)
 
     def columns(self) -> set[str]:
-        return {c for e in self.entities.values() for f in e.fields for c in f.columns}
+        return {c for e in self.entities.values() for f in e.fields.values() for c in f.columns}
 
 
-def _line(node: yaml.Node | None) -> int | None:
-    return node.start_mark.line + 1 if node is not None else None
+# --- transforms -----------------------------------------------------------------------------------------------
 
 
-def _pairs(node: yaml.Node, what: str) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        raise MappingError(f"{what} must be a mapping", _line(node))
-    for key, value in node.value:
-        yield str(key.value), key, value
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
-def parse_mapping(text: str) -> Mapping:
-    """The mapping, validated: unknown entities, fields or transforms, and malformed ones, are refused here with
-    the line of YAML they are on — before any data is read."""
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _case(how: str) -> Transform:
+    def apply(value: Any) -> Any:
+        return getattr(value, how)() if isinstance(value, str) else value
+    return apply
+
+
+def to_integer(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise RowError(f"{value!r} is not a whole number")
     try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MappingError(f"not valid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None
-                           ) from None
-    if root is None:
-        raise MappingError("the mapping is empty", None)
-    entities_node = None
-    for name, key, value in _pairs(root, "the mapping"):
-        if name == "entities":
-            entities_node = value
-        elif name != "source":
-            raise MappingError(f"unknown section {name!r} (expected entities, source)", _line(key))
-    if entities_node is None:
-        raise MappingError("the mapping has no `entities`", _line(root))
-    entities = {}
-    for entity, key, value in _pairs(entities_node, "entities"):
-        if entity not in ENTITY_FIELDS:
-            raise MappingError(f"unknown entity {entity!r} (one of {', '.join(sorted(ENTITY_FIELDS))})", _line(key))
-        entities[entity] = _entity(entity, value)
-    return Mapping(entities)
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise RowError(f"{value!r} is not a whole number") from None
+    if number != number.to_integral_value():
+        raise RowError(f"{value!r} is not a whole number")
+    return int(number)
 
 
-def _entity(entity: str, node: yaml.Node) -> EntitySpec:
-    key_field, fields = None, []
-    fields_node = None
-    for name, key, value in _pairs(node, entity):
-        if name == "key":
-            key_field = str(value.value)
-            key_line = _line(value)
-        elif name == "fields":
-            fields_node = value
-        else:
-            raise MappingError(f"unknown setting {name!r} of {entity} (expected key, fields)", _line(key))
-    if fields_node is None:
-        raise MappingError(f"{entity} has no fields", _line(node))
-    for name, key, value in _pairs(fields_node, f"{entity}.fields"):
-        if name not in ENTITY_FIELDS[entity]:
-            raise MappingError(f"unknown field {name!r} of {entity} (one of "
-                               f"{', '.join(sorted(ENTITY_FIELDS[entity]))})", _line(key))
-        fields.append(_field(entity, name, value))
-    if key_field is not None and key_field not in {f.name for f in fields}:
-        raise MappingError(f"the key {key_field!r} of {entity} is not one of its fields", key_line)
-    return EntitySpec(entity, key_field, tuple(fields))
+def decimal_reader(separator: str) -> Transform:
+    """Numbers written with `separator` as the decimal mark; the other mark (thousands) is dropped."""
+    thousands = "." if separator == "," else ","
 
-
-def _field(entity: str, name: str, node: yaml.Node) -> FieldSpec:
-    if isinstance(node, yaml.ScalarNode):
-        return FieldSpec(name, (str(node.value),), "", (), _line(node) or 0)
-    columns: tuple[str, ...] = ()
-    separator = " "
-    transforms: list[Any] = []
-    for setting, key, value in _pairs(node, f"{entity}.{name}"):
-        if setting == "column":
-            columns = (str(value.value),)
-        elif setting == "concat":
-            if not isinstance(value, yaml.SequenceNode) or not value.value:
-                raise MappingError("concat takes a list of columns", _line(value))
-            columns = tuple(str(v.value) for v in value.value)
-        elif setting == "sep":
-            separator = str(value.value)
-        elif setting == "transforms":
-            if not isinstance(value, yaml.SequenceNode):
-                raise MappingError("transforms is a list", _line(value))
-            transforms.extend(_transform(item) for item in value.value)
-        else:
-            raise MappingError(f"unknown setting {setting!r} of {entity}.{name} (expected column, concat, sep, "
-                               "transforms)", _line(key))
-    if not columns:
-        raise MappingError(f"{entity}.{name} names no column (column or concat)", _line(node))
-    return FieldSpec(name, columns, separator, tuple(transforms), _line(node) or 0)
-
-
-def _transform(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        if node.value not in SIMPLE_TRANSFORMS:
-            raise MappingError(f"unknown transform {node.value!r} (one of "
-                               f"{', '.join(sorted(SIMPLE_TRANSFORMS | KEYED_TRANSFORMS))})", _line(node))
-        return node.value
-    items = dict((k, v) for k, _, v in _pairs(node, "a transform"))
-    kind = next((k for k in items if k in KEYED_TRANSFORMS), None)
-    if kind is None:
-        raise MappingError(f"unknown transform {sorted(items)} (one of {', '.join(sorted(KEYED_TRANSFORMS))})",
-                           _line(node))
-    value = items[kind]
-    if kind == "date":
+    def apply(value: Any) -> Decimal | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return Decimal(str(value))
+        text = str(value).strip().replace(" ", "").replace(thousands, "").replace(separator, ".")
         try:
-            datetime(2020, 1, 2, 3, 4, 5).strftime(str(value.value))
-        except (ValueError, TypeError):
-            raise MappingError(f"bad date format {value.value!r}", _line(value)) from None
-        return ("date", str(value.value))
-    if kind == "decimal":
-        if value.value not in (",", "."):
-            raise MappingError("decimal takes the decimal separator: \",\" or \".\"", _line(value))
-        return ("decimal", value.value)
-    if kind == "map":
-        if not isinstance(value, yaml.MappingNode):
-            raise MappingError("map takes {from: to} pairs", _line(value))
-        return ("map", {str(k.value): str(v.value) for k, v in value.value})
-    if kind == "split":
-        index = items.get("index")
-        return ("split", str(value.value), int(index.value) if index is not None else 0)
-    return ("default", str(value.value))
-
-
-def apply_field(spec: FieldSpec, row: dict[str, str]) -> Any:
-    """One field's value from a row, through its transforms; RowRejected with the reason when it cannot be."""
-    missing = [c for c in spec.columns if c not in row]
-    if missing:
-        raise RowRejected(f"no column {missing[0]!r}")
-    value: Any = spec.separator.join(row[c] for c in spec.columns) if len(spec.columns) > 1 else row[spec.columns[0]]
-    for step in spec.transforms:
-        value = _step(step, value, spec.name)
-    return value
-
-
-def _step(step: Any, value: Any, name: str) -> Any:
-    text = "" if value is None else str(value)
-    if step == "trim":
-        return text.strip()
-    if step in ("upper", "lower", "title"):
-        return getattr(text, step)()
-    if step == "int":
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise RowRejected(f"{name}: {text!r} is not a whole number") from None
-    kind = step[0]
-    if kind == "decimal":
-        cleaned = text.strip().replace(".", "").replace(",", ".") if step[1] == "," else text.strip().replace(",", "")
-        try:
-            return Decimal(cleaned)
+            number = Decimal(text)
         except InvalidOperation:
-            raise RowRejected(f"{name}: {text!r} is not a number") from None
-    if kind == "date":
+            raise RowError(f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise RowError(f"{value!r} is not a number")
+        return number
+    return apply
+
+
+def date_reader(fmt: str) -> Transform:
+    """Dates (or dates with times) in `fmt` (strptime) read as UTC datetimes; Excel gives datetimes already."""
+    def apply(value: Any) -> datetime | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
         try:
-            return datetime.strptime(text.strip(), step[1]).date()
+            parsed = datetime.strptime(str(value).strip(), fmt)
         except ValueError:
-            raise RowRejected(f"{name}: {text!r} is not a date as {step[1]}") from None
-    if kind == "map":
-        if text in step[1]:
-            return step[1][text]
-        raise RowRejected(f"{name}: {text!r} is not in its value map")
-    if kind == "split":
-        parts = text.split(step[1])
-        return parts[step[2]] if -len(parts) <= step[2] < len(parts) else ""
-    return value if text.strip() else step[1]  # default
+            raise RowError(f"{value!r} does not match the date format {fmt!r}") from None
+        return parsed.replace(tzinfo=UTC)
+    return apply
+
+
+def map_reader(table: Mapping[str, Any], *, strict: bool, what: str) -> Transform:
+    def apply(value: Any) -> Any:
+        if value in (None, ""):
+            return value
+        key = str(value)
+        if key in table:
+            return table[key]
+        if strict:
+            raise RowError(f"{value!r} is not in {what}")
+        return value
+    return apply
+
+
+def split_reader(separator: str, index: int) -> Transform:
+    def apply(value: Any) -> Any:
+        if value in (None, ""):
+            return value
+        parts = str(value).split(separator)
+        return parts[index].strip() if -len(parts) <= index < len(parts) else None
+    return apply
+
+
+# --- validation over the YAML node tree (it keeps the line of every key) ------------------------------------------
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _plain(node: Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _items(node: Node, what: str) -> list[tuple[str, Node, int]]:
+    if not isinstance(node, MappingNode):
+        raise MappingError(_line(node), f"{what} must be a mapping")
+    out = []
+    seen: set[str] = set()
+    for key, value in node.value:
+        if not isinstance(key, ScalarNode):
+            raise MappingError(_line(key), f"{what}: keys must be names")
+        if key.value in seen:
+            raise MappingError(_line(key), f"{what}: {key.value!r} is given twice")
+        seen.add(key.value)
+        out.append((key.value, value, _line(key)))
+    return out
+
+
+def _scalar(node: Node, what: str) -> str:
+    if not isinstance(node, ScalarNode):
+        raise MappingError(_line(node), f"{what} must be a single value")
+    return str(node.value)
+
+
+def _transform(node: Node, code_tables: dict[str, dict[str, Any]], what: str) -> Transform:
+    line = _line(node)
+    if isinstance(node, ScalarNode):
+        name = node.value
+        if name == "trim":
+            return _strip
+        if name in ("upper", "lower", "title"):
+            return _case(name)
+        if name == "integer":
+            return to_integer
+        if name == "blank_is_none":
+            return lambda v: None if isinstance(v, str) and not v.strip() else v
+        if name in ARG_TRANSFORMS:
+            raise MappingError(line, f"{what}: transform {name!r} needs an argument ({name}: ...)")
+        raise MappingError(line, f"{what}: unknown transform {name!r} (known: "
+                                 f"{', '.join(SIMPLE_TRANSFORMS + ARG_TRANSFORMS)})")
+    items = _items(node, what)
+    if len(items) != 1:
+        raise MappingError(line, f"{what}: a transform is one name with its argument")
+    name, arg, line = items[0]
+    if name in ("date", "datetime"):
+        fmt = _scalar(arg, f"{what}.{name}")
+        if not re.search(r"%[dmyYjb]", fmt):
+            raise MappingError(line, f"{what}: date format {fmt!r} has no day, month or year (%d, %m, %y…)")
+        try:
+            datetime.now().strftime(fmt)
+        except ValueError:
+            raise MappingError(line, f"{what}: {fmt!r} is not a strftime format") from None
+        return date_reader(fmt)
+    if name == "decimal":
+        separator = _scalar(arg, f"{what}.decimal")
+        if separator not in (".", ","):
+            raise MappingError(line, f"{what}: the decimal separator must be '.' or ','")
+        return decimal_reader(separator)
+    if name == "map":
+        table = {str(k): v for k, v in (_plain(arg) or {}).items()} if isinstance(arg, MappingNode) else None
+        if table is None:
+            raise MappingError(line, f"{what}: map needs a table of value: replacement")
+        return map_reader(table, strict=False, what="the map")
+    if name == "code_table":
+        table_name = _scalar(arg, f"{what}.code_table")
+        if table_name not in code_tables:
+            raise MappingError(line, f"{what}: no code table {table_name!r} (declare it under code_tables)")
+        return map_reader(code_tables[table_name], strict=True, what=f"code table {table_name!r}")
+    if name == "split":
+        spec = {k: v for k, v, _ in _items(arg, f"{what}.split")}
+        unknown = set(spec) - {"separator", "index"}
+        if unknown or "separator" not in spec:
+            raise MappingError(line, f"{what}: split takes separator and index")
+        try:
+            index = int(_scalar(spec["index"], "index")) if "index" in spec else 0
+        except ValueError:
+            raise MappingError(line, f"{what}: split index must be a whole number") from None
+        return split_reader(_scalar(spec["separator"], "separator"), index)
+    if name == "default":
+        constant = _plain(arg)
+        return lambda v: constant if v in (None, "") else v
+    if name == "replace":
+        spec = {k: _scalar(v, k) for k, v, _ in _items(arg, f"{what}.replace")}
+        if set(spec) != {"pattern", "with"}:
+            raise MappingError(line, f"{what}: replace takes pattern and with")
+        try:
+            pattern = re.compile(spec["pattern"])
+        except re.error as exc:
+            raise MappingError(line, f"{what}: bad pattern: {exc}") from None
+        return lambda v: pattern.sub(spec["with"], v) if isinstance(v, str) else v
+    raise MappingError(line, f"{what}: unknown transform {name!r} (known: "
+                             f"{', '.join(SIMPLE_TRANSFORMS + ARG_TRANSFORMS)})")
+
+
+def _field(name: str, node: Node, code_tables: dict[str, dict[str, Any]], what: str) -> FieldRule:
+    if isinstance(node, ScalarNode):  # shorthand: `field: Column Name`
+        return FieldRule(name=name, columns=(node.value,))
+    spec = {}
+    for key, value, line in _items(node, what):
+        if key not in FIELD_KEYS:
+            raise MappingError(line, f"{what}: unknown key {key!r} (known: {', '.join(FIELD_KEYS)})")
+        spec[key] = (value, line)
+    if "column" in spec and "columns" in spec:
+        raise MappingError(spec["columns"][1], f"{what}: give column or columns, not both")
+    columns: tuple[str, ...] = ()
+    if "column" in spec:
+        columns = (_scalar(spec["column"][0], f"{what}.column"),)
+    elif "columns" in spec:
+        node_ = spec["columns"][0]
+        if not isinstance(node_, SequenceNode) or not node_.value:
+            raise MappingError(spec["columns"][1], f"{what}: columns is a list of column names (concatenated)")
+        columns = tuple(_scalar(n, f"{what}.columns") for n in node_.value)
+    if not columns and "value" not in spec and "default" not in spec:
+        raise MappingError(_line(node), f"{what}: needs a column, columns, a value or a default")
+    transforms: list[Transform] = []
+    if "transforms" in spec:
+        node_ = spec["transforms"][0]
+        if not isinstance(node_, SequenceNode):
+            raise MappingError(spec["transforms"][1], f"{what}: transforms is a list")
+        transforms = [_transform(t, code_tables, f"{what}.transforms") for t in node_.value]
+    return FieldRule(
+        name=name, columns=columns,
+        separator=_scalar(spec["separator"][0], "separator") if "separator" in spec else " ",
+        value=_plain(spec["value"][0]) if "value" in spec else None,
+        default=_plain(spec["default"][0]) if "default" in spec else None,
+        transforms=tuple(transforms))
+
+
+def _entity(name: str, node: Node, line: int, code_tables: dict[str, dict[str, Any]]) -> EntityRule:
+    if name not in ENTITIES:
+        raise MappingError(line, f"unknown entity {name!r} (known: {', '.join(ENTITIES)})")
+    parts = {k: (v, ln) for k, v, ln in _items(node, name)}
+    unknown = set(parts) - {"fields", "key", "group_by"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise MappingError(parts[key][1], f"{name}: unknown key {key!r} (known: fields, key, group_by)")
+    if "fields" not in parts:
+        raise MappingError(_line(node), f"{name}: needs fields")
+    fields = {}
+    for fname, fnode, fline in _items(parts["fields"][0], f"{name}.fields"):
+        if fname not in ENTITIES[name]:
+            raise MappingError(fline, f"{name}: unknown field {fname!r} (known: {', '.join(ENTITIES[name])})")
+        fields[fname] = _field(fname, fnode, code_tables, f"{name}.{fname}")
+    for required in REQUIRED[name]:
+        if required not in fields:
+            raise MappingError(parts["fields"][1], f"{name}: field {required!r} is required")
+    key = _scalar(parts["key"][0], f"{name}.key") if "key" in parts else ENTITIES[name][0]
+    if key not in fields:
+        raise MappingError(parts["key"][1] if "key" in parts else line, f"{name}: key {key!r} is not a field")
+    group_by = _scalar(parts["group_by"][0], f"{name}.group_by") if "group_by" in parts else None
+    if group_by is not None and group_by not in fields:
+        raise MappingError(parts["group_by"][1], f"{name}: group_by {group_by!r} is not a field")
+    return EntityRule(name=name, fields=fields, key=key, group_by=group_by)
+
+
+def compile_mapping(text: str) -> Mapping_:
+    """Parse and validate a mapping's YAML. Raises `MappingError` with the line of the first problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise MappingError(mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem}") from None
+    if root is None:
+        raise MappingError(1, "the mapping is empty")
+    top = {k: (v, ln) for k, v, ln in _items(root, "the mapping")}
+    for key, (_, line) in top.items():
+        if key not in TOP_LEVEL:
+            raise MappingError(line, f"unknown key {key!r} (known: {', '.join(TOP_LEVEL)})")
+    if "version" in top and _scalar(top["version"][0], "version") != "1":
+        raise MappingError(top["version"][1], "only version 1 is known")
+    for required in ("channel", "system", "entities"):
+        if required not in top:
+            raise MappingError(_line(root), f"{required!r} is required")
+    code_tables: dict[str, dict[str, Any]] = {}
+    if "code_tables" in top:
+        for tname, tnode, tline in _items(top["code_tables"][0], "code_tables"):
+            if not isinstance(tnode, MappingNode):
+                raise MappingError(tline, f"code table {tname!r} must map codes to values")
+            code_tables[tname] = {str(k): v for k, v in (_plain(tnode) or {}).items()}
+    entities = {n: _entity(n, v, ln, code_tables) for n, v, ln in _items(top["entities"][0], "entities")}
+    if not entities:
+        raise MappingError(top["entities"][1], "entities: declare at least one")
+    if "order_line" in entities and "order" not in entities:
+        raise MappingError(top["entities"][1], "order_line needs an order entity")
+    currency = _scalar(top["currency"][0], "currency").upper() if "currency" in top else "EUR"
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise MappingError(top["currency"][1], "currency is a 3-letter ISO code")
+    system = _scalar(top["system"][0], "system").strip().lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,39}", system):
+        raise MappingError(top["system"][1], "system is a short name (letters, digits, - _ .)")
+    return Mapping_(name=_scalar(top["name"][0], "name") if "name" in top else system,
+                    channel=_scalar(top["channel"][0], "channel"), currency=currency, system=system,
+                    entities=entities)
+
+
+def missing_columns(mapping: Mapping_, header: Sequence[str]) -> list[str]:
+    """Columns the mapping reads that the file does not have (checked before the first row)."""
+    return sorted(mapping.columns() - set(header))
+
+
+# --- dirty data ------------------------------------------------------------------------------------------------
 
 
 @dataclass
-class Plan:
-    """What a file would import: entities by external key, and every row's fate."""
+class Conflicts:
+    """First value seen per key wins; later different values are reported with the rows that carried them."""
 
-    rows: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    products: dict[str, dict[str, Any]] = field(default_factory=dict)
-    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
-    duplicates: int = 0
-    dirty: list[dict[str, Any]] = field(default_factory=list)
+    what: str  # "order customer", "product name"…
+    kept: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    found: list[dict[str, Any]] = field(default_factory=list)
 
-
-def plan(mapping: Mapping, rows: Iterable[tuple[int, dict[str, str]]]) -> Plan:
-    """Every row accounted for: taken (its order line joins its order, grouped by the order's key), a duplicate
-    (the same line again), or rejected with its line and reason. The first value of a customer's or product's
-    field is kept; a later different one is reported as dirty data, with the rows involved."""
-    result = Plan()
-    seen_lines: dict[tuple[Any, ...], int] = {}
-    first_row: dict[tuple[str, str], int] = {}
-    for line_no, row in rows:
-        result.rows += 1
-        try:
-            values = {name: {f.name: apply_field(f, row) for f in spec.fields}
-                      for name, spec in mapping.entities.items()}
-        except RowRejected as exc:
-            result.rejected.append((line_no, str(exc)))
-            continue
-        for entity, target in (("customer", result.customers), ("product", result.products)):
-            spec = mapping.entities.get(entity)
-            if spec is None or spec.key is None:
-                continue
-            key = str(values[entity][spec.key])
-            if not key:
-                continue
-            known = target.setdefault(key, values[entity])
-            first_row.setdefault((entity, key), line_no)
-            for name, value in values[entity].items():
-                if known.get(name) != value:
-                    result.dirty.append({"entity": entity, "key": key, "field": name, "kept": known.get(name),
-                                         "kept_from_line": first_row[(entity, key)], "other": value,
-                                         "line": line_no})
-        order_spec = mapping.entities.get("order")
-        if order_spec is None or order_spec.key is None:
-            continue
-        order_values = values["order"]
-        key = str(order_values[order_spec.key])
-        order = result.orders.get(key)
-        if order is None:
-            order = result.orders[key] = {**order_values, "lines": [], "first_line": line_no}
-        elif order.get("customer") != order_values.get("customer"):
-            result.dirty.append({"entity": "order", "key": key, "field": "customer", "kept": order.get("customer"),
-                                 "kept_from_line": order["first_line"], "other": order_values.get("customer"),
-                                 "line": line_no})
-        line = values.get("order_line") or {}
-        line_spec = mapping.entities.get("order_line")
-        line_key = line_spec.key if line_spec is not None else None
-        fingerprint = ((key, str(line[line_key])) if line_key else (key, *sorted((k, str(v)) for k, v in line.items())))
-        if fingerprint in seen_lines:
-            result.duplicates += 1
-            continue
-        seen_lines[fingerprint] = line_no
-        order["lines"].append({**line, "row": line_no})
-    return result
-
-
-def yearly_totals(result: Plan) -> dict[int, dict[str, Any]]:
-    """Orders, units and revenue per year of the order date (for comparing an import with its source)."""
-    totals: dict[int, dict[str, Any]] = {}
-    for order in result.orders.values():
-        when = order.get("date")
-        year = when.year if isinstance(when, date) else 0
-        bucket = totals.setdefault(year, {"orders": 0, "units": 0, "revenue": Decimal(0)})
-        bucket["orders"] += 1
-        for line in order["lines"]:
-            bucket["units"] += int(line.get("quantity") or 0)
-            bucket["revenue"] += Decimal(line.get("amount") or 0)
-    return totals
+    def see(self, key: str, value: Any, line: int) -> bool:
+        """True when `value` agrees with what was kept for `key` (or is the first)."""
+        first = self.kept.get(key)
+        if first is None:
+            self.kept[key] = (value, line)
+            return True
+        if first[0] == value:
+            return True
+        self.found.append({"what": self.what, "key": key, "kept": first[0], "kept_from_line": first[1],
+                           "other": value, "line": line})
+        return False

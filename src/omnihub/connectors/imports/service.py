@@ -1,71 +1,478 @@
-"""Writing a planned import: products created where missing (through catalog), then each order as history
-through commerce (its own transaction: a rejected order never takes others down with it). Idempotent by the
-mapping's external keys: a re-run finds every order and product and changes nothing."""
+"""Running an import: stream the files through a mapping and write, in batches, through the owning rooms' use
+cases — customers (get-or-create by external id), catalog (products, prices), inventory (locations, stock counts)
+and commerce (imported orders, as history). Every row ends up imported, unchanged or rejected with a reason.
+
+Rows of one order may be spread over the file (the superstore export is sorted by date, not by order), so when
+the mapping groups rows into orders a first pass notes each order's last row: an order is written as soon as its
+last row is read. Memory holds the orders still open and one small entry per order key, never the file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection
+
 from omnihub.catalog import queries as catalog_queries
-from omnihub.catalog import service as catalog_service
-from omnihub.commerce import external as commerce_external
-from omnihub.connectors.imports.rules import Plan
+from omnihub.catalog import service as catalog
+from omnihub.catalog.schemas import ProductCreate
+from omnihub.commerce import imported as commerce_imported
+from omnihub.connectors.imports import rules
+from omnihub.connectors.imports.models import import_keys
+from omnihub.connectors.imports.reading import Source, detect, header_and_rows
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database
 from omnihub.core.errors import DomainError
+from omnihub.customers import resolution as customer_resolution
+from omnihub.inventory import stock as inventory_stock
 
-ACTOR = "import"
-PRODUCT_BATCH = 500
-
-
-def _moment(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(12, 0), tzinfo=UTC)
-    raise ValueError("the order has no date")
+BATCH_ORDERS = 500
+BATCH_ROWS = 2000
+MAX_LISTED = 100_000  # rejected rows and dirty findings listed in the report (all are counted)
+Progress = Callable[[int, int | None], None]
 
 
-def write_plan(db: Database, clock: Clock, result: Plan, *, channel: str, system: str,
-               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Products then orders; returns the counts and the orders rejected with their first line and reason."""
-    counts = {"products_created": 0, "products_existing": 0, "orders_imported": 0, "orders_unchanged": 0,
-              "orders_rejected": 0}
-    rejected: list[dict[str, Any]] = []
-    skus = sorted(result.products)
-    for start in range(0, len(skus), PRODUCT_BATCH):
-        batch = skus[start:start + PRODUCT_BATCH]
+class _DryRun(Exception):
+    """Raised to roll a dry run's single transaction back."""
 
-        def create(conn: Any, batch: list[str] = batch) -> None:
-            known = catalog_queries.existing_skus(conn, batch)
-            for sku in batch:
-                if sku in known:
-                    counts["products_existing"] += 1
-                    continue
-                product = result.products[sku]
-                catalog_service.create_product(conn, clock, {
-                    "sku": sku, "name": str(product.get("name") or sku)[:300],
-                    "category": str(product.get("category") or "imported")[:120]})
-                counts["products_created"] += 1
 
-        db.run(create)
-    for done, (key, order) in enumerate(result.orders.items(), 1):
-        hints = [{"kind": "external", "system": system, "value": str(order["customer"])}] if order.get(
-            "customer") else []
-        data = {"channel": channel, "external": {"system": system, "id": key, "number": key},
-                "at": _moment(order.get("date")), "hints": hints,
-                "lines": [{"sku": line["sku"], "quantity": line["quantity"], "amount": line["amount"],
-                           "discount": 0} for line in order["lines"]]}
+@dataclass
+class Report:
+    """What happened to every row."""
+
+    mapping: str
+    files: list[str]
+    dry_run: bool
+    rows: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    created: dict[str, int] = field(default_factory=dict)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    dirty: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, file: str, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_LISTED:
+            self.rejections.append({"file": file, "line": line, "reason": reason})
+
+    def rejected_rows(self) -> list[dict[str, Any]]:
+        """The rejected rows in file order (orders are written when complete, so rejections come out of order)."""
+        return sorted(self.rejections, key=lambda r: (self.files.index(r["file"]) if r["file"] in self.files
+                                                      else 0, r["line"]))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mapping": self.mapping, "files": self.files, "dry_run": self.dry_run,
+                "rows": {"read": self.rows, "imported": self.imported, "unchanged": self.unchanged,
+                         "rejected": self.rejected},
+                "created": self.created, "rejected": self.rejected_rows(), "dirty": self.dirty[:MAX_LISTED]}
+
+
+@dataclass
+class _Row:
+    file: str
+    line: int
+    values: dict[str, dict[str, Any]]  # entity → fields
+
+
+@dataclass
+class _Order:
+    key: str
+    fields: dict[str, Any]
+    rows: list[_Row] = field(default_factory=list)
+
+
+def _fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _text(value: Any) -> Any:
+    """Excel hands numbers for text columns (a postal code, a numeric SKU): names and keys are text."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+TEXT_FIELDS = {"customer_id", "name", "email", "phone", "sku", "category", "barcode", "number", "customer",
+               "location", "code", "kind", "status", "currency"}
+
+
+class Importer:
+    """One import run. `run()` returns the report; `progress(done, total)` is called as rows are handled."""
+
+    def __init__(self, db: Database, clock: Clock, mapping: rules.Mapping_, paths: Sequence[Path], *,
+                 dry_run: bool = False, progress: Progress | None = None, job_id: str | None = None) -> None:
+        self.db, self.clock, self.mapping, self.dry_run = db, clock, mapping, dry_run
+        self.paths = [Path(p) for p in paths]
+        self.progress = progress or (lambda done, total: None)
+        self.job_id = job_id
+        self.report = Report(mapping.name, [p.name for p in self.paths], dry_run)
+        self.entities = mapping.entities
+        self.order_rule = self.entities.get("order")
+        self.customers: dict[str, str] = {}  # external customer key → hub id
+        self.products: set[str] = set()  # SKUs known to exist
+        self.failed_products: dict[str, str] = {}
+        self.conflicts = {"product_name": rules.Conflicts("one product, several names"),
+                          "customer_name": rules.Conflicts("one customer, several names")}
+        self.pending_customers: dict[str, dict[str, Any]] = {}
+        self.pending_products: dict[str, dict[str, Any]] = {}
+        self.ready: list[_Order] = []
+        self.loose: list[_Row] = []  # rows without an order: their own entities decide
+        self.channel: dict[str, Any] | None = None
+
+    # --- the run ------------------------------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        sources = [detect(p) for p in self.paths]
+        for source in sources:
+            header, rows = header_and_rows(source)
+            rows.close()  # type: ignore[attr-defined]
+            missing = rules.missing_columns(self.mapping, header)
+            if missing:
+                raise rules.MappingError(0, f"{source.path.name}: columns not in the file: {', '.join(missing)}")
+        last_row, total = self._first_pass(sources) if self.order_rule else ({}, None)
+        with self._transactions() as begin:
+            self._begin = begin
+            self._with_channel()
+            self._second_pass(sources, last_row, total)
+        self.report.dirty.extend(c for conflicts in self.conflicts.values() for c in conflicts.found)
+        return self.report
+
+    @contextmanager
+    def _transactions(self) -> Iterator[Callable[[], Any]]:
+        """Batches commit one by one; a dry run keeps everything in one transaction and rolls it back."""
+        if not self.dry_run:
+            yield self.db.transaction
+            return
         try:
-            _, created = db.run(lambda conn, data=data: commerce_external.import_history_order(
-                conn, clock, data, actor=ACTOR))
-        except (DomainError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
-            counts["orders_rejected"] += 1
-            rejected.append({"order": key, "line": order["first_line"], "reason": str(exc)[:300]})
-            continue
-        counts["orders_imported" if created else "orders_unchanged"] += 1
-        if progress is not None:
-            progress(done)
-    return {**counts, "rejected_orders": rejected}
+            with self.db.transaction() as conn:
+                @contextmanager
+                def same() -> Iterator[Connection]:
+                    with conn.begin_nested():
+                        yield conn
+                yield same
+                raise _DryRun
+        except _DryRun:
+            pass
+
+    def _with_channel(self) -> None:
+        with self.db.read() as conn:
+            try:
+                self.channel = catalog_queries.get_channel(conn, self.mapping.channel, field="channel")
+            except DomainError:
+                raise rules.MappingError(0, f"channel {self.mapping.channel!r} does not exist: create it first"
+                                         ) from None
+
+    def _rows(self, sources: Sequence[Source]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        for source in sources:
+            _, rows = header_and_rows(source)
+            for line, row in rows:
+                yield source.path.name, line, row
+
+    def _first_pass(self, sources: Sequence[Source]) -> tuple[dict[str, int], int]:
+        """Each order key's last row (by position over all files)."""
+        assert self.order_rule is not None
+        group = self.order_rule.fields[self.order_rule.group_by or self.order_rule.key]
+        last: dict[str, int] = {}
+        position = -1
+        for position, (_, _, row) in enumerate(self._rows(sources)):
+            try:
+                key = _text(group.read(row))
+            except rules.RowError:
+                continue
+            if key not in (None, ""):
+                last[str(key)] = position
+        return last, position + 1
+
+    def _second_pass(self, sources: Sequence[Source], last_row: dict[str, int], total: int | None) -> None:
+        open_orders: dict[str, _Order] = {}
+        for position, (file, line, row) in enumerate(self._rows(sources)):
+            self.report.rows += 1
+            parsed = self._read(file, line, row)
+            if parsed is not None:
+                if self.order_rule is None:
+                    self.loose.append(parsed)
+                else:
+                    key = str(parsed.values["order"][self.order_rule.group_by or self.order_rule.key])
+                    order = open_orders.get(key)
+                    if order is None:
+                        order = open_orders[key] = _Order(key, parsed.values["order"])
+                    elif order.fields.get("customer") != parsed.values["order"].get("customer"):
+                        self._dirty({"what": "one order, several customers", "key": key,
+                                     "kept": order.fields.get("customer"), "kept_from_line": order.rows[0].line,
+                                     "other": parsed.values["order"].get("customer"), "line": line, "file": file})
+                    order.rows.append(parsed)
+                    if last_row.get(key) == position:
+                        self.ready.append(open_orders.pop(key))
+            if len(self.ready) >= BATCH_ORDERS or len(self.loose) >= BATCH_ROWS:
+                self._flush()
+                self.progress(self.report.rows, total)
+        for order in open_orders.values():  # only when a key could not be read in the first pass
+            self.ready.append(order)
+        self._flush()
+        self.progress(self.report.rows, total)
+
+    def _dirty(self, finding: dict[str, Any]) -> None:
+        if len(self.report.dirty) < MAX_LISTED:
+            self.report.dirty.append(finding)
+
+    # --- reading one row ----------------------------------------------------------------------------------------
+
+    def _read(self, file: str, line: int, row: dict[str, Any]) -> _Row | None:
+        values: dict[str, dict[str, Any]] = {}
+        try:
+            for name, rule in self.entities.items():
+                fields = rule.read(row)
+                values[name] = {k: (_text(v) if k in TEXT_FIELDS else v) for k, v in fields.items()}
+            line_ = values.get("order_line")
+            if line_ is not None:
+                if not isinstance(line_["quantity"], int):
+                    line_["quantity"] = rules.to_integer(line_["quantity"])
+                if line_["quantity"] is None or line_["quantity"] <= 0:
+                    raise rules.RowError("order_line.quantity must be a whole number above 0")
+                for money in ("total", "unit_price", "discount"):
+                    if line_.get(money) is not None and not isinstance(line_[money], Decimal):
+                        line_[money] = rules.decimal_reader(".")(line_[money])
+            order = values.get("order")
+            if order is not None and not hasattr(order["placed_at"], "tzinfo"):
+                raise rules.RowError("order.placed_at is not a date (add a date transform)")
+        except rules.RowError as exc:
+            self.report.reject(file, line, str(exc))
+            return None
+        customer = values.get("customer")
+        if customer is not None:
+            key = str(customer["customer_id"])
+            if self.conflicts["customer_name"].see(key, customer.get("name"), line):
+                self.pending_customers.setdefault(key, customer)
+        product = values.get("product")
+        if product is not None:
+            sku = str(product["sku"])
+            if self.conflicts["product_name"].see(sku, product.get("name"), line):
+                self.pending_products.setdefault(sku, product)
+            else:
+                values["product"] = self.pending_products.get(sku) or {**product, "name":
+                                                                       self.conflicts["product_name"].kept[sku][0]}
+        return _Row(file, line, values)
+
+    # --- writing a batch ----------------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not (self.ready or self.loose or self.pending_customers or self.pending_products):
+            return
+        with self._begin() as conn:
+            created_customers = self._write_customers(conn)
+            created_products = self._write_products(conn)
+            self._write_orders(conn)
+            self._write_loose(conn, created_customers | created_products)
+        self.ready, self.loose = [], []
+
+    def _known(self, conn: Connection, entity: str, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+        if not keys:
+            return {}
+        t = import_keys.c
+        found = conn.execute(sa.select(t.external_key, t.hub_id, t.fingerprint).where(
+            t.system == self.mapping.system, t.entity == entity, t.external_key.in_(list(keys))))
+        return {row.external_key: (row.hub_id, row.fingerprint) for row in found}
+
+    def _remember(self, conn: Connection, entity: str, rows: list[tuple[str, str, str]]) -> None:
+        if rows:
+            now = self.clock.now()
+            conn.execute(import_keys.insert(), [
+                dict(system=self.mapping.system, entity=entity, external_key=key, hub_id=hub, fingerprint=fp,
+                     job_id=self.job_id, created_at=now) for key, hub, fp in rows])
+
+    def _count(self, what: str, n: int = 1) -> None:
+        self.report.created[what] = self.report.created.get(what, 0) + n
+
+    def _write_customers(self, conn: Connection) -> set[str]:
+        pending = {k: v for k, v in self.pending_customers.items() if k not in self.customers}
+        self.pending_customers = {}
+        known = self._known(conn, "customer", list(pending))
+        for key in known:
+            self.customers[key] = known[key][0]
+        fresh = [(key, fields) for key, fields in pending.items() if key not in known]
+        people = []
+        for key, fields in fresh:
+            identities: list[dict[str, Any]] = [{"kind": "external", "system": self.mapping.system, "value": key}]
+            if fields.get("email"):
+                identities.append({"kind": "email", "value": fields["email"]})
+            if fields.get("phone"):
+                identities.append({"kind": "phone", "value": fields["phone"]})
+            people.append((fields.get("name"), identities))
+        ids = customer_resolution.create_customers(conn, self.clock, people, channel=self.mapping.channel,
+                                                   actor="import")
+        remember = []
+        for (key, fields), cid in zip(fresh, ids, strict=True):
+            self.customers[key] = cid
+            remember.append((key, cid, _fingerprint(fields)))
+        self._remember(conn, "customer", remember)
+        self._count("customers", len(remember))
+        return {f"customer:{key}" for key, _ in fresh}
+
+    def _write_products(self, conn: Connection) -> set[str]:
+        pending = {k: v for k, v in self.pending_products.items() if k not in self.products}
+        self.pending_products = {}
+        rows = []
+        for sku, fields in pending.items():
+            try:
+                checked = ProductCreate.model_validate({
+                    "sku": sku, "name": fields["name"], "category": fields.get("category") or "imported",
+                    **({"barcode": fields["barcode"]} if fields.get("barcode") else {})})
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                self.failed_products[sku] = f"product.{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+                continue
+            rows.append(checked.model_dump(exclude_none=True))
+        try:
+            with conn.begin_nested():
+                created = catalog.create_products(conn, self.clock, rows)
+        except DomainError:  # a barcode taken: one by one, so only that product fails
+            created = []
+            for row in rows:
+                try:
+                    with conn.begin_nested():
+                        created += catalog.create_products(conn, self.clock, [row])
+                except DomainError as exc:
+                    self.failed_products[row["sku"]] = exc.detail
+        self.products.update(row["sku"] for row in rows if row["sku"] not in self.failed_products)
+        self._remember(conn, "product", [(sku, sku, _fingerprint(pending[sku])) for sku in created])
+        self._count("products", len(created))
+        return {f"product:{sku}" for sku in created}
+
+    def _order_item(self, order: _Order) -> dict[str, Any]:
+        fields = order.fields
+        customer = fields.get("customer")
+        lines = []
+        for row in order.rows:
+            line = row.values["order_line"]
+            product = row.values.get("product") or {}
+            lines.append({"sku": line["sku"], "name": line.get("name") or product.get("name"),
+                          "category": line.get("category") or product.get("category"),
+                          "quantity": line["quantity"], "total": line["total"],
+                          "unit_price": line.get("unit_price"), "discount": line.get("discount")})
+        return {"number": str(fields["number"]), "placed_at": fields["placed_at"],
+                "customer_id": self.customers.get(str(customer)) if customer not in (None, "") else None,
+                "currency": fields.get("currency") or self.mapping.currency, "status": fields.get("status"),
+                "shipping": fields.get("shipping"), "lines": lines}
+
+    def _write_orders(self, conn: Connection) -> None:
+        if not self.ready:
+            return
+        known = self._known(conn, "order", [o.key for o in self.ready])
+        fresh: list[tuple[_Order, dict[str, Any], str]] = []
+        for order in self.ready:
+            item = self._order_item(order)
+            fingerprint = _fingerprint({**item, "customer_id": order.fields.get("customer")})
+            if order.key in known:
+                if known[order.key][1] == fingerprint:
+                    self.report.unchanged += len(order.rows)
+                else:
+                    self._reject_order(order, f"order {order.key} was imported before with other content; "
+                                              "imported history is not rewritten")
+                continue
+            bad = next((line["sku"] for line in item["lines"] if line["sku"] in self.failed_products), None)
+            if bad is not None:
+                self._reject_order(order, f"product {bad} could not be created: {self.failed_products[bad]}")
+                continue
+            if item["status"] and item["status"] not in commerce_imported.STATUSES:
+                self._reject_order(order, f"order status {item['status']!r} is not an order status")
+                continue
+            fresh.append((order, item, fingerprint))
+        taken = commerce_imported.numbers_taken(conn, [item["number"] for _, item, _ in fresh])
+        writable = []
+        for order, item, fingerprint in fresh:
+            if item["number"] in taken:
+                self._reject_order(order, f"order number {item['number']} is already used by another order")
+            else:
+                writable.append((order, item, fingerprint))
+        assert self.channel is not None
+        ids = commerce_imported.record_imported_orders(
+            conn, self.clock, [item for _, item, _ in writable], channel=self.mapping.channel,
+            prices_include_tax=bool(self.channel.get("prices_include_tax", True)), source=self.mapping.system)
+        self._remember(conn, "order", [(o.key, oid, fp) for (o, _, fp), oid in zip(writable, ids, strict=True)])
+        self._count("orders", len(ids))
+        for order, _, _ in writable:
+            self.report.imported += len(order.rows)
+
+    def _reject_order(self, order: _Order, reason: str) -> None:
+        for row in order.rows:
+            self.report.reject(row.file, row.line, reason)
+
+    def _write_loose(self, conn: Connection, created: set[str]) -> None:
+        """Rows that make no order: customers, products, prices, stock counts, locations."""
+        for row in self.loose:
+            wrote = False
+            try:
+                with conn.begin_nested():
+                    wrote = self._write_row_entities(conn, row, created)
+            except DomainError as exc:
+                self.report.reject(row.file, row.line, exc.detail)
+                continue
+            if wrote:
+                self.report.imported += 1
+            else:
+                self.report.unchanged += 1
+
+    def _write_row_entities(self, conn: Connection, row: _Row, created: set[str]) -> bool:
+        wrote = False
+        customer, product = row.values.get("customer"), row.values.get("product")
+        if customer is not None and f"customer:{customer['customer_id']}" in created:
+            created.discard(f"customer:{customer['customer_id']}")
+            wrote = True
+        if product is not None:
+            if product["sku"] in self.failed_products:
+                raise DomainError("product_not_created", self.failed_products[product["sku"]])
+            if f"product:{product['sku']}" in created:
+                created.discard(f"product:{product['sku']}")
+                wrote = True
+        location = row.values.get("location")
+        if location is not None:
+            code = str(location["code"])
+            if code not in inventory_queries_codes(conn, [code]):
+                inventory_stock.create_location(conn, self.clock, {"code": code, "name": location["name"],
+                                                                   "kind": location.get("kind") or "warehouse"})
+                self._count("locations")
+                wrote = True
+        for entity, key in (("price", "sku"), ("stock", "sku")):
+            fields = row.values.get(entity)
+            if fields is None:
+                continue
+            ext = f"{fields.get('location', self.mapping.channel)}/{fields[key]}"
+            fingerprint = _fingerprint(fields)
+            known = self._known(conn, entity, [ext])
+            if known.get(ext, ("", ""))[1] == fingerprint:
+                continue
+            if entity == "price":
+                amount = rules.decimal_reader(".")(fields["price"])
+                catalog.set_prices(conn, self.clock, self.mapping.channel, [(str(fields["sku"]), amount)])
+            else:
+                quantity = rules.to_integer(fields["quantity"])
+                if quantity is None or quantity < 0:
+                    raise DomainError("invalid_quantity", "stock.quantity must be a whole number, 0 or more")
+                inventory_stock.set_stock(conn, self.clock, location=str(fields["location"]),
+                                          sku=str(fields["sku"]), on_hand=quantity,
+                                          reason=f"import {self.mapping.system}", actor="import")
+            conn.execute(import_keys.delete().where(import_keys.c.system == self.mapping.system,
+                                                    import_keys.c.entity == entity,
+                                                    import_keys.c.external_key == ext))
+            self._remember(conn, entity, [(ext, str(fields[key]), fingerprint)])
+            self._count(entity + "s")
+            wrote = True
+        return wrote
+
+
+def inventory_queries_codes(conn: Connection, codes: Sequence[str]) -> set[str]:
+    from omnihub.inventory import queries as inventory_queries
+
+    return inventory_queries.existing_location_codes(conn, codes)
