@@ -33,6 +33,7 @@ ROOMS: tuple[str, ...] = (
     "omnihub.messaging",
     "omnihub.service",
     "omnihub.connectors.nats",
+    "omnihub.connectors.erp",
     "omnihub.analytics",
     "omnihub.console",
 )
