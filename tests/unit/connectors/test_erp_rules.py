@@ -21,7 +21,8 @@ INVOICE = {
     "customer": "C00001", "payment_method": "card", "invoice_number": None,
     "lines": [{"sku": "TEE-M", "name": "Organic Tee M", "quantity": 2, "unit_price": "20.00", "tax_rate": "21.0000",
                "total": "40.00"},
-              {"sku": None, "name": "Shipping", "quantity": 1, "unit_price": "4.00", "tax_rate": "21", "total": "4.00"}],
+              {"sku": None, "name": "Shipping", "quantity": 1, "unit_price": "4.00", "tax_rate": "21",
+               "total": "4.00"}],
     "totals": {"total": "44.00"},
 }
 

@@ -25,16 +25,16 @@ def upgrade() -> None:
         sa.Column("mapping_yaml", sa.Text(), nullable=False),
         sa.Column("mapping", JSON, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_erp_config")),
     )
     op.create_table(
         "erp_customer_numbers",
         sa.Column("customer_id", sa.String(length=40), nullable=False),
         sa.Column("sequence", sa.BigInteger(), nullable=False),
         sa.Column("number", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("customer_id"),
-        sa.UniqueConstraint("sequence"),
-        sa.UniqueConstraint("number"),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_erp_customer_numbers")),
+        sa.UniqueConstraint("sequence", name=op.f("uq_erp_customer_numbers_sequence")),
+        sa.UniqueConstraint("number", name=op.f("uq_erp_customer_numbers_number")),
     )
     op.create_table(
         "erp_documents",
@@ -52,11 +52,11 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("sent_at", TS, nullable=True),
-        sa.PrimaryKeyConstraint("seq"),
-        sa.UniqueConstraint("id"),
-        sa.UniqueConstraint("kind", "source"),
-        sa.CheckConstraint("kind IN ('contact', 'invoice', 'credit_note')", name="erp_kind_known"),
-        sa.CheckConstraint("status IN ('pending', 'held', 'sending', 'sent', 'failed')", name="erp_status_known"),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_erp_documents")),
+        sa.UniqueConstraint("id", name=op.f("uq_erp_documents_id")),
+        sa.UniqueConstraint("kind", "source", name=op.f("uq_erp_documents_kind")),
+        sa.CheckConstraint("kind IN ('contact', 'invoice', 'credit_note')", name=op.f("ck_erp_documents_erp_kind_known")),
+        sa.CheckConstraint("status IN ('pending', 'held', 'sending', 'sent', 'failed')", name=op.f("ck_erp_documents_erp_status_known")),
     )
     op.create_index("ix_erp_documents_due", "erp_documents", ["status", "next_attempt_at"])
     op.create_index("ix_erp_documents_date", "erp_documents", ["document_date"])
