@@ -225,3 +225,35 @@ def test_the_csv_journal_is_the_documents(shop: TestClient, erp: ProviderReceive
     got = [tuple(r.split(",")[i] for i in (3, 8, 10, 12, 13, 0)) for r in rows[1:]]
     assert got == expected and len(got) == 3
     assert CliRunner().invoke(app, ["export", "erp", "--from", "2026-13-01", "--to", day]).exit_code == 2
+
+
+def test_two_senders_at_once_send_each_document_once(shop: TestClient, erp: ProviderReceiver, settings: Settings,
+                                                     db: Database, clock: ManualClock) -> None:
+    import threading
+
+    from omnihub.connectors.erp.sender import send_due
+    from omnihub.worker import Worker
+
+    configure(shop, erp)
+    for _ in range(4):
+        order(shop, ("TEE-M", 1), total="20.00")
+    worker = Worker(settings, db, clock)
+    worker.dispatch()  # recorded, not sent
+    assert len(documents(shop, status="pending")) == 8
+    start = threading.Barrier(2)
+
+    def sender() -> None:
+        start.wait()
+        send_due(db, clock, secret_key=settings.secret_key, outbound_allow=settings.outbound_allow, limit=3)
+        send_due(db, clock, secret_key=settings.secret_key, outbound_allow=settings.outbound_allow, limit=3)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    worker.close()
+
+    keys = [c.headers["idempotency-key"] for c in erp.calls]
+    assert len(keys) == 8 and len(set(keys)) == 8
+    assert len(documents(shop, status="sent")) == 8

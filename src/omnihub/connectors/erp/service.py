@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from omnihub.billing import queries as billing
 from omnihub.connectors.erp import errors, queries, rules
@@ -69,10 +70,20 @@ def _customer_number(conn: Connection, mapping: dict[str, Any], customer_id: str
                          .where(erp_customer_numbers.c.customer_id == customer_id)).scalar()
     if found is not None:
         return str(found)
-    sequence = (conn.execute(sa.select(sa.func.max(erp_customer_numbers.c.sequence))).scalar() or 0) + 1
-    number = rules.customer_number(mapping, sequence)
-    conn.execute(erp_customer_numbers.insert().values(customer_id=customer_id, sequence=sequence, number=number))
-    return number
+    for _ in range(20):  # two dispatchers numbering new customers at once: the loser takes the next number
+        sequence = (conn.execute(sa.select(sa.func.max(erp_customer_numbers.c.sequence))).scalar() or 0) + 1
+        number = rules.customer_number(mapping, sequence)
+        try:
+            with conn.begin_nested():
+                conn.execute(erp_customer_numbers.insert().values(customer_id=customer_id, sequence=sequence,
+                                                                  number=number))
+            return number
+        except IntegrityError:
+            found = conn.execute(sa.select(erp_customer_numbers.c.number)
+                                 .where(erp_customer_numbers.c.customer_id == customer_id)).scalar()
+            if found is not None:
+                return str(found)
+    raise RuntimeError("could not give an ERP customer number")  # pragma: no cover
 
 
 def _insert(conn: Connection, clock: Clock, *, kind: str, source: str, facts: dict[str, Any],
