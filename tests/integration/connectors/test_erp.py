@@ -180,7 +180,8 @@ def test_an_unmapped_sku_is_held_with_the_reason_until_the_mapping_covers_it(
     assert documents(shop, status="held") == []
 
 
-def test_a_bad_mapping_names_the_key_and_changes_nothing(shop: TestClient, erp: ProviderReceiver) -> None:
+def test_a_bad_mapping_names_the_key_and_changes_nothing(admin: TestClient, erp: ProviderReceiver) -> None:
+    shop = admin
     body = problem(shop.put("/api/v1/connectors/erp", json={
         "endpoint": erp.base + "/erp/api", "token": TOKEN, "mapping": MAPPING + "warehouse: x\n"}), 422,
         "invalid_erp_mapping")
@@ -190,8 +191,9 @@ def test_a_bad_mapping_names_the_key_and_changes_nothing(shop: TestClient, erp: 
                                                      "mapping": MAPPING}), 422, "erp_endpoint_not_allowed")
 
 
-def test_only_admins_configure_the_erp(shop: TestClient, erp: ProviderReceiver, db: Database,
+def test_only_admins_configure_the_erp(admin: TestClient, erp: ProviderReceiver, db: Database,
                                        clock: ManualClock) -> None:
+    shop = admin
     marketer = {"Authorization": f"Bearer {make_key(db, clock, 'marketer')}"}
     assert shop.put("/api/v1/connectors/erp", headers=marketer, json={
         "endpoint": erp.base, "token": TOKEN, "mapping": MAPPING}).status_code == 403
