@@ -37,6 +37,7 @@ ROOMS: tuple[str, ...] = (
     "omnihub.connectors.shopify",
     "omnihub.connectors.woocommerce",
     "omnihub.connectors.imports",
+    "omnihub.connectors.erp",
     "omnihub.analytics",
     "omnihub.console",
 )

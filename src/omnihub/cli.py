@@ -1,4 +1,4 @@
-"""The `omnihub` command: serve, worker, demo, migrate, import, apikey, user, inventory."""
+"""The `omnihub` command: serve, worker, demo, migrate, import, apikey, user, inventory, export."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ user = typer.Typer(help="People who log in to the console (the browser pages).",
 app.add_typer(apikey, name="apikey")
 app.add_typer(user, name="user")
 app.add_typer(inventory, name="inventory")
+export = typer.Typer(help="Export data for other systems.", no_args_is_help=True)
+app.add_typer(export, name="export")
 console = Console(stderr=True)
 
 
@@ -311,6 +313,37 @@ def inventory_check() -> None:
                       ", ".join(d["rows"][:5]) + (" …" if len(d["rows"]) > 5 else ""))
     out.print(table)
     raise typer.Exit(1)
+
+
+@export.command("erp")
+def export_erp(
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day (included), YYYY-MM-DD.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")] = None,
+) -> None:
+    """The CSV journal of the period's invoices and credit notes in the ERP's codes and date format (docs/erp.md)."""
+    from datetime import date
+
+    from omnihub.connectors.erp import queries, rules
+
+    try:
+        start, end = date.fromisoformat(date_from), date.fromisoformat(date_to)
+    except ValueError:
+        console.print("[red]--from and --to must be dates as YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from None
+    if end < start:
+        console.print("[red]--to is before --from[/red]")
+        raise typer.Exit(2)
+    db = _database()
+    with db.read() as conn:
+        documents = queries.journal_documents(conn, start, end)
+    db.dispose()
+    text = rules.journal_csv(documents)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{len(documents)} documents written to {out}")
 
 
 @app.command()

@@ -181,6 +181,14 @@ class Worker:
 
         return run_queued(self.db, self.clock)
 
+    def send_erp(self) -> int:
+        """Documents owed to the ERP go out through its JSON API. Not a room job: the claim commits before
+        anything is sent and the outcome is recorded after (connectors.erp.sender)."""
+        from omnihub.connectors.erp.sender import send_due
+
+        return send_due(self.db, self.clock, secret_key=self.settings.secret_key,
+                        outbound_allow=self.settings.outbound_allow)
+
     def run_job(self, job: Job, *, force: bool = False) -> int:
         """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
         full batch goes again, up to the step limit. Returns what it did (or found)."""
@@ -267,6 +275,7 @@ class Worker:
         work += self.run_jobs()
         work += self.send_replies()
         work += self.run_imports()
+        work += self.send_erp()
         self.purge_outbox()
         self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly

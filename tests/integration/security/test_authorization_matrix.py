@@ -444,6 +444,12 @@ class Row:
     leaks: Leak | None = None  # for lists: what an allowed caller was shown that it may not see
 
 
+def _erp_config() -> dict[str, str]:
+    return {"endpoint": "https://erp.example.com/api", "token": "erp-token", "mapping": (
+        "customer_prefix: C\nguest_customer: C0\narticles: {TEE: '1'}\ntax_codes: {21: G21}\n"
+        "payment_methods: {card: TJ}\ndate_format: '%d/%m/%Y'\nseries: {invoice: FV, credit_note: FR}\n")}
+
+
 def row(call: Callable[[World], Call] | Callable[[World, str], Call], expect: dict[str, str], *,
         scoped: bool = False, by_caller: bool = False, leaks: Leak | None = None) -> Row:
     if by_caller:
@@ -559,6 +565,12 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/reservations": row(lambda w: Call(f"{V1}/reservations", params={"limit": 500}),
                                     allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER), scoped=True, leaks=_reservation_leaks),
     "POST /api/v1/inventory/check": row(lambda w: Call(f"{V1}/inventory/check"), allow(ADMIN)),
+    # ---- ERP connector (admin only) -----------------------------------------------------------------------
+    "PUT /api/v1/connectors/erp": row(lambda w: Call(f"{V1}/connectors/erp", _erp_config()), allow(ADMIN)),
+    "GET /api/v1/connectors/erp": row(lambda w: (w.put("/connectors/erp", _erp_config()),
+                                                 Call(f"{V1}/connectors/erp"))[1], allow(ADMIN)),
+    "GET /api/v1/connectors/erp/documents": row(lambda w: Call(f"{V1}/connectors/erp/documents",
+                                                               params={"status": "held"}), allow(ADMIN)),
     # ---- webhooks (admin only) ----------------------------------------------------------------------------
     "POST /api/v1/webhooks": row(lambda w: Call(f"{V1}/webhooks", {"url": "https://hooks.example.com/in",
                                                                     "events": ["order.*"]}), allow(ADMIN)),

@@ -1,0 +1,211 @@
+"""Pure logic of the ERP connector: validating a mapping, and turning the hub's billing documents into the ERP's
+documents in the ERP's own codes. No I/O, no session: unit-tested without a database."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+# The keys a mapping may have: {key: (required, kind)}.
+_KEYS: dict[str, tuple[bool, type]] = {
+    "customer_prefix": (True, str),
+    "customer_digits": (False, int),
+    "guest_customer": (True, str),
+    "articles": (True, dict),
+    "shipping_article": (False, str),
+    "tax_codes": (True, dict),
+    "payment_methods": (True, dict),
+    "date_format": (True, str),
+    "series": (True, dict),
+}
+_SERIES_KINDS = ("invoice", "credit_note")
+MAX_YAML = 1_000_000
+
+
+class MappingError(ValueError):
+    """A mapping that cannot be used; `key` names the offending key (dotted)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+class Held(Exception):
+    """A document the mapping cannot express yet (an unmapped SKU, tax rate or payment method)."""
+
+
+def rate_key(rate: Any) -> str:
+    """A tax rate as a percentage without trailing zeros: 21, 21.0000 and "21.00" are all "21"."""
+    try:
+        value = Decimal(str(rate))
+    except InvalidOperation:
+        raise ValueError(f"not a tax rate: {rate!r}") from None
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def parse_mapping(text: str) -> dict[str, Any]:
+    """Read and validate a YAML mapping before anything uses it. Raises MappingError naming the bad key."""
+    if len(text) > MAX_YAML:
+        raise MappingError("mapping", "longer than 1 MB")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise MappingError("mapping", f"not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise MappingError("mapping", "must be a YAML mapping of keys")
+    for key in raw:
+        if key not in _KEYS:
+            raise MappingError(str(key), f"unknown key (known: {', '.join(sorted(_KEYS))})")
+    for key, (required, kind) in _KEYS.items():
+        if key not in raw:
+            if required:
+                raise MappingError(key, "is required")
+            continue
+        if not isinstance(raw[key], kind) or (kind is int and isinstance(raw[key], bool)):
+            raise MappingError(key, f"must be a {kind.__name__}")
+    out: dict[str, Any] = {
+        "customer_prefix": raw["customer_prefix"], "customer_digits": raw.get("customer_digits", 6),
+        "guest_customer": raw["guest_customer"], "shipping_article": raw.get("shipping_article"),
+        "date_format": raw["date_format"],
+    }
+    if not 1 <= out["customer_digits"] <= 18:
+        raise MappingError("customer_digits", "must be between 1 and 18")
+    try:
+        sample = date(2026, 12, 31).strftime(out["date_format"])
+    except ValueError:
+        raise MappingError("date_format", "not a strftime format") from None
+    if "%" not in out["date_format"] or sample == out["date_format"]:
+        raise MappingError("date_format", "must contain a date directive such as %d/%m/%Y")
+    out["articles"] = _codes(raw["articles"], "articles")
+    out["payment_methods"] = _codes(raw["payment_methods"], "payment_methods")
+    taxes = _codes(raw["tax_codes"], "tax_codes")
+    try:
+        out["tax_codes"] = {rate_key(rate): code for rate, code in taxes.items()}
+    except ValueError as exc:
+        raise MappingError("tax_codes", str(exc)) from None
+    series = _codes(raw["series"], "series")
+    for kind in series:
+        if kind not in _SERIES_KINDS:
+            raise MappingError(f"series.{kind}", "unknown document kind (invoice, credit_note)")
+    for kind in _SERIES_KINDS:
+        if kind not in series:
+            raise MappingError(f"series.{kind}", "is required")
+    out["series"] = series
+    return out
+
+
+def _codes(table: Mapping[Any, Any], key: str) -> dict[str, str]:
+    out = {}
+    for source, code in table.items():
+        if not isinstance(code, str | int) or isinstance(code, bool) or str(code).strip() == "":
+            raise MappingError(f"{key}.{source}", "must be a non-empty code")
+        if len(str(code)) > 64:
+            raise MappingError(f"{key}.{source}", "longer than 64 characters")
+        out[str(source)] = str(code)
+    return out
+
+
+def customer_number(mapping: Mapping[str, Any], sequence: int) -> str:
+    """The ERP's customer number for the `sequence`-th customer the connector met (stable once given)."""
+    return f"{mapping['customer_prefix']}{sequence:0{mapping['customer_digits']}d}"
+
+
+def contact_document(number: str, customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The contact upsert for the ERP."""
+    return {"number": number, "name": customer.get("name"), "email": customer.get("email"),
+            "phone": customer.get("phone")}
+
+
+def _code(table: Mapping[str, str], key: str | None, what: str) -> str:
+    code = table.get(key or "")
+    if code is None:
+        raise Held(f"unmapped {what} {key!r}")
+    return code
+
+
+def erp_document(mapping: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """An invoice or credit note in the ERP's codes, from `facts`: {kind, number, issued_on (ISO date), currency,
+    customer (ERP number), payment_method, invoice_number?, lines: [{sku, name, quantity, unit_price?, tax_rate,
+    total}], totals}. Raises Held naming the first thing the mapping does not cover."""
+    lines = []
+    for line in facts["lines"]:
+        if line.get("sku") is None:  # the delivery charge
+            article = mapping.get("shipping_article")
+            if not article:
+                raise Held("unmapped shipping line (no shipping_article)")
+        else:
+            article = _code(mapping["articles"], line["sku"], "SKU")
+        tax_code = _code(mapping["tax_codes"], rate_key(line["tax_rate"]), "tax rate")
+        lines.append({"article": article, "description": line.get("name"), "quantity": line["quantity"],
+                      "unit_price": line.get("unit_price"), "tax_code": tax_code, "total": line["total"]})
+    issued = date.fromisoformat(facts["issued_on"])
+    document = {
+        "series": mapping["series"][facts["kind"]], "number": facts["number"],
+        "date": issued.strftime(mapping["date_format"]), "customer": facts["customer"],
+        "currency": facts["currency"],
+        "payment_method": _code(mapping["payment_methods"], facts.get("payment_method"), "payment method"),
+        "lines": lines, "totals": facts["totals"],
+    }
+    if facts["kind"] == "credit_note":
+        document["corrects"] = facts.get("invoice_number")
+    return document
+
+
+def credit_note_lines(note_lines: Sequence[Mapping[str, Any]],
+                      invoice_lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A return's credit note lines ({sku, quantity, amount}) with the name and tax rate of the invoice line of
+    the same SKU (a credit note reverses what the invoice charged)."""
+    by_sku = {line.get("sku"): line for line in invoice_lines}
+    out = []
+    for line in note_lines:
+        invoiced = by_sku.get(line["sku"], {})
+        out.append({"sku": line["sku"], "name": invoiced.get("name"), "quantity": line["quantity"],
+                    "unit_price": None, "tax_rate": invoiced.get("tax_rate", "0"), "total": line["amount"]})
+    return out
+
+
+def backoff_seconds(attempts: int, base: float) -> float:
+    """Exponential backoff, capped at an hour."""
+    return float(min(base * (2 ** max(attempts - 1, 0)), 3600.0))
+
+
+JOURNAL_COLUMNS = ("date", "kind", "series", "number", "corrects", "customer", "payment_method", "currency",
+                   "article", "description", "quantity", "unit_price", "tax_code", "line_total", "status")
+
+
+def journal_rows(documents: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One journal row per document line, in the ERP's codes ({kind, status, payload} per document)."""
+    rows = []
+    for doc in documents:
+        body = doc["payload"]
+        for line in body["lines"]:
+            rows.append({"date": body["date"], "kind": doc["kind"], "series": body["series"],
+                         "number": body["number"], "corrects": body.get("corrects") or "",
+                         "customer": body["customer"], "payment_method": body["payment_method"],
+                         "currency": body["currency"], "article": line["article"],
+                         "description": line.get("description") or "", "quantity": line["quantity"],
+                         "unit_price": line.get("unit_price") or "", "tax_code": line["tax_code"],
+                         "line_total": line["total"], "status": doc["status"]})
+    return rows
+
+
+def journal_csv(documents: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=JOURNAL_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(journal_rows(documents))
+    return buffer.getvalue()
+
+
+def as_date(value: datetime) -> date:
+    return value.date()

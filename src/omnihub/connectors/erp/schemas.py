@@ -1,0 +1,44 @@
+"""The ERP connector's request and response shapes (inputs reject unknown fields)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from omnihub.core.schemas import Instant, Strict
+
+DocumentStatus = Literal["pending", "held", "sending", "sent", "failed"]
+DocumentKind = Literal["contact", "invoice", "credit_note"]
+
+
+class ErpConfigIn(Strict):
+    endpoint: str = Field(min_length=1, max_length=500, description="The ERP's JSON API base URL (http/https).",
+                          pattern=r"^https?://")
+    token: str = Field(min_length=1, max_length=1000, description="Bearer token; sealed, never returned.")
+    mapping: str = Field(min_length=1, max_length=1_000_000, description="The mapping, as YAML (docs/erp.md).")
+
+
+class ErpConfigOut(BaseModel):
+    endpoint: str
+    token_set: bool
+    mapping: str
+    updated_at: Instant
+    remapped: int | None = Field(default=None, description="Held documents the new mapping released.")
+
+
+class ErpDocumentOut(BaseModel):
+    id: str
+    kind: DocumentKind
+    source: str = Field(description="The hub's billing document number.")
+    status: DocumentStatus
+    reason: str | None = Field(description="Why a held document cannot be sent yet.")
+    idempotency_key: str
+    document_date: date
+    attempts: int
+    next_attempt_at: Instant | None
+    last_error: str | None
+    payload: dict[str, Any] | None = Field(description="The body sent, in the ERP's codes.")
+    created_at: Instant
+    sent_at: Instant | None
