@@ -83,8 +83,7 @@ META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
 # refused (tests/integration/service/test_meta.py).
 # The CSAT answer link is authenticated by its unguessable token (tests/integration/service/test_csat_sms.py).
 SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
-                    "GET /api/v1/csat/{token}", "POST /api/v1/csat/{token}"}
-SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
+                    "GET /api/v1/csat/{token}", "POST /api/v1/csat/{token}",
                     "POST /api/v1/connectors/shopify/{channel}/webhooks",
                     "POST /api/v1/connectors/woocommerce/{channel}/webhooks"}
 SHOPIFY_SECRET, WOO_SECRET = "matrix-shopify-secret", "matrix-woo-secret"
