@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     service_send_max_attempts: int = 8
     service_send_backoff_seconds: float = 5.0
     service_send_timeout_seconds: float = 10.0
+    # Automations: the hub's public address (unsubscribe, open-pixel and tracked links in messages), the time zone
+    # for quiet hours when a person's phone gives none, and the From of marketing e-mail.
+    public_url: str = "http://localhost:8000"
+    automation_timezone: str = "UTC"
+    marketing_email: str = "news@omnihub.local"
 
     @field_validator("outbound_allow")
     @classmethod

@@ -323,3 +323,15 @@ def shipments_of(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     ids = conn.execute(sa.select(shipments.c.id).where(shipments.c.order_id == order_id)
                        .order_by(shipments.c.shipped_at)).scalars().all()
     return [get_shipment(conn, i) for i in ids]
+
+
+def idle_carts(conn: Connection, channel: str, *, after: datetime, upto: datetime, limit: int) -> list[dict[str, Any]]:
+    """Open carts of `channel` with a known customer and at least one line, last touched in (after, upto], oldest
+    first: the carts whose idle threshold passed since the automation scan last looked (automation.carts)."""
+    has_lines = sa.exists().where(cart_lines.c.cart_id == carts.c.id)
+    rows = conn.execute(
+        sa.select(carts.c.id, carts.c.customer_id, carts.c.updated_at)
+        .where(carts.c.channel_code == channel, carts.c.status == "open", carts.c.customer_id.is_not(None),
+               carts.c.updated_at > after, carts.c.updated_at <= upto, has_lines)
+        .order_by(carts.c.updated_at, carts.c.id).limit(limit))
+    return [{"id": r.id, "customer_id": r.customer_id, "updated_at": as_utc(r.updated_at)} for r in rows]

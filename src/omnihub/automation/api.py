@@ -1,0 +1,134 @@
+"""`/automations` (marketers and admins): rules, their runs, run log (with skip reasons), messages and results.
+`/automation/u|o|c/{token}`: the public links inside messages (unsubscribe, open pixel, tracked links)."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from omnihub.automation import queries, rulebook, tracking
+from omnihub.automation.schemas import (
+    AutomationIn,
+    AutomationOut,
+    AutomationPatch,
+    LogEntryOut,
+    MessageOut,
+    ResultsOut,
+    RunOut,
+)
+from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from omnihub.core.schemas import Page
+from omnihub.core.security import Role
+from omnihub.deps import Context, context, requires
+
+router = APIRouter(tags=["automation"])
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+Token = Query(None)
+MARKETING = requires(Role.MARKETER)
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+@router.post("/automations", status_code=201, response_model=AutomationOut)
+def create_automation(body: AutomationIn, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return rulebook.create_rule(conn, ctx.clock, body.model_dump())
+
+
+@router.get("/automations", response_model=Page[AutomationOut])
+def list_automations(limit: int = Limit, cursor: str | None = None, active: bool | None = None,
+                     ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.list_rules(conn, limit=limit, cursor=cursor, active=active)
+
+
+@router.get("/automations/{rule_id}", response_model=AutomationOut)
+def get_automation(rule_id: str, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.get_rule(conn, rule_id)
+
+
+@router.patch("/automations/{rule_id}", response_model=AutomationOut)
+def update_automation(rule_id: str, body: AutomationPatch, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return rulebook.update_rule(conn, ctx.clock, rule_id, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/automations/{rule_id}", status_code=204)
+def delete_automation(rule_id: str, ctx: Context = Depends(MARKETING)) -> Response:
+    with ctx.db.transaction() as conn:
+        rulebook.delete_rule(conn, ctx.clock, rule_id)
+    return Response(status_code=204)
+
+
+@router.get("/automations/{rule_id}/log", response_model=Page[LogEntryOut])
+def automation_log(rule_id: str, limit: int = Limit, cursor: str | None = None, customer: str | None = None,
+                   outcome: str | None = Query(None, pattern="^(started|sent|skipped|deferred|done|stopped|failed|"
+                                               "waiting)$"),
+                   ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    """What every run did, newest first — a skipped send says why (no consent, support hold, frequency cap…)."""
+    with ctx.db.read() as conn:
+        return queries.run_log(conn, rule_id, limit=limit, cursor=cursor, customer_id=customer, outcome=outcome)
+
+
+@router.get("/automations/{rule_id}/runs", response_model=Page[RunOut])
+def automation_runs(rule_id: str, limit: int = Limit, cursor: str | None = None,
+                    ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.runs_of(conn, rule_id, limit=limit, cursor=cursor)
+
+
+@router.get("/automations/{rule_id}/messages", response_model=Page[MessageOut])
+def automation_messages(rule_id: str, limit: int = Limit, cursor: str | None = None,
+                        ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return queries.messages_of(conn, rule_id, limit=limit, cursor=cursor)
+
+
+@router.get("/automations/{rule_id}/results", response_model=ResultsOut)
+def automation_results(rule_id: str, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    """Sent, opened (pixel), clicked (tracked links), converted (last touch or its coupon) and revenue."""
+    with ctx.db.read() as conn:
+        return queries.results(conn, rule_id)
+
+
+# ---- public links in messages (the token is the key) -------------------------------------------------------------
+
+
+@router.get("/automation/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, ctx: Context = Depends(context)) -> HTMLResponse:
+    """A page with one button: reading the link (mail scanners do) changes nothing; the POST unsubscribes."""
+    with ctx.db.read() as conn:
+        queries.message_by_token(conn, token)
+    safe = escape(token, quote=True)
+    return HTMLResponse(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>"
+        f"<form method=\"post\" action=\"{safe}\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+        "value=\"One-Click\"><button type=\"submit\">Unsubscribe / Darse de baja</button></form></body></html>")
+
+
+@router.post("/automation/u/{token}")
+async def unsubscribe(token: str, request: Request, ctx: Context = Depends(context)) -> HTMLResponse:
+    """RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click`; the consent is withdrawn."""
+    await request.body()
+    with ctx.db.transaction() as conn:
+        done = tracking.unsubscribe(conn, ctx.clock, token)
+    return HTMLResponse(f"<!doctype html><html lang=\"en\"><body><p>Unsubscribed ({escape(done['purpose'])}).</p>"
+                        "</body></html>")
+
+
+@router.get("/automation/o/{token}.gif")
+def open_pixel(token: str, ctx: Context = Depends(context)) -> Response:
+    with ctx.db.transaction() as conn:
+        tracking.opened(conn, ctx.clock, token)
+    return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/automation/c/{token}/{index}")
+def click(token: str, index: int, ctx: Context = Depends(context)) -> RedirectResponse:
+    with ctx.db.transaction() as conn:
+        target = tracking.clicked(conn, ctx.clock, token, index)
+    return RedirectResponse(target, status_code=302)

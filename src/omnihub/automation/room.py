@@ -1,0 +1,48 @@
+"""Automation as a room of the house: its router, its event handler (runs start from events; orders are credited)
+and its jobs: the abandoned-cart scan, moving due runs by the injected clock, and delivering messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.engine import Connection
+
+from omnihub.config import Settings
+from omnihub.core.clock import Clock
+from omnihub.core.events import EventHandler
+from omnihub.core.rooms import Job, Room
+
+
+def _handlers(clock: Clock, settings: Settings) -> Sequence[EventHandler]:
+    from omnihub.automation.runs import AutomationHandler
+
+    return [AutomationHandler(clock, settings)]
+
+
+def _scan(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.automation.carts import scan
+
+    return scan(conn, clock)
+
+
+def _advance(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.automation.runs import advance
+
+    return advance(conn, clock, settings)
+
+
+def _deliver(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.automation.delivery import deliver
+
+    return deliver(conn, clock, settings)
+
+
+ROOM = Room(
+    name="automation",
+    router="omnihub.automation.api:router",
+    handlers=_handlers,
+    handler_order=60,
+    jobs=[Job("automation.abandoned_carts", _scan, batch=1000),
+          Job("automation.advance", _advance, batch=200),
+          Job("automation.deliver", _deliver, batch=100)],
+)
