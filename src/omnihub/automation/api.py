@@ -23,11 +23,10 @@ from omnihub.automation.schemas import (
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, context, requires
+from omnihub.deps import Context, requires
 
 router = APIRouter(tags=["automation"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-Token = Query(None)
 MARKETING = requires(Role.MARKETER)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -99,9 +98,9 @@ def automation_results(rule_id: str, ctx: Context = Depends(MARKETING)) -> dict[
 
 
 @router.get("/automation/u/{token}", response_class=HTMLResponse)
-def unsubscribe_page(token: str, ctx: Context = Depends(context)) -> HTMLResponse:
+def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """A page with one button: reading the link (mail scanners do) changes nothing; the POST unsubscribes."""
-    with ctx.db.read() as conn:
+    with request.app.state.db.read() as conn:
         queries.message_by_token(conn, token)
     safe = escape(token, quote=True)
     return HTMLResponse(
@@ -111,24 +110,26 @@ def unsubscribe_page(token: str, ctx: Context = Depends(context)) -> HTMLRespons
 
 
 @router.post("/automation/u/{token}")
-async def unsubscribe(token: str, request: Request, ctx: Context = Depends(context)) -> HTMLResponse:
+def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click`; the consent is withdrawn."""
-    await request.body()
-    with ctx.db.transaction() as conn:
-        done = tracking.unsubscribe(conn, ctx.clock, token)
+    state = request.app.state
+    with state.db.transaction() as conn:
+        done = tracking.unsubscribe(conn, state.clock, token)
     return HTMLResponse(f"<!doctype html><html lang=\"en\"><body><p>Unsubscribed ({escape(done['purpose'])}).</p>"
                         "</body></html>")
 
 
 @router.get("/automation/o/{token}.gif")
-def open_pixel(token: str, ctx: Context = Depends(context)) -> Response:
-    with ctx.db.transaction() as conn:
-        tracking.opened(conn, ctx.clock, token)
+def open_pixel(token: str, request: Request) -> Response:
+    state = request.app.state
+    with state.db.transaction() as conn:
+        tracking.opened(conn, state.clock, token)
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/automation/c/{token}/{index}")
-def click(token: str, index: int, ctx: Context = Depends(context)) -> RedirectResponse:
-    with ctx.db.transaction() as conn:
-        target = tracking.clicked(conn, ctx.clock, token, index)
+def click(token: str, index: int, request: Request) -> RedirectResponse:
+    state = request.app.state
+    with state.db.transaction() as conn:
+        target = tracking.clicked(conn, state.clock, token, index)
     return RedirectResponse(target, status_code=302)

@@ -76,11 +76,16 @@ OK, DENIED, HIDDEN, NOAUTH = "OK", "DENIED 403", "HIDDEN 404", "NOAUTH 401"
 ADDRESS = {"line1": "Gran Via 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
            "lat": 40.42, "lon": -3.70}
 PRICES = {"TEE": "20.00", "MUG": "10.00", "SCARF": "30.00"}
+AUTOMATION = {"name": "Carrito", "trigger": {"event": "cart.abandoned"}, "conditions": [],
+              "steps": [{"action": "send", "channel": "email", "template": "abandoned_cart"}], "active": True}
 META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
 # API routes a provider calls without a key: they are authenticated by what the request carries (Meta's verify
 # token, the X-Hub-Signature-256 of the body), so every caller with a correct request gets in; a wrong one is
 # refused (tests/integration/service/test_meta.py).
-SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks"}
+SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
+                    # the links inside automation messages: the unguessable token in the path is the key
+                    "GET /api/v1/automation/u/{token}", "POST /api/v1/automation/u/{token}",
+                    "GET /api/v1/automation/o/{token}.gif", "GET /api/v1/automation/c/{token}/{index}"}
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -178,6 +183,7 @@ class World:
         ids["draft"] = self.draft()
         ids["reservation"] = self.reservation()
         ids["merge"] = self.merge()
+        ids["automation"] = self.automation()
         ids["promotion"] = self.post("/promotions", {"code": _unique("P"), "kind": "percent", "value": "10"},
                                      headers=self.keys[MARKETER])["id"]
         ids["price_list"] = self.post("/price-lists", {"code": _unique("pl"), "name": "B2B", "currency": "EUR"})[
@@ -188,6 +194,22 @@ class World:
         return self
 
     # ---- factories: a fresh resource in the `web` channel / at the `mad` store --------------------------------
+
+    def automation(self) -> str:
+        return str(self.post("/automations", AUTOMATION, headers=self.keys[MARKETER], status=201)["id"])
+
+    def automation_token(self) -> str:
+        """A message an automation sent (its token opens the unsubscribe page, the pixel and its tracked link)."""
+        from omnihub.automation.models import automation_messages
+
+        token = _unique("tok")
+        with self.db.transaction() as conn:
+            conn.execute(automation_messages.insert(), dict(
+                id=_unique("amsg"), rule_id=self.ids["automation"], run_id="run_x", customer_id=None,
+                channel="email", purpose="email_marketing", to="ana@correo.es", subject="Hola", body="Hola",
+                links=["http://testserver/healthz"], token=token, status="sent", attempts=1,
+                created_at=self.clock.now()))
+        return token
 
     def customer(self) -> str:
         return str(self.post("/customers", {"name": "Ana", "identities": [
@@ -622,6 +644,30 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/credit-notes": row(lambda w: Call(f"{V1}/credit-notes"), allow(ADMIN, AGENT)),
     "GET /api/v1/credit-notes/{number}": row(lambda w: Call(f"{V1}/credit-notes/{w.ids['credit_note']}"),
                                              allow(ADMIN, AGENT)),
+    # ---- automation: marketers and admins; the links inside messages are public (the token is the key) -------
+    "POST /api/v1/automations": row(lambda w: Call(f"{V1}/automations", AUTOMATION), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations": row(lambda w: Call(f"{V1}/automations"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}"),
+                                             allow(ADMIN, MARKETER)),
+    "PATCH /api/v1/automations/{rule_id}": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}",
+                                                              {"active": False}), allow(ADMIN, MARKETER)),
+    "DELETE /api/v1/automations/{rule_id}": row(lambda w: Call(f"{V1}/automations/{w.automation()}"),
+                                                allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/log": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}/log"),
+                                                 allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/runs": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}/runs"),
+                                                  allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/messages": row(
+        lambda w: Call(f"{V1}/automations/{w.ids['automation']}/messages"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/results": row(
+        lambda w: Call(f"{V1}/automations/{w.ids['automation']}/results"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automation/u/{token}": row(lambda w: Call(f"{V1}/automation/u/{w.automation_token()}"), public()),
+    "POST /api/v1/automation/u/{token}": row(lambda w: Call(f"{V1}/automation/u/{w.automation_token()}",
+                                                            content=b"List-Unsubscribe=One-Click"), public()),
+    "GET /api/v1/automation/o/{token}.gif": row(lambda w: Call(f"{V1}/automation/o/{w.automation_token()}.gif"),
+                                                public()),
+    "GET /api/v1/automation/c/{token}/{index}": row(lambda w: Call(f"{V1}/automation/c/{w.automation_token()}/0"),
+                                                    public()),
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),
