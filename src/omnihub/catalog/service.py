@@ -21,8 +21,8 @@ from omnihub.catalog.models import (
 )
 from omnihub.core import reference
 from omnihub.core.clock import Clock
-from omnihub.core.durations import parse_duration
 from omnihub.core.db import upsert
+from omnihub.core.durations import parse_duration
 from omnihub.core.events import emit
 from omnihub.core.money import parse_amount
 
