@@ -81,6 +81,8 @@ def test_sends_skip_a_person_on_support_hold_over_the_cap_or_unsubscribed_and_sa
     work()
     assert [m["To"] for m in mailbox.messages] == ["happy@correo.es"]
     assert reasons(shop, rule["id"]) == ["support_hold: the customer has an open complaint with the service desk"]
+    skipped = ok(shop.get(f"/api/v1/automations/{rule['id']}/log", params={"outcome": "skipped"}))["items"]
+    assert skipped[0]["customer_id"] == angry
 
     clock.advance(hours=2)
     visit(shop, db, clock, "+34600000002")  # a second visit the same day: over the cap
