@@ -49,6 +49,7 @@ def customer_facts(conn: Connection, clock: Clock, customer_id: str | None) -> d
         "channels": stats.get("channels", []),
         "channels_count": len(stats.get("channels", [])),
         "days_since_last_order": _days(now, stats.get("last_order_at")),
+        "last_order_at": as_utc(stats["last_order_at"]).isoformat() if stats.get("last_order_at") else None,
         "days_since_cart_abandoned": _days(now, abandoned.at) if abandoned else None,
         "abandoned_cart_id": abandoned.cart_id if abandoned else None,
         "tags": sorted(t["tag"] for t in view.get("tags", [])),

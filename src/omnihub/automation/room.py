@@ -31,6 +31,12 @@ def _advance(conn: Connection, clock: Clock, settings: Settings) -> int:
     return advance(conn, clock, settings)
 
 
+def _schedules(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.automation.schedule import run_schedules
+
+    return run_schedules(conn, clock)
+
+
 def _deliver(conn: Connection, clock: Clock, settings: Settings) -> int:
     from omnihub.automation.delivery import deliver
 
@@ -43,6 +49,7 @@ ROOM = Room(
     handlers=_handlers,
     handler_order=60,
     jobs=[Job("automation.abandoned_carts", _scan, batch=1000),
+          Job("automation.schedules", _schedules, every=lambda _settings: 60.0),
           Job("automation.advance", _advance, batch=200),
           Job("automation.deliver", _deliver, batch=100)],
 )

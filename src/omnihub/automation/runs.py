@@ -42,7 +42,7 @@ RUN, MSG = automation_runs.c, automation_messages.c
 BATCH = 200
 
 
-def _insert_ignore(conn: Connection, table: sa.Table) -> Any:
+def insert_ignore(conn: Connection, table: sa.Table) -> Any:
     return (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
             ).on_conflict_do_nothing()
 
@@ -97,7 +97,7 @@ def start_run(conn: Connection, clock: Clock, rule: dict[str, Any], event: Event
            "customer_id": known["customer"].get("id") or customer, "status": "waiting", "step": 0, "due_at": now,
            "context": {"event": event.type, "event_id": event.id, "data": event.data}, "created_at": now,
            "updated_at": now}
-    inserted = conn.execute(_insert_ignore(conn, automation_runs).values(**run)).rowcount
+    inserted = conn.execute(insert_ignore(conn, automation_runs).values(**run)).rowcount
     if inserted:
         log(conn, clock, run, "trigger", "started", f"{event.type} {event.id}")
     return inserted
@@ -335,7 +335,7 @@ def _audience(conn: Connection, clock: Clock, settings: Settings, rule: dict[str
     if not run["customer_id"]:
         log(conn, clock, run, "audience", "skipped", "no identified customer", step=index)
         return None
-    conn.execute(_insert_ignore(conn, automation_audience_members).values(
+    conn.execute(insert_ignore(conn, automation_audience_members).values(
         audience=step["audience"], customer_id=run["customer_id"], added_at=clock.now(), rule_id=rule["id"]))
     log(conn, clock, run, "audience", "done", step["audience"], step=index)
     return None

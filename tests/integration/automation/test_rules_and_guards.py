@@ -142,3 +142,26 @@ def test_tags_audiences_and_webhooks_run_in_order_after_a_wait(
                         ("webhook", "done"), ("untag", "done"), ("run", "done")]
     finally:
         hook.stop()
+
+
+def test_the_win_back_recipe_reaches_a_lapsed_customer_once_with_a_coupon(
+        shop: TestClient, clock: ManualClock, mailbox: Mailbox, work) -> None:
+    order = ok(shop.post("/api/v1/orders", json={
+        "channel": "web", "customer": {"email": "lapsed@correo.es", "phone": "+34600000009"},
+        "lines": [{"sku": "TEE-M", "quantity": 1}], "fulfilment": {"type": "pickup", "location": "mad"},
+        "payments": [{"method": "card", "amount": "20.00"}]}), 201)
+    consent(shop, order["customer_id"], "email_marketing")
+    [recipe] = [r for r in ok(shop.get("/api/v1/automations", params={"limit": 100}))["items"]
+                if r["recipe"] == "win_back"]
+    ok(shop.patch(f"/api/v1/automations/{recipe['id']}", json={"active": True}))
+    work()
+    assert mailbox.messages == []  # bought today: not lapsed
+
+    clock.advance(days=91)
+    work()
+    [mail] = mailbox.messages
+    body = mail.get_body(("plain",)).get_content()
+    assert mail["To"] == "lapsed@correo.es" and "15% off: AU-" in body
+    clock.advance(days=1, minutes=1)
+    work()
+    assert len(mailbox.messages) == 1  # the same lapse is not chased every day
