@@ -7,14 +7,18 @@ import base64
 from html import escape
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from omnihub.automation import queries, rulebook, tracking
+from omnihub.automation import audiences, queries, rulebook, tracking
 from omnihub.automation.schemas import (
+    AudienceOut,
     AutomationIn,
     AutomationOut,
     AutomationPatch,
+    ExportIn,
+    ExportOut,
+    ExportSummaryOut,
     LogEntryOut,
     MessageOut,
     ResultsOut,
@@ -133,3 +137,28 @@ def click(token: str, index: int, request: Request) -> RedirectResponse:
     with state.db.transaction() as conn:
         target = tracking.clicked(conn, state.clock, token, index)
     return RedirectResponse(target, status_code=302)
+
+
+# ---- ad audiences -------------------------------------------------------------------------------------------------
+
+AudienceName = Path(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+
+
+@router.get("/audiences", response_model=list[AudienceOut])
+def list_audiences(ctx: Context = Depends(MARKETING)) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return audiences.list_audiences(conn)
+
+
+@router.post("/audiences/{name}/exports", status_code=201, response_model=ExportOut)
+def export_audience(body: ExportIn, name: str = AudienceName, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    """Hashed identifiers of the members who consented to `ads_audiences`, in full or as adds and removes since the
+    last export in that format."""
+    with ctx.db.transaction() as conn:
+        return audiences.export(conn, ctx.clock, name, body.format, body.mode)
+
+
+@router.get("/audiences/{name}/exports", response_model=list[ExportSummaryOut])
+def audience_exports(name: str = AudienceName, ctx: Context = Depends(MARKETING)) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return audiences.history(conn, name)

@@ -147,3 +147,18 @@ automation_abandoned = sa.Table(
     sa.Column("cart_id", sa.String(40), nullable=False),
     sa.Column("at", Timestamp, nullable=False),
 )
+
+# Each export of an audience: who was in it (consented) then, so the next delta export sends adds and removes.
+automation_audience_exports = sa.Table(
+    "automation_audience_exports",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("audience", sa.String(64), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),  # meta, google
+    sa.Column("mode", sa.String(8), nullable=False),  # full, delta
+    sa.Column("customer_ids", JsonDoc, nullable=False),
+    sa.Column("added", sa.Integer, nullable=False),
+    sa.Column("removed", sa.Integer, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_automation_audience_exports_last", "audience", "format", "at"),
+)

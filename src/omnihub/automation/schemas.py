@@ -4,7 +4,7 @@ rules.validate_rule, which names the bad field (`steps.0.channel`); here only th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -93,3 +93,36 @@ class ResultsOut(BaseModel):
     skipped: int
     converted: int
     revenue: dict[str, str]
+
+
+class AudienceOut(BaseModel):
+    name: str
+    members: int
+
+
+class ExportIn(Strict):
+    format: Literal["meta", "google"] = Field(description="Meta Custom Audiences (EMAIL, PHONE) or Google "
+                                              "Customer Match (Email, Phone) columns, SHA-256 hashed.")
+    mode: Literal["full", "delta"] = "full"
+
+
+class ExportOut(BaseModel):
+    id: str
+    audience: str
+    format: str
+    mode: str
+    columns: list[str]
+    at: datetime
+    adds: list[dict[str, str]]
+    removes: list[dict[str, str]]
+    adds_csv: str
+    removes_csv: str
+
+
+class ExportSummaryOut(BaseModel):
+    id: str
+    format: str
+    mode: str
+    added: int
+    removed: int
+    at: datetime

@@ -211,6 +211,16 @@ class World:
                 created_at=self.clock.now()))
         return token
 
+    def audience(self) -> str:
+        """An ad audience with one member (the audience step's table, written as that step would)."""
+        from omnihub.automation.models import automation_audience_members
+
+        name = _unique("aud")
+        with self.db.transaction() as conn:
+            conn.execute(automation_audience_members.insert(), dict(audience=name, customer_id=self.customer(),
+                                                                    added_at=self.clock.now()))
+        return name
+
     def customer(self) -> str:
         return str(self.post("/customers", {"name": "Ana", "identities": [
             {"kind": "email", "value": f"{_unique('ana')}@correo.es"}]}, status=201)["id"])
@@ -668,6 +678,11 @@ ROWS: dict[str, Row] = {
                                                 public()),
     "GET /api/v1/automation/c/{token}/{index}": row(lambda w: Call(f"{V1}/automation/c/{w.automation_token()}/0"),
                                                     public()),
+    "GET /api/v1/audiences": row(lambda w: Call(f"{V1}/audiences"), allow(ADMIN, MARKETER)),
+    "POST /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports",
+                                                                {"format": "meta"}), allow(ADMIN, MARKETER)),
+    "GET /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports"),
+                                                allow(ADMIN, MARKETER)),
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),

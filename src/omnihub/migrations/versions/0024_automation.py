@@ -20,7 +20,8 @@ depends_on = None
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 TS = sa.DateTime(timezone=True)
 TABLES = ("automation_runs", "automation_rules", "automation_messages", "automation_log", "automation_coupons",
-          "automation_conversions", "automation_cart_scans", "automation_audience_members", "automation_abandoned")
+          "automation_conversions", "automation_cart_scans", "automation_audience_members", "automation_abandoned",
+          "automation_audience_exports")
 
 
 def upgrade() -> None:
@@ -145,6 +146,19 @@ def upgrade() -> None:
     sa.Column('at', TS, nullable=False),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_automation_abandoned'))
     )
+    op.create_table('automation_audience_exports',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('audience', sa.String(length=64), nullable=False),
+    sa.Column('format', sa.String(length=16), nullable=False),
+    sa.Column('mode', sa.String(length=8), nullable=False),
+    sa.Column('customer_ids', JSON, nullable=False),
+    sa.Column('added', sa.Integer(), nullable=False),
+    sa.Column('removed', sa.Integer(), nullable=False),
+    sa.Column('at', TS, nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_automation_audience_exports'))
+    )
+    op.create_index('ix_automation_audience_exports_last', 'automation_audience_exports',
+                    ['audience', 'format', 'at'], unique=False)
     with op.batch_alter_table("channels") as batch:
         batch.add_column(sa.Column("cart_abandoned_after", sa.Integer(), nullable=True))
     _install_recipes()
