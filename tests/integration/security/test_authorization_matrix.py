@@ -215,9 +215,9 @@ class World:
         """An ad audience with one member (the audience step's table, written as that step would)."""
         from omnihub.automation.models import automation_audience_members
 
-        name = _unique("aud")
+        name, customer = _unique("aud"), self.customer()
         with self.db.transaction() as conn:
-            conn.execute(automation_audience_members.insert(), dict(audience=name, customer_id=self.customer(),
+            conn.execute(automation_audience_members.insert(), dict(audience=name, customer_id=customer,
                                                                     added_at=self.clock.now()))
         return name
 
