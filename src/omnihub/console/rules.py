@@ -20,9 +20,10 @@ PAGES: dict[str, tuple[str, ...]] = {
     "inventory": ("admin", "associate"),
     "catalog": ("admin", "agent", "marketer"),
     "webhooks": ("admin",),
+    "automations": ("admin", "marketer"),
     "profile": ROLES,
 }
-MENU_ORDER = ("dashboard", "counter", "orders", "customers", "inventory", "catalog", "webhooks")
+MENU_ORDER = ("dashboard", "counter", "orders", "customers", "inventory", "catalog", "automations", "webhooks")
 
 # What each role may do, beyond opening a page.
 ACTIONS: dict[str, tuple[str, ...]] = {
@@ -34,6 +35,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "return.create": ("admin", "associate"),
     "stock.move": ("admin", "associate"),
     "webhook.redeliver": ("admin",),
+    "automation.edit": ("admin", "marketer"),
 }
 
 PASSWORD_MIN = 10

@@ -39,6 +39,9 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/inventory"): "inventory", ("GET", "/inventory/{location}/{sku}"): "inventory",
     ("POST", "/inventory/{location}/{sku}/movements"): "inventory:stock.move",
     ("GET", "/catalog"): "catalog",
+    ("GET", "/automations"): "automations", ("GET", "/automations/{rule_id}"): "automations",
+    ("POST", "/automations"): "automations:automation.edit",
+    ("POST", "/automations/{rule_id}/active"): "automations:automation.edit",
     ("GET", "/webhooks"): "webhooks", ("GET", "/webhooks/{webhook_id}"): "webhooks",
     ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhooks:webhook.redeliver",
 }

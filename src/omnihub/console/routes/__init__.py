@@ -11,10 +11,20 @@ STATIC = Path(__file__).parent.parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from omnihub.console.routes import auth, catalog, counter, customers, dashboard, inventory, orders, webhooks
+    from omnihub.console.routes import (
+        auth,
+        automations,
+        catalog,
+        counter,
+        customers,
+        dashboard,
+        inventory,
+        orders,
+        webhooks,
+    )
 
     router = APIRouter(include_in_schema=False)
-    for module in (auth, dashboard, orders, counter, customers, inventory, catalog, webhooks):
+    for module in (auth, dashboard, orders, counter, customers, inventory, catalog, automations, webhooks):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
