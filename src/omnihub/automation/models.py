@@ -137,6 +137,7 @@ automation_cart_scans = sa.Table(
     metadata,
     sa.Column("channel", sa.String(64), primary_key=True),
     sa.Column("scanned_until", Timestamp, nullable=False),
+    sa.Column("scanned_id", sa.String(40), nullable=False, default=""),  # the last cart at that instant
 )
 
 # The last abandoned cart of each person: what "a store check-in within N days of abandoning" reads.

@@ -325,13 +325,29 @@ def shipments_of(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     return [get_shipment(conn, i) for i in ids]
 
 
-def idle_carts(conn: Connection, channel: str, *, after: datetime, upto: datetime, limit: int) -> list[dict[str, Any]]:
-    """Open carts of `channel` with a known customer and at least one line, last touched in (after, upto], oldest
-    first: the carts whose idle threshold passed since the automation scan last looked (automation.carts)."""
+def idle_carts(conn: Connection, channel: str, *, after: datetime, after_id: str = "", upto: datetime, limit: int
+               ) -> list[dict[str, Any]]:
+    """Open carts of `channel` with a known customer and at least one line, last touched after (after, after_id)
+    and at or before `upto`, oldest first (then by id): the carts whose idle threshold passed since the automation
+    scan last looked (automation.carts)."""
     has_lines = sa.exists().where(cart_lines.c.cart_id == carts.c.id)
+    later = sa.or_(carts.c.updated_at > after, sa.and_(carts.c.updated_at == after, carts.c.id > after_id))
     rows = conn.execute(
         sa.select(carts.c.id, carts.c.customer_id, carts.c.updated_at)
         .where(carts.c.channel_code == channel, carts.c.status == "open", carts.c.customer_id.is_not(None),
-               carts.c.updated_at > after, carts.c.updated_at <= upto, has_lines)
+               later, carts.c.updated_at <= upto, has_lines)
         .order_by(carts.c.updated_at, carts.c.id).limit(limit))
     return [{"id": r.id, "customer_id": r.customer_id, "updated_at": as_utc(r.updated_at)} for r in rows]
+
+
+def lines_of_carts(conn: Connection, cart_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The lines of many carts at once (sku, quantity, the unit price stamped when added), in cart order."""
+    found: dict[str, list[dict[str, Any]]] = {cart_id: [] for cart_id in cart_ids}
+    for start in range(0, len(cart_ids), 1000):
+        chunk = cart_ids[start:start + 1000]
+        rows = conn.execute(sa.select(cart_lines.c.cart_id, cart_lines.c.sku, cart_lines.c.quantity,
+                                      cart_lines.c.unit_price).where(cart_lines.c.cart_id.in_(chunk))
+                            .order_by(cart_lines.c.cart_id, cart_lines.c.position))
+        for r in rows:
+            found[r.cart_id].append({"sku": r.sku, "quantity": r.quantity, "unit_price": Decimal(r.unit_price)})
+    return found

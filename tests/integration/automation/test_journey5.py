@@ -164,3 +164,24 @@ def test_a_bought_cart_is_not_chased_and_quiet_hours_wait_for_the_morning(
     clock.advance(minutes=31)  # 09:01 local
     work()
     assert [m["To"] for m in mailbox.messages] == ["eva@correo.es"]
+
+
+def test_the_scan_announces_each_idle_cart_once_across_batches_even_at_one_instant(
+        shop: TestClient, db: Database, clock: ManualClock) -> None:
+    import sqlalchemy as sa
+
+    from omnihub.automation.carts import scan
+
+    ok(shop.patch("/api/v1/channels/app", json={"cart_abandoned_after": "PT1M"}))
+    carts = {app_cart(shop, db, clock, f"c{i}@correo.es", f"+3460000010{i}")["id"] for i in range(3)}
+    clock.advance(minutes=2)
+    with db.transaction() as conn:
+        done = [scan(conn, clock, limit=2) for _ in range(3)]
+    assert done == [2, 1, 0]
+    with db.read() as conn:
+        announced = [data["id"] for data in conn.execute(
+            sa.select(outbox.c.data).where(outbox.c.type == "cart.abandoned")).scalars()]
+    assert sorted(announced) == sorted(carts)
+    clock.advance(hours=5)
+    with db.transaction() as conn:
+        assert scan(conn, clock) == 0  # still idle, but this idle period was announced

@@ -35,6 +35,7 @@ def upgrade() -> None:
     op.create_table('automation_cart_scans',
     sa.Column('channel', sa.String(length=64), nullable=False),
     sa.Column('scanned_until', TS, nullable=False),
+    sa.Column('scanned_id', sa.String(length=40), nullable=False),
     sa.PrimaryKeyConstraint('channel', name=op.f('pk_automation_cart_scans'))
     )
     op.create_table('automation_conversions',
