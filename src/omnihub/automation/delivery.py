@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
@@ -16,10 +18,20 @@ from sqlalchemy.engine import Connection
 from omnihub.automation.models import automation_messages
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
-from omnihub.messaging.sms import SmsFailed, sms_provider
+from omnihub.messaging.sms import SmsFailed, SmsProvider, sms_provider
 
 MSG = automation_messages.c
 MAX_ATTEMPTS = 5
+SMS_CONCURRENCY = 4
+
+
+def _send_text(sms: SmsProvider | None, row: Any) -> str | SmsFailed:
+    """The provider's message id, or the failure (raised later, in order, by the caller)."""
+    assert sms is not None
+    try:
+        return sms.send(f"whatsapp:{row.to}" if row.channel == "whatsapp" else row.to, row.body)
+    except SmsFailed as exc:
+        return exc
 
 
 def email_message(row: object, settings: Settings) -> EmailMessage:
@@ -49,13 +61,23 @@ def deliver(conn: Connection, clock: Clock, settings: Settings, limit: int = 100
     if not rows:
         return 0
     sms = sms_provider(settings)
+    texts = [row for row in rows if row.channel in ("sms", "whatsapp") and sms is not None]
+    # SMS go out several at a time (each is one HTTP request to the provider); e-mail over one SMTP connection
+    with ThreadPoolExecutor(max_workers=SMS_CONCURRENCY) as pool:
+        sent_texts = dict(zip((row.id for row in texts), pool.map(lambda row: _send_text(sms, row), texts),
+                              strict=True))
     smtp: smtplib.SMTP | None = None
     done = 0
     try:
         for row in rows:
             values: dict[str, object] = {"attempts": row.attempts + 1}
             try:
-                if row.channel == "email" and settings.smtp_url:
+                if row.id in sent_texts:
+                    outcome = sent_texts[row.id]
+                    if isinstance(outcome, SmsFailed):
+                        raise outcome
+                    values.update(status="sent", provider="sms", provider_id=outcome, sent_at=clock.now())
+                elif row.channel == "email" and settings.smtp_url:
                     if smtp is None:
                         url = urlparse(settings.smtp_url)
                         smtp = smtplib.SMTP(url.hostname or "localhost", url.port or 25, timeout=10)
@@ -63,10 +85,6 @@ def deliver(conn: Connection, clock: Clock, settings: Settings, limit: int = 100
                             smtp.login(url.username, url.password or "")
                     smtp.send_message(email_message(row, settings))
                     values.update(status="sent", provider="smtp", sent_at=clock.now())
-                elif row.channel in ("sms", "whatsapp") and sms is not None:
-                    to = f"whatsapp:{row.to}" if row.channel == "whatsapp" else row.to
-                    values.update(status="sent", provider="sms", provider_id=sms.send(to, row.body),
-                                  sent_at=clock.now())
                 else:
                     values.update(status="sent", provider="log", sent_at=clock.now())
             except SmsFailed as exc:

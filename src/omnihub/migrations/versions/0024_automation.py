@@ -2,7 +2,7 @@
 the abandoned-cart scan marks; the channels' `cart_abandoned_after`; the built-in recipes, installed inactive.
 
 Revision ID: 0024_automation
-Revises: 0012_reference_version
+Revises: 0012_reference_version (and needs 0004_commerce: it indexes carts for the abandoned-cart scan)
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,8 @@ from sqlalchemy.dialects import postgresql
 revision = "0024_automation"
 down_revision = "0012_reference_version"
 branch_labels = None
-depends_on = None
+# The carts index below needs the commerce tables (their branch starts at 0004_commerce).
+depends_on = "0004_commerce"
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 TS = sa.DateTime(timezone=True)
@@ -162,6 +163,9 @@ def upgrade() -> None:
                     ['audience', 'format', 'at'], unique=False)
     with op.batch_alter_table("channels") as batch:
         batch.add_column(sa.Column("cart_abandoned_after", sa.Integer(), nullable=True))
+    op.create_index("ix_carts_idle", "carts", ["channel_code", "updated_at", "id"],
+                    postgresql_where=sa.text("status = 'open' AND customer_id IS NOT NULL"),
+                    sqlite_where=sa.text("status = 'open' AND customer_id IS NOT NULL"))
     _install_recipes()
 
 
@@ -181,6 +185,7 @@ def _install_recipes() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_carts_idle", table_name="carts")
     with op.batch_alter_table("channels") as batch:
         batch.drop_column("cart_abandoned_after")
     for table in TABLES:
