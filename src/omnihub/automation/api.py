@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from omnihub.automation import audiences, queries, rulebook, tracking
+from omnihub.automation import audiences, queries, recommendations, rulebook, tracking
 from omnihub.automation.schemas import (
     AudienceOut,
     AutomationIn,
@@ -23,11 +23,13 @@ from omnihub.automation.schemas import (
     MessageOut,
     ResultsOut,
     RunOut,
+    SuggestionOut,
 )
+from omnihub.core.errors import ValidationFailed
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
-from omnihub.deps import Context, requires
+from omnihub.deps import Context, context, requires
 
 router = APIRouter(tags=["automation"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -162,3 +164,36 @@ def export_audience(body: ExportIn, name: str = AudienceName, ctx: Context = Dep
 def audience_exports(name: str = AudienceName, ctx: Context = Depends(MARKETING)) -> list[dict[str, Any]]:
     with ctx.db.read() as conn:
         return audiences.history(conn, name)
+
+
+# ---- recommendations ----------------------------------------------------------------------------------------------
+
+Count = Query(10, ge=1, le=50)
+
+
+def _channel_of(ctx: Context, channel: str | None) -> str:
+    chosen = channel or ctx.principal.channel
+    if chosen is None:
+        raise ValidationFailed("channel_required", "Say which channel: ?channel=CODE.", field="channel")
+    ctx.principal.ensure_channel(chosen)
+    return chosen
+
+
+@router.get("/products/{sku}/related", response_model=list[SuggestionOut])
+def related_products(sku: str, channel: str | None = Query(None, max_length=64), limit: int = Count,
+                     ctx: Context = Depends(context)) -> list[dict[str, Any]]:
+    """Bought together with this product (item-to-item co-purchase), available now in the channel."""
+    chosen = _channel_of(ctx, channel)
+    with ctx.db.read() as conn:
+        return recommendations.related(conn, sku, chosen, limit)
+
+
+@router.get("/customers/{customer_id}/recommendations", response_model=list[SuggestionOut])
+def customer_recommendations(customer_id: str, channel: str | None = Query(None, max_length=64), limit: int = Count,
+                             ctx: Context = Depends(requires(Role.MARKETER, Role.AGENT, Role.ASSOCIATE, Role.CHANNEL))
+                             ) -> list[dict[str, Any]]:
+    """What to offer this person: co-purchases of what they bought, their interests, best sellers — never what they
+    own already, only what is available in the channel."""
+    chosen = _channel_of(ctx, channel)
+    with ctx.db.read() as conn:
+        return recommendations.for_customer(conn, ctx.clock, customer_id, chosen, limit)

@@ -126,3 +126,9 @@ class ExportSummaryOut(BaseModel):
     added: int
     removed: int
     at: datetime
+
+
+class SuggestionOut(BaseModel):
+    sku: str
+    score: float
+    available: int

@@ -351,3 +351,33 @@ def lines_of_carts(conn: Connection, cart_ids: list[str]) -> dict[str, list[dict
         for r in rows:
             found[r.cart_id].append({"sku": r.sku, "quantity": r.quantity, "unit_price": Decimal(r.unit_price)})
     return found
+
+
+def bought_together(conn: Connection, skus: list[str], *, limit: int = 200) -> dict[str, int]:
+    """SKUs sold in the same orders as any of `skus` (not those themselves), with the number of such orders."""
+    if not skus:
+        return {}
+    a, b = order_lines.alias("a"), order_lines.alias("b")
+    rows = conn.execute(
+        sa.select(b.c.sku, sa.func.count(sa.distinct(b.c.order_id)).label("n"))
+        .select_from(a.join(b, sa.and_(a.c.order_id == b.c.order_id, b.c.sku != a.c.sku)))
+        .where(a.c.sku.in_(skus), b.c.sku.not_in(skus))
+        .group_by(b.c.sku).order_by(sa.desc("n"), b.c.sku).limit(limit))
+    return {r.sku: int(r.n) for r in rows}
+
+
+def skus_bought_by(conn: Connection, customer_ids: list[str]) -> dict[str, int]:
+    """What these profiles bought: SKU → units."""
+    if not customer_ids:
+        return {}
+    rows = conn.execute(sa.select(order_lines.c.sku, sa.func.sum(order_lines.c.quantity))
+                        .select_from(order_lines.join(orders, orders.c.id == order_lines.c.order_id))
+                        .where(orders.c.customer_id.in_(customer_ids)).group_by(order_lines.c.sku))
+    return {sku: int(n) for sku, n in rows}
+
+
+def best_sellers(conn: Connection, *, limit: int = 200) -> dict[str, int]:
+    """The SKUs in the most orders (the fallback when nothing is known of a person or product)."""
+    rows = conn.execute(sa.select(order_lines.c.sku, sa.func.count(sa.distinct(order_lines.c.order_id)).label("n"))
+                        .group_by(order_lines.c.sku).order_by(sa.desc("n"), order_lines.c.sku).limit(limit))
+    return {r.sku: int(r.n) for r in rows}

@@ -678,6 +678,11 @@ ROWS: dict[str, Row] = {
                                                 public()),
     "GET /api/v1/automation/c/{token}/{index}": row(lambda w: Call(f"{V1}/automation/c/{w.automation_token()}/0"),
                                                     public()),
+    "GET /api/v1/products/{sku}/related": row(lambda w: Call(f"{V1}/products/TEE/related", params={"channel": "web"}),
+                                              allow(*EVERY_KEY, hidden=()) | {CHANNEL_OTHER: DENIED}),
+    "GET /api/v1/customers/{customer_id}/recommendations": row(
+        lambda w: Call(f"{V1}/customers/{w.customer()}/recommendations", params={"channel": "web"}),
+        allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)),
     "GET /api/v1/audiences": row(lambda w: Call(f"{V1}/audiences"), allow(ADMIN, MARKETER)),
     "POST /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports",
                                                                 {"format": "meta"}), allow(ADMIN, MARKETER)),
