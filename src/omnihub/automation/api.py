@@ -197,3 +197,47 @@ def customer_recommendations(customer_id: str, channel: str | None = Query(None,
     chosen = _channel_of(ctx, channel)
     with ctx.db.read() as conn:
         return recommendations.for_customer(conn, ctx.clock, customer_id, chosen, limit)
+
+
+# ---- NPS survey (the link in the survey message; the token is the key) -------------------------------------------
+
+
+@router.get("/automation/nps/{token}", response_class=HTMLResponse)
+def nps_page(token: str, request: Request) -> HTMLResponse:
+    with request.app.state.db.read() as conn:
+        queries.message_by_token(conn, token)
+    safe = escape(token, quote=True)
+    choices = "".join(f"<label><input type=\"radio\" name=\"score\" value=\"{n}\" required> {n}</label> "
+                      for n in range(11))
+    return HTMLResponse(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>How did we do?</title></head><body>"
+        f"<form method=\"post\" action=\"{safe}\"><fieldset><legend>How likely are you to recommend us to a friend? "
+        f"(0-10)</legend>{choices}</fieldset><button type=\"submit\">Send</button></form></body></html>")
+
+
+@router.post("/automation/nps/{token}")
+async def nps_answer(token: str, request: Request) -> Any:
+    """The answer, by the page's form (`score=9`) or as JSON (`{"score": 9}`)."""
+    raw = (await request.body())[:1000]
+    score: Any = None
+    if request.headers.get("content-type", "").startswith("application/json"):
+        import json
+
+        try:
+            score = json.loads(raw or b"{}").get("score")
+        except (ValueError, AttributeError):
+            score = None
+    else:
+        from urllib.parse import parse_qs
+
+        score = (parse_qs(raw.decode("utf-8", "replace")).get("score") or [None])[0]
+    try:
+        value = int(score)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValidationFailed("invalid_score", "The score is a whole number from 0 to 10.", field="score") from None
+    state = request.app.state
+    with state.db.transaction() as conn:
+        answer = tracking.answer_nps(conn, state.clock, token, value)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return answer
+    return HTMLResponse("<!doctype html><html lang=\"en\"><body><p>Thank you!</p></body></html>")

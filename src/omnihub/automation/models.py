@@ -90,6 +90,7 @@ automation_messages = sa.Table(
     sa.Column("opened_at", Timestamp, nullable=True),
     sa.Column("clicked_at", Timestamp, nullable=True),
     sa.Column("unsubscribed_at", Timestamp, nullable=True),
+    sa.Column("nps_score", sa.Integer, nullable=True),  # the answer to an NPS survey this message asked
     sa.Index("ix_automation_messages_queue", "status", "created_at"),
     sa.Index("ix_automation_messages_customer", "customer_id", "created_at"),
     sa.Index("ix_automation_messages_rule", "rule_id"),

@@ -251,6 +251,8 @@ def _send(conn: Connection, clock: Clock, settings: Settings, rule: dict[str, An
         links.append(step["url"].format_map(rules._Safe(cart_id=run["subject"], **{
             k: v for k, v in values.items() if isinstance(v, str)})))
         values["link"] = f"{base}/c/{token}/0"
+    if step["template"] == "nps_survey":
+        values["link"] = f"{base}/nps/{token}"
     subject, text = rules.render(step["template"], values, text=step.get("text"), subject=step.get("subject"))
     html = None
     transactional = bool(step.get("transactional"))

@@ -49,3 +49,38 @@ def clicked(conn: Connection, clock: Clock, token: str, index: int) -> str:
 
 def exists(conn: Connection, token: str) -> bool:
     return conn.execute(sa.select(MSG.id).where(MSG.token == token)).first() is not None
+
+
+def answer_nps(conn: Connection, clock: Clock, token: str, score: int) -> dict[str, Any]:
+    """The survey's answer, once: `nps_answered` on the customer's timeline with the channel and store of the
+    order it asked about (what analytics' NPS per channel and store reads)."""
+    from omnihub.automation.models import automation_runs
+    from omnihub.commerce import queries as commerce_queries
+    from omnihub.core.errors import Conflict, DomainError, ValidationFailed
+    from omnihub.customers.activity import add_timeline_entries
+
+    if not 0 <= score <= 10:
+        raise ValidationFailed("invalid_score", "The score is a whole number from 0 to 10.", field="score")
+    row = queries.message_by_token(conn, token)
+    if row.template != "nps_survey":
+        raise errors.token_not_found()
+    if row.nps_score is not None:
+        raise Conflict("already_answered", "This survey was answered already.", score=row.nps_score)
+    context = conn.execute(sa.select(automation_runs.c.context).where(automation_runs.c.id == row.run_id)).scalar()
+    order_id = ((context or {}).get("data") or {}).get("id")
+    channel, location = None, None
+    if order_id:
+        try:
+            order = commerce_queries.get_order(conn, order_id, show_pickup_code=False)
+            channel = order["channel"]
+            location = (order.get("pickup") or {}).get("location") or (order.get("fulfilment") or {}).get("location")
+        except DomainError:
+            pass
+    if row.customer_id and customers_queries.resolve_id(conn, row.customer_id):
+        # source "events": the answer is the customer's own act, like the events channels send (analytics reads it)
+        add_timeline_entries(conn, clock, row.customer_id, [{
+            "type": "nps_answered", "channel": channel, "at": clock.now(),
+            "properties": {"score": score, "location": location, "order_id": order_id, "message_id": row.id}}],
+            source="events")
+    conn.execute(automation_messages.update().where(MSG.id == row.id).values(nps_score=score))
+    return {"score": score, "order_id": order_id, "channel": channel, "location": location}

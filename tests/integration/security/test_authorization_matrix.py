@@ -85,7 +85,8 @@ META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
 SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
                     # the links inside automation messages: the unguessable token in the path is the key
                     "GET /api/v1/automation/u/{token}", "POST /api/v1/automation/u/{token}",
-                    "GET /api/v1/automation/o/{token}.gif", "GET /api/v1/automation/c/{token}/{index}"}
+                    "GET /api/v1/automation/o/{token}.gif", "GET /api/v1/automation/c/{token}/{index}",
+                    "GET /api/v1/automation/nps/{token}", "POST /api/v1/automation/nps/{token}"}
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -198,7 +199,11 @@ class World:
     def automation(self) -> str:
         return str(self.post("/automations", AUTOMATION, headers=self.keys[MARKETER], status=201)["id"])
 
-    def automation_token(self) -> str:
+    def survey_token(self) -> str:
+        """An NPS survey an automation sent (answered once per token: each call makes a new one)."""
+        return self.automation_token(template="nps_survey", to=f"{_unique('nps')}@correo.es")
+
+    def automation_token(self, template: str | None = None, to: str = "ana@correo.es") -> str:
         """A message an automation sent (its token opens the unsubscribe page, the pixel and its tracked link)."""
         from omnihub.automation.models import automation_messages
 
@@ -206,8 +211,8 @@ class World:
         with self.db.transaction() as conn:
             conn.execute(automation_messages.insert(), dict(
                 id=_unique("amsg"), rule_id=self.ids["automation"], run_id="run_x", customer_id=None,
-                channel="email", purpose="email_marketing", to="ana@correo.es", subject="Hola", body="Hola",
-                links=["http://testserver/healthz"], token=token, status="sent", attempts=1,
+                channel="email", purpose="email_marketing", to=to, subject="Hola", body="Hola",
+                links=["http://testserver/healthz"], token=token, status="sent", attempts=1, template=template,
                 created_at=self.clock.now()))
         return token
 
@@ -674,6 +679,10 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/automation/u/{token}": row(lambda w: Call(f"{V1}/automation/u/{w.automation_token()}"), public()),
     "POST /api/v1/automation/u/{token}": row(lambda w: Call(f"{V1}/automation/u/{w.automation_token()}",
                                                             content=b"List-Unsubscribe=One-Click"), public()),
+    "GET /api/v1/automation/nps/{token}": row(lambda w: Call(f"{V1}/automation/nps/{w.survey_token()}"),
+                                              public()),
+    "POST /api/v1/automation/nps/{token}": row(lambda w: Call(f"{V1}/automation/nps/{w.survey_token()}",
+                                                              {"score": 9}), public()),
     "GET /api/v1/automation/o/{token}.gif": row(lambda w: Call(f"{V1}/automation/o/{w.automation_token()}.gif"),
                                                 public()),
     "GET /api/v1/automation/c/{token}/{index}": row(lambda w: Call(f"{V1}/automation/c/{w.automation_token()}/0"),

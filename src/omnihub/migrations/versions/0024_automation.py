@@ -100,6 +100,7 @@ def upgrade() -> None:
     sa.Column('opened_at', TS, nullable=True),
     sa.Column('clicked_at', TS, nullable=True),
     sa.Column('unsubscribed_at', TS, nullable=True),
+    sa.Column('nps_score', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_automation_messages')),
     sa.UniqueConstraint('token', name=op.f('uq_automation_messages_token'))
     )
