@@ -13,6 +13,13 @@ from omnihub.core.events import EventHandler
 from omnihub.core.rooms import Job, Room
 
 
+def _wire() -> None:
+    from omnihub.automation.runs import erasure_participant
+    from omnihub.customers.participants import register_erasure_participant
+
+    register_erasure_participant("automation", erasure_participant())
+
+
 def _handlers(clock: Clock, settings: Settings) -> Sequence[EventHandler]:
     from omnihub.automation.runs import AutomationHandler
 
@@ -46,6 +53,7 @@ def _deliver(conn: Connection, clock: Clock, settings: Settings) -> int:
 ROOM = Room(
     name="automation",
     router="omnihub.automation.api:router",
+    wire=_wire,
     handlers=_handlers,
     handler_order=60,
     jobs=[Job("automation.abandoned_carts", _scan, batch=1000),

@@ -71,18 +71,6 @@ def _subject(conn: Connection, event: Event) -> tuple[str | None, str | None, st
     return customer, customer, event.id
 
 
-def start_runs(conn: Connection, clock: Clock, events: Sequence[Event]) -> int:
-    wanted = sorted({e.type for e in events})
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for rule in queries.active_rules_for(conn, wanted):
-        by_type.setdefault(rule["trigger_type"], []).append(rule)
-    started = 0
-    for event in events:
-        for rule in by_type.get(event.type, ()):
-            started += start_run(conn, clock, rule, event)
-    return started
-
-
 def start_run(conn: Connection, clock: Clock, rule: dict[str, Any], event: Event) -> int:
     subject, customer, key = _subject(conn, event)
     if subject is None:
@@ -383,9 +371,44 @@ class AutomationHandler:
         self.settings = settings
 
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
+        """One event that cannot start its runs (a profile erased meanwhile) is skipped, in its own savepoint:
+        it must never hold up the outbox for everyone else."""
         if not events:
             return
         for event in events:
             if event.type == "order.created":
-                attribution.credit_order(conn, self.clock, event.data)
-        start_runs(conn, self.clock, events)
+                try:
+                    with conn.begin_nested():
+                        attribution.credit_order(conn, self.clock, event.data)
+                except DomainError:
+                    pass
+        wanted = sorted({e.type for e in events})
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for rule in queries.active_rules_for(conn, wanted):
+            by_type.setdefault(rule["trigger_type"], []).append(rule)
+        for event in events:
+            for rule in by_type.get(event.type, ()):
+                try:
+                    with conn.begin_nested():
+                        start_run(conn, self.clock, rule, event)
+                except DomainError:
+                    continue
+
+
+def erasure_participant() -> Any:
+    """An erased person: their messages lose address and text (queued ones are never sent), their runs stop and
+    they leave every audience."""
+
+    class _Participant:
+        def on_erase(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+            ids = list(customer_ids)
+            conn.execute(automation_messages.update().where(MSG.customer_id.in_(ids), MSG.status == "queued")
+                         .values(status="failed", error="customer erased before sending"))
+            conn.execute(automation_messages.update().where(MSG.customer_id.in_(ids))
+                         .values(to="erased", subject=None, body="", html=None))
+            conn.execute(automation_runs.update().where(RUN.customer_id.in_(ids), RUN.status == "waiting")
+                         .values(status="stopped", reason="customer erased", context={}))
+            conn.execute(automation_audience_members.delete().where(
+                automation_audience_members.c.customer_id.in_(ids)))
+
+    return _Participant()

@@ -165,3 +165,17 @@ def test_the_win_back_recipe_reaches_a_lapsed_customer_once_with_a_coupon(
     clock.advance(days=1, minutes=1)
     work()
     assert len(mailbox.messages) == 1  # the same lapse is not chased every day
+
+
+def test_an_erased_customer_leaves_no_address_or_text_in_automation_messages_and_audiences(
+        shop: TestClient, db: Database, clock: ManualClock, mailbox: Mailbox, work) -> None:
+    rule = ok(shop.post("/api/v1/automations", json={**VISIT_MAIL, "steps": [
+        *VISIT_MAIL["steps"], {"action": "audience", "audience": "retargeting"}]}), 201)
+    customer = person(shop, "erase.me@correo.es", "+34600000031", "email_marketing")
+    visit(shop, db, clock, "+34600000031")
+    work()
+    assert len(mailbox.messages) == 1
+    ok(shop.delete(f"/api/v1/customers/{customer}"))
+    [message] = ok(shop.get(f"/api/v1/automations/{rule['id']}/messages"))["items"]
+    assert (message["to"], message["body"]) == ("erased", "")
+    assert ok(shop.get("/api/v1/audiences")) == []
