@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from omnihub.automation import audiences, queries, recommendations, rulebook, tracking
+from omnihub.automation import audiences, queries, recommendations, rulebook, segments, tracking
 from omnihub.automation.schemas import (
     AudienceOut,
     AutomationIn,
@@ -20,9 +20,12 @@ from omnihub.automation.schemas import (
     ExportOut,
     ExportSummaryOut,
     LogEntryOut,
+    MemberOut,
     MessageOut,
     ResultsOut,
     RunOut,
+    SegmentIn,
+    SegmentOut,
     SuggestionOut,
 )
 from omnihub.core.errors import ValidationFailed
@@ -241,3 +244,48 @@ async def nps_answer(token: str, request: Request) -> Any:
     if request.headers.get("content-type", "").startswith("application/json"):
         return answer
     return HTMLResponse("<!doctype html><html lang=\"en\"><body><p>Thank you!</p></body></html>")
+
+
+# ---- segments -----------------------------------------------------------------------------------------------------
+
+
+@router.post("/segments", status_code=201, response_model=SegmentOut)
+def create_segment(body: SegmentIn, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    """Computed at once: the answer has the member count."""
+    with ctx.db.transaction() as conn:
+        return segments.create_segment(conn, ctx.clock, body.model_dump())
+
+
+@router.get("/segments", response_model=list[SegmentOut])
+def list_segments(ctx: Context = Depends(MARKETING)) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return segments.list_segments(conn)
+
+
+@router.get("/segments/{segment_id}", response_model=SegmentOut)
+def get_segment(segment_id: str, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return segments.get_segment(conn, segment_id)
+
+
+@router.post("/segments/{segment_id}/recompute", response_model=SegmentOut)
+def recompute_segment(segment_id: str, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    """The live count: members recomputed now (entered/left announced)."""
+    with ctx.db.transaction() as conn:
+        segments.get_segment(conn, segment_id)
+        segments.recompute(conn, ctx.clock, segment_id)
+        return segments.get_segment(conn, segment_id)
+
+
+@router.get("/segments/{segment_id}/members", response_model=Page[MemberOut])
+def segment_members(segment_id: str, limit: int = Limit, cursor: str | None = None,
+                    ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return segments.members(conn, segment_id, limit=limit, cursor=cursor)
+
+
+@router.delete("/segments/{segment_id}", status_code=204)
+def delete_segment(segment_id: str, ctx: Context = Depends(MARKETING)) -> Response:
+    with ctx.db.transaction() as conn:
+        segments.delete_segment(conn, segment_id)
+    return Response(status_code=204)

@@ -164,3 +164,23 @@ automation_audience_exports = sa.Table(
     sa.Column("at", Timestamp, nullable=False),
     sa.Index("ix_automation_audience_exports_last", "audience", "format", "at"),
 )
+
+# Segments: conditions over the 360 facts; members kept by the recompute job (segment.entered / segment.left).
+automation_segments = sa.Table(
+    "automation_segments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("conditions", JsonDoc, nullable=False),
+    sa.Column("computed_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+automation_segment_members = sa.Table(
+    "automation_segment_members",
+    metadata,
+    sa.Column("segment_id", sa.String(40), primary_key=True),
+    sa.Column("customer_id", sa.String(40), primary_key=True),
+    sa.Column("since", Timestamp, nullable=False),
+)

@@ -44,6 +44,12 @@ def _schedules(conn: Connection, clock: Clock, _settings: Settings) -> int:
     return run_schedules(conn, clock)
 
 
+def _segments(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.automation.segments import recompute_all
+
+    return recompute_all(conn, clock)
+
+
 def _deliver(conn: Connection, clock: Clock, settings: Settings) -> int:
     from omnihub.automation.delivery import deliver
 
@@ -58,6 +64,7 @@ ROOM = Room(
     handler_order=60,
     jobs=[Job("automation.abandoned_carts", _scan, batch=1000),
           Job("automation.schedules", _schedules, every=lambda _settings: 60.0),
+          Job("automation.segments", _segments, every=lambda _settings: 300.0),
           Job("automation.advance", _advance, batch=200),
           Job("automation.deliver", _deliver, batch=100)],
 )

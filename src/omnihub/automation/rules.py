@@ -25,6 +25,8 @@ TRIGGERS: dict[str, str] = {
     "order.delivered": "order.delivered",
     "order.shipped": "order.shipped",
     "customer.updated": "customer.updated",
+    "segment.entered": "segment.entered",
+    "segment.left": "segment.left",
 }
 CHANNELS = ("email", "sms", "whatsapp")
 PURPOSE = {"email": "email_marketing", "sms": "sms", "whatsapp": "whatsapp"}
@@ -220,6 +222,29 @@ def validate_rule(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": name.strip(), "trigger": trigger, "conditions": validate_conditions(doc.get("conditions", [])),
             "steps": steps, "active": bool(doc.get("active", False)),
             "options": validate_options(doc.get("options") or {})}
+
+
+def validate_segment(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A segment: a name and conditions over the customer's facts only (`customer.*`)."""
+    name = doc.get("name")
+    _require(isinstance(name, str) and 0 < len(name.strip()) <= 200, "name", "name must be 1 to 200 characters")
+    conditions = validate_conditions(doc.get("conditions"))
+
+    def customer_only(items: list[dict[str, Any]], field: str) -> None:
+        for i, cond in enumerate(items):
+            if "any" in cond:
+                customer_only(cond["any"], f"{field}.{i}.any")
+            else:
+                _require(cond["field"].startswith("customer."), f"{field}.{i}.field",
+                         f"{field}.{i}.field: a segment reads the customer's facts (customer.…)")
+
+    customer_only(conditions, "conditions")
+    return {"name": name.strip(), "conditions": conditions}
+
+
+def membership_changes(before: set[str], now: set[str]) -> tuple[list[str], list[str]]:
+    """Who entered and who left a segment between two computations."""
+    return sorted(now - before), sorted(before - now)
 
 
 # ---- conditions ---------------------------------------------------------------------------------------------------

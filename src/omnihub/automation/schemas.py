@@ -132,3 +132,22 @@ class SuggestionOut(BaseModel):
     sku: str
     score: float
     available: int
+
+
+class SegmentIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    conditions: list[dict[str, Any]] = Field(max_length=30, description="Over customer.* facts (docs/automation.md)")
+
+
+class SegmentOut(BaseModel):
+    id: str
+    name: str
+    conditions: list[dict[str, Any]]
+    members: int
+    computed_at: datetime | None
+    created_at: datetime
+
+
+class MemberOut(BaseModel):
+    customer_id: str
+    since: datetime

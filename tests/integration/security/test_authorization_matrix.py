@@ -185,6 +185,7 @@ class World:
         ids["reservation"] = self.reservation()
         ids["merge"] = self.merge()
         ids["automation"] = self.automation()
+        ids["segment"] = self.segment()
         ids["promotion"] = self.post("/promotions", {"code": _unique("P"), "kind": "percent", "value": "10"},
                                      headers=self.keys[MARKETER])["id"]
         ids["price_list"] = self.post("/price-lists", {"code": _unique("pl"), "name": "B2B", "currency": "EUR"})[
@@ -215,6 +216,10 @@ class World:
                 links=["http://testserver/healthz"], token=token, status="sent", attempts=1, template=template,
                 created_at=self.clock.now()))
         return token
+
+    def segment(self) -> str:
+        rule = {"name": _unique("seg"), "conditions": [{"field": "customer.orders_count", "op": ">=", "value": 1}]}
+        return str(self.post("/segments", rule, headers=self.keys[MARKETER], status=201)["id"])
 
     def audience(self) -> str:
         """An ad audience with one member (the audience step's table, written as that step would)."""
@@ -692,6 +697,17 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/customers/{customer_id}/recommendations": row(
         lambda w: Call(f"{V1}/customers/{w.customer()}/recommendations", params={"channel": "web"}),
         allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)),
+    "POST /api/v1/segments": row(lambda w: Call(f"{V1}/segments", {"name": "VIP", "conditions": [
+        {"field": "customer.tags", "op": "contains", "value": "vip"}]}), allow(ADMIN, MARKETER)),
+    "GET /api/v1/segments": row(lambda w: Call(f"{V1}/segments"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/segments/{segment_id}": row(lambda w: Call(f"{V1}/segments/{w.ids['segment']}"),
+                                             allow(ADMIN, MARKETER)),
+    "POST /api/v1/segments/{segment_id}/recompute": row(
+        lambda w: Call(f"{V1}/segments/{w.ids['segment']}/recompute"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/segments/{segment_id}/members": row(lambda w: Call(f"{V1}/segments/{w.ids['segment']}/members"),
+                                                     allow(ADMIN, MARKETER)),
+    "DELETE /api/v1/segments/{segment_id}": row(lambda w: Call(f"{V1}/segments/{w.segment()}"),
+                                                allow(ADMIN, MARKETER)),
     "GET /api/v1/audiences": row(lambda w: Call(f"{V1}/audiences"), allow(ADMIN, MARKETER)),
     "POST /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports",
                                                                 {"format": "meta"}), allow(ADMIN, MARKETER)),

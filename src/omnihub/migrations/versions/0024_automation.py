@@ -22,7 +22,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 TS = sa.DateTime(timezone=True)
 TABLES = ("automation_runs", "automation_rules", "automation_messages", "automation_log", "automation_coupons",
           "automation_conversions", "automation_cart_scans", "automation_audience_members", "automation_abandoned",
-          "automation_audience_exports")
+          "automation_audience_exports", "automation_segments", "automation_segment_members")
 
 
 def upgrade() -> None:
@@ -162,6 +162,21 @@ def upgrade() -> None:
     )
     op.create_index('ix_automation_audience_exports_last', 'automation_audience_exports',
                     ['audience', 'format', 'at'], unique=False)
+    op.create_table('automation_segments',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('conditions', JSON, nullable=False),
+    sa.Column('computed_at', TS, nullable=True),
+    sa.Column('created_at', TS, nullable=False),
+    sa.Column('updated_at', TS, nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_automation_segments'))
+    )
+    op.create_table('automation_segment_members',
+    sa.Column('segment_id', sa.String(length=40), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('since', TS, nullable=False),
+    sa.PrimaryKeyConstraint('segment_id', 'customer_id', name=op.f('pk_automation_segment_members'))
+    )
     with op.batch_alter_table("channels") as batch:
         batch.add_column(sa.Column("cart_abandoned_after", sa.Integer(), nullable=True))
     op.create_index("ix_carts_idle", "carts", ["channel_code", "updated_at", "id"],
