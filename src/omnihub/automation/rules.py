@@ -167,6 +167,10 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
                          f"{here}.currency", f"{here}.currency is required for a fixed amount")
             _duration(step.get("valid_for", "P7D"), f"{here}.valid_for")
             channels = step.get("channels", "all")
+            categories = step.get("categories", [])
+            _require(categories == "interests" or (isinstance(categories, list) and len(categories) <= 20 and all(
+                isinstance(c, str) and 0 < len(c) <= 120 for c in categories)), f"{here}.categories",
+                f"{here}.categories must be a list of categories or \"interests\" (the person's top interests)")
             _require(channels in ("all", "store", "online") or (
                 isinstance(channels, list) and 0 < len(channels) <= 50 and all(isinstance(c, str) for c in channels)),
                 f"{here}.channels", f"{here}.channels must be \"all\", \"store\", \"online\" or a list of codes")

@@ -290,11 +290,18 @@ def _coupon(conn: Connection, clock: Clock, settings: Settings, rule: dict[str, 
     code = "AU-" + secrets.token_hex(4).upper()
     ends = clock.now() + timedelta(seconds=parse_duration(step.get("valid_for", "P7D")))
     channels = _coupon_channels(conn, step.get("channels", "all"))
+    categories = step.get("categories") or []
+    if categories == "interests":  # a personal offer on what they care about: their top interest tags
+        interests = [t for t in customers_queries.customer_view(conn, clock, customer)["tags"] if t["source"] == "auto"]
+        categories = [t["tag"] for t in interests[:3]]
+        if not categories:
+            log(conn, clock, run, "coupon", "skipped", "no interests known for this customer", step=index)
+            return None
     promotion = promotions_service.create_promotion(conn, clock, {
         "code": code, "name": f"{rule['name']} ({customer})"[:200], "kind": step["kind"],
         "value": None if step["kind"] == "free_shipping" else Decimal(str(step["value"])),
         "currency": step.get("currency"), "channels": channels, "customer_ids": [customer],
-        "categories": step.get("categories") or [], "ends_at": ends, "usage_limit": 1, "per_customer_limit": 1,
+        "categories": categories, "ends_at": ends, "usage_limit": 1, "per_customer_limit": 1,
         "priority": 0, "exclusive": False, "stackable": False, "active": True})
     conn.execute(automation_coupons.insert(), dict(code=code, promotion_id=promotion["id"], rule_id=rule["id"],
                                                    run_id=run["id"], customer_id=customer, created_at=clock.now()))

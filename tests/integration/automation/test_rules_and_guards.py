@@ -179,3 +179,23 @@ def test_an_erased_customer_leaves_no_address_or_text_in_automation_messages_and
     [message] = ok(shop.get(f"/api/v1/automations/{rule['id']}/messages"))["items"]
     assert (message["to"], message["body"]) == ("erased", "")
     assert ok(shop.get("/api/v1/audiences")) == []
+
+
+def test_a_personal_offer_is_scoped_to_the_persons_interests(shop: TestClient, db: Database, clock: ManualClock,
+                                                            work) -> None:
+    rule = ok(shop.post("/api/v1/automations", json={
+        "name": "Oferta personal", "trigger": {"event": "store_visit"}, "conditions": [],
+        "steps": [{"action": "coupon", "kind": "percent", "value": "15", "categories": "interests"}],
+        "active": True}), 201)
+    app = {"Authorization": f"Bearer {make_key(db, clock, 'channel', channel='app')}"}
+    ok(shop.post("/api/v1/events", headers=app, json=[{
+        "type": "product_viewed", "channel": "app", "at": clock.now().isoformat(),
+        "identity": {"phone": "+34600000051"}, "properties": {"sku": "TEE-M", "category": "apparel"}}]))
+    visit(shop, db, clock, "+34600000051")
+    visit(shop, db, clock, "+34600000052")  # nobody knows what this one likes
+    work()
+    [issued] = [e for e in ok(shop.get(f"/api/v1/automations/{rule['id']}/log"))["items"] if e["action"] == "coupon"
+                and e["outcome"] == "done"]
+    promotion = ok(shop.get(f"/api/v1/promotions/{issued['detail']['promotion_id']}"))
+    assert promotion["categories"] == ["apparel"] and promotion["usage_limit"] == 1
+    assert "no interests known for this customer" in reasons(shop, rule["id"])
