@@ -24,6 +24,7 @@ TRIGGERS: dict[str, str] = {
     "pickup.ready": "order.ready_for_pickup",
     "order.delivered": "order.delivered",
     "order.shipped": "order.shipped",
+    "customer.created": "customer.created",
     "customer.updated": "customer.updated",
     "segment.entered": "segment.entered",
     "segment.left": "segment.left",

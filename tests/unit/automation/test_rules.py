@@ -27,6 +27,7 @@ def test_the_smallest_rule_is_valid_as_written() -> None:
         "Carrito", {"event": "cart.abandoned"}, [], True)
     assert rules.trigger_type(rule["trigger"]) == "cart.abandoned"
     assert rules.trigger_type({"event": "store_visit"}) == "customer.store_visit"
+    assert rules.trigger_type({"event": "customer.created"}) == "customer.created"
 
 
 @pytest.mark.parametrize(("change", "field"), [
