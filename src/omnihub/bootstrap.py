@@ -32,6 +32,7 @@ ROOMS: tuple[str, ...] = (
     "omnihub.billing",
     "omnihub.messaging",
     "omnihub.service",
+    "omnihub.automation",
     "omnihub.connectors.nats",
     "omnihub.connectors.hub",
     "omnihub.connectors.shopify",

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     # to <link base><token> when a base is set (a page of the shop that posts to /api/v1/csat/{token}).
     service_csat: bool = False
     service_csat_link_base: str = ""
+    # Automations: the hub's public address (unsubscribe, open-pixel and tracked links in messages), the time zone
+    # for quiet hours when a person's phone gives none, and the From of marketing e-mail.
+    public_url: str = "http://localhost:8000"
+    automation_timezone: str = "UTC"
+    marketing_email: str = "news@omnihub.local"
 
     @field_validator("outbound_allow")
     @classmethod

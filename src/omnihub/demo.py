@@ -604,6 +604,15 @@ def load_demo(db: Database, clock: Clock, console: Console | None = None) -> str
         return _summary(conn, clock, reused=not (shop_loaded or people_loaded))
 
 
+def _switch_on_recipes(conn: Connection, clock: Clock) -> None:
+    """The built-in automation recipes come installed but off; the demo shop runs them all."""
+    from omnihub.automation.recipes import RECIPES
+    from omnihub.automation.rulebook import set_active
+
+    for key in RECIPES:
+        set_active(conn, clock, key, True)
+
+
 def _load_shop(db: Database, clock: Clock, progress: Progress) -> bool:
     """Locations, channels, products, prices and stock, in one transaction. False if already there."""
     with db.read() as conn:
@@ -625,8 +634,12 @@ def _load_shop(db: Database, clock: Clock, progress: Progress) -> bool:
         for spec in specs:
             catalog.create_channel(conn, clock, {"code": spec.code, "name": spec.name, "kind": spec.kind,
                                                  "currency": CURRENCY, "country": COUNTRY,
-                                                 "locations": spec.locations, "stock_buffer": spec.stock_buffer})
+                                                 "locations": spec.locations, "stock_buffer": spec.stock_buffer,
+                                                 # online carts left 4 hours are abandoned (automation recipes)
+                                                 "cart_abandoned_after": "PT4H" if spec.kind in ("web", "app")
+                                                 else None})
             progress.advance(task)
+        _switch_on_recipes(conn, clock)
         task = progress.add_task("products", total=len(products))
         for product in products:
             catalog.create_product(conn, clock, {"sku": product.sku, "name": product.name,

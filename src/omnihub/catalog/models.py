@@ -36,6 +36,9 @@ channels = sa.Table(
     sa.Column("shipping_fee", Money, nullable=False, server_default="0"),
     # Minutes a cart's lines hold stock while the customer shops (0: no hold).
     sa.Column("cart_hold_minutes", sa.Integer, nullable=False, server_default="0"),
+    # Seconds a cart with a known customer and items stays untouched before it counts as abandoned (NULL: never;
+    # the automation room's scan emits `cart.abandoned`).
+    sa.Column("cart_abandoned_after", sa.Integer, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.CheckConstraint("stock_buffer >= 0", name="stock_buffer_not_negative"),

@@ -104,6 +104,7 @@ def _channel(row: Any, locations: list[str]) -> dict[str, Any]:
         "prices_include_tax": row.prices_include_tax,
         "shipping_fee": Decimal(format_amount(row.shipping_fee, row.currency)),
         "cart_hold_minutes": row.cart_hold_minutes,
+        "cart_abandoned_after": row.cart_abandoned_after,
     }
 
 

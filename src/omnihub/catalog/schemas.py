@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
+from omnihub.core.durations import format_duration, parse_duration
 from omnihub.core.schemas import AmountIn, Code, Currency, JsonObject, MoneyStr, Sku, Strict
 
 ChannelKind = Literal["web", "app", "store", "marketplace", "social", "wholesale"]
@@ -57,6 +58,16 @@ class ChannelCreate(Strict):
     shipping_fee: AmountIn = Field(default=Decimal(0), ge=0, description="Flat home-delivery fee.")
     cart_hold_minutes: StrictInt = Field(default=0, ge=0, le=24 * 60,
                                          description="Carts hold stock this long (0: no hold).")
+    cart_abandoned_after: str | None = Field(
+        default=None, max_length=40, description="ISO 8601 duration (`PT4H`, seconds allowed): a cart with a known "
+        "customer and items untouched this long is abandoned (`cart.abandoned`). Null: never.")
+
+    @field_validator("cart_abandoned_after")
+    @classmethod
+    def _abandoned_after(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)  # the service stores it as seconds
+        return value
 
 
 class ChannelUpdate(Strict):
@@ -67,6 +78,15 @@ class ChannelUpdate(Strict):
     prices_include_tax: bool | None = None
     shipping_fee: AmountIn | None = Field(default=None, ge=0)
     cart_hold_minutes: StrictInt | None = Field(default=None, ge=0, le=24 * 60)
+    cart_abandoned_after: str | None = Field(default=None, max_length=40, description="ISO 8601 duration; null: "
+                                             "no abandoned-cart scan for this channel.")
+
+    @field_validator("cart_abandoned_after")
+    @classmethod
+    def _abandoned_after(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)  # the service stores it as seconds
+        return value
 
 
 class ChannelOut(BaseModel):
@@ -80,6 +100,12 @@ class ChannelOut(BaseModel):
     prices_include_tax: bool
     shipping_fee: MoneyStr
     cart_hold_minutes: int
+    cart_abandoned_after: str | None = None
+
+    @field_validator("cart_abandoned_after", mode="before")
+    @classmethod
+    def _as_duration(cls, value: object) -> str | None:
+        return format_duration(value) if isinstance(value, int) else value  # type: ignore[return-value]
 
 
 class PriceIn(Strict):

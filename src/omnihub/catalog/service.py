@@ -22,6 +22,7 @@ from omnihub.catalog.models import (
 from omnihub.core import reference
 from omnihub.core.clock import Clock
 from omnihub.core.db import upsert
+from omnihub.core.durations import parse_duration
 from omnihub.core.events import emit, emit_many
 from omnihub.core.money import parse_amount
 
@@ -145,6 +146,8 @@ def create_channel(conn: Connection, clock: Clock, data: dict[str, Any]) -> dict
             prices_include_tax=data.get("prices_include_tax", True),
             shipping_fee=parse_amount(data.get("shipping_fee", 0), data["currency"], field="shipping_fee"),
             cart_hold_minutes=data.get("cart_hold_minutes", 0),
+            cart_abandoned_after=(parse_duration(data["cart_abandoned_after"])
+                                  if data.get("cart_abandoned_after") else None),
             created_at=now,
             updated_at=now,
         )
@@ -161,6 +164,9 @@ def update_channel(conn: Connection, clock: Clock, code: str, changes: dict[str,
     reference.changed(conn)
     editable = ("name", "country", "stock_buffer", "prices_include_tax", "shipping_fee", "cart_hold_minutes")
     values = {k: v for k, v in changes.items() if k in editable and v is not None}
+    if "cart_abandoned_after" in changes:  # null switches the abandoned-cart scan off for the channel
+        after = changes["cart_abandoned_after"]
+        values["cart_abandoned_after"] = parse_duration(after) if after is not None else None
     if "shipping_fee" in values:
         values["shipping_fee"] = parse_amount(values["shipping_fee"], current["currency"], field="shipping_fee")
     if values:

@@ -19,6 +19,10 @@ carts = sa.Table(
     sa.Column("order_id", sa.String(40), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # The abandoned-cart scan (commerce.queries.idle_carts): open carts of a known customer, by when last touched.
+    sa.Index("ix_carts_idle", "channel_code", "updated_at", "id",
+             postgresql_where=sa.text("status = 'open' AND customer_id IS NOT NULL"),
+             sqlite_where=sa.text("status = 'open' AND customer_id IS NOT NULL")),
 )
 
 cart_lines = sa.Table(

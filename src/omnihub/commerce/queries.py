@@ -340,3 +340,61 @@ def oversold_orders(conn: Connection, *, limit: int = 50, scan: int = 1000) -> l
             if len(found) >= limit:
                 break
     return found
+
+
+def idle_carts(conn: Connection, channel: str, *, after: datetime, after_id: str = "", upto: datetime, limit: int
+               ) -> list[dict[str, Any]]:
+    """Open carts of `channel` with a known customer and at least one line, last touched after (after, after_id)
+    and at or before `upto`, oldest first (then by id): the carts whose idle threshold passed since the automation
+    scan last looked (automation.carts)."""
+    has_lines = sa.exists().where(cart_lines.c.cart_id == carts.c.id)
+    later = sa.or_(carts.c.updated_at > after, sa.and_(carts.c.updated_at == after, carts.c.id > after_id))
+    rows = conn.execute(
+        sa.select(carts.c.id, carts.c.customer_id, carts.c.updated_at)
+        .where(carts.c.channel_code == channel, carts.c.status == "open", carts.c.customer_id.is_not(None),
+               later, carts.c.updated_at <= upto, has_lines)
+        .order_by(carts.c.updated_at, carts.c.id).limit(limit))
+    return [{"id": r.id, "customer_id": r.customer_id, "updated_at": as_utc(r.updated_at)} for r in rows]
+
+
+def lines_of_carts(conn: Connection, cart_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The lines of many carts at once (sku, quantity, the unit price stamped when added), in cart order."""
+    found: dict[str, list[dict[str, Any]]] = {cart_id: [] for cart_id in cart_ids}
+    for start in range(0, len(cart_ids), 1000):
+        chunk = cart_ids[start:start + 1000]
+        rows = conn.execute(sa.select(cart_lines.c.cart_id, cart_lines.c.sku, cart_lines.c.quantity,
+                                      cart_lines.c.unit_price).where(cart_lines.c.cart_id.in_(chunk))
+                            .order_by(cart_lines.c.cart_id, cart_lines.c.position))
+        for r in rows:
+            found[r.cart_id].append({"sku": r.sku, "quantity": r.quantity, "unit_price": Decimal(r.unit_price)})
+    return found
+
+
+def bought_together(conn: Connection, skus: list[str], *, limit: int = 200) -> dict[str, int]:
+    """SKUs sold in the same orders as any of `skus` (not those themselves), with the number of such orders."""
+    if not skus:
+        return {}
+    a, b = order_lines.alias("a"), order_lines.alias("b")
+    rows = conn.execute(
+        sa.select(b.c.sku, sa.func.count(sa.distinct(b.c.order_id)).label("n"))
+        .select_from(a.join(b, sa.and_(a.c.order_id == b.c.order_id, b.c.sku != a.c.sku)))
+        .where(a.c.sku.in_(skus), b.c.sku.not_in(skus))
+        .group_by(b.c.sku).order_by(sa.desc("n"), b.c.sku).limit(limit))
+    return {r.sku: int(r.n) for r in rows}
+
+
+def skus_bought_by(conn: Connection, customer_ids: list[str]) -> dict[str, int]:
+    """What these profiles bought: SKU → units."""
+    if not customer_ids:
+        return {}
+    rows = conn.execute(sa.select(order_lines.c.sku, sa.func.sum(order_lines.c.quantity))
+                        .select_from(order_lines.join(orders, orders.c.id == order_lines.c.order_id))
+                        .where(orders.c.customer_id.in_(customer_ids)).group_by(order_lines.c.sku))
+    return {sku: int(n) for sku, n in rows}
+
+
+def best_sellers(conn: Connection, *, limit: int = 200) -> dict[str, int]:
+    """The SKUs in the most orders (the fallback when nothing is known of a person or product)."""
+    rows = conn.execute(sa.select(order_lines.c.sku, sa.func.count(sa.distinct(order_lines.c.order_id)).label("n"))
+                        .group_by(order_lines.c.sku).order_by(sa.desc("n"), order_lines.c.sku).limit(limit))
+    return {r.sku: int(r.n) for r in rows}

@@ -24,10 +24,11 @@ PAGES: dict[str, tuple[str, ...]] = {
     "reply-templates": ("admin", "agent"),
     "kb": ("admin", "agent"),  # the knowledge base the service bot answers from
     "connectors": ("admin",),
+    "automations": ("admin", "marketer"),
     "profile": ROLES,
 }
-MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "reply-templates", "kb",
-              "webhooks", "connectors")
+MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "automations",
+              "reply-templates", "kb", "webhooks", "connectors")
 
 # What each role may do, beyond opening a page.
 ACTIONS: dict[str, tuple[str, ...]] = {
@@ -48,6 +49,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "template.edit": ("admin",),  # the API lets only admins write reply templates
     "kb.delete": ("admin",),
     "connector.replay": ("admin",),
+    "automation.edit": ("admin", "marketer"),
 }
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock
-from omnihub.core.events import emit
+from omnihub.core.events import emit, emit_many
 from omnihub.customers import errors, rules
 from omnihub.customers.models import customer_credit, customer_events, customer_stats, customer_tags
 from omnihub.customers.queries import store_credit_balance
@@ -61,6 +61,12 @@ def ingest_events(conn: Connection, clock: Clock, events: Sequence[dict[str, Any
         for tag, weight in rules.interest_tags(event["type"], properties):
             tags[(cid, tag)] = tags.get((cid, tag), 0.0) + rules.epoch_score(weight, min(at, now))
     write_rows(conn, customer_events, rows)
+    # A check-in at a store is a moment other rooms act on (automations): it goes out as an event too.
+    visits = [("customer.store_visit", {"customer_id": r["customer_id"], "channel": r["channel"],
+                                        "at": r["occurred_at"].isoformat(), "properties": r["properties"]})
+              for r in rows if r["type"] == "store_visit"]
+    if visits:
+        emit_many(conn, clock, visits)
     _bump_stats(conn, [{"customer_id": c, "owner_id": c, "channel": ch, "events_count": n, "last_seen_at": at}
                        for (c, ch), (n, at) in sorted(stats.items())])
     _bump_tags(conn, now, tags)

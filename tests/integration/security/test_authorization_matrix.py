@@ -77,6 +77,8 @@ OK, DENIED, HIDDEN, NOAUTH = "OK", "DENIED 403", "HIDDEN 404", "NOAUTH 401"
 ADDRESS = {"line1": "Gran Via 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
            "lat": 40.42, "lon": -3.70}
 PRICES = {"TEE": "20.00", "MUG": "10.00", "SCARF": "30.00"}
+AUTOMATION = {"name": "Carrito", "trigger": {"event": "cart.abandoned"}, "conditions": [],
+              "steps": [{"action": "send", "channel": "email", "template": "abandoned_cart"}], "active": True}
 META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
 # API routes a provider calls without a key: they are authenticated by what the request carries (Meta's verify
 # token, the X-Hub-Signature-256 of the body), so every caller with a correct request gets in; a wrong one is
@@ -87,6 +89,11 @@ SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connec
                     "POST /api/v1/connectors/shopify/{channel}/webhooks",
                     "POST /api/v1/connectors/woocommerce/{channel}/webhooks"}
 SHOPIFY_SECRET, WOO_SECRET = "matrix-shopify-secret", "matrix-woo-secret"
+SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
+                    # the links inside automation messages: the unguessable token in the path is the key
+                    "GET /api/v1/automation/u/{token}", "POST /api/v1/automation/u/{token}",
+                    "GET /api/v1/automation/o/{token}.gif", "GET /api/v1/automation/c/{token}/{index}",
+                    "GET /api/v1/automation/nps/{token}", "POST /api/v1/automation/nps/{token}"}
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -207,6 +214,8 @@ class World:
         ids["draft"] = self.draft()
         ids["reservation"] = self.reservation()
         ids["merge"] = self.merge()
+        ids["automation"] = self.automation()
+        ids["segment"] = self.segment()
         ids["promotion"] = self.post("/promotions", {"code": _unique("P"), "kind": "percent", "value": "10"},
                                      headers=self.keys[MARKETER])["id"]
         ids["price_list"] = self.post("/price-lists", {"code": _unique("pl"), "name": "B2B", "currency": "EUR"})[
@@ -217,6 +226,40 @@ class World:
         return self
 
     # ---- factories: a fresh resource in the `web` channel / at the `mad` store --------------------------------
+
+    def automation(self) -> str:
+        return str(self.post("/automations", AUTOMATION, headers=self.keys[MARKETER], status=201)["id"])
+
+    def survey_token(self) -> str:
+        """An NPS survey an automation sent (answered once per token: each call makes a new one)."""
+        return self.automation_token(template="nps_survey", to=f"{_unique('nps')}@correo.es")
+
+    def automation_token(self, template: str | None = None, to: str = "ana@correo.es") -> str:
+        """A message an automation sent (its token opens the unsubscribe page, the pixel and its tracked link)."""
+        from omnihub.automation.models import automation_messages
+
+        token = _unique("tok")
+        with self.db.transaction() as conn:
+            conn.execute(automation_messages.insert(), dict(
+                id=_unique("amsg"), rule_id=self.ids["automation"], run_id="run_x", customer_id=None,
+                channel="email", purpose="email_marketing", to=to, subject="Hola", body="Hola",
+                links=["http://testserver/healthz"], token=token, status="sent", attempts=1, template=template,
+                created_at=self.clock.now()))
+        return token
+
+    def segment(self) -> str:
+        rule = {"name": _unique("seg"), "conditions": [{"field": "customer.orders_count", "op": ">=", "value": 1}]}
+        return str(self.post("/segments", rule, headers=self.keys[MARKETER], status=201)["id"])
+
+    def audience(self) -> str:
+        """An ad audience with one member (the audience step's table, written as that step would)."""
+        from omnihub.automation.models import automation_audience_members
+
+        name, customer = _unique("aud"), self.customer()
+        with self.db.transaction() as conn:
+            conn.execute(automation_audience_members.insert(), dict(audience=name, customer_id=customer,
+                                                                    added_at=self.clock.now()))
+        return name
 
     def customer(self) -> str:
         return str(self.post("/customers", {"name": "Ana", "identities": [
@@ -725,6 +768,55 @@ ROWS: dict[str, Row] = {
     # ---- imports (docs/imports.md): admin only --------------------------------------------------------------
     "POST /api/v1/imports": row(lambda w: _import_upload(), allow(ADMIN)),
     "GET /api/v1/imports/{job_id}": row(lambda w: Call(f"{V1}/imports/{_import_job(w)}"), allow(ADMIN)),
+    # ---- automation: marketers and admins; the links inside messages are public (the token is the key) -------
+    "POST /api/v1/automations": row(lambda w: Call(f"{V1}/automations", AUTOMATION), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations": row(lambda w: Call(f"{V1}/automations"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}"),
+                                             allow(ADMIN, MARKETER)),
+    "PATCH /api/v1/automations/{rule_id}": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}",
+                                                              {"active": False}), allow(ADMIN, MARKETER)),
+    "DELETE /api/v1/automations/{rule_id}": row(lambda w: Call(f"{V1}/automations/{w.automation()}"),
+                                                allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/log": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}/log"),
+                                                 allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/runs": row(lambda w: Call(f"{V1}/automations/{w.ids['automation']}/runs"),
+                                                  allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/messages": row(
+        lambda w: Call(f"{V1}/automations/{w.ids['automation']}/messages"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automations/{rule_id}/results": row(
+        lambda w: Call(f"{V1}/automations/{w.ids['automation']}/results"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/automation/u/{token}": row(lambda w: Call(f"{V1}/automation/u/{w.automation_token()}"), public()),
+    "POST /api/v1/automation/u/{token}": row(lambda w: Call(f"{V1}/automation/u/{w.automation_token()}",
+                                                            content=b"List-Unsubscribe=One-Click"), public()),
+    "GET /api/v1/automation/nps/{token}": row(lambda w: Call(f"{V1}/automation/nps/{w.survey_token()}"),
+                                              public()),
+    "POST /api/v1/automation/nps/{token}": row(lambda w: Call(f"{V1}/automation/nps/{w.survey_token()}",
+                                                              {"score": 9}), public()),
+    "GET /api/v1/automation/o/{token}.gif": row(lambda w: Call(f"{V1}/automation/o/{w.automation_token()}.gif"),
+                                                public()),
+    "GET /api/v1/automation/c/{token}/{index}": row(lambda w: Call(f"{V1}/automation/c/{w.automation_token()}/0"),
+                                                    public()),
+    "GET /api/v1/products/{sku}/related": row(lambda w: Call(f"{V1}/products/TEE/related", params={"channel": "web"}),
+                                              allow(*EVERY_KEY, hidden=()) | {CHANNEL_OTHER: DENIED}),
+    "GET /api/v1/customers/{customer_id}/recommendations": row(
+        lambda w: Call(f"{V1}/customers/{w.customer()}/recommendations", params={"channel": "web"}),
+        allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)),
+    "POST /api/v1/segments": row(lambda w: Call(f"{V1}/segments", {"name": "VIP", "conditions": [
+        {"field": "customer.tags", "op": "contains", "value": "vip"}]}), allow(ADMIN, MARKETER)),
+    "GET /api/v1/segments": row(lambda w: Call(f"{V1}/segments"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/segments/{segment_id}": row(lambda w: Call(f"{V1}/segments/{w.ids['segment']}"),
+                                             allow(ADMIN, MARKETER)),
+    "POST /api/v1/segments/{segment_id}/recompute": row(
+        lambda w: Call(f"{V1}/segments/{w.ids['segment']}/recompute"), allow(ADMIN, MARKETER)),
+    "GET /api/v1/segments/{segment_id}/members": row(lambda w: Call(f"{V1}/segments/{w.ids['segment']}/members"),
+                                                     allow(ADMIN, MARKETER)),
+    "DELETE /api/v1/segments/{segment_id}": row(lambda w: Call(f"{V1}/segments/{w.segment()}"),
+                                                allow(ADMIN, MARKETER)),
+    "GET /api/v1/audiences": row(lambda w: Call(f"{V1}/audiences"), allow(ADMIN, MARKETER)),
+    "POST /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports",
+                                                                {"format": "meta"}), allow(ADMIN, MARKETER)),
+    "GET /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports"),
+                                                allow(ADMIN, MARKETER)),
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),

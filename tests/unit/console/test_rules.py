@@ -15,7 +15,7 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 def test_each_role_gets_its_own_menu_and_admin_gets_everything() -> None:
     assert rules.menu("associate") == ["counter", "orders", "customers", "inventory"]
     assert rules.menu("agent") == ["inbox", "orders", "customers", "catalog", "reply-templates", "kb"]
-    assert rules.menu("marketer") == ["dashboard", "customers", "catalog"]
+    assert rules.menu("marketer") == ["dashboard", "customers", "catalog", "automations"]
     assert rules.menu("admin") == list(rules.MENU_ORDER)
     assert not rules.may_open("associate", "webhooks") and not rules.may_open("marketer", "kb")
     assert not rules.may("agent", "order.collect") and rules.may("associate", "order.collect")

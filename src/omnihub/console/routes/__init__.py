@@ -13,6 +13,7 @@ STATIC = Path(__file__).parent.parent / "static"
 def install(app: FastAPI) -> None:
     from omnihub.console.routes import (
         auth,
+        automations,
         catalog,
         connectors,
         counter,
@@ -28,7 +29,7 @@ def install(app: FastAPI) -> None:
     )
 
     router = APIRouter(include_in_schema=False)
-    for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, webhooks, inbox,
+    for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, automations, webhooks, inbox,
                    reply_templates, kb, connectors):
         router.include_router(module.router)
     app.include_router(router)
