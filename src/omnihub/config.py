@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     outbound_allow: str = ""
     # Service desk: a resolved conversation reopens on a new message within this many hours (else a new one opens).
     service_reopen_hours: float = 72.0
+    # Priority rule "high_value": a customer whose lifetime value (the 360 view's, in the shop's currency) reaches
+    # this gets priority on every conversation. Unset: the rule is off (a threshold depends on the shop).
+    service_high_value_from: Decimal | None = Field(default=None, gt=0)
     # The support mailbox: From of e-mailed replies; `local+<token>@domain` threads the customer's answers.
     support_email: str = "support@omnihub.local"
     # Replies to customers: attempts before a reply is failed, and the first backoff step (doubles each try).

@@ -164,6 +164,11 @@ def store_credit_balance(conn: Connection, customer_id: str, currency: str) -> D
     return sum((Decimal(a) for a in amounts), Decimal(0)).quantize(Decimal("0.0001"))
 
 
+def stats_of(conn: Connection, customer_id: str) -> dict[str, Any]:
+    """A customer's purchase stats (orders, lifetime value, …) as the 360 view shows them, for other rooms' rules."""
+    return _stats(conn, customer_id)
+
+
 def _stats(conn: Connection, cid: str) -> dict[str, Any]:
     per_channel: dict[str, dict[str, Any]] = {}
     for r in conn.execute(sa.select(customer_stats).where(customer_stats.c.customer_id == cid)):

@@ -79,7 +79,8 @@ async def _body(request: Request, limit: int) -> bytes:
 
 def _receive(ctx: Context, inbound: service.Inbound) -> dict[str, Any]:
     return retrying(ctx.db, lambda conn: service.receive(
-        conn, ctx.clock, inbound, reopen_window=_window(ctx), actor=ctx.principal.key_id))
+        conn, ctx.clock, inbound, reopen_window=_window(ctx), actor=ctx.principal.key_id,
+        high_value_from=ctx.settings.service_high_value_from))
 
 
 def _answer(receipt: dict[str, Any], response: Response) -> dict[str, Any]:
@@ -155,7 +156,8 @@ async def meta_webhook(request: Request,
             inbound = channels.meta_inbound(message, connections[message.account_id])
             try:
                 receipt = retrying(state.db, lambda conn, i=inbound: service.receive(
-                    conn, state.clock, i, reopen_window=window, actor="meta"))
+                    conn, state.clock, i, reopen_window=window, actor="meta",
+                    high_value_from=state.settings.service_high_value_from))
             except (ValidationFailed, Conflict):  # an identity that must not identify anyone (blocked, erased)
                 counts["ignored"] += 1
                 continue

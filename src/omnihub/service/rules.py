@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
@@ -444,10 +445,15 @@ def _when(value: Any) -> datetime | None:
 
 
 def priority_reasons(orders: Sequence[Mapping[str, Any]], text: str, now: datetime,
-                     *, recent: timedelta = timedelta(days=30)) -> list[dict[str, Any]]:
+                     *, recent: timedelta = timedelta(days=30), lifetime_value: Decimal | None = None,
+                     high_value_from: Decimal | None = None) -> list[dict[str, Any]]:
     """Why this conversation matters more than others, each reason naming its rule and the fact behind it:
-    an order late against its promise, a pickup that expired, a refund asked for, complaint words."""
+    an order late against its promise, a pickup that expired, a refund asked for, complaint words, a customer
+    whose lifetime value reaches `high_value_from` (the shop's threshold; no threshold, no such rule)."""
     reasons: list[dict[str, Any]] = []
+    if high_value_from is not None and lifetime_value is not None and lifetime_value >= high_value_from:
+        reasons.append({"rule": "high_value",
+                        "why": f"A high-value customer: lifetime value {lifetime_value} (from {high_value_from})."})
     for order in orders:
         promised = _when(order.get("promised_at"))
         number = order.get("number")

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from omnihub.core.clock import Clock, SystemClock, as_utc
 from omnihub.core.db import new_id
 from omnihub.core.events import emit
 from omnihub.customers import activity as customer_activity
+from omnihub.customers import queries as customers_queries
 from omnihub.customers import resolution as customer_resolution
 from omnihub.customers.writes import RetryResolution
 from omnihub.service import csat, errors, rules, sla, tags
@@ -116,14 +118,16 @@ def _existing(conn: Connection, channel: str, external_id: str | None) -> Any:
 PRIORITY_ORDERS = 20  # the customer's latest orders the priority rules look at
 
 
-def _priority_reasons(conn: Connection, customer_id: str, text: str, now: datetime) -> list[dict[str, Any]]:
+def _priority_reasons(conn: Connection, customer_id: str, text: str, now: datetime,
+                      high_value_from: Decimal | None) -> list[dict[str, Any]]:
     orders = commerce_queries.orders_of_customer(conn, [customer_id], limit=PRIORITY_ORDERS, cursor=None)["items"]
-    return rules.priority_reasons(orders, text, now)
+    value = customers_queries.stats_of(conn, customer_id)["lifetime_value"] if high_value_from is not None else None
+    return rules.priority_reasons(orders, text, now, lifetime_value=value, high_value_from=high_value_from)
 
 
 
 def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: timedelta,
-            actor: str | None = None) -> dict[str, Any]:
+            actor: str | None = None, high_value_from: Decimal | None = None) -> dict[str, Any]:
     """Store a message from a person on their one conversation. A message already stored (same channel and
     external id) is answered with the first result and stored once: the unique key decides a race, and the
     loser's transaction, run again, finds the winner's row."""
@@ -184,7 +188,7 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
     conv = _row(conn, conversation_id)
     status = rules.status_after_inbound(conv.status)
     earlier = [] if placement.action == "reopen" else list(conv.priority_reasons or [])
-    reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now))
+    reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now, high_value_from))
     priority = rules.priority_of(reasons)
     conn.execute(conversations.update().where(C.id == conversation_id).values(
         status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,

@@ -3,6 +3,8 @@ complaint puts the customer on support hold (shown on the 360 view) while the co
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi.testclient import TestClient
 from tests.builders import channel, location, ok, product, stock
 from tests.integration.service.helpers import conversation, conversations, events_of, message
@@ -62,3 +64,23 @@ def test_refund_words_in_english_and_spanish(admin: TestClient) -> None:
         seen = conversation(admin, receipt["conversation_id"])
         assert [r["rule"] for r in seen["priority_reasons"]] == rules
         assert seen["priority"] == ("high" if rules else "normal")
+
+
+def test_a_customer_whose_lifetime_value_reaches_the_shops_threshold_gets_priority(
+        admin: TestClient, settings, db: Database, clock: ManualClock) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from omnihub.app import create_app
+
+    _order(admin, "vip@correo.es")  # 89.90 spent
+    vip_shop = create_app(settings.model_copy(update={"service_high_value_from": Decimal("80")}), db=db, clock=clock)
+    with Client(vip_shop, raise_server_exceptions=False) as api:
+        api.headers["Authorization"] = admin.headers["Authorization"]
+        vip = message(api, "webchat", {"email": "vip@correo.es"}, "Hola, una pregunta sobre tallas")
+        other = message(api, "webchat", {"email": "nuevo@correo.es"}, "Hola, una pregunta sobre tallas")
+        seen = conversation(api, vip["conversation_id"])
+        assert seen["priority"] == "high" and [r["rule"] for r in seen["priority_reasons"]] == ["high_value"]
+        assert "89.90" in seen["priority_reasons"][0]["why"]
+        assert conversation(api, other["conversation_id"])["priority"] == "normal"
+    plain = message(admin, "webchat", {"email": "vip@correo.es"}, "Otra pregunta")  # the default: rule off
+    assert conversation(admin, plain["conversation_id"])["priority"] == "high"  # kept from the earlier message

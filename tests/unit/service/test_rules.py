@@ -190,3 +190,12 @@ def test_odd_payloads_never_break_parsing(payload: dict) -> None:
     assert all(len(m.external_id) <= 300 and m.at is not None for m in messages)
     rules.meta_accounts(payload)
     assert kind in ("whatsapp", "instagram") and isinstance(statuses, list)
+
+
+def test_a_high_value_customer_is_a_reason_only_when_the_shop_sets_a_threshold() -> None:
+    from decimal import Decimal
+
+    assert rules.priority_reasons([], "Hola", NOW, lifetime_value=Decimal("2150.00")) == []  # no threshold: off
+    below = rules.priority_reasons([], "Hola", NOW, lifetime_value=Decimal("999.99"), high_value_from=Decimal(1000))
+    [vip] = rules.priority_reasons([], "Hola", NOW, lifetime_value=Decimal("1000.00"), high_value_from=Decimal(1000))
+    assert below == [] and vip["rule"] == "high_value" and "1000.00" in vip["why"]
