@@ -72,6 +72,7 @@ class Queue:
 QUEUES: tuple[Queue, ...] = (
     Queue("mine", N_("Mine"), (("assignee", "me"), ("status", "open"))),
     Queue("unassigned", N_("Unassigned"), (("assignee", "none"), ("status", "open"))),
+    Queue("teams", N_("My teams"), (("teams", "mine"), ("status", "open"))),  # the teams the person belongs to
     Queue("open", N_("All open"), (("status", "open"),)),
     Queue("breaching", N_("Breaching soon"), (("breaching", "soon"),)),  # an SLA due within 30 minutes
     Queue("breached", N_("SLA breached"), (("breaching", "breached"),)),

@@ -110,6 +110,11 @@ def agents(conn: Connection, *, team: str | None = None) -> list[dict[str, Any]]
             for n in names]
 
 
+def teams_of(conn: Connection, agent: str) -> list[str]:
+    """The codes of the teams an agent belongs to (the inbox's "My teams" queue)."""
+    return list(conn.execute(sa.select(TM.team_code).where(TM.agent == agent).order_by(TM.team_code)).scalars())
+
+
 def agent(conn: Connection, name: str) -> dict[str, Any]:
     found = [a for a in agents(conn) if a["agent"] == name]
     return found[0] if found else {"agent": name, "available": False, "updated_at": None, "teams": []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,11 +42,14 @@ def list_conversations(conn: Connection, *, limit: int, cursor: str | None, cust
                        status: str | None = None, assignee: str | None = None, channel: str | None = None,
                        priority: str | None = None, q: str | None = None, team: str | None = None,
                        tag: str | None = None, breaching: str | None = None, now: datetime | None = None,
-                       soon_minutes: int = 30) -> dict[str, Any]:
+                       soon_minutes: int = 30, teams: Sequence[str] | None = None) -> dict[str, Any]:
     """Newest activity first, paged by (last_message_at, id). `assignee`: an agent, or `none` for the queue of
     unassigned ones. `team`: a team's code, or `none`. `breaching`: `breached` (a live conversation past a due time
-    it has not met) or `soon` (not breached, a due time within `soon_minutes` of `now`)."""
+    it has not met) or `soon` (not breached, a due time within `soon_minutes` of `now`). `teams`: any of these
+    teams (none given: nothing)."""
     query = sa.select(conversations).where(C.merged_into.is_(None))
+    if teams is not None:
+        query = query.where(C.team_id.in_(list(teams)) if teams else sa.false())
     if team == "none":
         query = query.where(C.team_id.is_(None))
     elif team:

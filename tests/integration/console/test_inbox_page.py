@@ -265,3 +265,26 @@ def test_the_sla_tabs_show_conversations_about_to_breach_then_breached(admin, br
 
     assert [row in page.text for page in (*early, *soon, *late)] == [False, False, True, False, False, True]
     assert all(page.status_code == 200 for page in (*early, *soon, *late))
+
+
+def test_my_teams_tab_shows_the_open_conversations_of_the_teams_the_agent_belongs_to(
+        admin, browser_for, db, clock) -> None:
+    returns = _message(admin, "Una devolución, por favor")["conversation_id"]
+    other = _message(admin, "A question about sizes", email="bob@mail.com", name="Bob Stone")["conversation_id"]
+    email, password = make_user(db, clock, "agent")
+    agent = login(browser_for(), email, password)
+    with db.read() as conn:
+        from omnihub.console import queries as console_queries
+
+        user_id = next(u["id"] for u in console_queries.list_users(conn) if u["email"] == email)
+    ok(admin.post("/api/v1/teams", json={"code": "returns", "name": "Devoluciones"}), 201)
+    ok(admin.put(f"/api/v1/teams/returns/members/user:{user_id}"), 201)
+    ok(admin.post(f"/api/v1/conversations/{returns}/assign", json={"assignee": None, "team": "returns"}))
+
+    mine = agent.get("/inbox", params={"queue": "teams"})
+    outsider = login(browser_for(), *make_user(db, clock, "agent", email="outsider@shop.es"))
+    theirs = outsider.get("/inbox", params={"queue": "teams"})
+
+    assert mine.status_code == 200 and f'data-conversation="{returns}"' in mine.text
+    assert f'data-conversation="{other}"' not in mine.text
+    assert f'data-conversation="{returns}"' not in theirs.text  # not a member of any team

@@ -24,8 +24,8 @@ def test_each_role_gets_its_own_menu_and_admin_gets_everything() -> None:
 
 
 def test_inbox_queues_are_a_table_of_filters_and_an_unknown_tab_is_the_first() -> None:
-    assert [q.key for q in rules.QUEUES] == ["mine", "unassigned", "open", "breaching", "breached", "pending",
-                                            "snoozed", "resolved"]
+    assert [q.key for q in rules.QUEUES] == ["mine", "unassigned", "teams", "open", "breaching", "breached",
+                                            "pending", "snoozed", "resolved"]
     assert dict(rules.queue("breaching").params) == {"breaching": "soon"}
     assert dict(rules.queue("mine").params) == {"assignee": "me", "status": "open"}
     assert dict(rules.queue("unassigned").params) == {"assignee": "none", "status": "open"}

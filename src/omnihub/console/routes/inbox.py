@@ -23,8 +23,8 @@ from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, 
 from omnihub.core.errors import DomainError, ValidationFailed
 from omnihub.core.pagination import decode_cursor
 from omnihub.customers import queries as customers
+from omnihub.service import desk_queries, replies, service
 from omnihub.service import queries as service_queries
-from omnihub.service import replies, service
 from omnihub.service import rules as service_rules
 from omnihub.service.schemas import NoteIn, ReplyIn
 
@@ -66,6 +66,8 @@ def inbox(request: Request, queue: str = "mine", channel: str = "", priority: st
     names: dict[str, str | None] = {}
     with request.app.state.db.read() as conn:
         who = _who(_agents(conn))
+        if wanted.get("teams") == "mine":
+            wanted["teams"] = desk_queries.teams_of(conn, viewer.actor)
         try:
             decode_cursor(cursor or None)
             result = service_queries.list_conversations(
