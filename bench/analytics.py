@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, percentile, postgres_version
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PORT = 18700
+PORT = int(os.environ.get("OMNIHUB_BENCH_PORT", "18700"))
 SECRET = "bench-analytics-secret"
 SOLD = ("paid", "ready_for_pickup", "partially_shipped", "shipped", "delivered", "collected", "partially_returned",
         "returned")
@@ -358,15 +358,20 @@ def timed(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def main() -> None:
+    global PORT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--database", default="omnihub_bench_analytics")
     parser.add_argument("--repeat", type=int, default=20, help="Timed requests per endpoint")
     parser.add_argument("--pandas-repeat", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="Keep the generated database from the last run")
+    parser.add_argument("--generate-only", action="store_true", help="Make the database and stop (run --reuse later)")
+    parser.add_argument("--port", type=int, default=PORT, help="Port of the server the bench starts "
+                        "(or OMNIHUB_BENCH_PORT)")
     parser.add_argument("--max-age", type=float, default=300,
                         help="OMNIHUB_ANALYTICS_MAX_AGE_SECONDS of the server (0: each request reads PostgreSQL)")
     args = parser.parse_args()
+    PORT = args.port
 
     print(f"machine: {machine()}; {postgres_version(ADMIN_URL)}")
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
@@ -377,6 +382,8 @@ def main() -> None:
     else:
         url = fresh_database(args.database)
         print(f"generated {args.orders:,} orders in {generate(url, args.orders):.1f} s", flush=True)
+        if args.generate_only:
+            return
     with psycopg.connect(url) as conn:
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
                   for t in ("orders", "order_lines", "returns", "customer_events", "stock_ledger")}
