@@ -22,6 +22,7 @@ last full read is older than FULL_EVERY seconds (a safety net for anything a wat
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ log = logging.getLogger("omnihub.analytics")
 LOOKBACK = 300.0  # seconds: changes are re-read from a watermark at least this old
 FULL_EVERY = 86400.0  # seconds between full rebuilds, whatever the watermarks say
 EPOCH = "1970-01-01 00:00:00"
+_numbers = itertools.count(1)  # schema numbers, unique in the process (several engines may copy one database)
 # Work each refresh does on its new copy before publishing it (queries.py adds today's CLV): requests never pay it.
 WARMERS: list[Callable[[Reader], None]] = []
 
@@ -56,7 +58,8 @@ class Copy:
         self.generation = 0
         self.current: tuple[str, float, datetime, Any] | None = None  # (schema, monotonic, wall, last sale)
         self._older: list[str] = []
-        self.lock = threading.Lock()  # one refresh at a time
+        self.lock = threading.Lock()  # one refresh at a time (held for the whole refresh)
+        self._flag = threading.Lock()  # guards `refreshing` only: a request never waits for a refresh
         self.refreshing = False
         self.last_error: str | None = None
         self.last_kind = ""  # "full" or "incremental": what the latest refresh did
@@ -82,7 +85,7 @@ class Copy:
                       generation=schema)
 
     def refresh_in_background(self) -> None:
-        with self.lock:
+        with self._flag:
             if self.refreshing:
                 return
             self.refreshing = True
@@ -198,7 +201,7 @@ class Copy:
         return ""
 
     def _full(self, cursor: Any) -> None:
-        self.generation += 1
+        self.generation = next(_numbers)
         schema = f"{self.e.op}_raw{self.generation}"
         cursor.execute(f"CREATE SCHEMA {schema}")
         try:
@@ -270,7 +273,7 @@ class Copy:
         self.marks = old[-1:] + [m for m in self.marks if now - m[0] < LOOKBACK]
 
     def _derive(self, cursor: Any) -> str:
-        self.generation += 1
+        self.generation = next(_numbers)
         schema = f"{self.e.op}_s{self.generation}"
         places = {name: f"{self.raw_schema}.{name}" for name in sources.RAW}
         places.update({name: f"{schema}.{name}" for name in [*sources.DERIVED, *sources.AGGREGATES]})

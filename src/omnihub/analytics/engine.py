@@ -181,7 +181,7 @@ class Engine:
         import duckdb
 
         self._generation += 1
-        schema = f"{self.op}_s{self._generation}"
+        schema = f"{self.op}_l{self._generation}"
         wall = datetime.now(UTC)
         cursor = duck.cursor()
         try:

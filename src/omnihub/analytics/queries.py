@@ -356,8 +356,11 @@ def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, 
             f"needs at least {MIN_REPEAT_CUSTOMERS * 2} customers, {MIN_REPEAT_CUSTOMERS} of them with a repeat "
             "purchase")}
     else:
-        bg = rules.fit_bgnbd(x, t_x, T)
-        gg = rules.fit_gamma_gamma(x[repeat], m[repeat])
+        # A copy's refresh starts from the previous fit of this currency (same shop, a few more days of data).
+        before = kept[1] if kept and e.max_age > 0 and kept[1].get("fitted") else None
+        bg = rules.fit_bgnbd(x, t_x, T, rules.BgNbd(**before["bgnbd"]) if before else None)
+        gg = rules.fit_gamma_gamma(x[repeat], m[repeat],
+                                   rules.GammaGamma(**before["gamma_gamma"]) if before else None)
         model = {"fitted": True, "customers": len(x), "repeat_customers": int(repeat.sum()), "time_unit": "week",
                  "bgnbd": {"r": float(bg.r), "alpha": float(bg.alpha), "a": float(bg.a), "b": float(bg.b)},
                  "gamma_gamma": {"p": float(gg.p), "q": float(gg.q), "gamma": float(gg.gamma)}}
