@@ -282,6 +282,10 @@ class Copy:
             for name, sql in [*sources.DERIVED.items(), *sources.AGGREGATES.items()]:
                 order = f" ORDER BY {sources.ORDER_BY[name]}" if name in sources.ORDER_BY else ""
                 cursor.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM ({fill(sql, places)}) q{order}")
+            cursor.execute(f"CREATE TABLE {schema}.sales_wide AS SELECT * FROM ({fill(sources.SALES_WIDE, places)}) q"
+                           f" ORDER BY {sources.ORDER_BY['sales']}")
+            cursor.execute(f"DROP TABLE {schema}.sales")
+            cursor.execute(f"ALTER TABLE {schema}.sales_wide RENAME TO sales")
         except Exception:
             self._drop(schema)
             raise

@@ -75,15 +75,21 @@ def summary(db: Db, *, start: datetime | None = None, end: datetime | None = Non
     if currency:
         where += " AND currency = $currency"
         params["currency"] = currency
+    # One row per customer and currency of the period with their buyer facts. The copy's sales rows carry those
+    # facts and a number for the customer (sources.SALES_WIDE): no join, no hashing of id strings.
+    people = ("SELECT currency, ANY_VALUE(first_at) AS first_at, ANY_VALUE(second_at) AS second_at,"
+              " ANY_VALUE(multichannel_at) AS multichannel_at FROM p WHERE cno IS NOT NULL GROUP BY currency, cno"
+              if r.copy else
+              "SELECT pc.currency, h.first_at, h.second_at, h.multichannel_at"
+              " FROM (SELECT DISTINCT currency, customer FROM p WHERE customer IS NOT NULL) pc"
+              " JOIN {buyers} h ON h.customer = pc.customer")
     sql = f"""
     WITH p AS (SELECT * FROM {{sales}} WHERE TRUE {where}),
     t AS (SELECT currency, COUNT(*) AS orders, SUM(revenue) AS revenue, SUM(units) AS units FROM p GROUP BY currency),
-    c AS (SELECT pc.currency, COUNT(*) AS customers,
-                 COUNT(*) FILTER (WHERE h.first_at >= $start) AS new_customers,
-                 COUNT(*) FILTER (WHERE h.second_at < $end) AS repeat_customers,
-                 COUNT(*) FILTER (WHERE h.multichannel_at < $end) AS omnichannel_customers
-          FROM (SELECT DISTINCT currency, customer FROM p WHERE customer IS NOT NULL) pc
-          JOIN {{buyers}} h ON h.customer = pc.customer GROUP BY pc.currency)
+    c AS (SELECT currency, COUNT(*) AS customers, COUNT(*) FILTER (WHERE first_at >= $start) AS new_customers,
+                 COUNT(*) FILTER (WHERE second_at < $end) AS repeat_customers,
+                 COUNT(*) FILTER (WHERE multichannel_at < $end) AS omnichannel_customers
+          FROM ({people}) x GROUP BY currency)
     SELECT t.currency, t.orders, t.revenue, t.units, COALESCE(c.customers, 0), COALESCE(c.new_customers, 0),
            COALESCE(c.repeat_customers, 0), COALESCE(c.omnichannel_customers, 0)
     FROM t LEFT JOIN c ON c.currency = t.currency ORDER BY t.currency"""
@@ -117,7 +123,7 @@ def timeseries(db: Db, *, metric: str = "revenue", by: str = "day", start: datet
     params: dict[str, Any] = {}
     where = _period(start, end, params) + _filters(channel, location, params)
     value = {"revenue": "SUM(revenue)", "orders": "COUNT(*)", "units": "SUM(units)",
-             "customers": "COUNT(DISTINCT customer)"}[metric]
+             "customers": "COUNT(DISTINCT cno)" if r.copy else "COUNT(DISTINCT customer)"}[metric]
     currency = "currency" if metric == "revenue" else "NULL"
     key = split or "NULL"
     sql = f"""SELECT {currency} AS cur, {key} AS key, CAST(date_trunc('{by}', sold_at) AS DATE) AS bucket, {value}
@@ -189,7 +195,7 @@ def channels(db: Db, *, start: datetime | None = None, end: datetime | None = No
     WITH p AS (SELECT * FROM {{sales}} s WHERE TRUE {where}),
     sess AS (SELECT channel, COUNT(*) AS sessions FROM {{session_starts}} WHERE TRUE
              {_period(start, end, params, "seen_at")} GROUP BY channel)
-    SELECT p.channel, p.currency, COUNT(*), SUM(revenue), COUNT(DISTINCT customer),
+    SELECT p.channel, p.currency, COUNT(*), SUM(revenue), COUNT(DISTINCT {"cno" if r.copy else "customer"}),
            COUNT(*) FILTER (WHERE cart_channel IS NOT NULL AND cart_channel <> p.channel),
            ANY_VALUE(sess.sessions)
     FROM p LEFT JOIN sess ON sess.channel = p.channel GROUP BY p.channel, p.currency ORDER BY p.channel, p.currency"""

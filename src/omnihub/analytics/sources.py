@@ -220,3 +220,10 @@ OMNI_TOTALS = """
 HORIZON = "SELECT MAX(sold_at) AS last_sale FROM {sales}"
 
 AGGREGATES: dict[str, str] = {"cohort_cells": COHORT_CELLS, "omni_totals": OMNI_TOTALS, "horizon": HORIZON}
+
+# Copy only, after the tables above: `sales` gains each customer's buyer facts and a whole-number customer key
+# (`cno`, numbered per copy). Counting distinct customers of a period, and telling new, repeat and omnichannel
+# ones apart, then needs no join and no hashing of id strings (summary, channels).
+SALES_WIDE = """
+    SELECT s.*, b.cno, b.first_at, b.second_at, b.multichannel_at
+    FROM {sales} s LEFT JOIN (SELECT *, ROW_NUMBER() OVER () AS cno FROM {buyers}) b ON b.customer = s.customer"""
