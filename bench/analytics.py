@@ -446,6 +446,8 @@ def main() -> None:
     parser.add_argument("--refresh-orders", type=int, default=0,
                         help="After the timings: add this many orders (with returns and merges), time the "
                         "incremental refresh, and compare pandas with the refreshed answers")
+    parser.add_argument("--no-pandas", action="store_true",
+                        help="Time the API only (pandas' figures of an earlier run on the same data still apply)")
     parser.add_argument("--generate-only", action="store_true", help="Make the database and stop (run --reuse later)")
     parser.add_argument("--port", type=int, default=PORT, help="Port of the server the bench starts "
                         "(or OMNIHUB_BENCH_PORT)")
@@ -487,6 +489,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
+    if args.no_pandas:
+        return
     t0 = time.perf_counter()
     frames = load(url)
     load_ms = (time.perf_counter() - t0) * 1000
