@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, percentile, postgres_version
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PORT = 18700
+PORT = int(os.environ.get("OMNIHUB_BENCH_PORT", "18700"))
 SECRET = "bench-analytics-secret"
 SOLD = ("paid", "ready_for_pickup", "partially_shipped", "shipped", "delivered", "collected", "partially_returned",
         "returned")
@@ -194,7 +194,7 @@ def time_endpoints(key: str, repeat: int) -> tuple[dict[str, dict[str, float]], 
     timings: dict[str, dict[str, float]] = {}
     answers: dict[str, Any] = {}
     with httpx.Client(base_url=f"http://127.0.0.1:{PORT}/api/v1/analytics",
-                      headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
+                      headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
         for name, params in ENDPOINTS.items():
             t0 = time.perf_counter()
             first = client.get(f"/{name}", params=params)
@@ -214,6 +214,84 @@ def time_endpoints(key: str, repeat: int) -> tuple[dict[str, dict[str, float]], 
             print(f"  {name:12s} first {first_ms:8.1f} ms   p50 {timings[name]['p50']:7.1f} ms   "
                   f"p99 {timings[name]['p99']:7.1f} ms", flush=True)
     return timings, answers
+
+
+# ---- an incremental refresh ------------------------------------------------------------------------------------
+
+
+def change(url: str, end: str, orders: int) -> dict[str, int]:
+    """What a shop does between two refreshes: `orders` new sales inside the timed window, a return with its refund
+    on 1 in 5 of them, and 50 profiles merged into others (their orders move to the survivor without moving
+    updated_at, as the hub's merge does)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        run = conn.execute
+        first = run("SELECT count(*) FROM orders").fetchone()[0] + 1  # type: ignore[index]
+        customers = run("SELECT count(DISTINCT customer_id) FROM orders").fetchone()[0]  # type: ignore[index]
+        run(f"""
+        INSERT INTO orders (id, number, channel_code, customer_id, origin_customer_id, status, payment_status,
+                            currency, subtotal, discount, shipping, tax, total, prices_include_tax, shipping_tax,
+                            shipping_tax_rate, fulfilment, sourcing, promotions, created_at, updated_at)
+        SELECT 'ord_' || lpad(i::text, 9, '0'), 'B-' || i, ch, cus, cus, 'shipped', 'paid',
+               CASE WHEN ch = 'uk' THEN 'GBP' ELSE 'EUR' END, 50, 0, 0, 8.68, 50, true, 0, 0, '{{"type": "ship"}}',
+               '{{}}', '[]', '{end}'::timestamptz - (i - {first} + 1) * interval '7 second', now()
+        FROM (SELECT i, (ARRAY['web', 'app', 'store', 'uk'])[1 + i % 4] AS ch,
+                     'cus_' || lpad((1 + i % {max(customers, 1)})::text, 9, '0') AS cus
+              FROM generate_series({first}, {first + orders - 1}) i) x""")
+        run(f"""INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, discount,
+                                         tax_rate, tax, total, location_code, fulfilled, returned)
+                SELECT id, 1, 'SKU0001', 'Product', 'cat', 2, 25, 0, 21, 0, 50,
+                       CASE WHEN channel_code = 'store' THEN 'mad' ELSE 'wh' END, 2, 0
+                FROM orders WHERE number >= 'B-' AND id >= 'ord_{first:09d}'""")
+        back = run(f"""UPDATE orders SET status = 'partially_returned', updated_at = now()
+                       WHERE id >= 'ord_{first:09d}' AND (substr(id, 5)::int % 5) = 0 RETURNING id""").fetchall()
+        run("UPDATE order_lines SET returned = 1 WHERE order_id = ANY(%s)", ([r[0] for r in back],))
+        run("""INSERT INTO returns (id, order_id, location_code, condition, lines, refund_amount, refund_method,
+                                    created_at)
+               SELECT 'ret_' || id, id, 'mad', 'resellable', '[]', 25, 'original', now() FROM orders
+               WHERE id = ANY(%s)""", ([r[0] for r in back],))
+        merged = 0
+        for i in range(50):
+            gone, survivor = f"cus_{i * 97 + 50:09d}", f"cus_{i * 97 + 51:09d}"
+            if run("SELECT 1 FROM customer_aliases WHERE merged_id IN (%s, %s) OR survivor_id = %s",
+                   (gone, survivor, gone)).fetchone():
+                continue
+            run("INSERT INTO customer_aliases (merged_id, survivor_id, merge_id, created_at) "
+                "VALUES (%s, %s, %s, now())", (gone, survivor, f"mrg_b{i}"))
+            run("UPDATE orders SET customer_id = %s WHERE customer_id = %s", (survivor, gone))
+            merged += 1
+    return {"orders": orders, "returns": len(back), "merges": merged}
+
+
+def time_refresh(key: str, url: str, orders: int, max_age: float) -> dict[str, Any]:
+    """Change the database, wait until the copy is older than max-age, then ask until an answer shows the change
+    (a refresh in the background; requests meanwhile are answered from the previous copy and timed)."""
+    params = ENDPOINTS["summary"]
+    with httpx.Client(base_url=f"http://127.0.0.1:{PORT}/api/v1/analytics",
+                      headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
+        before = client.get("/summary", params=params).json()
+        t0 = time.perf_counter()
+        made = change(url, params["to"], orders)
+        print(f"  changed the database in {time.perf_counter() - t0:.1f} s: {made}", flush=True)
+        wait = max_age - (time.perf_counter() - t0) + 1
+        time.sleep(max(wait, 0))
+        started = time.perf_counter()
+        samples = []
+        while True:
+            t1 = time.perf_counter()
+            answer = client.get("/summary", params=params).json()
+            samples.append((time.perf_counter() - t1) * 1000)
+            if answer["data_as_of"] != before["data_as_of"]:
+                break
+            if time.perf_counter() - started > 3600:
+                raise RuntimeError("the copy was not refreshed within an hour")
+            time.sleep(0.5)
+    took = time.perf_counter() - started
+    samples.sort()
+    got = sum(i["orders"] for i in answer["items"]) - sum(i["orders"] for i in before["items"])
+    print(f"  refreshed in {took:.1f} s (seen by the first answer after it); {len(samples)} answers meanwhile, "
+          f"p50 {percentile(samples, 50):.1f} ms, p99 {percentile(samples, 99):.1f} ms; orders in the window "
+          f"+{got}", flush=True)
+    return {"seconds": took, "p99": percentile(samples, 99), "orders_added": got, **made}
 
 
 # ---- pandas ----------------------------------------------------------------------------------------------------
@@ -358,15 +436,25 @@ def timed(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def main() -> None:
+    global PORT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--database", default="omnihub_bench_analytics")
     parser.add_argument("--repeat", type=int, default=20, help="Timed requests per endpoint")
     parser.add_argument("--pandas-repeat", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="Keep the generated database from the last run")
+    parser.add_argument("--refresh-orders", type=int, default=0,
+                        help="After the timings: add this many orders (with returns and merges), time the "
+                        "incremental refresh, and compare pandas with the refreshed answers")
+    parser.add_argument("--no-pandas", action="store_true",
+                        help="Time the API only (pandas' figures of an earlier run on the same data still apply)")
+    parser.add_argument("--generate-only", action="store_true", help="Make the database and stop (run --reuse later)")
+    parser.add_argument("--port", type=int, default=PORT, help="Port of the server the bench starts "
+                        "(or OMNIHUB_BENCH_PORT)")
     parser.add_argument("--max-age", type=float, default=300,
                         help="OMNIHUB_ANALYTICS_MAX_AGE_SECONDS of the server (0: each request reads PostgreSQL)")
     args = parser.parse_args()
+    PORT = args.port
 
     print(f"machine: {machine()}; {postgres_version(ADMIN_URL)}")
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
@@ -377,6 +465,8 @@ def main() -> None:
     else:
         url = fresh_database(args.database)
         print(f"generated {args.orders:,} orders in {generate(url, args.orders):.1f} s", flush=True)
+        if args.generate_only:
+            return
     with psycopg.connect(url) as conn:
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
                   for t in ("orders", "order_lines", "returns", "customer_events", "stock_ledger")}
@@ -388,10 +478,19 @@ def main() -> None:
         mode = f"a DuckDB copy at most {args.max_age:g} s old" if args.max_age else "live reads of PostgreSQL"
         print(f"HTTP ({mode}), {args.repeat} timed requests per endpoint after two warm-ups:")
         timings, answers = time_endpoints(key, args.repeat)
+        if args.refresh_orders and args.max_age:
+            print(f"incremental refresh after {args.refresh_orders:,} new orders:")
+            time_refresh(key, url, args.refresh_orders, args.max_age)
+            with httpx.Client(base_url=f"http://127.0.0.1:{PORT}/api/v1/analytics",
+                              headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
+                for name in ("summary", "channels", "omnichannel"):
+                    answers[name] = client.get(f"/{name}", params=ENDPOINTS[name]).json()
     finally:
         server.terminate()
         server.wait(timeout=30)
 
+    if args.no_pandas:
+        return
     t0 = time.perf_counter()
     frames = load(url)
     load_ms = (time.perf_counter() - t0) * 1000

@@ -121,6 +121,7 @@ class Engine:
         self._refresh_lock = threading.Lock()
         self._refreshing = False
         self.last_refresh_error: str | None = None
+        self.copy: Any = None  # the figures' incremental copy (copy.Copy), made on the first copy-mode read
 
     def _ensure(self) -> Any:
         with _lock:
@@ -139,9 +140,24 @@ class Engine:
             self._attached = True
             return duck
 
+    def figures(self) -> Reader:
+        """Where the room's figures read from (sources.py): in live mode every table is a subquery over the
+        attached database; with a max-age, the current copy (copy.py: built now if there is none, refreshed
+        incrementally in the background when older than max-age)."""
+        from omnihub.analytics.copy import Copy, live_places
+
+        self._ensure()
+        if self.max_age <= 0:
+            return Reader(self, live_places(self), datetime.now(UTC))
+        if self.copy is None:
+            with _lock:
+                if self.copy is None:
+                    self.copy = Copy(self)
+        return self.copy.reader()
+
     def reader(self, sources: dict[str, Callable[[Engine], str]]) -> Reader:
-        """What a query reads from: the live definitions, or the current copy (building the first one now and
-        starting a rebuild when it is too old)."""
+        """For other reports with their own sources (SQL over `{op}`): the live definitions, or a whole copy of
+        them (building the first one now and rebuilding it in the background when it is too old)."""
         self._ensure()
         if self.max_age <= 0:
             return Reader(self, {name: f"({build(self)})" for name, build in sources.items()},
@@ -165,7 +181,7 @@ class Engine:
         import duckdb
 
         self._generation += 1
-        schema = f"{self.op}_s{self._generation}"
+        schema = f"{self.op}_l{self._generation}"
         wall = datetime.now(UTC)
         cursor = duck.cursor()
         try:
@@ -257,10 +273,22 @@ class Engine:
 class Reader:
     """One query's view: where each source is, and how old the data is."""
 
-    def __init__(self, engine: Engine, where: dict[str, str], as_of: datetime) -> None:
+    def __init__(self, engine: Engine, where: dict[str, str], as_of: datetime, *, copy: bool = False,
+                 last_sale: datetime | None = None, generation: str | None = None) -> None:
         self.engine = engine
         self.where = where
         self.as_of = as_of
+        self.copy = copy  # the pre-aggregated tables exist (copy mode)
+        self.last_sale = last_sale  # the latest sale in the copy: a period ending after it holds every sale
+        self.generation = generation  # which copy (results kept per copy are keyed by it)
+
+    def holds_all_sales_before(self, end: datetime | None) -> bool:
+        """Whether the pre-aggregated tables answer a report over all history up to `end`."""
+        if not self.copy:
+            return False
+        if self.last_sale is None or end is None:
+            return True
+        return end.replace(tzinfo=None) > self.last_sale
 
     def sql(self, text: str) -> str:
         """`{sales}`, `{ledger}`… in the text become the sources' places."""
@@ -302,4 +330,6 @@ def check(db: Database | Engine | str) -> dict[str, Any]:
 
 def in_list(values: Sequence[str]) -> str:
     """A SQL list of string literals (values are validated codes; quotes are doubled anyway)."""
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+    from omnihub.analytics.sources import in_list as quoted
+
+    return quoted(list(values))

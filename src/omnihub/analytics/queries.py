@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from omnihub.analytics import rules
-from omnihub.analytics.engine import Engine, Reader, engine_for, in_list
+from omnihub.analytics.copy import WARMERS
+from omnihub.analytics.engine import Engine, Reader, engine_for
 from omnihub.core.db import Database
 from omnihub.core.money import format_amount, minor_units
 
@@ -38,97 +38,8 @@ def _money(amount: Any, currency: str) -> str:
     return format_amount(Decimal(amount or 0), currency)
 
 
-# ---- sources: what every figure is made of ----------------------------------------------------------------------
-
-
-def _sales(e: Engine) -> str:
-    """One row per sale (an order in a sold status): its channel, currency, the channel of the cart it came from,
-    the surviving customer profile (merges followed), when, its net units, its location and its revenue net of
-    returns."""
-    return (
-        "SELECT o.id, o.channel_code AS channel, o.currency, c.channel_code AS cart_channel,"
-        f" COALESCE(a.survivor_id, o.customer_id) AS customer, {e.timestamp('o.created_at')} AS sold_at,"
-        " COALESCE(l.units, 0) AS units, COALESCE(o.pickup_location, l.location) AS location,"
-        f" {e.money('o.total')} - COALESCE(r.refunded, 0) AS revenue"
-        " FROM {op}.orders o LEFT JOIN {op}.customer_aliases a ON a.merged_id = o.customer_id"
-        " LEFT JOIN (SELECT order_id, SUM(quantity - returned) AS units,"
-        " arg_min(location_code, line_no) AS location FROM {op}.order_lines GROUP BY order_id) l"
-        " ON l.order_id = o.id"
-        f" LEFT JOIN (SELECT order_id, SUM({e.money('refund_amount')}) AS refunded FROM {{op}}.returns"
-        " GROUP BY order_id) r ON r.order_id = o.id"
-        " LEFT JOIN {op}.carts c ON c.id = o.cart_id"
-        f" WHERE o.status IN {in_list(rules.SOLD_STATUSES)}")
-
-
-def _buyers(e: Engine) -> str:
-    """One row per customer: when they first bought, when they bought a second time, and when they first bought
-    in a second channel — so "new", "repeat" and "omnichannel" up to any moment are comparisons, not scans."""
-    return f"""
-    WITH s AS ({_sales(e)}),
-    ranked AS (SELECT customer, channel, sold_at,
-                      ROW_NUMBER() OVER (PARTITION BY customer ORDER BY sold_at, id) AS n
-               FROM s WHERE customer IS NOT NULL),
-    firsts AS (SELECT customer, MIN(sold_at) FILTER (WHERE n = 1) AS first_at,
-                      MIN(sold_at) FILTER (WHERE n = 2) AS second_at, arg_min(channel, n) AS first_channel
-               FROM ranked GROUP BY customer),
-    multi AS (SELECT r.customer, MIN(r.sold_at) AS multichannel_at FROM ranked r
-              JOIN firsts f ON f.customer = r.customer WHERE r.channel <> f.first_channel GROUP BY r.customer)
-    SELECT f.customer, f.first_at, f.second_at, m.multichannel_at
-    FROM firsts f LEFT JOIN multi m ON m.customer = f.customer"""
-
-
-def _purchase_days(e: Engine) -> str:
-    """Per currency, customer and UTC day with a sale: the day's revenue and orders (the CLV models count
-    purchases per day)."""
-    return f"""SELECT currency, customer, CAST(sold_at AS DATE) AS day, SUM(revenue) AS v, COUNT(*) AS n
-               FROM ({_sales(e)}) s WHERE customer IS NOT NULL GROUP BY ALL"""
-
-
-def _session_starts(e: Engine) -> str:
-    """The first event of every session: a customer's run of behavioural events in one channel with no gap over
-    30 minutes (answers and message reactions are not visits)."""
-    return f"""
-    SELECT channel, seen_at FROM (
-      SELECT channel, seen_at, LAG(seen_at) OVER (PARTITION BY customer, channel ORDER BY seen_at) AS prev
-      FROM (SELECT COALESCE(a.survivor_id, ev.customer_id) AS customer, ev.channel,
-                   {e.timestamp('ev.occurred_at')} AS seen_at
-            FROM {{op}}.customer_events ev LEFT JOIN {{op}}.customer_aliases a ON a.merged_id = ev.customer_id
-            WHERE ev.source = 'events' AND ev.channel IS NOT NULL AND ev.type NOT IN {in_list(rules.NOT_A_VISIT)}) x
-    ) y WHERE prev IS NULL OR seen_at - prev > INTERVAL {rules.SESSION_GAP_MINUTES} MINUTE"""
-
-
-def _nps_answers(e: Engine) -> str:
-    """`nps_answered` events with a whole 0-10 score (`score`, or `nps`) and the store they were about."""
-    return f"""
-    SELECT channel, location, score, answered_at FROM (
-      SELECT channel, json_extract_string(properties, '$.location') AS location,
-             {e.timestamp('occurred_at')} AS answered_at,
-             TRY_CAST(COALESCE(json_extract_string(properties, '$.score'),
-                               json_extract_string(properties, '$.nps')) AS DOUBLE) AS score
-      FROM {{op}}.customer_events WHERE type = '{rules.NPS_EVENT}' AND source = 'events') a
-    WHERE score IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)"""
-
-
-def _ledger(e: Engine) -> str:
-    """Every stock change with the on-hand it left, valid until the level's next change."""
-    at = e.timestamp('"at"')
-    return f"""
-    SELECT location_code, sku, kind, on_hand_delta, on_hand_after, {at} AS valid_from,
-           LEAD({at}) OVER (PARTITION BY location_code, sku ORDER BY id) AS valid_to
-    FROM {{op}}.stock_ledger"""
-
-
-def _levels(e: Engine) -> str:
-    return "SELECT location_code, sku, on_hand FROM {op}.stock_levels"
-
-
-SOURCES: dict[str, Callable[[Engine], str]] = {
-    "sales": _sales, "buyers": _buyers, "purchase_days": _purchase_days, "session_starts": _session_starts,
-    "nps_answers": _nps_answers, "ledger": _ledger, "levels": _levels}
-
-
 def _reader(db: Db) -> Reader:
-    return engine_for(db).reader(SOURCES)
+    return engine_for(db).figures()
 
 
 def _filters(channel: str | None, location: str | None, params: dict[str, Any], alias: str = "") -> str:
@@ -164,15 +75,21 @@ def summary(db: Db, *, start: datetime | None = None, end: datetime | None = Non
     if currency:
         where += " AND currency = $currency"
         params["currency"] = currency
+    # One row per customer and currency of the period with their buyer facts. The copy's sales rows carry those
+    # facts and a number for the customer (sources.SALES_WIDE): no join, no hashing of id strings.
+    people = ("SELECT currency, ANY_VALUE(first_at) AS first_at, ANY_VALUE(second_at) AS second_at,"
+              " ANY_VALUE(multichannel_at) AS multichannel_at FROM p WHERE cno IS NOT NULL GROUP BY currency, cno"
+              if r.copy else
+              "SELECT pc.currency, h.first_at, h.second_at, h.multichannel_at"
+              " FROM (SELECT DISTINCT currency, customer FROM p WHERE customer IS NOT NULL) pc"
+              " JOIN {buyers} h ON h.customer = pc.customer")
     sql = f"""
     WITH p AS (SELECT * FROM {{sales}} WHERE TRUE {where}),
     t AS (SELECT currency, COUNT(*) AS orders, SUM(revenue) AS revenue, SUM(units) AS units FROM p GROUP BY currency),
-    c AS (SELECT pc.currency, COUNT(*) AS customers,
-                 COUNT(*) FILTER (WHERE h.first_at >= $start) AS new_customers,
-                 COUNT(*) FILTER (WHERE h.second_at < $end) AS repeat_customers,
-                 COUNT(*) FILTER (WHERE h.multichannel_at < $end) AS omnichannel_customers
-          FROM (SELECT DISTINCT currency, customer FROM p WHERE customer IS NOT NULL) pc
-          JOIN {{buyers}} h ON h.customer = pc.customer GROUP BY pc.currency)
+    c AS (SELECT currency, COUNT(*) AS customers, COUNT(*) FILTER (WHERE first_at >= $start) AS new_customers,
+                 COUNT(*) FILTER (WHERE second_at < $end) AS repeat_customers,
+                 COUNT(*) FILTER (WHERE multichannel_at < $end) AS omnichannel_customers
+          FROM ({people}) x GROUP BY currency)
     SELECT t.currency, t.orders, t.revenue, t.units, COALESCE(c.customers, 0), COALESCE(c.new_customers, 0),
            COALESCE(c.repeat_customers, 0), COALESCE(c.omnichannel_customers, 0)
     FROM t LEFT JOIN c ON c.currency = t.currency ORDER BY t.currency"""
@@ -206,7 +123,7 @@ def timeseries(db: Db, *, metric: str = "revenue", by: str = "day", start: datet
     params: dict[str, Any] = {}
     where = _period(start, end, params) + _filters(channel, location, params)
     value = {"revenue": "SUM(revenue)", "orders": "COUNT(*)", "units": "SUM(units)",
-             "customers": "COUNT(DISTINCT customer)"}[metric]
+             "customers": "COUNT(DISTINCT cno)" if r.copy else "COUNT(DISTINCT customer)"}[metric]
     currency = "currency" if metric == "revenue" else "NULL"
     key = split or "NULL"
     sql = f"""SELECT {currency} AS cur, {key} AS key, CAST(date_trunc('{by}', sold_at) AS DATE) AS bucket, {value}
@@ -239,7 +156,11 @@ def cohorts(db: Db, *, period: str = "month", end: datetime | None = None, chann
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     params: dict[str, Any] = {"end": _naive(end)}
     where = _filters(channel, None, params)
-    sql = f"""
+    if r.holds_all_sales_before(end):  # the copy's cells: every copied sale is before `end`
+        sql = "SELECT cohort, p, customers FROM {cohort_cells} WHERE unit = $by AND channel = $channel"
+        params = {"by": by, "channel": channel or ""}
+    else:
+        sql = f"""
     WITH s AS (SELECT customer, CAST(date_trunc('{by}', sold_at) AS DATE) AS p, channel
                FROM {{sales}} x WHERE customer IS NOT NULL AND sold_at < $end),
     f AS (SELECT customer, MIN(p) AS cohort FROM s WHERE TRUE {where} GROUP BY customer),
@@ -274,7 +195,7 @@ def channels(db: Db, *, start: datetime | None = None, end: datetime | None = No
     WITH p AS (SELECT * FROM {{sales}} s WHERE TRUE {where}),
     sess AS (SELECT channel, COUNT(*) AS sessions FROM {{session_starts}} WHERE TRUE
              {_period(start, end, params, "seen_at")} GROUP BY channel)
-    SELECT p.channel, p.currency, COUNT(*), SUM(revenue), COUNT(DISTINCT customer),
+    SELECT p.channel, p.currency, COUNT(*), SUM(revenue), COUNT(DISTINCT {"cno" if r.copy else "customer"}),
            COUNT(*) FILTER (WHERE cart_channel IS NOT NULL AND cart_channel <> p.channel),
            ANY_VALUE(sess.sessions)
     FROM p LEFT JOIN sess ON sess.channel = p.channel GROUP BY p.channel, p.currency ORDER BY p.channel, p.currency"""
@@ -309,6 +230,8 @@ def omnichannel(db: Db, *, start: datetime | None = None, end: datetime | None =
     SELECT p.currency, CASE WHEN k.n >= 2 THEN '2+' ELSE '1' END AS grp, COUNT(DISTINCT p.customer), COUNT(*),
            SUM(p.revenue)
     FROM p JOIN k ON k.customer = p.customer GROUP BY ALL ORDER BY 1, 2"""
+    if start is None and r.holds_all_sales_before(end):  # the copy's totals: every copied sale is before `end`
+        sql, params = "SELECT currency, grp, customers, orders, spend FROM {omni_totals} ORDER BY 1, 2", {}
     per: dict[str, dict[str, Any]] = {}
     for cur, grp, customers, orders, spend in r.rows(sql, params):
         places = minor_units(cur)
@@ -338,6 +261,21 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
     r = _reader(db)
     _, end = rules.period(None, end, now or datetime.now(UTC), default_days=None)
     as_of = end.date()
+    items = [{**item, "top": item["top"][:top]} for item in _clv_items(r, as_of)]
+    return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items,
+            "data_as_of": _iso(r.as_of)}
+
+
+MAX_TOP = 500  # the API's largest `top`: answers are computed for it and cut
+
+
+def _clv_items(r: Reader, as_of: date) -> list[dict[str, Any]]:
+    """Every currency's models, totals and first MAX_TOP customers as of a day. A copy does not change between
+    refreshes, so there the result is kept per copy and day (computed once: by the refresh itself for today,
+    before the copy is published, or by the first request for another day)."""
+    key = ("clv-answer", r.generation, as_of)
+    if r.copy and key in r.engine.memo:
+        return r.engine.memo[key]  # type: ignore[no-any-return]
     params: dict[str, Any] = {"as_of": as_of}
     # Per customer: purchase days (x = days after the first), first and last, value; m = mean value of the repeat
     # days. Computed in DuckDB: Python only sees one row per customer, as arrays.
@@ -355,9 +293,18 @@ def clv(db: Db, *, top: int = 20, end: datetime | None = None, now: datetime | N
     currencies = columns["currency"]
     for cur in sorted(set(currencies.tolist())):
         mask = currencies == cur
-        items.append(_clv_currency(r.engine, cur, {k: v[mask] for k, v in columns.items()}, totals[cur], top))
-    return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items,
-            "data_as_of": _iso(r.as_of)}
+        items.append(_clv_currency(r.engine, cur, {k: v[mask] for k, v in columns.items()}, totals[cur], MAX_TOP))
+    if r.copy:
+        r.engine.memo[key] = items
+    return items
+
+
+def _warm_clv(r: Reader) -> None:
+    """Run by each refresh before its copy answers: today's CLV (the dashboard's), models fitted once per copy."""
+    _clv_items(r, datetime.now(UTC).date())
+
+
+WARMERS.append(_warm_clv)
 
 
 def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total: Any, top: int) -> dict[str, Any]:
@@ -399,17 +346,15 @@ def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total:
 
 
 MIN_REPEAT_CUSTOMERS = 5
-REFIT_AFTER_SECONDS = 3600
 
 
 def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray) -> dict[str, Any]:
-    """Fit both models, or say why not. A fit is kept by the engine: reused for identical inputs (the same
-    customers as of the same day) and, when the engine reads a copy (a large shop), for up to an hour while the
-    copy changes — population parameters move slowly, and a fit over a million customers takes seconds."""
+    """Fit both models, or say why not. A fit is kept by the engine and reused for identical inputs (the same
+    customers as of the same day); a copy's answers are kept whole (_clv_items), so a copy fits once."""
 
     digest = hashlib.sha256(b"".join(a.tobytes() for a in (x, t_x, T, m))).hexdigest()
     kept = e.memo.get(("clv", cur))
-    if kept and (kept[0] == digest or (e.max_age > 0 and time.monotonic() - kept[2] < REFIT_AFTER_SECONDS)):
+    if kept and kept[0] == digest:
         return kept[1]  # type: ignore[no-any-return]
     repeat = (x > 0) & (m > 0)
     if len(x) < MIN_REPEAT_CUSTOMERS * 2 or int(repeat.sum()) < MIN_REPEAT_CUSTOMERS:
@@ -417,8 +362,11 @@ def _fitted(e: Engine, cur: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, 
             f"needs at least {MIN_REPEAT_CUSTOMERS * 2} customers, {MIN_REPEAT_CUSTOMERS} of them with a repeat "
             "purchase")}
     else:
-        bg = rules.fit_bgnbd(x, t_x, T)
-        gg = rules.fit_gamma_gamma(x[repeat], m[repeat])
+        # A copy's refresh starts from the previous fit of this currency (same shop, a few more days of data).
+        before = kept[1] if kept and e.max_age > 0 and kept[1].get("fitted") else None
+        bg = rules.fit_bgnbd(x, t_x, T, rules.BgNbd(**before["bgnbd"]) if before else None)
+        gg = rules.fit_gamma_gamma(x[repeat], m[repeat],
+                                   rules.GammaGamma(**before["gamma_gamma"]) if before else None)
         model = {"fitted": True, "customers": len(x), "repeat_customers": int(repeat.sum()), "time_unit": "week",
                  "bgnbd": {"r": float(bg.r), "alpha": float(bg.alpha), "a": float(bg.a), "b": float(bg.b)},
                  "gamma_gamma": {"p": float(gg.p), "q": float(gg.q), "gamma": float(gg.gamma)}}
@@ -447,10 +395,10 @@ def inventory(db: Db, *, start: datetime | None = None, end: datetime | None = N
         params["sku"] = sku
     days = (end - start).total_seconds() / 86400
     sql = f"""
-    WITH g AS (SELECT * FROM {{ledger}} WHERE valid_from < $end {where}),
+    WITH g AS (SELECT * FROM {{ledger}} WHERE valid_to >= $start AND valid_from < $end {where}),
     seg AS (SELECT location_code, sku, on_hand_after,
-                   epoch(LEAST(COALESCE(valid_to, $end), $end) - GREATEST(valid_from, $start)) / 86400.0 AS d
-            FROM g WHERE COALESCE(valid_to, $end) > $start),
+                   epoch(LEAST(valid_to, $end) - GREATEST(valid_from, $start)) / 86400.0 AS d
+            FROM g),
     held AS (SELECT location_code, sku, SUM(on_hand_after * d) AS unit_days,
                     SUM(d) FILTER (WHERE on_hand_after = 0) AS out_days
              FROM seg WHERE d > 0 GROUP BY ALL),

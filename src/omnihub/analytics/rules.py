@@ -205,9 +205,10 @@ def _fit(neg_ll, start: list[float]) -> np.ndarray:  # type: ignore[no-untyped-d
     return np.exp(best.x)
 
 
-def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:
+def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: BgNbd | None = None) -> BgNbd:
     """Maximum-likelihood BG/NBD parameters for a set of customers. Customers with the same (x, t_x, T) are
-    counted once with a weight, which makes a shop's many one-off buyers cheap to fit."""
+    counted once with a weight, which makes a shop's many one-off buyers cheap to fit. `start`: a previous fit
+    (a refreshed copy starts from the last one's optimum and converges in a few steps)."""
     import numpy as np
 
     rows = np.column_stack([np.asarray(v, dtype=float) for v in (x, t_x, T)])
@@ -220,7 +221,8 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:
         return float(value) if np.isfinite(value) else 1e300
 
     scale = max(float(T.mean()), 1e-6)
-    return BgNbd(*_fit(neg_ll, [0.5, scale, 1.0, 2.0]))
+    begin = [start.r, start.alpha, start.a, start.b] if start else [0.5, scale, 1.0, 2.0]
+    return BgNbd(*_fit(neg_ll, begin))
 
 
 def bgnbd_expected(params: BgNbd, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -261,8 +263,8 @@ def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m: np.ndarray)
             + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + x * m))
 
 
-def fit_gamma_gamma(x: np.ndarray, m: np.ndarray) -> GammaGamma:
-    """Maximum-likelihood Gamma-Gamma parameters (customers with x ≥ 1 and m > 0 only)."""
+def fit_gamma_gamma(x: np.ndarray, m: np.ndarray, start: GammaGamma | None = None) -> GammaGamma:
+    """Maximum-likelihood Gamma-Gamma parameters (customers with x ≥ 1 and m > 0 only); `start` as for BG/NBD."""
     import numpy as np
 
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
@@ -272,7 +274,8 @@ def fit_gamma_gamma(x: np.ndarray, m: np.ndarray) -> GammaGamma:
         value = -gamma_gamma_log_likelihood(GammaGamma(p, q, g), x, m).sum()
         return float(value) if np.isfinite(value) else 1e300
 
-    return GammaGamma(*_fit(neg_ll, [1.0, 2.0, max(float(m.mean()), 1e-6)]))
+    begin = [start.p, start.q, start.gamma] if start else [1.0, 2.0, max(float(m.mean()), 1e-6)]
+    return GammaGamma(*_fit(neg_ll, begin))
 
 
 def gamma_gamma_expected(params: GammaGamma, x: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -150,10 +149,9 @@ def test_with_a_max_age_the_figures_come_from_a_copy_until_it_is_rebuilt(small: 
     assert queries.summary(engine.Engine(db.url), now=clock.now())["items"][0]["orders"] == 4
     copy.max_age = 1e-9  # too old now: the next request starts a rebuild in the background and answers at once
     queries.summary(copy, now=clock.now())
-    for _ in range(600):
-        if not copy._refreshing:
-            break
-        time.sleep(0.05)
+    assert copy.copy.thread is not None
+    copy.copy.thread.join(120)
+    assert copy.copy.last_kind == "incremental" and copy.copy.last_error is None
     again = queries.summary(copy, now=clock.now())
     assert again["items"][0]["orders"] == 4
     assert again["data_as_of"] > first["data_as_of"]
