@@ -6,19 +6,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from omnihub.billing import queries, service
+from omnihub.billing import errors, flow, queries, service
 from omnihub.billing.schemas import (
     DocumentOut,
+    NotificationReceipt,
     OrderPaymentsOut,
+    OrderProviderPaymentsOut,
     PaymentListItemOut,
     PaymentMethodCreate,
     PaymentMethodOut,
     PaymentMethodUpdate,
+    ProviderAccountIn,
+    ProviderAccountOut,
     TaxRateIn,
     TaxRateOut,
 )
+from omnihub.catalog import queries as catalog_queries
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
@@ -117,3 +124,64 @@ def list_credit_notes(order: str | None = None, limit: int = Limit, cursor: str 
 def get_credit_note(number: str, ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return queries.get_document(conn, "credit_note", number)
+
+
+# ---- external payment providers ----------------------------------------------------------------------------------
+
+MAX_NOTIFICATION_BYTES = 256 * 1024
+ProviderName = Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")
+
+
+@router.put("/channels/{code}/payment-providers/{provider}", response_model=ProviderAccountOut)
+def put_payment_provider(body: ProviderAccountIn, response: Response, code: str = Path(max_length=64),
+                         provider: str = ProviderName, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """A channel's account at a provider (admin). Secrets are sealed with OMNIHUB_SECRET_KEY and never shown."""
+    with ctx.db.transaction() as conn:
+        catalog_queries.get_channel(conn, code, field="code")
+        out, created = flow.configure_provider(conn, ctx.clock, ctx.settings.secret_key, code, provider,
+                                               body.model_dump(exclude_none=True),
+                                               OutboundGuard(ctx.settings.outbound_allow))
+    response.status_code = 201 if created else 200
+    return out
+
+
+@router.get("/channels/{code}/payment-providers/{provider}", response_model=ProviderAccountOut)
+def get_payment_provider(code: str = Path(max_length=64), provider: str = ProviderName,
+                         ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return flow.provider_account_out(conn, code, provider)
+
+
+@router.get("/orders/{order_id}/provider-payments", response_model=OrderProviderPaymentsOut)
+def order_provider_payments(order_id: str = Path(max_length=40),
+                            ctx: Context = Depends(requires(Role.CHANNEL, Role.AGENT))) -> dict[str, Any]:
+    """What the order waits for at providers and what the front end does next (a channel key: its own
+    channel's orders only; another channel's read as unknown)."""
+    with ctx.db.read() as conn:
+        found = flow.payments_for_order(conn, order_id)
+        foreign = bool(found) and ctx.principal.role is Role.CHANNEL and found[0]["channel"] != ctx.principal.channel
+        if foreign or (not found and not flow.order_known(conn, order_id)):
+            raise errors.order_payments_not_found(order_id)
+        return {"order_id": order_id, "payments": found, "refunds": flow.refunds_for_order(conn, order_id)}
+
+
+@router.post("/connectors/{provider}/webhooks", response_model=NotificationReceipt)
+async def provider_webhook(request: Request, provider: str = ProviderName) -> dict[str, Any]:
+    """A provider's notification (no API key: its signature is checked against every channel's account at that
+    provider). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`, nothing changes."""
+    size = request.headers.get("content-length")
+    if size and size.isdigit() and int(size) > MAX_NOTIFICATION_BYTES:
+        raise errors.notification_too_large(MAX_NOTIFICATION_BYTES)
+    raw = await request.body()
+    if len(raw) > MAX_NOTIFICATION_BYTES:
+        raise errors.notification_too_large(MAX_NOTIFICATION_BYTES)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    state = request.app.state
+
+    def work() -> dict[str, Any]:
+        guard = OutboundGuard(state.settings.outbound_allow)
+        with state.db.read() as conn:
+            notice = flow.verify(conn, state.settings.secret_key, provider, raw, headers, guard)
+        return state.db.run(lambda conn: flow.receive(conn, state.clock, provider, notice)).out()
+
+    return await run_in_threadpool(work)

@@ -70,6 +70,25 @@ class StoreCreditGateway:
         return f"store_credit-refund:{payment_id}"
 
 
+class ProviderGateway:
+    """An external provider (Stripe, Redsys, BTCPay…): the money moves at the provider, after the order's
+    commit, and its verified notification records the payment (billing.flow). A refund is owed through the
+    provider's API: recorded here, sent after commit."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def charge(self, conn: Connection, clock: Clock, *, payment_id: str, customer_id: str | None,
+               amount: Decimal, currency: str) -> str:
+        raise errors.payment_not_async(self.name, "payments")
+
+    def refund(self, conn: Connection, clock: Clock, *, payment_id: str, customer_id: str | None,
+               amount: Decimal, currency: str) -> str:
+        from omnihub.billing import flow  # flow builds on service, which builds on this module
+
+        return flow.owe_refund(conn, clock, payment_id=payment_id, amount=amount, currency=currency)
+
+
 _registry: dict[str, PaymentGateway] = {}
 
 
@@ -90,3 +109,5 @@ def gateway_names() -> list[str]:
 
 register_gateway(ManualGateway())
 register_gateway(StoreCreditGateway())
+for _provider in ("stripe", "redsys", "btcpay", "paypal"):
+    register_gateway(ProviderGateway(_provider))

@@ -47,6 +47,9 @@ DEFAULT_PAYMENT_METHODS = (
     ("card", "Card", "manual"), ("paypal", "PayPal", "manual"), ("bizum", "Bizum", "manual"),
     ("cash", "Cash", "manual"), ("store_credit", "Store credit", "store_credit"),
     ("gift_card", "Gift card", "manual"), ("bank_transfer", "Bank transfer", "manual"), ("crypto", "Crypto", "manual"),
+    # migration 0025: paid through an external provider (billing.flow)
+    ("stripe", "Card (Stripe)", "stripe"), ("redsys", "Card (Redsys)", "redsys"),
+    ("redsys_bizum", "Bizum (Redsys)", "redsys"), ("btcpay", "Bitcoin (BTCPay Server)", "btcpay"),
 )
 DEFAULT_TAX_RATES = (("standard", "ES", Decimal(21)), ("reduced", "ES", Decimal(10)),
                      ("super_reduced", "ES", Decimal(4)), ("zero", "ES", Decimal(0)))
@@ -220,7 +223,9 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
 
 
 def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
-          total: Decimal, tenders: list[_Tender], field: str, new_order: bool = False) -> dict[str, Any]:
+          total: Decimal, tenders: list[_Tender], field: str, new_order: bool = False,
+          references: Sequence[str] | None = None) -> dict[str, Any]:
+    """`references`: the tenders were taken already (a provider confirmed them): their references, no charge."""
     requested = sum((t.amount for t in tenders), Decimal(0))
     if requested > total:
         raise errors.payment_exceeds_total(total, Decimal(0), requested, currency, field)
@@ -239,7 +244,7 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     rows = []
     for offset, tender in enumerate(tenders):
         payment_id = new_id("pay")
-        reference = gateway_for(tender.method.gateway).charge(
+        reference = references[offset] if references is not None else gateway_for(tender.method.gateway).charge(
             conn, clock, payment_id=payment_id, customer_id=customer_id, amount=tender.amount, currency=currency)
         rows.append({"id": payment_id, "order_id": order_id, "position": position + offset,
                      "customer_id": customer_id, "method": tender.method.code, "gateway": tender.method.gateway,
@@ -309,6 +314,24 @@ def add_payment(conn: Connection, clock: Clock, *, order_id: str, customer_id: s
                              lambda _i, f: f)
     return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency, total=total,
                  tenders=tenders, field="amount")
+
+
+def payments_of_exists(conn: Connection, order_id: str) -> bool:
+    return conn.execute(sa.select(order_balances.c.order_id).where(order_balances.c.order_id == order_id)
+                        ).first() is not None
+
+
+def take_confirmed(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
+                   method: str, amount: Decimal, reference: str) -> dict[str, Any]:
+    """A payment an external provider confirmed (billing.flow): recorded against the order's balance like any
+    payment, with the provider's reference and no charge of its own. Same result as take_payments."""
+    row = conn.execute(sa.select(payment_methods).where(payment_methods.c.code == method)).first()
+    if row is None:
+        raise errors.payment_method_unknown(method, "method")
+    balance, _ = _open_balance(conn, clock, order_id, currency, Decimal(0))
+    return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency,
+                 total=rules.round_money(balance.total, currency), tenders=[_Tender(row, amount)], field="amount",
+                 references=[reference])
 
 
 # ---- refunds -------------------------------------------------------------------------------------------------

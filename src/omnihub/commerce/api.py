@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
+from omnihub.billing import flow as billing_flow
 from omnihub.catalog import queries as catalog_queries
 from omnihub.commerce import access, carts, drafts, fulfilment, orders, pickup_guard, planning, queries, returns
 from omnihub.commerce.pickup_guard import PickupPolicy
@@ -37,11 +40,13 @@ from omnihub.commerce.schemas import (
 )
 from omnihub.core.errors import DomainError
 from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_answer, keyed_request
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
 from omnihub.deps import Context, Since, Until, in_worker_thread, recently_sold_out, remembering_sold_out, requires
 
+log = logging.getLogger("omnihub.commerce.api")
 router = APIRouter(tags=["commerce"])
 SELLERS = (Role.CHANNEL, Role.ASSOCIATE)
 READERS = (Role.CHANNEL, Role.ASSOCIATE, Role.AGENT)
@@ -126,6 +131,7 @@ def _checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None, keyed
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
     answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: carts.checkout(
         conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id, idempotency_key=key)))
+    _start_payments(ctx, answer)
     return _respond(keyed, answer)
 
 
@@ -159,7 +165,21 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                 planning.refuse_when_sold_out(conn, data, idempotency_key=key)
         answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: orders.place_order(
             conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)))
+    _start_payments(ctx, answer)
     return _respond(keyed, answer)
+
+
+def _start_payments(ctx: Context, answer: Answer) -> None:
+    """After the order's commit (never inside it): start what it waits for at providers. A provider that does
+    not answer now is asked again by the worker; what it answers is read at `/orders/{id}/provider-payments`."""
+    if answer.status != 201 or b'"awaiting_payment"' not in answer.body:
+        return
+    order_id = json.loads(answer.body)["id"]
+    try:
+        billing_flow.drive(ctx.db, ctx.clock, secret_key=ctx.settings.secret_key,
+                           guard=OutboundGuard(ctx.settings.outbound_allow), order_id=order_id)
+    except Exception:  # the order is committed: its answer stands, and the worker tries again
+        log.exception("starting the payments of order %s", order_id)
 
 
 def _answered_order(conn: Connection, ctx: Context, keyed: KeyedRequest | None,

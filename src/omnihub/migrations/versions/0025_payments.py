@@ -1,0 +1,108 @@
+"""Payments through external providers: each channel's provider accounts (secrets sealed), the payments an
+order waits for at a provider, every verified notification once, and the refunds owed through a provider's
+API. Seeds the provider payment methods (stripe, redsys, redsys_bizum, btcpay).
+
+Revision ID: 0025_payments
+Revises: 0006_billing
+Create Date: 2026-12-03
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0025_payments"
+down_revision = "0006_billing"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+MONEY = sa.Numeric(precision=18, scale=4)
+TS = sa.DateTime(timezone=True)
+STATUSES = ("pending", "started", "authorized", "captured", "failed", "expired", "cancelled", "refunded")
+METHODS = [("stripe", "Card (Stripe)", "stripe"), ("redsys", "Card (Redsys)", "redsys"),
+           ("redsys_bizum", "Bizum (Redsys)", "redsys"), ("btcpay", "Bitcoin (BTCPay Server)", "btcpay")]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "payment_providers",
+        sa.Column("channel_code", sa.String(length=64), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("config", JSON, nullable=False),
+        sa.Column("sealed", sa.Text(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("channel_code", "provider", name=op.f("pk_payment_providers")),
+    )
+    op.create_table(
+        "provider_payments",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("order_id", sa.String(length=40), nullable=False),
+        sa.Column("channel_code", sa.String(length=64), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("method", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=True),
+        sa.Column("amount", MONEY, nullable=False),
+        sa.Column("captured", MONEY, server_default="0", nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("next_action", JSON, nullable=True),
+        sa.Column("reason", sa.String(length=300), nullable=True),
+        sa.Column("action", sa.String(length=16), nullable=True),
+        sa.Column("action_due_at", TS, nullable=True),
+        sa.Column("action_attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("payment_id", sa.String(length=40), nullable=True),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_provider_payments_amount_positive")),
+        sa.CheckConstraint(f"status IN {STATUSES}", name=op.f("ck_provider_payments_status_known")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provider_payments")),
+    )
+    op.create_index("ix_provider_payments_order_id", "provider_payments", ["order_id"])
+    op.create_index("ix_provider_payments_action", "provider_payments", ["action", "action_due_at"])
+    op.create_index("ix_provider_payments_status_expiry", "provider_payments", ["status", "expires_at"])
+    op.create_index("ix_provider_payments_reference", "provider_payments", ["provider", "reference"])
+    op.create_table(
+        "provider_events",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("payment_id", sa.String(length=40), nullable=True),
+        sa.Column("outcome", sa.String(length=64), nullable=False),
+        sa.Column("received_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("provider", "event_id", name=op.f("pk_provider_events")),
+    )
+    op.create_table(
+        "provider_refunds",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("provider_payment_id", sa.String(length=40), nullable=False),
+        sa.Column("refund_leg_id", sa.String(length=40), nullable=True),
+        sa.Column("amount", MONEY, nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("reason", sa.String(length=300), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("due_at", TS, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_provider_refunds_amount_positive")),
+        sa.ForeignKeyConstraint(["provider_payment_id"], ["provider_payments.id"],
+                                name=op.f("fk_provider_refunds_provider_payment_id_provider_payments")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provider_refunds")),
+    )
+    op.create_index("ix_provider_refunds_status", "provider_refunds", ["status", "due_at"])
+    methods = sa.table("payment_methods", sa.column("code", sa.String), sa.column("name", sa.String),
+                       sa.column("gateway", sa.String), sa.column("active", sa.Boolean))
+    op.bulk_insert(methods, [{"code": c, "name": n, "gateway": g, "active": True} for c, n, g in METHODS])
+
+
+def downgrade() -> None:
+    op.execute(sa.text("DELETE FROM payment_methods WHERE code IN ('stripe', 'redsys', 'redsys_bizum', 'btcpay')"))
+    op.drop_table("provider_refunds")
+    op.drop_table("provider_events")
+    op.drop_table("provider_payments")
+    op.drop_table("payment_providers")
