@@ -370,6 +370,12 @@ def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Noti
                   tell="failed")
             return "failed"
         return "unchanged"
+    if outcome == "underpaid":  # not paid: the payment stays open (until it expires), and says why
+        if status in ("pending", "started"):
+            conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
+                reason=notice.reason, reference=payment["reference"], updated_at=now))
+            payment["reason"] = notice.reason
+        return "underpaid"
     if outcome == "refunded":
         conn.execute(provider_refunds.update().where(PR.provider_payment_id == payment["id"],
                                                      PR.status == "pending").values(status="sent", updated_at=now))

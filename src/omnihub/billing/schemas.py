@@ -117,7 +117,12 @@ class ProviderAccountIn(Strict):
     merchant_code: str | None = Field(default=None, max_length=32)
     terminal: str | None = Field(default=None, max_length=8)
     secret: str | None = Secret
-    form_url: str | None = Field(default=None, max_length=500)
+    form_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    notify_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://",
+                                   description="Where the provider posts its notifications (Redsys' MerchantURL).")
+    url_ok: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    url_ko: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    redirect_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     api_base: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     hold_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
 

@@ -20,8 +20,8 @@ def test_default_methods_are_listed_in_code_order(admin: TestClient) -> None:
 
 
 def test_methods_page_with_a_cursor(admin: TestClient) -> None:
-    first = ok(admin.get("/api/v1/payment-methods", params={"limit": 5}))
-    second = ok(admin.get("/api/v1/payment-methods", params={"limit": 5, "cursor": first["next_cursor"]}))
+    first = ok(admin.get("/api/v1/payment-methods", params={"limit": 6}))
+    second = ok(admin.get("/api/v1/payment-methods", params={"limit": 6, "cursor": first["next_cursor"]}))
 
     assert [m["code"] for m in first["items"] + second["items"]] == sorted(c for c, _, _ in DEFAULT_PAYMENT_METHODS)
     assert second["next_cursor"] is None

@@ -116,5 +116,4 @@ def provider_names() -> list[str]:
 
 
 def _load() -> None:
-    if not _registry:
-        from omnihub.billing.providers import stripe_provider  # noqa: F401  (they register)
+    from omnihub.billing.providers import btcpay, redsys, stripe_provider  # noqa: F401  (they register)
