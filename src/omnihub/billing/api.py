@@ -14,7 +14,6 @@ from omnihub.billing.schemas import (
     DocumentOut,
     NotificationReceipt,
     OrderPaymentsOut,
-    OrderProviderPaymentsOut,
     PaymentListItemOut,
     PaymentMethodCreate,
     PaymentMethodOut,
@@ -152,23 +151,7 @@ def get_payment_provider(code: str = Path(max_length=64), provider: str = Provid
         return flow.provider_account_out(conn, code, provider)
 
 
-@router.get("/orders/{order_id}/provider-payments", response_model=OrderProviderPaymentsOut)
-def order_provider_payments(order_id: str = Path(max_length=40),
-                            ctx: Context = Depends(requires(Role.CHANNEL, Role.AGENT))) -> dict[str, Any]:
-    """What the order waits for at providers and what the front end does next (a channel key: its own
-    channel's orders only; another channel's read as unknown)."""
-    with ctx.db.read() as conn:
-        found = flow.payments_for_order(conn, order_id)
-        foreign = bool(found) and ctx.principal.role is Role.CHANNEL and found[0]["channel"] != ctx.principal.channel
-        if foreign or (not found and not flow.order_known(conn, order_id)):
-            raise errors.order_payments_not_found(order_id)
-        return {"order_id": order_id, "payments": found, "refunds": flow.refunds_for_order(conn, order_id)}
-
-
-@router.post("/connectors/{provider}/webhooks", response_model=NotificationReceipt)
-async def provider_webhook(request: Request, provider: str = ProviderName) -> dict[str, Any]:
-    """A provider's notification (no API key: its signature is checked against every channel's account at that
-    provider). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`, nothing changes."""
+async def _provider_webhook(request: Request, provider: str) -> dict[str, Any]:
     size = request.headers.get("content-length")
     if size and size.isdigit() and int(size) > MAX_NOTIFICATION_BYTES:
         raise errors.notification_too_large(MAX_NOTIFICATION_BYTES)
@@ -185,3 +168,22 @@ async def provider_webhook(request: Request, provider: str = ProviderName) -> di
         return state.db.run(lambda conn: flow.receive(conn, state.clock, provider, notice)).out()
 
     return await run_in_threadpool(work)
+
+
+def _webhook_route(provider: str) -> None:
+    """`POST /connectors/<provider>/webhooks`: one route per provider (a path parameter here would shadow the
+    other rooms' connectors, e.g. Meta's)."""
+
+    async def receive(request: Request) -> dict[str, Any]:
+        return await _provider_webhook(request, provider)
+
+    receive.__name__ = f"{provider}_webhook"
+    router.add_api_route(
+        f"/connectors/{provider}/webhooks", receive, methods=["POST"], response_model=NotificationReceipt,
+        summary=f"A {provider} notification",
+        description=f"{provider}'s notification (no API key: its signature is checked against every channel's "
+                    "account there). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`.")
+
+
+for _name in ("stripe", "redsys", "btcpay"):
+    _webhook_route(_name)

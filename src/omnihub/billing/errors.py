@@ -133,9 +133,6 @@ def payment_not_async(method: str, field: str) -> ValidationFailed:
                             method=method)
 
 
-def order_payments_not_found(order_id: str) -> NotFound:
-    return NotFound("order_not_found", f"No order '{order_id}'.", order_id=order_id)
-
 
 def notification_too_large(limit: int) -> ValidationFailed:
     return ValidationFailed("notification_too_large", f"A notification is at most {limit} bytes.")

@@ -214,11 +214,6 @@ def payments_for_order(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     return [payment_out(r._mapping) for r in rows]
 
 
-def order_known(conn: Connection, order_id: str) -> bool:
-    """Money was ever recorded for the order (its balance row exists)."""
-    return billing_service.payments_of_exists(conn, order_id)
-
-
 def payment_out(row: Any) -> dict[str, Any]:
     currency = row["currency"]
     return {"id": row["id"], "order_id": row["order_id"], "channel": row["channel_code"],

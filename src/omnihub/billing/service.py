@@ -316,11 +316,6 @@ def add_payment(conn: Connection, clock: Clock, *, order_id: str, customer_id: s
                  tenders=tenders, field="amount")
 
 
-def payments_of_exists(conn: Connection, order_id: str) -> bool:
-    return conn.execute(sa.select(order_balances.c.order_id).where(order_balances.c.order_id == order_id)
-                        ).first() is not None
-
-
 def take_confirmed(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
                    method: str, amount: Decimal, reference: str) -> dict[str, Any]:
     """A payment an external provider confirmed (billing.flow): recorded against the order's balance like any

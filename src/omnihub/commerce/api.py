@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
 from omnihub.billing import flow as billing_flow
+from omnihub.billing.schemas import OrderProviderPaymentsOut
 from omnihub.catalog import queries as catalog_queries
 from omnihub.commerce import access, carts, drafts, fulfilment, orders, pickup_guard, planning, queries, returns
 from omnihub.commerce.pickup_guard import PickupPolicy
@@ -267,6 +268,17 @@ def get_order(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict
         order = queries.get_order(conn, order_id)
     _check_order_scope(ctx.principal, order)
     return _show(ctx.principal, order)
+
+
+@router.get("/orders/{order_id}/provider-payments", response_model=OrderProviderPaymentsOut)
+def get_provider_payments(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """What the order waits for or took at external providers, and what the front end does next (Stripe's
+    client_secret, Redsys' form, BTCPay's checkout link); refunds owed or sent through them."""
+    with ctx.db.read() as conn:
+        order = queries.get_order(conn, order_id)
+        _check_order_scope(ctx.principal, order)
+        return {"order_id": order_id, "payments": billing_flow.payments_for_order(conn, order_id),
+                "refunds": billing_flow.refunds_for_order(conn, order_id)}
 
 
 @router.get("/orders/{order_id}/history", response_model=list[StatusChangeOut], response_model_by_alias=True)
