@@ -9,9 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from omnihub.billing import errors, flow, queries, service
+from omnihub.billing import errors, flow, gift_cards, queries, service
 from omnihub.billing.schemas import (
     DocumentOut,
+    GiftCardCode,
+    GiftCardIn,
+    GiftCardOut,
+    GiftCardTopUp,
     NotificationReceipt,
     OrderPaymentsOut,
     PaymentListItemOut,
@@ -24,6 +28,7 @@ from omnihub.billing.schemas import (
     TaxRateOut,
 )
 from omnihub.catalog import queries as catalog_queries
+from omnihub.core.money import is_currency
 from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -123,6 +128,33 @@ def list_credit_notes(order: str | None = None, limit: int = Limit, cursor: str 
 def get_credit_note(number: str, ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return queries.get_document(conn, "credit_note", number)
+
+
+# ---- gift cards (codes travel in bodies, never in URLs: URLs end up in logs) --------------------------------------
+
+
+@router.post("/gift-cards", status_code=201, response_model=GiftCardOut)
+def issue_gift_card(body: GiftCardIn, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
+    """A new card (admin, or an associate at the till). Its code is in this answer only."""
+    if not is_currency(body.currency):
+        raise errors.currency_unknown(body.currency)
+    return ctx.db.run(lambda conn: gift_cards.issue(conn, ctx.clock, amount=body.amount, currency=body.currency,
+                                                    expires_at=body.expires_at, customer_id=body.customer_id,
+                                                    reference=f"issued by {ctx.principal.key_id}"))
+
+
+@router.post("/gift-cards/balance", response_model=GiftCardOut)
+def gift_card_balance(body: GiftCardCode, ctx: Context = Depends(requires(Role.ASSOCIATE, Role.CHANNEL, Role.AGENT))
+                      ) -> dict[str, Any]:
+    """What a card holds (every channel: the web shop, a till, an agent on the phone)."""
+    with ctx.db.read() as conn:
+        return gift_cards.balance(conn, ctx.clock, body.code)
+
+
+@router.post("/gift-cards/top-ups", response_model=GiftCardOut)
+def top_up_gift_card(body: GiftCardTopUp, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
+    return ctx.db.run(lambda conn: gift_cards.top_up(conn, ctx.clock, body.code, body.amount,
+                                                     reference=f"top-up by {ctx.principal.key_id}"))
 
 
 # ---- external payment providers ----------------------------------------------------------------------------------

@@ -136,3 +136,7 @@ def payment_not_async(method: str, field: str) -> ValidationFailed:
 
 def notification_too_large(limit: int) -> ValidationFailed:
     return ValidationFailed("notification_too_large", f"A notification is at most {limit} bytes.")
+
+
+def currency_unknown(code: str) -> ValidationFailed:
+    return ValidationFailed("currency_unknown", f"'{code}' is not a currency in use.", field="currency")

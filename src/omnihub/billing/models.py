@@ -198,3 +198,39 @@ provider_refunds = sa.Table(
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.Index("ix_provider_refunds_status", "status", "due_at"),
 )
+
+# ---- gift cards (billing.gift_cards) ------------------------------------------------------------------------------
+
+GIFT_CARD_STATUSES = ("active", "expired")
+
+# A card is found by the SHA-256 of its code (80 random bits: a hash is enough); the code itself is shown once,
+# when the card is issued. `last4` lets people tell their cards apart.
+gift_cards = sa.Table(
+    "gift_cards",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("last4", sa.String(4), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("customer_id", sa.String(40), nullable=True),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    sa.Column("issued_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
+    sa.CheckConstraint(f"status IN {GIFT_CARD_STATUSES}", name="status_known"),
+)
+
+gift_card_ledger = sa.Table(
+    "gift_card_ledger",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("card_id", sa.String(40), sa.ForeignKey("gift_cards.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # issue, top_up, redeem, refund, expire
+    sa.Column("amount", Money, nullable=False),  # signed: what the balance moved by
+    sa.Column("balance", Money, nullable=False),  # after the move
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_gift_card_ledger_card", "card_id", "seq"),
+)

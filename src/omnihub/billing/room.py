@@ -16,5 +16,12 @@ def _expire_payments(conn: Connection, clock: Clock, _settings: Settings) -> int
     return expire_due(conn, clock, limit=200)
 
 
+def _expire_gift_cards(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.billing.gift_cards import expire_due
+
+    return expire_due(conn, clock)
+
+
 ROOM = Room(name="billing", router="omnihub.billing.api:router",
-            jobs=[Job("billing.expire_payments", _expire_payments, batch=200)])
+            jobs=[Job("billing.expire_payments", _expire_payments, batch=200),
+                  Job("billing.expire_gift_cards", _expire_gift_cards, batch=500)])

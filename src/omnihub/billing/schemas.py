@@ -172,3 +172,33 @@ class NotificationReceipt(BaseModel):
     outcome: str
     payment_id: str | None
     status: str | None
+
+
+# ---- gift cards ----------------------------------------------------------------------------------------------
+
+
+class GiftCardIn(Strict):
+    amount: AmountIn = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    expires_at: datetime | None = None
+    customer_id: str | None = Field(default=None, max_length=40)
+
+
+class GiftCardTopUp(Strict):
+    code: str = Field(min_length=4, max_length=40)
+    amount: AmountIn = Field(gt=0)
+
+
+class GiftCardCode(Strict):
+    code: str = Field(min_length=4, max_length=40)
+
+
+class GiftCardOut(BaseModel):
+    id: str
+    code: str | None = Field(description="Shown once, when the card is issued; never again.")
+    last4: str
+    currency: str
+    balance: MoneyStr
+    status: str
+    expires_at: datetime | None
+    issued_at: datetime

@@ -46,7 +46,8 @@ payments_of = queries.payments_of  # the read the commerce room calls lives with
 DEFAULT_PAYMENT_METHODS = (
     ("card", "Card", "manual"), ("paypal", "PayPal", "manual"), ("bizum", "Bizum", "manual"),
     ("cash", "Cash", "manual"), ("store_credit", "Store credit", "store_credit"),
-    ("gift_card", "Gift card", "manual"), ("bank_transfer", "Bank transfer", "manual"), ("crypto", "Crypto", "manual"),
+    ("gift_card", "Gift card", "gift_card"), ("bank_transfer", "Bank transfer", "manual"),
+    ("crypto", "Crypto", "manual"),
     # migration 0025: paid through an external provider (billing.flow)
     ("stripe", "Card (Stripe)", "stripe"), ("redsys", "Card (Redsys)", "redsys"),
     ("redsys_bizum", "Bizum (Redsys)", "redsys"), ("btcpay", "Bitcoin (BTCPay Server)", "btcpay"),
@@ -167,6 +168,8 @@ def tax_rates_for(conn: Connection, country: str | None, tax_classes: Iterable[s
 class _Tender:
     method: Any  # payment_methods row
     amount: Decimal
+    code: str | None = None  # a gift card's
+    field: str = "code"
 
 
 def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, items: Sequence[dict[str, Any]],
@@ -184,7 +187,7 @@ def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, ite
             raise errors.amount_not_positive(field(index, "amount"))
         if method.gateway == "store_credit" and customer_id is None:
             raise errors.customer_required(field(index, "method"))
-        tenders.append(_Tender(method, amount))
+        tenders.append(_Tender(method, amount, item.get("code"), field(index, "code")))
     return tenders
 
 
@@ -244,8 +247,10 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     rows = []
     for offset, tender in enumerate(tenders):
         payment_id = new_id("pay")
+        details = {"code": tender.code, "field": tender.field} if tender.code is not None else {}
         reference = references[offset] if references is not None else gateway_for(tender.method.gateway).charge(
-            conn, clock, payment_id=payment_id, customer_id=customer_id, amount=tender.amount, currency=currency)
+            conn, clock, payment_id=payment_id, customer_id=customer_id, amount=tender.amount, currency=currency,
+            **details)
         rows.append({"id": payment_id, "order_id": order_id, "position": position + offset,
                      "customer_id": customer_id, "method": tender.method.code, "gateway": tender.method.gateway,
                      "amount": tender.amount, "refunded": Decimal(0), "currency": currency,
@@ -378,7 +383,8 @@ def refund(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | 
             (paid_with.method, paid_with.gateway, paid_with.customer_id) if chosen is None
             else (chosen.code, chosen.gateway, customer_id))
         reference = gateway_for(gateway).refund(conn, clock, payment_id=payment_id, customer_id=to_customer,
-                                                amount=part, currency=currency)
+                                                amount=part, currency=currency, original=chosen is None,
+                                                reference=paid_with.reference)
         conn.execute(payments.update().where(payments.c.id == payment_id)
                      .values(refunded=rules.round_money(paid_with.refunded, currency) + part))
         legs.append({"id": new_id("rfl"), "refund_id": refund_id, "order_id": order_id, "payment_id": payment_id,

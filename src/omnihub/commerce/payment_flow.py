@@ -30,7 +30,8 @@ def split_tenders(conn: Connection, payments: Sequence[dict[str, Any]], *, curre
         method = payment["method"]
         provider = billing_flow.provider_of_method(conn, method) if isinstance(method, str) else None
         if provider is None:
-            now_paid.append({"method": method, "amount": payment["amount"]})
+            now_paid.append({"method": method, "amount": payment["amount"],
+                             **({"code": payment["code"]} if payment.get("code") else {})})
             continue
         if counter_sale:
             raise ValidationFailed("payment_method_not_here", f"'{method}' is paid at an external provider, not "

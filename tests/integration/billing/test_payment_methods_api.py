@@ -13,7 +13,7 @@ def test_default_methods_are_listed_in_code_order(admin: TestClient) -> None:
     assert [(m["code"], m["gateway"], m["active"]) for m in listed["items"]] == [
         ("bank_transfer", "manual", True), ("bizum", "manual", True), ("btcpay", "btcpay", True),
         ("card", "manual", True), ("cash", "manual", True), ("crypto", "manual", True),
-        ("gift_card", "manual", True), ("paypal", "manual", True), ("redsys", "redsys", True),
+        ("gift_card", "gift_card", True), ("paypal", "manual", True), ("redsys", "redsys", True),
         ("redsys_bizum", "redsys", True), ("store_credit", "store_credit", True), ("stripe", "stripe", True),
     ]
     assert listed["next_cursor"] is None

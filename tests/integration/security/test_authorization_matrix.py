@@ -291,6 +291,12 @@ class World:
                                               "api_base": "https://graph.omnihub-matrix.invalid/v21.0"}, status=201)
             self.ids["meta"] = True
 
+    def gift_card(self) -> str:
+        """A gift card's code (issued once per world)."""
+        if "gift_card" not in self.ids:
+            self.ids["gift_card"] = self.post("/gift-cards", {"amount": "50.00", "currency": "EUR"})["code"]
+        return str(self.ids["gift_card"])
+
     def stripe(self) -> None:
         """A Stripe account on the `web` channel (an address that resolves nowhere: nothing is sent)."""
         if "stripe" not in self.ids:
@@ -560,6 +566,13 @@ ROWS: dict[str, Row] = {
                                allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT),
                                leaks=_order_leaks),
     "GET /api/v1/orders/{order_id}": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}"), ORDER_READERS, scoped=True),
+    "POST /api/v1/gift-cards": row(lambda w: Call(f"{V1}/gift-cards", {"amount": "10.00", "currency": "EUR"}),
+                                   allow(ADMIN, ASSOCIATE_OWN, ASSOCIATE_OTHER)),
+    "POST /api/v1/gift-cards/balance": row(lambda w: Call(f"{V1}/gift-cards/balance", {"code": w.gift_card()}),
+                                           allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER,
+                                                 AGENT)),
+    "POST /api/v1/gift-cards/top-ups": row(lambda w: Call(f"{V1}/gift-cards/top-ups", {
+        "code": w.gift_card(), "amount": "1.00"}), allow(ADMIN, ASSOCIATE_OWN, ASSOCIATE_OTHER)),
     "GET /api/v1/orders/{order_id}/provider-payments": row(
         lambda w: Call(f"{V1}/orders/{w.ids['order']}/provider-payments"), ORDER_READERS),
     "PUT /api/v1/channels/{code}/payment-providers/{provider}": row(lambda w: Call(

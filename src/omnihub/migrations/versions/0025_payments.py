@@ -1,6 +1,6 @@
 """Payments through external providers: each channel's provider accounts (secrets sealed), the payments an
 order waits for at a provider, every verified notification once, and the refunds owed through a provider's
-API. Seeds the provider payment methods (stripe, redsys, redsys_bizum, btcpay).
+API; gift cards with balances (the `gift_card` method now spends them). Seeds the provider payment methods (stripe, redsys, redsys_bizum, btcpay).
 
 Revision ID: 0025_payments
 Revises: 0006_billing
@@ -95,12 +95,46 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_provider_refunds")),
     )
     op.create_index("ix_provider_refunds_status", "provider_refunds", ["status", "due_at"])
+    op.create_table(
+        "gift_cards",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("last4", sa.String(length=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("balance", MONEY, nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=True),
+        sa.Column("expires_at", TS, nullable=True),
+        sa.Column("issued_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.CheckConstraint("balance >= 0", name=op.f("ck_gift_cards_balance_not_negative")),
+        sa.CheckConstraint("status IN ('active', 'expired')", name=op.f("ck_gift_cards_status_known")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_gift_cards")),
+        sa.UniqueConstraint("code_hash", name=op.f("uq_gift_cards_code_hash")),
+    )
+    op.create_table(
+        "gift_card_ledger",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("card_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("amount", MONEY, nullable=False),
+        sa.Column("balance", MONEY, nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["card_id"], ["gift_cards.id"], name=op.f("fk_gift_card_ledger_card_id_gift_cards")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_gift_card_ledger")),
+    )
+    op.create_index("ix_gift_card_ledger_card", "gift_card_ledger", ["card_id", "seq"])
+    op.execute(sa.text("UPDATE payment_methods SET gateway = 'gift_card' WHERE code = 'gift_card'"))
     methods = sa.table("payment_methods", sa.column("code", sa.String), sa.column("name", sa.String),
                        sa.column("gateway", sa.String), sa.column("active", sa.Boolean))
     op.bulk_insert(methods, [{"code": c, "name": n, "gateway": g, "active": True} for c, n, g in METHODS])
 
 
 def downgrade() -> None:
+    op.execute(sa.text("UPDATE payment_methods SET gateway = 'manual' WHERE code = 'gift_card'"))
+    op.drop_table("gift_card_ledger")
+    op.drop_table("gift_cards")
     op.execute(sa.text("DELETE FROM payment_methods WHERE code IN ('stripe', 'redsys', 'redsys_bizum', 'btcpay')"))
     op.drop_table("provider_refunds")
     op.drop_table("provider_events")
