@@ -234,3 +234,15 @@ gift_card_ledger = sa.Table(
     sa.Column("at", Timestamp, nullable=False),
     sa.Index("ix_gift_card_ledger_card", "card_id", "seq"),
 )
+
+# Reference exchange rates (the ECB's daily euro rates), for reporting in a base currency only: nothing is ever
+# converted at checkout. `rate`: units of `currency` per 1 EUR on `day`.
+exchange_rates = sa.Table(
+    "exchange_rates",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("rate", sa.Numeric(18, 8), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.CheckConstraint("rate > 0", name="rate_positive"),
+)

@@ -1,6 +1,6 @@
 """Payments through external providers: each channel's provider accounts (secrets sealed), the payments an
 order waits for at a provider, every verified notification once, and the refunds owed through a provider's
-API; gift cards with balances (the `gift_card` method now spends them). Seeds the provider payment methods (stripe, redsys, redsys_bizum, btcpay).
+API; gift cards with balances (the `gift_card` method now spends them); the ECB's reference rates for reporting. Seeds the provider payment methods (stripe, redsys, redsys_bizum, btcpay).
 
 Revision ID: 0025_payments
 Revises: 0006_billing
@@ -125,6 +125,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_gift_card_ledger")),
     )
     op.create_index("ix_gift_card_ledger_card", "gift_card_ledger", ["card_id", "seq"])
+    op.create_table(
+        "exchange_rates",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("rate", sa.Numeric(precision=18, scale=8), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.CheckConstraint("rate > 0", name=op.f("ck_exchange_rates_rate_positive")),
+        sa.PrimaryKeyConstraint("day", "currency", name=op.f("pk_exchange_rates")),
+    )
     op.execute(sa.text("UPDATE payment_methods SET gateway = 'gift_card' WHERE code = 'gift_card'"))
     methods = sa.table("payment_methods", sa.column("code", sa.String), sa.column("name", sa.String),
                        sa.column("gateway", sa.String), sa.column("active", sa.Boolean))
@@ -133,6 +142,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(sa.text("UPDATE payment_methods SET gateway = 'manual' WHERE code = 'gift_card'"))
+    op.drop_table("exchange_rates")
     op.drop_table("gift_card_ledger")
     op.drop_table("gift_cards")
     op.execute(sa.text("DELETE FROM payment_methods WHERE code IN ('stripe', 'redsys', 'redsys_bizum', 'btcpay')"))
