@@ -3,10 +3,10 @@ there), started at the provider after commit by the driver, moved by the provide
 exactly once, expired by a worker job, captured when the goods leave, refunded through the provider's API.
 
 Exactly once, one mechanism: every notification is first written to `provider_events` under its
-(provider, event id) key — a repeat collides and changes nothing — and the payment row is locked before its
-status is read, so two different events about one payment (a duplicate under another id, success racing an
-expiry) take turns and the later one sees what the first did. Statuses only move forward
-(`rules.provider_transition`): a failure that arrives after the success changes nothing.
+(provider, event id) key — a repeat collides and changes nothing, without waiting for the payment — and the
+payment row is locked before its status is read, so two different events about one payment (a duplicate
+under another id, success racing an expiry) take turns and the later one sees what the first did. Statuses only
+move forward (`_apply`): a failure that arrives after the success changes nothing.
 
 Calls to providers happen in `drive`, never with a transaction open: it claims due actions (a lease, committed),
 calls the provider, then records the answer in a new transaction. A crash between the two repeats the call,
@@ -310,15 +310,17 @@ def receive(conn: Connection, clock: Clock, name: str, notice: Notice) -> Receip
         query = query.where(PP.provider == name, PP.reference == notice.reference)
     else:
         query = None
-    row = conn.execute(_lock(conn, query)).first() if query is not None else None
-    outcome = notice.outcome if row is not None else "unknown_payment"
+    found = conn.execute(query).first() if query is not None else None
+    outcome = notice.outcome if found is not None else "unknown_payment"
+    # The event first: a repeat collides here and waits for nothing else (no payment lock taken).
     recorded = conn.execute(_RECORD_EVENT, dict(provider=name, event_id=notice.event_id, kind=notice.kind[:64],
-                                                payment_id=row.id if row else None, outcome=outcome,
+                                                payment_id=found.id if found else None, outcome=outcome,
                                                 received_at=clock.now())).first()
     if recorded is None:
-        return Receipt(True, outcome, row.id if row else None, row.status if row else None)
-    if row is None:
+        return Receipt(True, outcome, found.id if found else None, found.status if found else None)
+    if found is None:
         return Receipt(False, outcome, None, None)
+    row = conn.execute(_lock(conn, sa.select(provider_payments).where(PP.id == found.id))).one()
     payment = dict(row._mapping)
     result = _apply(conn, clock, payment, notice)
     return Receipt(False, result, payment["id"], payment["status"])
