@@ -196,7 +196,8 @@ async def _provider_webhook(request: Request, provider: str) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         guard = OutboundGuard(state.settings.outbound_allow)
         with state.db.read() as conn:
-            notice = flow.verify(conn, state.settings.secret_key, provider, raw, headers, guard)
+            accounts = flow.accounts_of(conn, state.settings.secret_key, provider)
+        notice = flow.verify(accounts, provider, raw, headers, guard)
         return state.db.run(lambda conn: flow.receive(conn, state.clock, provider, notice)).out()
 
     return await run_in_threadpool(work)
@@ -217,5 +218,5 @@ def _webhook_route(provider: str) -> None:
                     "account there). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`.")
 
 
-for _name in ("stripe", "redsys", "btcpay"):
+for _name in ("stripe", "paypal", "redsys", "btcpay"):
     _webhook_route(_name)

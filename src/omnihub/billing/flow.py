@@ -200,7 +200,8 @@ def open_payments(conn: Connection, clock: Clock, *, order_id: str, channel: str
             raise error
         rows.append(dict(id=new_id("ppy"), order_id=order_id, channel_code=channel, provider=provider, method=method,
                          customer_id=customer_id, amount=amount, captured=Decimal(0), currency=currency,
-                         status="pending", reference=None, next_action=None, reason=None, action="start",
+                         status="pending", reference=None, next_action=None, details=None, reason=None,
+                         action="start",
                          action_due_at=now, action_attempts=0, payment_id=None, expires_at=now + expires_in,
                          created_at=now, updated_at=now))
     if rows:
@@ -266,12 +267,11 @@ def refunds_for_order(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 # ---- notifications -----------------------------------------------------------------------------------------------
 
 
-def verify(conn: Connection, secret_key: str, name: str, raw: bytes, headers: dict[str, str],
-           guard: OutboundGuard) -> Notice:
+def verify(accounts: list[Account], name: str, raw: bytes, headers: dict[str, str], guard: OutboundGuard) -> Notice:
     """The notification in the hub's words, once its signature checks out against one of the provider's
-    accounts; else 401 `notification_not_verified` (logged, nothing stored)."""
+    `accounts` (`accounts_of`, read first: no transaction stays open while a provider is asked — PayPal's check
+    is a call to PayPal); else 401 `notification_not_verified` (logged, nothing stored)."""
     provider = _provider(name)
-    accounts = accounts_of(conn, secret_key, name)
     try:
         return provider.verify(raw, headers, accounts, guard)
     except NotVerified as exc:
@@ -367,6 +367,13 @@ def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Noti
                   tell="failed")
             return "failed"
         return "unchanged"
+    if outcome == "approved":  # the buyer agreed at the provider: the hub authorises, after commit
+        if status in ("pending", "started"):
+            conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
+                reference=payment["reference"], action="authorize", action_due_at=now, action_attempts=0,
+                updated_at=now))
+            return "approved"
+        return "unchanged"
     if outcome == "underpaid":  # not paid: the payment stays open (until it expires), and says why
         if status in ("pending", "started"):
             conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
@@ -431,7 +438,7 @@ def expire_due(conn: Connection, clock: Clock, limit: int = 200) -> int:
 def _ask(row: Any) -> PaymentAsk:
     return PaymentAsk(payment_id=row.id, order_id=row.order_id, method=row.method,
                       amount=rules.round_money(row.amount, row.currency), minor=to_minor(row.amount, row.currency),
-                      currency=row.currency, reference=row.reference)
+                      currency=row.currency, reference=row.reference, details=dict(row.details or {}))
 
 
 def _claim(db: Database, clock: Clock, order_id: str | None, limit: int) -> tuple[list[Any], list[Any]]:
@@ -483,11 +490,23 @@ def _do_action(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
             with db.transaction() as conn:
                 _record_started(conn, clock, row.id, started.reference, started.next_action)
             return
+        if row.action == "authorize":
+            details = provider.authorize(account, _ask(row), guard)  # type: ignore[attr-defined]
+            with db.transaction() as conn:
+                _merge_details(conn, row.id, details)
+                conn.execute(provider_payments.update().where(PP.id == row.id, PP.action == "authorize").values(
+                    action=None, action_due_at=None))
+                receive(conn, clock, row.provider, Notice(event_id=f"hub-authorize:{row.id}", kind="hub.authorize",
+                                                          outcome="authorized", payment_id=row.id))
+            return
+        details = None
         if row.action == "capture":
-            provider.capture(account, _ask(row), guard)
+            details = provider.capture(account, _ask(row), guard)
         elif row.action == "cancel" and row.reference:
             provider.cancel(account, _ask(row), guard)
         with db.transaction() as conn:
+            if details:
+                _merge_details(conn, row.id, details)
             _action_done(conn, clock, row.id, row.action)
     except ProviderFailed as exc:
         log.warning("%s %s of payment %s: %s", row.provider, row.action, row.id, exc)
@@ -496,6 +515,12 @@ def _do_action(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
     except ValueError as exc:  # an account's secrets sealed under another key, a provider's odd answer
         with db.transaction() as conn:
             _action_failed(conn, clock, row.id, row.action, str(exc)[:300], True)
+
+
+def _merge_details(conn: Connection, payment_id: str, details: dict[str, Any]) -> None:
+    row = conn.execute(_lock(conn, sa.select(PP.details).where(PP.id == payment_id))).one()
+    conn.execute(provider_payments.update().where(PP.id == payment_id).values(
+        details={**(row.details or {}), **jsonable(details)}))
 
 
 def _record_started(conn: Connection, clock: Clock, payment_id: str, reference: str,
@@ -540,7 +565,7 @@ def _action_failed(conn: Connection, clock: Clock, payment_id: str, action: str,
     if permanent or row.action_attempts >= MAX_ATTEMPTS:
         conn.execute(provider_payments.update().where(PP.id == payment_id).values(
             action=None, action_due_at=None, reason=reason, updated_at=now))
-        if action == "start" and row.status == "pending":
+        if action in ("start", "authorize") and row.status in ("pending", "started"):
             payment.update(action=None)
             _move(conn, clock, payment, "failed", reason=reason, tell="failed")
         return

@@ -152,6 +152,7 @@ provider_payments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("reference", sa.String(200), nullable=True),
     sa.Column("next_action", JsonDoc, nullable=True),
+    sa.Column("details", JsonDoc, nullable=True),  # the provider's further ids (PayPal's authorization, capture)
     sa.Column("reason", sa.String(300), nullable=True),
     sa.Column("action", sa.String(16), nullable=True),
     sa.Column("action_due_at", Timestamp, nullable=True),

@@ -105,14 +105,18 @@ Secret = Field(default=None, min_length=1, max_length=500)
 class ProviderAccountIn(Strict):
     """A channel's account at one provider. Which fields a provider takes (and needs) is its own: Stripe
     `secret_key`, `webhook_secret`, `publishable_key`; Redsys `merchant_code`, `terminal`, `secret`; BTCPay
-    `api_key`, `store_id`, `webhook_secret`. Every provider takes `api_base` (its API's address; the default is
-    the provider's production address) and `hold_minutes` (how long an order's stock is held for a payment
-    nobody completes; default 30). Secrets are sealed at rest and never shown again."""
+    `api_key`, `store_id`, `webhook_secret`; PayPal `client_id`, `client_secret`, `webhook_id`. Every provider
+    takes `api_base` (its API's address; the default is the provider's production address) and `hold_minutes`
+    (how long an order's stock is held for a payment nobody completes; default 30). Secrets are sealed at rest
+    and never shown again."""
 
     secret_key: str | None = Secret
     webhook_secret: str | None = Secret
     publishable_key: str | None = Field(default=None, max_length=500)
     api_key: str | None = Secret
+    client_id: str | None = Secret
+    client_secret: str | None = Secret
+    webhook_id: str | None = Field(default=None, max_length=200)
     store_id: str | None = Field(default=None, max_length=200)
     merchant_code: str | None = Field(default=None, max_length=32)
     terminal: str | None = Field(default=None, max_length=8)

@@ -49,7 +49,8 @@ DEFAULT_PAYMENT_METHODS = (
     ("gift_card", "Gift card", "gift_card"), ("bank_transfer", "Bank transfer", "manual"),
     ("crypto", "Crypto", "manual"),
     # migration 0025: paid through an external provider (billing.flow)
-    ("stripe", "Card (Stripe)", "stripe"), ("redsys", "Card (Redsys)", "redsys"),
+    ("paypal_checkout", "PayPal (Orders v2)", "paypal"), ("stripe", "Card (Stripe)", "stripe"),
+    ("redsys", "Card (Redsys)", "redsys"),
     ("redsys_bizum", "Bizum (Redsys)", "redsys"), ("btcpay", "Bitcoin (BTCPay Server)", "btcpay"),
 )
 DEFAULT_TAX_RATES = (("standard", "ES", Decimal(21)), ("reduced", "ES", Decimal(10)),

@@ -13,15 +13,16 @@ def test_default_methods_are_listed_in_code_order(admin: TestClient) -> None:
     assert [(m["code"], m["gateway"], m["active"]) for m in listed["items"]] == [
         ("bank_transfer", "manual", True), ("bizum", "manual", True), ("btcpay", "btcpay", True),
         ("card", "manual", True), ("cash", "manual", True), ("crypto", "manual", True),
-        ("gift_card", "gift_card", True), ("paypal", "manual", True), ("redsys", "redsys", True),
+        ("gift_card", "gift_card", True), ("paypal", "manual", True), ("paypal_checkout", "paypal", True),
+        ("redsys", "redsys", True),
         ("redsys_bizum", "redsys", True), ("store_credit", "store_credit", True), ("stripe", "stripe", True),
     ]
     assert listed["next_cursor"] is None
 
 
 def test_methods_page_with_a_cursor(admin: TestClient) -> None:
-    first = ok(admin.get("/api/v1/payment-methods", params={"limit": 6}))
-    second = ok(admin.get("/api/v1/payment-methods", params={"limit": 6, "cursor": first["next_cursor"]}))
+    first = ok(admin.get("/api/v1/payment-methods", params={"limit": 7}))
+    second = ok(admin.get("/api/v1/payment-methods", params={"limit": 7, "cursor": first["next_cursor"]}))
 
     assert [m["code"] for m in first["items"] + second["items"]] == sorted(c for c, _, _ in DEFAULT_PAYMENT_METHODS)
     assert second["next_cursor"] is None

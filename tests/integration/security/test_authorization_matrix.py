@@ -86,6 +86,7 @@ REDSYS_KEY = "sq7HjrUOBfKmC576ILgskD5srU870gJ7"
 # refused (tests/integration/service/test_meta.py).
 SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
                     "POST /api/v1/connectors/stripe/webhooks", "POST /api/v1/connectors/redsys/webhooks",
+                    "POST /api/v1/connectors/paypal/webhooks",
                     "POST /api/v1/connectors/btcpay/webhooks"}
 
 
@@ -330,6 +331,24 @@ class World:
             "Ds_SignatureVersion": "HMAC_SHA256_V1", "Ds_MerchantParameters": encoded,
             "Ds_Signature": redsys.sign(REDSYS_KEY, order, encoded)}).encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def paypal_event(self) -> Call:
+        """A PayPal event the hub does not act on; PayPal's verification answered by a local receiver."""
+        if "paypal" not in self.ids:
+            from tests.provider_receiver import ProviderReceiver
+
+            receiver = ProviderReceiver().start()
+            receiver.route("POST", "/v1/oauth2/token", (200, {"access_token": "t", "expires_in": 900}))
+            receiver.route("POST", "/v1/notifications/verify-webhook-signature",
+                           (200, {"verification_status": "SUCCESS"}))
+            self.put("/channels/web/payment-providers/paypal", {
+                "client_id": "c", "client_secret": "s", "webhook_id": "WH1", "api_base": receiver.base}, status=201)
+            self.ids["paypal"] = receiver
+        body = json.dumps({"id": _unique("WH-"), "event_type": "CUSTOMER.DISPUTE.CREATED", "resource": {}}).encode()
+        return Call(f"{V1}/connectors/paypal/webhooks", content=body, headers={
+            "PAYPAL-AUTH-ALGO": "SHA256withRSA", "PAYPAL-CERT-URL": "https://api.paypal.com/v1/notifications/certs/C",
+            "PAYPAL-TRANSMISSION-ID": "t1", "PAYPAL-TRANSMISSION-SIG": "sig", "PAYPAL-TRANSMISSION-TIME": "now",
+            "Content-Type": "application/json"})
 
     def btcpay_event(self) -> Call:
         """A signed BTCPay event the hub does not act on."""
@@ -581,6 +600,7 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/channels/{code}/payment-providers/{provider}": row(
         lambda w: (w.stripe(), Call(f"{V1}/channels/web/payment-providers/stripe"))[1], allow(ADMIN)),
     "POST /api/v1/connectors/stripe/webhooks": row(lambda w: w.stripe_event(), public()),
+    "POST /api/v1/connectors/paypal/webhooks": row(lambda w: w.paypal_event(), public()),
     "POST /api/v1/connectors/redsys/webhooks": row(lambda w: w.redsys_notification(), public()),
     "POST /api/v1/connectors/btcpay/webhooks": row(lambda w: w.btcpay_event(), public()),
     "GET /api/v1/orders/{order_id}/history": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}/history"),
@@ -811,7 +831,8 @@ def test_every_route_has_a_row() -> None:
 
 def _make_world(url: str) -> Iterator[World]:
     clock = ManualClock()
-    settings = Settings(database_url=url, secret_key=SECRET, api_key_cache_seconds=0)
+    # 127.0.0.1 reachable: PayPal's webhook check is answered by a local provider receiver (`paypal_event`).
+    settings = Settings(database_url=url, secret_key=SECRET, api_key_cache_seconds=0, outbound_allow="127.0.0.1/32")
     db = Database(url, pool_size=10)
     app = create_app(settings, db=db, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -50,6 +50,7 @@ class PaymentAsk:
     minor: int
     currency: str
     reference: str | None = None  # the provider's, once started
+    details: Mapping[str, Any] = field(default_factory=dict)  # the provider's further ids (authorization, capture)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Provider(Protocol):
 
     def start(self, account: Account, ask: PaymentAsk, guard: Any) -> Started: ...
 
-    def capture(self, account: Account, ask: PaymentAsk, guard: Any) -> None: ...
+    def capture(self, account: Account, ask: PaymentAsk, guard: Any) -> dict[str, Any] | None: ...
 
     def cancel(self, account: Account, ask: PaymentAsk, guard: Any) -> None: ...
 
@@ -116,4 +117,4 @@ def provider_names() -> list[str]:
 
 
 def _load() -> None:
-    from omnihub.billing.providers import btcpay, redsys, stripe_provider  # noqa: F401  (they register)
+    from omnihub.billing.providers import btcpay, paypal, redsys, stripe_provider  # noqa: F401  (they register)

@@ -20,7 +20,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 MONEY = sa.Numeric(precision=18, scale=4)
 TS = sa.DateTime(timezone=True)
 STATUSES = ("pending", "started", "authorized", "captured", "failed", "expired", "cancelled", "refunded")
-METHODS = [("stripe", "Card (Stripe)", "stripe"), ("redsys", "Card (Redsys)", "redsys"),
+METHODS = [("paypal_checkout", "PayPal (Orders v2)", "paypal"), ("stripe", "Card (Stripe)", "stripe"), ("redsys", "Card (Redsys)", "redsys"),
            ("redsys_bizum", "Bizum (Redsys)", "redsys"), ("btcpay", "Bitcoin (BTCPay Server)", "btcpay")]
 
 
@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reference", sa.String(length=200), nullable=True),
         sa.Column("next_action", JSON, nullable=True),
+        sa.Column("details", JSON, nullable=True),
         sa.Column("reason", sa.String(length=300), nullable=True),
         sa.Column("action", sa.String(length=16), nullable=True),
         sa.Column("action_due_at", TS, nullable=True),
@@ -145,7 +146,7 @@ def downgrade() -> None:
     op.drop_table("exchange_rates")
     op.drop_table("gift_card_ledger")
     op.drop_table("gift_cards")
-    op.execute(sa.text("DELETE FROM payment_methods WHERE code IN ('stripe', 'redsys', 'redsys_bizum', 'btcpay')"))
+    op.execute(sa.text("DELETE FROM payment_methods WHERE code IN ('paypal_checkout', 'stripe', 'redsys', 'redsys_bizum', 'btcpay')"))
     op.drop_table("provider_refunds")
     op.drop_table("provider_events")
     op.drop_table("provider_payments")
