@@ -175,12 +175,17 @@ def _start_payments(ctx: Context, answer: Answer) -> None:
     not answer now is asked again by the worker; what it answers is read at `/orders/{id}/provider-payments`."""
     if answer.status != 201 or b'"awaiting_payment"' not in answer.body:
         return
-    order_id = json.loads(answer.body)["id"]
+    _drive_payments(ctx, json.loads(answer.body)["id"])
+
+
+def _drive_payments(ctx: Context, order_id: str) -> None:
+    """After commit: what the order's payments owe a provider now (start, capture). Never fails the answer:
+    the change is committed, and the worker asks again whatever is left."""
     try:
         billing_flow.drive(ctx.db, ctx.clock, secret_key=ctx.settings.secret_key,
                            guard=OutboundGuard(ctx.settings.outbound_allow), order_id=order_id)
-    except Exception:  # the order is committed: its answer stands, and the worker tries again
-        log.exception("starting the payments of order %s", order_id)
+    except Exception:
+        log.exception("provider calls of order %s", order_id)
 
 
 def _answered_order(conn: Connection, ctx: Context, keyed: KeyedRequest | None,
@@ -346,7 +351,9 @@ def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role
         pickup_guard.reset(conn, found)
         return done
 
-    return _show(ctx.principal, ctx.db.run(hand_over))
+    handed = ctx.db.run(hand_over)
+    _drive_payments(ctx, handed["id"])  # authorised at a provider: captured at the hand-over
+    return _show(ctx.principal, handed)
 
 
 @router.delete("/orders/{order_id}/pickup/lock", response_model=OrderOut)
@@ -392,7 +399,9 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
         oid = _order_in_scope(conn, ctx.principal, order_id)["id"]
         return fulfilment.ship(conn, ctx.clock, oid, data, actor=ctx.principal.key_id)
 
-    return ctx.db.run(work)
+    shipment = ctx.db.run(work)
+    _drive_payments(ctx, shipment["order_id"])  # authorised at a provider: captured now the goods left
+    return shipment
 
 
 @router.post("/orders/{order_id}/shipments/{shipment_id}/delivered", response_model=ShipmentOut)

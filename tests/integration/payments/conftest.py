@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.integration.commerce.conftest import shop  # noqa: F401  (the fixture)
+from tests.integration.commerce.conftest import associate, shop  # noqa: F401  (the fixtures)
 from tests.provider_receiver import ProviderReceiver
 
 from omnihub.config import Settings

@@ -140,9 +140,8 @@ def test_a_card_order_waits_for_stripe_and_is_paid_once(shop: TestClient, provid
                              .where(payments.c.order_id == order["id"])).all()
     assert [tuple(t) for t in taken] == [("stripe", "stripe:pi_0001")]
 
-    # Shipped → captured at Stripe (after commit, by the driver).
+    # Shipped → captured at Stripe (after the shipment's commit).
     ok(shop.post(f"/api/v1/orders/{order['id']}/shipments", json={"carrier": "SEUR", "tracking_number": "T1"}), 201)
-    assert drive(db, clock, settings) == 1
     [capture] = provider.calls_to("POST", "/v1/payment_intents/pi_0001/capture")
     assert capture.form == {"amount_to_capture": "2000"}
     assert ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"][0]["status"] == "captured"
@@ -299,3 +298,21 @@ def test_a_duplicate_storm_pays_once_on_postgres(shop: TestClient, provider: Pro
     assert count == 1
     history = ok(shop.get(f"/api/v1/orders/{order['id']}/history"))
     assert [h["to"] for h in history].count("paid") == 1
+
+
+def test_a_click_and_collect_order_is_captured_at_the_hand_over(shop: TestClient, provider: ProviderReceiver,
+                                                                associate: Any) -> None:
+    stripe_routes(provider)
+    configure_stripe(shop, provider.base)
+    order = ok(shop.post("/api/v1/orders", json={
+        "channel": "web", "lines": [{"sku": "TEE-M", "quantity": 1}],
+        "fulfilment": {"type": "pickup", "location": "mad"},
+        "customer": {"email": "ana@example.com"}, "payments": [{"method": "stripe", "amount": "20.00"}]}), 201)
+    ok(notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
+    mad = associate("mad")
+    code = ok(shop.post(f"/api/v1/orders/{order['id']}/ready", headers=mad))["pickup"]["code"]
+    assert provider.calls_to("POST", "/v1/payment_intents/pi_0001/capture") == []  # not before the hand-over
+    ok(shop.post(f"/api/v1/orders/{order['id']}/collect", json={"code": code}, headers=mad))
+    [capture] = provider.calls_to("POST", "/v1/payment_intents/pi_0001/capture")
+    assert capture.form == {"amount_to_capture": "2000"}
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"][0]["status"] == "captured"
