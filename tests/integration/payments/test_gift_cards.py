@@ -55,6 +55,7 @@ def test_issue_check_top_up_and_spend_in_part(shop: TestClient, client: TestClie
     assert balance(shop, card["code"]) == "10.00"  # refusals changed nothing
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_cards_expire(shop: TestClient, clock: ManualClock, db: Database, settings: Any) -> None:
     card = issue(shop, expires_at=clock.now().replace(year=clock.now().year + 1).isoformat())
     clock.advance(days=400)
@@ -71,6 +72,7 @@ def test_cards_expire(shop: TestClient, clock: ManualClock, db: Database, settin
     assert balance(shop, card["code"]) == "0.00"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_refunds_go_back_to_each_tender_or_onto_a_new_card(shop: TestClient) -> None:
     card = issue(shop, "20.00")
     placed = ok(order(shop, [{"method": "gift_card", "amount": "20.00", "code": card["code"]},

@@ -9,6 +9,7 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
 from tests.integration.payments.conftest import drive
@@ -94,6 +95,7 @@ def approved(payment_id: str, event_id: str = "WH-7Y7254563A4550640-11V218580683
                       ).encode()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_a_paypal_order_authorised_on_approval_and_captured_on_shipment(
         shop: TestClient, provider: ProviderReceiver, db: Database, clock: ManualClock, settings: Settings) -> None:
     paypal_routes(provider)
@@ -137,6 +139,7 @@ def test_a_paypal_order_authorised_on_approval_and_captured_on_shipment(
         "1JU08902781691411"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_a_webhook_paypal_does_not_confirm_changes_nothing(shop: TestClient, provider: ProviderReceiver) -> None:
     paypal_routes(provider, verified=False)
     ok(shop.put("/api/v1/channels/web/payment-providers/paypal", json={

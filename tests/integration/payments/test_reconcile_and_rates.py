@@ -33,6 +33,7 @@ DAILY = "Date, USD, JPY, KWD, GBP, \n03 December 2026, 1.0512, 158.27, 0.3231, 0
 HISTORY = "Date,USD,JPY,KWD,GBP,\n2026-12-02,1.0498,157.90,0.3226,0.8350,\n2026-12-01,1.0475,N/A,0.3219,0.8361,\n"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_reconcile_reports_what_differs(shop: TestClient, provider: ProviderReceiver, db: Database,
                                         clock: ManualClock, settings: Settings, db_url: str) -> None:
     stripe_routes(provider)
@@ -63,14 +64,14 @@ def test_reconcile_reports_what_differs(shop: TestClient, provider: ProviderRece
                                          "order_id": waiting["id"]}]
     assert report["missing_at_provider"] == [] and paid["id"] != waiting["id"]
 
-    if db_url.startswith("sqlite"):  # the command itself, once: its JSON on stdout, exit 1 on differences
-        env = {"OMNIHUB_DATABASE_URL": db_url, "OMNIHUB_SECRET_KEY": SECRET, "OMNIHUB_OUTBOUND_ALLOW": "127.0.0.1",
-               "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        run = subprocess.run([sys.executable, "-m", "omnihub.cli", "payments", "reconcile", "--provider", "stripe",
-                              "--channel", "web", "--from", since.isoformat(), "--to", until.isoformat()],
-                             env=env, capture_output=True, text=True, timeout=120)
-        assert run.returncode == 1, run.stderr
-        assert [m["reference"] for m in json.loads(run.stdout)["missing_in_hub"]] == ["pi_9999"]
+    # The command itself: its JSON on stdout, exit 1 on differences.
+    env = {"OMNIHUB_DATABASE_URL": db_url, "OMNIHUB_SECRET_KEY": SECRET, "OMNIHUB_OUTBOUND_ALLOW": "127.0.0.1",
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    run = subprocess.run([sys.executable, "-m", "omnihub.cli", "payments", "reconcile", "--provider", "stripe",
+                          "--channel", "web", "--from", since.isoformat(), "--to", until.isoformat()],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert [m["reference"] for m in json.loads(run.stdout)["missing_in_hub"]] == ["pi_9999"]
 
 
 def test_ecb_rates_are_data_for_reports(db: Database) -> None:

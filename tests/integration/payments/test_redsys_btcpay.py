@@ -11,6 +11,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
 from tests.integration.payments.conftest import drive
@@ -48,6 +49,7 @@ def redsys_notification(order: str, response: str, *, amount: str = "2000", key:
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_a_bizum_order_through_redsys(shop: TestClient, provider: ProviderReceiver, db: Database,
                                       clock: ManualClock, settings: Settings) -> None:
     def refund(call: Call) -> tuple[int, Any]:
@@ -103,6 +105,7 @@ def test_a_bizum_order_through_redsys(shop: TestClient, provider: ProviderReceiv
     assert refund_row["reference"] == f"{payment['reference']}:836913"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_a_declined_redsys_card_cancels_the_order(shop: TestClient, provider: ProviderReceiver) -> None:
     ok(shop.put("/api/v1/channels/web/payment-providers/redsys", json={
         "secret": REDSYS_KEY, "merchant_code": MERCHANT, "terminal": "1"}), 201)
@@ -129,6 +132,7 @@ def btcpay_event(kind: str, invoice: str, payment_id: str, delivery: str, **extr
     return body, {"BTCPay-Sig": sig, "Content-Type": "application/json"}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one engine: PostgreSQL runs test_stripe and the races
 def test_a_bitcoin_order_through_btcpay(shop: TestClient, provider: ProviderReceiver) -> None:
     invoice = {"id": "Inv9x", "checkoutLink": f"{provider.base}/i/Inv9x", "status": "New", "amount": "20.00",
                "currency": "EUR", "additionalStatus": "None"}
