@@ -327,64 +327,53 @@ def receive(conn: Connection, clock: Clock, name: str, notice: Notice) -> Receip
 
 
 def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Notice) -> str:
-    """Move a (locked) payment as the notice says, forward only. Returns what happened."""
+    """Move a (locked) payment as the notice says (`rules.provider_step`: forward only). Returns what happened."""
     status, outcome, now = payment["status"], notice.outcome, clock.now()
     currency = payment["currency"]
     if notice.reference and not payment["reference"]:  # the notification came before the start was recorded
         payment["reference"] = notice.reference
-    if outcome in ("authorized", "captured"):
-        if notice.amount_minor is not None and outcome == "captured" and notice.amount_minor < to_minor(
-                payment["amount"], currency):
-            return _move(conn, clock, payment, "failed" if status in ("pending", "started") else status,
-                         reason=f"{payment['provider']}: paid {from_minor(notice.amount_minor, currency)} of "
-                                f"{rules.round_money(payment['amount'], currency)} {currency}", tell="failed")
-        if status in ("pending", "started"):
-            values: dict[str, Any] = {}
-            if outcome == "captured":
-                values["captured"] = payment["amount"]
-            provider = provider_for(payment["provider"])
-            if outcome == "authorized" and provider is not None and not provider.authorises:
-                outcome = "captured"
-                values["captured"] = payment["amount"]
-            _record_paid(conn, clock, payment)
-            _move(conn, clock, payment, outcome, **values)
-            if billing_service.payments_of(conn, payment["order_id"])["status"] == "paid":
-                _tell(conn, clock, payment, "paid", None)
-            return outcome
-        if status == "authorized" and outcome == "captured":
-            _move(conn, clock, payment, "captured", captured=payment["amount"])
-            return "captured"
-        if status in ("expired", "failed", "cancelled"):
-            # Money arrived for an order the hub gave up on: give it back (void or refund), say why.
-            conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
-                reference=payment["reference"], action="cancel", action_due_at=now, updated_at=now,
-                reason=f"{payment['reason'] or status}; paid late, given back"))
-            return "late"
-        return "unchanged"
-    if outcome == "failed":
-        if status in ("pending", "started"):
-            _move(conn, clock, payment, "failed", reason=notice.reason or f"{payment['provider']}: failed",
-                  tell="failed")
-            return "failed"
-        return "unchanged"
-    if outcome == "approved":  # the buyer agreed at the provider: the hub authorises, after commit
-        if status in ("pending", "started"):
-            conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
-                reference=payment["reference"], action="authorize", action_due_at=now, action_attempts=0,
-                updated_at=now))
-            return "approved"
-        return "unchanged"
-    if outcome == "underpaid":  # not paid: the payment stays open (until it expires), and says why
-        if status in ("pending", "started"):
-            conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
-                reason=notice.reason, reference=payment["reference"], updated_at=now))
-            payment["reason"] = notice.reason
+    short = (outcome == "captured" and notice.amount_minor is not None
+             and notice.amount_minor < to_minor(payment["amount"], currency))
+    step = rules.provider_step(status, outcome, short=short)
+    if step == "short":
+        _move(conn, clock, payment, "failed", tell="failed",
+              reason=f"{payment['provider']}: paid {from_minor(int(notice.amount_minor or 0), currency)} of "
+                     f"{rules.round_money(payment['amount'], currency)} {currency}")
+        return "failed"
+    if step == "pay":
+        values: dict[str, Any] = {}
+        provider = provider_for(payment["provider"])
+        if outcome == "captured" or (provider is not None and not provider.authorises):
+            outcome = "captured"
+            values["captured"] = payment["amount"]
+        _record_paid(conn, clock, payment)
+        _move(conn, clock, payment, outcome, **values)
+        if billing_service.payments_of(conn, payment["order_id"])["status"] == "paid":
+            _tell(conn, clock, payment, "paid", None)
+        return outcome
+    if step == "capture":
+        _move(conn, clock, payment, "captured", captured=payment["amount"])
+        return "captured"
+    if step == "late":  # money arrived for an order the hub gave up on: give it back (void), say why
+        conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
+            reference=payment["reference"], action="cancel", action_due_at=now, updated_at=now,
+            reason=f"{payment['reason'] or status}; paid late, given back"))
+        return "late"
+    if step == "fail":
+        _move(conn, clock, payment, "failed", reason=notice.reason or f"{payment['provider']}: failed", tell="failed")
+        return "failed"
+    if step == "authorize":  # the buyer agreed at the provider: the hub authorises, after commit
+        conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
+            reference=payment["reference"], action="authorize", action_due_at=now, action_attempts=0,
+            updated_at=now))
+        return "approved"
+    if step == "note":  # not paid: the payment stays open (until it expires), and says why
+        conn.execute(provider_payments.update().where(PP.id == payment["id"]).values(
+            reason=notice.reason, reference=payment["reference"], updated_at=now))
+        payment["reason"] = notice.reason
         return "underpaid"
-    if outcome == "refunded":
-        conn.execute(provider_refunds.update().where(PR.provider_payment_id == payment["id"],
-                                                     PR.status == "pending").values(status="sent", updated_at=now))
-        return "refunded"
-    return "ignored"
+    # `refunded`: the provider confirms a refund (ours are marked sent when its API answered); nothing moves.
+    return step
 
 
 def _record_paid(conn: Connection, clock: Clock, payment: dict[str, Any]) -> None:
