@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from omnihub.billing import errors, flow, gift_cards, queries, service
+from omnihub.billing import errors, flow, gift_cards, provider_accounts, queries, service
 from omnihub.billing.schemas import (
     DocumentOut,
     GiftCardCode,
@@ -169,7 +169,7 @@ def put_payment_provider(body: ProviderAccountIn, response: Response, code: str 
     """A channel's account at a provider (admin). Secrets are sealed with OMNIHUB_SECRET_KEY and never shown."""
     with ctx.db.transaction() as conn:
         catalog_queries.get_channel(conn, code, field="code")
-        out, created = flow.configure_provider(conn, ctx.clock, ctx.settings.secret_key, code, provider,
+        out, created = provider_accounts.configure_provider(conn, ctx.clock, ctx.settings.secret_key, code, provider,
                                                body.model_dump(exclude_none=True),
                                                OutboundGuard(ctx.settings.outbound_allow))
     response.status_code = 201 if created else 200
@@ -180,7 +180,7 @@ def put_payment_provider(body: ProviderAccountIn, response: Response, code: str 
 def get_payment_provider(code: str = Path(max_length=64), provider: str = ProviderName,
                          ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return flow.provider_account_out(conn, code, provider)
+        return provider_accounts.provider_account_out(conn, code, provider)
 
 
 async def _provider_webhook(request: Request, provider: str) -> dict[str, Any]:
@@ -196,7 +196,7 @@ async def _provider_webhook(request: Request, provider: str) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         guard = OutboundGuard(state.settings.outbound_allow)
         with state.db.read() as conn:
-            accounts = flow.accounts_of(conn, state.settings.secret_key, provider)
+            accounts = provider_accounts.accounts_of(conn, state.settings.secret_key, provider)
         notice = flow.verify(accounts, provider, raw, headers, guard)
         return state.db.run(lambda conn: flow.receive(conn, state.clock, provider, notice)).out()
 

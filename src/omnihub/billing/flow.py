@@ -36,23 +36,22 @@ from omnihub.billing.models import (
     provider_payments,
     provider_refunds,
 )
+from omnihub.billing.provider_accounts import account_for
+from omnihub.billing.provider_accounts import provider_named as _provider
 from omnihub.billing.providers import (
     Account,
     Notice,
     NotVerified,
     PaymentAsk,
-    Provider,
     ProviderFailed,
     provider_for,
-    provider_names,
 )
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database, conflict_insert, new_id
 from omnihub.core.events import emit
 from omnihub.core.jsonable import jsonable
 from omnihub.core.money import minor_units
-from omnihub.core.outbound import OutboundGuard, OutboundRefused
-from omnihub.core.secretbox import seal, unseal
+from omnihub.core.outbound import OutboundGuard
 
 log = logging.getLogger("omnihub.billing.flow")
 PP = provider_payments.c
@@ -87,92 +86,6 @@ def to_minor(amount: Decimal, currency: str) -> int:
 
 def from_minor(minor: int, currency: str) -> Decimal:
     return (Decimal(minor) / (Decimal(10) ** minor_units(currency))).quantize(Decimal(1).scaleb(-minor_units(currency)))
-
-
-# ---- accounts per channel ----------------------------------------------------------------------------------------
-
-
-def _provider(name: str) -> Provider:
-    provider = provider_for(name)
-    if provider is None:
-        raise errors.provider_unknown(name, provider_names())
-    return provider
-
-
-def configure_provider(conn: Connection, clock: Clock, secret_key: str, channel: str, name: str,
-                       data: dict[str, Any], guard: OutboundGuard) -> tuple[dict[str, Any], bool]:
-    """Create or replace a channel's account at a provider. Secrets are sealed at rest (OMNIHUB_SECRET_KEY) and
-    never returned; `api_base` must be an address the hub may reach. Returns (account as shown, created)."""
-    provider = _provider(name)
-    known = set(provider.secret_fields) | set(provider.public_fields)
-    for key, value in data.items():
-        if key not in known and value is not None:
-            raise errors.provider_field_unknown(name, key)
-    for key in provider.required_fields:
-        if not data.get(key):
-            raise errors.provider_field_missing(name, key)
-    if data.get("api_base"):
-        try:
-            guard.check_url(str(data["api_base"]))
-        except OutboundRefused as exc:
-            raise errors.provider_url_refused(str(exc)) from None
-    config = {k: data[k] for k in provider.public_fields if data.get(k) is not None}
-    secrets = {k: str(data[k]) for k in provider.secret_fields if data.get(k)}
-    import json
-
-    sealed = seal(secret_key, _PURPOSE, json.dumps(secrets))
-    now = clock.now()
-    key = (payment_providers.c.channel_code == channel) & (payment_providers.c.provider == name)
-    created = conn.execute(sa.select(payment_providers.c.provider).where(key)).first() is None
-    if created:
-        conn.execute(payment_providers.insert(), dict(channel_code=channel, provider=name, config=config,
-                                                      sealed=sealed, created_at=now, updated_at=now))
-    else:
-        conn.execute(payment_providers.update().where(key).values(config=config, sealed=sealed, updated_at=now))
-    shown = provider_account_out(conn, channel, name)
-    emit(conn, clock, "payment_provider.configured", {"channel": channel, "provider": name,
-                                                      "config": jsonable(config)})
-    return shown, created
-
-
-def provider_account_out(conn: Connection, channel: str, name: str) -> dict[str, Any]:
-    """An account as the API shows it: public settings, and which secrets are set (never their values)."""
-    provider = _provider(name)
-    row = conn.execute(sa.select(payment_providers).where(payment_providers.c.channel_code == channel,
-                                                          payment_providers.c.provider == name)).first()
-    if row is None:
-        raise errors.provider_not_configured(name, channel)
-    return {"channel": channel, "provider": name, "config": dict(row.config),
-            "secrets_set": list(provider.secret_fields), "updated_at": row.updated_at}
-
-
-def _account(secret_key: str, row: Any) -> Account:
-    import json
-
-    return Account(channel=row.channel_code, provider=row.provider, config=dict(row.config),
-                   secrets=json.loads(unseal(secret_key, _PURPOSE, row.sealed)))
-
-
-def account_config(conn: Connection, channel: str, name: str) -> dict[str, Any] | None:
-    """A channel's public settings at a provider (no secrets), or None when it has no account there."""
-    row = conn.execute(sa.select(payment_providers.c.config).where(payment_providers.c.channel_code == channel,
-                                                                   payment_providers.c.provider == name)).first()
-    return None if row is None else dict(row.config)
-
-
-def account_for(conn: Connection, secret_key: str, channel: str, name: str) -> Account:
-    row = conn.execute(sa.select(payment_providers).where(payment_providers.c.channel_code == channel,
-                                                          payment_providers.c.provider == name)).first()
-    if row is None:
-        raise errors.provider_not_configured(name, channel)
-    return _account(secret_key, row)
-
-
-def accounts_of(conn: Connection, secret_key: str, name: str) -> list[Account]:
-    """Every channel's account at a provider (a notification is checked against each one's secret)."""
-    rows = conn.execute(sa.select(payment_providers).where(payment_providers.c.provider == name)
-                        .order_by(payment_providers.c.channel_code))
-    return [_account(secret_key, r) for r in rows]
 
 
 # ---- opening payments, in the order's transaction ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from omnihub.billing import flow
+from omnihub.billing import provider_accounts
 from omnihub.billing.models import provider_payments
 from omnihub.billing.providers import provider_for
 from omnihub.core.db import Database
@@ -30,7 +30,7 @@ def reconcile(db: Database, *, secret_key: str, guard: OutboundGuard, provider: 
     if implementation is None:
         raise ValueError(f"no payment provider '{provider}'")
     with db.read() as conn:
-        account = flow.account_for(conn, secret_key, channel, provider)
+        account = provider_accounts.account_for(conn, secret_key, channel, provider)
         ours = {r.reference: r for r in conn.execute(sa.select(provider_payments).where(
             PP.provider == provider, PP.channel_code == channel, PP.reference.is_not(None),
             PP.created_at >= since, PP.created_at < until))}

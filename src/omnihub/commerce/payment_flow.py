@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from omnihub.billing import flow as billing_flow
+from omnihub.billing import provider_accounts
 from omnihub.commerce import errors
 from omnihub.commerce.pricing import Pricing
 from omnihub.core.clock import Clock
@@ -56,7 +57,7 @@ def open_at_providers(conn: Connection, clock: Clock, order: dict[str, Any], *, 
             field="payments")
     holds = []
     for _, _, provider, _ in tenders:
-        account = billing_flow.account_config(conn, order["channel_code"], provider)
+        account = provider_accounts.account_config(conn, order["channel_code"], provider)
         holds.append(int((account or {}).get("hold_minutes") or DEFAULT_HOLD_MINUTES))
     billing_flow.open_payments(conn, clock, order_id=order["id"], channel=order["channel_code"],
                                customer_id=order["customer_id"], currency=pricing.currency, tenders=tenders,
