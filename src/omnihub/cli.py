@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,8 @@ app.add_typer(user, name="user")
 app.add_typer(inventory, name="inventory")
 export = typer.Typer(help="Export data for other systems.", no_args_is_help=True)
 app.add_typer(export, name="export")
+payments = typer.Typer(help="Payments at providers: reconciliation, reference exchange rates.", no_args_is_help=True)
+app.add_typer(payments, name="payments")
 console = Console(stderr=True)
 
 
@@ -344,6 +347,50 @@ def export_erp(
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"{len(documents)} documents written to {out}")
+def _when(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@payments.command("reconcile")
+def payments_reconcile(
+    provider: Annotated[str, typer.Option(help="stripe, btcpay…")],
+    since: Annotated[str, typer.Option("--from", help="ISO date or time (UTC unless it says)")],
+    until: Annotated[str, typer.Option("--to", help="ISO date or time, exclusive")],
+    channel: Annotated[str, typer.Option(help="The channel whose account is compared")] = "web",
+) -> None:
+    """Compare the provider's records (its list API) with the hub's for one channel's account. The report (JSON)
+    goes to stdout; exit 0 when they agree, 1 on any difference."""
+    import json
+
+    from omnihub.billing.reconcile import reconcile
+    from omnihub.config import get_settings
+    from omnihub.core.outbound import OutboundGuard
+
+    settings = get_settings()
+    db = _database()
+    try:
+        report = reconcile(db, secret_key=settings.secret_key, guard=OutboundGuard(settings.outbound_allow),
+                           provider=provider, channel=channel, since=_when(since), until=_when(until))
+    finally:
+        db.dispose()
+    typer.echo(json.dumps(report, indent=2, default=str))
+    if not report["clean"]:
+        raise typer.Exit(1)
+
+
+@payments.command("import-rates")
+def payments_import_rates(path: Annotated[Path, typer.Argument(help="An ECB reference-rate CSV")]) -> None:
+    """Import the ECB's euro reference rates (eurofxref.csv or eurofxref-hist.csv), for reporting only."""
+    from omnihub.billing.rates import import_ecb
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            count = import_ecb(conn, path.read_text(encoding="utf-8"))
+    finally:
+        db.dispose()
+    typer.echo(f"{count} rates imported")
 
 
 @app.command()

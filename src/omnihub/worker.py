@@ -189,6 +189,16 @@ class Worker:
         return send_due(self.db, self.clock, secret_key=self.settings.secret_key,
                         outbound_allow=self.settings.outbound_allow)
 
+    def drive_payments(self) -> int:
+        """Calls to payment providers (start, capture, void, refund): not a room job, because nothing may be asked
+        of a provider with a transaction open — the claim commits first and each answer is recorded after
+        (billing.flow.drive)."""
+        from omnihub.billing.flow import drive
+        from omnihub.core.outbound import OutboundGuard
+
+        return drive(self.db, self.clock, secret_key=self.settings.secret_key,
+                     guard=OutboundGuard(self.settings.outbound_allow))
+
     def run_job(self, job: Job, *, force: bool = False) -> int:
         """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
         full batch goes again, up to the step limit. Returns what it did (or found)."""
@@ -276,6 +286,7 @@ class Worker:
         work += self.send_replies()
         work += self.run_imports()
         work += self.send_erp()
+        work += self.drive_payments()
         self.purge_outbox()
         self.purge_idempotency_keys()
         if work:  # new events (availability, expiries) may now be waiting: hand them on promptly

@@ -6,19 +6,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from omnihub.billing import queries, service
+from omnihub.billing import errors, flow, gift_cards, provider_accounts, queries, service
 from omnihub.billing.schemas import (
     DocumentOut,
+    GiftCardCode,
+    GiftCardIn,
+    GiftCardOut,
+    GiftCardTopUp,
+    NotificationReceipt,
     OrderPaymentsOut,
     PaymentListItemOut,
     PaymentMethodCreate,
     PaymentMethodOut,
     PaymentMethodUpdate,
+    ProviderAccountIn,
+    ProviderAccountOut,
     TaxRateIn,
     TaxRateOut,
 )
+from omnihub.catalog import queries as catalog_queries
+from omnihub.core.money import is_currency
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
@@ -117,3 +128,95 @@ def list_credit_notes(order: str | None = None, limit: int = Limit, cursor: str 
 def get_credit_note(number: str, ctx: Context = Depends(requires(Role.AGENT))) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return queries.get_document(conn, "credit_note", number)
+
+
+# ---- gift cards (codes travel in bodies, never in URLs: URLs end up in logs) --------------------------------------
+
+
+@router.post("/gift-cards", status_code=201, response_model=GiftCardOut)
+def issue_gift_card(body: GiftCardIn, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
+    """A new card (admin, or an associate at the till). Its code is in this answer only."""
+    if not is_currency(body.currency):
+        raise errors.currency_unknown(body.currency)
+    return ctx.db.run(lambda conn: gift_cards.issue(conn, ctx.clock, amount=body.amount, currency=body.currency,
+                                                    expires_at=body.expires_at, customer_id=body.customer_id,
+                                                    reference=f"issued by {ctx.principal.key_id}"))
+
+
+@router.post("/gift-cards/balance", response_model=GiftCardOut)
+def gift_card_balance(body: GiftCardCode, ctx: Context = Depends(requires(Role.ASSOCIATE, Role.CHANNEL, Role.AGENT))
+                      ) -> dict[str, Any]:
+    """What a card holds (every channel: the web shop, a till, an agent on the phone)."""
+    with ctx.db.read() as conn:
+        return gift_cards.balance(conn, ctx.clock, body.code)
+
+
+@router.post("/gift-cards/top-ups", response_model=GiftCardOut)
+def top_up_gift_card(body: GiftCardTopUp, ctx: Context = Depends(requires(Role.ASSOCIATE))) -> dict[str, Any]:
+    return ctx.db.run(lambda conn: gift_cards.top_up(conn, ctx.clock, body.code, body.amount,
+                                                     reference=f"top-up by {ctx.principal.key_id}"))
+
+
+# ---- external payment providers ----------------------------------------------------------------------------------
+
+MAX_NOTIFICATION_BYTES = 256 * 1024
+ProviderName = Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")
+
+
+@router.put("/channels/{code}/payment-providers/{provider}", response_model=ProviderAccountOut)
+def put_payment_provider(body: ProviderAccountIn, response: Response, code: str = Path(max_length=64),
+                         provider: str = ProviderName, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """A channel's account at a provider (admin). Secrets are sealed with OMNIHUB_SECRET_KEY and never shown."""
+    with ctx.db.transaction() as conn:
+        catalog_queries.get_channel(conn, code, field="code")
+        out, created = provider_accounts.configure_provider(conn, ctx.clock, ctx.settings.secret_key, code, provider,
+                                               body.model_dump(exclude_none=True),
+                                               OutboundGuard(ctx.settings.outbound_allow))
+    response.status_code = 201 if created else 200
+    return out
+
+
+@router.get("/channels/{code}/payment-providers/{provider}", response_model=ProviderAccountOut)
+def get_payment_provider(code: str = Path(max_length=64), provider: str = ProviderName,
+                         ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return provider_accounts.provider_account_out(conn, code, provider)
+
+
+async def _provider_webhook(request: Request, provider: str) -> dict[str, Any]:
+    size = request.headers.get("content-length")
+    if size and size.isdigit() and int(size) > MAX_NOTIFICATION_BYTES:
+        raise errors.notification_too_large(MAX_NOTIFICATION_BYTES)
+    raw = await request.body()
+    if len(raw) > MAX_NOTIFICATION_BYTES:
+        raise errors.notification_too_large(MAX_NOTIFICATION_BYTES)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    state = request.app.state
+
+    def work() -> dict[str, Any]:
+        guard = OutboundGuard(state.settings.outbound_allow)
+        with state.db.read() as conn:
+            accounts = provider_accounts.accounts_of(conn, state.settings.secret_key, provider)
+        notice = flow.verify(accounts, provider, raw, headers, guard)
+        return state.db.run(lambda conn: flow.receive(conn, state.clock, provider, notice)).out()
+
+    return await run_in_threadpool(work)
+
+
+def _webhook_route(provider: str) -> None:
+    """`POST /connectors/<provider>/webhooks`: one route per provider (a path parameter here would shadow the
+    other rooms' connectors, e.g. Meta's)."""
+
+    async def receive(request: Request) -> dict[str, Any]:
+        return await _provider_webhook(request, provider)
+
+    receive.__name__ = f"{provider}_webhook"
+    router.add_api_route(
+        f"/connectors/{provider}/webhooks", receive, methods=["POST"], response_model=NotificationReceipt,
+        summary=f"A {provider} notification",
+        description=f"{provider}'s notification (no API key: its signature is checked against every channel's "
+                    "account there). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`.")
+
+
+for _name in ("stripe", "paypal", "redsys", "btcpay"):
+    _webhook_route(_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from omnihub.core.errors import Conflict, NotFound, ValidationFailed
+from omnihub.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
 
 def payment_method_unknown(code: str, field: str) -> ValidationFailed:
@@ -88,3 +88,55 @@ def credit_note_not_found(number: str) -> NotFound:
 
 def invalid_cursor() -> ValidationFailed:
     return ValidationFailed("invalid_cursor", "The cursor is not one this API issued.", field="cursor")
+
+
+# ---- external providers (billing.flow) -------------------------------------------------------------------------
+
+
+def provider_unknown(name: str, known: list[str]) -> NotFound:
+    return NotFound("payment_provider_unknown", f"No payment provider '{name}'. Known: {', '.join(known)}.",
+                    provider=name)
+
+
+def provider_field_missing(provider: str, name: str) -> ValidationFailed:
+    return ValidationFailed("provider_field_missing", f"{provider} needs '{name}'.", field=name, provider=provider)
+
+
+def provider_field_unknown(provider: str, name: str) -> ValidationFailed:
+    return ValidationFailed("provider_field_unknown", f"{provider} takes no '{name}'.", field=name, provider=provider)
+
+
+def provider_not_configured(provider: str, channel: str) -> ValidationFailed:
+    return ValidationFailed("provider_not_configured",
+                            f"Channel '{channel}' has no {provider} account (PUT /channels/{channel}/payment-providers/"
+                            f"{provider}).", field="payments", provider=provider, channel=channel)
+
+
+def provider_url_refused(reason: str) -> ValidationFailed:
+    return ValidationFailed("provider_url_refused", reason, field="api_base")
+
+
+def notification_not_verified(provider: str) -> Unauthorized:
+    return Unauthorized("notification_not_verified",
+                        f"The {provider} notification's signature does not check out; nothing was changed.",
+                        provider=provider)
+
+
+def notification_unreadable(provider: str) -> ValidationFailed:
+    return ValidationFailed("notification_unreadable", f"The {provider} notification could not be read.",
+                            provider=provider)
+
+
+def payment_not_async(method: str, field: str) -> ValidationFailed:
+    return ValidationFailed("payment_method_not_here",
+                            f"'{method}' is paid at an external provider: not at a counter sale.", field=field,
+                            method=method)
+
+
+
+def notification_too_large(limit: int) -> ValidationFailed:
+    return ValidationFailed("notification_too_large", f"A notification is at most {limit} bytes.")
+
+
+def currency_unknown(code: str) -> ValidationFailed:
+    return ValidationFailed("currency_unknown", f"'{code}' is not a currency in use.", field="currency")

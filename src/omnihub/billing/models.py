@@ -117,3 +117,133 @@ billing_documents = sa.Table(
     sa.CheckConstraint(f"kind IN {DOCUMENT_KINDS}", name="kind_known"),
     sa.Index("ix_billing_documents_order", "order_id", "kind"),
 )
+
+# ---- external payment providers (billing.flow) ------------------------------------------------------------------
+
+PROVIDER_PAYMENT_STATUSES = ("pending", "started", "authorized", "captured", "failed", "expired", "cancelled",
+                             "refunded")
+
+# A channel's account at a provider: public settings in `config`, the secrets sealed (core.secretbox) in `sealed`.
+payment_providers = sa.Table(
+    "payment_providers",
+    metadata,
+    sa.Column("channel_code", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("config", JsonDoc, nullable=False),
+    sa.Column("sealed", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+# One payment an order waits for at a provider. `action` is what the hub still has to ask the provider
+# (start, capture, cancel) — done after commit by the driver, never inside an order's transaction.
+provider_payments = sa.Table(
+    "provider_payments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("order_id", sa.String(40), nullable=False, index=True),
+    sa.Column("channel_code", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("method", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(40), nullable=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("captured", Money, nullable=False, server_default="0"),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("next_action", JsonDoc, nullable=True),
+    sa.Column("details", JsonDoc, nullable=True),  # the provider's further ids (PayPal's authorization, capture)
+    sa.Column("reason", sa.String(300), nullable=True),
+    sa.Column("action", sa.String(16), nullable=True),
+    sa.Column("action_due_at", Timestamp, nullable=True),
+    sa.Column("action_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("payment_id", sa.String(40), nullable=True),  # the billing payment recorded when authorised
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint(f"status IN {PROVIDER_PAYMENT_STATUSES}", name="status_known"),
+    sa.Index("ix_provider_payments_action", "action", "action_due_at"),
+    sa.Index("ix_provider_payments_status_expiry", "status", "expires_at"),
+    sa.Index("ix_provider_payments_reference", "provider", "reference"),
+)
+
+# Every verified notification once: (provider, event id) is the key a repeat collides with.
+provider_events = sa.Table(
+    "provider_events",
+    metadata,
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("event_id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payment_id", sa.String(40), nullable=True),
+    sa.Column("outcome", sa.String(64), nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False),
+)
+
+# A refund leg owed through a provider's refund API: recorded with the refund, sent after commit.
+provider_refunds = sa.Table(
+    "provider_refunds",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("provider_payment_id", sa.String(40), sa.ForeignKey("provider_payments.id"), nullable=False),
+    sa.Column("refund_leg_id", sa.String(40), nullable=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, sent, failed
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("reason", sa.String(300), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.Index("ix_provider_refunds_status", "status", "due_at"),
+)
+
+# ---- gift cards (billing.gift_cards) ------------------------------------------------------------------------------
+
+GIFT_CARD_STATUSES = ("active", "expired")
+
+# A card is found by the SHA-256 of its code (80 random bits: a hash is enough); the code itself is shown once,
+# when the card is issued. `last4` lets people tell their cards apart.
+gift_cards = sa.Table(
+    "gift_cards",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("last4", sa.String(4), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("customer_id", sa.String(40), nullable=True),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    sa.Column("issued_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
+    sa.CheckConstraint(f"status IN {GIFT_CARD_STATUSES}", name="status_known"),
+)
+
+gift_card_ledger = sa.Table(
+    "gift_card_ledger",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("card_id", sa.String(40), sa.ForeignKey("gift_cards.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # issue, top_up, redeem, refund, expire
+    sa.Column("amount", Money, nullable=False),  # signed: what the balance moved by
+    sa.Column("balance", Money, nullable=False),  # after the move
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_gift_card_ledger_card", "card_id", "seq"),
+)
+
+# Reference exchange rates (the ECB's daily euro rates), for reporting in a base currency only: nothing is ever
+# converted at checkout. `rate`: units of `currency` per 1 EUR on `day`.
+exchange_rates = sa.Table(
+    "exchange_rates",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("rate", sa.Numeric(18, 8), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.CheckConstraint("rate > 0", name="rate_positive"),
+)

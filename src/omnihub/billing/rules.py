@@ -114,3 +114,33 @@ def next_document_number(series: str, n: int) -> str:
     if n < 1:
         raise ValueError("document numbers start at 1")
     return f"{check_series(series)}-{n:0{NUMBER_DIGITS}d}"
+
+
+# ---- payments at providers (billing.flow) ----------------------------------------------------------------------
+
+PROVIDER_OPEN = ("pending", "started")  # waiting for the customer or the provider
+PROVIDER_GAVE_UP = ("expired", "failed", "cancelled")
+
+
+def provider_step(status: str, outcome: str, *, short: bool = False) -> str:
+    """What a verified notice with `outcome` does to a provider payment in `status` — statuses only move forward:
+
+    `pay` (money in: record it, authorised or captured), `capture` (authorised → captured), `short` (less than
+    asked arrived: failed), `late` (money for a payment the hub gave up on: give it back), `fail`, `authorize`
+    (the buyer approved: the hub authorises), `note` (underpaid: stays open with the reason), `refunded`,
+    `unchanged` (a notice that comes after the fact: a failure after the success…), `ignored`."""
+    if outcome in ("authorized", "captured"):
+        if short:
+            return "short" if status in PROVIDER_OPEN else "unchanged"
+        if status in PROVIDER_OPEN:
+            return "pay"
+        if status == "authorized" and outcome == "captured":
+            return "capture"
+        return "late" if status in PROVIDER_GAVE_UP else "unchanged"
+    if outcome == "failed":
+        return "fail" if status in PROVIDER_OPEN else "unchanged"
+    if outcome == "approved":
+        return "authorize" if status in PROVIDER_OPEN else "unchanged"
+    if outcome == "underpaid":
+        return "note" if status in PROVIDER_OPEN else "unchanged"
+    return "refunded" if outcome == "refunded" else "ignored"

@@ -95,3 +95,114 @@ class DocumentOut(BaseModel):
     lines: list[dict[str, Any]]
     totals: dict[str, Any]
     issued_at: datetime
+
+
+# ---- external providers ------------------------------------------------------------------------------------------
+
+Secret = Field(default=None, min_length=1, max_length=500)
+
+
+class ProviderAccountIn(Strict):
+    """A channel's account at one provider. Which fields a provider takes (and needs) is its own: Stripe
+    `secret_key`, `webhook_secret`, `publishable_key`; Redsys `merchant_code`, `terminal`, `secret`; BTCPay
+    `api_key`, `store_id`, `webhook_secret`; PayPal `client_id`, `client_secret`, `webhook_id`. Every provider
+    takes `api_base` (its API's address; the default is the provider's production address) and `hold_minutes`
+    (how long an order's stock is held for a payment nobody completes; default 30). Secrets are sealed at rest
+    and never shown again."""
+
+    secret_key: str | None = Secret
+    webhook_secret: str | None = Secret
+    publishable_key: str | None = Field(default=None, max_length=500)
+    api_key: str | None = Secret
+    client_id: str | None = Secret
+    client_secret: str | None = Secret
+    webhook_id: str | None = Field(default=None, max_length=200)
+    store_id: str | None = Field(default=None, max_length=200)
+    merchant_code: str | None = Field(default=None, max_length=32)
+    terminal: str | None = Field(default=None, max_length=8)
+    secret: str | None = Secret
+    form_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    notify_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://",
+                                   description="Where the provider posts its notifications (Redsys' MerchantURL).")
+    url_ok: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    url_ko: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    redirect_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    api_base: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    hold_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+
+
+class ProviderAccountOut(BaseModel):
+    channel: str
+    provider: str
+    config: dict[str, Any]
+    secrets_set: list[str] = Field(description="Names of the secrets stored (sealed); their values are never shown.")
+    updated_at: datetime
+
+
+class ProviderPaymentOut(BaseModel):
+    id: str
+    order_id: str
+    provider: str
+    method: str
+    amount: MoneyStr
+    currency: str
+    status: str
+    reference: str | None = Field(description="The provider's own id for the payment.")
+    next_action: dict[str, Any] | None = Field(
+        description="What the front end does next: Stripe's client_secret, Redsys' form, BTCPay's checkout link.")
+    reason: str | None
+    expires_at: datetime
+    captured: MoneyStr
+
+
+class ProviderRefundOut(BaseModel):
+    id: str
+    provider: str
+    amount: MoneyStr
+    currency: str
+    status: str
+    reference: str | None
+    reason: str | None
+
+
+class OrderProviderPaymentsOut(BaseModel):
+    order_id: str
+    payments: list[ProviderPaymentOut]
+    refunds: list[ProviderRefundOut]
+
+
+class NotificationReceipt(BaseModel):
+    duplicate: bool
+    outcome: str
+    payment_id: str | None
+    status: str | None
+
+
+# ---- gift cards ----------------------------------------------------------------------------------------------
+
+
+class GiftCardIn(Strict):
+    amount: AmountIn = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    expires_at: datetime | None = None
+    customer_id: str | None = Field(default=None, max_length=40)
+
+
+class GiftCardTopUp(Strict):
+    code: str = Field(min_length=4, max_length=40)
+    amount: AmountIn = Field(gt=0)
+
+
+class GiftCardCode(Strict):
+    code: str = Field(min_length=4, max_length=40)
+
+
+class GiftCardOut(BaseModel):
+    id: str
+    code: str | None = Field(description="Shown once, when the card is issued; never again.")
+    last4: str
+    currency: str
+    balance: MoneyStr
+    status: str
+    expires_at: datetime | None
+    issued_at: datetime

@@ -46,7 +46,12 @@ payments_of = queries.payments_of  # the read the commerce room calls lives with
 DEFAULT_PAYMENT_METHODS = (
     ("card", "Card", "manual"), ("paypal", "PayPal", "manual"), ("bizum", "Bizum", "manual"),
     ("cash", "Cash", "manual"), ("store_credit", "Store credit", "store_credit"),
-    ("gift_card", "Gift card", "manual"), ("bank_transfer", "Bank transfer", "manual"), ("crypto", "Crypto", "manual"),
+    ("gift_card", "Gift card", "gift_card"), ("bank_transfer", "Bank transfer", "manual"),
+    ("crypto", "Crypto", "manual"),
+    # migration 0025: paid through an external provider (billing.flow)
+    ("paypal_checkout", "PayPal (Orders v2)", "paypal"), ("stripe", "Card (Stripe)", "stripe"),
+    ("redsys", "Card (Redsys)", "redsys"),
+    ("redsys_bizum", "Bizum (Redsys)", "redsys"), ("btcpay", "Bitcoin (BTCPay Server)", "btcpay"),
 )
 DEFAULT_TAX_RATES = (("standard", "ES", Decimal(21)), ("reduced", "ES", Decimal(10)),
                      ("super_reduced", "ES", Decimal(4)), ("zero", "ES", Decimal(0)))
@@ -164,6 +169,8 @@ def tax_rates_for(conn: Connection, country: str | None, tax_classes: Iterable[s
 class _Tender:
     method: Any  # payment_methods row
     amount: Decimal
+    code: str | None = None  # a gift card's
+    field: str = "code"
 
 
 def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, items: Sequence[dict[str, Any]],
@@ -181,7 +188,7 @@ def _parse_tenders(conn: Connection, customer_id: str | None, currency: str, ite
             raise errors.amount_not_positive(field(index, "amount"))
         if method.gateway == "store_credit" and customer_id is None:
             raise errors.customer_required(field(index, "method"))
-        tenders.append(_Tender(method, amount))
+        tenders.append(_Tender(method, amount, item.get("code"), field(index, "code")))
     return tenders
 
 
@@ -220,7 +227,9 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
 
 
 def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
-          total: Decimal, tenders: list[_Tender], field: str, new_order: bool = False) -> dict[str, Any]:
+          total: Decimal, tenders: list[_Tender], field: str, new_order: bool = False,
+          references: Sequence[str] | None = None) -> dict[str, Any]:
+    """`references`: the tenders were taken already (a provider confirmed them): their references, no charge."""
     requested = sum((t.amount for t in tenders), Decimal(0))
     if requested > total:
         raise errors.payment_exceeds_total(total, Decimal(0), requested, currency, field)
@@ -239,8 +248,10 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
     rows = []
     for offset, tender in enumerate(tenders):
         payment_id = new_id("pay")
-        reference = gateway_for(tender.method.gateway).charge(
-            conn, clock, payment_id=payment_id, customer_id=customer_id, amount=tender.amount, currency=currency)
+        details = {"code": tender.code, "field": tender.field} if tender.code is not None else {}
+        reference = references[offset] if references is not None else gateway_for(tender.method.gateway).charge(
+            conn, clock, payment_id=payment_id, customer_id=customer_id, amount=tender.amount, currency=currency,
+            **details)
         rows.append({"id": payment_id, "order_id": order_id, "position": position + offset,
                      "customer_id": customer_id, "method": tender.method.code, "gateway": tender.method.gateway,
                      "amount": tender.amount, "refunded": Decimal(0), "currency": currency,
@@ -311,6 +322,19 @@ def add_payment(conn: Connection, clock: Clock, *, order_id: str, customer_id: s
                  tenders=tenders, field="amount")
 
 
+def take_confirmed(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
+                   method: str, amount: Decimal, reference: str) -> dict[str, Any]:
+    """A payment an external provider confirmed (billing.flow): recorded against the order's balance like any
+    payment, with the provider's reference and no charge of its own. Same result as take_payments."""
+    row = conn.execute(sa.select(payment_methods).where(payment_methods.c.code == method)).first()
+    if row is None:
+        raise errors.payment_method_unknown(method, "method")
+    balance, _ = _open_balance(conn, clock, order_id, currency, Decimal(0))
+    return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency,
+                 total=rules.round_money(balance.total, currency), tenders=[_Tender(row, amount)], field="amount",
+                 references=[reference])
+
+
 # ---- refunds -------------------------------------------------------------------------------------------------
 
 
@@ -360,7 +384,8 @@ def refund(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | 
             (paid_with.method, paid_with.gateway, paid_with.customer_id) if chosen is None
             else (chosen.code, chosen.gateway, customer_id))
         reference = gateway_for(gateway).refund(conn, clock, payment_id=payment_id, customer_id=to_customer,
-                                                amount=part, currency=currency)
+                                                amount=part, currency=currency, original=chosen is None,
+                                                reference=paid_with.reference)
         conn.execute(payments.update().where(payments.c.id == payment_id)
                      .values(refunded=rules.round_money(paid_with.refunded, currency) + part))
         legs.append({"id": new_id("rfl"), "refund_id": refund_id, "order_id": order_id, "payment_id": payment_id,

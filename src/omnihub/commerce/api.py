@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,6 +13,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 
+from omnihub.billing import flow as billing_flow
+from omnihub.billing.schemas import OrderProviderPaymentsOut
 from omnihub.catalog import queries as catalog_queries
 from omnihub.commerce import access, carts, drafts, fulfilment, orders, pickup_guard, planning, queries, returns
 from omnihub.commerce.pickup_guard import PickupPolicy
@@ -37,11 +41,13 @@ from omnihub.commerce.schemas import (
 )
 from omnihub.core.errors import DomainError
 from omnihub.core.idempotency import Answer, KeyedRequest, earlier_answer, keep_answer, keyed_request
+from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Principal, Role
 from omnihub.deps import Context, Since, Until, in_worker_thread, recently_sold_out, remembering_sold_out, requires
 
+log = logging.getLogger("omnihub.commerce.api")
 router = APIRouter(tags=["commerce"])
 SELLERS = (Role.CHANNEL, Role.ASSOCIATE)
 READERS = (Role.CHANNEL, Role.ASSOCIATE, Role.AGENT)
@@ -126,6 +132,7 @@ def _checkout(cart_id: str, body: CheckoutIn, idempotency_key: str | None, keyed
     key = None if keyed else _scoped_key(ctx.principal, idempotency_key)
     answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: carts.checkout(
         conn, ctx.clock, cart_id, data, actor=ctx.principal.key_id, idempotency_key=key)))
+    _start_payments(ctx, answer)
     return _respond(keyed, answer)
 
 
@@ -159,7 +166,26 @@ def _create_order(body: OrderCreate, idempotency_key: str | None, keyed: KeyedRe
                 planning.refuse_when_sold_out(conn, data, idempotency_key=key)
         answer = ctx.db.run(lambda conn: _answered_order(conn, ctx, keyed, lambda: orders.place_order(
             conn, ctx.clock, data, actor=ctx.principal.key_id, idempotency_key=key)))
+    _start_payments(ctx, answer)
     return _respond(keyed, answer)
+
+
+def _start_payments(ctx: Context, answer: Answer) -> None:
+    """After the order's commit (never inside it): start what it waits for at providers. A provider that does
+    not answer now is asked again by the worker; what it answers is read at `/orders/{id}/provider-payments`."""
+    if answer.status != 201 or b'"awaiting_payment"' not in answer.body:
+        return
+    _drive_payments(ctx, json.loads(answer.body)["id"])
+
+
+def _drive_payments(ctx: Context, order_id: str) -> None:
+    """After commit: what the order's payments owe a provider now (start, capture). Never fails the answer:
+    the change is committed, and the worker asks again whatever is left."""
+    try:
+        billing_flow.drive(ctx.db, ctx.clock, secret_key=ctx.settings.secret_key,
+                           guard=OutboundGuard(ctx.settings.outbound_allow), order_id=order_id)
+    except Exception:
+        log.exception("provider calls of order %s", order_id)
 
 
 def _answered_order(conn: Connection, ctx: Context, keyed: KeyedRequest | None,
@@ -249,6 +275,17 @@ def get_order(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict
     return _show(ctx.principal, order)
 
 
+@router.get("/orders/{order_id}/provider-payments", response_model=OrderProviderPaymentsOut)
+def get_provider_payments(order_id: str, ctx: Context = Depends(requires(*READERS))) -> dict[str, Any]:
+    """What the order waits for or took at external providers, and what the front end does next (Stripe's
+    client_secret, Redsys' form, BTCPay's checkout link); refunds owed or sent through them."""
+    with ctx.db.read() as conn:
+        order = queries.get_order(conn, order_id)
+        _check_order_scope(ctx.principal, order)
+        return {"order_id": order_id, "payments": billing_flow.payments_for_order(conn, order_id),
+                "refunds": billing_flow.refunds_for_order(conn, order_id)}
+
+
 @router.get("/orders/{order_id}/history", response_model=list[StatusChangeOut], response_model_by_alias=True)
 def get_order_history(order_id: str, ctx: Context = Depends(requires(*READERS))) -> list[dict[str, Any]]:
     """Who moved the order from which status to which, and when (oldest first)."""
@@ -314,7 +351,9 @@ def collect(order_id: str, body: CollectIn, ctx: Context = Depends(requires(Role
         pickup_guard.reset(conn, found)
         return done
 
-    return _show(ctx.principal, ctx.db.run(hand_over))
+    handed = ctx.db.run(hand_over)
+    _drive_payments(ctx, handed["id"])  # authorised at a provider: captured at the hand-over
+    return _show(ctx.principal, handed)
 
 
 @router.delete("/orders/{order_id}/pickup/lock", response_model=OrderOut)
@@ -360,7 +399,9 @@ def ship(order_id: str, body: ShipmentCreate, ctx: Context = Depends(requires(Ro
         oid = _order_in_scope(conn, ctx.principal, order_id)["id"]
         return fulfilment.ship(conn, ctx.clock, oid, data, actor=ctx.principal.key_id)
 
-    return ctx.db.run(work)
+    shipment = ctx.db.run(work)
+    _drive_payments(ctx, shipment["order_id"])  # authorised at a provider: captured now the goods left
+    return shipment
 
 
 @router.post("/orders/{order_id}/shipments/{shipment_id}/delivered", response_model=ShipmentOut)

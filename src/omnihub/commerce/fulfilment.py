@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from omnihub.billing import flow as billing_flow
 from omnihub.billing import service as billing
 from omnihub.commerce import errors, queries, rules
 from omnihub.commerce.lifecycle import CREDIT_NOTE_SERIES, hand_over, order_event, set_status
@@ -55,6 +56,7 @@ def cancel_order(conn: Connection, clock: Clock, order_id: str, *, actor: str | 
         conn.execute(pickup_slots.update().where(pickup_slots.c.id == order["pickup_slot_id"],
                                                  pickup_slots.c.booked > 0)
                      .values(booked=pickup_slots.c.booked - 1))
+    billing_flow.cancel_open(conn, clock, order_id, reason)  # what it still waited for at providers
     money = billing.payments_of(conn, order_id)
     refundable = Decimal(money["paid"]) - Decimal(money["refunded"])
     if refundable > 0:
@@ -194,6 +196,7 @@ def ship(conn: Connection, clock: Clock, order_id: str, data: dict[str, Any], *,
         tracking_number=data["tracking_number"], status="shipped", shipped_at=clock.now(),
         lines=[{"line_no": r["line_no"], "sku": r["sku"], "quantity": q} for r, q in picks]))
     set_status(conn, clock, order, next_status, actor, f"shipment {shipment_id}")
+    billing_flow.request_capture(conn, clock, order_id)  # authorised at a provider: captured as the goods leave
     shipment = queries.get_shipment(conn, shipment_id)
     emit(conn, clock, "order.shipped", {"id": order_id, "number": order["number"], "status": next_status,
                                         "shipment": jsonable(shipment)})

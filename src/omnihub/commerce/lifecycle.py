@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from omnihub.billing import flow as billing_flow
 from omnihub.commerce import errors, queries, rules
 from omnihub.commerce.models import order_history, order_lines, orders
 from omnihub.core.clock import Clock
@@ -62,6 +63,7 @@ def hand_over(conn: Connection, clock: Clock, order: dict[str, Any], actor: str 
     conn.execute(order_lines.update().where(OL.order_id == order["id"]).values(fulfilled=OL.quantity))
     set_status(conn, clock, order, "collected", actor, note,
                pickup_status="collected" if order["pickup_location"] else None)
+    billing_flow.request_capture(conn, clock, order["id"])  # authorised at a provider: captured at hand-over
     if announce:
         emit(conn, clock, "order.collected", {"id": order["id"], "number": order["number"],
                                               "location": rows[0]["location_code"],

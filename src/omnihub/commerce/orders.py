@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.billing import service as billing
 from omnihub.catalog import queries as catalog
-from omnihub.commerce import errors, queries, rules
+from omnihub.commerce import errors, payment_flow, queries, rules
 from omnihub.commerce.lifecycle import INSERT_HISTORY, hand_over, record_history, set_status
 from omnihub.commerce.models import order_lines, orders, pickup_slots
 from omnihub.commerce.numbers import next_number
@@ -309,13 +309,16 @@ def complete_order(conn: Connection, clock: Clock, order: dict[str, Any], *, pri
     order_id = order["id"]
     new_order = new_lines is not None
     promotions.redeem(conn, clock, pricing.discounts, order_id=order_id, customer_id=order["customer_id"])
-    paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
-                                 currency=pricing.currency, total=pricing.total,
-                                 payments=[{"method": p["method"], "amount": p["amount"]} for p in payments],
-                                 new_order=new_order)
     counter_sale = order["fulfilment"]["type"] == "in_store"
+    now_paid, at_provider = payment_flow.split_tenders(conn, payments, currency=pricing.currency,
+                                                       counter_sale=counter_sale)
+    paid = billing.take_payments(conn, clock, order_id=order_id, customer_id=order["customer_id"],
+                                 currency=pricing.currency, total=pricing.total, payments=now_paid,
+                                 new_order=new_order)
     if counter_sale and paid["status"] != "paid":
         raise errors.payment_required(str(pricing.total), str(paid["paid"]))
+    if at_provider:
+        payment_flow.open_at_providers(conn, clock, order, pricing=pricing, paid=paid, tenders=at_provider)
     if order["customer_id"]:
         customer_activity.record_purchase(conn, clock, order["customer_id"], order["channel_code"], pricing.total,
                                           order_id=order_id, currency=pricing.currency,
@@ -324,7 +327,8 @@ def complete_order(conn: Connection, clock: Clock, order: dict[str, Any], *, pri
     if order["number"].startswith(UNNUMBERED):
         values["number"] = order["number"] = next_number(conn, order["channel_code"])
     if new_lines is not None:
-        steps: list[tuple[str | None, str, str | None]] = [(None, "pending_payment", None)]
+        steps: list[tuple[str | None, str, str | None]] = [
+            (None, "awaiting_payment" if at_provider else "pending_payment", None)]
         if paid["status"] == "paid":
             steps.append(("pending_payment", "paid", None))
         if counter_sale:  # handed over at the counter: its lines are fulfilled as they are written
@@ -333,6 +337,8 @@ def complete_order(conn: Connection, clock: Clock, order: dict[str, Any], *, pri
         _insert_new_order(conn, clock, order, new_lines, steps=steps, actor=actor, **values)
     elif paid["status"] == "paid":  # payment status, number and the new status in one UPDATE
         set_status(conn, clock, order, "paid", actor, **values)
+    elif at_provider:
+        set_status(conn, clock, order, "awaiting_payment", actor, "payment at a provider", **values)
     else:
         conn.execute(orders.update().where(ORD.id == order_id).values(**values))
         order.update(values)
@@ -391,7 +397,7 @@ def _as_read(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
+def on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | None) -> None:
     """A later payment completed the order (wholesale terms, pay at pickup)."""
     set_status(conn, clock, order, "paid", actor)
     _issue_invoice(conn, clock, queries.order_row(conn, order["id"]), queries.order_line_rows(conn, order["id"]))
@@ -441,6 +447,6 @@ def add_payment(conn: Connection, clock: Clock, order_id: str, *, method: str, a
     conn.execute(orders.update().where(ORD.id == order_id)
                  .values(payment_status=paid["status"], updated_at=clock.now()))
     if paid["status"] == "paid":
-        _on_paid(conn, clock, order, actor)
+        on_paid(conn, clock, order, actor)
     return queries.get_order(conn, order_id)
 

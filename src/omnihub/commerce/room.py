@@ -11,7 +11,8 @@ from omnihub.core.rooms import Job, Room
 
 
 def _wire() -> None:
-    from omnihub.commerce import merging, queries
+    from omnihub.billing import flow as billing_flow
+    from omnihub.commerce import merging, payment_outcomes, queries
     from omnihub.customers import participants
     from omnihub.customers import queries as customers_queries
 
@@ -19,6 +20,7 @@ def _wire() -> None:
     participants.register_erasure_participant("commerce", merging.order_erasure_participant())
     customers_queries.register_view_section("open_cart", queries.open_cart_of)
     customers_queries.register_view_section("purchases", queries.purchases_of)
+    billing_flow.register_outcome_listener(payment_outcomes.on_payment_outcome)
 
 
 def _expire_pickups(conn: Connection, clock: Clock, _settings: Settings) -> int:

@@ -11,8 +11,10 @@ from omnihub.core.money import minor_units
 
 # Every status an order can be in, and where it may go next.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"pending_payment", "paid", "cancelled"}),
-    "pending_payment": frozenset({"paid", "cancelled"}),
+    "draft": frozenset({"pending_payment", "awaiting_payment", "paid", "cancelled"}),
+    "pending_payment": frozenset({"awaiting_payment", "paid", "cancelled"}),
+    # Paid at an external provider: its verified notification makes it paid; failure or expiry cancels it.
+    "awaiting_payment": frozenset({"paid", "cancelled"}),
     "paid": frozenset({"ready_for_pickup", "partially_shipped", "shipped", "collected", "cancelled"}),
     "ready_for_pickup": frozenset({"collected", "cancelled"}),
     "partially_shipped": frozenset({"partially_shipped", "shipped"}),

@@ -35,6 +35,8 @@ class FulfilmentIn(Strict):
 class PaymentIn(Strict):
     method: str = Field(min_length=1, max_length=32)
     amount: AmountIn = Field(ge=0)
+    code: str | None = Field(default=None, min_length=4, max_length=40,
+                             description="A gift card's code (method `gift_card`).")
 
 
 class OrderCreate(Strict):

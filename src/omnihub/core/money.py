@@ -12,12 +12,13 @@ from omnihub.core.errors import ValidationFailed
 # many lines of many units still fits.
 MAX_AMOUNT = Decimal(10) ** 9
 
-# Minor units for the currencies that are not the usual 2.
-_MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
-
-
+@lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(currency.upper(), 2)
+    """Decimal places of the currency's minor unit (EUR 2, JPY 0, KWD 3), from Babel's copy of the Unicode
+    CLDR."""
+    from babel.numbers import get_currency_precision
+
+    return int(get_currency_precision(currency.upper()))
 
 
 @lru_cache(maxsize=1)

@@ -11,16 +11,18 @@ def test_default_methods_are_listed_in_code_order(admin: TestClient) -> None:
     listed = ok(admin.get("/api/v1/payment-methods"))
 
     assert [(m["code"], m["gateway"], m["active"]) for m in listed["items"]] == [
-        ("bank_transfer", "manual", True), ("bizum", "manual", True), ("card", "manual", True),
-        ("cash", "manual", True), ("crypto", "manual", True), ("gift_card", "manual", True),
-        ("paypal", "manual", True), ("store_credit", "store_credit", True),
+        ("bank_transfer", "manual", True), ("bizum", "manual", True), ("btcpay", "btcpay", True),
+        ("card", "manual", True), ("cash", "manual", True), ("crypto", "manual", True),
+        ("gift_card", "gift_card", True), ("paypal", "manual", True), ("paypal_checkout", "paypal", True),
+        ("redsys", "redsys", True),
+        ("redsys_bizum", "redsys", True), ("store_credit", "store_credit", True), ("stripe", "stripe", True),
     ]
     assert listed["next_cursor"] is None
 
 
 def test_methods_page_with_a_cursor(admin: TestClient) -> None:
-    first = ok(admin.get("/api/v1/payment-methods", params={"limit": 5}))
-    second = ok(admin.get("/api/v1/payment-methods", params={"limit": 5, "cursor": first["next_cursor"]}))
+    first = ok(admin.get("/api/v1/payment-methods", params={"limit": 7}))
+    second = ok(admin.get("/api/v1/payment-methods", params={"limit": 7, "cursor": first["next_cursor"]}))
 
     assert [m["code"] for m in first["items"] + second["items"]] == sorted(c for c, _, _ in DEFAULT_PAYMENT_METHODS)
     assert second["next_cursor"] is None
@@ -45,7 +47,7 @@ def test_admin_deactivates_a_method_and_it_drops_out_of_the_active_list(admin: T
 def test_bad_methods_are_refused_and_nothing_is_created(admin: TestClient) -> None:
     assert problem(admin.post("/api/v1/payment-methods", json={"code": "card", "name": "Card again"}),
                    409, "payment_method_exists")["field"] == "code"
-    assert problem(admin.post("/api/v1/payment-methods", json={"code": "wire", "name": "W", "gateway": "stripe"}),
+    assert problem(admin.post("/api/v1/payment-methods", json={"code": "wire", "name": "W", "gateway": "klarna"}),
                    422, "gateway_unknown")["field"] == "gateway"
     assert problem(admin.post("/api/v1/payment-methods", json={"code": "original", "name": "O"}),
                    422, "payment_method_reserved")["field"] == "code"

@@ -47,11 +47,13 @@ import hmac
 import json
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -80,20 +82,32 @@ PRICES = {"TEE": "20.00", "MUG": "10.00", "SCARF": "30.00"}
 AUTOMATION = {"name": "Carrito", "trigger": {"event": "cart.abandoned"}, "conditions": [],
               "steps": [{"action": "send", "channel": "email", "template": "abandoned_cart"}], "active": True}
 META_SECRET, META_PAGE = "matrix-app-secret", "17841400000000001"
+STRIPE_SECRET = "whsec_matrix"
+REDSYS_KEY = "sq7HjrUOBfKmC576ILgskD5srU870gJ7"
 # API routes a provider calls without a key: they are authenticated by what the request carries (Meta's verify
 # token, the X-Hub-Signature-256 of the body), so every caller with a correct request gets in; a wrong one is
 # refused (tests/integration/service/test_meta.py).
-# The CSAT answer link is authenticated by its unguessable token (tests/integration/service/test_csat_sms.py).
-SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
-                    "GET /api/v1/csat/{token}", "POST /api/v1/csat/{token}",
-                    "POST /api/v1/connectors/shopify/{channel}/webhooks",
-                    "POST /api/v1/connectors/woocommerce/{channel}/webhooks"}
+# Authenticated by what the request carries, not by a key: providers' signatures (Meta, Shopify, WooCommerce,
+# Stripe, Redsys, PayPal, BTCPay) and the unguessable tokens of CSAT and automation links.
+SIGNED_NOT_KEYED = {
+    "GET /api/v1/connectors/meta/webhooks",
+    "POST /api/v1/connectors/meta/webhooks",
+    "GET /api/v1/csat/{token}",
+    "POST /api/v1/csat/{token}",
+    "POST /api/v1/connectors/shopify/{channel}/webhooks",
+    "POST /api/v1/connectors/woocommerce/{channel}/webhooks",
+    "GET /api/v1/automation/u/{token}",
+    "POST /api/v1/automation/u/{token}",
+    "GET /api/v1/automation/o/{token}.gif",
+    "GET /api/v1/automation/c/{token}/{index}",
+    "GET /api/v1/automation/nps/{token}",
+    "POST /api/v1/automation/nps/{token}",
+    "POST /api/v1/connectors/stripe/webhooks",
+    "POST /api/v1/connectors/redsys/webhooks",
+    "POST /api/v1/connectors/paypal/webhooks",
+    "POST /api/v1/connectors/btcpay/webhooks",
+}
 SHOPIFY_SECRET, WOO_SECRET = "matrix-shopify-secret", "matrix-woo-secret"
-SIGNED_NOT_KEYED = {"GET /api/v1/connectors/meta/webhooks", "POST /api/v1/connectors/meta/webhooks",
-                    # the links inside automation messages: the unguessable token in the path is the key
-                    "GET /api/v1/automation/u/{token}", "POST /api/v1/automation/u/{token}",
-                    "GET /api/v1/automation/o/{token}.gif", "GET /api/v1/automation/c/{token}/{index}",
-                    "GET /api/v1/automation/nps/{token}", "POST /api/v1/automation/nps/{token}"}
 
 
 def allow(*allowed: str, hidden: tuple[str, ...] = ()) -> dict[str, str]:
@@ -356,6 +370,77 @@ class World:
                                               "access_token": "EAAG-matrix", "page_id": META_PAGE,
                                               "api_base": "https://graph.omnihub-matrix.invalid/v21.0"}, status=201)
             self.ids["meta"] = True
+
+    def gift_card(self) -> str:
+        """A gift card's code (issued once per world)."""
+        if "gift_card" not in self.ids:
+            self.ids["gift_card"] = self.post("/gift-cards", {"amount": "50.00", "currency": "EUR"})["code"]
+        return str(self.ids["gift_card"])
+
+    def stripe(self) -> None:
+        """A Stripe account on the `web` channel (an address that resolves nowhere: nothing is sent)."""
+        if "stripe" not in self.ids:
+            self.put("/channels/web/payment-providers/stripe", {
+                "secret_key": "sk_test_matrix", "webhook_secret": STRIPE_SECRET,
+                "api_base": "https://api.stripe-matrix.invalid"}, status=201)
+            self.ids["stripe"] = True
+
+    def stripe_event(self) -> Call:
+        """A signed Stripe event the hub does not act on (recorded once, changes nothing)."""
+        self.stripe()
+        body = json.dumps({"id": _unique("evt_"), "object": "event", "type": "customer.created",
+                           "data": {"object": {"id": "cus_1"}}}).encode()
+        stamp = int(time.time())
+        v1 = hmac.new(STRIPE_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        return Call(f"{V1}/connectors/stripe/webhooks", content=body,
+                    headers={"Stripe-Signature": f"t={stamp},v1={v1}", "Content-Type": "application/json"})
+
+    def redsys_notification(self) -> Call:
+        """A signed Redsys notification about an order the hub never sent (recorded, changes nothing)."""
+        if "redsys" not in self.ids:
+            self.put("/channels/web/payment-providers/redsys", {
+                "secret": REDSYS_KEY, "merchant_code": "999008881", "terminal": "1"}, status=201)
+            self.ids["redsys"] = True
+        from omnihub.billing.providers import redsys
+
+        order = f"{uuid.uuid4().int % 10000:04d}{uuid.uuid4().hex[:8]}"
+        encoded = redsys.encode_parameters({"Ds_Order": order, "Ds_MerchantCode": "999008881", "Ds_Response": "0000",
+                                            "Ds_Amount": "100", "Ds_Currency": "978", "Ds_TransactionType": "0"})
+        return Call(f"{V1}/connectors/redsys/webhooks", content=urlencode({
+            "Ds_SignatureVersion": "HMAC_SHA256_V1", "Ds_MerchantParameters": encoded,
+            "Ds_Signature": redsys.sign(REDSYS_KEY, order, encoded)}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def paypal_event(self) -> Call:
+        """A PayPal event the hub does not act on; PayPal's verification answered by a local receiver."""
+        if "paypal" not in self.ids:
+            from tests.provider_receiver import ProviderReceiver
+
+            receiver = ProviderReceiver().start()
+            receiver.route("POST", "/v1/oauth2/token", (200, {"access_token": "t", "expires_in": 900}))
+            receiver.route("POST", "/v1/notifications/verify-webhook-signature",
+                           (200, {"verification_status": "SUCCESS"}))
+            self.put("/channels/web/payment-providers/paypal", {
+                "client_id": "c", "client_secret": "s", "webhook_id": "WH1", "api_base": receiver.base}, status=201)
+            self.ids["paypal"] = receiver
+        body = json.dumps({"id": _unique("WH-"), "event_type": "CUSTOMER.DISPUTE.CREATED", "resource": {}}).encode()
+        return Call(f"{V1}/connectors/paypal/webhooks", content=body, headers={
+            "PAYPAL-AUTH-ALGO": "SHA256withRSA", "PAYPAL-CERT-URL": "https://api.paypal.com/v1/notifications/certs/C",
+            "PAYPAL-TRANSMISSION-ID": "t1", "PAYPAL-TRANSMISSION-SIG": "sig", "PAYPAL-TRANSMISSION-TIME": "now",
+            "Content-Type": "application/json"})
+
+    def btcpay_event(self) -> Call:
+        """A signed BTCPay event the hub does not act on."""
+        if "btcpay" not in self.ids:
+            self.put("/channels/web/payment-providers/btcpay", {
+                "api_key": "k", "webhook_secret": STRIPE_SECRET, "store_id": "S1",
+                "api_base": "https://btcpay-matrix.invalid"}, status=201)
+            self.ids["btcpay"] = True
+        body = json.dumps({"deliveryId": _unique("d"), "type": "InvoiceCreated", "storeId": "S1",
+                           "invoiceId": "I1"}).encode()
+        sig = "sha256=" + hmac.new(STRIPE_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        return Call(f"{V1}/connectors/btcpay/webhooks", content=body,
+                    headers={"BTCPay-Sig": sig, "Content-Type": "application/json"})
 
     def instagram_dm(self) -> Call:
         """A signed Instagram message from a new person, as Meta posts it."""
@@ -650,6 +735,24 @@ ROWS: dict[str, Row] = {
                                allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT),
                                leaks=_order_leaks),
     "GET /api/v1/orders/{order_id}": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}"), ORDER_READERS, scoped=True),
+    "POST /api/v1/gift-cards": row(lambda w: Call(f"{V1}/gift-cards", {"amount": "10.00", "currency": "EUR"}),
+                                   allow(ADMIN, ASSOCIATE_OWN, ASSOCIATE_OTHER)),
+    "POST /api/v1/gift-cards/balance": row(lambda w: Call(f"{V1}/gift-cards/balance", {"code": w.gift_card()}),
+                                           allow(ADMIN, CHANNEL_OWN, CHANNEL_OTHER, ASSOCIATE_OWN, ASSOCIATE_OTHER,
+                                                 AGENT)),
+    "POST /api/v1/gift-cards/top-ups": row(lambda w: Call(f"{V1}/gift-cards/top-ups", {
+        "code": w.gift_card(), "amount": "1.00"}), allow(ADMIN, ASSOCIATE_OWN, ASSOCIATE_OTHER)),
+    "GET /api/v1/orders/{order_id}/provider-payments": row(
+        lambda w: Call(f"{V1}/orders/{w.ids['order']}/provider-payments"), ORDER_READERS),
+    "PUT /api/v1/channels/{code}/payment-providers/{provider}": row(lambda w: Call(
+        f"{V1}/channels/store/payment-providers/stripe", {"secret_key": "sk_test_m", "webhook_secret": "whsec_m"}),
+        allow(ADMIN)),
+    "GET /api/v1/channels/{code}/payment-providers/{provider}": row(
+        lambda w: (w.stripe(), Call(f"{V1}/channels/web/payment-providers/stripe"))[1], allow(ADMIN)),
+    "POST /api/v1/connectors/stripe/webhooks": row(lambda w: w.stripe_event(), public()),
+    "POST /api/v1/connectors/paypal/webhooks": row(lambda w: w.paypal_event(), public()),
+    "POST /api/v1/connectors/redsys/webhooks": row(lambda w: w.redsys_notification(), public()),
+    "POST /api/v1/connectors/btcpay/webhooks": row(lambda w: w.btcpay_event(), public()),
     "GET /api/v1/orders/{order_id}/history": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}/history"),
                                                  ORDER_READERS),
     "POST /api/v1/orders/{order_id}/cancel": row(lambda w: Call(f"{V1}/orders/{w.pickup_order()}/cancel"),
@@ -982,7 +1085,8 @@ def test_every_route_has_a_row() -> None:
 
 def _make_world(url: str) -> Iterator[World]:
     clock = ManualClock()
-    settings = Settings(database_url=url, secret_key=SECRET, api_key_cache_seconds=0)
+    # 127.0.0.1 reachable: PayPal's webhook check is answered by a local provider receiver (`paypal_event`).
+    settings = Settings(database_url=url, secret_key=SECRET, api_key_cache_seconds=0, outbound_allow="127.0.0.1/32")
     db = Database(url, pool_size=10)
     app = create_app(settings, db=db, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:

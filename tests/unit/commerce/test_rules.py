@@ -22,8 +22,9 @@ D = Decimal
 
 # The contract, written out by hand: every move an order may make.
 LEGAL = {
-    ("draft", "pending_payment"), ("draft", "paid"), ("draft", "cancelled"),
-    ("pending_payment", "paid"), ("pending_payment", "cancelled"),
+    ("draft", "pending_payment"), ("draft", "paid"), ("draft", "cancelled"), ("draft", "awaiting_payment"),
+    ("pending_payment", "paid"), ("pending_payment", "cancelled"), ("pending_payment", "awaiting_payment"),
+    ("awaiting_payment", "paid"), ("awaiting_payment", "cancelled"),
     ("paid", "ready_for_pickup"), ("paid", "partially_shipped"), ("paid", "shipped"), ("paid", "collected"),
     ("paid", "cancelled"),
     ("ready_for_pickup", "collected"), ("ready_for_pickup", "cancelled"),
@@ -37,7 +38,8 @@ ILLEGAL = sorted((a, b) for a in STATUSES for b in STATUSES if (a, b) not in LEG
 
 
 def test_the_state_machine_knows_every_status_of_the_issue() -> None:
-    assert set(STATUSES) == {"draft", "pending_payment", "paid", "ready_for_pickup", "partially_shipped", "shipped",
+    assert set(STATUSES) == {"draft", "pending_payment", "awaiting_payment", "paid", "ready_for_pickup",
+                             "partially_shipped", "shipped",
                              "delivered", "collected", "partially_returned", "returned", "cancelled"}
 
 
