@@ -423,9 +423,11 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
     console.print(summary)
     if serve_it:
         url = f"http://{host}:{port}"
-        console.print(f"\n[bold green]omnihub demo[/bold green] at [bold]{url}[/bold]  (API docs: {url}/docs)")
+        console.print(f"\n[bold green]omnihub demo[/bold green] at [bold]{url}[/bold]  (API docs: {url}/docs)",
+                      soft_wrap=True)
     console.print(("Admin key made for the demo" if made else "The demo's admin key")
-                  + f" (kept in {key_file}; send as 'Authorization: Bearer <key>'):")
+                  + f" (kept in {key_file}; send as 'Authorization: Bearer <key>'):",
+                  soft_wrap=True)  # a path to copy: never broken by Rich's line wrapping
     print(key, flush=True)
     if not serve_it:
         return
