@@ -30,7 +30,6 @@ from sqlalchemy.engine import Connection
 from omnihub.billing import errors, rules
 from omnihub.billing import service as billing_service
 from omnihub.billing.models import (
-    payment_methods,
     payment_providers,
     provider_events,
     provider_payments,
@@ -44,6 +43,7 @@ from omnihub.billing.providers import (
     NotVerified,
     PaymentAsk,
     ProviderFailed,
+    is_provider,
     provider_for,
 )
 from omnihub.core.clock import Clock
@@ -92,9 +92,11 @@ def from_minor(minor: int, currency: str) -> Decimal:
 
 
 def provider_of_method(conn: Connection, method: str) -> str | None:
-    """The provider a payment method is paid at, or None for a method settled on the spot."""
-    gateway = conn.execute(sa.select(payment_methods.c.gateway).where(payment_methods.c.code == method)).scalar()
-    return gateway if gateway is not None and provider_for(gateway) is not None else None
+    """The provider an active payment method is paid at, or None for a method settled on the spot (or unknown or
+    inactive: taking the payment refuses it then). Read from the reference-data cache: every order asks."""
+    row = billing_service.active_method(conn, method)
+    gateway = row.gateway if row is not None else None
+    return gateway if gateway is not None and is_provider(gateway) else None
 
 
 def open_payments(conn: Connection, clock: Clock, *, order_id: str, channel: str, customer_id: str | None,

@@ -125,6 +125,12 @@ def _load_tax_rates(conn: Connection) -> dict[tuple[str, str], Decimal]:
             for r in conn.execute(_ALL_TAX_RATES)}
 
 
+def active_method(conn: Connection, code: str) -> Any | None:
+    """The active payment method `code` (its row, with its gateway), from the reference-data cache: no query
+    while the methods are unchanged."""
+    return _active_methods(conn, [code]).get(code)
+
+
 def _active_methods(conn: Connection, codes: Iterable[str]) -> dict[str, Any]:
     wanted = {c for c in codes if isinstance(c, str)}
     if not wanted:

@@ -100,6 +100,14 @@ class Provider(Protocol):
 
 _registry: dict[str, Provider] = {}
 
+# The providers `_load` brings in. Asking whether a gateway is one of them must not import them: the `stripe`
+# library alone takes a second to import, and every order asks (a stall for the first orders of each process).
+BUILT_IN = frozenset({"stripe", "paypal", "redsys", "btcpay"})
+
+
+def is_provider(name: str) -> bool:
+    return name in BUILT_IN or name in _registry
+
 
 def register(provider: Provider) -> Provider:
     _registry[provider.name] = provider
