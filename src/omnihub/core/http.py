@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnihub.core.db import is_unavailable
@@ -38,6 +40,21 @@ def problem_message(status: int, code: str, detail: str, *, field: str | None = 
 
 class BodyTooLarge(Exception):
     """Raised from `receive` once a request body passes the limit; the middleware answers 413."""
+
+
+async def read_limited_body(request: Request, limit: int, too_large: Callable[[int], Exception]) -> bytes:
+    """The raw body (what a provider signed), refused with `too_large(limit)` past `limit` bytes without
+    reading it all: for routes that take a smaller body than the app-wide OMNIHUB_MAX_BODY_BYTES."""
+    size = request.headers.get("content-length")
+    if size and size.isdigit() and int(size) > limit:
+        raise too_large(limit)
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class BodyLimitMiddleware:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from omnihub.core.errors import Conflict, ValidationFailed
+from omnihub.core.http import read_limited_body
 from omnihub.core.idempotency import Answer, earlier_answer, keep_answer, keyed_request
 from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -65,16 +66,7 @@ def _outlets(ctx: Context) -> replies.Outlets:
 
 async def _body(request: Request, limit: int) -> bytes:
     """The raw body, refused past `limit` bytes without reading it all."""
-    size = request.headers.get("content-length")
-    if size and size.isdigit() and int(size) > limit:
-        raise errors.too_large(limit)
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise errors.too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited_body(request, limit, errors.too_large)
 
 
 def _receive(ctx: Context, inbound: service.Inbound) -> dict[str, Any]:

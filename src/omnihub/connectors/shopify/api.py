@@ -13,6 +13,7 @@ from omnihub.connectors.hub.errors import bad_signature
 from omnihub.connectors.hub.schemas import WebhookReceipt
 from omnihub.connectors.shopify import service
 from omnihub.connectors.shopify.schemas import ShopifyConnectionIn, ShopifyConnectionOut
+from omnihub.core.http import read_limited_body
 from omnihub.core.outbound import OutboundGuard
 from omnihub.deps import Context, requires
 
@@ -26,16 +27,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body (the signature is over these bytes), refused past `limit` without reading it all."""
     from omnihub.connectors.hub.errors import too_large
 
-    size = request.headers.get("content-length")
-    if size and size.isdigit() and int(size) > limit:
-        raise too_large(limit)
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited_body(request, limit, too_large)
 
 
 @router.put("/connectors/shopify/{channel}", response_model=ShopifyConnectionOut)

@@ -9,15 +9,17 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from omnihub.connectors.hub import service as hub
+from omnihub.connectors.hub.errors import too_large
 from omnihub.connectors.hub.schemas import WebhookReceipt
-from omnihub.connectors.shopify.api import MAX_WEBHOOK_BYTES, read_body
 from omnihub.connectors.woocommerce import rules, service
 from omnihub.connectors.woocommerce.schemas import WooConnectionIn, WooConnectionOut
+from omnihub.core.http import read_limited_body
 from omnihub.core.outbound import OutboundGuard
 from omnihub.deps import Context, requires
 
 router = APIRouter(tags=["connectors"])
 Channel = Path(max_length=64)
+MAX_WEBHOOK_BYTES = 1024 * 1024
 SIGNATURE = "X-WC-Webhook-Signature"
 
 
@@ -46,7 +48,7 @@ async def woocommerce_webhook(request: Request, channel: str = Channel,
                                                                max_length=120)) -> dict[str, Any]:
     """A WooCommerce webhook (order.*, customer.*, product.*). Its ping when the webhook is saved (a form body
     `webhook_id=N`) answers 200 and changes nothing; anything else must be signed or is 401 with nothing stored."""
-    raw = await read_body(request, MAX_WEBHOOK_BYTES)
+    raw = await read_limited_body(request, MAX_WEBHOOK_BYTES, too_large)
     state = request.app.state
     if not topic and rules.is_ping(raw):
         return {"outcome": "ignored", "duplicate": False, "detail": "ping"}
