@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 5.0
     # Worker cadence.
     worker_poll_seconds: float = 0.2
+    # Paced jobs (expiries, SLA checks, idle-cart scans, imports, ERP sends) poll at most this often; 0: every step.
+    worker_pace_seconds: float = 1.0
     reconcile_every_seconds: float = 300.0
     # Dispatched events are kept this long, then purged (0 keeps them forever); a batching webhook's stream
     # keeps what it has not sent yet, whatever its age.

@@ -123,6 +123,10 @@ class Worker:
         self._last_run: dict[str, datetime] = {}
         self._last_purge: datetime | None = None
         self._last_key_purge: datetime | None = None
+        # Set by the running loop: paced jobs then poll at most once per worker_pace_seconds (wall time) while they
+        # find no backlog. drain() and tests run every job on every step.
+        self.paced = False
+        self._paced_at: dict[str, float] = {}
         # In the long-running loop webhooks are sent from their own thread, so a slow receiver never holds
         # up dispatching (and the availability projection) for everyone else.
         self.sending_in_background = False
@@ -179,15 +183,23 @@ class Worker:
         import commits batch by batch so its progress can be read while it runs (connectors.imports.jobs)."""
         from omnihub.connectors.imports.jobs import run_queued
 
-        return run_queued(self.db, self.clock)
+        if self._resting("imports"):
+            return 0
+        done = run_queued(self.db, self.clock)
+        self._rested("imports", backlog=bool(done))
+        return done
 
     def send_erp(self) -> int:
         """Documents owed to the ERP go out through its JSON API. Not a room job: the claim commits before
         anything is sent and the outcome is recorded after (connectors.erp.sender)."""
         from omnihub.connectors.erp.sender import send_due
 
-        return send_due(self.db, self.clock, secret_key=self.settings.secret_key,
+        if self._resting("erp"):
+            return 0
+        done = send_due(self.db, self.clock, secret_key=self.settings.secret_key,
                         outbound_allow=self.settings.outbound_allow)
+        self._rested("erp", backlog=bool(done))
+        return done
 
     def drive_payments(self) -> int:
         """Calls to payment providers (start, capture, void, refund): not a room job, because nothing may be asked
@@ -199,21 +211,39 @@ class Worker:
         return drive(self.db, self.clock, secret_key=self.settings.secret_key,
                      guard=OutboundGuard(self.settings.outbound_allow))
 
+    def _resting(self, name: str) -> bool:
+        """True while a paced poller found nothing to catch up on less than worker_pace_seconds ago."""
+        pace = self.settings.worker_pace_seconds
+        return self.paced and pace > 0 and time.monotonic() - self._paced_at.get(name, float("-inf")) < pace
+
+    def _rested(self, name: str, *, backlog: bool) -> None:
+        """Start a paced poller's rest, unless it left a backlog (then it goes again on the next step)."""
+        if backlog:
+            self._paced_at.pop(name, None)
+        else:
+            self._paced_at[name] = time.monotonic()
+
     def run_job(self, job: Job, *, force: bool = False) -> int:
-        """One room job: skipped until due when it runs every N seconds (by the injected clock); a run that did a
-        full batch goes again, up to the step limit. Returns what it did (or found)."""
+        """One room job: skipped until due when it runs every N seconds (by the injected clock), or while a paced
+        job rests; a run that did a full batch goes again, up to the step limit. Returns what it did (or found)."""
+        if job.paced and not force and self._resting(job.name):
+            return 0
         now = self.clock.now()
         if job.every is not None and not force:
             last = self._last_run.get(job.name)
             if last is not None and (now - last).total_seconds() < job.every(self.settings):
                 return 0
         total = 0
+        backlog = False
         for _ in range(MAX_BATCHES_PER_STEP if job.batch else 1):
             with self.db.transaction() as conn:
                 done = job.run(conn, self.clock, self.settings)
             total += done
-            if not job.batch or done < job.batch:
+            backlog = bool(job.batch) and done >= (job.batch or 0)
+            if not backlog:
                 break
+        if job.paced:
+            self._rested(job.name, backlog=backlog)
         self._last_run[job.name] = now
         self.stats.jobs[job.name] = self.stats.jobs.get(job.name, 0) + total
         if total:
@@ -366,6 +396,7 @@ def run_worker(
         sender = threading.Thread(target=_send_until_stopped, args=(worker, stop, watch), name="webhook-sender",
                                   daemon=True)
         worker.sending_in_background = True
+        worker.paced = True
         sender.start()
         with _stop_on_signals(stop):
             while not stop.is_set():

@@ -23,5 +23,5 @@ def _expire_gift_cards(conn: Connection, clock: Clock, _settings: Settings) -> i
 
 
 ROOM = Room(name="billing", router="omnihub.billing.api:router",
-            jobs=[Job("billing.expire_payments", _expire_payments, batch=200),
-                  Job("billing.expire_gift_cards", _expire_gift_cards, batch=500)])
+            jobs=[Job("billing.expire_payments", _expire_payments, batch=200, paced=True),
+                  Job("billing.expire_gift_cards", _expire_gift_cards, batch=500, paced=True)])

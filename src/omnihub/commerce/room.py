@@ -33,5 +33,5 @@ ROOM = Room(
     name="commerce",
     router="omnihub.commerce.api:router",
     wire=_wire,
-    jobs=[Job("commerce.expire_pickups", _expire_pickups)],
+    jobs=[Job("commerce.expire_pickups", _expire_pickups, paced=True)],
 )

@@ -24,7 +24,8 @@ class Job:
     """Background work a room gives the worker: `run(conn, clock, settings)` in one short transaction, returning
     how much it did (0: nothing due). With `batch`, a run that did `batch` or more goes again in the same step
     (up to the worker's limit), so a backlog drains without starving the other jobs. With `every`, the job runs
-    only when that many seconds (read from the settings) passed since its last run, by the injected clock."""
+    only when that many seconds (read from the settings) passed since its last run, by the injected clock. With
+    `paced`, the running loop (not `drain`) polls it at most once per `worker_pace_seconds` of wall time."""
 
     name: str
     run: Callable[[Connection, Clock, Settings], int]
@@ -32,6 +33,9 @@ class Job:
     every: Callable[[Settings], float] | None = None
     enabled: Callable[[Settings], bool] = lambda _settings: True
     counts_as_work: bool = True  # False for checks (reconciliation): their findings do not keep the loop busy
+    # Looks for things that fall due with time (expiries, SLA clocks, idle carts): in the running loop it polls at
+    # most once per `worker_pace_seconds` of wall time while it finds no backlog, not on every 0.2 s step.
+    paced: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ ROOM = Room(
     router="omnihub.inventory.api:router",
     handlers=_handlers,
     handler_order=10,
-    jobs=[Job("inventory.release_expired", _release_expired, batch=EXPIRY_BATCH),
+    jobs=[Job("inventory.release_expired", _release_expired, batch=EXPIRY_BATCH, paced=True),
           Job("inventory.reconcile", _reconcile, every=lambda settings: settings.reconcile_every_seconds,
               counts_as_work=False)],
 )

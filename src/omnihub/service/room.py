@@ -49,5 +49,6 @@ ROOM = Room(
     wire=_wire,
     handlers=_handlers,
     handler_order=50,
-    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500), Job("service.check_sla", _check_sla, batch=500)],
+    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500, paced=True),
+          Job("service.check_sla", _check_sla, batch=500, paced=True)],
 )

@@ -12,7 +12,7 @@ from omnihub.worker import Worker
 
 def test_a_room_plugs_in_with_its_wiring_and_its_jobs(settings: Settings, db: Database, clock: ManualClock) -> None:
     rooms = (*ROOMS, "tests.integration.core.sample_room")
-    sample.calls.update(tidy=0, audit=0)
+    sample.calls.update(tidy=0, audit=0, expire=0)
 
     house = bootstrap(rooms)
     again = bootstrap(rooms)
@@ -39,3 +39,38 @@ def test_jobs_switched_off_by_the_settings_are_left_out(settings: Settings) -> N
         update={"smtp_url": None}))}
     assert "messaging.send_email" in {job.name for job in house.jobs(settings.model_copy(
         update={"smtp_url": "smtp://127.0.0.1:2525"}))}
+
+
+def test_a_paced_job_rests_between_polls_in_the_running_loop_unless_it_left_a_backlog(
+        settings: Settings, db: Database, clock: ManualClock) -> None:
+    house = bootstrap((*ROOMS, "tests.integration.core.sample_room"))
+    expire = next(job for job in house.jobs(settings) if job.name == "sample.expire")
+    sample.calls.update(expire=0)
+    sample.backlog[:] = []
+
+    drained = Worker(settings.model_copy(update={"worker_pace_seconds": 3600}), db, clock, handlers=[], house=house)
+    for _ in range(3):
+        drained.run_job(expire)
+    assert sample.calls["expire"] == 3  # drain() and tests: every step
+
+    looping = Worker(settings.model_copy(update={"worker_pace_seconds": 3600}), db, clock, handlers=[], house=house)
+    looping.paced = True
+    sample.calls.update(expire=0)
+    assert looping.run_job(expire) == 0  # nothing due: it rests
+    assert looping.run_job(expire) == 0
+    assert sample.calls["expire"] == 1
+
+    sample.backlog[:] = [10, 10, 3]  # a full batch means more is waiting: it goes on, then rests
+    fresh = Worker(settings.model_copy(update={"worker_pace_seconds": 3600}), db, clock, handlers=[], house=house)
+    fresh.paced = True
+    sample.calls.update(expire=0)
+    assert fresh.run_job(expire) == 23
+    assert fresh.run_job(expire) == 0
+    assert sample.calls["expire"] == 3
+
+    unpaced = Worker(settings.model_copy(update={"worker_pace_seconds": 0}), db, clock, handlers=[], house=house)
+    unpaced.paced = True
+    sample.calls.update(expire=0)
+    unpaced.run_job(expire)
+    unpaced.run_job(expire)
+    assert sample.calls["expire"] == 2  # OMNIHUB_WORKER_PACE_SECONDS=0: every step
