@@ -172,6 +172,10 @@ def owe_refund(conn: Connection, clock: Clock, *, payment_id: str, amount: Decim
     return f"{row.provider}-refund:{refund_id}"
 
 
+def payment_status(conn: Connection, payment_id: str) -> str:
+    return str(conn.execute(sa.select(PP.status).where(PP.id == payment_id)).scalar_one())
+
+
 def refunds_for_order(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(sa.select(provider_refunds, PP.provider).join(
         provider_payments, PP.id == PR.provider_payment_id).where(PP.order_id == order_id).order_by(PR.created_at))
@@ -339,7 +343,7 @@ def expire_due(conn: Connection, clock: Clock, limit: int = 200) -> int:
 # ---- the driver: provider calls after commit -------------------------------------------------------------------
 
 
-def _ask(row: Any) -> PaymentAsk:
+def ask_for(row: Any) -> PaymentAsk:
     return PaymentAsk(payment_id=row.id, order_id=row.order_id, method=row.method,
                       amount=rules.round_money(row.amount, row.currency), minor=to_minor(row.amount, row.currency),
                       currency=row.currency, reference=row.reference, details=dict(row.details or {}))
@@ -390,12 +394,12 @@ def _do_action(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
         with db.read() as conn:
             account = account_for(conn, secret_key, row.channel_code, row.provider)
         if row.action == "start":
-            started = provider.start(account, _ask(row), guard)
+            started = provider.start(account, ask_for(row), guard)
             with db.transaction() as conn:
                 _record_started(conn, clock, row.id, started.reference, started.next_action)
             return
         if row.action == "authorize":
-            details = provider.authorize(account, _ask(row), guard)  # type: ignore[attr-defined]
+            details = provider.authorize(account, ask_for(row), guard)  # type: ignore[attr-defined]
             with db.transaction() as conn:
                 _merge_details(conn, row.id, details)
                 conn.execute(provider_payments.update().where(PP.id == row.id, PP.action == "authorize").values(
@@ -405,9 +409,9 @@ def _do_action(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
             return
         details = None
         if row.action == "capture":
-            details = provider.capture(account, _ask(row), guard)
+            details = provider.capture(account, ask_for(row), guard)
         elif row.action == "cancel" and row.reference:
-            provider.cancel(account, _ask(row), guard)
+            provider.cancel(account, ask_for(row), guard)
         with db.transaction() as conn:
             if details:
                 _merge_details(conn, row.id, details)
@@ -484,7 +488,7 @@ def _do_refund(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
     provider = _provider(row.provider)
     now = clock.now()
     try:
-        reference = provider.refund(account, _ask(row), to_minor(refund.amount, refund.currency), refund.id, guard)
+        reference = provider.refund(account, ask_for(row), to_minor(refund.amount, refund.currency), refund.id, guard)
     except ProviderFailed as exc:
         log.warning("%s refund %s: %s", row.provider, refund.id, exc)
         done = exc.permanent or refund.attempts >= MAX_ATTEMPTS

@@ -101,6 +101,24 @@ class PayPalProvider:
             request_id=f"refund-{refund_id}", what="paypal refund")
         return str(refund["id"])
 
+    return_parameter = "token"  # PayPal sends the buyer back to return_url with ?token=<order id>&PayerID=…
+
+    def confirm(self, account: Account, ask: PaymentAsk, guard: OutboundGuard) -> Notice:
+        """The buyer came back: the order as PayPal has it now (`GET /v2/checkout/orders/{id}`). APPROVED is what
+        `CHECKOUT.ORDER.APPROVED` says (the hub authorises, after commit)."""
+        order = _api(account, guard, "GET", f"/v2/checkout/orders/{ask.reference}", what="paypal show order")
+        units = order.get("purchase_units") or [{}]
+        if units[0].get("custom_id") != ask.payment_id:
+            raise NotVerified("the PayPal order is not this payment's")
+        status = str(order.get("status"))
+        common = {"event_id": f"return:{ask.reference}:{status}", "kind": f"return.{status}",
+                  "payment_id": ask.payment_id, "reference": ask.reference}
+        if status == "APPROVED":
+            return Notice(outcome="approved", **common)
+        if status == "VOIDED":
+            return Notice(outcome="failed", reason="paypal: the order was voided", **common)
+        return Notice(outcome="ignored", **common)
+
     def list_payments(self, account: Account, since: int, until: int, guard: OutboundGuard) -> list[dict[str, Any]]:
         """The account's transactions in [since, until] from the Transaction Search API
         (`GET /v1/reporting/transactions`, OAuth scope `.../reporting/search/read`): windows of at most 31 days

@@ -99,6 +99,9 @@ class RedsysProvider:
                      "hold_minutes")
     required_fields = ("secret", "merchant_code", "terminal")
     authorises = False
+    # URLOK/URLKO carry the signed Ds_SignatureVersion/Ds_MerchantParameters/Ds_Signature (with "parámetros en
+    # las URLs" on): verified like the notification, no payment named in the clear.
+    return_parameter = None
 
     def _signed(self, account: Account, params: dict[str, str]) -> dict[str, str]:
         encoded = encode_parameters(params)
