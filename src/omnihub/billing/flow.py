@@ -160,16 +160,40 @@ def request_capture(conn: Connection, clock: Clock, order_id: str) -> int:
 
 def owe_refund(conn: Connection, clock: Clock, *, payment_id: str, amount: Decimal, currency: str) -> str:
     """A refund share against a payment taken at a provider (billing.service.refund, in its transaction): owed,
-    sent by the driver after commit. Returns the reference the refund leg keeps."""
-    row = conn.execute(sa.select(provider_payments).where(PP.payment_id == payment_id)).first()
+    sent by the driver after commit. Returns the reference the refund leg keeps.
+
+    Money only authorised (Stripe, PayPal: not captured yet) is not refunded, it is never taken: the share is
+    *released* — the capture takes the rest only (Stripe `amount_to_capture`, PayPal a final partial capture,
+    which voids the remainder), and releasing all of it voids the authorisation now. A capture already on its way
+    (claimed) is let finish: the share is then refunded after it, as usual."""
+    row = conn.execute(_lock(conn, sa.select(provider_payments).where(PP.payment_id == payment_id))).first()
     if row is None:
         raise ValueError(f"payment {payment_id} was not taken at a provider")
     now = clock.now()
     refund_id = new_id("prf")
+    if row.status == "authorized" and row.action != "capture":
+        released = Decimal(str((row.details or {}).get("released", "0"))) + amount
+        everything = released >= row.amount
+        conn.execute(provider_refunds.insert(), dict(
+            id=refund_id, provider_payment_id=row.id, refund_leg_id=None, amount=amount, currency=currency,
+            status="released", reference=None, reason="authorised, not captured: never taken", attempts=0,
+            due_at=now, created_at=now, updated_at=now))
+        values: dict[str, Any] = {"details": {**(row.details or {}), "released": str(released)}, "updated_at": now}
+        if everything:  # nothing left to take: void the authorisation, after commit
+            values.update(status="refunded", action="cancel", action_due_at=now, action_attempts=0,
+                          reason="refunded in full before capture")
+        conn.execute(provider_payments.update().where(PP.id == row.id).values(**values))
+        return f"{row.provider}-release:{refund_id}"
+    due = now + LEASE if row.action == "capture" else now  # after the capture on its way
     conn.execute(provider_refunds.insert(), dict(
         id=refund_id, provider_payment_id=row.id, refund_leg_id=None, amount=amount, currency=currency,
-        status="pending", reference=None, reason=None, attempts=0, due_at=now, created_at=now, updated_at=now))
+        status="pending", reference=None, reason=None, attempts=0, due_at=due, created_at=now, updated_at=now))
     return f"{row.provider}-refund:{refund_id}"
+
+
+def released_of(row: Any) -> Decimal:
+    """What refunds released from an authorisation before its capture (never taken)."""
+    return Decimal(str((row.details or {}).get("released", "0")))
 
 
 def payment_status(conn: Connection, payment_id: str) -> str:
@@ -344,9 +368,11 @@ def expire_due(conn: Connection, clock: Clock, limit: int = 200) -> int:
 
 
 def ask_for(row: Any) -> PaymentAsk:
+    minor = to_minor(row.amount, row.currency)
     return PaymentAsk(payment_id=row.id, order_id=row.order_id, method=row.method,
-                      amount=rules.round_money(row.amount, row.currency), minor=to_minor(row.amount, row.currency),
-                      currency=row.currency, reference=row.reference, details=dict(row.details or {}))
+                      amount=rules.round_money(row.amount, row.currency), minor=minor,
+                      currency=row.currency, reference=row.reference, details=dict(row.details or {}),
+                      capture_minor=minor - to_minor(released_of(row), row.currency))
 
 
 def _claim(db: Database, clock: Clock, order_id: str | None, limit: int) -> tuple[list[Any], list[Any]]:
@@ -456,7 +482,7 @@ def _action_done(conn: Connection, clock: Clock, payment_id: str, action: str) -
     if row.action == action:
         values.update(action=None, action_due_at=None)
     if action == "capture" and row.status == "authorized":
-        values.update(status="captured", captured=row.amount)
+        values.update(status="captured", captured=row.amount - released_of(row))
     conn.execute(provider_payments.update().where(PP.id == payment_id).values(**values))
     if action == "capture":
         emit(conn, clock, "provider_payment.captured", {"id": payment_id, "order_id": row.order_id,

@@ -80,8 +80,10 @@ class PayPalProvider:
         authorization = ask.details.get("authorization_id")
         if not authorization:
             raise ProviderFailed("paypal capture: the payment has no authorization yet", permanent=False)
+        # final_capture: PayPal voids what is left of the authorisation (refunds released it before the capture).
+        value = (ask.amount * ask.to_capture / ask.minor).quantize(ask.amount) if ask.minor else ask.amount
         captured = _api(account, guard, "POST", f"/v2/payments/authorizations/{authorization}/capture", {
-            "amount": {"currency_code": ask.currency, "value": str(ask.amount)}, "final_capture": True},
+            "amount": {"currency_code": ask.currency, "value": str(value)}, "final_capture": True},
             request_id=f"capture-{ask.payment_id}", what="paypal capture")
         return {"capture_id": captured["id"]}
 

@@ -88,7 +88,7 @@ class StripeProvider:
     def capture(self, account: Account, ask: PaymentAsk, guard: OutboundGuard) -> None:
         try:
             _client(account, guard).v1.payment_intents.capture(
-                str(ask.reference), params={"amount_to_capture": ask.minor},
+                str(ask.reference), params={"amount_to_capture": ask.to_capture},
                 options={"idempotency_key": f"capture-{ask.payment_id}"})
         except stripe.StripeError as exc:
             raise _failed(exc, "capture") from None
