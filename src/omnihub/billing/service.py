@@ -24,6 +24,7 @@ from omnihub.billing.gateways import gateway_for
 from omnihub.billing.models import (
     billing_documents,
     document_series,
+    invoices_due,
     order_balances,
     payment_methods,
     payments,
@@ -511,3 +512,27 @@ def issue_credit_note(conn: Connection, clock: Clock, *, order_id: str, return_i
     return _issue(conn, clock, kind="credit_note", source_id=return_id, order_id=order_id, return_id=return_id,
                   series=series, currency=currency, lines=lines, totals=totals,
                   invoice_number=invoice["number"] if invoice else None)
+
+
+# ---- invoices numbered later, in batches -------------------------------------------------------------------------
+
+_QUEUE_INVOICE = conflict_insert(invoices_due, ["order_id", "queued_at"], conflict="DO NOTHING")
+
+
+def queue_invoice(conn: Connection, clock: Clock, order_id: str) -> None:
+    """The order is paid but its invoice is numbered later (`take_due_invoices`, a worker job): a provider's
+    notification must not hold the series row — every paid order of the channel would queue behind it."""
+    conn.execute(_QUEUE_INVOICE, {"order_id": order_id, "queued_at": clock.now()})
+
+
+def take_due_invoices(conn: Connection, limit: int) -> list[str]:
+    """Up to `limit` queued orders, oldest first, taken off the queue in this transaction (a concurrent job skips
+    them on PostgreSQL). The caller issues their invoices in the same transaction: the series row is locked once
+    for all of them, and a rollback puts them back."""
+    query = sa.select(invoices_due.c.order_id).order_by(invoices_due.c.queued_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if ids:
+        conn.execute(invoices_due.delete().where(invoices_due.c.order_id.in_(ids)))
+    return ids
