@@ -289,9 +289,9 @@ def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Noti
         if outcome == "captured" or (provider is not None and not provider.authorises):
             outcome = "captured"
             values["captured"] = payment["amount"]
-        _record_paid(conn, clock, payment)
+        all_in = _record_paid(conn, clock, payment) == "paid"
         _move(conn, clock, payment, outcome, **values)
-        if billing_service.payments_of(conn, payment["order_id"])["status"] == "paid":
+        if all_in:
             _tell(conn, clock, payment, "paid", None)
         return outcome
     if step == "capture":
@@ -319,12 +319,15 @@ def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Noti
     return step
 
 
-def _record_paid(conn: Connection, clock: Clock, payment: dict[str, Any]) -> None:
+def _record_paid(conn: Connection, clock: Clock, payment: dict[str, Any]) -> str:
+    """The billing payment, against the order's balance. Returns the balance's status after it (`paid`: all the
+    order's money is in)."""
     taken = billing_service.take_confirmed(
         conn, clock, order_id=payment["order_id"], customer_id=payment["customer_id"], currency=payment["currency"],
         method=payment["method"], amount=rules.round_money(payment["amount"], payment["currency"]),
         reference=f"{payment['provider']}:{payment['reference'] or payment['id']}")
     payment["payment_id"] = taken["taken"][0]["id"]
+    return str(taken["status"])
 
 
 def _move(conn: Connection, clock: Clock, payment: dict[str, Any], status: str, *, reason: str | None = None,

@@ -235,8 +235,9 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
 
 def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
           total: Decimal, tenders: list[_Tender], field: str, new_order: bool = False,
-          references: Sequence[str] | None = None) -> dict[str, Any]:
-    """`references`: the tenders were taken already (a provider confirmed them): their references, no charge."""
+          references: Sequence[str] | None = None, opened: tuple[Any, bool] | None = None) -> dict[str, Any]:
+    """`references`: the tenders were taken already (a provider confirmed them): their references, no charge.
+    `opened`: the balance the caller already opened and locked (`_open_balance`), not asked for again."""
     requested = sum((t.amount for t in tenders), Decimal(0))
     if requested > total:
         raise errors.payment_exceeds_total(total, Decimal(0), requested, currency, field)
@@ -247,7 +248,7 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
         new_balance = dict(order_id=order_id, currency=currency, total=total, paid=requested, refunded=0,
                            status=rules.split_tender_status(total, requested), updated_at=now)
     else:
-        balance, created = _open_balance(conn, clock, order_id, currency, total)
+        balance, created = opened or _open_balance(conn, clock, order_id, currency, total)
         paid_before = rules.round_money(balance.paid, currency)
     if paid_before + requested > total:
         raise errors.payment_exceeds_total(total, paid_before, requested, currency, field)
@@ -336,10 +337,10 @@ def take_confirmed(conn: Connection, clock: Clock, *, order_id: str, customer_id
     row = conn.execute(sa.select(payment_methods).where(payment_methods.c.code == method)).first()
     if row is None:
         raise errors.payment_method_unknown(method, "method")
-    balance, _ = _open_balance(conn, clock, order_id, currency, Decimal(0))
+    opened = _open_balance(conn, clock, order_id, currency, Decimal(0))
     return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency,
-                 total=rules.round_money(balance.total, currency), tenders=[_Tender(row, amount)], field="amount",
-                 references=[reference])
+                 total=rules.round_money(opened[0].total, currency), tenders=[_Tender(row, amount)], field="amount",
+                 references=[reference], opened=opened)
 
 
 # ---- refunds -------------------------------------------------------------------------------------------------
