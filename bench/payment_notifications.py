@@ -1,7 +1,9 @@
 """Payment notifications under a duplicate storm: N web orders paid by Stripe wait `awaiting_payment`; then every
 order's signed `payment_intent.amount_capturable_updated` notification is sent 3 times, shuffled, by C client
 threads at once. Reports notifications/s and latency, and checks the result in the database: every order paid
-exactly once (one billing payment, one `paid` step in its history) — 0 double captures.
+exactly once (one billing payment, one `paid` step in its history) — 0 double captures — and, once the worker's
+job has numbered the queued invoices, one invoice each. With `--server-pid` (the server's and the worker's),
+it reports their CPU per notification, with and without the invoicing that follows.
 
 The server must be able to reach this script's Stripe stand-in (tests/provider_receiver.py), which answers the
 PaymentIntents the hub creates after each order's commit: start it with OMNIHUB_OUTBOUND_ALLOW=127.0.0.1.
@@ -15,6 +17,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 import random
 import sys
 import threading
@@ -50,6 +53,26 @@ def stripe_stand_in() -> ProviderReceiver:
     return receiver
 
 
+def server_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of the given processes and their children (uvicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seen: set[int] = set()
+    todo, total = list(pids), 0.0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(c) for c in children)
+    return total
+
+
 def signed(event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(event).encode()
     t = int(time.time())
@@ -65,6 +88,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--server-pid", type=int, action="append", default=[],
+                        help="the server's (and worker's) process ids: their CPU per notification is reported")
     args = parser.parse_args()
 
     receiver = stripe_stand_in()
@@ -132,7 +157,9 @@ def main() -> None:
                 outcomes[k] = outcomes.get(k, 0) + v
 
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    cpu_before = server_cpu(args.server_pid)
     wall, load_cpu = run_clients(threads, start)
+    cpu_storm = server_cpu(args.server_pid) - cpu_before
     receiver.stop()
 
     import psycopg
@@ -145,6 +172,16 @@ def main() -> None:
                                   "order_id = ANY(%s) GROUP BY order_id", (ids,)).fetchall()
         statuses = conn.execute("SELECT status, count(*) FROM orders WHERE id = ANY(%s) GROUP BY status",
                                 (ids,)).fetchall()
+        # The invoices are numbered by the worker's job, in batches: wait for the queue to drain.
+        deadline, t_queue = time.monotonic() + 120, time.perf_counter()
+        queued = conn.execute("SELECT to_regclass('invoices_due')").fetchone()[0] is not None  # older schemas: none
+        while queued and time.monotonic() < deadline and conn.execute(
+                "SELECT count(*) FROM invoices_due WHERE order_id = ANY(%s)", (ids,)).fetchone()[0]:
+            time.sleep(0.2)
+        drained = time.perf_counter() - t_queue
+        invoices = conn.execute("SELECT order_id, count(*) FROM billing_documents WHERE kind = 'invoice' AND "
+                                "order_id = ANY(%s) GROUP BY order_id", (ids,)).fetchall()
+    cpu_total = server_cpu(args.server_pid) - cpu_before
     double = sum(1 for _, n in recorded if n > 1) + sum(1 for _, n in paid_steps if n > 1)
     latencies.sort()
     total = len(notifications)
@@ -153,7 +190,11 @@ def main() -> None:
         "seconds": round(wall, 2), "notifications_per_s": round(total / wall, 1),
         "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "outcomes": outcomes, "orders_by_status": dict(statuses), "orders_paid_once": len(paid_steps),
-        "double_captures": double, "load_generator_cores": round(load_cpu, 2), "machine": machine(),
+        "double_captures": double, "invoices": sum(n for _, n in invoices),
+        "double_invoices": sum(1 for _, n in invoices if n > 1), "invoice_queue_drained_after_s": round(drained, 2),
+        "server_cpu_ms_per_notification": round(cpu_storm * 1000 / total, 2) if args.server_pid else None,
+        "server_cpu_ms_per_notification_with_invoicing": round(cpu_total * 1000 / total, 2) if args.server_pid
+        else None, "load_average": os.getloadavg(), "load_generator_cores": round(load_cpu, 2), "machine": machine(),
         "database": postgres_version(args.db_url), "commit": git_revision()}, indent=2))
 
 

@@ -3,13 +3,14 @@ taken by the commerce room's order and return endpoints; this router serves the 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from omnihub.billing import errors, flow, gift_cards, provider_accounts, queries, service
+from omnihub.billing import errors, flow, gift_cards, provider_accounts, queries, returns, service
 from omnihub.billing.schemas import (
     DocumentOut,
     GiftCardCode,
@@ -24,6 +25,7 @@ from omnihub.billing.schemas import (
     PaymentMethodUpdate,
     ProviderAccountIn,
     ProviderAccountOut,
+    ReturnReceipt,
     TaxRateIn,
     TaxRateOut,
 )
@@ -35,6 +37,7 @@ from omnihub.core.schemas import Page
 from omnihub.core.security import Role
 from omnihub.deps import Context, Since, Until, context, requires
 
+log = logging.getLogger("omnihub.billing.api")
 router = APIRouter(tags=["billing"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 TaxClass = Path(pattern=r"^[a-z0-9_]{1,32}$")
@@ -218,5 +221,47 @@ def _webhook_route(provider: str) -> None:
                     "account there). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`.")
 
 
+MAX_RETURN_PARAMETERS = 16
+
+
+async def _provider_return(request: Request, provider: str) -> dict[str, Any]:
+    params = dict(request.query_params)
+    if len(params) > MAX_RETURN_PARAMETERS:
+        raise errors.return_not_verified(provider)
+    state = request.app.state
+
+    def work() -> dict[str, Any]:
+        guard = OutboundGuard(state.settings.outbound_allow)
+        answer = returns.confirm_return(state.db, state.clock, secret_key=state.settings.secret_key, guard=guard,
+                                        name=provider, params=params)
+        if answer["outcome"] == "approved" and not answer["duplicate"]:  # PayPal: authorise now, not at the worker
+            try:
+                flow.drive(state.db, state.clock, secret_key=state.settings.secret_key, guard=guard,
+                           order_id=answer["order_id"])
+            except Exception:  # committed already; the worker asks again
+                log.exception("provider calls of order %s", answer["order_id"])
+            with state.db.read() as conn:
+                answer["status"] = flow.payment_status(conn, answer["payment_id"])
+        return answer
+
+    return await run_in_threadpool(work)
+
+
+def _return_route(provider: str) -> None:
+    """`GET /connectors/<provider>/return`: where the provider sends the customer back."""
+
+    async def came_back(request: Request) -> dict[str, Any]:
+        return await _provider_return(request, provider)
+
+    came_back.__name__ = f"{provider}_return"
+    router.add_api_route(
+        f"/connectors/{provider}/return", came_back, methods=["GET"], response_model=ReturnReceipt,
+        summary=f"The customer back from {provider}",
+        description=f"The query {provider} adds to the return URL (no API key). The hub asks {provider} for the "
+                    "payment's state (Redsys: checks the signed parameters) and applies it once, as the "
+                    "notification would; a return naming no payment the provider backs → 401, nothing changes.")
+
+
 for _name in ("stripe", "paypal", "redsys", "btcpay"):
     _webhook_route(_name)
+    _return_route(_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from omnihub.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from omnihub.core.errors import Conflict, NotFound, Unauthorized, Unavailable, ValidationFailed
 
 
 def payment_method_unknown(code: str, field: str) -> ValidationFailed:
@@ -140,3 +140,20 @@ def notification_too_large(limit: int) -> ValidationFailed:
 
 def currency_unknown(code: str) -> ValidationFailed:
     return ValidationFailed("currency_unknown", f"'{code}' is not a currency in use.", field="currency")
+
+
+def return_not_verified(provider: str) -> Unauthorized:
+    return Unauthorized("return_not_verified",
+                        f"The return from {provider} names no payment the provider backs; nothing was changed.",
+                        provider=provider)
+
+
+def return_unreadable(provider: str, field: str) -> ValidationFailed:
+    return ValidationFailed("return_unreadable", f"The return from {provider} lacks '{field}'.", field=field,
+                            provider=provider)
+
+
+def return_not_confirmed(provider: str) -> Unavailable:
+    return Unavailable("return_not_confirmed",
+                       f"{provider} could not be asked about the payment now; the notification will tell.",
+                       provider=provider)

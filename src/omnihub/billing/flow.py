@@ -160,16 +160,44 @@ def request_capture(conn: Connection, clock: Clock, order_id: str) -> int:
 
 def owe_refund(conn: Connection, clock: Clock, *, payment_id: str, amount: Decimal, currency: str) -> str:
     """A refund share against a payment taken at a provider (billing.service.refund, in its transaction): owed,
-    sent by the driver after commit. Returns the reference the refund leg keeps."""
-    row = conn.execute(sa.select(provider_payments).where(PP.payment_id == payment_id)).first()
+    sent by the driver after commit. Returns the reference the refund leg keeps.
+
+    Money only authorised (Stripe, PayPal: not captured yet) is not refunded, it is never taken: the share is
+    *released* — the capture takes the rest only (Stripe `amount_to_capture`, PayPal a final partial capture,
+    which voids the remainder), and releasing all of it voids the authorisation now. A capture already on its way
+    (claimed) is let finish: the share is then refunded after it, as usual."""
+    row = conn.execute(_lock(conn, sa.select(provider_payments).where(PP.payment_id == payment_id))).first()
     if row is None:
         raise ValueError(f"payment {payment_id} was not taken at a provider")
     now = clock.now()
     refund_id = new_id("prf")
+    if row.status == "authorized" and row.action != "capture":
+        released = Decimal(str((row.details or {}).get("released", "0"))) + amount
+        everything = released >= row.amount
+        conn.execute(provider_refunds.insert(), dict(
+            id=refund_id, provider_payment_id=row.id, refund_leg_id=None, amount=amount, currency=currency,
+            status="released", reference=None, reason="authorised, not captured: never taken", attempts=0,
+            due_at=now, created_at=now, updated_at=now))
+        values: dict[str, Any] = {"details": {**(row.details or {}), "released": str(released)}, "updated_at": now}
+        if everything:  # nothing left to take: void the authorisation, after commit
+            values.update(status="refunded", action="cancel", action_due_at=now, action_attempts=0,
+                          reason="refunded in full before capture")
+        conn.execute(provider_payments.update().where(PP.id == row.id).values(**values))
+        return f"{row.provider}-release:{refund_id}"
+    due = now + LEASE if row.action == "capture" else now  # after the capture on its way
     conn.execute(provider_refunds.insert(), dict(
         id=refund_id, provider_payment_id=row.id, refund_leg_id=None, amount=amount, currency=currency,
-        status="pending", reference=None, reason=None, attempts=0, due_at=now, created_at=now, updated_at=now))
+        status="pending", reference=None, reason=None, attempts=0, due_at=due, created_at=now, updated_at=now))
     return f"{row.provider}-refund:{refund_id}"
+
+
+def released_of(row: Any) -> Decimal:
+    """What refunds released from an authorisation before its capture (never taken)."""
+    return Decimal(str((row.details or {}).get("released", "0")))
+
+
+def payment_status(conn: Connection, payment_id: str) -> str:
+    return str(conn.execute(sa.select(PP.status).where(PP.id == payment_id)).scalar_one())
 
 
 def refunds_for_order(conn: Connection, order_id: str) -> list[dict[str, Any]]:
@@ -261,9 +289,9 @@ def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Noti
         if outcome == "captured" or (provider is not None and not provider.authorises):
             outcome = "captured"
             values["captured"] = payment["amount"]
-        _record_paid(conn, clock, payment)
+        all_in = _record_paid(conn, clock, payment) == "paid"
         _move(conn, clock, payment, outcome, **values)
-        if billing_service.payments_of(conn, payment["order_id"])["status"] == "paid":
+        if all_in:
             _tell(conn, clock, payment, "paid", None)
         return outcome
     if step == "capture":
@@ -291,12 +319,15 @@ def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Noti
     return step
 
 
-def _record_paid(conn: Connection, clock: Clock, payment: dict[str, Any]) -> None:
+def _record_paid(conn: Connection, clock: Clock, payment: dict[str, Any]) -> str:
+    """The billing payment, against the order's balance. Returns the balance's status after it (`paid`: all the
+    order's money is in)."""
     taken = billing_service.take_confirmed(
         conn, clock, order_id=payment["order_id"], customer_id=payment["customer_id"], currency=payment["currency"],
         method=payment["method"], amount=rules.round_money(payment["amount"], payment["currency"]),
         reference=f"{payment['provider']}:{payment['reference'] or payment['id']}")
     payment["payment_id"] = taken["taken"][0]["id"]
+    return str(taken["status"])
 
 
 def _move(conn: Connection, clock: Clock, payment: dict[str, Any], status: str, *, reason: str | None = None,
@@ -339,10 +370,12 @@ def expire_due(conn: Connection, clock: Clock, limit: int = 200) -> int:
 # ---- the driver: provider calls after commit -------------------------------------------------------------------
 
 
-def _ask(row: Any) -> PaymentAsk:
+def ask_for(row: Any) -> PaymentAsk:
+    minor = to_minor(row.amount, row.currency)
     return PaymentAsk(payment_id=row.id, order_id=row.order_id, method=row.method,
-                      amount=rules.round_money(row.amount, row.currency), minor=to_minor(row.amount, row.currency),
-                      currency=row.currency, reference=row.reference, details=dict(row.details or {}))
+                      amount=rules.round_money(row.amount, row.currency), minor=minor,
+                      currency=row.currency, reference=row.reference, details=dict(row.details or {}),
+                      capture_minor=minor - to_minor(released_of(row), row.currency))
 
 
 def _claim(db: Database, clock: Clock, order_id: str | None, limit: int) -> tuple[list[Any], list[Any]]:
@@ -390,12 +423,12 @@ def _do_action(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
         with db.read() as conn:
             account = account_for(conn, secret_key, row.channel_code, row.provider)
         if row.action == "start":
-            started = provider.start(account, _ask(row), guard)
+            started = provider.start(account, ask_for(row), guard)
             with db.transaction() as conn:
                 _record_started(conn, clock, row.id, started.reference, started.next_action)
             return
         if row.action == "authorize":
-            details = provider.authorize(account, _ask(row), guard)  # type: ignore[attr-defined]
+            details = provider.authorize(account, ask_for(row), guard)  # type: ignore[attr-defined]
             with db.transaction() as conn:
                 _merge_details(conn, row.id, details)
                 conn.execute(provider_payments.update().where(PP.id == row.id, PP.action == "authorize").values(
@@ -405,9 +438,9 @@ def _do_action(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
             return
         details = None
         if row.action == "capture":
-            details = provider.capture(account, _ask(row), guard)
+            details = provider.capture(account, ask_for(row), guard)
         elif row.action == "cancel" and row.reference:
-            provider.cancel(account, _ask(row), guard)
+            provider.cancel(account, ask_for(row), guard)
         with db.transaction() as conn:
             if details:
                 _merge_details(conn, row.id, details)
@@ -452,7 +485,7 @@ def _action_done(conn: Connection, clock: Clock, payment_id: str, action: str) -
     if row.action == action:
         values.update(action=None, action_due_at=None)
     if action == "capture" and row.status == "authorized":
-        values.update(status="captured", captured=row.amount)
+        values.update(status="captured", captured=row.amount - released_of(row))
     conn.execute(provider_payments.update().where(PP.id == payment_id).values(**values))
     if action == "capture":
         emit(conn, clock, "provider_payment.captured", {"id": payment_id, "order_id": row.order_id,
@@ -484,7 +517,7 @@ def _do_refund(db: Database, clock: Clock, secret_key: str, guard: OutboundGuard
     provider = _provider(row.provider)
     now = clock.now()
     try:
-        reference = provider.refund(account, _ask(row), to_minor(refund.amount, refund.currency), refund.id, guard)
+        reference = provider.refund(account, ask_for(row), to_minor(refund.amount, refund.currency), refund.id, guard)
     except ProviderFailed as exc:
         log.warning("%s refund %s: %s", row.provider, refund.id, exc)
         done = exc.permanent or refund.attempts >= MAX_ATTEMPTS

@@ -169,6 +169,17 @@ provider_payments = sa.Table(
 )
 
 # Every verified notification once: (provider, event id) is the key a repeat collides with.
+# Orders paid by a provider's notification whose invoice is still to be numbered: the notification only queues it
+# (no lock on the series row in its transaction), and a worker job numbers them in batches — one series lock
+# for many invoices. Billing's table; commerce queues and drains it through billing.service.
+invoices_due = sa.Table(
+    "invoices_due",
+    metadata,
+    sa.Column("order_id", sa.String(40), primary_key=True),
+    sa.Column("queued_at", Timestamp, nullable=False),
+    sa.Index("ix_invoices_due_queued_at", "queued_at"),
+)
+
 provider_events = sa.Table(
     "provider_events",
     metadata,

@@ -178,6 +178,13 @@ class NotificationReceipt(BaseModel):
     status: str | None
 
 
+class ReturnReceipt(NotificationReceipt):
+    """The customer's return, verified with the provider: what it did (`duplicate` when the notification, or an
+    earlier return, had already said it) and the order to show."""
+
+    order_id: str
+
+
 # ---- gift cards ----------------------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from omnihub.billing.gateways import gateway_for
 from omnihub.billing.models import (
     billing_documents,
     document_series,
+    invoices_due,
     order_balances,
     payment_methods,
     payments,
@@ -234,8 +235,9 @@ def _open_balance(conn: Connection, clock: Clock, order_id: str, currency: str, 
 
 def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | None, currency: str,
           total: Decimal, tenders: list[_Tender], field: str, new_order: bool = False,
-          references: Sequence[str] | None = None) -> dict[str, Any]:
-    """`references`: the tenders were taken already (a provider confirmed them): their references, no charge."""
+          references: Sequence[str] | None = None, opened: tuple[Any, bool] | None = None) -> dict[str, Any]:
+    """`references`: the tenders were taken already (a provider confirmed them): their references, no charge.
+    `opened`: the balance the caller already opened and locked (`_open_balance`), not asked for again."""
     requested = sum((t.amount for t in tenders), Decimal(0))
     if requested > total:
         raise errors.payment_exceeds_total(total, Decimal(0), requested, currency, field)
@@ -246,7 +248,7 @@ def _take(conn: Connection, clock: Clock, *, order_id: str, customer_id: str | N
         new_balance = dict(order_id=order_id, currency=currency, total=total, paid=requested, refunded=0,
                            status=rules.split_tender_status(total, requested), updated_at=now)
     else:
-        balance, created = _open_balance(conn, clock, order_id, currency, total)
+        balance, created = opened or _open_balance(conn, clock, order_id, currency, total)
         paid_before = rules.round_money(balance.paid, currency)
     if paid_before + requested > total:
         raise errors.payment_exceeds_total(total, paid_before, requested, currency, field)
@@ -335,10 +337,10 @@ def take_confirmed(conn: Connection, clock: Clock, *, order_id: str, customer_id
     row = conn.execute(sa.select(payment_methods).where(payment_methods.c.code == method)).first()
     if row is None:
         raise errors.payment_method_unknown(method, "method")
-    balance, _ = _open_balance(conn, clock, order_id, currency, Decimal(0))
+    opened = _open_balance(conn, clock, order_id, currency, Decimal(0))
     return _take(conn, clock, order_id=order_id, customer_id=customer_id, currency=currency,
-                 total=rules.round_money(balance.total, currency), tenders=[_Tender(row, amount)], field="amount",
-                 references=[reference])
+                 total=rules.round_money(opened[0].total, currency), tenders=[_Tender(row, amount)], field="amount",
+                 references=[reference], opened=opened)
 
 
 # ---- refunds -------------------------------------------------------------------------------------------------
@@ -511,3 +513,27 @@ def issue_credit_note(conn: Connection, clock: Clock, *, order_id: str, return_i
     return _issue(conn, clock, kind="credit_note", source_id=return_id, order_id=order_id, return_id=return_id,
                   series=series, currency=currency, lines=lines, totals=totals,
                   invoice_number=invoice["number"] if invoice else None)
+
+
+# ---- invoices numbered later, in batches -------------------------------------------------------------------------
+
+_QUEUE_INVOICE = conflict_insert(invoices_due, ["order_id", "queued_at"], conflict="DO NOTHING")
+
+
+def queue_invoice(conn: Connection, clock: Clock, order_id: str) -> None:
+    """The order is paid but its invoice is numbered later (`take_due_invoices`, a worker job): a provider's
+    notification must not hold the series row — every paid order of the channel would queue behind it."""
+    conn.execute(_QUEUE_INVOICE, {"order_id": order_id, "queued_at": clock.now()})
+
+
+def take_due_invoices(conn: Connection, limit: int) -> list[str]:
+    """Up to `limit` queued orders, oldest first, taken off the queue in this transaction (a concurrent job skips
+    them on PostgreSQL). The caller issues their invoices in the same transaction: the series row is locked once
+    for all of them, and a rollback puts them back."""
+    query = sa.select(invoices_due.c.order_id).order_by(invoices_due.c.queued_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if ids:
+        conn.execute(invoices_due.delete().where(invoices_due.c.order_id.in_(ids)))
+    return ids

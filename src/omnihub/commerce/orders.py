@@ -403,6 +403,11 @@ def on_paid(conn: Connection, clock: Clock, order: dict[str, Any], actor: str | 
     _issue_invoice(conn, clock, queries.order_row(conn, order["id"]), queries.order_line_rows(conn, order["id"]))
 
 
+def issue_invoice_of(conn: Connection, clock: Clock, order: dict[str, Any]) -> str:
+    """The invoice of a stored order (a queued one: billing.take_due_invoices)."""
+    return _issue_invoice(conn, clock, order, queries.order_line_rows(conn, order["id"]))
+
+
 def _issue_invoice(conn: Connection, clock: Clock, order: dict[str, Any], lines: list[dict[str, Any]], *,
                    new_order: bool = False) -> str:
     """Invoices are numbered per channel series (INV-WEB-…, INV-STORE-…): gapless per series, and no single

@@ -29,9 +29,16 @@ def _expire_pickups(conn: Connection, clock: Clock, _settings: Settings) -> int:
     return expire_uncollected(conn, clock)
 
 
+def _issue_due_invoices(conn: Connection, clock: Clock, _settings: Settings) -> int:
+    from omnihub.commerce.payment_outcomes import issue_due_invoices
+
+    return issue_due_invoices(conn, clock, limit=200)
+
+
 ROOM = Room(
     name="commerce",
     router="omnihub.commerce.api:router",
     wire=_wire,
-    jobs=[Job("commerce.expire_pickups", _expire_pickups, paced=True)],
+    jobs=[Job("commerce.expire_pickups", _expire_pickups, paced=True),
+          Job("commerce.issue_due_invoices", _issue_due_invoices, batch=200)],
 )

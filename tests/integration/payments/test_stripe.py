@@ -25,6 +25,7 @@ from tests.provider_receiver import Call, ProviderReceiver
 
 from omnihub.billing import flow
 from omnihub.billing.models import payment_providers, payments
+from omnihub.commerce.payment_outcomes import issue_due_invoices
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
@@ -132,7 +133,11 @@ def test_a_card_order_waits_for_stripe_and_is_paid_once(shop: TestClient, provid
     assert ok(notify(shop, late_failure))["outcome"] == "unchanged"  # out of order: success stands
 
     paid = ok(shop.get(f"/api/v1/orders/{order['id']}"))
-    assert (paid["status"], paid["payment_status"]) == ("paid", "paid") and paid["invoice_number"]
+    assert (paid["status"], paid["payment_status"]) == ("paid", "paid") and paid["invoice_number"] is None
+    # The invoice is numbered by the worker's job, in batches (the notification holds no series lock).
+    assert db.run(lambda conn: issue_due_invoices(conn, clock)) == 1
+    assert db.run(lambda conn: issue_due_invoices(conn, clock)) == 0
+    assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["invoice_number"].startswith("INV-WEB-")
     history = ok(shop.get(f"/api/v1/orders/{order['id']}/history"))
     assert [h["to"] for h in history].count("paid") == 1
     with db.read() as conn:
@@ -269,7 +274,8 @@ def web_order_raw(api: TestClient) -> Any:
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
-def test_a_duplicate_storm_pays_once_on_postgres(shop: TestClient, provider: ProviderReceiver, db: Database) -> None:
+def test_a_duplicate_storm_pays_once_on_postgres(shop: TestClient, provider: ProviderReceiver, db: Database,
+                                                 clock: ManualClock) -> None:
     """The same notification three times and a differently numbered one for the same payment, all at once:
     one state change, one payment recorded, one invoice."""
     stripe_routes(provider)
@@ -298,6 +304,7 @@ def test_a_duplicate_storm_pays_once_on_postgres(shop: TestClient, provider: Pro
     assert count == 1
     history = ok(shop.get(f"/api/v1/orders/{order['id']}/history"))
     assert [h["to"] for h in history].count("paid") == 1
+    assert db.run(lambda conn: issue_due_invoices(conn, clock)) == 1  # queued once: one invoice
 
 
 def test_a_click_and_collect_order_is_captured_at_the_hand_over(shop: TestClient, provider: ProviderReceiver,

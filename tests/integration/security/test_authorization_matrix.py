@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -106,6 +106,11 @@ SIGNED_NOT_KEYED = {
     "POST /api/v1/connectors/redsys/webhooks",
     "POST /api/v1/connectors/paypal/webhooks",
     "POST /api/v1/connectors/btcpay/webhooks",
+    # The customer's return from a provider: verified with the provider (or Redsys' signature), never by a key.
+    "GET /api/v1/connectors/stripe/return",
+    "GET /api/v1/connectors/redsys/return",
+    "GET /api/v1/connectors/paypal/return",
+    "GET /api/v1/connectors/btcpay/return",
 }
 SHOPIFY_SECRET, WOO_SECRET = "matrix-shopify-secret", "matrix-woo-secret"
 
@@ -121,6 +126,7 @@ def public() -> dict[str, str]:
 
 
 EVERY_KEY = KEYED
+NOT_BACKED = dict.fromkeys(CALLERS, "401 return_not_verified")
 
 
 @dataclass
@@ -753,6 +759,16 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/connectors/paypal/webhooks": row(lambda w: w.paypal_event(), public()),
     "POST /api/v1/connectors/redsys/webhooks": row(lambda w: w.redsys_notification(), public()),
     "POST /api/v1/connectors/btcpay/webhooks": row(lambda w: w.btcpay_event(), public()),
+    # A return naming no payment the provider backs: refused for everybody alike — a key grants nothing here.
+    "GET /api/v1/connectors/stripe/return": row(lambda w: Call(
+        f"{V1}/connectors/stripe/return", params={"payment_intent": "pi_matrix_unknown"}), NOT_BACKED),
+    "GET /api/v1/connectors/paypal/return": row(lambda w: Call(
+        f"{V1}/connectors/paypal/return", params={"token": "5O1MATRIX", "PayerID": "P1"}), NOT_BACKED),
+    "GET /api/v1/connectors/btcpay/return": row(lambda w: Call(
+        f"{V1}/connectors/btcpay/return", params={"invoiceId": "InvMatrix"}), NOT_BACKED),
+    "GET /api/v1/connectors/redsys/return": row(lambda w: Call(
+        f"{V1}/connectors/redsys/return", params=dict(parse_qsl(w.redsys_notification().content.decode()))),
+        NOT_BACKED),
     "GET /api/v1/orders/{order_id}/history": row(lambda w: Call(f"{V1}/orders/{w.ids['order']}/history"),
                                                  ORDER_READERS),
     "POST /api/v1/orders/{order_id}/cancel": row(lambda w: Call(f"{V1}/orders/{w.pickup_order()}/cancel"),

@@ -51,6 +51,11 @@ class PaymentAsk:
     currency: str
     reference: str | None = None  # the provider's, once started
     details: Mapping[str, Any] = field(default_factory=dict)  # the provider's further ids (authorization, capture)
+    capture_minor: int | None = None  # what a capture takes: `minor` less what refunds released before it
+
+    @property
+    def to_capture(self) -> int:
+        return self.minor if self.capture_minor is None else self.capture_minor
 
 
 @dataclass(frozen=True)

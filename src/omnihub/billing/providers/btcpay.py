@@ -63,6 +63,28 @@ class BTCPayProvider:
                          what="btcpay refund")
         return str(pull["id"])
 
+    return_parameter = "invoiceId"  # redirect_url with `{InvoiceId}`, which BTCPay fills in
+
+    def confirm(self, account: Account, ask: PaymentAsk, guard: OutboundGuard) -> Notice:
+        """The customer came back: the invoice as BTCPay has it now (`GET …/invoices/{id}`)."""
+        invoice = json_call(guard, "GET", _store(account) + f"/invoices/{quote(str(ask.reference), safe='')}",
+                            headers=_headers(account), what="btcpay read invoice")
+        if (invoice.get("metadata") or {}).get("paymentId") != ask.payment_id:
+            raise NotVerified("the BTCPay invoice is not this payment's")
+        status = str(invoice.get("status"))
+        common = {"event_id": f"return:{ask.reference}:{status}", "kind": f"return.{status}",
+                  "payment_id": ask.payment_id, "reference": ask.reference}
+        if status == "Settled":
+            return Notice(outcome="captured", **common)
+        if status in ("Expired", "Invalid"):
+            underpaid = invoice.get("additionalStatus") == "PaidPartial"
+            return Notice(outcome="failed", reason="btcpay: underpaid — the invoice expired partly paid" if underpaid
+                          else f"btcpay: the invoice is {status.lower()}", **common)
+        if invoice.get("additionalStatus") == "PaidPartial":
+            return Notice(outcome="underpaid", reason=f"btcpay: underpaid — {invoice.get('amount')} "
+                          f"{invoice.get('currency')} asked, less received", **common)
+        return Notice(outcome="ignored", **common)
+
     def list_payments(self, account: Account, since: int, until: int, guard: OutboundGuard) -> list[dict[str, Any]]:
         invoices = json_call(guard, "GET", _store(account) + f"/invoices?startDate={since}&endDate={until}",
                              headers=_headers(account), what="btcpay list invoices")

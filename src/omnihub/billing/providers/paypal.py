@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from omnihub.billing.providers import Account, Notice, NotVerified, PaymentAsk, ProviderFailed, Started, register
 from omnihub.billing.providers.http import call, json_call
@@ -78,8 +80,10 @@ class PayPalProvider:
         authorization = ask.details.get("authorization_id")
         if not authorization:
             raise ProviderFailed("paypal capture: the payment has no authorization yet", permanent=False)
+        # final_capture: PayPal voids what is left of the authorisation (refunds released it before the capture).
+        value = (ask.amount * ask.to_capture / ask.minor).quantize(ask.amount) if ask.minor else ask.amount
         captured = _api(account, guard, "POST", f"/v2/payments/authorizations/{authorization}/capture", {
-            "amount": {"currency_code": ask.currency, "value": str(ask.amount)}, "final_capture": True},
+            "amount": {"currency_code": ask.currency, "value": str(value)}, "final_capture": True},
             request_id=f"capture-{ask.payment_id}", what="paypal capture")
         return {"capture_id": captured["id"]}
 
@@ -99,8 +103,47 @@ class PayPalProvider:
             request_id=f"refund-{refund_id}", what="paypal refund")
         return str(refund["id"])
 
+    return_parameter = "token"  # PayPal sends the buyer back to return_url with ?token=<order id>&PayerID=…
+
+    def confirm(self, account: Account, ask: PaymentAsk, guard: OutboundGuard) -> Notice:
+        """The buyer came back: the order as PayPal has it now (`GET /v2/checkout/orders/{id}`). APPROVED is what
+        `CHECKOUT.ORDER.APPROVED` says (the hub authorises, after commit)."""
+        order = _api(account, guard, "GET", f"/v2/checkout/orders/{ask.reference}", what="paypal show order")
+        units = order.get("purchase_units") or [{}]
+        if units[0].get("custom_id") != ask.payment_id:
+            raise NotVerified("the PayPal order is not this payment's")
+        status = str(order.get("status"))
+        common = {"event_id": f"return:{ask.reference}:{status}", "kind": f"return.{status}",
+                  "payment_id": ask.payment_id, "reference": ask.reference}
+        if status == "APPROVED":
+            return Notice(outcome="approved", **common)
+        if status == "VOIDED":
+            return Notice(outcome="failed", reason="paypal: the order was voided", **common)
+        return Notice(outcome="ignored", **common)
+
     def list_payments(self, account: Account, since: int, until: int, guard: OutboundGuard) -> list[dict[str, Any]]:
-        raise ProviderFailed("paypal: reconcile through its Transaction Search API is not wired yet", permanent=True)
+        """The account's transactions in [since, until] from the Transaction Search API
+        (`GET /v1/reporting/transactions`, OAuth scope `.../reporting/search/read`): windows of at most 31 days
+        (PayPal's limit), 500 a page, every page. Each payment of ours is the transactions whose `custom_field`
+        is our payment id (the order's `custom_id`); refunds (negative amounts) are left out."""
+        out: dict[str, dict[str, Any]] = {}
+        bearer = {"Authorization": f"Bearer {token(account, guard)}"}
+        for start, end in _windows(since, until):
+            page = 1
+            while True:
+                query = urlencode({"start_date": _iso(start), "end_date": _iso(end), "fields": "transaction_info",
+                                   "page_size": PAGE_SIZE, "page": page})
+                answer = json_call(guard, "GET", account.base(API_BASE) + f"/v1/reporting/transactions?{query}",
+                                   headers=bearer, what="paypal transaction search")
+                for detail in answer.get("transaction_details") or []:
+                    record = _transaction(detail.get("transaction_info") or {})
+                    if record is not None:
+                        key = record["payment_id"] or record["transaction_id"]
+                        out[key] = _stronger(out.get(key), record)
+                if page >= int(answer.get("total_pages") or 1):
+                    break
+                page += 1
+        return list(out.values())
 
     def verify(self, raw: bytes, headers: Mapping[str, str], accounts: list[Account], guard: OutboundGuard
                ) -> Notice:
@@ -117,6 +160,43 @@ class PayPalProvider:
             if answer.get("verification_status") == "SUCCESS":
                 return parse_event(event)
         raise NotVerified("PayPal did not confirm the webhook's signature")
+
+
+PAGE_SIZE = 500
+WINDOW = 31 * 24 * 3600  # the Transaction Search API answers at most 31 days at a time
+# transaction_status: S completed, P pending, D denied, V reversed (refunded to the sender).
+STATUS_RANK = {"S": 3, "V": 2, "P": 1, "D": 0}
+
+
+def _windows(since: int, until: int) -> list[tuple[int, int]]:
+    out, start = [], since
+    while start < until:
+        out.append((start, min(until, start + WINDOW)))
+        start += WINDOW
+    return out or [(since, until)]
+
+
+def _iso(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S-0000")
+
+
+def _transaction(info: dict[str, Any]) -> dict[str, Any] | None:
+    amount = info.get("transaction_amount") or {}
+    value = str(amount.get("value") or "0")
+    if value.startswith("-"):
+        return None  # a refund or a fee: not a payment
+    status = str(info.get("transaction_status") or "")
+    return {"reference": info.get("paypal_reference_id") or info.get("transaction_id"),
+            "transaction_id": info.get("transaction_id"), "status": status, "taken": status == "S",
+            "currency": amount.get("currency_code"), "amount": value,
+            "payment_id": info.get("custom_field") or None}
+
+
+def _stronger(held: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
+    """An authorization and its capture are two transactions of one payment: keep what says most."""
+    if held is None or STATUS_RANK.get(record["status"], -1) > STATUS_RANK.get(held["status"], -1):
+        return record
+    return held
 
 
 def parse_event(event: dict[str, Any]) -> Notice:

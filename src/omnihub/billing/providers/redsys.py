@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
@@ -29,12 +31,15 @@ except ImportError:  # pragma: no cover - cryptography 42
     from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore[no-redef]
 
 from omnihub.billing.providers import Account, Notice, NotVerified, PaymentAsk, ProviderFailed, Started, register
-from omnihub.billing.providers.http import json_call
+from omnihub.billing.providers.http import call, json_call
 from omnihub.core.outbound import OutboundGuard
 
 FORM_URL = "https://sis.redsys.es/sis/realizarPago"
 API_BASE = "https://sis.redsys.es"
 REST_PATH = "/sis/rest/trataPeticionREST"
+QUERY_PATH = "/apl02/services/SerClsWSConsulta"
+NOT_FOUND = "XML0024"  # the query service's "no operations for that order"
+MAX_ANSWER = 1024 * 1024
 VERSION = "HMAC_SHA256_V1"
 BIZUM = "z"
 # ISO 4217 numeric codes of the currencies a Spanish acquirer settles.
@@ -94,6 +99,9 @@ class RedsysProvider:
                      "hold_minutes")
     required_fields = ("secret", "merchant_code", "terminal")
     authorises = False
+    # URLOK/URLKO carry the signed Ds_SignatureVersion/Ds_MerchantParameters/Ds_Signature (with "parámetros en
+    # las URLs" on): verified like the notification, no payment named in the clear.
+    return_parameter = None
 
     def _signed(self, account: Account, params: dict[str, str]) -> dict[str, str]:
         encoded = encode_parameters(params)
@@ -149,8 +157,58 @@ class RedsysProvider:
         return f"{order}:{_field(result, 'Ds_AuthorisationCode') or ''}".rstrip(":")
 
     def list_payments(self, account: Account, since: int, until: int, guard: OutboundGuard) -> list[dict[str, Any]]:
-        raise ProviderFailed("redsys offers no list API to reconcile against (use its daily settlement file)",
-                             permanent=True)
+        raise ProviderFailed("redsys: no list by dates here; reconcile asks order by order (look_up)", permanent=True)
+
+    def look_up(self, account: Account, references: list[str], guard: OutboundGuard) -> list[dict[str, Any]]:
+        """What Redsys' query web service (`consultaOperaciones` at `/apl02/services/SerClsWSConsulta`, the
+        "Transacción simple" query) says of each of our orders: the `<Version>` element signed HMAC_SHA256_V1 with
+        the order's key, in the SOAP envelope's `cadenaXML`. An order Redsys does not know (`XML0024`) is left out."""
+        out = []
+        for order in references:
+            record = self._query(account, order, guard)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def _query(self, account: Account, order: str, guard: OutboundGuard) -> dict[str, Any] | None:
+        version = (f'<Version Ds_Version="0.0"><Message><Transaction>'
+                   f"<Ds_MerchantCode>{escape(str(account.config['merchant_code']))}</Ds_MerchantCode>"
+                   f"<Ds_Terminal>{escape(str(account.config['terminal']))}</Ds_Terminal>"
+                   f"<Ds_Order>{escape(order)}</Ds_Order><Ds_TransactionType>0</Ds_TransactionType>"
+                   f"</Transaction></Message></Version>")
+        signature = base64.b64encode(hmac.new(order_key(account.secrets["secret"], order), version.encode(),
+                                              hashlib.sha256).digest()).decode()
+        inner = f"<Messages>{version}<Signature>{signature}</Signature><SignatureVersion>{VERSION}</SignatureVersion>" \
+                "</Messages>"
+        envelope = ('<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                    'xmlns:web="http://webservices.apl02.redsys.es"><soapenv:Header/><soapenv:Body>'
+                    f"<web:consultaOperaciones><cadenaXML><![CDATA[{inner}]]></cadenaXML></web:consultaOperaciones>"
+                    "</soapenv:Body></soapenv:Envelope>")
+        status, _, raw = call(guard, "POST", account.base(API_BASE) + QUERY_PATH, body=envelope.encode(), headers={
+            "Content-Type": "text/xml;charset=utf-8", "Accept": "text/xml", "SOAPAction": "consultaOperaciones"})
+        if status >= 400:
+            raise ProviderFailed(f"redsys query: HTTP {status}", permanent=status < 500)
+        if len(raw) > MAX_ANSWER:
+            raise ProviderFailed("redsys query: answer too large", permanent=True)
+        try:
+            returned = next(e for e in ElementTree.fromstring(raw).iter()
+                            if e.tag.endswith("consultaOperacionesReturn"))
+            messages = ElementTree.fromstring(returned.text or "")
+        except (ElementTree.ParseError, StopIteration):
+            raise ProviderFailed("redsys query: not the documented answer", permanent=True) from None
+        error = messages.findtext(".//ErrorMsg/Ds_ErrorCode")
+        if error == NOT_FOUND:
+            return None
+        if error:
+            raise ProviderFailed(f"redsys query: {error}", permanent=True)
+        answers = [r for r in messages.iter("Response") if (r.findtext("Ds_Order") or "") == order]
+        if not answers:
+            return None
+        response = answers[-1].findtext("Ds_Response") or ""
+        taken = response.isdigit() and int(response) <= 99
+        return {"reference": order, "status": f"Ds_Response {response}", "taken": taken,
+                "amount_minor": int(answers[-1].findtext("Ds_Amount") or 0),
+                "state": answers[-1].findtext("Ds_State")}
 
     def verify(self, raw: bytes, headers: Mapping[str, str], accounts: list[Account], guard: OutboundGuard
                ) -> Notice:

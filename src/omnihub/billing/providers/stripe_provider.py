@@ -88,7 +88,7 @@ class StripeProvider:
     def capture(self, account: Account, ask: PaymentAsk, guard: OutboundGuard) -> None:
         try:
             _client(account, guard).v1.payment_intents.capture(
-                str(ask.reference), params={"amount_to_capture": ask.minor},
+                str(ask.reference), params={"amount_to_capture": ask.to_capture},
                 options={"idempotency_key": f"capture-{ask.payment_id}"})
         except stripe.StripeError as exc:
             raise _failed(exc, "capture") from None
@@ -110,6 +110,28 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise _failed(exc, "refund") from None
         return str(refund.id)
+
+    return_parameter = "payment_intent"  # Stripe appends it to the return_url
+
+    def confirm(self, account: Account, ask: PaymentAsk, guard: OutboundGuard) -> Notice:
+        """The customer came back: the PaymentIntent as Stripe has it now (`GET /v1/payment_intents/{id}`)."""
+        try:
+            intent = _client(account, guard).v1.payment_intents.retrieve(str(ask.reference))
+        except stripe.StripeError as exc:
+            raise _failed(exc, "retrieve PaymentIntent") from None
+        if (intent.metadata or {}).get("payment_id") != ask.payment_id:
+            raise NotVerified("the PaymentIntent is not this payment's")
+        status = str(intent.status)
+        common = {"event_id": f"return:{ask.reference}:{status}", "kind": f"return.{status}",
+                  "payment_id": ask.payment_id, "reference": ask.reference}
+        if status == "requires_capture":
+            return Notice(outcome="authorized", amount_minor=getattr(intent, "amount_capturable", None), **common)
+        if status == "succeeded":
+            return Notice(outcome="captured", amount_minor=getattr(intent, "amount_received", None), **common)
+        if status == "canceled":
+            why = getattr(intent, "cancellation_reason", None)
+            return Notice(outcome="failed", reason=f"stripe: canceled ({why})", **common)
+        return Notice(outcome="ignored", **common)  # still requires a payment method or an action: not yet
 
     def list_payments(self, account: Account, since: int, until: int, guard: OutboundGuard) -> list[dict[str, Any]]:
         """Every PaymentIntent created in [since, until] (Unix seconds), page by page."""
