@@ -13,13 +13,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.commerce.models import order_history, order_lines, orders
 from omnihub.commerce.rules import STATUSES
 from omnihub.core.bulk import copy_rows
 from omnihub.core.clock import Clock
-from omnihub.core.db import new_id
+from omnihub.core.db import PerEngine, new_id
 from omnihub.core.events import emit_many
 from omnihub.customers import activity as customer_activity
 
@@ -97,8 +98,9 @@ def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[
 
 def numbers_taken(conn: Connection, numbers: Sequence[str]) -> set[str]:
     """Which of these order numbers some order already has (an imported order keeps its source's number)."""
-    import sqlalchemy as sa
-
     if not numbers:
         return set()
-    return set(conn.execute(sa.select(orders.c.number).where(orders.c.number.in_(list(numbers)))).scalars())
+    return set(conn.execute(_NUMBERS_TAKEN(conn), {"b_numbers": list(numbers)}).scalars())
+
+
+_NUMBERS_TAKEN = PerEngine(lambda in_: sa.select(orders.c.number).where(in_(orders.c.number, "b_numbers")))

@@ -82,7 +82,7 @@ def _csv(source: Source) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
         start = reader.line_num + 1
         try:
             for values in reader:
-                if any(v.strip() for v in values):
+                if "".join(values).strip():  # a row of blanks is no row
                     yield start, values
                 start = reader.line_num + 1
         finally:

@@ -31,14 +31,17 @@ from omnihub.connectors.imports.models import import_keys
 from omnihub.connectors.imports.reading import Source, detect, header_and_rows, header_and_values
 from omnihub.core.bulk import copy_rows
 from omnihub.core.clock import Clock
-from omnihub.core.db import Database
+from omnihub.core.db import Database, PerEngine
 from omnihub.core.errors import DomainError
 from omnihub.customers import resolution as customer_resolution
 from omnihub.inventory import stock as inventory_stock
 
-BATCH_ORDERS = 500
-BATCH_ROWS = 2000
+BATCH_ORDERS = 2000
+BATCH_ROWS = 5000
 MAX_LISTED = 100_000  # rejected rows and dirty findings listed in the report (all are counted)
+_KNOWN = PerEngine(lambda in_: sa.select(import_keys.c.external_key, import_keys.c.hub_id, import_keys.c.fingerprint)
+                   .where(import_keys.c.system == sa.bindparam("b_system"),
+                          import_keys.c.entity == sa.bindparam("b_entity"), in_(import_keys.c.external_key, "b_keys")))
 _KEY_COLUMNS = ("system", "entity", "external_key", "hub_id", "fingerprint", "job_id", "created_at")
 Progress = Callable[[int, int | None], None]
 
@@ -280,10 +283,9 @@ class Importer:
     def _known(self, conn: Connection, entity: str, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
         if not keys:
             return {}
-        t = import_keys.c
-        found = conn.execute(sa.select(t.external_key, t.hub_id, t.fingerprint).where(
-            t.system == self.mapping.system, t.entity == entity, t.external_key.in_(list(keys))))
-        return {row.external_key: (row.hub_id, row.fingerprint) for row in found}
+        found = conn.execute(_KNOWN(conn), {"b_system": self.mapping.system, "b_entity": entity,
+                                            "b_keys": list(keys)})
+        return {key: (hub, fingerprint) for key, hub, fingerprint in found}
 
     def _remember(self, conn: Connection, entity: str, rows: list[tuple[str, str, str]]) -> None:
         if rows:
