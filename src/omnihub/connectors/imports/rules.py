@@ -447,11 +447,25 @@ def as_text(value: Any) -> Any:
 
 def field_reader(rule: FieldRule, header: Sequence[str]) -> Callable[[Sequence[Any]], Any]:
     """`rule.read` over a row given as a list in the header's order (no dict per row)."""
-    return _field_reader(rule, {name: at for at, name in enumerate(header)})
+    read = _field_reader(rule, {name: at for at, name in enumerate(header)})
+    width = len(header)
+    return lambda row: read(row if len(row) >= width else [*row, *([None] * (width - len(row)))])
 
 
 def _field_reader(rule: FieldRule, index: Mapping[str, int]) -> Callable[[Sequence[Any]], Any]:
+    """`rule.read` over a row list at least as long as the header; the usual shapes (one column, one or two
+    transforms) get a function of their own, since this runs for every field of every row."""
     transforms, default = rule.transforms, rule.default
+    if len(rule.columns) == 1:
+        at = index[rule.columns[0]]
+        if not transforms:
+            return lambda row: default if (v := row[at]) is None or v == "" else v
+        if len(transforms) == 1:
+            first = transforms[0]
+            return lambda row: default if (v := first(row[at])) is None or v == "" else v
+        if len(transforms) == 2:
+            first, second = transforms
+            return lambda row: default if (v := second(first(row[at]))) is None or v == "" else v
 
     def finish(value: Any) -> Any:
         for transform in transforms:
@@ -462,17 +476,11 @@ def _field_reader(rule: FieldRule, index: Mapping[str, int]) -> Callable[[Sequen
 
     if len(rule.columns) == 1:
         at = index[rule.columns[0]]
-
-        def one(row: Sequence[Any]) -> Any:
-            return finish(row[at] if at < len(row) else None)
-        return one
+        return lambda row: finish(row[at])
     if rule.columns:
         ats, separator = [index[c] for c in rule.columns], rule.separator
-
-        def joined(row: Sequence[Any]) -> Any:
-            parts = [row[at] if at < len(row) else None for at in ats]
-            return finish(separator.join(str(p).strip() for p in parts if p not in (None, "")))
-        return joined
+        return lambda row: finish(separator.join(str(p).strip() for p in [row[at] for at in ats]
+                                                 if p is not None and p != ""))
     constant = rule.value
     return lambda row: finish(constant)
 
@@ -487,6 +495,7 @@ class RowReader:
 
     def __init__(self, mapping: Mapping_, header: Sequence[str]) -> None:
         index = {name: at for at, name in enumerate(header)}
+        self.width = len(header)
         slots: dict[tuple[Any, ...], int] = {}
         self.readers: list[Callable[[Sequence[Any]], Any]] = []
         self.plan: list[tuple[str, tuple[tuple[str, int, bool], ...], tuple[str, ...]]] = []
@@ -504,6 +513,8 @@ class RowReader:
 
     def read(self, row: Sequence[Any]) -> dict[str, dict[str, Any]]:
         """entity → fields; a field that cannot be read or a required one left empty is a `RowError`."""
+        if len(row) < self.width:  # a short CSV row: the missing cells are empty
+            row = [*row, *([None] * (self.width - len(row)))]
         values: list[Any] = [_UNREAD] * len(self.readers)
         out: dict[str, dict[str, Any]] = {}
         for entity, fields, required in self.plan:
