@@ -8,7 +8,8 @@ room must own the table."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,11 +34,18 @@ def copy_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: I
             write = copy.write_row
             if json_at:
                 dumps = json.dumps
+                # a value shared by many rows (a constant document) is dumped once; the value is kept with its
+                # text so that its id cannot be reused by another value while the rows stream
+                dumped: dict[int, tuple[Any, str]] = {}
                 for row in rows:
                     values = list(row)
                     for i in json_at:
-                        if values[i] is not None:
-                            values[i] = dumps(values[i], default=str)
+                        value = values[i]
+                        if value is not None:
+                            seen = dumped.get(id(value))
+                            if seen is None:
+                                seen = dumped[id(value)] = (value, dumps(value, default=str))
+                            values[i] = seen[1]
                     write(values)
                     count += 1
             else:
@@ -47,3 +55,21 @@ def copy_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: I
     finally:
         cursor.close()
     return count
+
+
+@contextmanager
+def planned_each_time(conn: Connection) -> Iterator[None]:
+    """Within the block, PostgreSQL plans every statement afresh (psycopg prepares none). A bulk load makes its
+    tables grow by orders of magnitude while it runs: a statement prepared while a table was small keeps its
+    plan — a sequential scan under `key = ANY(:keys)` — and a lookup of 2,000 keys among 500,000 rows then
+    takes seconds per batch. A bulk batch runs few statements, so planning each costs nothing that shows."""
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
+    if raw is None or not hasattr(raw, "prepare_threshold"):
+        yield
+        return
+    before = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = before

@@ -29,7 +29,7 @@ from omnihub.commerce import imported as commerce_imported
 from omnihub.connectors.imports import rules
 from omnihub.connectors.imports.models import import_keys
 from omnihub.connectors.imports.reading import Source, detect, header_and_rows, header_and_values
-from omnihub.core.bulk import copy_rows
+from omnihub.core.bulk import copy_rows, planned_each_time
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database, PerEngine
 from omnihub.core.errors import DomainError
@@ -291,7 +291,7 @@ class Importer:
     def _flush(self) -> None:
         if not (self.ready or self.loose or self.pending_customers or self.pending_products):
             return
-        with self._begin() as conn:
+        with self._begin() as conn, planned_each_time(conn):
             created_customers = self._write_customers(conn)
             created_products = self._write_products(conn)
             self._write_orders(conn)
