@@ -155,11 +155,11 @@ class Importer:
             missing = rules.missing_columns(self.mapping, header)
             if missing:
                 raise rules.MappingError(0, f"{source.path.name}: columns not in the file: {', '.join(missing)}")
-        last_row, total = self._first_pass(sources) if self.order_rule else (bytearray(), None)
+        ends, total = self._first_pass(sources) if self.order_rule else (bytearray(), None)
         with self._transactions() as begin:
             self._begin = begin
             self._with_channel()
-            self._second_pass(sources, last_row, total)
+            self._second_pass(sources, ends, total)
         self.report.dirty.extend(c for conflicts in self.conflicts.values() for c in conflicts.found)
         return self.report
 
