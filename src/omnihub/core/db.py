@@ -72,6 +72,31 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]  # two digits (10 bits) per step
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids as `new_id` makes them (increasing), with one read of the random source: bulk writes."""
+    global _last_id
+    now = int(time.time() * 1000) << 80
+    noise = secrets.token_bytes(10 * count)
+    values = []
+    with _id_lock:
+        last = _last_id
+        for at in range(0, 10 * count, 10):
+            last = max(now | int.from_bytes(noise[at:at + 10], "big"), last + 1)
+            values.append(last)
+        _last_id = last
+    out = []
+    for value in values:
+        pairs = []
+        for _ in range(13):
+            pairs.append(_PAIRS[value & 1023])
+            value >>= 10
+        out.append(f"{prefix}_{''.join(reversed(pairs))}")
+    return out
+
+
 def normalise_url(url: str) -> str:
     """A plain postgresql:// URL works as given (docs/contract.md): we pick the psycopg 3 driver for it."""
     for plain in ("postgresql://", "postgres://"):

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from omnihub.core.bulk import copy_rows
 from omnihub.core.clock import Clock
 from omnihub.core.events import emit, emit_many
 from omnihub.customers import errors, rules
@@ -19,6 +20,7 @@ from omnihub.customers.queries import store_credit_balance
 from omnihub.customers.resolution import parse_with_fields, resolve_identities, usable_identities
 from omnihub.customers.writes import (
     active_id,
+    active_ids,
     channel_regions,
     greatest,
     insert_into,
@@ -172,6 +174,9 @@ def record_purchase(conn: Connection, clock: Clock, customer_id: str, channel: s
     _bump_tags(conn, now, scores)
 
 
+_EVENT_COLUMNS = ("customer_id", "owner_id", "type", "channel", "occurred_at", "source", "properties")
+
+
 def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[str, Any]]) -> None:
     """`record_purchase` for a batch (imported order history): `{customer_id, channel, amount, at, order_id,
     currency, categories}` each. The stats are summed per profile and channel first, so the batch is one upsert
@@ -179,7 +184,7 @@ def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[st
     if not purchases:
         return
     now = clock.now()
-    active = {cid: active_id(conn, cid) for cid in {p["customer_id"] for p in purchases}}
+    active = active_ids(conn, (p["customer_id"] for p in purchases))
     stats: dict[tuple[str, str], dict[str, Any]] = {}
     scores: dict[tuple[str, str], float] = {}
     events = []
@@ -195,12 +200,11 @@ def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[st
         categories = list(p.get("categories") or ())
         for tag, weight in rules.interest_tags("order_placed", {"categories": categories}):
             scores[(cid, tag)] = scores.get((cid, tag), 0.0) + rules.epoch_score(weight, min(when, now))
-        events.append(dict(customer_id=cid, owner_id=cid, type="order_placed", channel=p["channel"],
-                           occurred_at=when, source="commerce",
-                           properties={"order_id": p.get("order_id"), "amount": str(amount),
-                                       "currency": p.get("currency"), "categories": categories}))
+        events.append((cid, cid, "order_placed", p["channel"], when, "commerce",
+                       {"order_id": p.get("order_id"), "amount": str(amount), "currency": p.get("currency"),
+                        "categories": categories}))
     _bump_stats(conn, [stats[key] for key in sorted(stats)])
-    conn.execute(customer_events.insert(), events)
+    copy_rows(conn, customer_events, _EVENT_COLUMNS, events)
     _bump_tags(conn, now, scores)
 
 

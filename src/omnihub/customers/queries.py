@@ -87,6 +87,35 @@ def resolve_with_status(conn: Connection, customer_id: str) -> tuple[str, str] |
     return row.id, row.status
 
 
+def resolve_many_with_status(conn: Connection, customer_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """`resolve_with_status` for many ids in two queries (imports): id → (id it stands for now, status); unknown
+    ids are left out."""
+    memo = transaction_memo(conn, _LOCKED_ACTIVE)
+    out: dict[str, tuple[str, str]] = {}
+    wanted = []
+    for cid in set(customer_ids):
+        if cid in memo:
+            out[cid] = (cid, "active")
+        else:
+            wanted.append(cid)
+    merged = []
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start:start + 5000]
+        for row in conn.execute(sa.select(customers.c.id, customers.c.status).where(customers.c.id.in_(chunk))):
+            if row.status == "merged":
+                merged.append(row.id)
+            else:
+                out[row.id] = (row.id, row.status)
+    for start in range(0, len(merged), 5000):
+        chunk = merged[start:start + 5000]
+        for row in conn.execute(
+                sa.select(customer_aliases.c.merged_id, customers.c.id, customers.c.status)
+                .select_from(customer_aliases.join(customers, customers.c.id == customer_aliases.c.survivor_id))
+                .where(customer_aliases.c.merged_id.in_(chunk))):
+            out[row.merged_id] = (row.id, row.status)
+    return out
+
+
 def _resolved_row(conn: Connection, customer_id: str) -> Any:
     cid = resolve_id(conn, customer_id)
     row = conn.execute(sa.select(customers).where(customers.c.id == cid)).first() if cid else None

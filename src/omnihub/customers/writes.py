@@ -18,7 +18,7 @@ from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import Database, PerEngine, RetryTransaction, dialect_insert
 from omnihub.customers import errors, rules
 from omnihub.customers.models import customer_consents, customer_identities, customers, identity_blocks
-from omnihub.customers.queries import resolve_with_status
+from omnihub.customers.queries import resolve_many_with_status, resolve_with_status
 from omnihub.customers.rules import Identity, ProfileFacts
 
 CHUNK = 2000
@@ -139,6 +139,21 @@ def active_id(conn: Connection, customer_id: str, field_: str | None = None) -> 
     if status == "erased":
         raise errors.customer_erased(cid, field_)
     return cid
+
+
+def active_ids(conn: Connection, customer_ids: Iterable[str], field_: str | None = None) -> dict[str, str]:
+    """`active_id` for many ids at once (imports): id → the active profile it stands for now."""
+    wanted = set(customer_ids)
+    resolved = resolve_many_with_status(conn, wanted)
+    out = {}
+    for cid in sorted(wanted):
+        if cid not in resolved:
+            raise errors.customer_not_found(cid, field_)
+        now_id, status = resolved[cid]
+        if status == "erased":
+            raise errors.customer_erased(now_id, field_)
+        out[cid] = now_id
+    return out
 
 
 def _lock_statement(in_: Any, *, exclusive: bool) -> Any:

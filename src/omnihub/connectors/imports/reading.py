@@ -50,12 +50,26 @@ def detect(path: Path) -> Source:
 
 def header_and_rows(source: Source) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     """The header and an iterator of (line number, row as {column: value}) — streamed, never the whole file."""
+    header, rows = header_and_values(source)
+
+    def as_dicts() -> Iterator[tuple[int, dict[str, Any]]]:
+        try:
+            for line, values in rows:
+                yield line, dict(zip(header, values, strict=False))
+        finally:
+            rows.close()  # type: ignore[attr-defined]
+    return header, as_dicts()
+
+
+def header_and_values(source: Source) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
+    """The header and an iterator of (line number, the row's values in the header's order; a short row is
+    short) — streamed. The importer reads rows this way: no dict per row."""
     if source.kind == "xlsx":
         return _excel(source.path)
     return _csv(source)
 
 
-def _csv(source: Source) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _csv(source: Source) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
     handle = open(source.path, encoding=source.encoding, newline="")  # noqa: SIM115 - closed by the iterator
     reader = csv.reader(handle, delimiter=source.delimiter or ",")
     try:
@@ -64,19 +78,19 @@ def _csv(source: Source) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]
         handle.close()
         raise FileProblem(f"{source.path.name}: no header row") from None
 
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+    def rows() -> Iterator[tuple[int, list[Any]]]:
         start = reader.line_num + 1
         try:
             for values in reader:
-                if any(v.strip() for v in values):
-                    yield start, dict(zip(header, values, strict=False))
+                if "".join(values).strip():  # a row of blanks is no row
+                    yield start, values
                 start = reader.line_num + 1
         finally:
             handle.close()
     return header, rows()
 
 
-def _excel(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _excel(path: Path) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
     from openpyxl import load_workbook
 
     book = load_workbook(path, read_only=True, data_only=True)
@@ -88,11 +102,11 @@ def _excel(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]
         book.close()
         raise FileProblem(f"{path.name}: no header row") from None
 
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+    def rows() -> Iterator[tuple[int, list[Any]]]:
         try:
             for number, row in enumerate(values, start=2):
                 if any(v not in (None, "") for v in row):
-                    yield number, {h: ("" if v is None else v) for h, v in zip(header, row, strict=False)}
+                    yield number, ["" if v is None else v for v in row]
         finally:
             book.close()
     return header, rows()

@@ -172,18 +172,30 @@ def decimal_reader(separator: str) -> Transform:
     return apply
 
 
+DATE_CACHE = 4096  # distinct date texts remembered per date field (an export repeats its days; strptime is slow)
+
+
 def date_reader(fmt: str) -> Transform:
     """Dates (or dates with times) in `fmt` (strptime) read as UTC datetimes; Excel gives datetimes already."""
+    seen: dict[str, datetime] = {}
+
     def apply(value: Any) -> datetime | None:
         if value in (None, ""):
             return None
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=UTC)
+        text = str(value).strip()
+        parsed = seen.get(text)
+        if parsed is not None:
+            return parsed
         try:
-            parsed = datetime.strptime(str(value).strip(), fmt)
+            parsed = datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
             raise RowError(f"{value!r} does not match the date format {fmt!r}") from None
-        return parsed.replace(tzinfo=UTC)
+        if len(seen) >= DATE_CACHE:
+            seen.clear()
+        seen[text] = parsed
+        return parsed
     return apply
 
 
@@ -415,6 +427,112 @@ def compile_mapping(text: str) -> Mapping_:
 def missing_columns(mapping: Mapping_, header: Sequence[str]) -> list[str]:
     """Columns the mapping reads that the file does not have (checked before the first row)."""
     return sorted(mapping.columns() - set(header))
+
+
+# --- reading a whole row ----------------------------------------------------------------------------------------
+
+# Fields that are names or keys: Excel hands numbers for them (a postal code, a numeric SKU), they are kept as text.
+TEXT_FIELDS = frozenset({"customer_id", "name", "email", "phone", "sku", "category", "barcode", "number", "customer",
+                         "location", "code", "kind", "status", "currency"})
+
+
+def as_text(value: Any) -> Any:
+    """Excel hands numbers for text columns (a postal code, a numeric SKU): names and keys are text."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def field_reader(rule: FieldRule, header: Sequence[str]) -> Callable[[Sequence[Any]], Any]:
+    """`rule.read` over a row given as a list in the header's order (no dict per row)."""
+    read = _field_reader(rule, {name: at for at, name in enumerate(header)})
+    width = len(header)
+    return lambda row: read(row if len(row) >= width else [*row, *([None] * (width - len(row)))])
+
+
+def _field_reader(rule: FieldRule, index: Mapping[str, int]) -> Callable[[Sequence[Any]], Any]:
+    """`rule.read` over a row list at least as long as the header; the usual shapes (one column, one or two
+    transforms) get a function of their own, since this runs for every field of every row."""
+    transforms, default = rule.transforms, rule.default
+    if len(rule.columns) == 1:
+        at = index[rule.columns[0]]
+        if not transforms:
+            return lambda row: default if (v := row[at]) is None or v == "" else v
+        if len(transforms) == 1:
+            first = transforms[0]
+            return lambda row: default if (v := first(row[at])) is None or v == "" else v
+        if len(transforms) == 2:
+            first, second = transforms
+            return lambda row: default if (v := second(first(row[at]))) is None or v == "" else v
+
+    def finish(value: Any) -> Any:
+        for transform in transforms:
+            value = transform(value)
+        if value is None or value == "":
+            return default
+        return value
+
+    if len(rule.columns) == 1:
+        at = index[rule.columns[0]]
+        return lambda row: finish(row[at])
+    if rule.columns:
+        ats, separator = [index[c] for c in rule.columns], rule.separator
+        return lambda row: finish(separator.join(str(p).strip() for p in [row[at] for at in ats]
+                                                 if p is not None and p != ""))
+    constant = rule.value
+    return lambda row: finish(constant)
+
+
+_UNREAD = object()
+
+
+class RowReader:
+    """Every entity of a mapping out of one row (a list in the header's order), the way `EntityRule.read` does
+    entity by entity, with text fields as text. A field that several entities read alike (the superstore reads
+    Customer ID for the customer and for the order) is read once per row."""
+
+    def __init__(self, mapping: Mapping_, header: Sequence[str]) -> None:
+        index = {name: at for at, name in enumerate(header)}
+        self.width = len(header)
+        slots: dict[tuple[Any, ...], int] = {}
+        self.readers: list[Callable[[Sequence[Any]], Any]] = []
+        self.plan: list[tuple[str, tuple[tuple[str, int, bool], ...], tuple[str, ...]]] = []
+        for entity, rule in mapping.entities.items():
+            fields = []
+            for name, field_rule in rule.fields.items():
+                same = (field_rule.columns, field_rule.separator, repr(field_rule.value), repr(field_rule.default),
+                        tuple(id(t) for t in field_rule.transforms))
+                slot = slots.get(same)
+                if slot is None:
+                    slot = slots[same] = len(self.readers)
+                    self.readers.append(_field_reader(field_rule, index))
+                fields.append((name, slot, name in TEXT_FIELDS))
+            self.plan.append((entity, tuple(fields), REQUIRED[entity]))
+
+    def read(self, row: Sequence[Any]) -> dict[str, dict[str, Any]]:
+        """entity → fields; a field that cannot be read or a required one left empty is a `RowError`."""
+        if len(row) < self.width:  # a short CSV row: the missing cells are empty
+            row = [*row, *([None] * (self.width - len(row)))]
+        values: list[Any] = [_UNREAD] * len(self.readers)
+        out: dict[str, dict[str, Any]] = {}
+        for entity, fields, required in self.plan:
+            got: dict[str, Any] = {}
+            for name, slot, text in fields:
+                value = values[slot]
+                if value is _UNREAD:
+                    try:
+                        value = values[slot] = self.readers[slot](row)
+                    except RowError as exc:
+                        raise RowError(f"{entity}.{name}: {exc}") from None
+                got[name] = as_text(value) if text and value is not None and type(value) is not str else value
+            for name in required:
+                value = got.get(name)
+                if value is None or (type(value) is str and not value.strip()):
+                    raise RowError(f"{entity}.{name} is empty")
+            out[entity] = got
+        return out
 
 
 # --- dirty data ------------------------------------------------------------------------------------------------
