@@ -11,14 +11,21 @@ scanned per second (carts in the channel / pass time) and carts announced; (3) q
 `automation.deliver` job against a local receiver speaking Twilio's Messages API (tests/provider_receiver.py),
 reporting messages handed to the provider per second; the process's peak RSS is printed before and after each
 phase (memory stays flat: both jobs work in fixed-size batches).
+
+The host is shared, so beside every rate it prints the load average and the CPU each unit cost: this process's
+CPU (all its threads), the PostgreSQL backends' CPU (from /proc, the server runs on this host) and, for delivery,
+the receiver's. `--senders N` runs N delivery loops at once (N worker processes' worth of passes, each claiming
+its own batches with SKIP LOCKED); every message must reach the receiver exactly once.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,15 +43,47 @@ from omnihub.core.migrate import upgrade  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SID = "AC" + "b" * 32
+# A provider's listen queue is deep; http.server's default (5) drops the connections a pool opens at once
 RECEIVER = f"""
-import time
+import itertools, sys, time
+from http.server import ThreadingHTTPServer
 from tests.provider_receiver import ProviderReceiver
+ThreadingHTTPServer.request_queue_size = 128
 r = ProviderReceiver().start()
-r.route("POST", "/2010-04-01/Accounts/{SID}/Messages.json", (201, {{"sid": "SM" + "0" * 32, "status": "queued"}}))
+numbers = itertools.count()
+r.route("POST", "/2010-04-01/Accounts/{SID}/Messages.json",
+        lambda call: (201, {{"sid": "SM%032d" % next(numbers), "status": "queued"}}))
 print(r.base, flush=True)
-while True:
-    time.sleep(60)
+for line in sys.stdin:  # "count": how many requests, how many distinct recipients
+    tos = [c.form.get("To") for c in r.calls]
+    print(len(tos), len(set(tos)), flush=True)
 """
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_of(pid: int) -> float:
+    """user + system CPU seconds of a process on this host."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu(url: str) -> dict[int, float]:
+    """CPU so far of every PostgreSQL backend connected to the bench database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND pid <> pg_backend_pid()")]
+    return {pid: cpu_of(pid) for pid in pids}
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def rss_mb() -> float:
@@ -95,6 +134,8 @@ def main() -> None:
     parser.add_argument("--carts", type=int, default=200_000)
     parser.add_argument("--messages", type=int, default=5_000)
     parser.add_argument("--database", default="omnihub_bench_automation")
+    parser.add_argument("--senders", type=int, default=1, help="delivery loops running at once")
+    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
     args = parser.parse_args()
 
     url = f"postgresql://postgres@127.0.0.1:5432/{args.database}"
@@ -110,8 +151,12 @@ def main() -> None:
     from omnihub.automation.carts import scan
     from omnihub.automation.delivery import SMS_CONCURRENCY, deliver
 
-    db = Database(url, pool_size=4)
+    db = Database(url, pool_size=max(2, args.senders))
     clock = SystemClock()
+    with db.transaction() as conn:  # the pool's connection exists before its backend's CPU is read
+        conn.exec_driver_sql("SELECT 1")
+    print(f"before the scan: {load()}")
+    pg_before, cpu_before = backends_cpu(url), time.process_time()
     started = time.perf_counter()
     announced = 0
     while True:
@@ -121,31 +166,63 @@ def main() -> None:
         if done == 0:
             break
     elapsed = time.perf_counter() - started
+    own, pg = time.process_time() - cpu_before, spent(pg_before, backends_cpu(url))
     print(f"scan pass: {args.carts:,} carts scanned, {announced:,} announced as cart.abandoned in {elapsed:.2f} s "
           f"= {args.carts / elapsed:,.0f} carts scanned/s ({announced / elapsed:,.0f} announced/s); "
-          f"peak RSS {rss_mb():.0f} MB")
+          f"peak RSS {rss_mb():.0f} MB; {load()}")
+    print(f"  CPU: this process {own:.2f} s, PostgreSQL {pg:.2f} s = {(own + pg) / args.carts * 1e6:.1f} µs per "
+          f"cart scanned, {(own + pg) / max(announced, 1) * 1e6:.0f} µs per cart announced")
 
     # the receiver runs in its own process, as a provider would: it does not share this process's GIL
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert receiver.stdout is not None
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+    assert receiver.stdout is not None and receiver.stdin is not None
     base = receiver.stdout.readline().strip()
     queue_messages(url, args.messages)
     settings = Settings(database_url=url, sms_account_sid=SID, sms_auth_token="bench", sms_from="+34910000000",
                         sms_api_base=base, outbound_allow="127.0.0.1")
+    print(f"before delivery: {load()}")
+    pg_before, cpu_before, receiver_before = backends_cpu(url), time.process_time(), cpu_of(receiver.pid)
+    totals: list[int] = []
+
+    def sender() -> None:
+        sent = 0
+        while True:
+            with db.transaction() as conn:
+                done = deliver(conn, clock, settings)
+            sent += done
+            if done == 0:
+                break
+        totals.append(sent)
+
     started = time.perf_counter()
-    sent = 0
-    while True:
-        with db.transaction() as conn:
-            done = deliver(conn, clock, settings)
-        sent += done
-        if done == 0:
-            break
+    threads = [threading.Thread(target=sender) for _ in range(args.senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     elapsed = time.perf_counter() - started
+    own, pg = time.process_time() - cpu_before, spent(pg_before, backends_cpu(url))
+    received = cpu_of(receiver.pid) - receiver_before
+    receiver.stdin.write("count\n")
+    receiver.stdin.flush()
+    requests, recipients = map(int, receiver.stdout.readline().split())
     receiver.terminate()
     receiver.wait()
+    sent = sum(totals)
+    with psycopg.connect(url) as check:
+        states = dict(check.execute("SELECT status, count(*) FROM automation_messages GROUP BY status").fetchall())
     print(f"delivery: {sent:,} SMS handed to the provider in {elapsed:.2f} s = {sent / elapsed:,.0f} messages/s "
-          f"({SMS_CONCURRENCY} at a time); peak RSS {rss_mb():.0f} MB")
+          f"({args.senders} loop(s), {SMS_CONCURRENCY} sends at a time each); peak RSS {rss_mb():.0f} MB; {load()}")
+    print(f"  receiver got {requests:,} requests for {recipients:,} recipients (doubles: {requests - recipients}); "
+          f"messages by status {states}")
+    print(f"  CPU: this process {own:.2f} s, PostgreSQL {pg:.2f} s, receiver {received:.2f} s = "
+          f"{(own + pg) / max(sent, 1) * 1e6:.0f} µs per message on the hub's side "
+          f"(+ {received / max(sent, 1) * 1e6:.0f} µs in the receiver)")
     db.dispose()
+    if args.drop:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -137,6 +137,9 @@ class ProviderReceiver:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # the answer's head and body leave at once (TCP_NODELAY), as a real provider's server sends them: else
+            # a kept-alive client waits out its delayed ACK (~40 ms) on every request
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

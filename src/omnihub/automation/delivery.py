@@ -1,11 +1,18 @@
 """Delivery (a worker job): queued automation messages leave through SMTP (marketing e-mail with the RFC 8058
 one-click unsubscribe headers) and the SMS provider (messaging.sms, Twilio's format); with no provider configured
-they are recorded as sent to the log, as the message log does."""
+they are recorded as sent to the log, as the message log does.
+
+A pass claims a batch (on PostgreSQL `FOR UPDATE SKIP LOCKED`: passes running at once take different messages, and
+a message is marked sent in the transaction that claimed it, so none goes twice), hands its SMS to the provider
+SMS_CONCURRENCY at a time over kept-alive connections (one per sending thread, reused from pass to pass), and
+records every outcome with one statement per kind of outcome."""
 
 from __future__ import annotations
 
 import contextlib
 import smtplib
+import threading
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -18,20 +25,61 @@ from sqlalchemy.engine import Connection
 from omnihub.automation.models import automation_messages
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
-from omnihub.messaging.sms import SmsFailed, SmsProvider, sms_provider
+from omnihub.messaging.sms import SmsFailed, SmsProvider, TwilioSms, sms_provider
 
 MSG = automation_messages.c
 MAX_ATTEMPTS = 5
-SMS_CONCURRENCY = 4
+SMS_CONCURRENCY = 16
+DELIVER_BATCH = 400
 
 
-def _send_text(sms: SmsProvider | None, row: Any) -> str | SmsFailed:
-    """The provider's message id, or the failure (raised later, in order, by the caller)."""
-    assert sms is not None
-    try:
-        return sms.send(f"whatsapp:{row.to}" if row.channel == "whatsapp" else row.to, row.body)
-    except SmsFailed as exc:
-        return exc
+class _TextSender:
+    """A pool of sending threads, each with its own kept-alive connection to the provider (a new connection per
+    message costs a handshake, and a provider's listen queue drops bursts of them)."""
+
+    def __init__(self, sms: SmsProvider, concurrency: int) -> None:
+        self.sms = sms
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="automation-sms")
+        self.local = threading.local()
+
+    def _send(self, row: Any) -> str | SmsFailed:
+        """The provider's message id, or the failure (raised later, in order, by the caller)."""
+        to = f"whatsapp:{row.to}" if row.channel == "whatsapp" else row.to
+        try:
+            if not isinstance(self.sms, TwilioSms):
+                return self.sms.send(to, row.body)
+            connection = getattr(self.local, "connection", None)
+            if connection is None:
+                connection = self.local.connection = self.sms.connection()
+            return self.sms.send_on(connection, to, row.body)
+        except SmsFailed as exc:
+            return exc
+
+    def send_all(self, rows: list[Any]) -> dict[str, str | SmsFailed]:
+        return dict(zip((row.id for row in rows), self.pool.map(self._send, rows), strict=True))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        # the threads' connections close with the threads' locals
+
+
+_sender_lock = threading.Lock()
+_sender: tuple[tuple[Any, ...], _TextSender] | None = None
+
+
+def _text_sender(settings: Settings) -> _TextSender | None:
+    """The process's sender for the configured provider (kept while the configuration stays the same)."""
+    global _sender
+    key = tuple(getattr(settings, name, None) for name in (
+        "sms_account_sid", "sms_auth_token", "sms_from", "sms_api_base", "outbound_allow"))
+    with _sender_lock:
+        if _sender is not None and _sender[0] == key:
+            return _sender[1]
+        sms = sms_provider(settings)
+        old, _sender = _sender, ((key, _TextSender(sms, SMS_CONCURRENCY)) if sms is not None else None)
+    if old is not None:
+        old[1].close()
+    return _sender[1] if _sender is not None else None
 
 
 def email_message(row: object, settings: Settings) -> EmailMessage:
@@ -51,7 +99,7 @@ def email_message(row: object, settings: Settings) -> EmailMessage:
     return message
 
 
-def deliver(conn: Connection, clock: Clock, settings: Settings, limit: int = 100) -> int:
+def deliver(conn: Connection, clock: Clock, settings: Settings, limit: int = DELIVER_BATCH) -> int:
     """Send what is queued, oldest first; a temporary failure stays queued for the next pass (up to 5 tries)."""
     query = (sa.select(automation_messages).where(MSG.status == "queued").order_by(MSG.created_at, MSG.id)
              .limit(limit))
@@ -60,13 +108,12 @@ def deliver(conn: Connection, clock: Clock, settings: Settings, limit: int = 100
     rows = conn.execute(query).all()
     if not rows:
         return 0
-    sms = sms_provider(settings)
-    texts = [row for row in rows if row.channel in ("sms", "whatsapp") and sms is not None]
+    sender = _text_sender(settings)
+    texts = [row for row in rows if row.channel in ("sms", "whatsapp") and sender is not None]
     # SMS go out several at a time (each is one HTTP request to the provider); e-mail over one SMTP connection
-    with ThreadPoolExecutor(max_workers=SMS_CONCURRENCY) as pool:
-        sent_texts = dict(zip((row.id for row in texts), pool.map(lambda row: _send_text(sms, row), texts),
-                              strict=True))
+    sent_texts = sender.send_all(texts) if sender is not None and texts else {}
     smtp: smtplib.SMTP | None = None
+    outcomes: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
     done = 0
     try:
         for row in rows:
@@ -93,10 +140,18 @@ def deliver(conn: Connection, clock: Clock, settings: Settings, limit: int = 100
             except (smtplib.SMTPException, OSError) as exc:
                 values.update(status="failed" if row.attempts + 1 >= MAX_ATTEMPTS else "queued",
                               error=f"{type(exc).__name__}: {exc}"[:500])
-            conn.execute(automation_messages.update().where(MSG.id == row.id).values(**values))
+            outcomes[tuple(sorted(values))].append({"b_id": row.id, **values})
             done += values.get("status") != "queued"
     finally:
         if smtp is not None:
             with contextlib.suppress(smtplib.SMTPException):
                 smtp.quit()
+    _record(conn, outcomes)
     return done
+
+
+def _record(conn: Connection, outcomes: dict[tuple[str, ...], list[dict[str, object]]]) -> None:
+    """Each kind of outcome (the columns it sets) as one executemany UPDATE."""
+    for columns, params in outcomes.items():
+        conn.execute(automation_messages.update().where(MSG.id == sa.bindparam("b_id"))
+                     .values({name: sa.bindparam(name) for name in columns}), params)

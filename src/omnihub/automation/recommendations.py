@@ -1,5 +1,6 @@
 """Recommendations: what is bought with a product, and what to offer a person — item-to-item co-purchase from the
-order history, blended with the person's interest tags, only what is available in the channel they shop in."""
+order history (cosine with shrinkage), blended with the person's category affinity over a popularity base
+(automation.ranking), only what is available in the channel they shop in."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from omnihub.automation import rules
+from omnihub.automation import ranking
 from omnihub.catalog import queries as catalog_queries
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock
@@ -15,6 +16,7 @@ from omnihub.customers import queries as customers_queries
 from omnihub.inventory import queries as inventory_queries
 
 POOL = 200
+SEEDS = 20  # a person's most-bought products that seed co-purchase (one query each)
 
 
 def _available(conn: Connection, channel_code: str, ranked: list[tuple[str, float]], limit: int
@@ -42,8 +44,10 @@ def _categories(conn: Connection, skus: list[str]) -> dict[str, str]:
 
 def related(conn: Connection, sku: str, channel: str, limit: int) -> list[dict[str, Any]]:
     catalog_queries.get_product(conn, sku)
-    co = commerce_queries.bought_together(conn, [sku], limit=POOL)
-    ranked = rules.blend(co, {} if co else commerce_queries.best_sellers(conn, limit=POOL), {}, {}, {sku}, POOL)
+    pairs = {sku: commerce_queries.bought_together(conn, [sku], limit=POOL)}
+    co = ranking.co_purchase(pairs, commerce_queries.orders_with(conn, sorted({sku} | set(pairs[sku]))))
+    popular = {} if co else commerce_queries.best_sellers(conn, limit=POOL)  # cold product: the best sellers
+    ranked = ranking.rank(co, popular, {}, {}, {sku}, POOL)
     return _available(conn, channel, ranked, limit)
 
 
@@ -51,9 +55,17 @@ def for_customer(conn: Connection, clock: Clock, customer_id: str, channel: str,
     view = customers_queries.customer_view(conn, clock, customer_id)
     ids = customers_queries.ids_of_person(conn, view["id"])
     owned = commerce_queries.skus_bought_by(conn, ids)
-    co = commerce_queries.bought_together(conn, sorted(owned), limit=POOL)
-    popular = commerce_queries.best_sellers(conn, limit=POOL)
-    interests = {t["tag"]: float(t["score"] or 1.0) for t in view.get("tags", [])}
-    candidates = sorted(set(co) | set(popular))
-    ranked = rules.blend(co, popular, interests, _categories(conn, candidates), set(owned), POOL)
+    seeds = sorted(owned, key=lambda s: (-owned[s], s))[:SEEDS]
+    pairs = {seed: commerce_queries.bought_together(conn, [seed], limit=POOL) for seed in seeds}
+    candidates = sorted(set(seeds).union(*pairs.values()))
+    counts = commerce_queries.orders_with(conn, candidates)
+    co = ranking.co_purchase(pairs, counts)
+    popular = {**{sku: counts[sku] for sku in co if sku in counts}, **commerce_queries.best_sellers(conn, limit=POOL)}
+    categories = _categories(conn, sorted(set(popular) | set(owned)))
+    units: dict[str, float] = {}
+    for sku, quantity in owned.items():
+        if categories.get(sku):
+            units[categories[sku]] = units.get(categories[sku], 0.0) + quantity
+    ranked = ranking.rank(co, popular, ranking.affinity(units), categories,
+                          set(owned) if ranking.EXCLUDE_OWNED else set(), POOL)
     return _available(conn, channel, ranked, limit)

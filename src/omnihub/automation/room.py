@@ -62,9 +62,9 @@ ROOM = Room(
     wire=_wire,
     handlers=_handlers,
     handler_order=60,
-    jobs=[Job("automation.abandoned_carts", _scan, batch=1000, paced=True),
+    jobs=[Job("automation.abandoned_carts", _scan, batch=5000, paced=True),  # carts.SCAN_BATCH
           Job("automation.schedules", _schedules, every=lambda _settings: 60.0),
           Job("automation.segments", _segments, every=lambda _settings: 300.0),
           Job("automation.advance", _advance, batch=200, paced=True),
-          Job("automation.deliver", _deliver, batch=100)],
+          Job("automation.deliver", _deliver, batch=400)],  # delivery.DELIVER_BATCH
 )

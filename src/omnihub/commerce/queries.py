@@ -393,6 +393,16 @@ def skus_bought_by(conn: Connection, customer_ids: list[str]) -> dict[str, int]:
     return {sku: int(n) for sku, n in rows}
 
 
+def orders_with(conn: Connection, skus: list[str]) -> dict[str, int]:
+    """How many orders hold each of these SKUs (what recommendation scores normalise co-purchase by)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(skus), 500):
+        rows = conn.execute(sa.select(order_lines.c.sku, sa.func.count(sa.distinct(order_lines.c.order_id)))
+                            .where(order_lines.c.sku.in_(skus[start:start + 500])).group_by(order_lines.c.sku))
+        found.update({sku: int(n) for sku, n in rows})
+    return found
+
+
 def best_sellers(conn: Connection, *, limit: int = 200) -> dict[str, int]:
     """The SKUs in the most orders (the fallback when nothing is known of a person or product)."""
     rows = conn.execute(sa.select(order_lines.c.sku, sa.func.count(sa.distinct(order_lines.c.order_id)).label("n"))

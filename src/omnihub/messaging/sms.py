@@ -60,25 +60,41 @@ class TwilioSms:
         return f"/2010-04-01/Accounts/{quote(self.account_sid, safe='')}/Messages.json", fields
 
     def send(self, to: str, body: str) -> str:
+        return self.send_on(None, to, body)
+
+    def connection(self) -> http.client.HTTPConnection:
+        """A keep-alive connection to the provider through the outbound guard, for `send_on` (a sender of many
+        messages keeps one per thread instead of connecting for each)."""
+        base = urlsplit(self.api_base)
+        try:
+            return self.guard.connection(base.scheme, base.hostname or "", base.port, timeout=self.timeout)
+        except OutboundRefused as exc:
+            raise SmsFailed(f"SMS provider refused by the outbound guard: {exc}"[:500], permanent=True) from None
+
+    def send_on(self, connection: http.client.HTTPConnection | None, to: str, body: str) -> str:
+        """`send` over `connection` (kept open; closed on any failure, so that its next use connects again), or
+        over a connection of its own when None."""
         path, fields = self.request(to, body)
         base = urlsplit(self.api_base)
         token = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        try:
-            connection = self.guard.connection(base.scheme, base.hostname or "", base.port, timeout=self.timeout)
-        except OutboundRefused as exc:
-            raise SmsFailed(f"SMS provider refused by the outbound guard: {exc}"[:500], permanent=True) from None
+        own = connection is None
+        if connection is None:
+            connection = self.connection()
+        failed = True
         try:
             connection.request("POST", base.path.rstrip("/") + path, body=urlencode(fields).encode(), headers={
                 "Authorization": f"Basic {token}", "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json"})
             response = connection.getresponse()
             status, raw = response.status, response.read(256 * 1024)
+            failed = False
         except OutboundRefused as exc:
             raise SmsFailed(f"SMS provider refused by the outbound guard: {exc}"[:500], permanent=True) from None
         except (OSError, http.client.HTTPException) as exc:
             raise SmsFailed(f"SMS provider unreachable: {type(exc).__name__}", permanent=False) from None
         finally:
-            connection.close()
+            if own or failed:
+                connection.close()
         try:
             data = json.loads(raw)
         except ValueError:
