@@ -107,5 +107,6 @@ class StockHandler:
             if event.type != "availability.changed":
                 continue
             data = event.data
-            if data.get("previous") == 0 and int(data.get("available") or 0) > 0:
+            # from nothing (0, or never published: nothing was ever sold there) to something
+            if not data.get("previous") and int(data.get("available") or 0) > 0:
                 fire(conn, self.clock, str(data["sku"]), str(data["channel"]), int(data["available"]))
