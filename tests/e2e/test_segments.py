@@ -24,10 +24,10 @@ def test_a_marketer_builds_a_segment_with_a_live_count(new_page, shop: Shop) -> 
     page.locator("#f-value-0").press("Tab")  # a change: htmx asks for the live count
     live = page.locator("#live-count #count")
     live.wait_for()
-    assert "people match now" in live.inner_text() and not live.inner_text().startswith("0 ")
+    assert live.inner_text().startswith("Matching now:") and not live.inner_text().startswith("Matching now: 0")
     page.locator("#f-value-0").fill("garden")
     page.locator("#f-value-0").press("Tab")
-    page.wait_for_function("() => document.querySelector('#live-count').innerText.startsWith('0 people')")
+    page.wait_for_function("() => document.querySelector('#live-count').innerText.startsWith('Matching now: 0')")
     check_accessibility(page)
     screenshot(page, "segments")
 

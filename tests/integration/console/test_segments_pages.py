@@ -26,7 +26,7 @@ def test_a_marketer_builds_a_segment_exports_an_audience_and_reads_results(
     form = {"csrf_token": token, "name": "Españoles", "match": "all", "field_0": "customer.country", "op_0": "==",
             "value_0": "es"}
     counted = page.post("/segments/count", data=form)
-    assert counted.status_code == 200 and "1 people match now" in counted.text and customer in counted.text
+    assert counted.status_code == 200 and "Matching now: 1" in counted.text and customer in counted.text
     refused = page.post("/segments", data={**form, "value_0": "Spain", "action": "create"})
     assert refused.status_code == 422 and "conditions.0.value" in refused.text
     assert "Españoles" not in refused.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
