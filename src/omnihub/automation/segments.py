@@ -124,11 +124,15 @@ def recompute(conn: Connection, clock: Clock, segment_id: str) -> int:
         return 0
     now = clock.now()
     matching = compile_segment(row.conditions, now).subquery("matching")
-    stored = sa.select(M.customer_id).where(M.segment_id == segment_id)
-    entered = list(conn.execute(sa.select(matching.c.id).where(matching.c.id.not_in(stored))
-                                .order_by(matching.c.id)).scalars())
-    left = list(conn.execute(stored.where(M.customer_id.not_in(sa.select(matching.c.id)))
-                             .order_by(M.customer_id)).scalars())
+    # anti-joins (not NOT IN): PostgreSQL hashes both sides whatever their size
+    entered = list(conn.execute(
+        sa.select(matching.c.id).select_from(matching.outerjoin(automation_segment_members, sa.and_(
+            M.segment_id == segment_id, M.customer_id == matching.c.id)))
+        .where(M.customer_id.is_(None)).order_by(matching.c.id)).scalars())
+    left = list(conn.execute(
+        sa.select(M.customer_id).select_from(automation_segment_members.outerjoin(
+            matching, matching.c.id == M.customer_id))
+        .where(M.segment_id == segment_id, matching.c.id.is_(None)).order_by(M.customer_id)).scalars())
     changes = _apply(conn, clock, row, entered, left, now)
     conn.execute(automation_segments.update().where(S.id == segment_id).values(computed_at=now))
     return changes
