@@ -48,29 +48,29 @@ SEGMENTS = {
 GENERATE = """
 INSERT INTO customers (id, name, status, created_at, updated_at)
   SELECT 'cus_b' || lpad(g::text, 9, '0'), 'Person ' || g, 'active', now() - interval '3 years', now()
-  FROM generate_series(1, %(n)s) g;
+  FROM generate_series(1::bigint, %(n)s) g;
 INSERT INTO customer_stats (customer_id, owner_id, channel, events_count, orders_count, revenue, first_order_at,
                             last_order_at, last_seen_at)
   SELECT 'cus_b' || lpad(g::text, 9, '0'), 'cus_b' || lpad(g::text, 9, '0'), 'web', 1 + g %% 20, 1 + g %% 7,
          ((g * 7919) %% 100000) / 100.0, now() - interval '3 years',
          now() - ((g * 104729) %% 730) * interval '1 day', now()
-  FROM generate_series(1, %(n)s) g WHERE g %% 10 < 7;
+  FROM generate_series(1::bigint, %(n)s) g WHERE g %% 10 < 7;
 INSERT INTO customer_identities (key, customer_id, owner_id, kind, namespace, value, verified, created_at)
   SELECT 'phone::' || p, c, c, 'phone', '', p, false, now() FROM (
     SELECT 'cus_b' || lpad(g::text, 9, '0') AS c,
            CASE WHEN g %% 4 = 0 THEN '+4477' || lpad(g::text, 8, '0') ELSE '+346' || lpad(g::text, 8, '0') END AS p
-    FROM generate_series(1, %(n)s) g WHERE g %% 2 = 0) x;
+    FROM generate_series(1::bigint, %(n)s) g WHERE g %% 2 = 0) x;
 INSERT INTO customer_consents (customer_id, owner_id, purpose, granted, at, recorded_at)
   SELECT 'cus_b' || lpad(g::text, 9, '0'), 'cus_b' || lpad(g::text, 9, '0'), 'email_marketing', true,
          now() - interval '30 days', now()
-  FROM generate_series(1, %(n)s) g WHERE g %% 10 < 3;
+  FROM generate_series(1::bigint, %(n)s) g WHERE g %% 10 < 3;
 INSERT INTO customer_consents (customer_id, owner_id, purpose, granted, at, recorded_at)
   SELECT 'cus_b' || lpad(g::text, 9, '0'), 'cus_b' || lpad(g::text, 9, '0'), 'email_marketing', false,
          now() - interval '1 day', now()
-  FROM generate_series(1, %(n)s) g WHERE g %% 30 = 0;
+  FROM generate_series(1::bigint, %(n)s) g WHERE g %% 30 = 0;
 INSERT INTO customer_tags (customer_id, owner_id, tag, source, score, updated_at)
   SELECT 'cus_b' || lpad(g::text, 9, '0'), 'cus_b' || lpad(g::text, 9, '0'), 'vip', 'manual', NULL, now()
-  FROM generate_series(1, %(n)s) g WHERE g %% 20 = 0;
+  FROM generate_series(1::bigint, %(n)s) g WHERE g %% 20 = 0;
 ANALYZE
 """
 
@@ -133,14 +133,14 @@ def main() -> None:
                 conn.execute(automation_segments.update().where(automation_segments.c.id == segment_id)
                              .values(conditions=conditions))
             with db.transaction() as conn:
-                timed("first recompute (all enter, announced)", lambda k=conn: segments.recompute(k, clock,
-                                                                                                 segment_id))
+                timed("first recompute (all enter, announced)", lambda k=conn, s=segment_id: segments.recompute(
+                    k, clock, s))
             with db.transaction() as conn:
-                timed("steady recompute (no change)", lambda k=conn: segments.recompute(k, clock, segment_id))
+                timed("steady recompute (no change)", lambda k=conn, s=segment_id: segments.recompute(k, clock, s))
             people = [f"cus_b{g:09d}" for g in range(1, args.people, args.people // 100 + 1)][:100]
             with db.transaction() as conn:
                 timed("event path: refresh 100 people in every segment",
-                      lambda k=conn: segments.refresh_customers(k, clock, people))
+                      lambda k=conn, p=people: segments.refresh_customers(k, clock, p))
 
         sample = [f"cus_b{g:09d}" for g in range(1, args.people, args.people // args.sample + 1)][:args.sample]
         conditions = SEGMENTS["Spanish, e-mail consent, 2+ orders"]

@@ -26,8 +26,9 @@ _TURNED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 class _Compiler:
     """One compilation: the joins the conditions need are added once, whatever their number."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, only: Sequence[str] | None = None) -> None:
         self.now = now
+        self.only = list(only) if only is not None else None
         self.profile = people.profile_id_column()
         self.stats: sa.Subquery | None = None
         self.visits: sa.Subquery | None = None
@@ -35,14 +36,15 @@ class _Compiler:
 
     def _stats(self) -> sa.Subquery:
         if self.stats is None:
-            self.stats = people.stats_per_profile()
+            self.stats = people.stats_per_profile(self.only)
         return self.stats
 
     def _number(self, fact: str, days: int | None) -> sa.ColumnElement[Any]:
         if fact == "orders_last_days":
             assert days is not None
             if days not in self.recent:
-                self.recent[days] = orders_sql.orders_since(self.now - timedelta(days=days)).alias(f"recent_{days}")
+                self.recent[days] = orders_sql.orders_since(self.now - timedelta(days=days), self.only).alias(
+                    f"recent_{days}")
             return sa.func.coalesce(self.recent[days].c.orders, 0)
         return sa.func.coalesce(self._stats().c[fact], 0)
 
@@ -51,7 +53,7 @@ class _Compiler:
             return self._stats().c.last_order_at
         if fact == "days_since_store_visit":
             if self.visits is None:
-                self.visits = people.last_visit_per_profile()
+                self.visits = people.last_visit_per_profile(self.only)
             return self.visits.c.last_visit_at
         return (sa.select(automation_abandoned.c.at).where(automation_abandoned.c.customer_id == self.profile)
                 .scalar_subquery())
@@ -86,7 +88,18 @@ class _Compiler:
         if kind == "bool":
             holds = self.profile.in_(people.with_identity("email" if fact == "has_email" else "phone"))
             return holds if (op == "==") == bool(value) else ~holds
-        return _country(people.latest_phone(self.profile), op, value)
+        return self._country(op, value)
+
+    def _country(self, op: str, value: Any) -> sa.ColumnElement[bool]:
+        """The country of the latest phone number, by its calling code (countries sharing one, as the +1 of the
+        United States and Canada, are told apart by the number plan only in Python: here they match together)."""
+        if op in ("exists", "not_exists"):
+            holds = self.profile.in_(people.with_identity("phone"))
+            return holds if op == "exists" else ~holds
+        regions = value if op in ("in", "not_in") else [value]
+        prefixes = sorted({p for p in (_calling_code(r) for r in regions) if p})
+        holds = self.profile.in_(people.with_latest_phone_like(prefixes))
+        return holds if op in ("==", "in") else ~holds
 
     def query(self, conditions: Sequence[Mapping[str, Any]]) -> sa.Select:
         where = [self.condition(c) for c in conditions]
@@ -97,6 +110,8 @@ class _Compiler:
             query = query.outerjoin(self.visits, self.visits.c.customer_id == self.profile)
         for recent in self.recent.values():
             query = query.outerjoin(recent, recent.c.customer_id == self.profile)
+        if self.only is not None:
+            query = query.where(self.profile.in_(self.only))
         return query.where(*where)
 
 
@@ -105,19 +120,8 @@ def _calling_code(region: str) -> str | None:
     return f"+{code}" if code else None
 
 
-def _country(phone: sa.ScalarSelect[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
-    """The country of the latest phone number, by its calling code (countries sharing one, as the +1 of the United
-    States and Canada, are told apart by the number plan only in Python: here they match together)."""
-    if op in ("exists", "not_exists"):
-        return phone.is_not(None) if op == "exists" else phone.is_(None)
-    regions = value if op in ("in", "not_in") else [value]
-    prefixes = sorted({p for p in (_calling_code(r) for r in regions) if p})
-    match = sa.or_(*(phone.like(f"{p}%") for p in prefixes)) if prefixes else sa.false()
-    if op in ("==", "in"):
-        return match
-    return sa.or_(phone.is_(None), ~match)
-
-
-def compile_segment(conditions: Sequence[Mapping[str, Any]], now: datetime) -> sa.Select:
-    """SELECT the ids of the active profiles matching every condition (an `any` group: one of its own)."""
-    return _Compiler(now).query(conditions)
+def compile_segment(conditions: Sequence[Mapping[str, Any]], now: datetime, only: Sequence[str] | None = None
+                    ) -> sa.Select:
+    """SELECT the ids of the active profiles matching every condition (an `any` group: one of its own); `only`:
+    among these profiles (the event path), with the aggregates restricted to them too."""
+    return _Compiler(now, only).query(conditions)

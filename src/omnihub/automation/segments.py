@@ -21,7 +21,6 @@ from omnihub.core.db import new_id
 from omnihub.core.errors import NotFound
 from omnihub.core.events import emit_many
 from omnihub.core.pagination import decode_cursor, page
-from omnihub.customers import selections as people
 
 S, M = automation_segments.c, automation_segment_members.c
 CHUNK = 500
@@ -153,8 +152,7 @@ def refresh_customers(conn: Connection, clock: Clock, customer_ids: Iterable[str
     now = clock.now()
     changes = 0
     for row in conn.execute(sa.select(automation_segments).order_by(S.id)).all():
-        query = compile_segment(row.conditions, now)
-        matching = set(conn.execute(query.where(people.profile_id_column().in_(ids))).scalars())
+        matching = set(conn.execute(compile_segment(row.conditions, now, only=ids)).scalars())
         before = set(conn.execute(sa.select(M.customer_id).where(M.segment_id == row.id,
                                                                  M.customer_id.in_(ids))).scalars())
         entered, left = rules.membership_changes(before, matching)

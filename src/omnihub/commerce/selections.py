@@ -3,6 +3,7 @@ room's segment rules: orders in the last N days, bought a category). Cancelled o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,12 +14,14 @@ OR, L = orders.c, order_lines.c
 NOT_COUNTED = ("cancelled", "draft")
 
 
-def orders_since(since: datetime) -> sa.Subquery:
+def orders_since(since: datetime, only: Sequence[str] | None = None) -> sa.Subquery:
     """Per customer, the orders placed since an instant (imported orders count from when they were placed):
-    `customer_id`, `orders`."""
-    return (sa.select(OR.customer_id.label("customer_id"), sa.func.count().label("orders"))
-            .where(OR.customer_id.is_not(None), OR.created_at >= since, OR.status.not_in(NOT_COUNTED))
-            .group_by(OR.customer_id).subquery("orders_since"))
+    `customer_id`, `orders`. `only`: just these customers."""
+    query = (sa.select(OR.customer_id.label("customer_id"), sa.func.count().label("orders"))
+             .where(OR.customer_id.is_not(None), OR.created_at >= since, OR.status.not_in(NOT_COUNTED)))
+    if only is not None:
+        query = query.where(OR.customer_id.in_(only))
+    return query.group_by(OR.customer_id).subquery("orders_since")
 
 
 def bought_category(category: str) -> sa.Select:

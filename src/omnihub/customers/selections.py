@@ -6,6 +6,7 @@ its decayed score clears the same floor; a consent is the latest choice per purp
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -34,15 +35,18 @@ def profile_id_column() -> sa.ColumnElement:
     return C.id
 
 
-def stats_per_profile() -> sa.Subquery:
+def stats_per_profile(only: Sequence[str] | None = None) -> sa.Subquery:
     """Per profile, over its channels: orders_count, lifetime_value, channels_count (channels with any activity,
-    as the 360 view lists them), last_order_at."""
-    return (sa.select(ST.customer_id.label("customer_id"),
+    as the 360 view lists them), last_order_at. `only`: just these profiles (the planner cannot push an IN list
+    through the grouping by itself)."""
+    query = sa.select(ST.customer_id.label("customer_id"),
                       sa.func.sum(ST.orders_count).label("orders_count"),
                       sa.func.sum(ST.revenue).label("lifetime_value"),
                       sa.func.count(sa.distinct(ST.channel)).label("channels_count"),
                       sa.func.max(ST.last_order_at).label("last_order_at"))
-            .group_by(ST.customer_id).subquery("customer_stats_agg"))
+    if only is not None:
+        query = query.where(ST.customer_id.in_(only))
+    return query.group_by(ST.customer_id).subquery("customer_stats_agg")
 
 
 def with_channel(channel: str) -> sa.Select:
@@ -75,10 +79,12 @@ def with_identity(kind: str) -> sa.Select:
     return sa.select(ID.customer_id).where(ID.kind == kind)
 
 
-def latest_phone(profile: sa.ColumnElement) -> sa.ScalarSelect:
-    """The profile's latest phone number (E.164), as `contacts` picks it: a correlated scalar subquery."""
-    return (sa.select(ID.value).where(ID.customer_id == profile, ID.kind == "phone").order_by(ID.id.desc()).limit(1)
-            .scalar_subquery())
+def with_latest_phone_like(prefixes: Sequence[str]) -> sa.Select:
+    """Profiles whose latest phone number (E.164, as `contacts` picks it) starts with one of the prefixes: set-wise
+    (the latest identity per profile, then the prefix), not one lookup per profile."""
+    latest = sa.select(sa.func.max(ID.id)).where(ID.kind == "phone").group_by(ID.customer_id)
+    return sa.select(ID.customer_id).where(ID.id.in_(latest), sa.or_(*(ID.value.like(f"{p}%") for p in prefixes))
+                                           if prefixes else sa.false())
 
 
 def visits(channel: str | None = None, since: datetime | None = None) -> sa.Select:
@@ -91,7 +97,10 @@ def visits(channel: str | None = None, since: datetime | None = None) -> sa.Sele
     return query
 
 
-def last_visit_per_profile() -> sa.Subquery:
+def last_visit_per_profile(only: Sequence[str] | None = None) -> sa.Subquery:
     """Per profile, the instant of its latest `store_visit`: `customer_id`, `last_visit_at`."""
-    return (sa.select(E.customer_id.label("customer_id"), sa.func.max(E.occurred_at).label("last_visit_at"))
-            .where(E.type == "store_visit").group_by(E.customer_id).subquery("last_store_visit"))
+    query = (sa.select(E.customer_id.label("customer_id"), sa.func.max(E.occurred_at).label("last_visit_at"))
+             .where(E.type == "store_visit"))
+    if only is not None:
+        query = query.where(E.customer_id.in_(only))
+    return query.group_by(E.customer_id).subquery("last_store_visit")
