@@ -58,6 +58,10 @@ class _Compiler:
         return (sa.select(automation_abandoned.c.at).where(automation_abandoned.c.customer_id == self.profile)
                 .scalar_subquery())
 
+    def _only(self, query: sa.Select) -> sa.Select:
+        """The event path: a membership subquery restricted to the touched people (not a scan of all)."""
+        return query if self.only is None else query.where(query.selected_columns[0].in_(self.only))
+
     def _members(self, fact: str, value: str | None) -> sa.Select:
         if fact == "tags":
             return people.with_tag(str(value), self.now)
@@ -83,10 +87,11 @@ class _Compiler:
             bound = self.now - timedelta(days=float(segment_rules.number(value) or 0))
             return _COMPARE[_TURNED[op]](instant, bound)  # NULL (never) fails every ordering
         if kind == "set":
-            member = self.profile.in_(self._members(fact, None if op in ("exists", "not_exists") else value))
+            member = self.profile.in_(self._only(
+                self._members(fact, None if op in ("exists", "not_exists") else value)))
             return member if op in ("contains", "exists") else ~member
         if kind == "bool":
-            holds = self.profile.in_(people.with_identity("email" if fact == "has_email" else "phone"))
+            holds = self.profile.in_(self._only(people.with_identity("email" if fact == "has_email" else "phone")))
             return holds if (op == "==") == bool(value) else ~holds
         return self._country(op, value)
 
@@ -94,11 +99,11 @@ class _Compiler:
         """The country of the latest phone number, by its calling code (countries sharing one, as the +1 of the
         United States and Canada, are told apart by the number plan only in Python: here they match together)."""
         if op in ("exists", "not_exists"):
-            holds = self.profile.in_(people.with_identity("phone"))
+            holds = self.profile.in_(self._only(people.with_identity("phone")))
             return holds if op == "exists" else ~holds
         regions = value if op in ("in", "not_in") else [value]
         prefixes = sorted({p for p in (_calling_code(r) for r in regions) if p})
-        holds = self.profile.in_(people.with_latest_phone_like(prefixes))
+        holds = self.profile.in_(self._only(people.with_latest_phone_like(prefixes)))
         return holds if op in ("==", "in") else ~holds
 
     def query(self, conditions: Sequence[Mapping[str, Any]]) -> sa.Select:

@@ -81,10 +81,12 @@ def with_identity(kind: str) -> sa.Select:
 
 def with_latest_phone_like(prefixes: Sequence[str]) -> sa.Select:
     """Profiles whose latest phone number (E.164, as `contacts` picks it) starts with one of the prefixes: set-wise
-    (the latest identity per profile, then the prefix), not one lookup per profile."""
-    latest = sa.select(sa.func.max(ID.id)).where(ID.kind == "phone").group_by(ID.customer_id)
-    return sa.select(ID.customer_id).where(ID.id.in_(latest), sa.or_(*(ID.value.like(f"{p}%") for p in prefixes))
-                                           if prefixes else sa.false())
+    (phones with the prefix that no later phone of the profile replaced: an anti-join), not one lookup per
+    profile."""
+    later = customer_identities.alias("later_phone")
+    return sa.select(ID.customer_id).where(
+        ID.kind == "phone", sa.or_(*(ID.value.like(f"{p}%") for p in prefixes)) if prefixes else sa.false(),
+        ~sa.exists().where(later.c.customer_id == ID.customer_id, later.c.kind == "phone", later.c.id > ID.id))
 
 
 def visits(channel: str | None = None, since: datetime | None = None) -> sa.Select:
