@@ -10,12 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from omnihub.automation import audiences, queries, recommendations, rulebook, segments, tracking
+from omnihub.automation import audiences, queries, recommendations, rulebook, segments, stock, tracking
 from omnihub.automation.schemas import (
     AudienceOut,
     AutomationIn,
     AutomationOut,
     AutomationPatch,
+    BackInStockIn,
+    BackInStockOut,
     ExportIn,
     ExportOut,
     ExportSummaryOut,
@@ -26,6 +28,7 @@ from omnihub.automation.schemas import (
     RunOut,
     SegmentIn,
     SegmentOut,
+    SegmentPreviewOut,
     SuggestionOut,
 )
 from omnihub.core.errors import ValidationFailed
@@ -169,6 +172,16 @@ def audience_exports(name: str = AudienceName, ctx: Context = Depends(MARKETING)
         return audiences.history(conn, name)
 
 
+@router.get("/audiences/{name}/exports/{export_id}/{part}.csv")
+def audience_export_file(name: str = AudienceName, export_id: str = Path(max_length=40),
+                         part: str = Path(pattern="^(adds|removes)$"), ctx: Context = Depends(MARKETING)) -> Response:
+    """A past export again, as the file the ad platform takes (its adds or its removes, hashed)."""
+    with ctx.db.read() as conn:
+        body = audiences.export_file(conn, name, export_id, part)
+    return Response(body, media_type="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=\"{name}-{export_id}-{part}.csv\"", "Cache-Control": "no-store"})
+
+
 # ---- recommendations ----------------------------------------------------------------------------------------------
 
 Count = Query(10, ge=1, le=50)
@@ -262,6 +275,13 @@ def list_segments(ctx: Context = Depends(MARKETING)) -> list[dict[str, Any]]:
         return segments.list_segments(conn)
 
 
+@router.post("/segments/preview", response_model=SegmentPreviewOut)
+def preview_segment(body: SegmentIn, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
+    """The live count of a rule being written: how many people match now (nothing is stored or announced)."""
+    with ctx.db.read() as conn:
+        return segments.preview(conn, ctx.clock, body.model_dump())
+
+
 @router.get("/segments/{segment_id}", response_model=SegmentOut)
 def get_segment(segment_id: str, ctx: Context = Depends(MARKETING)) -> dict[str, Any]:
     with ctx.db.read() as conn:
@@ -289,3 +309,22 @@ def delete_segment(segment_id: str, ctx: Context = Depends(MARKETING)) -> Respon
     with ctx.db.transaction() as conn:
         segments.delete_segment(conn, segment_id)
     return Response(status_code=204)
+
+
+# ---- back in stock ------------------------------------------------------------------------------------------------
+
+
+@router.post("/products/{sku}/back-in-stock", status_code=201, response_model=BackInStockOut)
+def back_in_stock(body: BackInStockIn, response: Response, sku: str = Path(max_length=64),
+                  ctx: Context = Depends(requires(Role.MARKETER, Role.AGENT, Role.ASSOCIATE, Role.CHANNEL))
+                  ) -> dict[str, Any]:
+    """A customer asks to hear when the SKU is available again in a channel (consent for `notify_by` needed). Asked
+    again while open, the same subscription answers (200). It fires once: `stock.back`, then it is spent."""
+    chosen = _channel_of(ctx, body.channel)
+    with ctx.db.transaction() as conn:
+        found, created = stock.subscribe(conn, ctx.clock, sku, chosen, customer_id=body.customer_id,
+                                         identity=body.identity.model_dump(exclude_none=True) if body.identity
+                                         else None, notify_by=body.notify_by)
+    if not created:
+        response.status_code = 200
+    return found

@@ -78,3 +78,23 @@ def history(conn: Connection, audience: str) -> list[dict[str, Any]]:
                         .order_by(X.at.desc(), X.id.desc()).limit(100))
     return [{"id": r.id, "format": r.format, "mode": r.mode, "added": r.added, "removed": r.removed,
              "at": as_utc(r.at)} for r in rows]
+
+
+def export_file(conn: Connection, audience: str, export_id: str, part: str) -> str:
+    """A recorded export as CSV again: its adds (everyone, for a full one) or its removes, from the people it
+    held and the export before it in that format. Identifiers are hashed as they stand now (an erased person has
+    none left, so is not in the file)."""
+    row = conn.execute(sa.select(automation_audience_exports).where(X.id == export_id, X.audience == audience)).first()
+    if row is None:
+        raise NotFound("export_not_found", f"No export '{export_id}' of audience '{audience}'.", id=export_id)
+    now_ids = list(row.customer_ids or [])
+    if row.mode == "full":
+        ids = now_ids if part == "adds" else []
+    else:
+        previous = conn.execute(sa.select(X.customer_ids).where(
+            X.audience == audience, X.format == row.format,
+            sa.or_(X.at < row.at, sa.and_(X.at == row.at, X.id < row.id)))
+            .order_by(X.at.desc(), X.id.desc()).limit(1)).scalar()
+        before = set(previous or [])
+        ids = sorted(set(now_ids) - before) if part == "adds" else sorted(before - set(now_ids))
+    return _csv(row.format, _rows(conn, row.format, ids))

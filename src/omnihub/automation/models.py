@@ -184,3 +184,19 @@ automation_segment_members = sa.Table(
     sa.Column("customer_id", sa.String(40), primary_key=True),
     sa.Column("since", Timestamp, nullable=False),
 )
+
+# Back-in-stock subscriptions: a person asked to hear when a SKU is available again in a channel. The first
+# availability change from 0 to more in that channel fires each open subscription once (`stock.back`).
+automation_stock_subscriptions = sa.Table(
+    "automation_stock_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(40), nullable=False),
+    sa.Column("notify_by", sa.String(16), nullable=False),  # email, sms, whatsapp: the consent it needed
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("fired_at", Timestamp, nullable=True),
+    sa.Index("ix_automation_stock_subscriptions_open", "channel", "sku", "fired_at"),
+    sa.Index("ix_automation_stock_subscriptions_customer", "customer_id"),
+)

@@ -22,8 +22,10 @@ def _wire() -> None:
 
 def _handlers(clock: Clock, settings: Settings) -> Sequence[EventHandler]:
     from omnihub.automation.runs import AutomationHandler
+    from omnihub.automation.segment_events import SegmentHandler
+    from omnihub.automation.stock import StockHandler
 
-    return [AutomationHandler(clock, settings)]
+    return [AutomationHandler(clock, settings), SegmentHandler(clock), StockHandler(clock)]
 
 
 def _scan(conn: Connection, clock: Clock, _settings: Settings) -> int:

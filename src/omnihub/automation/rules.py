@@ -28,10 +28,11 @@ TRIGGERS: dict[str, str] = {
     "customer.updated": "customer.updated",
     "segment.entered": "segment.entered",
     "segment.left": "segment.left",
+    "stock.back": "stock.back",
 }
 CHANNELS = ("email", "sms", "whatsapp")
 PURPOSE = {"email": "email_marketing", "sms": "sms", "whatsapp": "whatsapp"}
-ACTIONS = ("send", "coupon", "tag", "untag", "audience", "webhook")
+ACTIONS = ("send", "coupon", "tag", "untag", "audience", "webhook", "conversation")
 OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "not_contains", "exists", "not_exists")
 FACT_ROOTS = ("event", "customer", "cart", "orders")
 MAX_STEPS, MAX_CONDITIONS = 20, 30
@@ -123,7 +124,7 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
         "send": {"action", "channel", "template", "subject", "text", "url", "transactional"},
         "coupon": {"action", "kind", "value", "currency", "valid_for", "channels", "categories"},
         "tag": {"action", "tag"}, "untag": {"action", "tag"}, "audience": {"action", "audience"},
-        "webhook": {"action", "url"},
+        "webhook": {"action", "url"}, "conversation": {"action", "note"},
     }
     out = []
     for i, step in enumerate(steps):
@@ -184,6 +185,8 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
         elif action == "webhook":
             _require(isinstance(step.get("url"), str) and step["url"].startswith(("https://", "http://"))
                      and len(step["url"]) <= 500, f"{here}.url", f"{here}.url must be an http(s) URL")
+        elif action == "conversation":  # open the person's service conversation with an internal note
+            _string(step, "note", here, required=False, limit=2000)
         out.append(dict(step))
     return out
 
@@ -400,6 +403,8 @@ TEMPLATES: dict[str, Template] = {
                            "Hello{name}, how likely are you to recommend us to a friend (0-10)? Answer: {link}"),
     "win_back": Template("We miss you", "Hello{name}, it has been a while. Here is {discount} off: {coupon}."),
     "order_thanks": Template("Thank you for your order", "Hello{name}, thank you for order {order}."),
+    "back_in_stock": Template("It is back in stock", "Hello{name}, {product} is available again. Come and get it "
+                              "before it runs out."),
 }
 
 

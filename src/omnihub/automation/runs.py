@@ -214,6 +214,8 @@ def _values(conn: Connection, clock: Clock, run: dict[str, Any], customer: str |
     name = customers_queries.customer_view(conn, clock, customer).get("name") if customer else None
     values: dict[str, Any] = {"name": f" {name}" if name else "", "order": data.get("number") or data.get("id"),
                               "location": (data.get("pickup") or {}).get("location") or data.get("location")}
+    if data.get("sku"):  # stock.back: the product that is available again
+        values["product"] = data.get("name") or data["sku"]
     if run["context"].get("event") == "cart.abandoned":
         values["items"] = rules.cart_items(data.get("lines", []), data.get("currency"))
         values["total"] = f"{data.get('subtotal')} {data.get('currency') or ''}".strip()
@@ -364,8 +366,29 @@ def _webhook(conn: Connection, clock: Clock, settings: Settings, rule: dict[str,
     return None
 
 
+def _conversation(conn: Connection, clock: Clock, settings: Settings, rule: dict[str, Any], run: dict[str, Any],
+                  step: dict[str, Any], index: int) -> None:
+    """Ask an agent to reach the person: their service conversation (opened if none is live) gets an internal note
+    naming the rule. Once per run: a deferral or a retry never adds a second note."""
+    from omnihub.service.proactive import open_with_note
+
+    if run["context"].get("conversation"):
+        return None
+    if not run["customer_id"]:
+        log(conn, clock, run, "conversation", "skipped", "no identified customer", step=index)
+        return None
+    why = step.get("note") or f"triggered by {run['context'].get('event')}"
+    note = f"Automation “{rule['name']}” ({rule['id']}): {why}"
+    with conn.begin_nested():
+        done = open_with_note(conn, clock, run["customer_id"], note[:4000], actor=f"automation:{rule['id']}")
+    run["context"]["conversation"] = done["conversation_id"]
+    log(conn, clock, run, "conversation", "done", ("opened " if done["opened"] else "noted on ")
+        + done["conversation_id"], step=index, detail=done)
+    return None
+
+
 ACTIONS = {"send": _send, "coupon": _coupon, "tag": _tag, "untag": _tag, "audience": _audience,
-           "webhook": _webhook}
+           "webhook": _webhook, "conversation": _conversation}
 
 
 class AutomationHandler:

@@ -151,3 +151,33 @@ class SegmentOut(BaseModel):
 class MemberOut(BaseModel):
     customer_id: str
     since: datetime
+
+
+class SegmentPreviewOut(BaseModel):
+    count: int
+    sample: list[str]
+
+
+class IdentityRef(Strict):
+    kind: Literal["email", "phone", "handle", "loyalty", "anonymous_id", "external"]
+    value: str = Field(min_length=1, max_length=320)
+    namespace: str | None = Field(default=None, max_length=64)
+
+
+class BackInStockIn(Strict):
+    customer_id: str | None = Field(default=None, min_length=1, max_length=40)
+    identity: IdentityRef | None = Field(default=None, description="Who, when the caller knows an identifier rather "
+                                         "than the profile id")
+    channel: str | None = Field(default=None, min_length=1, max_length=64, description="The sales channel whose "
+                                "availability counts (a channel key's own channel by default)")
+    notify_by: Literal["email", "sms", "whatsapp"] = "email"
+
+
+class BackInStockOut(BaseModel):
+    id: str
+    sku: str
+    channel: str
+    customer_id: str
+    notify_by: str
+    created_at: datetime
+    fired_at: datetime | None

@@ -25,9 +25,13 @@ PAGES: dict[str, tuple[str, ...]] = {
     "kb": ("admin", "agent"),  # the knowledge base the service bot answers from
     "connectors": ("admin",),
     "automations": ("admin", "marketer"),
+    "segments": ("admin", "marketer"),
+    "audiences": ("admin", "marketer"),
+    "campaigns": ("admin", "marketer"),  # campaign results: per rule sent, opened, clicked, converted, revenue
     "profile": ROLES,
 }
 MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "automations",
+              "segments", "audiences", "campaigns",
               "reply-templates", "kb", "webhooks", "connectors")
 
 # What each role may do, beyond opening a page.
@@ -50,6 +54,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "kb.delete": ("admin",),
     "connector.replay": ("admin",),
     "automation.edit": ("admin", "marketer"),
+    "segment.edit": ("admin", "marketer"),  # create, recompute, delete
+    "audience.export": ("admin", "marketer"),
 }
 
 
@@ -184,3 +190,27 @@ def order_actions(status: str, *, pickup_status: str | None, is_pickup: bool, ha
     if status in ("shipped", "delivered", "collected", "partially_returned"):
         actions.append("return.create")
     return actions
+
+
+# The segment builder's facts (path, label) and operators; the API takes every fact of docs/automation.md.
+SEGMENT_FACTS = (
+    ("customer.lifetime_value", N_("Lifetime value")),
+    ("customer.orders_count", N_("Orders")),
+    ("customer.orders_last_days.30", N_("Orders in the last 30 days")),
+    ("customer.orders_last_days.90", N_("Orders in the last 90 days")),
+    ("customer.orders_last_days.365", N_("Orders in the last 365 days")),
+    ("customer.days_since_last_order", N_("Days since the last order")),
+    ("customer.channels_count", N_("Channels used")),
+    ("customer.channels", N_("Channel used")),
+    ("customer.categories_bought", N_("Bought the category")),
+    ("customer.tags", N_("Tag")),
+    ("customer.stores_visited", N_("Visited the store")),
+    ("customer.days_since_store_visit", N_("Days since a store visit")),
+    ("customer.consents", N_("Consent")),
+    ("customer.country", N_("Country")),
+    ("customer.has_email", N_("Has an e-mail address")),
+    ("customer.has_phone", N_("Has a phone number")),
+)
+SEGMENT_OPERATORS = ((">=", "≥"), (">", ">"), ("==", "="), ("!=", "≠"), ("<=", "≤"), ("<", "<"),
+                     ("contains", N_("includes")), ("not_contains", N_("does not include")),
+                     ("in", N_("is one of")), ("exists", N_("is known")), ("not_exists", N_("is unknown")))

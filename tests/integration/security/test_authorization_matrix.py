@@ -281,6 +281,18 @@ class World:
                                                                     added_at=self.clock.now()))
         return name
 
+    def audience_export(self) -> str:
+        """The path of a recorded export of an audience (its adds file)."""
+        name = self.audience()
+        export = self.post(f"/audiences/{name}/exports", {"format": "meta"}, headers=self.keys[MARKETER], status=201)
+        return f"/audiences/{name}/exports/{export['id']}/adds.csv"
+
+    def consented_customer(self) -> str:
+        """A customer who agreed to marketing e-mail (what a back-in-stock subscription needs)."""
+        customer = self.customer()
+        self.put(f"/customers/{customer}/consents/email_marketing", {"granted": True})
+        return customer
+
     def customer(self) -> str:
         return str(self.post("/customers", {"name": "Ana", "identities": [
             {"kind": "email", "value": f"{_unique('ana')}@correo.es"}]}, status=201)["id"])
@@ -936,6 +948,13 @@ ROWS: dict[str, Row] = {
                                                                 {"format": "meta"}), allow(ADMIN, MARKETER)),
     "GET /api/v1/audiences/{name}/exports": row(lambda w: Call(f"{V1}/audiences/{w.audience()}/exports"),
                                                 allow(ADMIN, MARKETER)),
+    "POST /api/v1/segments/preview": row(lambda w: Call(f"{V1}/segments/preview", {"name": "VIP", "conditions": [
+        {"field": "customer.tags", "op": "contains", "value": "vip"}]}), allow(ADMIN, MARKETER)),
+    "GET /api/v1/audiences/{name}/exports/{export_id}/{part}.csv": row(
+        lambda w: Call(f"{V1}{w.audience_export()}"), allow(ADMIN, MARKETER)),
+    "POST /api/v1/products/{sku}/back-in-stock": row(
+        lambda w: Call(f"{V1}/products/TEE/back-in-stock", {"customer_id": w.consented_customer(), "channel": "web"}),
+        allow(ADMIN, CHANNEL_OWN, ASSOCIATE_OWN, ASSOCIATE_OTHER, AGENT, MARKETER)),
     # ---- messaging ----------------------------------------------------------------------------------------
     "GET /api/v1/outbox/messages": row(lambda w: Call(f"{V1}/outbox/messages"), allow(ADMIN, AGENT, MARKETER),
                                        scoped=True),

@@ -15,12 +15,15 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 def test_each_role_gets_its_own_menu_and_admin_gets_everything() -> None:
     assert rules.menu("associate") == ["counter", "orders", "customers", "inventory"]
     assert rules.menu("agent") == ["inbox", "orders", "customers", "catalog", "reply-templates", "kb"]
-    assert rules.menu("marketer") == ["dashboard", "customers", "catalog", "automations"]
+    assert rules.menu("marketer") == ["dashboard", "customers", "catalog", "automations", "segments", "audiences",
+                                      "campaigns"]
     assert rules.menu("admin") == list(rules.MENU_ORDER)
     assert not rules.may_open("associate", "webhooks") and not rules.may_open("marketer", "kb")
     assert not rules.may("agent", "order.collect") and rules.may("associate", "order.collect")
     assert rules.may("agent", "conversation.work") and not rules.may("agent", "template.edit")
     assert not rules.may_open("associate", "inbox") and not rules.may_open("marketer", "inbox")
+    assert not rules.may_open("agent", "segments") and not rules.may_open("associate", "audiences")
+    assert rules.may("marketer", "segment.edit") and not rules.may("agent", "audience.export")
 
 
 def test_inbox_queues_are_a_table_of_filters_and_an_unknown_tab_is_the_first() -> None:

@@ -12,6 +12,7 @@ STATIC = Path(__file__).parent.parent / "static"
 
 def install(app: FastAPI) -> None:
     from omnihub.console.routes import (
+        audiences,
         auth,
         automations,
         catalog,
@@ -25,12 +26,13 @@ def install(app: FastAPI) -> None:
         orders,
         reply_templates,
         sale,
+        segments,
         webhooks,
     )
 
     router = APIRouter(include_in_schema=False)
     for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, automations, webhooks, inbox,
-                   reply_templates, kb, connectors):
+                   reply_templates, kb, connectors, segments, audiences):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
