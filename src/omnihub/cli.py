@@ -206,7 +206,7 @@ def import_erp(
         console.print("[red]the kind is stock or prices[/red]")
         raise typer.Exit(2)
     try:
-        lines = csv_lines(data.read_text(encoding="utf-8-sig"))
+        numbered = csv_lines(data.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         console.print(f"[red]error[/red] {data}: {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -219,7 +219,8 @@ def import_erp(
     out: dict[str, Any] = {}
     try:
         with db.transaction() as conn:
-            out = inbound.apply_lines(conn, SystemClock(), kind, lines, actor="import-erp")
+            out = inbound.apply_lines(conn, SystemClock(), kind, [line for _, line in numbered],
+                                      numbers=[n for n, _ in numbered], actor="import-erp")
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -229,12 +230,10 @@ def import_erp(
         raise typer.Exit(2) from None
     finally:
         db.dispose()
-    for line in out["lines"]:
-        line["line"] += 1  # the file's own line number: the header is line 1
     if report is not None:
         report.write_text(json.dumps(out, indent=1), encoding="utf-8")
     counts = out["counts"]
-    console.print(f"{'dry run: ' if dry_run else ''}{len(lines)} lines: {counts['applied']} applied, "
+    console.print(f"{'dry run: ' if dry_run else ''}{len(numbered)} lines: {counts['applied']} applied, "
                   f"{counts['unchanged']} unchanged, {counts['rejected']} rejected", highlight=False)
     for line in [ln for ln in out["lines"] if ln["outcome"] == "rejected"][:10]:
         console.print(f"  rejected line {line['line']}: {line['reason']}", highlight=False)

@@ -134,7 +134,7 @@ def test_the_erps_file_goes_through_the_same_mapping(shop: TestClient, settings:
     from omnihub.config import get_settings
 
     data = tmp_path / "existencias.csv"
-    data.write_text("\ufeffCODART;CODALM;EXISTENCIAS;DOCUMENTO\n100234;01;4;INV-9\n555;01;1;INV-9\n",
+    data.write_text("\ufeffCODART;CODALM;EXISTENCIAS;DOCUMENTO\n100234;01;4;INV-9\n\n555;01;1;INV-9\n",
                     encoding="utf-8")
     report = tmp_path / "report.json"
     monkeypatch.setenv("OMNIHUB_DATABASE_URL", settings.database_url)
@@ -151,7 +151,7 @@ def test_the_erps_file_goes_through_the_same_mapping(shop: TestClient, settings:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "1 applied, 0 unchanged, 1 rejected" in result.output
-    assert "line 3: unknown article code '555'" in result.output
+    assert "line 4: unknown article code '555'" in result.output
     assert "0 applied, 1 unchanged, 1 rejected" in again.output
     assert level(shop, "wh", "TEE-M") == 4
     assert ledger(shop, "wh", "TEE-M")[0]["reference"] == "erp:INV-9"

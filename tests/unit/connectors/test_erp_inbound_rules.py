@@ -64,5 +64,6 @@ def test_a_price_line_reads_the_erps_decimal_mark() -> None:
 
 
 def test_an_erp_csv_with_its_own_delimiter_and_a_bom() -> None:
-    assert rules.csv_lines("\ufeffART;ALM\n1;01\n\n2;02\n") == [{"ART": "1", "ALM": "01"}, {"ART": "2", "ALM": "02"}]
-    assert rules.csv_lines("ART,PVP\n1,\"2,50\"\n") == [{"ART": "1", "PVP": "2,50"}]
+    assert rules.csv_lines("\ufeffART;ALM\n1;01\n\n;\n2;02\n") == [(2, {"ART": "1", "ALM": "01"}),
+                                                                  (5, {"ART": "2", "ALM": "02"})]
+    assert rules.csv_lines("ART,PVP\n1,\"2,50\"\n") == [(2, {"ART": "1", "PVP": "2,50"})]

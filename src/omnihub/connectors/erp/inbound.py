@@ -48,13 +48,14 @@ def _apply_stock(conn: Connection, clock: Clock, line: dict[str, Any], actor: st
 
 
 def apply_lines(conn: Connection, clock: Clock, kind: str, lines: Sequence[dict[str, Any]], *,
-                actor: str | None) -> dict[str, Any]:
+                actor: str | None, numbers: Sequence[int] | None = None) -> dict[str, Any]:
     """Apply an ERP document's lines (`kind`: stock or prices). Returns every line's outcome — applied,
-    unchanged (this reference was applied already) or rejected with the reason — and the counts."""
+    unchanged (this reference was applied already) or rejected with the reason — and the counts. `numbers`:
+    each line's number in its file (default: its position, from 1)."""
     mapping = _mapping(conn, kind)
     translate = rules.inbound_stock_line if kind == "stock" else rules.inbound_price_line
     report: list[dict[str, Any]] = []
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in zip(numbers or range(1, len(lines) + 1), lines, strict=True):
         outcome: dict[str, Any] = {"line": number}
         try:
             line = translate(mapping, raw)

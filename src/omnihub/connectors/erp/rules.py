@@ -231,8 +231,9 @@ def inbound_fingerprint(line: Mapping[str, Any]) -> str:
 MAX_CSV = 20_000_000
 
 
-def csv_lines(text: str) -> list[dict[str, str]]:
-    """An ERP's CSV export (its own column names; `,` `;` tab or `|`; with or without a BOM) as lines."""
+def csv_lines(text: str) -> list[tuple[int, dict[str, str]]]:
+    """An ERP's CSV export (its own column names; `,` `;` tab or `|`; with or without a BOM) as (the file's line
+    number, line) pairs; blank lines are skipped."""
     text = text.removeprefix("\ufeff")
     if len(text) > MAX_CSV:
         raise ValueError("the file is longer than 20 MB")
@@ -241,8 +242,12 @@ def csv_lines(text: str) -> list[dict[str, str]]:
         dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    return [dict(row) for row in csv.DictReader(io.StringIO(text), dialect=dialect)
-            if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    out = []
+    for row in reader:
+        if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            out.append((reader.line_num, dict(row)))
+    return out
 
 
 def _codes(table: Mapping[Any, Any], key: str) -> dict[str, str]:
