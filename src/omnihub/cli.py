@@ -1,4 +1,4 @@
-"""The `omnihub` command: serve, worker, demo, migrate, import, apikey, user, inventory, export."""
+"""The `omnihub` command: serve, worker, demo, migrate, import, import-erp, apikey, user, inventory, export."""
 
 from __future__ import annotations
 
@@ -184,6 +184,59 @@ def import_(
         console.print(f"  dirty {finding['what']} {finding['key']}: kept {finding['kept']!r} (line "
                       f"{finding['kept_from_line']}), line {finding['line']} says {finding['other']!r}",
                       highlight=False)
+
+
+@app.command("import-erp")
+def import_erp(
+    kind: Annotated[str, typer.Argument(help="stock or prices")],
+    data: Annotated[Path, typer.Argument(help="The ERP's CSV export, in its own column names.", exists=True,
+                                         dir_okay=False)],
+    dry_run: Annotated[bool, typer.Option(help="Check every line, write nothing.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write every line's outcome as JSON.")] = None,
+) -> None:
+    """Stock or prices from the ERP's file through the configured ERP mapping (docs/erp.md, "Inbound")."""
+    import json
+
+    from omnihub.connectors.erp import inbound
+    from omnihub.connectors.erp.rules import csv_lines
+    from omnihub.core.clock import SystemClock
+    from omnihub.core.errors import DomainError
+
+    if kind not in ("stock", "prices"):
+        console.print("[red]the kind is stock or prices[/red]")
+        raise typer.Exit(2)
+    try:
+        numbered = csv_lines(data.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        console.print(f"[red]error[/red] {data}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+    class _DryRun(Exception):
+        pass
+
+    _house()
+    db = _database()
+    out: dict[str, Any] = {}
+    try:
+        with db.transaction() as conn:
+            out = inbound.apply_lines(conn, SystemClock(), kind, [line for _, line in numbered],
+                                      numbers=[n for n, _ in numbered], actor="import-erp")
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    except DomainError as exc:
+        console.print(f"[red]error[/red] {exc.detail}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if report is not None:
+        report.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    counts = out["counts"]
+    console.print(f"{'dry run: ' if dry_run else ''}{len(numbered)} lines: {counts['applied']} applied, "
+                  f"{counts['unchanged']} unchanged, {counts['rejected']} rejected", highlight=False)
+    for line in [ln for ln in out["lines"] if ln["outcome"] == "rejected"][:10]:
+        console.print(f"  rejected line {line['line']}: {line['reason']}", highlight=False)
 
 
 @apikey.command("create")

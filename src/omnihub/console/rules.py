@@ -24,6 +24,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "reply-templates": ("admin", "agent"),
     "kb": ("admin", "agent"),  # the knowledge base the service bot answers from
     "connectors": ("admin",),
+    "imports": ("admin",),  # an import writes customers, products, stock and orders across every channel
     "automations": ("admin", "marketer"),
     "segments": ("admin", "marketer"),
     "audiences": ("admin", "marketer"),
@@ -32,7 +33,7 @@ PAGES: dict[str, tuple[str, ...]] = {
 }
 MENU_ORDER = ("dashboard", "counter", "inbox", "orders", "customers", "inventory", "catalog", "automations",
               "segments", "audiences", "campaigns",
-              "reply-templates", "kb", "webhooks", "connectors")
+              "reply-templates", "kb", "webhooks", "connectors", "imports")
 
 # What each role may do, beyond opening a page.
 ACTIONS: dict[str, tuple[str, ...]] = {

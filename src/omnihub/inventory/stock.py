@@ -43,8 +43,10 @@ def create_location(conn: Connection, clock: Clock, data: dict[str, Any]) -> dic
 
 
 def set_stock(conn: Connection, clock: Clock, *, location: str, sku: str, on_hand: int,
-              safety_stock: int | None = None, reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
-    """Absolute count (`PUT /stock/{location}/{sku}`): recorded as an adjustment by the difference."""
+              safety_stock: int | None = None, reason: str | None = None, actor: str | None = None,
+              reference: str | None = None) -> dict[str, Any]:
+    """Absolute count (`PUT /stock/{location}/{sku}`, an ERP's stock count): recorded as an adjustment by the
+    difference, with the counting document's `reference` when there is one."""
     current = locked_level_if_any(conn, location, sku)
     if current is None:
         ensure_level(conn, clock, location, sku)
@@ -60,7 +62,8 @@ def set_stock(conn: Connection, clock: Clock, *, location: str, sku: str, on_han
     if after is None:  # the row is locked; only a broken invariant gets here
         raise errors.stock_below_reserved(location, sku, on_hand, current.reserved)
     if delta or (safety_stock is not None and safety_stock != current.safety_stock):
-        changes.record(location, sku, "adjustment", after, on_hand_delta=delta, reason=reason or "stock count")
+        changes.record(location, sku, "adjustment", after, on_hand_delta=delta, reason=reason or "stock count",
+                       reference=reference)
     changes.flush(conn)
     return queries.level(conn, location, sku)
 

@@ -3,6 +3,8 @@ replayed from the console once the mapping is fixed."""
 
 from __future__ import annotations
 
+import re
+
 from tests.builders import ok, product
 from tests.integration.connectors.shops import connect_shopify, order_payload, post_shopify, shop_world
 from tests.integration.console.conftest import csrf_of, login, make_user
@@ -38,3 +40,25 @@ def test_health_oversold_and_a_dead_letter_replayed_from_the_console(admin, brow
     assert forged.status_code == 403
     assert order_page.status_code == 200 and "shopify #1001" in order_page.text
     assert "IPOD2008BLACK @ nyc" in order_page.text
+
+
+def test_the_erps_health_is_on_the_connectors_page(admin, browser_for, db, clock, settings) -> None:
+    from omnihub.worker import run_worker
+
+    email, password = make_user(db, clock, "admin")
+    console = login(browser_for(), email, password)
+    assert "No ERP is configured." in console.get("/connectors").text
+    shop_world(admin, on_hand={"IPOD2008GREEN": 5, "IPOD2008RED": 5, "IPOD2008BLACK": 5})
+    connect_shopify(admin, "https://omnihub-console-test.invalid")
+    ok(admin.put("/api/v1/connectors/erp", json={"endpoint": "https://erp.invalid/api", "token": "t", "mapping": (
+        "customer_prefix: C\nguest_customer: C0\narticles: {IPOD2008GREEN: '1', IPOD2008RED: '2', "
+        "IPOD2008BLACK: '3'}\ntax_codes: {6: R6}\npayment_methods: {card: TJ}\ndate_format: '%d/%m/%Y'\n"
+        "series: {invoice: FV, credit_note: FR}\n")}))
+    ok(post_shopify(admin, order_payload(), "orders/create"))
+    run_worker(settings, clock=clock, once=True, db=db)
+
+    page = console.get("/connectors").text
+    table = page[page.index("ERP connection and its health"):page.index("Oversold")]
+    assert "s-error" in table and "contact SHOP-000001: ERP refused by the outbound guard" in table  # .invalid
+    counts = re.findall(r'<td class="num">(\d+)</td>', table)
+    assert counts == ["0", "0", "1", "0", "1"]  # lag, pending, held (the invoice: no code for shopify), sent, failed

@@ -70,6 +70,9 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/connectors"): "connectors", ("GET", "/connectors/dead-letters"): "connectors",
     ("GET", "/connectors/dead-letters/{letter_id}"): "connectors",
     ("POST", "/connectors/dead-letters/{letter_id}/replay"): "connectors:connector.replay",
+    ("GET", "/imports"): "imports", ("GET", "/imports/jobs"): "imports", ("POST", "/imports"): "imports",
+    ("GET", "/imports/{job_id}"): "imports", ("GET", "/imports/{job_id}/progress"): "imports",
+    ("GET", "/imports/{job_id}/report.json"): "imports",
 }
 
 

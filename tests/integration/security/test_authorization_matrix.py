@@ -592,7 +592,9 @@ class Row:
 def _erp_config() -> dict[str, str]:
     return {"endpoint": "https://erp.example.com/api", "token": "erp-token", "mapping": (
         "customer_prefix: C\nguest_customer: C0\narticles: {TEE: '1'}\ntax_codes: {21: G21}\n"
-        "payment_methods: {card: TJ}\ndate_format: '%d/%m/%Y'\nseries: {invoice: FV, credit_note: FR}\n")}
+        "payment_methods: {card: TJ}\ndate_format: '%d/%m/%Y'\nseries: {invoice: FV, credit_note: FR}\n"
+        "warehouses: {'01': wh}\ninbound: {stock: {article: A, warehouse: W, on_hand: N, reference: R}, "
+        "prices: {article: A, price: P, reference: R, channel: web}}\n")}
 
 
 def row(call: Callable[[World], Call] | Callable[[World, str], Call], expect: dict[str, str], *,
@@ -716,6 +718,10 @@ ROWS: dict[str, Row] = {
                                                  Call(f"{V1}/connectors/erp"))[1], allow(ADMIN)),
     "GET /api/v1/connectors/erp/documents": row(lambda w: Call(f"{V1}/connectors/erp/documents",
                                                                params={"status": "held"}), allow(ADMIN)),
+    "POST /api/v1/connectors/erp/stock": row(lambda w: (w.put("/connectors/erp", _erp_config()), Call(
+        f"{V1}/connectors/erp/stock", [{"A": "1", "W": "01", "N": 5, "R": "REG-1"}]))[1], allow(ADMIN)),
+    "POST /api/v1/connectors/erp/prices": row(lambda w: (w.put("/connectors/erp", _erp_config()), Call(
+        f"{V1}/connectors/erp/prices", [{"A": "1", "P": "21.00", "R": "T-1"}]))[1], allow(ADMIN)),
     # ---- webhooks (admin only) ----------------------------------------------------------------------------
     "POST /api/v1/webhooks": row(lambda w: Call(f"{V1}/webhooks", {"url": "https://hooks.example.com/in",
                                                                     "events": ["order.*"]}), allow(ADMIN)),

@@ -6,8 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from omnihub.connectors.erp import queries, service
-from omnihub.connectors.erp.schemas import DocumentKind, DocumentStatus, ErpConfigIn, ErpConfigOut, ErpDocumentOut
+from omnihub.connectors.erp import inbound, queries, service
+from omnihub.connectors.erp.schemas import (
+    DocumentKind,
+    DocumentStatus,
+    ErpConfigIn,
+    ErpConfigOut,
+    ErpDocumentOut,
+    ErpLines,
+    InboundOut,
+)
 from omnihub.core.outbound import OutboundGuard
 from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
@@ -38,3 +46,19 @@ def list_erp_documents(status: DocumentStatus | None = None, kind: DocumentKind 
     """Every document owed to the ERP with its status (`held` ones say why), newest first."""
     with ctx.db.read() as conn:
         return queries.list_documents(conn, status=status, kind=kind, limit=limit, cursor=cursor)
+
+
+@router.post("/connectors/erp/stock", response_model=InboundOut)
+def erp_stock(body: ErpLines, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """Stock counts (or movements) from the ERP, in its own field names and codes (the mapping's
+    `inbound.stock`): each line becomes a ledger entry carrying the ERP's reference, or is rejected with its
+    reason; a line whose reference was applied already changes nothing."""
+    with ctx.db.transaction() as conn:
+        return inbound.apply_lines(conn, ctx.clock, "stock", body, actor=ctx.principal.key_id)
+
+
+@router.post("/connectors/erp/prices", response_model=InboundOut)
+def erp_prices(body: ErpLines, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    """Prices from the ERP (the mapping's `inbound.prices`) for the channel the mapping names, line by line."""
+    with ctx.db.transaction() as conn:
+        return inbound.apply_lines(conn, ctx.clock, "prices", body, actor=ctx.principal.key_id)

@@ -18,3 +18,9 @@ def endpoint_not_allowed(reason: str) -> ValidationFailed:
 
 def not_configured() -> NotFound:
     return NotFound("erp_not_configured", "No ERP is configured: PUT /api/v1/connectors/erp first.")
+
+
+def inbound_not_mapped(kind: str) -> ValidationFailed:
+    return ValidationFailed("erp_inbound_not_mapped",
+                            f"The ERP mapping has no `inbound.{kind}` section naming the ERP's fields.",
+                            field=f"mapping.inbound.{kind}", kind=kind)

@@ -53,3 +53,18 @@ erp_documents = sa.Table(
     sa.Index("ix_erp_documents_due", "status", "next_attempt_at"),
     sa.Index("ix_erp_documents_date", "document_date"),
 )
+
+# One row per ERP line applied (stock count or movement, price): the ERP's reference and what it named, so a
+# re-sent document changes nothing and another value under an applied reference is refused, not applied twice.
+erp_inbound = sa.Table(
+    "erp_inbound",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),  # stock, price
+    sa.Column("reference", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("location", sa.String(64), primary_key=True),  # "" for a price
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=True),
+    sa.Column("applied_at", Timestamp, nullable=False),
+    sa.CheckConstraint("kind IN ('stock', 'price')", name="erp_inbound_kind_known"),
+)

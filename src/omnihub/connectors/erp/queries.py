@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,3 +61,22 @@ def journal_documents(conn: Connection, start: date, end: date) -> list[dict[str
         D.kind.in_(("invoice", "credit_note")), D.payload.is_not(None), D.document_date >= start,
         D.document_date <= end).order_by(D.seq)).all()
     return [{"kind": r.kind, "status": r.status, "payload": r.payload} for r in rows]
+
+
+def health(conn: Connection, now: datetime) -> dict[str, Any] | None:
+    """The ERP connection at a glance (None when no ERP is configured): the last document delivered, the last
+    error still standing, the lag of the oldest document waiting to go, and the documents per status."""
+    if config_row(conn) is None:
+        return None
+    counts = {r.status: r.n for r in conn.execute(
+        sa.select(D.status, sa.func.count().label("n")).group_by(D.status))}
+    last_sent = conn.execute(sa.select(sa.func.max(D.sent_at))).scalar()
+    failing = conn.execute(sa.select(D.id, D.kind, D.source, D.last_error, D.status)
+                           .where(D.last_error.is_not(None), D.status.in_(("pending", "sending", "failed")))
+                           .order_by(D.seq.desc()).limit(1)).first()
+    oldest = conn.execute(sa.select(sa.func.min(D.created_at)).where(D.status.in_(("pending", "sending")))).scalar()
+    lag = max(0, int((now - as_utc(oldest)).total_seconds())) if oldest is not None else 0
+    status = "error" if counts.get("failed") else ("attention" if failing or counts.get("held") else "ok")
+    return {"status": status, "last_success_at": as_utc(last_sent) if last_sent else None,
+            "last_error": f"{failing.kind} {failing.source}: {failing.last_error}" if failing else None,
+            "lag_seconds": lag, "counts": {s: counts.get(s, 0) for s in ("pending", "held", "sent", "failed")}}

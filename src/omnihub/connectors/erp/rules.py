@@ -23,6 +23,8 @@ _KEYS: dict[str, tuple[bool, type]] = {
     "payment_methods": (True, dict),
     "date_format": (True, str),
     "series": (True, dict),
+    "warehouses": (False, dict),
+    "inbound": (False, dict),
 }
 _SERIES_KINDS = ("invoice", "credit_note")
 MAX_YAML = 1_000_000
@@ -101,6 +103,150 @@ def parse_mapping(text: str) -> dict[str, Any]:
         if kind not in series:
             raise MappingError(f"series.{kind}", "is required")
     out["series"] = series
+    out["warehouses"] = _codes(raw.get("warehouses") or {}, "warehouses")
+    out["inbound"] = _inbound(raw.get("inbound") or {})
+    return out
+
+
+# What the ERP sends in: {kind: {hub field: (required, ERP field name or option)}}. A stock line carries either
+# an absolute count (`on_hand`) or a movement (`delta`), named by the mapping.
+_INBOUND_FIELDS: dict[str, tuple[str, ...]] = {
+    "stock": ("article", "warehouse", "on_hand", "delta", "reference"),
+    "prices": ("article", "price", "reference", "channel", "decimal"),
+}
+MAX_REFERENCE = 60
+
+
+def _inbound(raw: Mapping[Any, Any]) -> dict[str, dict[str, str]]:
+    """`inbound: {stock: {article: CODART, warehouse: CODALM, on_hand: EXIST, reference: DOC}, prices: {article:
+    CODART, price: PVP, reference: DOC, channel: web, decimal: ","}}` — the ERP's own field names per hub field."""
+    out: dict[str, dict[str, str]] = {}
+    for kind, fields in raw.items():
+        if kind not in _INBOUND_FIELDS:
+            raise MappingError(f"inbound.{kind}", "unknown kind (stock, prices)")
+        if not isinstance(fields, dict):
+            raise MappingError(f"inbound.{kind}", "must be a mapping of hub field → ERP field name")
+        names = _codes(fields, f"inbound.{kind}")
+        for name in names:
+            if name not in _INBOUND_FIELDS[kind]:
+                raise MappingError(f"inbound.{kind}.{name}",
+                                   f"unknown field (known: {', '.join(_INBOUND_FIELDS[kind])})")
+        required = ("article", "warehouse", "reference") if kind == "stock" else (
+            "article", "price", "reference", "channel")
+        for name in required:
+            if name not in names:
+                raise MappingError(f"inbound.{kind}.{name}", "is required")
+        if kind == "stock" and ("on_hand" in names) == ("delta" in names):
+            raise MappingError("inbound.stock.on_hand", "give exactly one of on_hand (a count) or delta (a movement)")
+        if names.get("decimal", ".") not in (".", ","):
+            raise MappingError(f"inbound.{kind}.decimal", "must be '.' or ','")
+        out[str(kind)] = names
+    return out
+
+
+class LineRejected(ValueError):
+    """One inbound line that cannot be applied, with the reason reported for its line."""
+
+
+def _field(line: Mapping[str, Any], name: str, hub_field: str) -> Any:
+    value = line.get(name)
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        raise LineRejected(f"{name} ({hub_field}) is missing")
+    return value.strip() if isinstance(value, str) else value
+
+
+def _sku_of(mapping: Mapping[str, Any], article: Any) -> str:
+    """The SKU an ERP article code names: the `articles` table read backwards (SKU → code). A code no SKU has,
+    or one that several SKUs share, cannot be applied."""
+    code = str(article)
+    skus = [sku for sku, known in mapping["articles"].items() if known == code]
+    if not skus:
+        raise LineRejected(f"unknown article code {code!r}")
+    if len(skus) > 1:
+        raise LineRejected(f"article code {code!r} names several SKUs ({', '.join(sorted(skus))})")
+    return skus[0]
+
+
+def _reference(line: Mapping[str, Any], name: str) -> str:
+    reference = str(_field(line, name, "reference"))
+    if len(reference) > MAX_REFERENCE:
+        raise LineRejected(f"{name} (reference) is longer than {MAX_REFERENCE} characters")
+    return reference
+
+
+def _whole(value: Any, name: str, hub_field: str) -> int:
+    if isinstance(value, bool):
+        raise LineRejected(f"{name} ({hub_field}): not a whole number")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise LineRejected(f"{name} ({hub_field}): {value!r} is not a whole number") from None
+    if number != number.to_integral_value() or abs(number) > 10**9:
+        raise LineRejected(f"{name} ({hub_field}): {value!r} is not a whole number")
+    return int(number)
+
+
+def inbound_stock_line(mapping: Mapping[str, Any], line: Mapping[str, Any]) -> dict[str, Any]:
+    """One ERP stock line in the hub's terms: {sku, location, reference, on_hand | delta}. Raises LineRejected."""
+    fields = mapping["inbound"]["stock"]
+    sku = _sku_of(mapping, _field(line, fields["article"], "article"))
+    warehouse = str(_field(line, fields["warehouse"], "warehouse"))
+    location = mapping["warehouses"].get(warehouse)
+    if location is None:
+        raise LineRejected(f"unknown warehouse code {warehouse!r}")
+    out: dict[str, Any] = {"sku": sku, "location": location, "reference": _reference(line, fields["reference"])}
+    if "on_hand" in fields:
+        out["on_hand"] = _whole(_field(line, fields["on_hand"], "on_hand"), fields["on_hand"], "on_hand")
+        if out["on_hand"] < 0:
+            raise LineRejected(f"{fields['on_hand']} (on_hand) cannot be negative")
+    else:
+        out["delta"] = _whole(_field(line, fields["delta"], "delta"), fields["delta"], "delta")
+    return out
+
+
+def inbound_price_line(mapping: Mapping[str, Any], line: Mapping[str, Any]) -> dict[str, Any]:
+    """One ERP price line in the hub's terms: {sku, price (Decimal), reference}. Raises LineRejected."""
+    fields = mapping["inbound"]["prices"]
+    sku = _sku_of(mapping, _field(line, fields["article"], "article"))
+    raw = _field(line, fields["price"], "price")
+    text = str(raw)
+    if fields.get("decimal") == "," and isinstance(raw, str):
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        raise LineRejected(f"{fields['price']} (price): {raw!r} is not an amount") from None
+    if not price.is_finite() or price < 0 or price > Decimal("100000000"):
+        raise LineRejected(f"{fields['price']} (price): {raw!r} is not an amount")
+    return {"sku": sku, "price": price, "reference": _reference(line, fields["reference"])}
+
+
+def inbound_fingerprint(line: Mapping[str, Any]) -> str:
+    """What a line asked for, to tell a re-sent line (unchanged) from another value under the same reference."""
+    if "price" in line:
+        return f"price={line['price'].normalize():f}"
+    return f"on_hand={line['on_hand']}" if "on_hand" in line else f"delta={line['delta']}"
+
+
+MAX_CSV = 20_000_000
+
+
+def csv_lines(text: str) -> list[tuple[int, dict[str, str]]]:
+    """An ERP's CSV export (its own column names; `,` `;` tab or `|`; with or without a BOM) as (the file's line
+    number, line) pairs; blank lines are skipped."""
+    text = text.removeprefix("\ufeff")
+    if len(text) > MAX_CSV:
+        raise ValueError("the file is longer than 20 MB")
+    sample = text[:65536]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    out = []
+    for row in reader:
+        if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            out.append((reader.line_num, dict(row)))
     return out
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from omnihub.core.schemas import Instant, Strict
 
@@ -42,3 +42,31 @@ class ErpDocumentOut(BaseModel):
     payload: dict[str, Any] | None = Field(description="The body sent, in the ERP's codes.")
     created_at: Instant
     sent_at: Instant | None
+
+
+MAX_INBOUND_LINES = 1000
+ErpFieldName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ErpValue = Annotated[str, StringConstraints(max_length=200)] | int | float | None
+ErpLine = Annotated[dict[ErpFieldName, ErpValue], Field(max_length=50)]
+ErpLines = Annotated[list[ErpLine], Field(min_length=1, max_length=MAX_INBOUND_LINES)]
+
+
+class InboundLineOut(BaseModel):
+    line: int = Field(description="1-based position in the list (or the file's data row).")
+    outcome: Literal["applied", "unchanged", "rejected"]
+    reason: str | None = None
+    sku: str | None = None
+    location: str | None = None
+    reference: str | None = Field(default=None, description="The ERP's reference the line carried.")
+
+
+class InboundCounts(BaseModel):
+    applied: int
+    unchanged: int
+    rejected: int
+
+
+class InboundOut(BaseModel):
+    kind: Literal["stock", "prices"]
+    counts: InboundCounts
+    lines: list[InboundLineOut]

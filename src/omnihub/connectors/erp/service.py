@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from omnihub.billing import queries as billing
+from omnihub.commerce import queries as commerce
 from omnihub.connectors.erp import errors, queries, rules
 from omnihub.connectors.erp.models import erp_config, erp_customer_numbers, erp_documents
 from omnihub.core.clock import Clock
@@ -24,7 +25,7 @@ from omnihub.customers import queries as customers
 
 D = erp_documents.c
 PURPOSE = "erp-token"
-EVENTS = ("invoice.issued", "credit_note.issued")
+EVENTS = ("invoice.issued", "credit_note.issued", "order.created")
 
 
 def configure(conn: Connection, clock: Clock, data: dict[str, Any], guard: OutboundGuard, *,
@@ -137,6 +138,43 @@ def record_document(conn: Connection, clock: Clock, mapping: dict[str, Any], eve
     _insert(conn, clock, kind=kind, source=document["number"], facts=facts, payload=payload, reason=reason, on=on)
 
 
+def record_shop_order(conn: Connection, clock: Clock, mapping: dict[str, Any], order: dict[str, Any]) -> None:
+    """An order a shop (Shopify, WooCommerce) sold and invoices itself: the hub issues no invoice for it, but the
+    ERP still gets the sale — a contact upsert and an invoice numbered with the hub's order number, dated the
+    day it was sold, paid by the shop (`payment_methods` keyed by the shop system, e.g. `shopify`)."""
+    external = order.get("external") or {}
+    if order.get("status") == "cancelled":
+        return
+    customer_id = order.get("customer_id")
+    if customer_id is not None:
+        customer_id = customers.resolve_id(conn, customer_id) or customer_id
+    number = _customer_number(conn, mapping, customer_id)
+    issued_on = str(order["created_at"])[:10]
+    on = date.fromisoformat(issued_on)
+    if customer_id is not None:
+        contact = {**customers.contacts(conn, customer_id),
+                   "name": customers.names_of(conn, [customer_id]).get(customer_id)}
+        contact_facts = {"customer": number, "name": contact.get("name"), "email": contact.get("email"),
+                         "phone": contact.get("sms")}
+        _insert(conn, clock, kind="contact", source=order["number"], facts=contact_facts,
+                payload=rules.contact_document(number, contact_facts), reason=None, on=on)
+    rates = {r["line_no"]: r["tax_rate"] for r in commerce.order_line_rows(conn, order["id"])}  # not in the event
+    lines = [{"sku": line["sku"], "name": line.get("name"), "quantity": line["quantity"],
+              "unit_price": line.get("unit_price"), "tax_rate": str(rates.get(line["line_no"], 0)),
+              "total": line["total"]} for line in order["lines"]]
+    totals = {k: order["totals"][k] for k in ("subtotal", "discount", "shipping", "shipping_tax", "tax", "total")
+              if k in order["totals"]}
+    facts = {"kind": "invoice", "number": order["number"], "issued_on": issued_on,
+             "currency": order["totals"]["currency"], "customer": number,
+             "payment_method": external.get("system"), "invoice_number": None,
+             "order_id": order["id"], "lines": lines, "totals": totals}
+    try:
+        payload, reason = rules.erp_document(mapping, facts), None
+    except rules.Held as exc:
+        payload, reason = None, str(exc)
+    _insert(conn, clock, kind="invoice", source=order["number"], facts=facts, payload=payload, reason=reason, on=on)
+
+
 class ErpRecorder:
     """The dispatcher's handler: billing documents become ERP documents (nothing when no ERP is configured)."""
 
@@ -153,4 +191,8 @@ class ErpRecorder:
         if mapping is None:
             return
         for event in wanted:
+            if event.type == "order.created":
+                if event.data.get("external"):  # a hub order reaches the ERP when billing invoices it
+                    record_shop_order(conn, self.clock, mapping, event.data)
+                continue
             record_document(conn, self.clock, mapping, event.type, event.data)

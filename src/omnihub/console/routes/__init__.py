@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
         counter,
         customers,
         dashboard,
+        imports,
         inbox,
         inventory,
         kb,
@@ -32,7 +33,7 @@ def install(app: FastAPI) -> None:
 
     router = APIRouter(include_in_schema=False)
     for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, automations, webhooks, inbox,
-                   reply_templates, kb, connectors, segments, audiences):
+                   reply_templates, kb, connectors, segments, audiences, imports):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")

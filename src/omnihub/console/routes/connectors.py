@@ -1,4 +1,5 @@
-"""Connectors: each shop connection's health (last success, last error, push lag), the orders sold there beyond
+"""Connectors: each shop connection's health (last success, last error, push lag), the ERP's (last document
+delivered, last error, lag of what waits, documents per status), the orders sold there beyond
 the hub's stock, and the dead letters with their payload, reason and replay."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from omnihub.commerce import queries as commerce_queries
+from omnihub.connectors.erp import queries as erp_queries
 from omnihub.connectors.hub import queries as hub_queries
 from omnihub.connectors.hub import service as hub_service
 from omnihub.console.web import ConsoleRoute, Viewer, page, posted, problem_of, redirect, render
@@ -24,7 +26,8 @@ def connector_list(request: Request, viewer: Viewer = Depends(page("connectors")
     with state.db.read() as conn:
         connections = hub_queries.connections(conn, state.clock)
         oversold = commerce_queries.oversold_orders(conn, limit=20)
-    return render(request, "connectors/list.html", {"connections": connections, "oversold": oversold})
+        erp = erp_queries.health(conn, state.clock.now())
+    return render(request, "connectors/list.html", {"connections": connections, "oversold": oversold, "erp": erp})
 
 
 @router.get("/connectors/dead-letters")
