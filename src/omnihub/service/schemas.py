@@ -84,6 +84,11 @@ class SlaOut(BaseModel):
     first_response_seconds: int | None = Field(description="From opening to the first reply (recorded when met).")
     resolution_seconds: int | None = Field(description="From the current cycle's start (opening or reopening) to "
                                                        "resolution, while resolved.")
+    next_response_due_at: datetime | None = Field(None, description=(
+        "While a customer message after a person's reply awaits an answer: when it is due."))
+    next_response_breached_at: datetime | None = None
+    paused: bool = Field(False, description="Pending (waiting on the customer): the SLA clock is stopped.")
+    paused_seconds: int = Field(0, description="Time spent pending (clock stopped) before the current pause.")
 
 
 class ConversationOut(BaseModel):
