@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from omnihub.core.schemas import Code, Strict
 
 Channel = Literal["instagram", "facebook", "whatsapp", "webchat", "email", "sms", "phone"]
-ReplyChannel = Literal["email", "whatsapp", "instagram", "sms"]
+ReplyChannel = Literal["email", "whatsapp", "instagram", "facebook", "sms"]
 Status = Literal["open", "pending", "snoozed", "resolved"]
 
 
@@ -188,6 +188,8 @@ class MetaConnectionIn(Strict):
     access_token: str = Field(min_length=1, max_length=4000)
     phone_number_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
     page_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
+    kind: Literal["whatsapp", "instagram", "facebook"] | None = Field(default=None, description=(
+        "With page_id: `instagram` (the default) or `facebook` (Messenger: the Facebook Page's id)."))
     api_base: str | None = Field(default=None, max_length=300)
 
 
