@@ -71,7 +71,7 @@ def configure_meta(conn: Connection, clock: Clock, secret_key: str, channel: str
         raise errors.connector_invalid("phone_number_id", "Give phone_number_id (WhatsApp) or page_id (Instagram), "
                                        "exactly one.")
     kind, account = ("whatsapp", phone) if phone else (data.get("kind") or "instagram", page)
-    if (kind == "whatsapp") != bool(phone):
+    if data.get("kind") not in (None, kind) or (kind == "whatsapp") != bool(phone):
         raise errors.connector_invalid("kind", "kind whatsapp goes with phone_number_id; instagram and facebook "
                                        "(Messenger) with page_id.")
     other = conn.execute(sa.select(MC.channel).where(MC.account_id == account, MC.channel != channel)).scalar()
