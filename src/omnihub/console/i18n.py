@@ -13,7 +13,7 @@ from babel.dates import format_date, format_datetime, get_timezone
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
-from omnihub.console.rules import LOCALES
+from omnihub.console.rules import LOCALES, compact_duration
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DEFAULT = "en"
@@ -68,6 +68,10 @@ class Formatter:
         if value is None or value == "":
             return ""
         return format_percent(Decimal(str(value)), "#,##0.#%", locale=self.locale)
+
+    def duration(self, seconds: Any) -> str:
+        """Seconds as a compact duration ("3 h 05 min"); the units read the same in Spanish and English."""
+        return compact_duration(None if seconds is None else float(seconds))
 
     def datetime(self, value: datetime | str | None, fmt: str = "medium") -> str:
         if value is None or value == "":

@@ -215,3 +215,19 @@ SEGMENT_FACTS = (
 SEGMENT_OPERATORS = ((">=", "≥"), (">", ">"), ("==", "="), ("!=", "≠"), ("<=", "≤"), ("<", "<"),
                      ("contains", N_("includes")), ("not_contains", N_("does not include")),
                      ("in", N_("is one of")), ("exists", N_("is known")), ("not_exists", N_("is unknown")))
+
+
+def compact_duration(seconds: float | None) -> str:
+    """A service time as people read it on a dashboard: "45 s", "12 min", "3 h 05 min", "2 d 4 h" ("—": none)."""
+    if seconds is None:
+        return "—"
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes = round(total / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    hours = round(minutes / 60)
+    return f"{hours // 24} d {hours % 24} h"

@@ -177,9 +177,11 @@ def environment(locale: str) -> Environment:
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200,
-           viewer: Viewer | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+           viewer: Viewer | None = None, headers: dict[str, str] | None = None,
+           locale: str | None = None) -> HTMLResponse:
+    """`locale` forces a language (a public page's `?lang=`); else the viewer's, else the browser's."""
     viewer = viewer if viewer is not None else getattr(request.state, "viewer", None)
-    locale = viewer.locale if viewer else i18n.negotiate(request.headers.get("accept-language"))
+    locale = locale or (viewer.locale if viewer else i18n.negotiate(request.headers.get("accept-language")))
     settings = request.app.state.settings
     body = environment(locale).get_template(template).render(
         request=request, viewer=viewer, locale=locale, fmt=i18n.Formatter(locale, settings.console_timezone),

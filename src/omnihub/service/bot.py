@@ -26,17 +26,17 @@ from omnihub.core.events import Event, emit
 from omnihub.customers import queries as customers_queries
 from omnihub.customers import rules as customers_rules
 from omnihub.inventory import queries as inventory_queries
-from omnihub.service import bot_rules, replies, rules
+from omnihub.service import bot_rules, replies, routing, rules, sla
 from omnihub.service.knowledge_queries import current_index, open_handoff
 from omnihub.service.models import bot_handoffs, conversation_messages, conversations
 from omnihub.service.service import current
 
 log = logging.getLogger("omnihub.service.bot")
-BOT = "bot"
+BOT = replies.BOT
 C = conversations.c
 M = conversation_messages.c
 H = bot_handoffs.c
-ANSWERS_ON = ("instagram", "facebook", "whatsapp", "webchat", "email", "sms")  # not `phone`: a logged call
+ANSWERS_ON = routing.BOT_CHANNELS  # not `phone`: a logged call
 MAX_QUESTION = 2000  # characters of a message the bot reads
 
 
@@ -105,6 +105,8 @@ def hand_off(conn: Connection, clock: Clock, conv: Any, message_id: str, reason:
                                              reason=reason, detail=detail or {}, at=now, open_for=conv.id))
     conn.execute(conversations.update().where(C.id == conv.id, C.status.in_(("open", "pending")))
                  .values(status="open", updated_at=now))
+    sla.refresh(conn, conv.id, now)  # back in the queue: a paused clock runs again
+    routing.on_handoff(conn, clock, conv.id)
     emit(conn, clock, "conversation.handed_off", {"conversation_id": conv.id, "message_id": message_id,
                                                   "reason": reason})
 

@@ -1,5 +1,5 @@
 """The providers' own formats in and out of the hub's shape: Meta connections (configuration with sealed
-secrets, the verification handshake, signed WhatsApp/Instagram webhooks, delivery statuses) and raw e-mail."""
+secrets, the verification handshake, signed WhatsApp/Instagram/Messenger webhooks, delivery statuses) and raw e-mail."""
 
 from __future__ import annotations
 
@@ -56,20 +56,24 @@ def connection_out(row: Any) -> dict[str, Any]:
     """A connection as the API shows it: which secrets are set, never their values."""
     return {"channel": row.channel, "kind": row.kind,
             "phone_number_id": row.account_id if row.kind == "whatsapp" else None,
-            "page_id": row.account_id if row.kind == "instagram" else None,
+            "page_id": row.account_id if row.kind in ("instagram", "facebook") else None,
             "api_base": row.api_base, "secrets_set": list(SEALED),
             "created_at": as_utc(row.created_at), "updated_at": as_utc(row.updated_at)}
 
 
 def configure_meta(conn: Connection, clock: Clock, secret_key: str, channel: str, data: dict[str, Any],
                    guard: OutboundGuard) -> tuple[dict[str, Any], bool]:
-    """Create or replace the channel's connection. `phone_number_id` makes it WhatsApp, `page_id` Instagram."""
+    """Create or replace the channel's connection. `phone_number_id` makes it WhatsApp, `page_id` Instagram — or
+    Messenger with `kind: facebook` (a Facebook Page)."""
     catalog_queries.get_channel(conn, channel, field="channel")
     phone, page = data.get("phone_number_id"), data.get("page_id")
     if bool(phone) == bool(page):
         raise errors.connector_invalid("phone_number_id", "Give phone_number_id (WhatsApp) or page_id (Instagram), "
                                        "exactly one.")
-    kind, account = ("whatsapp", phone) if phone else ("instagram", page)
+    kind, account = ("whatsapp", phone) if phone else (data.get("kind") or "instagram", page)
+    if data.get("kind") not in (None, kind) or (kind == "whatsapp") != bool(phone):
+        raise errors.connector_invalid("kind", "kind whatsapp goes with phone_number_id; instagram and facebook "
+                                       "(Messenger) with page_id.")
     other = conn.execute(sa.select(MC.channel).where(MC.account_id == account, MC.channel != channel)).scalar()
     if other is not None:
         raise errors.account_taken(account, other)
@@ -141,11 +145,12 @@ def authenticate_webhook(conn: Connection, secret_key: str, body: bytes, signatu
 
 def meta_inbound(message: rules.MetaMessage, connection: dict[str, str]) -> Inbound:
     """A WhatsApp sender is their phone number (it joins the profile that gave it at a till or a checkout); an
-    Instagram sender is the account-scoped id Meta gives them (kept as an external id of system `instagram`)."""
+    Instagram or Messenger sender is the account-scoped id Meta gives them (kept as an external id of system
+    `instagram` / `facebook`). WhatsApp media are described by the Graph API later, in `media.describe`."""
     if message.kind == "whatsapp":
         identity: Any = {"kind": "phone", "value": "+" + rules.whatsapp_to(message.sender)}
     else:
-        identity = {"kind": "external", "value": message.sender, "system": "instagram"}
+        identity = {"kind": "external", "value": message.sender, "system": message.kind}
     return Inbound(channel=message.kind, identity=identity, text=message.text, attachments=message.attachments,
                    external_id=message.external_id, thread_refs=[message.reply_to] if message.reply_to else [],
                    at=message.at, name=(message.name or "")[:200] or None, address=message.sender,

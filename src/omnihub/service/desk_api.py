@@ -11,7 +11,7 @@ from omnihub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from omnihub.core.schemas import Page
 from omnihub.core.security import Role
 from omnihub.deps import Context, requires
-from omnihub.service import csat, desk_queries, errors, service, sla, tags, teams
+from omnihub.service import csat, desk_queries, errors, routing, service, sla, tags, teams
 from omnihub.service.desk_schemas import (
     AgentOut,
     AgentsOut,
@@ -21,6 +21,9 @@ from omnihub.service.desk_schemas import (
     PolicyIn,
     PolicyOut,
     Priority,
+    RoutingRuleIn,
+    RoutingRuleOut,
+    RoutingRulesOut,
     SurveyOut,
     TagsIn,
     TagsOut,
@@ -49,7 +52,8 @@ def list_policies(ctx: Context = Depends(requires(*AGENTS))) -> dict[str, Any]:
 def put_policy(body: PolicyIn, response: Response, priority: Priority,
                ctx: Context = Depends(requires())) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        created = sla.put_policy(conn, ctx.clock, priority, body.first_response_minutes, body.resolution_minutes)
+        created = sla.put_policy(conn, ctx.clock, priority, body.first_response_minutes, body.resolution_minutes,
+                                 body.next_response_minutes)
         response.status_code = 201 if created else 200
         return next(p for p in desk_queries.policies(conn) if p["priority"] == priority)
 
@@ -103,6 +107,44 @@ def add_member(response: Response, code: str = TeamCode, agent: str = AgentId,
 def remove_member(code: str = TeamCode, agent: str = AgentId, ctx: Context = Depends(requires())) -> Response:
     with ctx.db.transaction() as conn:
         teams.remove_member(conn, code, agent)
+    return Response(status_code=204)
+
+
+# ---- routing rules (service/routing.py) -----------------------------------------------------------------------
+
+RuleId = Path(max_length=40)
+
+
+def _rule(conn: Any, rule_id: str) -> dict[str, Any]:
+    found = next((r for r in routing.list_rules(conn) if r["id"] == rule_id), None)
+    if found is None:
+        raise errors.routing_rule_not_found(rule_id)
+    return found
+
+
+@router.get("/routing-rules", response_model=RoutingRulesOut)
+def list_routing_rules(ctx: Context = Depends(requires(*AGENTS))) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        return {"items": routing.list_rules(conn)}
+
+
+@router.post("/routing-rules", status_code=201, response_model=RoutingRuleOut)
+def create_routing_rule(body: RoutingRuleIn, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return _rule(conn, routing.create_rule(conn, ctx.clock, body.model_dump()))
+
+
+@router.put("/routing-rules/{rule_id}", response_model=RoutingRuleOut)
+def put_routing_rule(body: RoutingRuleIn, rule_id: str = RuleId, ctx: Context = Depends(requires())) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        routing.replace_rule(conn, ctx.clock, rule_id, body.model_dump())
+        return _rule(conn, rule_id)
+
+
+@router.delete("/routing-rules/{rule_id}", status_code=204)
+def delete_routing_rule(rule_id: str = RuleId, ctx: Context = Depends(requires())) -> Response:
+    with ctx.db.transaction() as conn:
+        routing.delete_rule(conn, ctx.clock, rule_id)
     return Response(status_code=204)
 
 

@@ -39,9 +39,10 @@ def policies(conn: Connection) -> list[dict[str, Any]]:
     out = []
     for priority in sla_rules.PRIORITIES:
         row = stored.get(priority)
-        first, resolution = ((row.first_response_minutes, row.resolution_minutes) if row
-                             else sla_rules.DEFAULT_POLICIES[priority])
-        out.append({"priority": priority, "first_response_minutes": first, "resolution_minutes": resolution,
+        policy = sla_rules.policy_for(priority, {priority: sla_rules.Policy(
+            row.first_response_minutes, row.resolution_minutes, row.next_response_minutes)} if row else {})
+        out.append({"priority": priority, "first_response_minutes": policy.first_response_minutes,
+                    "resolution_minutes": policy.resolution_minutes, "next_response_minutes": policy.next_minutes,
                     "default": row is None, "updated_at": _ts(row.updated_at) if row else None})
     return out
 
@@ -51,7 +52,10 @@ def sla_of(row: Any) -> dict[str, Any]:
     return {"first_response_due_at": _ts(row.first_response_due_at), "resolution_due_at": _ts(row.resolution_due_at),
             "first_response_breached_at": _ts(row.first_response_breached_at),
             "resolution_breached_at": _ts(row.resolution_breached_at),
-            "first_response_seconds": row.first_response_seconds, "resolution_seconds": row.resolution_seconds}
+            "first_response_seconds": row.first_response_seconds, "resolution_seconds": row.resolution_seconds,
+            "next_response_due_at": _ts(row.next_response_due_at) if row.next_response_started_at else None,
+            "next_response_breached_at": _ts(row.next_response_breached_at),
+            "paused": row.paused_at is not None, "paused_seconds": row.paused_seconds or 0}
 
 
 def tags_of(conn: Connection, conversation_ids: Sequence[str]) -> dict[str, list[str]]:

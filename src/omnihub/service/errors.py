@@ -171,3 +171,11 @@ def survey_answered() -> Conflict:
 
 def sms_too_long(limit: int) -> ValidationFailed:
     return ValidationFailed("sms_too_long", f"An SMS reply is at most {limit} characters.", field="text", limit=limit)
+
+
+def invalid_routing_rule(field: str, detail: str) -> ValidationFailed:
+    return ValidationFailed("invalid_routing_rule", detail, field=field)
+
+
+def routing_rule_not_found(rule_id: str) -> NotFound:
+    return NotFound("routing_rule_not_found", f"No routing rule '{rule_id}'.", field="id", rule_id=rule_id)

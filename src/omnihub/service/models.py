@@ -40,6 +40,14 @@ conversations = sa.Table(
     sa.Column("first_response_seconds", sa.Integer, nullable=True),
     sa.Column("resolution_seconds", sa.Integer, nullable=True),
     sa.Column("sla_check_at", Timestamp, nullable=True, index=True),  # the next unmet, unbreached due time
+    # Next response and the paused clock (migration 0032_service_routing; service/sla_rules.py).
+    sa.Column("next_response_started_at", Timestamp, nullable=True),  # a customer message awaiting an agent
+    sa.Column("next_response_due_at", Timestamp, nullable=True),
+    sa.Column("next_response_breached_at", Timestamp, nullable=True),
+    sa.Column("paused_at", Timestamp, nullable=True),  # pending (waiting on the customer) since
+    sa.Column("paused_seconds", sa.Integer, nullable=True),  # paused in all, since the conversation opened
+    sa.Column("resolution_paused_base", sa.Integer, nullable=True),  # paused_seconds when the cycle started
+    sa.Column("next_response_paused_base", sa.Integer, nullable=True),  # … when the awaited message came
     sa.Index("ix_conversations_last_message", "last_message_at", "id"),
 )
 
@@ -110,6 +118,22 @@ sla_policies = sa.Table(  # per priority; a priority without a row uses sla_rule
     sa.Column("first_response_minutes", sa.Integer, nullable=False),
     sa.Column("resolution_minutes", sa.Integer, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("next_response_minutes", sa.Integer, nullable=True),  # None: the priority's default (0032)
+)
+
+service_routing_rules = sa.Table(  # first match (by position) routes a conversation to a team (service/routing.py)
+    "service_routing_rules",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=True),  # each condition: None matches anything
+    sa.Column("reason", sa.String(40), nullable=True),  # a priority rule (late_order, complaint, …)
+    sa.Column("tag", sa.String(64), nullable=True),
+    sa.Column("language", sa.String(8), nullable=True),  # es, en
+    sa.Column("team", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_service_routing_rules_position", "position", "id"),
 )
 
 service_teams = sa.Table(

@@ -1,5 +1,5 @@
 """Sending replies (a worker job): claim due replies, send each through its provider — SMTP for e-mail, the Graph
-API for WhatsApp and Instagram, the SMS provider (messaging.sms, Twilio's format) for SMS — and record the
+API for WhatsApp, Instagram and Messenger, the SMS provider (messaging.sms, Twilio's format) for SMS — and record the
 outcome. A provider failure is retried with backoff; a refusal that no retry can fix (a 4xx from Meta or the SMS
 provider, a 5xx SMTP reply) fails the reply at once, visibly."""
 
@@ -83,6 +83,9 @@ def graph_request(kind: str, account_id: str, row: Any) -> tuple[str, dict[str, 
     payload = row.payload or {}
     if kind == "instagram":
         return f"/{account_id}/messages", {"recipient": {"id": payload["to"]}, "message": {"text": row.text}}
+    if kind == "facebook":  # Messenger's Send API: an answer to the person's message (inside the 24-hour window)
+        return f"/{account_id}/messages", {"recipient": {"id": payload["to"]}, "messaging_type": "RESPONSE",
+                                           "message": {"text": row.text}}
     body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
                             "to": rules.whatsapp_to(payload["to"])}
     template = payload.get("whatsapp_template")

@@ -94,15 +94,18 @@ def list_conversations(conn: Connection, *, limit: int, cursor: str | None, cust
 def _breaching(which: str, now: datetime, soon_minutes: int) -> Any:
     """Live conversations past (`breached`) or near (`soon`) a due time they have not met."""
     first_unmet = C.first_response_at.is_(None)
-    live = C.status.in_(rules.LIVE)
-    breached = sa.or_(sa.and_(first_unmet, C.first_response_due_at <= now), C.resolution_due_at <= now)
+    awaited = C.next_response_started_at.is_not(None)
+    live = sa.and_(C.status.in_(rules.LIVE), C.paused_at.is_(None))  # pending: the clock is stopped
+    breached = sa.or_(sa.and_(first_unmet, C.first_response_due_at <= now), C.resolution_due_at <= now,
+                      sa.and_(awaited, C.next_response_due_at <= now))
     if which == "breached":
         return sa.and_(live, breached)
     # `sla_check_at` is the earliest due time still unmet and not flagged: in the future, nothing is breached
     # unflagged; with no flag either, the conversation is not breached and its next target is that time (indexed).
     horizon = now + timedelta(minutes=soon_minutes)
     return sa.and_(live, C.sla_check_at > now, C.sla_check_at <= horizon, C.first_response_breached_at.is_(None),
-                   C.resolution_breached_at.is_(None))
+                   C.resolution_breached_at.is_(None),
+                   sa.or_(~awaited, C.next_response_breached_at.is_(None)))
 
 
 def message_out(row: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from omnihub.service.service import writable
 C = conversations.c
 M = conversation_messages.c
 T = reply_templates.c
+BOT = "bot"  # the author of the bot's answers (service/bot.py)
 
 
 @dataclass(frozen=True)
@@ -217,10 +218,14 @@ def reply(conn: Connection, clock: Clock, conversation_id: str, *, text: str | N
         email_message_id=f"{message_id}@{domain}" if chosen == "email" else None, status="queued", attempts=0,
         next_attempt_at=now, template=template, payload=payload, at=now, updated_at=now))
     if not automatic:
+        # Only a person's reply is a response for the SLA: the bot's answer waits on the customer (pending) but
+        # leaves the first response, and any next response owed, to the agents.
+        human = actor != BOT
         conn.execute(conversations.update().where(C.id == conv.id).values(
             status="pending" if conv.status == "open" else conv.status,
-            first_response_at=conv.first_response_at or now, last_message_at=now, updated_at=now))
-        sla.refresh(conn, conv.id, now)
+            first_response_at=conv.first_response_at or (now if human else None), last_message_at=now,
+            updated_at=now))
+        sla.refresh(conn, conv.id, now, answered=human)
     emit(conn, clock, "message.queued", {"message_id": message_id, "conversation_id": conv.id,
                                          "customer_id": conv.customer_id, "channel": chosen, "template": template})
     return {"id": message_id, "conversation_id": conv.id, "channel": chosen, "status": "queued", "text": body,

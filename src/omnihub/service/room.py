@@ -33,8 +33,13 @@ def _wake_snoozed(conn: Connection, clock: Clock, _settings: Settings) -> int:
 
 def _handlers(clock: Clock, settings: Settings) -> list[Any]:
     from omnihub.service.bot import BotHandler
+    from omnihub.service.media import MediaHandler
+    from omnihub.service.routing import RoutingHandler
 
-    return [BotHandler(clock, settings)]  # the bot, first line on customers' messages
+    # Routing first: a conversation that opens is in its team's queue before the bot's turn (the bot speaks only
+    # while nobody has it, so routing picks the agent at the handoff then).
+    # Media descriptions (WhatsApp media ids → Graph metadata) are their own step.
+    return [RoutingHandler(clock, settings), BotHandler(clock, settings), MediaHandler(clock, settings)]
 
 
 def _check_sla(conn: Connection, clock: Clock, _settings: Settings) -> int:

@@ -19,7 +19,7 @@ LIVE = ("open", "pending", "snoozed")
 MAX_SMS_CHARS = 1600  # one SMS body at most (Twilio's limit; messaging.sms.MAX_SMS_CHARS)
 WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer-service window: free-form replies only inside it
 # Channels a reply can go out on, and the identity that reaches the person there when they never wrote from it.
-SENDABLE = ("email", "whatsapp", "instagram", "sms")
+SENDABLE = ("email", "whatsapp", "instagram", "facebook", "sms")
 
 
 # ---- which conversation ---------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def message_ids(header: str | None) -> list[str]:
 
 @dataclass
 class MetaMessage:
-    kind: str  # whatsapp, instagram
+    kind: str  # whatsapp, instagram, facebook (Messenger): the hub channel
     account_id: str
     external_id: str
     sender: str
@@ -240,13 +240,17 @@ def _whatsapp(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessa
     return messages, statuses
 
 
-def _instagram(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessage], list[MetaStatus]]:
+def _messaging(kind: str, payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessage], list[MetaStatus]]:
+    """Instagram Messaging and Messenger share Meta's `entry[].messaging[]` events: `message` (text, attachments
+    `{type, payload: {url}}`, `reply_to`), `postback` (a button tapped: its title is what the person said),
+    `read` by message id (Instagram) and `delivery.mids`. Echoes of our own sends and deletions are skipped."""
     messages: list[MetaMessage] = []
     statuses: list[MetaStatus] = []
     for entry in _list(payload.get("entry")):
         account = str(entry.get("id") or "")
         for event in _list(entry.get("messaging")):
             sender = str(_dict(event.get("sender")).get("id") or "")
+            at = _epoch(event.get("timestamp"), millis=True) or now
             message = event.get("message")
             if isinstance(message, dict) and _id(message.get("mid")) and _id(sender) and not message.get("is_echo"):
                 if message.get("is_deleted"):
@@ -256,17 +260,31 @@ def _instagram(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMess
                                                                and isinstance(a["payload"].get("url"), str) else {})}
                                for a in _list(message.get("attachments"))]
                 messages.append(MetaMessage(
-                    "instagram", account, str(message["mid"]), sender,
-                    _epoch(event.get("timestamp"), millis=True) or now, _text(message.get("text")), attachments,
+                    kind, account, str(message["mid"]), sender, at, _text(message.get("text")), attachments,
                     reply_to=_id(_dict(message.get("reply_to")).get("mid"))))
+            postback = event.get("postback")
+            if isinstance(postback, dict) and _id(postback.get("mid")) and _id(sender):
+                text = _text(postback.get("title")) or _text(postback.get("payload"))
+                if text:
+                    messages.append(MetaMessage(kind, account, str(postback["mid"]), sender, at, text))
             read = event.get("read")
             if isinstance(read, dict) and _id(read.get("mid")):
-                statuses.append(MetaStatus("instagram", account, str(read["mid"]), "read"))
+                statuses.append(MetaStatus(kind, account, str(read["mid"]), "read"))
             delivery = event.get("delivery")
             if isinstance(delivery, dict):
                 mids = delivery.get("mids") if isinstance(delivery.get("mids"), list) else []
-                statuses += [MetaStatus("instagram", account, mid, "delivered") for mid in mids if _id(mid)]
+                statuses += [MetaStatus(kind, account, mid, "delivered") for mid in mids if _id(mid)]
     return messages, statuses
+
+
+def _instagram(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessage], list[MetaStatus]]:
+    return _messaging("instagram", payload, now)
+
+
+def _messenger(payload: Mapping[str, Any], now: datetime) -> tuple[list[MetaMessage], list[MetaStatus]]:
+    """Facebook Messenger (`object: page`): `entry[].id` is the Page, senders are page-scoped ids (PSIDs).
+    Messenger's read receipts name a time (`read.watermark`), not a message: they are not applied."""
+    return _messaging("facebook", payload, now)
 
 
 def _id(value: Any) -> str | None:
@@ -292,17 +310,19 @@ def parse_meta(payload: Any, now: datetime) -> tuple[str, list[MetaMessage], lis
         return "whatsapp", *_whatsapp(payload, now)
     if payload.get("object") == "instagram":
         return "instagram", *_instagram(payload, now)
+    if payload.get("object") == "page":
+        return "facebook", *_messenger(payload, now)
     return "", [], []
 
 
 def meta_accounts(payload: Any) -> set[str]:
-    """The account ids (phone number ids, Instagram account ids) a payload speaks for: they pick the connection
-    whose app secret must have signed it."""
+    """The account ids (phone number ids, Instagram account ids, Facebook Page ids) a payload speaks for: they
+    pick the connection whose app secret must have signed it."""
     if not isinstance(payload, dict):
         return set()
     found: set[str] = set()
     for entry in _list(payload.get("entry")):
-        if payload.get("object") == "instagram" and entry.get("id"):
+        if payload.get("object") in ("instagram", "page") and entry.get("id"):
             found.add(str(entry["id"]))
         for change in _list(entry.get("changes")):
             phone_id = _dict(_dict(change.get("value")).get("metadata")).get("phone_number_id")

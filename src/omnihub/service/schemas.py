@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from omnihub.core.schemas import Code, Strict
 
 Channel = Literal["instagram", "facebook", "whatsapp", "webchat", "email", "sms", "phone"]
-ReplyChannel = Literal["email", "whatsapp", "instagram", "sms"]
+ReplyChannel = Literal["email", "whatsapp", "instagram", "facebook", "sms"]
 Status = Literal["open", "pending", "snoozed", "resolved"]
 
 
@@ -84,6 +84,11 @@ class SlaOut(BaseModel):
     first_response_seconds: int | None = Field(description="From opening to the first reply (recorded when met).")
     resolution_seconds: int | None = Field(description="From the current cycle's start (opening or reopening) to "
                                                        "resolution, while resolved.")
+    next_response_due_at: datetime | None = Field(None, description=(
+        "While a customer message after a person's reply awaits an answer: when it is due."))
+    next_response_breached_at: datetime | None = None
+    paused: bool = Field(False, description="Pending (waiting on the customer): the SLA clock is stopped.")
+    paused_seconds: int = Field(0, description="Time spent pending (clock stopped) before the current pause.")
 
 
 class ConversationOut(BaseModel):
@@ -183,6 +188,8 @@ class MetaConnectionIn(Strict):
     access_token: str = Field(min_length=1, max_length=4000)
     phone_number_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
     page_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
+    kind: Literal["whatsapp", "instagram", "facebook"] | None = Field(default=None, description=(
+        "With page_id: `instagram` (the default) or `facebook` (Messenger: the Facebook Page's id)."))
     api_base: str | None = Field(default=None, max_length=300)
 
 

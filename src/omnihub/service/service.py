@@ -194,9 +194,12 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
         status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
         priority=priority, priority_reasons=reasons,
         last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
-    # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed).
-    if placement.action != "join" or priority != conv.priority or conv.sla_started_at is None:
-        sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen")
+    # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed): a new cycle, a new
+    # priority, the clock starting again (it was pending), a wait for an answer starting (a person had replied).
+    awaits = conv.first_response_at is not None and conv.next_response_started_at is None
+    if (placement.action != "join" or priority != conv.priority or conv.sla_started_at is None
+            or status != conv.status or awaits):
+        sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen", awaiting=at)
     if priority != conv.priority or reasons != list(conv.priority_reasons or []):
         events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
                                                     "rules": sorted({r["rule"] for r in reasons})}))
@@ -232,6 +235,8 @@ def snooze(conn: Connection, clock: Clock, conversation_id: str, until: datetime
         raise errors.invalid_snooze(problem)
     conn.execute(conversations.update().where(C.id == conv.id).values(
         status="snoozed", snoozed_until=until, updated_at=clock.now()))
+    if conv.status != "snoozed":  # a pending one's clock runs again while snoozed
+        sla.refresh(conn, conv.id, clock.now())
     emit(conn, clock, "conversation.snoozed", {"conversation_id": conv.id, "until": as_utc(until).isoformat(),
                                                "by": actor})
 

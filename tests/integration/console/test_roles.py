@@ -22,6 +22,7 @@ ANY = "any"
 # ANY logged-in person, or PUBLIC.
 TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC,
+    ("GET", "/csat/{token}"): PUBLIC, ("POST", "/csat/{token}"): PUBLIC,  # the survey's token is the credential
     ("GET", "/"): ANY,
     ("POST", "/logout"): "profile",
     ("GET", "/profile"): "profile", ("POST", "/profile/password"): "profile",

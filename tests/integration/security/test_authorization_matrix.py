@@ -501,6 +501,9 @@ class World:
             self.put(f"/teams/{code}/members/{member}", status=201)
         return code
 
+    def routing_rule(self) -> str:
+        return str(self.post("/routing-rules", {"channel": "email", "team": self.team()})["id"])
+
     def survey(self) -> str:
         """A satisfaction survey of a resolved conversation (its token is the answer link's credential)."""
         from omnihub.service import csat, replies
@@ -1036,6 +1039,12 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/sla-policies": row(lambda w: Call(f"{V1}/sla-policies"), allow(ADMIN, AGENT)),
     "PUT /api/v1/sla-policies/{priority}": row(lambda w: Call(f"{V1}/sla-policies/high", {
         "first_response_minutes": 60, "resolution_minutes": 480}), allow(ADMIN)),
+    "GET /api/v1/routing-rules": row(lambda w: Call(f"{V1}/routing-rules"), allow(ADMIN, AGENT)),
+    "POST /api/v1/routing-rules": row(lambda w: Call(f"{V1}/routing-rules", {"team": w.team()}), allow(ADMIN)),
+    "PUT /api/v1/routing-rules/{rule_id}": row(lambda w: Call(f"{V1}/routing-rules/{w.routing_rule()}", {
+        "channel": "sms", "team": w.team()}), allow(ADMIN)),
+    "DELETE /api/v1/routing-rules/{rule_id}": row(lambda w: Call(f"{V1}/routing-rules/{w.routing_rule()}"),
+                                                  allow(ADMIN)),
     "GET /api/v1/teams": row(lambda w: Call(f"{V1}/teams"), allow(ADMIN, AGENT)),
     "POST /api/v1/teams": row(lambda w: Call(f"{V1}/teams", {"code": _unique("t"), "name": "T"}), allow(ADMIN)),
     "GET /api/v1/teams/{code}": row(lambda w: Call(f"{V1}/teams/{w.team()}"), allow(ADMIN, AGENT)),

@@ -114,7 +114,8 @@ def test_instagram_payloads_skip_echoes_and_read_receipts_become_statuses() -> N
     assert kind == "instagram" and rules.meta_accounts(payload) == {"IG1"}
     assert [(m.external_id, m.sender, m.text, m.reply_to, m.at) for m in messages] == [("m1", "U1", "hola", "m0", NOW)]
     assert statuses == [rules.MetaStatus("instagram", "IG1", "m9", "read")]
-    assert rules.parse_meta({"object": "page"}, NOW) == ("", [], [])
+    assert rules.parse_meta({"object": "user"}, NOW) == ("", [], [])
+    assert rules.parse_meta({"object": "page"}, NOW) == ("facebook", [], [])
     assert rules.parse_meta([1, 2], NOW) == ("", [], [])
     assert rules.parse_meta({"object": "instagram", "entry": "nope"}, NOW) == ("instagram", [], [])
 
@@ -199,3 +200,24 @@ def test_a_high_value_customer_is_a_reason_only_when_the_shop_sets_a_threshold()
     below = rules.priority_reasons([], "Hola", NOW, lifetime_value=Decimal("999.99"), high_value_from=Decimal(1000))
     [vip] = rules.priority_reasons([], "Hola", NOW, lifetime_value=Decimal("1000.00"), high_value_from=Decimal(1000))
     assert below == [] and vip["rule"] == "high_value" and "1000.00" in vip["why"]
+
+
+def test_messenger_payloads_messages_postbacks_and_deliveries() -> None:
+    payload = {"object": "page", "entry": [{"id": "PAGE1", "time": 1, "messaging": [
+        {"sender": {"id": "PSID1"}, "recipient": {"id": "PAGE1"}, "timestamp": 1767603600000,
+         "message": {"mid": "m.1", "text": "hola", "attachments": [
+             {"type": "image", "payload": {"url": "https://cdn.example/a.jpg"}}, {"type": "fallback"}]}},
+        {"sender": {"id": "PAGE1"}, "recipient": {"id": "PSID1"}, "timestamp": 1767603600001,
+         "message": {"mid": "m.2", "text": "echo", "is_echo": True}},
+        {"sender": {"id": "PSID1"}, "recipient": {"id": "PAGE1"}, "timestamp": 1767603600002,
+         "postback": {"mid": "m.3", "title": "Hablar con una persona", "payload": "AGENT"}},
+        {"sender": {"id": "PSID1"}, "recipient": {"id": "PAGE1"}, "timestamp": 1767603600003,
+         "delivery": {"mids": ["m.OUT1"], "watermark": 1767603600003}},
+        {"sender": {"id": "PSID1"}, "recipient": {"id": "PAGE1"}, "timestamp": 1767603600004,
+         "read": {"watermark": 1767603600004}}]}]}
+    kind, messages, statuses = rules.parse_meta(payload, NOW)
+    assert kind == "facebook" and rules.meta_accounts(payload) == {"PAGE1"}
+    assert [(m.kind, m.account_id, m.external_id, m.sender, m.text) for m in messages] == [
+        ("facebook", "PAGE1", "m.1", "PSID1", "hola"), ("facebook", "PAGE1", "m.3", "PSID1", "Hablar con una persona")]
+    assert messages[0].attachments == [{"type": "image", "url": "https://cdn.example/a.jpg"}, {"type": "fallback"}]
+    assert statuses == [rules.MetaStatus("facebook", "PAGE1", "m.OUT1", "delivered")]  # a watermark names no message

@@ -18,6 +18,7 @@ def install(app: FastAPI) -> None:
         catalog,
         connectors,
         counter,
+        csat,
         customers,
         dashboard,
         imports,
@@ -33,7 +34,8 @@ def install(app: FastAPI) -> None:
 
     router = APIRouter(include_in_schema=False)
     for module in (auth, dashboard, orders, counter, sale, customers, inventory, catalog, automations, webhooks, inbox,
-                   reply_templates, kb, connectors, segments, audiences, imports):
+                   reply_templates, kb, connectors, segments, audiences, imports,
+                   csat):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")

@@ -1,5 +1,6 @@
 """The dashboard and the console's home: KPI cards with the change against the previous period, revenue by
-channel and by store over time (each chart with its table), the cohort retention heat map and stock-outs —
+channel and by store over time (each chart with its table), the cohort retention heat map, stock-outs and the
+service desk's times per channel (first response and resolution, median and p90) —
 all from the analytics room's functions, called directly (the same figures its JSON endpoints give). Where the
 analytics room is not installed the page says so instead of showing invented numbers."""
 
@@ -36,6 +37,11 @@ def _analytics() -> Any:
 
 def _products() -> Any:
     return importlib.import_module("omnihub.analytics.products")
+
+
+def _service_times() -> Any:
+    """The service desk's times (GET /analytics/service): first response and resolution per channel."""
+    return importlib.import_module("omnihub.analytics.service_times")
 
 
 @router.get("/")
@@ -98,6 +104,7 @@ def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end
     stock = analytics.inventory(db, start=begin, end=finish, now=now)
     outs = sorted((i for i in stock["items"] if i["stock_out_days"]), key=lambda i: -i["stock_out_days"])[:10]
     top = _products().top_products(db, start=begin, end=finish, channel=channel, limit=10, now=now)["items"]
+    service = _service_times().service_times(db, by="channel", start=begin, end=finish, now=now)
     return {"from": begin, "to": finish, "cards": cards, "by": by, "as_of": now,
             "charts": {"channel": _chart(by_channel["series"], "channel"),
                        "store": _chart(by_store["series"], "location"),
@@ -105,7 +112,8 @@ def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end
                        "stock_outs": {"labels": [f"{i['sku']} · {i['location']}" for i in outs],
                                       "datasets": [{"label": "days", "data": [str(i["stock_out_days"]) for i in outs]}],
                                       "type": "bar"}},
-            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs, "top_products": top}
+            "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs, "top_products": top,
+            "service": {"groups": service["groups"], "total": service["total"]}}
 
 
 def _bars(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
