@@ -37,6 +37,18 @@ def _handlers(clock: Clock, settings: Settings) -> list[Any]:
     return [BotHandler(clock, settings)]  # the bot, first line on customers' messages
 
 
+def _ingest_meta(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.service.ingest import BATCH, drain
+
+    return drain(conn, clock, settings, limit=BATCH)
+
+
+def _purge_inbound(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.service.ingest import purge
+
+    return purge(conn, clock, settings)
+
+
 def _check_sla(conn: Connection, clock: Clock, _settings: Settings) -> int:
     from omnihub.service.sla import check_breaches
 
@@ -49,5 +61,8 @@ ROOM = Room(
     wire=_wire,
     handlers=_handlers,
     handler_order=50,
-    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500), Job("service.check_sla", _check_sla, batch=500)],
+    jobs=[Job("service.ingest_meta", _ingest_meta, batch=200),  # Meta webhooks stored by the API (service/ingest.py)
+          Job("service.wake_snoozed", _wake_snoozed, batch=500), Job("service.check_sla", _check_sla, batch=500),
+          Job("service.purge_inbound", _purge_inbound, batch=1000, every=lambda _settings: 600.0,
+              counts_as_work=False)],
 )
