@@ -88,7 +88,7 @@ def accept_meta(db: Database, clock: Clock, secret_key: str, body: bytes, signat
     if not accounts:
         raise errors.bad_signature()
     payload_id = new_id("inp")
-    with db.transaction() as conn:
+    with db.single_statement() as conn:  # PostgreSQL: two statements, no BEGIN/COMMIT round trips
         rows = conn.execute(sa.select(MC.account_id, MC.app_secret, MC.updated_at)
                             .where(MC.account_id.in_(sorted(accounts)))).all()
         if len(rows) != len(accounts):
@@ -159,9 +159,12 @@ def _process(conn: Connection, clock: Clock, settings: Settings, batch: list[_Pa
     return results
 
 
-def _done(conn: Connection, clock: Clock, payload_id: str, result: dict[str, int]) -> None:
-    conn.execute(inbound_payloads.update().where(P.id == payload_id).values(
-        status="done", result=result, processed_at=clock.now(), error=None))
+def _done(conn: Connection, clock: Clock, done: list[tuple[str, dict[str, int]]]) -> None:
+    """Payloads threaded, in one executemany."""
+    if done:
+        conn.execute(inbound_payloads.update().where(P.id == sa.bindparam("b_id")).values(
+            status="done", result=sa.bindparam("b_result"), processed_at=clock.now(), error=None),
+            [{"b_id": payload_id, "b_result": result} for payload_id, result in done])
 
 
 def _failed(conn: Connection, clock: Clock, row: Any, error: str) -> None:
@@ -199,8 +202,7 @@ def drain(conn: Connection, clock: Clock, settings: Settings, *, limit: int = BA
         for p in parsed:
             _one(conn, clock, settings, p)
     else:
-        for p, result in zip(parsed, results, strict=True):
-            _done(conn, clock, p.row.id, result)
+        _done(conn, clock, [(p.row.id, result) for p, result in zip(parsed, results, strict=True)])
     return len(rows)
 
 
@@ -215,7 +217,7 @@ def _one(conn: Connection, clock: Clock, settings: Settings, p: _Parsed) -> None
                 continue
             _failed(conn, clock, p.row, _why(exc))
             return
-        _done(conn, clock, p.row.id, result)
+        _done(conn, clock, [(p.row.id, result)])
         return
 
 

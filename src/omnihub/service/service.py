@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,8 +145,14 @@ class _Batch:
     commerce: dict[str, tuple[list[dict[str, Any]], Any]] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # inserted together at the flush
+    # conversation id -> the columns `_store` reads back, as this batch left them (no re-read per message)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def flush(self, conn: Connection, clock: Clock) -> None:
+        if self.messages:  # a message stored twice (a race) fails here: the caller takes the batch apart
+            conn.execute(conversation_messages.insert(), self.messages)
+            self.messages = []
         if self.events:
             emit_many(conn, clock, self.events)
             self.events = []
@@ -229,13 +236,15 @@ def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *,
     customers = _customers_of(conn, clock, [inbound for _, inbound in fresh], actor)
     batch = _Batch()
     known = sorted({c for c in customers if c is not None})
-    for row in conn.execute(sa.select(C.id, C.status, C.active_for).where(C.active_for.in_(known))):
+    for row in conn.execute(sa.select(*_READ_BACK, C.active_for).where(C.active_for.in_(known))):
         batch.live[row.active_for] = rules.Candidate(row.id, row.status)
-    latest = sa.select(C.id, C.customer_id, C.resolved_at, sa.func.row_number().over(
+        batch.rows[row.id] = dict(row._mapping)
+    latest = sa.select(*_READ_BACK, C.customer_id, C.resolved_at, sa.func.row_number().over(
         partition_by=C.customer_id, order_by=C.resolved_at.desc()).label("n")).where(
         C.customer_id.in_([c for c in known if c not in batch.live]), C.status == "resolved").subquery()
     for row in conn.execute(sa.select(latest).where(latest.c.n == 1)):
         batch.resolved[row.customer_id] = row
+        batch.rows[row.id] = dict(row._mapping)
     for customer_id in known:
         batch.live.setdefault(customer_id, None)
         batch.resolved.setdefault(customer_id, None)
@@ -248,6 +257,16 @@ def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *,
         outcomes[i] = "received"
     batch.flush(conn, clock)
     return outcomes
+
+
+_READ_BACK = (C.id, C.status, C.snoozed_until, C.priority, C.priority_reasons, C.last_message_at, C.sla_started_at)
+
+
+def _read_back(conn: Connection, conversation_id: str, batch: _Batch | None) -> Any:
+    """The conversation as `_store` needs it after placing a message: from the batch when it knows it."""
+    if batch is not None and conversation_id in batch.rows:
+        return SimpleNamespace(**batch.rows[conversation_id])
+    return _row(conn, conversation_id)
 
 
 def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *, reopen_window: timedelta,
@@ -283,6 +302,9 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
     timeline: list[dict[str, Any]] = []
     if placement.action == "open":
         conversation_id = new_id("cnv")
+        if batch is not None:
+            batch.rows[conversation_id] = dict(id=conversation_id, status="open", snoozed_until=None, priority="normal",
+                                               priority_reasons=[], last_message_at=at, sla_started_at=None)
         conn.execute(conversations.insert(), dict(
             id=conversation_id, customer_id=customer_id, owner_id=customer_id, active_for=customer_id,
             status="open", priority="normal", priority_reasons=[], reply_token=secrets.token_hex(8),
@@ -298,19 +320,25 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
                                             updated_at=now)).rowcount
             if not reopened:  # another message reopened it first: place this one again (customers' retrying)
                 raise RetryResolution("the conversation changed while the message was placed")
+            if batch is not None and conversation_id in batch.rows:
+                batch.rows[conversation_id]["status"] = "open"
             events.append(("conversation.reopened", {"conversation_id": conversation_id,
                                                      "customer_id": customer_id, "channel": inbound.channel}))
             timeline.append({"type": "ticket_opened", "at": now,
                              "properties": {"conversation_id": conversation_id, "reopened": True}})
 
     message_id = new_id("cmsg")
-    conn.execute(conversation_messages.insert(), dict(
+    stored = dict(
         id=message_id, conversation_id=conversation_id, origin_conversation_id=conversation_id,
         channel=inbound.channel, direction="in", author=customer_id, text=inbound.text, subject=inbound.subject,
         original=inbound.original, attachments=inbound.attachments, external_id=inbound.external_id,
         address=inbound.address, email_message_id=inbound.email_message_id, status="received", attempts=0,
-        payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now))
-    conv = _row(conn, conversation_id)
+        payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now)
+    if batch is None:
+        conn.execute(conversation_messages.insert(), stored)
+    else:
+        batch.messages.append(stored)
+    conv = _read_back(conn, conversation_id, batch)
     status = rules.status_after_inbound(conv.status)
     earlier = [] if placement.action == "reopen" else list(conv.priority_reasons or [])
     reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now, high_value_from,
@@ -321,7 +349,8 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
         priority=priority, priority_reasons=reasons,
         last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
     # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed).
-    if placement.action != "join" or priority != conv.priority or conv.sla_started_at is None:
+    sla_kept = placement.action == "join" and priority == conv.priority and conv.sla_started_at is not None
+    if not sla_kept:  # (a refreshed SLA has its start set: only whether it is set is read back, above)
         sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen")
     if priority != conv.priority or reasons != list(conv.priority_reasons or []):
         events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
@@ -341,6 +370,10 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
         batch.events.extend(events)
         batch.timeline.setdefault(customer_id, []).extend(timeline)
         batch.live[customer_id] = rules.Candidate(conversation_id, status)
+        batch.rows[conversation_id] = dict(
+            id=conversation_id, status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
+            priority=priority, priority_reasons=reasons, last_message_at=max(as_utc(conv.last_message_at), at),
+            sla_started_at=conv.sla_started_at if sla_kept else now)
     return {"message_id": message_id, "conversation_id": conversation_id, "customer_id": customer_id,
             "conversation_status": status, "channel": inbound.channel, "duplicate": False}
 
