@@ -31,7 +31,8 @@ from omnihub.service.models import inbound_payloads, meta_connectors
 
 P = inbound_payloads.c
 MC = meta_connectors.c
-BATCH = 200  # payloads per drain transaction (each usually one message)
+BATCH = 100  # payloads per drain transaction (Meta may put many messages in one)
+CHUNK = 200  # messages per savepoint: a batch of big payloads is threaded in parts
 MAX_ATTEMPTS = 5  # then the payload is kept as `failed` with its error
 RETRY_SECONDS = 5.0  # times the attempt number
 KEEP_DONE = timedelta(days=7)  # processed payloads are deleted after this (the messages are the record)
@@ -183,8 +184,9 @@ def _why(exc: Exception) -> str:
 
 
 def drain(conn: Connection, clock: Clock, settings: Settings, *, limit: int = BATCH) -> int:
-    """Worker job: thread the payloads waiting (a batch). The batch is one savepoint; if anything in it fails,
-    each payload is done alone in its own, so one bad payload keeps its error and the others go through.
+    """Worker job: thread the payloads waiting (a batch). Each chunk of up to CHUNK messages is one savepoint; if
+    anything in it fails, each of its payloads is done alone in its own, so one bad payload keeps its error and
+    the others go through.
     Returns how many payloads it took (a full batch: the worker calls again at once)."""
     now = clock.now()
     rows = conn.execute(sa.select(P.id, P.body, P.attempts).where(P.status == "pending", P.next_attempt_at <= now)
@@ -195,15 +197,29 @@ def drain(conn: Connection, clock: Clock, settings: Settings, *, limit: int = BA
     for row in rows:
         if row.id in unreadable:
             _failed(conn, clock, row, unreadable[row.id])
-    try:
-        with conn.begin_nested():
-            results = _process(conn, clock, settings, parsed)
-    except Exception:  # one of them (or a race with another writer): each on its own, so only the bad one waits
-        for p in parsed:
-            _one(conn, clock, settings, p)
-    else:
-        _done(conn, clock, [(p.row.id, result) for p, result in zip(parsed, results, strict=True)])
+    for chunk in _chunks(parsed):
+        try:
+            with conn.begin_nested():
+                results = _process(conn, clock, settings, chunk)
+        except Exception:  # one of them (or a race with another writer): each alone, so only the bad one waits
+            for p in chunk:
+                _one(conn, clock, settings, p)
+        else:
+            _done(conn, clock, [(p.row.id, result) for p, result in zip(chunk, results, strict=True)])
     return len(rows)
+
+
+def _chunks(parsed: list[_Parsed]) -> list[list[_Parsed]]:
+    """Payloads in order, grouped up to CHUNK messages (a bigger payload is a chunk of its own)."""
+    chunks: list[list[_Parsed]] = [[]]
+    size = 0
+    for p in parsed:
+        if chunks[-1] and size + len(p.messages) > CHUNK:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(p)
+        size += len(p.messages)
+    return [c for c in chunks if c]
 
 
 def _one(conn: Connection, clock: Clock, settings: Settings, p: _Parsed) -> None:

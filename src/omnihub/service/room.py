@@ -61,7 +61,7 @@ ROOM = Room(
     wire=_wire,
     handlers=_handlers,
     handler_order=50,
-    jobs=[Job("service.ingest_meta", _ingest_meta, batch=200),  # Meta webhooks stored by the API (service/ingest.py)
+    jobs=[Job("service.ingest_meta", _ingest_meta, batch=100),  # Meta webhooks stored by the API (service/ingest.py)
           Job("service.wake_snoozed", _wake_snoozed, batch=500), Job("service.check_sla", _check_sla, batch=500),
           Job("service.purge_inbound", _purge_inbound, batch=1000, every=lambda _settings: 600.0,
               counts_as_work=False)],
