@@ -16,7 +16,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,29 +45,30 @@ SECRET_TTL = 60.0  # seconds an unsealed app secret is reused for the same conne
 
 @dataclass(frozen=True)
 class _Secret:
-    updated_at: datetime
+    sealed: str
     app_secret: str
     until: float
 
 
 class SecretCache:
-    """Unsealed app secrets, per account and connection version (`updated_at`): a reconfigured connection is a
-    new version, so its new secret applies on the next request; an entry is dropped after `ttl` seconds."""
+    """Unsealed app secrets per account, keyed on the sealed value the connection holds now (each configuration
+    seals anew, so a reconfigured connection's new secret applies on the next request); an entry is dropped
+    after `ttl` seconds."""
 
     def __init__(self, ttl: float = SECRET_TTL) -> None:
         self.ttl = ttl
         self._items: dict[str, _Secret] = {}
         self._lock = threading.Lock()
 
-    def app_secret(self, secret_key: str, account: str, updated_at: datetime, sealed: str) -> str:
+    def app_secret(self, secret_key: str, account: str, sealed: str) -> str:
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(account)
-        if hit is not None and hit.updated_at == updated_at and hit.until > now:
+        if hit is not None and hit.sealed == sealed and hit.until > now:
             return hit.app_secret
         secret = channels.unseal_app_secret(secret_key, sealed)
         with self._lock:
-            self._items[account] = _Secret(updated_at, secret, now + self.ttl)
+            self._items[account] = _Secret(sealed, secret, now + self.ttl)
         return secret
 
 
@@ -90,12 +91,12 @@ def accept_meta(db: Database, clock: Clock, secret_key: str, body: bytes, signat
         raise errors.bad_signature()
     payload_id = new_id("inp")
     with db.single_statement() as conn:  # PostgreSQL: two statements, no BEGIN/COMMIT round trips
-        rows = conn.execute(sa.select(MC.account_id, MC.app_secret, MC.updated_at)
+        rows = conn.execute(sa.select(MC.account_id, MC.app_secret)
                             .where(MC.account_id.in_(sorted(accounts)))).all()
         if len(rows) != len(accounts):
             raise errors.bad_signature()
         for row in rows:
-            secret = cache.app_secret(secret_key, row.account_id, row.updated_at, row.app_secret)
+            secret = cache.app_secret(secret_key, row.account_id, row.app_secret)
             if not channels.signed_by(secret, body, signature):
                 raise errors.bad_signature()
         now = clock.now()

@@ -259,3 +259,15 @@ def test_two_drainers_in_parallel_take_each_payload_once(admin: TestClient, db: 
                                 .where(outbox.c.type == "message.received")).scalar()
     assert tuple(stored) == (60, 60) and received == 60
     assert len(conversations(admin, limit=100)) == 15  # one per person
+
+
+def test_a_reconfigured_app_secret_applies_on_the_next_webhook(admin: TestClient, db: Database) -> None:
+    _connect(admin)
+    payload = whatsapp_text("34612345678", "Hola", "wamid.ROTATE")
+    _accept(admin, payload)  # the secret is now cached
+    ok(admin.put("/api/v1/connectors/meta/wa", json={"app_secret": "the-new-secret", "verify_token": "verify-wa",
+                                                     "access_token": "EAAG-token", "phone_number_id": PHONE_NUMBER_ID}))
+    body, headers = signed(payload)  # the old secret
+    assert admin.post(HOOK, content=body, headers=headers).status_code == 401
+    body, headers = signed(payload, "the-new-secret")
+    assert admin.post(HOOK, content=body, headers=headers).status_code == 200
