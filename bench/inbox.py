@@ -6,13 +6,27 @@
 One run does everything: (1) makes a PostgreSQL database (default `omnihub_bench_inbox`, dropped and re-created),
 migrates it and generates N customers (each with a phone identity), N conversations (open, pending, snoozed,
 resolved; assigned or not; in teams; with SLA due times) and M messages inside PostgreSQL in bulk
-(`INSERT … SELECT … FROM generate_series`); (2) starts `omnihub serve --workers 2` and one `omnihub worker` on
-port 19050 and configures a WhatsApp connection; (3) for `--seconds`, `--hooks` threads post WhatsApp Cloud API
-webhooks exactly as Meta sends them, signed with `X-Hub-Signature-256`, one message each (70 % from generated
-customers' phones — they join their conversation —, 30 % from new numbers), while `--agents` threads loop over
-the inbox: the open queue, the unassigned queue, the team's queue, "breaching soon", and one thread opened from
-the list. It prints messages/s, webhook p50/p99, list and thread p50/p99, errors, and checks every message
-posted is stored exactly once.
+(`INSERT … SELECT … FROM generate_series`); (2) starts `omnihub serve --workers 2` and `--drainers` `omnihub worker`
+processes on `--port` (default 19010) and configures a WhatsApp connection; (3) for `--seconds`, `--hooks` threads
+post WhatsApp Cloud API webhooks exactly as Meta sends them, signed with `X-Hub-Signature-256`, with
+`--per-payload` messages each (70 % from generated customers' phones — they join their conversation —, 30 % from
+new numbers), while `--agents` threads loop over the inbox: the open queue, the unassigned queue, the team's
+queue, "breaching soon", and one thread opened from the list. Then it waits (up to `--settle` s) for the worker to
+thread what was accepted.
+
+Ingestion is two steps (docs/service-desk.md): the webhook stores the signed payload and answers; the worker
+threads it. So it prints both: **accepted** messages/s (in payloads answered 200 during the load) with webhook
+p50/p99, and **drained** messages/s (messages threaded into their conversations per second, sampled from the
+database while the worker runs, and the time until the backlog was gone), list and thread p50/p99, CPU seconds
+per message of the API processes and of the worker processes (from /proc), the host's load average, errors, and
+checks that every message accepted is stored exactly once.
+
+Several messages per payload: Meta aggregates event notifications and may send up to 1,000 updates in one
+request, with no guarantee of batching ("Event notifications are aggregated and sent in a batch with a maximum of
+1000 updates. However batching cannot be guaranteed", Graph API Webhooks, Getting Started,
+https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications); a WhatsApp
+`value.messages` is an array (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
+`--per-payload N` puts N messages (each its own sender and `wamid`) in one change's `messages` array.
 
 Goal (issue 16): ≥ 1,000 messages/s with webhook p99 < 100 ms, while agents' lists and threads answer at
 p99 < 100 ms, at 200,000 conversations / 1,000,000 messages.
@@ -21,6 +35,7 @@ p99 < 100 ms, at 200,000 conversations / 1,000,000 messages.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
@@ -40,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CLIENT_ERRORS, LeanClient, machine, percentile, postgres_version, run_clients
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PORT = 19050
+PORT = 19010  # overridden by --port
 SECRET = "bench-inbox-secret-key"
 APP_SECRET = "bench-meta-app-secret"
 PHONE_NUMBER_ID = "106540352242922"
@@ -115,7 +130,7 @@ def generate(url: str, conversations: int, messages: int) -> float:
 # ---- the hub ---------------------------------------------------------------------------------------------------
 
 
-def start(url: str, workers: int) -> tuple[list[subprocess.Popen[bytes]], str, list[str]]:
+def start(url: str, workers: int, drainers: int) -> tuple[list[subprocess.Popen[bytes]], str, list[str]]:
     env = {**os.environ, "OMNIHUB_DATABASE_URL": url, "OMNIHUB_SECRET_KEY": SECRET}
     omnihub = str(Path(sys.executable).parent / "omnihub")
 
@@ -126,8 +141,8 @@ def start(url: str, workers: int) -> tuple[list[subprocess.Popen[bytes]], str, l
     admin, agents = key("admin"), [key("agent") for _ in range(4)]
     log = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the processes
     procs = [subprocess.Popen([omnihub, "serve", "--port", str(PORT), "--workers", str(workers)], env=env,
-                              stdout=log, stderr=log),
-             subprocess.Popen([omnihub, "worker"], env=env, stdout=log, stderr=log)]
+                              stdout=log, stderr=log)]
+    procs += [subprocess.Popen([omnihub, "worker"], env=env, stdout=log, stderr=log) for _ in range(drainers)]
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -156,14 +171,16 @@ def configure(admin: str) -> None:
                 raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
 
 
-def webhook(wa_id: str, wamid: str, text: str) -> tuple[bytes, dict[str, str]]:
-    """One WhatsApp Cloud API notification as Meta documents it, and its signature."""
+def webhook(senders: list[tuple[str, str]], text: str) -> tuple[bytes, dict[str, str]]:
+    """One WhatsApp Cloud API notification as Meta documents it — one message per (wa_id, wamid) — and its
+    signature."""
+    now = str(int(time.time()))
     body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
         "value": {"messaging_product": "whatsapp",
                   "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-                  "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-                  "messages": [{"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text",
-                                "text": {"body": text}}]},
+                  "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id} for wa_id, _ in senders],
+                  "messages": [{"from": wa_id, "id": wamid, "timestamp": now, "type": "text",
+                                "text": {"body": text}} for wa_id, wamid in senders]},
         "field": "messages"}]}]}).encode()
     signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return body, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
@@ -173,6 +190,7 @@ def webhook(wa_id: str, wamid: str, text: str) -> tuple[bytes, dict[str, str]]:
 
 
 def main() -> None:
+    global PORT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=200_000)
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -180,10 +198,15 @@ def main() -> None:
     parser.add_argument("--hooks", type=int, default=12, help="webhook client threads")
     parser.add_argument("--agents", type=int, default=4, help="agent client threads")
     parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--drainers", type=int, default=1, help="`omnihub worker` processes threading payloads")
+    parser.add_argument("--per-payload", type=int, default=1, help="messages per webhook payload")
+    parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for the backlog afterwards")
+    parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--db", default="omnihub_bench_inbox")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
+    PORT = args.port
     url = ADMIN_URL.rsplit("/", 1)[0] + "/" + args.db
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
@@ -193,20 +216,25 @@ def main() -> None:
                    capture_output=True)
     took = generate(url, args.conversations, args.messages)
     print(f"generated {args.conversations:,} conversations / {args.messages:,} messages in {took:.1f} s")
-    procs, admin, agent_keys = start(url, args.workers)
+    procs, admin, agent_keys = start(url, args.workers, args.drainers)
     try:
         configure(admin)
-        report = load(args, agent_keys)
+        report = load(args, agent_keys, url, procs)
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(timeout=30)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
     with psycopg.connect(url) as conn:
         stored = conn.execute("SELECT count(*), count(DISTINCT external_id) FROM conversation_messages "
                               "WHERE external_id LIKE 'wamid.BENCH%'").fetchone()
     assert stored is not None
     report["stored"], report["stored_distinct"] = stored
+    report["no_message_stored_twice"] = stored[0] == stored[1]
+    report["every_accepted_message_threaded"] = stored[1] == report["messages_ok"]  # else: backlog left at the end
     print(json.dumps(report, indent=2))
     print(f"{machine()}; {postgres_version(url)}")
     if not args.keep:
@@ -214,7 +242,31 @@ def main() -> None:
             conn.execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
 
 
-def load(args: argparse.Namespace, agent_keys: list[str]) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and of its children that are still alive (uvicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def threaded_count(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM conversation_messages WHERE external_id LIKE 'wamid.BENCH%'"
+                           ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def load(args: argparse.Namespace, agent_keys: list[str], url: str,
+         procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
     base = f"http://127.0.0.1:{PORT}"
     stop = threading.Event()
     go = threading.Event()
@@ -237,11 +289,13 @@ def load(args: argparse.Namespace, agent_keys: list[str]) -> dict[str, Any]:
         ok_ids: list[str] = []
         go.wait()
         while not stop.is_set():
-            n = next(counter)
-            wa_id = (str(34_600_000_000 + rng.randint(1, args.conversations)) if rng.random() < 0.7
-                     else str(NEW_PHONE_BASE + rng.randint(1, 10**7)))
-            wamid = f"wamid.BENCH{n:012d}"
-            body, headers = webhook(wa_id, wamid, "¿Dónde está mi pedido? Lo necesito ya")
+            senders = []
+            for _ in range(args.per_payload):
+                n = next(counter)
+                wa_id = (str(34_600_000_000 + rng.randint(1, args.conversations)) if rng.random() < 0.7
+                         else str(NEW_PHONE_BASE + rng.randint(1, 10**7)))
+                senders.append((wa_id, f"wamid.BENCH{n:012d}"))
+            body, headers = webhook(senders, "¿Dónde está mi pedido? Lo necesito ya")
             t0 = time.perf_counter()
             try:
                 answer = client.post("/api/v1/connectors/meta/webhooks", body, headers)
@@ -249,8 +303,8 @@ def load(args: argparse.Namespace, agent_keys: list[str]) -> dict[str, Any]:
                 error("webhook connection")
                 continue
             mine.append((time.perf_counter() - t0) * 1000)
-            if answer.status_code == 200 and answer.json().get("received") == 1:
-                ok_ids.append(wamid)
+            if answer.status_code == 200 and answer.json().get("status") == "accepted":
+                ok_ids.extend(wamid for _, wamid in senders)
             else:
                 error(f"webhook {answer.status_code} {answer.content[:80]!r}")
         client.close()
@@ -298,10 +352,37 @@ def load(args: argparse.Namespace, agent_keys: list[str]) -> dict[str, Any]:
     workers = [threading.Thread(target=hooks, args=(i,)) for i in range(args.hooks)]
     workers += [threading.Thread(target=agent, args=(agent_keys[i % len(agent_keys)], 1000 + i))
                 for i in range(args.agents)]
+    samples: list[tuple[float, int]] = []
+    sampling = threading.Event()
+
+    def sample() -> None:  # messages threaded so far, once a second
+        while not sampling.is_set():
+            samples.append((time.perf_counter(), threaded_count(url)))
+            sampling.wait(1.0)
+
+    api_procs, drain_procs = procs[:1], procs[1:]
+    cpu0 = ([cpu_seconds(p.pid) for p in api_procs], [cpu_seconds(p.pid) for p in drain_procs])
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     timer = threading.Timer(args.seconds, stop.set)
     timer.start()
     go.set()
+    load_avg = [os.getloadavg()]
     wall, client_cpu = run_clients(workers, go)
+    load_avg.append(os.getloadavg())
+    api_cpu = sum(cpu_seconds(p.pid) for p in api_procs) - sum(cpu0[0])
+    accepted = len(sent_ok)
+    settle_until = time.perf_counter() + args.settle
+    while time.perf_counter() < settle_until and (not samples or samples[-1][1] < accepted):
+        time.sleep(0.5)
+    sampling.set()
+    sampler.join()
+    drain_cpu = sum(cpu_seconds(p.pid) for p in drain_procs) - sum(cpu0[1])
+    load_avg.append(os.getloadavg())
+    first = samples[0]
+    done_at = next((t for t, n in samples if n >= accepted), samples[-1][0])
+    threaded = samples[-1][1] - first[1]
+    during = [n for t, n in samples if t - first[0] <= wall]
     for values in (hook_ms, list_ms, thread_ms):
         values.sort()
 
@@ -309,7 +390,15 @@ def load(args: argparse.Namespace, agent_keys: list[str]) -> dict[str, Any]:
         return {"n": len(values), "p50_ms": round(percentile(values, 50), 1), "p99_ms": round(percentile(values, 99),
                                                                                             1)}
 
-    return {"seconds": round(wall, 1), "messages_per_s": round(len(sent_ok) / wall, 1), "webhooks": figures(hook_ms),
+    return {"seconds": round(wall, 1), "per_payload": args.per_payload, "drainers": args.drainers,
+            "accepted_messages_per_s": round(accepted / wall, 1),
+            "drained_messages_per_s_during_load": round(((during[-1] if during else 0) - first[1]) / wall, 1),
+            "drained_messages_per_s_until_backlog_gone": round(threaded / max(done_at - first[0], 1e-9), 1),
+            "backlog_gone_after_s": round(done_at - first[0], 1), "threaded": threaded,
+            "api_cpu_ms_per_accepted_message": round(api_cpu * 1000 / max(accepted, 1), 2),
+            "worker_cpu_ms_per_drained_message": round(drain_cpu * 1000 / max(threaded, 1), 2),
+            "load_average_start_end_settled": [round(a[0], 1) for a in load_avg],
+            "webhooks": figures(hook_ms),
             "lists": figures(list_ms), "threads": figures(thread_ms), "errors": errors,
             "messages_ok": len(sent_ok), "load_generator_cores": round(client_cpu, 2),
             "conversations": args.conversations, "messages": args.messages}

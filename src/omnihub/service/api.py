@@ -16,7 +16,6 @@ from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from omnihub.core.errors import Conflict, ValidationFailed
 from omnihub.core.http import read_limited_body
 from omnihub.core.idempotency import Answer, earlier_answer, keep_answer, keyed_request
 from omnihub.core.outbound import OutboundGuard
@@ -25,7 +24,7 @@ from omnihub.core.schemas import Page
 from omnihub.core.security import Role
 from omnihub.customers.writes import retrying
 from omnihub.deps import Context, in_worker_thread, requires
-from omnihub.service import channels, csat, desk_api, errors, queries, replies, rules, service, teams
+from omnihub.service import channels, csat, desk_api, errors, ingest, queries, replies, rules, service, teams
 from omnihub.service.kb_api import router as kb_router
 from omnihub.service.schemas import (
     AssignIn,
@@ -133,33 +132,14 @@ def meta_handshake(request: Request, mode: str | None = Query(None, alias="hub.m
 @router.post("/connectors/meta/webhooks", response_model=WebhookReceipt)
 async def meta_webhook(request: Request,
                        signature: str | None = Header(None, alias="X-Hub-Signature-256", max_length=200)
-                       ) -> dict[str, int]:
-    """WhatsApp Cloud API and Instagram Messaging notifications, signed with the app secret (no API key)."""
+                       ) -> dict[str, str]:
+    """WhatsApp Cloud API and Instagram Messaging notifications, signed with the app secret (no API key). The
+    signed payload is stored as it came and answered at once; the worker threads it (service/ingest.py)."""
     raw = await _body(request, MAX_WEBHOOK_BYTES)
     state = request.app.state
-    window = timedelta(hours=state.settings.service_reopen_hours)
-
-    def work() -> dict[str, int]:
-        with state.db.read() as conn:
-            payload, connections = channels.authenticate_webhook(conn, state.settings.secret_key, raw, signature)
-        _, messages, statuses = rules.parse_meta(payload, state.clock.now())
-        counts = {"received": 0, "duplicates": 0, "statuses": 0, "ignored": 0}
-        for message in messages:
-            inbound = channels.meta_inbound(message, connections[message.account_id])
-            try:
-                receipt = retrying(state.db, lambda conn, i=inbound: service.receive(
-                    conn, state.clock, i, reopen_window=window, actor="meta",
-                    high_value_from=state.settings.service_high_value_from))
-            except (ValidationFailed, Conflict):  # an identity that must not identify anyone (blocked, erased)
-                counts["ignored"] += 1
-                continue
-            counts["duplicates" if receipt["duplicate"] else "received"] += 1
-        for status in statuses:
-            with state.db.transaction() as conn:
-                counts["statuses"] += int(channels.apply_status(conn, state.clock, status))
-        return counts
-
-    return await run_in_threadpool(work)
+    payload_id = await run_in_threadpool(ingest.accept_meta, state.db, state.clock, state.settings.secret_key, raw,
+                                         signature)
+    return {"id": payload_id, "status": "accepted"}
 
 
 @router.put("/connectors/meta/{channel}", response_model=MetaConnectionOut)

@@ -114,7 +114,12 @@ def verify_handshake(conn: Connection, secret_key: str, mode: str | None, token:
     raise errors.bad_verify_token()
 
 
-def _signed_by(app_secret: str, body: bytes, header: str) -> bool:
+def unseal_app_secret(secret_key: str, sealed: str) -> str:
+    """A connection's app secret in clear, to check a webhook's signature (service.ingest caches it)."""
+    return unseal(secret_key, _PURPOSE, sealed)
+
+
+def signed_by(app_secret: str, body: bytes, header: str) -> bool:
     expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header.strip().encode())
 
@@ -137,7 +142,7 @@ def authenticate_webhook(conn: Connection, secret_key: str, body: bytes, signatu
     connections = {}
     for account, row in rows.items():
         app_secret = unseal(secret_key, _PURPOSE, row.app_secret)
-        if not _signed_by(app_secret, body, signature):
+        if not signed_by(app_secret, body, signature):
             raise errors.bad_signature()
         connections[account] = {"channel": row.channel, "kind": row.kind}
     return payload, connections

@@ -219,3 +219,22 @@ bot_handoffs = sa.Table(
     # one open handoff per conversation, kept by the unique key: = conversation_id while open
     sa.Column("open_for", sa.String(40), nullable=True, unique=True),
 )
+
+
+# ---- Meta webhooks as received, before they are threaded (migration 0031_service_inbound; service/ingest.py) ---
+
+inbound_payloads = sa.Table(
+    "service_inbound_payloads",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),  # meta
+    sa.Column("body", sa.LargeBinary, nullable=False),  # the raw signed body, exactly as its signature covers it
+    sa.Column("status", sa.String(8), nullable=False),  # pending, done, failed (gave up: kept with its error)
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Timestamp, nullable=False),
+    sa.Column("error", sa.String(500), nullable=True),  # the last failure, kept for people to read
+    sa.Column("result", JsonDoc, nullable=True),  # what it gave: received, duplicates, statuses, ignored
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("processed_at", Timestamp, nullable=True),
+    sa.Index("ix_service_inbound_payloads_due", "status", "next_attempt_at"),
+)

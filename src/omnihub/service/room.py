@@ -42,6 +42,18 @@ def _handlers(clock: Clock, settings: Settings) -> list[Any]:
     return [RoutingHandler(clock, settings), BotHandler(clock, settings), MediaHandler(clock, settings)]
 
 
+def _ingest_meta(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.service.ingest import BATCH, drain
+
+    return drain(conn, clock, settings, limit=BATCH)
+
+
+def _purge_inbound(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.service.ingest import purge
+
+    return purge(conn, clock, settings)
+
+
 def _check_sla(conn: Connection, clock: Clock, _settings: Settings) -> int:
     from omnihub.service.sla import check_breaches
 
@@ -54,6 +66,9 @@ ROOM = Room(
     wire=_wire,
     handlers=_handlers,
     handler_order=50,
-    jobs=[Job("service.wake_snoozed", _wake_snoozed, batch=500, paced=True),
-          Job("service.check_sla", _check_sla, batch=500, paced=True)],
+    jobs=[Job("service.ingest_meta", _ingest_meta, batch=100),  # Meta webhooks stored by the API (service/ingest.py)
+          Job("service.wake_snoozed", _wake_snoozed, batch=500, paced=True),
+          Job("service.check_sla", _check_sla, batch=500, paced=True),
+          Job("service.purge_inbound", _purge_inbound, batch=1000, every=lambda _settings: 600.0,
+              counts_as_work=False)],
 )

@@ -205,7 +205,7 @@ class MetaConnectionOut(BaseModel):
 
 
 class WebhookReceipt(BaseModel):
-    received: int
-    duplicates: int
-    statuses: int
-    ignored: int
+    """The payload is kept (signature checked); the worker threads its messages and statuses next."""
+
+    id: str = Field(description="The stored payload, as the worker's log and `service_inbound_payloads` name it.")
+    status: Literal["accepted"] = "accepted"

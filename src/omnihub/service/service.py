@@ -3,11 +3,13 @@ assignment), and the participants that make conversations follow customer merges
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +18,8 @@ from sqlalchemy.engine import Connection
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, SystemClock, as_utc
 from omnihub.core.db import new_id
-from omnihub.core.events import emit
+from omnihub.core.errors import Conflict, ValidationFailed
+from omnihub.core.events import emit, emit_many
 from omnihub.customers import activity as customer_activity
 from omnihub.customers import queries as customers_queries
 from omnihub.customers import resolution as customer_resolution
@@ -119,11 +122,43 @@ PRIORITY_ORDERS = 20  # the customer's latest orders the priority rules look at
 
 
 def _priority_reasons(conn: Connection, customer_id: str, text: str, now: datetime,
-                      high_value_from: Decimal | None) -> list[dict[str, Any]]:
-    orders = commerce_queries.orders_of_customer(conn, [customer_id], limit=PRIORITY_ORDERS, cursor=None)["items"]
-    value = customers_queries.stats_of(conn, customer_id)["lifetime_value"] if high_value_from is not None else None
+                      high_value_from: Decimal | None, batch: _Batch | None = None) -> list[dict[str, Any]]:
+    if batch is not None and customer_id in batch.commerce:
+        orders, value = batch.commerce[customer_id]
+    else:
+        orders = commerce_queries.orders_of_customer(conn, [customer_id], limit=PRIORITY_ORDERS,
+                                                     cursor=None)["items"]
+        value = (customers_queries.stats_of(conn, customer_id)["lifetime_value"] if high_value_from is not None
+                 else None)
+        if batch is not None:  # a customer's orders do not change while their batch is threaded
+            batch.commerce[customer_id] = (orders, value)
     return rules.priority_reasons(orders, text, now, lifetime_value=value, high_value_from=high_value_from)
 
+
+@dataclass
+class _Batch:
+    """What `receive_many` reads once per batch instead of once per message, and the writes it does once at the
+    end: the customers' live and last resolved conversations, their orders, the events and timeline entries."""
+
+    live: dict[str, rules.Candidate | None] = field(default_factory=dict)  # by customer; absent: not read yet
+    resolved: dict[str, Any] = field(default_factory=dict)
+    commerce: dict[str, tuple[list[dict[str, Any]], Any]] = field(default_factory=dict)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # inserted together at the flush
+    # conversation id -> the columns `_store` reads back, as this batch left them (no re-read per message)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def flush(self, conn: Connection, clock: Clock) -> None:
+        if self.messages:  # a message stored twice (a race) fails here: the caller takes the batch apart
+            conn.execute(conversation_messages.insert(), self.messages)
+            self.messages = []
+        if self.events:
+            emit_many(conn, clock, self.events)
+            self.events = []
+        for customer_id, entries in self.timeline.items():
+            customer_activity.add_timeline_entries(conn, clock, customer_id, entries, source="service")
+        self.timeline = {}
 
 
 def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: timedelta,
@@ -136,18 +171,128 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
         return _receipt(conn, existing, duplicate=True)
     customer_id, _ = customer_resolution.create_customer(conn, clock, name=inbound.name, identities=inbound.identity,
                                                channel=inbound.sales_channel, actor=actor)
+    return _store(conn, clock, inbound, customer_id, reopen_window=reopen_window, high_value_from=high_value_from)
+
+
+def _identity_key(inbound: Inbound) -> str:
+    return json.dumps([inbound.sales_channel, inbound.identity], sort_keys=True, default=str)
+
+
+def _customers_of(conn: Connection, clock: Clock, fresh: list[Inbound], actor: str | None) -> list[str | None]:
+    """Each message's customer: every distinct sender resolved once, all of them in one identity resolution per
+    sales channel (`create_customers`). A sender whose identity must not identify anyone (blocked, erased) gets
+    None — when the batch has one, its senders are resolved one by one, as `receive` would."""
+    people: dict[str, Inbound] = {}
+    for inbound in fresh:
+        people.setdefault(_identity_key(inbound), inbound)
+    found: dict[str, str | None] = {}
+    by_channel: dict[str | None, list[str]] = {}
+    for key, inbound in people.items():
+        by_channel.setdefault(inbound.sales_channel, []).append(key)
+    for channel, keys in by_channel.items():
+        try:
+            with conn.begin_nested():
+                ids = customer_resolution.create_customers(
+                    conn, clock, [(people[k].name, people[k].identity) for k in keys], channel=channel, actor=actor)
+            found.update(zip(keys, ids, strict=True))
+        except (ValidationFailed, Conflict):
+            for key in keys:
+                try:
+                    with conn.begin_nested():
+                        found[key], _ = customer_resolution.create_customer(
+                            conn, clock, name=people[key].name, identities=people[key].identity, channel=channel,
+                            actor=actor)
+                except (ValidationFailed, Conflict):
+                    found[key] = None
+    return [found[_identity_key(inbound)] for inbound in fresh]
+
+
+def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *, reopen_window: timedelta,
+                 actor: str | None = None, high_value_from: Decimal | None = None) -> list[str]:
+    """`receive` for a batch of messages (the worker's Meta payloads), in order, with the batch's reads done once:
+    one query finds the messages already stored, each distinct sender is resolved once, the customers' live and
+    last resolved conversations are read together, events are recorded in one statement. Per message:
+    `received`, `duplicates` (already stored, or earlier in the batch) or `ignored` (an identity that must not
+    identify anyone)."""
+    outcomes: list[str] = ["duplicates"] * len(inbounds)
+    stored: set[tuple[str, str]] = set()
+    by_channel: dict[str, set[str]] = {}
+    for inbound in inbounds:
+        if inbound.external_id:
+            by_channel.setdefault(inbound.channel, set()).add(inbound.external_id)
+    for channel, ids in by_channel.items():
+        stored.update((channel, e) for e in conn.execute(sa.select(M.external_id).where(
+            M.channel == channel, M.external_id.in_(sorted(ids)))).scalars())
+    fresh: list[tuple[int, Inbound]] = []
+    for i, inbound in enumerate(inbounds):
+        key = (inbound.channel, inbound.external_id or "")
+        if inbound.external_id and key in stored:
+            continue
+        if inbound.external_id:
+            stored.add(key)
+        fresh.append((i, inbound))
+    if not fresh:
+        return outcomes
+    customers = _customers_of(conn, clock, [inbound for _, inbound in fresh], actor)
+    batch = _Batch()
+    known = sorted({c for c in customers if c is not None})
+    for row in conn.execute(sa.select(*_READ_BACK, C.active_for).where(C.active_for.in_(known))):
+        batch.live[row.active_for] = rules.Candidate(row.id, row.status)
+        batch.rows[row.id] = dict(row._mapping)
+    latest = sa.select(*_READ_BACK, C.customer_id, C.resolved_at, sa.func.row_number().over(
+        partition_by=C.customer_id, order_by=C.resolved_at.desc()).label("n")).where(
+        C.customer_id.in_([c for c in known if c not in batch.live]), C.status == "resolved").subquery()
+    for row in conn.execute(sa.select(latest).where(latest.c.n == 1)):
+        batch.resolved[row.customer_id] = row
+        batch.rows[row.id] = dict(row._mapping)
+    for customer_id in known:
+        batch.live.setdefault(customer_id, None)
+        batch.resolved.setdefault(customer_id, None)
+    for (i, inbound), customer_id in zip(fresh, customers, strict=True):
+        if customer_id is None:
+            outcomes[i] = "ignored"
+            continue
+        _store(conn, clock, inbound, customer_id, reopen_window=reopen_window, high_value_from=high_value_from,
+               batch=batch)
+        outcomes[i] = "received"
+    batch.flush(conn, clock)
+    return outcomes
+
+
+_READ_BACK = (C.id, C.status, C.snoozed_until, C.priority, C.priority_reasons, C.last_message_at, C.sla_started_at,
+              C.first_response_at, C.next_response_started_at)
+
+
+def _read_back(conn: Connection, conversation_id: str, batch: _Batch | None) -> Any:
+    """The conversation as `_store` needs it after placing a message: from the batch when it knows it."""
+    if batch is not None and conversation_id in batch.rows:
+        return SimpleNamespace(**batch.rows[conversation_id])
+    return _row(conn, conversation_id)
+
+
+def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *, reopen_window: timedelta,
+           high_value_from: Decimal | None, batch: _Batch | None = None) -> dict[str, Any]:
+    """The message on the customer's one conversation (open, join or reopen), priority, SLA and events. With a
+    batch, what it read for earlier messages is reused and its events and timeline entries wait for the flush."""
     now = clock.now()
     at = min(as_utc(inbound.at), now) if inbound.at else now
-    survey_answer = csat.answer_by_reply(conn, clock, customer_id, channel=inbound.channel, text=inbound.text,
-                                         external_id=inbound.external_id, address=inbound.address, at=at)
-    if survey_answer is not None:  # "4" after a satisfaction question: an answer, not a new conversation
-        return survey_answer
-    live_row = conn.execute(sa.select(conversations).where(C.active_for == customer_id)).first()
-    live = rules.Candidate(live_row.id, live_row.status) if live_row else None
-    resolved_row = None
-    if live is None:
-        resolved_row = conn.execute(sa.select(conversations).where(
-            C.customer_id == customer_id, C.status == "resolved").order_by(C.resolved_at.desc()).limit(1)).first()
+    if csat.score_in(inbound.text) is not None:
+        if batch is not None:
+            batch.flush(conn, clock)  # the survey answer records its events now: keep them in order
+        survey_answer = csat.answer_by_reply(conn, clock, customer_id, channel=inbound.channel, text=inbound.text,
+                                             external_id=inbound.external_id, address=inbound.address, at=at)
+        if survey_answer is not None:  # "4" after a satisfaction question: an answer, not a new conversation
+            return survey_answer
+    if batch is not None and customer_id in batch.live:
+        live = batch.live[customer_id]
+        resolved_row = batch.resolved[customer_id] if live is None else None
+    else:
+        live_row = conn.execute(sa.select(C.id, C.status).where(C.active_for == customer_id)).first()
+        live = rules.Candidate(live_row.id, live_row.status) if live_row else None
+        resolved_row = None
+        if live is None:
+            resolved_row = conn.execute(sa.select(C.id, C.resolved_at).where(
+                C.customer_id == customer_id, C.status == "resolved").order_by(C.resolved_at.desc()).limit(1)).first()
     placement = rules.place_message(
         live=live, thread=_thread_candidate(conn, inbound, customer_id) if live is None else None,
         last_resolved=rules.Candidate(resolved_row.id, "resolved", as_utc(resolved_row.resolved_at))
@@ -158,6 +303,10 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
     timeline: list[dict[str, Any]] = []
     if placement.action == "open":
         conversation_id = new_id("cnv")
+        if batch is not None:
+            batch.rows[conversation_id] = dict(id=conversation_id, status="open", snoozed_until=None, priority="normal",
+                                               priority_reasons=[], last_message_at=at, sla_started_at=None,
+                                               first_response_at=None, next_response_started_at=None)
         conn.execute(conversations.insert(), dict(
             id=conversation_id, customer_id=customer_id, owner_id=customer_id, active_for=customer_id,
             status="open", priority="normal", priority_reasons=[], reply_token=secrets.token_hex(8),
@@ -173,22 +322,29 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
                                             updated_at=now)).rowcount
             if not reopened:  # another message reopened it first: place this one again (customers' retrying)
                 raise RetryResolution("the conversation changed while the message was placed")
+            if batch is not None and conversation_id in batch.rows:
+                batch.rows[conversation_id]["status"] = "open"
             events.append(("conversation.reopened", {"conversation_id": conversation_id,
                                                      "customer_id": customer_id, "channel": inbound.channel}))
             timeline.append({"type": "ticket_opened", "at": now,
                              "properties": {"conversation_id": conversation_id, "reopened": True}})
 
     message_id = new_id("cmsg")
-    conn.execute(conversation_messages.insert(), dict(
+    stored = dict(
         id=message_id, conversation_id=conversation_id, origin_conversation_id=conversation_id,
         channel=inbound.channel, direction="in", author=customer_id, text=inbound.text, subject=inbound.subject,
         original=inbound.original, attachments=inbound.attachments, external_id=inbound.external_id,
         address=inbound.address, email_message_id=inbound.email_message_id, status="received", attempts=0,
-        payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now))
-    conv = _row(conn, conversation_id)
+        payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now)
+    if batch is None:
+        conn.execute(conversation_messages.insert(), stored)
+    else:
+        batch.messages.append(stored)
+    conv = _read_back(conn, conversation_id, batch)
     status = rules.status_after_inbound(conv.status)
     earlier = [] if placement.action == "reopen" else list(conv.priority_reasons or [])
-    reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now, high_value_from))
+    reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now, high_value_from,
+                                                             batch))
     priority = rules.priority_of(reasons)
     conn.execute(conversations.update().where(C.id == conversation_id).values(
         status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
@@ -197,8 +353,9 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
     # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed): a new cycle, a new
     # priority, the clock starting again (it was pending), a wait for an answer starting (a person had replied).
     awaits = conv.first_response_at is not None and conv.next_response_started_at is None
-    if (placement.action != "join" or priority != conv.priority or conv.sla_started_at is None
-            or status != conv.status or awaits):
+    sla_kept = not (placement.action != "join" or priority != conv.priority or conv.sla_started_at is None
+                    or status != conv.status or awaits)
+    if not sla_kept:
         sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen", awaiting=at)
     if priority != conv.priority or reasons != list(conv.priority_reasons or []):
         events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
@@ -207,12 +364,26 @@ def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: 
         events.append(("conversation.woken", {"conversation_id": conversation_id, "reason": "customer_wrote"}))
     events.append(("message.received", {"message_id": message_id, "conversation_id": conversation_id,
                                         "customer_id": customer_id, "channel": inbound.channel}))
-    for type_, data in events:
-        emit(conn, clock, type_, data)
     timeline.append({"type": "message_received", "channel": inbound.sales_channel, "at": at,
                      "properties": {"conversation_id": conversation_id, "message_id": message_id,
                                     "service_channel": inbound.channel}})
-    customer_activity.add_timeline_entries(conn, clock, customer_id, timeline, source="service")
+    if batch is None:
+        for type_, data in events:
+            emit(conn, clock, type_, data)
+        customer_activity.add_timeline_entries(conn, clock, customer_id, timeline, source="service")
+    else:
+        batch.events.extend(events)
+        batch.timeline.setdefault(customer_id, []).extend(timeline)
+        batch.live[customer_id] = rules.Candidate(conversation_id, status)
+        if sla_kept:
+            batch.rows[conversation_id] = dict(
+                id=conversation_id, status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
+                priority=priority, priority_reasons=reasons, last_message_at=max(as_utc(conv.last_message_at), at),
+                sla_started_at=conv.sla_started_at, first_response_at=conv.first_response_at,
+                next_response_started_at=conv.next_response_started_at)
+        else:  # the SLA refresh moved its own columns: read them back rather than guess them
+            fresh_row = conn.execute(sa.select(*_READ_BACK).where(C.id == conversation_id)).one()
+            batch.rows[conversation_id] = dict(fresh_row._mapping)
     return {"message_id": message_id, "conversation_id": conversation_id, "customer_id": customer_id,
             "conversation_status": status, "channel": inbound.channel, "duplicate": False}
 

@@ -58,6 +58,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import SECRET, _truncate_all
+from tests.integration.service.meta import threaded
 
 from omnihub.app import create_app
 from omnihub.commerce import access
@@ -473,7 +474,7 @@ class World:
     def conversation(self) -> str:
         """A new person's Instagram conversation (replies can go back there)."""
         call = self.instagram_dm()
-        _ok(self.api.post(call.path, content=call.content, headers=call.headers))
+        threaded(self.api, self.api.post(call.path, content=call.content, headers=call.headers))  # + the worker
         items = _ok(self.api.get("/api/v1/conversations", params={"limit": 1}, headers=self.keys[ADMIN]))["items"]
         return str(items[0]["id"])
 

@@ -52,3 +52,23 @@ def instagram_read(igsid: str, mid: str) -> dict[str, Any]:
     return {"object": "instagram", "entry": [{"id": IG_ACCOUNT_ID, "time": 1767603700000, "messaging": [{
         "sender": {"id": igsid}, "recipient": {"id": IG_ACCOUNT_ID}, "timestamp": 1767603700000,
         "read": {"mid": mid}}]}]}
+
+
+def threaded(api: Any, answer: Any) -> dict[str, int]:
+    """The worker's turn after a webhook was accepted (200, payload stored): drain the stored payloads as the
+    `service.ingest_meta` job does, and return what this one gave (received, duplicates, statuses, ignored)."""
+    import sqlalchemy as sa
+
+    from omnihub.service import ingest
+    from omnihub.service.models import inbound_payloads
+
+    assert answer.status_code == 200, answer.text
+    state = api.app.state
+    while True:
+        with state.db.transaction() as conn:
+            if not ingest.drain(conn, state.clock, state.settings):
+                break
+    with state.db.read() as conn:
+        row = conn.execute(sa.select(inbound_payloads).where(inbound_payloads.c.id == answer.json()["id"])).one()
+    assert row.status == "done", row.error
+    return dict(row.result)

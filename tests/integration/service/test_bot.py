@@ -19,7 +19,7 @@ import yaml
 from fastapi.testclient import TestClient
 from tests.builders import channel, location, ok, product, stock
 from tests.integration.service.helpers import conversation, conversations, events_of, message
-from tests.integration.service.meta import APP_SECRET, IG_ACCOUNT_ID, instagram_message, signed
+from tests.integration.service.meta import APP_SECRET, IG_ACCOUNT_ID, instagram_message, signed, threaded
 from tests.integration.service.outlets import Graph, Mailbox
 from tests.integration.service.test_email_inbound import mail, send
 
@@ -203,7 +203,8 @@ def test_journey_6_with_the_bot(desk: TestClient, bot_worker: Worker, mailbox: M
     def dm(text: str, mid: str) -> None:
         body, headers = signed(instagram_message("1254459154682919", text, mid,
                                                  timestamp_ms=int(clock.now().timestamp() * 1000)))
-        assert desk.post("/api/v1/connectors/meta/webhooks", content=body, headers=headers).json()["received"] == 1
+        assert threaded(desk, desk.post("/api/v1/connectors/meta/webhooks", content=body, headers=headers)
+                        )["received"] == 1
 
     dm("Hola, ¿hacéis envíos a Canarias? ¿Cuánto cuesta el envío?", "mid.J1")
     desk.headers["Authorization"] = key

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from tests.builders import channel, location, ok, product, stock
 from tests.integration.service.helpers import conversation, events_of
-from tests.integration.service.meta import APP_SECRET, IG_ACCOUNT_ID, instagram_message, signed
+from tests.integration.service.meta import APP_SECRET, IG_ACCOUNT_ID, instagram_message, signed, threaded
 from tests.integration.service.outlets import Mailbox
 from tests.integration.service.test_email_inbound import mail, send
 
@@ -37,7 +37,8 @@ def test_journey_6_one_conversation_any_channel(desk: TestClient, worker: Worker
 
     key = desk.headers.pop("Authorization")
     body, headers = signed(instagram_message("1254459154682919", "Mi pedido no llega", "mid.J1"))
-    assert desk.post("/api/v1/connectors/meta/webhooks", content=body, headers=headers).json()["received"] == 1
+    assert threaded(desk, desk.post("/api/v1/connectors/meta/webhooks", content=body, headers=headers)
+                    )["received"] == 1
     desk.headers["Authorization"] = key
     [opened] = ok(desk.get("/api/v1/conversations", params={"status": "open"}))["items"]
     assert opened["customer_id"] == order["customer_id"]

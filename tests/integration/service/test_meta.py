@@ -16,12 +16,13 @@ from tests.integration.service.meta import (
     PHONE_NUMBER_ID,
     instagram_message,
     signed,
+    threaded,
     whatsapp_text,
 )
 
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
-from omnihub.service.models import meta_connectors
+from omnihub.service.models import inbound_payloads, meta_connectors
 
 HOOK = "/api/v1/connectors/meta/webhooks"
 
@@ -108,12 +109,14 @@ def test_a_signed_whatsapp_message_lands_in_the_customers_conversation(admin: Te
     ana = ok(admin.post("/api/v1/customers", json={"channel": "wa", "identities": {"phone": "612345678"}}), 201)
     admin_key = admin.headers.pop("Authorization")
 
-    received = post(admin, whatsapp_text("34612345678", "¿Dónde está mi pedido?", "wamid.HBgLMzQ2MTIzNDU2NzgVAgA"))
-    repeated = post(admin, whatsapp_text("34612345678", "¿Dónde está mi pedido?", "wamid.HBgLMzQ2MTIzNDU2NzgVAgA"))
+    accepted = post(admin, whatsapp_text("34612345678", "¿Dónde está mi pedido?", "wamid.HBgLMzQ2MTIzNDU2NzgVAgA"))
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    received = threaded(admin, accepted)  # the worker's turn
+    repeated = threaded(admin, post(admin, whatsapp_text("34612345678", "¿Dónde está mi pedido?",
+                                                         "wamid.HBgLMzQ2MTIzNDU2NzgVAgA")))
 
-    assert received.status_code == 200, received.text
-    assert received.json() == {"received": 1, "duplicates": 0, "statuses": 0, "ignored": 0}
-    assert repeated.json() == {"received": 0, "duplicates": 1, "statuses": 0, "ignored": 0}
+    assert received == {"received": 1, "duplicates": 0, "statuses": 0, "ignored": 0}
+    assert repeated == {"received": 0, "duplicates": 1, "statuses": 0, "ignored": 0}
     admin.headers["Authorization"] = admin_key
     [conv] = conversations(admin)
     assert conv["customer_id"] == ana["id"]
@@ -129,7 +132,7 @@ def test_a_signed_instagram_message_with_an_attachment(admin: TestClient) -> Non
     admin_key = admin.headers.pop("Authorization")
     response = post(admin, instagram_message("1254459154682919", "Mira la foto", "aWdfZAG1faXRlbToxOklH", attachments=[
         {"type": "image", "payload": {"url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1"}}]))
-    assert response.status_code == 200 and response.json()["received"] == 1, response.text
+    assert threaded(admin, response)["received"] == 1
     admin.headers["Authorization"] = admin_key
     [conv] = conversations(admin)
     [msg] = conversation(admin, conv["id"])["messages"]
@@ -141,7 +144,7 @@ def test_a_signed_instagram_message_with_an_attachment(admin: TestClient) -> Non
         ("external", "1254459154682919", "instagram")]
 
 
-def test_a_bad_or_missing_signature_is_401_and_stores_nothing(admin: TestClient) -> None:
+def test_a_bad_or_missing_signature_is_401_and_stores_nothing(admin: TestClient, db: Database) -> None:
     _shop(admin)
     admin_key = admin.headers.pop("Authorization")
     payload = whatsapp_text("34612345678", "hola", "wamid.A")
@@ -157,6 +160,8 @@ def test_a_bad_or_missing_signature_is_401_and_stores_nothing(admin: TestClient)
             "body_too_large")
     admin.headers["Authorization"] = admin_key
     assert conversations(admin) == []
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbound_payloads)).scalar() == 0
 
 
 def test_whatsapp_and_instagram_messages_of_one_person_share_the_thread(admin: TestClient) -> None:
@@ -165,8 +170,9 @@ def test_whatsapp_and_instagram_messages_of_one_person_share_the_thread(admin: T
         {"kind": "phone", "value": "+34612345678"},
         {"kind": "external", "value": "1254459154682919", "system": "instagram"}]}), 201)
     key = admin.headers.pop("Authorization")
-    assert post(admin, instagram_message("1254459154682919", "Hola por Insta", "mid.1")).status_code == 200
-    assert post(admin, whatsapp_text("34612345678", "Y por WhatsApp", "wamid.2")).status_code == 200
+    assert threaded(admin, post(admin, instagram_message("1254459154682919", "Hola por Insta", "mid.1"))
+                    )["received"] == 1
+    assert threaded(admin, post(admin, whatsapp_text("34612345678", "Y por WhatsApp", "wamid.2")))["received"] == 1
     admin.headers["Authorization"] = key
     [conv] = conversations(admin)
     assert thread(admin, conv["id"]) == [("instagram", "in", "Hola por Insta"), ("whatsapp", "in", "Y por WhatsApp")]
@@ -178,6 +184,6 @@ def test_an_erased_persons_whatsapp_message_is_ignored_not_refused(admin: TestCl
     ok(admin.delete(f"/api/v1/customers/{gone['id']}"))
     key = admin.headers.pop("Authorization")
     answered = post(admin, whatsapp_text("34612345678", "hola otra vez", "wamid.E1"))
-    assert answered.status_code == 200 and answered.json()["ignored"] == 1  # Meta must not retry it forever
+    assert threaded(admin, answered)["ignored"] == 1  # Meta must not retry it forever
     admin.headers["Authorization"] = key
     assert conversations(admin) == []

@@ -18,6 +18,7 @@ from tests.integration.service.meta import (
     instagram_message,
     instagram_read,
     signed,
+    threaded,
     whatsapp_status,
     whatsapp_text,
 )
@@ -37,7 +38,7 @@ def reply(api: TestClient, conversation_id: str, *, status: int = 202, **body: A
 
 def webhook(api: TestClient, payload: dict[str, Any]) -> dict[str, Any]:
     body, headers = signed(payload)
-    return ok(api.post(HOOK, content=body, headers=headers))
+    return threaded(api, api.post(HOOK, content=body, headers=headers))
 
 
 def connect_meta(api: TestClient, graph: Graph) -> None:
