@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from tests.builders import channel, ok, problem
 from tests.conftest import make_key
 from tests.integration.service.helpers import conversation, events_of, message
-from tests.integration.service.meta import APP_SECRET, PHONE_NUMBER_ID, signed
+from tests.integration.service.meta import APP_SECRET, PHONE_NUMBER_ID, signed, threaded
 from tests.integration.service.outlets import Graph
 from tests.integration.service.test_bot import load_kb
 from tests.provider_receiver import Call
@@ -213,6 +213,11 @@ def hook(api: TestClient, payload: dict[str, Any], secret: str = APP_SECRET) -> 
     return api.post(HOOK, content=body, headers=headers)
 
 
+def hooked(api: TestClient, payload: dict[str, Any]) -> dict[str, int]:
+    """A signed webhook accepted, then the worker's turn at it: what it gave (received, duplicates, statuses)."""
+    return threaded(api, hook(api, payload))
+
+
 def test_messenger_messages_join_the_conversation_and_replies_use_the_send_api(
         desk: TestClient, worker: Worker, graph: Graph, db: Database) -> None:
     channel(desk, "fb", kind="social")
@@ -225,9 +230,9 @@ def test_messenger_messages_join_the_conversation_and_replies_use_the_send_api(
     assert made["kind"] == "facebook" and made["page_id"] == PAGE_ID
     assert hook(desk, messenger_message("Hola", "m.IN1"), "wrong-secret").status_code == 401
     photo = [{"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/v/t1.15752-9/photo.jpg"}}]
-    assert ok(hook(desk, messenger_message("¿Tenéis esta talla?", "m.IN1", attachments=photo))) == {
+    assert hooked(desk, messenger_message("¿Tenéis esta talla?", "m.IN1", attachments=photo)) == {
         "received": 1, "duplicates": 0, "statuses": 0, "ignored": 0}
-    assert ok(hook(desk, messenger_message("¿Tenéis esta talla?", "m.IN1")))["duplicates"] == 1
+    assert hooked(desk, messenger_message("¿Tenéis esta talla?", "m.IN1"))["duplicates"] == 1
     cid = ok(desk.get("/api/v1/conversations", params={"channel": "facebook"}))["items"][0]["id"]
     seen = conversation(desk, cid)
     [msg] = seen["messages"]
@@ -248,7 +253,7 @@ def test_messenger_messages_join_the_conversation_and_replies_use_the_send_api(
     delivered = {"object": "page", "entry": [{"id": PAGE_ID, "time": 1767603700000, "messaging": [{
         "sender": {"id": PSID}, "recipient": {"id": PAGE_ID}, "timestamp": 1767603700000,
         "delivery": {"mids": ["mid.OUT1"], "watermark": 1767603700000}}]}]}
-    assert ok(hook(desk, delivered))["statuses"] == 1
+    assert hooked(desk, delivered)["statuses"] == 1
     assert [m for m in conversation(desk, cid)["messages"] if m["direction"] == "out"][-1]["status"] == "delivered"
     assert len(events_of(db, "message.delivered")) == 1
 
@@ -281,7 +286,7 @@ def test_whatsapp_media_is_described_from_the_graph_api(desk: TestClient, desk_w
                                     kind: {"caption": "mira", "mime_type": "image/jpeg", "sha256": "abc=",
                                            "id": media_id}}]},
             "field": "messages"}]}]}
-        ok(hook(desk, payload))
+        hooked(desk, payload)
     desk_worker.dispatch()
     cid = ok(desk.get("/api/v1/conversations"))["items"][0]["id"]
     found = {m["external_id"]: m["attachments"] for m in conversation(desk, cid)["messages"] if m["direction"] == "in"}
