@@ -725,7 +725,7 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/connectors/erp/stock": row(lambda w: (w.put("/connectors/erp", _erp_config()), Call(
         f"{V1}/connectors/erp/stock", [{"A": "1", "W": "01", "N": 5, "R": "REG-1"}]))[1], allow(ADMIN)),
     "POST /api/v1/connectors/erp/prices": row(lambda w: (w.put("/connectors/erp", _erp_config()), Call(
-        f"{V1}/connectors/erp/prices", [{"A": "1", "P": "21.00", "R": "T-1"}]))[1], allow(ADMIN)),
+        f"{V1}/connectors/erp/prices", [{"A": "1", "P": PRICES["TEE"], "R": "T-1"}]))[1], allow(ADMIN)),
     # ---- webhooks (admin only) ----------------------------------------------------------------------------
     "POST /api/v1/webhooks": row(lambda w: Call(f"{V1}/webhooks", {"url": "https://hooks.example.com/in",
                                                                     "events": ["order.*"]}), allow(ADMIN)),
