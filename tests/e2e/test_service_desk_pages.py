@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from omnihub.service.models import csat_surveys
-from tests.e2e.conftest import Shop, check_accessibility, screenshot
+from tests.e2e.conftest import Shop, check_accessibility, log_in, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +18,28 @@ pytestmark = pytest.mark.slow
 def _ok(answer) -> dict:
     assert answer.status_code in (200, 201), answer.text
     return answer.json()
+
+
+def test_the_dashboard_shows_service_times_per_channel(new_page, shop: Shop) -> None:
+    for who, channel in (("julia@correo.es", "webchat"), ("+34612999001", "phone")):
+        hints = {"email": who} if "@" in who else {"phone": who}
+        cid = _ok(shop.api.post("/api/v1/messages", json={"channel": channel, "identity": hints,
+                                                          "text": "Hola, tengo una duda"}))["conversation_id"]
+        _ok(shop.api.post(f"/api/v1/conversations/{cid}/resolve"))
+    expected = {g["key"]: g["conversations"] for g in _ok(shop.api.get("/api/v1/analytics/service"))["groups"]}
+    page = new_page()
+    log_in(page, shop, "marketer")
+    today = datetime.now(UTC).date().isoformat()  # a period of its own: the dashboard caches figures per period
+    page.goto(f"/dashboard?created_from={today}&created_to={today}")
+    card = page.get_by_role("region", name="Service times")
+    assert card.is_visible()
+    for channel in ("webchat", "phone"):
+        row = card.locator(f'tr[data-channel="{channel}"]')
+        assert row.locator("td").first.inner_text() == str(expected[channel])
+    assert card.locator('tr[data-channel="phone"] th').inner_text() == "Phone"
+    check_accessibility(page)
+    card.scroll_into_view_if_needed()
+    screenshot(page, "dashboard-service")
 
 
 def test_a_customer_answers_the_satisfaction_survey_once_in_spanish(new_page, shop: Shop) -> None:

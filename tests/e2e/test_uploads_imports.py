@@ -1,5 +1,3 @@
-# Runs after test_inbox on purpose: on the shared e2e server an import before the inbox journey stops
-# its e-mail reply (not yet understood; stop 14 closing note).
 """Browser test of the Imports page: a CSV uploaded with its mapping file becomes a job; the job's page follows
 the worker live (htmx polling) to its report — counts and the rejected row with its line and reason — and the
 report downloads; accessible, in English and Spanish."""

@@ -108,9 +108,13 @@ class Copy:
 
     def refresh(self, *, full: bool = False) -> str:
         """Bring the copy up to date (call under `lock`). Returns "full" or "incremental"."""
+
+        with self.e.pinned() as duck:  # the source stays one state for the whole read
+            return self._refresh(duck, full=full)
+
+    def _refresh(self, duck: Any, *, full: bool) -> str:
         import duckdb
 
-        duck = self.e._ensure()
         cursor = duck.cursor()
         try:
             probe = self._probe(cursor)

@@ -1,4 +1,5 @@
-"""DuckDB over the operational database: SQLite or PostgreSQL attached read-only through DuckDB's scanners.
+"""DuckDB over the operational database: SQLite or PostgreSQL attached read-only through DuckDB's scanners
+(SQLite through a snapshot file, never the live one: snapshot.py says why).
 
 The scanners are DuckDB extensions. They come from PyPI packages pinned to the DuckDB version
 (`duckdb-extension-sqlite-scanner`, `duckdb-extension-postgres-scanner`) and are loaded from the installed
@@ -15,10 +16,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import itertools
 import logging
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from omnihub.analytics import errors
+from omnihub.analytics.snapshot import SharedLock, SqliteSnapshots
 from omnihub.core.db import Database, normalise_url
 
 log = logging.getLogger("omnihub.analytics")
@@ -37,6 +42,7 @@ _lock = threading.Lock()
 _duck: Any = None
 _loaded: set[str] = set()
 _engines: dict[str, Engine] = {}
+_engine_numbers = itertools.count(1)
 
 
 def extension_path(kind: str) -> Path:
@@ -76,21 +82,24 @@ def _instance(kind: str) -> Any:
     return _duck
 
 
-def _attach_sql(url: str, alias: str) -> tuple[str, str]:
+def _attach_target(url: str) -> tuple[str, str]:
+    """What to attach: ("sqlite", the file's path) or ("postgres", a libpq connection string)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database or ""
         if not path or path == ":memory:":
             raise errors.unavailable("an in-memory SQLite database cannot be attached; use a file")
-        quoted = path.replace("'", "''")
-        return "sqlite", f"ATTACH '{quoted}' AS {alias} (TYPE sqlite, READ_ONLY)"
+        return "sqlite", path
     if parsed.get_backend_name() == "postgresql":
         parts = {"host": parsed.host, "port": parsed.port, "dbname": parsed.database, "user": parsed.username,
                  "password": parsed.password}
-        dsn = " ".join(f"{k}={_libpq_quote(str(v))}" for k, v in parts.items() if v not in (None, ""))
-        quoted = dsn.replace("'", "''")
-        return "postgres", f"ATTACH '{quoted}' AS {alias} (TYPE postgres, READ_ONLY)"
+        return "postgres", " ".join(f"{k}={_libpq_quote(str(v))}" for k, v in parts.items() if v not in (None, ""))
     raise errors.unavailable(f"DuckDB has no scanner for '{parsed.get_backend_name()}' databases")
+
+
+def _attach_sql(kind: str, target: str, alias: str) -> str:
+    quoted = target.replace("'", "''")
+    return f"ATTACH '{quoted}' AS {alias} (TYPE {kind}, READ_ONLY)"
 
 
 def _libpq_quote(value: str) -> str:
@@ -111,6 +120,8 @@ class Engine:
     def __init__(self, url: str, max_age: float = 0.0) -> None:
         self.url = normalise_url(url)
         self.op = "op_" + hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        if make_url(self.url).get_backend_name() == "sqlite":  # each engine attaches its own snapshot
+            self.op += f"_{next(_engine_numbers)}"
         self.kind = ""
         self.max_age = max_age
         self._attached = False
@@ -122,23 +133,68 @@ class Engine:
         self._refreshing = False
         self.last_refresh_error: str | None = None
         self.copy: Any = None  # the figures' incremental copy (copy.Copy), made on the first copy-mode read
+        self._snapshots: SqliteSnapshots | None = None  # SQLite: DuckDB reads a snapshot (snapshot.py)
+        self._snapshot_file: str | None = None
+        self._pin = SharedLock()
 
     def _ensure(self) -> Any:
+        """DuckDB with the database attached under `op` (on SQLite: a snapshot of it, see snapshot.py)."""
         with _lock:
             if self._attached:
                 return _duck
-            kind, sql = _attach_sql(self.url, self.op)
+            kind, target = _attach_target(self.url)
             duck = _instance(kind)
             import duckdb
 
+            if kind == "sqlite":
+                self._snapshots = SqliteSnapshots(target)
+                self._snapshot_file = target = str(self._take_snapshot())
             try:
-                duck.execute(sql)
+                duck.execute(_attach_sql(kind, target, self.op))
             except duckdb.Error as exc:
                 if "already exists" not in str(exc):
                     raise errors.unavailable(f"DuckDB could not attach the {kind} database: {exc}") from None
             self.kind = kind
             self._attached = True
             return duck
+
+    def _take_snapshot(self) -> Path:
+        assert self._snapshots is not None
+        try:
+            return self._snapshots.take()
+        except (sqlite3.Error, OSError) as exc:
+            raise errors.unavailable(f"the sqlite database could not be copied for DuckDB: {exc}") from None
+
+    @contextmanager
+    def pinned(self) -> Iterator[Any]:
+        """DuckDB for reading the attached database, which stays still until the caller is done. On SQLite the
+        snapshot is first renewed when the database changed since it was taken (never under a running read)."""
+        duck = self._ensure()
+        snapshots = self._snapshots
+        if snapshots is not None and not self._pin.held() and snapshots.changed():
+            with self._pin.exclusive():
+                if snapshots.changed():
+                    self._swap_snapshot(duck)
+        with self._pin.shared():
+            yield duck
+
+    def _reading(self, sql: str) -> contextlib.AbstractContextManager[Any]:
+        """Pinned when the query reads the attached database; a query over the copy (DuckDB's own tables) never
+        waits for a snapshot to be renewed."""
+        return self.pinned() if "{op}" in sql else contextlib.nullcontext(self._ensure())
+
+    def _swap_snapshot(self, duck: Any) -> None:
+        import duckdb
+
+        fresh = self._take_snapshot()
+        old, self._snapshot_file = self._snapshot_file, str(fresh)
+        try:
+            duck.execute(f"DETACH DATABASE IF EXISTS {self.op}")
+            duck.execute(_attach_sql("sqlite", str(fresh), self.op))
+        except duckdb.Error as exc:
+            raise errors.unavailable(f"DuckDB could not attach the sqlite database: {exc}") from None
+        if old:
+            SqliteSnapshots.discard(Path(old))
 
     def figures(self) -> Reader:
         """Where the room's figures read from (sources.py): in live mode every table is a subquery over the
@@ -177,7 +233,10 @@ class Engine:
     def refresh(self, sources: dict[str, Callable[[Engine], str]]) -> None:
         """Copy every source into a new schema in one transaction, then switch to it. The copy before the
         current one is dropped (a query still reading the current one has a whole `max_age` to finish)."""
-        duck = self._ensure()
+        with self.pinned() as duck:
+            self._copy_sources(duck, sources)
+
+    def _copy_sources(self, duck: Any, sources: dict[str, Callable[[Engine], str]]) -> None:
         import duckdb
 
         self._generation += 1
@@ -231,34 +290,34 @@ class Engine:
 
     def frame(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows (`{op}` in the text is the attached database)."""
-        duck = self._ensure()
         import duckdb
 
-        cursor = duck.cursor()
-        try:
-            result = cursor.execute(sql.replace("{op}", self.op), params or {})
-            names = [d[0] for d in result.description or ()]
-            return names, result.fetchall()
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
-        finally:
-            cursor.close()
+        with self._reading(sql) as duck:
+            cursor = duck.cursor()
+            try:
+                result = cursor.execute(sql.replace("{op}", self.op), params or {})
+                names = [d[0] for d in result.description or ()]
+                return names, result.fetchall()
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+            finally:
+                cursor.close()
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.frame(sql, params)[1]
 
     def arrays(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The result as one numpy array per column (no Python object per row)."""
-        duck = self._ensure()
         import duckdb
 
-        cursor = duck.cursor()
-        try:
-            return dict(cursor.execute(sql.replace("{op}", self.op), params or {}).fetchnumpy())
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
-        finally:
-            cursor.close()
+        with self._reading(sql) as duck:
+            cursor = duck.cursor()
+            try:
+                return dict(cursor.execute(sql.replace("{op}", self.op), params or {}).fetchnumpy())
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                raise errors.unavailable(f"the {self.kind} database did not answer DuckDB: {exc}") from None
+            finally:
+                cursor.close()
 
     def timestamp(self, column: str) -> str:
         """A column as a naive UTC TIMESTAMP on either engine."""

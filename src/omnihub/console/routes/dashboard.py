@@ -39,6 +39,11 @@ def _products() -> Any:
     return importlib.import_module("omnihub.analytics.products")
 
 
+def _service_times() -> Any:
+    """The service desk's times (GET /analytics/service): first response and resolution per channel."""
+    return importlib.import_module("omnihub.analytics.service_times")
+
+
 @router.get("/")
 def home(viewer: Viewer = Depends(current_viewer)) -> Response:
     return redirect(f"/{rules.home_page(viewer.role)}")
@@ -99,6 +104,7 @@ def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end
     stock = analytics.inventory(db, start=begin, end=finish, now=now)
     outs = sorted((i for i in stock["items"] if i["stock_out_days"]), key=lambda i: -i["stock_out_days"])[:10]
     top = _products().top_products(db, start=begin, end=finish, channel=channel, limit=10, now=now)["items"]
+    service = _service_times().service_times(db, by="channel", start=begin, end=finish, now=now)
     return {"from": begin, "to": finish, "cards": cards, "by": by, "as_of": now,
             "charts": {"channel": _chart(by_channel["series"], "channel"),
                        "store": _chart(by_store["series"], "location"),
@@ -107,9 +113,7 @@ def _figures(analytics: Any, db: Any, now: datetime, start: datetime | None, end
                                       "datasets": [{"label": "days", "data": [str(i["stock_out_days"]) for i in outs]}],
                                       "type": "bar"}},
             "cohorts": cohorts["cohorts"][-12:], "stock_outs": outs, "top_products": top,
-            # The service-times card is off: on SQLite, reading the desk's tables through DuckDB in the server
-            # process was seen to lose a later reply in the browser tests (see the closing note of stop 14).
-            "service": None}
+            "service": {"groups": service["groups"], "total": service["total"]}}
 
 
 def _bars(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
