@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # for quiet hours when a person's phone gives none, and the From of marketing e-mail.
     public_url: str = "http://localhost:8000"
     automation_timezone: str = "UTC"
+    # How often the predicted CLV that segments read is copied from analytics (only while a segment uses it).
+    automation_predictions_every_seconds: float = Field(default=86400.0, gt=0)
     marketing_email: str = "news@omnihub.local"
 
     @field_validator("outbound_allow")

@@ -276,17 +276,7 @@ def _clv_items(r: Reader, as_of: date) -> list[dict[str, Any]]:
     key = ("clv-answer", r.generation, as_of)
     if r.copy and key in r.engine.memo:
         return r.engine.memo[key]  # type: ignore[no-any-return]
-    params: dict[str, Any] = {"as_of": as_of}
-    # Per customer: purchase days (x = days after the first), first and last, value; m = mean value of the repeat
-    # days. Computed in DuckDB: Python only sees one row per customer, as arrays.
-    sql = """
-    WITH d AS (SELECT * FROM {purchase_days} WHERE day < $as_of)
-    SELECT currency, customer, COUNT(*) - 1 AS x, date_diff('day', MIN(day), MAX(day)) / 7.0 AS t_x,
-           date_diff('day', MIN(day), $as_of) / 7.0 AS big_t,
-           CASE WHEN COUNT(*) > 1 THEN CAST((SUM(v) - arg_min(v, day)) / (COUNT(*) - 1) AS DOUBLE) ELSE 0 END AS m,
-           CAST(SUM(v) AS VARCHAR) AS historic, SUM(n) AS orders, MIN(day) AS first, MAX(day) AS last
-    FROM d GROUP BY currency, customer ORDER BY currency, customer"""
-    columns = r.engine.arrays(r.sql(sql), params)
+    columns = _clv_columns(r, as_of)
     totals = dict(r.rows("SELECT currency, SUM(v) FROM {purchase_days} WHERE day < $as_of GROUP BY currency",
                          {"as_of": as_of}))
     items = []
@@ -299,6 +289,42 @@ def _clv_items(r: Reader, as_of: date) -> list[dict[str, Any]]:
     return items
 
 
+def _clv_columns(r: Reader, as_of: date) -> dict[str, np.ndarray]:
+    params: dict[str, Any] = {"as_of": as_of}
+    # Per customer: purchase days (x = days after the first), first and last, value; m = mean value of the repeat
+    # days. Computed in DuckDB: Python only sees one row per customer, as arrays.
+    sql = """
+    WITH d AS (SELECT * FROM {purchase_days} WHERE day < $as_of)
+    SELECT currency, customer, COUNT(*) - 1 AS x, date_diff('day', MIN(day), MAX(day)) / 7.0 AS t_x,
+           date_diff('day', MIN(day), $as_of) / 7.0 AS big_t,
+           CASE WHEN COUNT(*) > 1 THEN CAST((SUM(v) - arg_min(v, day)) / (COUNT(*) - 1) AS DOUBLE) ELSE 0 END AS m,
+           CAST(SUM(v) AS VARCHAR) AS historic, SUM(n) AS orders, MIN(day) AS first, MAX(day) AS last
+    FROM d GROUP BY currency, customer ORDER BY currency, customer"""
+    return r.engine.arrays(r.sql(sql), params)
+
+
+def customer_predictions(db: Db, *, now: datetime | None = None) -> dict[str, Any]:
+    """Every customer's predicted 12-month CLV per currency, as of the start of today (the models of `clv`), for
+    rooms that act on it (automation's segments). `unfitted`: the currencies with no model, and why."""
+    r = _reader(db)
+    as_of = (now or datetime.now(UTC)).date()
+    columns = _clv_columns(r, as_of)
+    items: list[tuple[str, str, Decimal, float]] = []
+    unfitted: dict[str, str] = {}
+    currencies = columns["currency"]
+    for cur in sorted(set(currencies.tolist())):
+        mask = currencies == cur
+        c = {k: v[mask] for k, v in columns.items()}
+        model, _, alive, predicted = _predict(r.engine, cur, c)
+        if predicted is None:
+            unfitted[cur] = str(model.get("reason") or "no model")
+            continue
+        items.extend((str(customer), cur, Decimal(_money(Decimal(repr(float(value))), cur)), round(float(p), 4))
+                     for customer, value, p in zip(c["customer"], predicted, alive, strict=True))
+    return {"as_of": as_of.isoformat(), "horizon_days": rules.CLV_HORIZON_DAYS, "items": items,
+            "unfitted": unfitted, "data_as_of": _iso(r.as_of)}
+
+
 def _warm_clv(r: Reader) -> None:
     """Run by each refresh before its copy answers: today's CLV (the dashboard's), models fitted once per copy."""
     _clv_items(r, datetime.now(UTC).date())
@@ -307,8 +333,9 @@ def _warm_clv(r: Reader) -> None:
 WARMERS.append(_warm_clv)
 
 
-def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total: Any, top: int) -> dict[str, Any]:
-    """One currency's models, predictions and top customers."""
+def _predict(e: Engine, cur: str, c: dict[str, np.ndarray]) -> tuple[dict[str, Any], Any, Any, Any]:
+    """One currency's fitted models and, per customer, predicted purchases, probability alive and predicted CLV
+    (None when the models could not be fitted: the model says why)."""
     import numpy as np
 
     x, t_x, T, m = (c[k].astype(float) for k in ("x", "t_x", "big_t", "m"))
@@ -324,6 +351,15 @@ def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total:
         if not (np.isfinite(predicted).all() and np.isfinite(alive).all()):
             model = {**model, "fitted": False, "reason": "the fitted parameters give no finite prediction"}
             predicted = purchases = alive = None
+    return model, purchases, alive, predicted
+
+
+def _clv_currency(e: Engine, cur: str, c: dict[str, np.ndarray], historic_total: Any, top: int) -> dict[str, Any]:
+    """One currency's models, predictions and top customers."""
+    import numpy as np
+
+    x = c["x"]
+    model, purchases, alive, predicted = _predict(e, cur, c)
     historic = c["historic"]
     # Highest predicted value first (historic when there is no model), then customer id: a stable order.
     key = predicted if predicted is not None else historic.astype(float)

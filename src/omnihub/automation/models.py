@@ -200,3 +200,17 @@ automation_stock_subscriptions = sa.Table(
     sa.Index("ix_automation_stock_subscriptions_open", "channel", "sku", "fired_at"),
     sa.Index("ix_automation_stock_subscriptions_customer", "customer_id"),
 )
+
+# Predicted 12-month CLV per person and currency, copied from the analytics room's models (its `clv` report) by the
+# `automation.predictions` job, so that segments can compile `customer.predicted_clv` to SQL. One snapshot: the job
+# replaces every row at once; `as_of` is the day the models were fitted for.
+automation_predictions = sa.Table(
+    "automation_predictions",
+    metadata,
+    sa.Column("customer_id", sa.String(40), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("predicted_clv", Money, nullable=False),
+    sa.Column("probability_alive", sa.Float, nullable=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", Timestamp, nullable=False),
+)

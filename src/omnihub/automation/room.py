@@ -52,6 +52,12 @@ def _segments(conn: Connection, clock: Clock, _settings: Settings) -> int:
     return recompute_all(conn, clock)
 
 
+def _predictions(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.automation.predictions import refresh
+
+    return refresh(conn, clock, settings)
+
+
 def _deliver(conn: Connection, clock: Clock, settings: Settings) -> int:
     from omnihub.automation.delivery import deliver
 
@@ -67,6 +73,7 @@ ROOM = Room(
     jobs=[Job("automation.abandoned_carts", _scan, batch=5000, paced=True),  # carts.SCAN_BATCH
           Job("automation.schedules", _schedules, every=lambda _settings: 60.0),
           Job("automation.segments", _segments, every=lambda _settings: 300.0),
+          Job("automation.predictions", _predictions, every=lambda s: s.automation_predictions_every_seconds),
           Job("automation.advance", _advance, batch=200, paced=True),
           Job("automation.deliver", _deliver, batch=400)],  # delivery.DELIVER_BATCH
 )

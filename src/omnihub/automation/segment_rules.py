@@ -22,6 +22,7 @@ FIELDS: dict[str, str] = {
     "lifetime_value": "number",
     "orders_count": "number",
     "channels_count": "number",
+    "predicted_clv": "number",  # analytics' 12-month prediction (automation.predictions); none yet: no figure
     "days_since_last_order": "days",
     "days_since_store_visit": "days",
     "days_since_cart_abandoned": "days",
@@ -121,4 +122,4 @@ def uses(conditions: Sequence[Mapping[str, Any]]) -> set[str]:
 
 
 TIME_BASED = {"days_since_last_order", "days_since_store_visit", "days_since_cart_abandoned", "orders_last_days",
-              "tags"}  # behavioural tags decay: they can lapse without an event
+              "tags", "predicted_clv"}  # behavioural tags decay: they can lapse without an event

@@ -1,7 +1,8 @@
 """A segment's conditions compiled to one SQL query (SQLAlchemy Core): the ids of the active profiles that match.
 It reads the customers room's and commerce's tables only through the selectables their `selections` modules
-give, and the automation room's own (the last abandoned cart). The semantics are those of the rules' facts: a
-missing figure fails an ordering (`>`), passes `!=`; lifetime value and order counts are 0 without orders."""
+give, and the automation room's own (the last abandoned cart, the predicted CLV copied from analytics). The
+semantics are those of the rules' facts: a missing figure fails an ordering (`>`), passes `!=`; lifetime value
+and order counts are 0 without orders; a person with no predicted CLV has no figure."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import phonenumbers
 import sqlalchemy as sa
 
-from omnihub.automation import segment_rules
+from omnihub.automation import predictions, segment_rules
 from omnihub.automation.models import automation_abandoned
 from omnihub.commerce import selections as orders_sql
 from omnihub.customers import selections as people
@@ -33,6 +34,7 @@ class _Compiler:
         self.stats: sa.Subquery | None = None
         self.visits: sa.Subquery | None = None
         self.recent: dict[int, sa.Subquery] = {}
+        self.predicted: sa.Subquery | None = None
 
     def _stats(self) -> sa.Subquery:
         if self.stats is None:
@@ -46,6 +48,10 @@ class _Compiler:
                 self.recent[days] = orders_sql.orders_since(self.now - timedelta(days=days), self.only).alias(
                     f"recent_{days}")
             return sa.func.coalesce(self.recent[days].c.orders, 0)
+        if fact == "predicted_clv":  # no prediction is no figure (not 0): it fails every ordering
+            if self.predicted is None:
+                self.predicted = predictions.per_profile()
+            return self.predicted.c.predicted_clv
         return sa.func.coalesce(self._stats().c[fact], 0)
 
     def _instant(self, fact: str) -> sa.ColumnElement[Any]:
@@ -79,7 +85,9 @@ class _Compiler:
         fact, kind, days = segment_rules.field_kind(cond["field"]) or ("", "", None)
         op, value = cond["op"], cond.get("value")
         if kind == "number":
-            return _COMPARE[op](self._number(fact, days), segment_rules.number(value))
+            figure = self._number(fact, days)
+            held = _COMPARE[op](figure, segment_rules.number(value))
+            return sa.or_(figure.is_(None), held) if op == "!=" and fact == "predicted_clv" else held
         if kind == "days":
             instant = self._instant(fact)
             if op in ("exists", "not_exists"):
@@ -115,6 +123,8 @@ class _Compiler:
             query = query.outerjoin(self.visits, self.visits.c.customer_id == self.profile)
         for recent in self.recent.values():
             query = query.outerjoin(recent, recent.c.customer_id == self.profile)
+        if self.predicted is not None:
+            query = query.outerjoin(self.predicted, self.predicted.c.customer_id == self.profile)
         if self.only is not None:
             query = query.where(self.profile.in_(self.only))
         return query.where(*where)

@@ -196,6 +196,7 @@ def order_actions(status: str, *, pickup_status: str | None, is_pickup: bool, ha
 # The segment builder's facts (path, label) and operators; the API takes every fact of docs/automation.md.
 SEGMENT_FACTS = (
     ("customer.lifetime_value", N_("Lifetime value")),
+    ("customer.predicted_clv", N_("Predicted value, next 12 months")),
     ("customer.orders_count", N_("Orders")),
     ("customer.orders_last_days.30", N_("Orders in the last 30 days")),
     ("customer.orders_last_days.90", N_("Orders in the last 90 days")),
