@@ -1,5 +1,7 @@
 """The ERP mapping and the translation of the hub's billing documents into the ERP's codes (no database)."""
 
+from decimal import Decimal
+
 import pytest
 
 from omnihub.connectors.erp import rules
@@ -99,3 +101,29 @@ def test_the_journal_has_a_row_per_line_in_the_erps_codes() -> None:
 def test_backoff_doubles_and_is_capped() -> None:
     assert [rules.backoff_seconds(n, 30) for n in (1, 2, 3)] == [30, 60, 120]
     assert rules.backoff_seconds(20, 30) == 3600
+
+
+def test_a_shop_refund_credits_the_money_given_back_spread_over_its_units_to_the_cent() -> None:
+    charged = [{"sku": "A", "name": "A", "quantity": 2, "total": "202.98", "tax_rate": "6"},
+               {"sku": "B", "name": "B", "quantity": 1, "total": "100.00", "tax_rate": "21"}]
+    lines = rules.shop_refund_lines(charged, [("A", 1), ("B", 1)], Decimal("100.00"))
+    assert [(ln["sku"], ln["quantity"], ln["tax_rate"]) for ln in lines] == [("A", 1, "6"), ("B", 1, "21")]
+    assert sum(Decimal(ln["total"]) for ln in lines) == Decimal("100.00")
+    assert [ln["total"] for ln in lines] == ["50.37", "49.63"]  # 101.49 : 100.00, the cent to the larger remainder
+    whole = rules.shop_refund_lines(charged, [("A", 2)], Decimal("202.98"))
+    assert [ln["total"] for ln in whole] == ["202.98"]
+
+
+def test_a_shop_refund_with_no_units_is_one_adjustment_line_that_needs_its_article() -> None:
+    [line] = rules.shop_refund_lines([], [("GONE", 1)], Decimal("9.99"))
+    assert line["adjustment"] and line["total"] == "9.99" and line["sku"] is None
+    text = MAPPING.replace('"10.00": "R10"}', '"10.00": "R10", 0: "EX"}')
+    mapping = rules.parse_mapping(text)
+    facts = {"kind": "credit_note", "number": "W-1-R1", "issued_on": "2026-12-03", "currency": "EUR",
+             "customer": "CLI000001", "payment_method": "card", "invoice_number": "W-1", "lines": [line],
+             "totals": {"total": "9.99"}}
+    with pytest.raises(rules.Held, match="adjustment_article"):
+        rules.erp_document(mapping, facts)
+    mapped = rules.parse_mapping(text + 'adjustment_article: "AJUSTE"\n')
+    document = rules.erp_document(mapped, facts)
+    assert document["lines"][0]["article"] == "AJUSTE" and document["corrects"] == "W-1"

@@ -19,6 +19,7 @@ _KEYS: dict[str, tuple[bool, type]] = {
     "guest_customer": (True, str),
     "articles": (True, dict),
     "shipping_article": (False, str),
+    "adjustment_article": (False, str),
     "tax_codes": (True, dict),
     "payment_methods": (True, dict),
     "date_format": (True, str),
@@ -78,6 +79,7 @@ def parse_mapping(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "customer_prefix": raw["customer_prefix"], "customer_digits": raw.get("customer_digits", 6),
         "guest_customer": raw["guest_customer"], "shipping_article": raw.get("shipping_article"),
+        "adjustment_article": raw.get("adjustment_article"),
         "date_format": raw["date_format"],
     }
     if not 1 <= out["customer_digits"] <= 18:
@@ -285,7 +287,11 @@ def erp_document(mapping: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[s
     total}], totals}. Raises Held naming the first thing the mapping does not cover."""
     lines = []
     for line in facts["lines"]:
-        if line.get("sku") is None:  # the delivery charge
+        if line.get("adjustment"):  # money a shop refunded with no units named
+            article = mapping.get("adjustment_article")
+            if not article:
+                raise Held("a refund not tied to items (no adjustment_article in the mapping)")
+        elif line.get("sku") is None:  # the delivery charge
             article = mapping.get("shipping_article")
             if not article:
                 raise Held("unmapped shipping line (no shipping_article)")
@@ -318,6 +324,32 @@ def credit_note_lines(note_lines: Sequence[Mapping[str, Any]],
         out.append({"sku": line["sku"], "name": invoiced.get("name"), "quantity": line["quantity"],
                     "unit_price": None, "tax_rate": invoiced.get("tax_rate", "0"), "total": line["amount"]})
     return out
+
+
+def shop_refund_lines(order_lines: Sequence[Mapping[str, Any]], refunded: Sequence[tuple[str, int]],
+                      amount: Decimal) -> list[dict[str, Any]]:
+    """A shop's refund as credit note lines. The ERP credits the money the shop gave back: the refunded units at
+    what the order charged for them, scaled to add up to `amount` to the cent (largest remainder); money
+    refunded with no units named is one adjustment line. `order_lines`: {sku, name, quantity, total, tax_rate}."""
+    cent = Decimal("0.01")
+    lines = []
+    for sku, quantity in refunded:
+        line = next((ln for ln in order_lines if ln["sku"] == sku), None)
+        if line is None or not line["quantity"]:
+            continue
+        value = Decimal(str(line["total"])) * quantity / int(line["quantity"])
+        lines.append({"sku": sku, "name": line.get("name"), "quantity": quantity, "unit_price": None,
+                      "tax_rate": str(line.get("tax_rate", "0")), "total": value})
+    charged = sum((ln["total"] for ln in lines), Decimal(0))
+    if not lines or charged <= 0:
+        return [{"sku": None, "adjustment": True, "name": "refund", "quantity": 1, "unit_price": None,
+                 "tax_rate": "0", "total": str(amount.quantize(cent))}]
+    exact = [ln["total"] * amount / charged for ln in lines]
+    cents = [e.quantize(cent, rounding="ROUND_DOWN") for e in exact]
+    short = int(((amount.quantize(cent) - sum(cents, Decimal(0))) / cent).to_integral_value())
+    for i in sorted(range(len(lines)), key=lambda i: (cents[i] - exact[i], i))[:max(short, 0)]:
+        cents[i] += cent
+    return [{**ln, "total": str(c)} for ln, c in zip(lines, cents, strict=True)]
 
 
 def backoff_seconds(attempts: int, base: float) -> float:

@@ -31,7 +31,8 @@ class ErpConfigOut(BaseModel):
 class ErpDocumentOut(BaseModel):
     id: str
     kind: DocumentKind
-    source: str = Field(description="The hub's billing document number.")
+    source: str = Field(description="What the document comes from: the hub's billing document number; for an order a "
+                        "shop sold, its order number (`<number>/refund/<shop refund id>`, `<number>/cancelled`).")
     status: DocumentStatus
     reason: str | None = Field(description="Why a held document cannot be sent yet.")
     idempotency_key: str

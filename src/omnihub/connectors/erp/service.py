@@ -1,11 +1,13 @@
 """The ERP connector's writes: its configuration, the documents it owes the ERP (recorded from billing's
-`invoice.issued` and `credit_note.issued`, in the transaction that dispatches them) and held documents mapped
+`invoice.issued` and `credit_note.issued`, and for the orders shops sell and invoice themselves from the order's
+own events — sold, refunded, cancelled unpaid — in the transaction that dispatches them) and held documents mapped
 again when the mapping changes. Sending is in `sender.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +27,7 @@ from omnihub.customers import queries as customers
 
 D = erp_documents.c
 PURPOSE = "erp-token"
-EVENTS = ("invoice.issued", "credit_note.issued", "order.created")
+EVENTS = ("invoice.issued", "credit_note.issued", "order.created", "order.refunded", "order.cancelled")
 
 
 def configure(conn: Connection, clock: Clock, data: dict[str, Any], guard: OutboundGuard, *,
@@ -175,6 +177,64 @@ def record_shop_order(conn: Connection, clock: Clock, mapping: dict[str, Any], o
     _insert(conn, clock, kind="invoice", source=order["number"], facts=facts, payload=payload, reason=reason, on=on)
 
 
+def _shop_credit_note(conn: Connection, clock: Clock, mapping: dict[str, Any], order: dict[str, Any], *,
+                      source: str, number: str, lines: list[dict[str, Any]], total: str, on: date) -> None:
+    """A credit note correcting the ERP invoice of a shop's order (numbered with the hub's order number)."""
+    external = order.get("external") or {}
+    customer_id = order.get("customer_id")
+    if customer_id is not None:
+        customer_id = customers.resolve_id(conn, customer_id) or customer_id
+    facts = {"kind": "credit_note", "number": number, "issued_on": on.isoformat(),
+             "currency": order["totals"]["currency"], "customer": _customer_number(conn, mapping, customer_id),
+             "payment_method": external.get("system"), "invoice_number": order["number"],
+             "order_id": order["id"], "lines": lines, "totals": {"total": total}}
+    try:
+        payload, reason = rules.erp_document(mapping, facts), None
+    except rules.Held as exc:
+        payload, reason = None, str(exc)
+    _insert(conn, clock, kind="credit_note", source=source, facts=facts, payload=payload, reason=reason, on=on)
+
+
+def _shop_invoice_recorded(conn: Connection, order_number: str) -> bool:
+    return conn.execute(sa.select(D.id).where(D.kind == "invoice", D.source == order_number)).first() is not None
+
+
+def record_shop_refund(conn: Connection, clock: Clock, mapping: dict[str, Any], event: dict[str, Any]) -> None:
+    """A shop refunded (part of) an order it sold: the ERP gets a credit note for the money given back, the
+    refunded units valued as the order charged them (rules.shop_refund_lines). Numbered `<order>-R<n>`, n the
+    refund's place among the order's refunds; recorded once per shop refund id."""
+    order = commerce.get_order(conn, event["id"])
+    if not _shop_invoice_recorded(conn, order["number"]):
+        return  # the ERP never got this sale (connected later): nothing to correct
+    refund_id = str((event.get("external") or {}).get("refund_id"))
+    known = [str(r.get("id")) for r in (order.get("external") or {}).get("refunds") or []]
+    place = known.index(refund_id) + 1 if refund_id in known else len(known) + 1
+    rates = {r["line_no"]: r["tax_rate"] for r in commerce.order_line_rows(conn, order["id"])}
+    charged = [{"sku": ln["sku"], "name": ln.get("name"), "quantity": ln["quantity"], "total": ln["total"],
+                "tax_rate": str(rates.get(ln["line_no"], 0))} for ln in order["lines"]]
+    amount = Decimal(str(event["amount"]))
+    lines = rules.shop_refund_lines(charged, [(r["sku"], r["quantity"]) for r in event.get("restocked") or []],
+                                    amount)
+    _shop_credit_note(conn, clock, mapping, order, source=f"{order['number']}/refund/{refund_id}",
+                      number=f"{order['number']}-R{place}", lines=lines, total=str(amount),
+                      on=clock.now().date())
+
+
+def record_shop_cancellation(conn: Connection, clock: Clock, mapping: dict[str, Any], event: dict[str, Any]
+                             ) -> None:
+    """A shop cancelled an order it had not been paid for: the ERP invoice is reversed whole. A paid order's money
+    goes back through the shop's refunds (`refunds/create`), each its own credit note, so nothing is doubled."""
+    order = commerce.get_order(conn, event["id"])
+    if not order.get("external") or order.get("payment_status") == "paid":
+        return
+    if not _shop_invoice_recorded(conn, order["number"]):
+        return
+    invoice = conn.execute(sa.select(D.facts).where(D.kind == "invoice", D.source == order["number"])).scalar()
+    _shop_credit_note(conn, clock, mapping, order, source=f"{order['number']}/cancelled",
+                      number=f"{order['number']}-C", lines=list(invoice["lines"]),
+                      total=str(invoice["totals"]["total"]), on=clock.now().date())
+
+
 class ErpRecorder:
     """The dispatcher's handler: billing documents become ERP documents (nothing when no ERP is configured)."""
 
@@ -194,5 +254,12 @@ class ErpRecorder:
             if event.type == "order.created":
                 if event.data.get("external"):  # a hub order reaches the ERP when billing invoices it
                     record_shop_order(conn, self.clock, mapping, event.data)
+                continue
+            if event.type == "order.refunded":
+                if event.data.get("external"):  # a hub order's refunds come as billing's credit notes
+                    record_shop_refund(conn, self.clock, mapping, event.data)
+                continue
+            if event.type == "order.cancelled":
+                record_shop_cancellation(conn, self.clock, mapping, event.data)
                 continue
             record_document(conn, self.clock, mapping, event.type, event.data)
