@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 from email import policy
 from email.parser import BytesParser
@@ -122,30 +121,6 @@ def unseal_app_secret(secret_key: str, sealed: str) -> str:
 def signed_by(app_secret: str, body: bytes, header: str) -> bool:
     expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header.strip().encode())
-
-
-def authenticate_webhook(conn: Connection, secret_key: str, body: bytes, signature: str | None
-                         ) -> tuple[Any, dict[str, dict[str, str]]]:
-    """The parsed payload and the connections it speaks for, once `X-Hub-Signature-256` proves it came from
-    their app: every account named must be ours and every one's app secret must match. Anything else is 401
-    and nothing is stored."""
-    if not signature:
-        raise errors.bad_signature()
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise errors.bad_signature() from None
-    accounts = rules.meta_accounts(payload)
-    rows = {r.account_id: r for r in conn.execute(sa.select(meta_connectors).where(MC.account_id.in_(accounts)))}
-    if not accounts or set(rows) != accounts:
-        raise errors.bad_signature()
-    connections = {}
-    for account, row in rows.items():
-        app_secret = unseal(secret_key, _PURPOSE, row.app_secret)
-        if not signed_by(app_secret, body, signature):
-            raise errors.bad_signature()
-        connections[account] = {"channel": row.channel, "kind": row.kind}
-    return payload, connections
 
 
 def meta_inbound(message: rules.MetaMessage, connection: dict[str, str]) -> Inbound:
