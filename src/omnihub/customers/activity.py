@@ -150,6 +150,20 @@ def add_timeline_entries(conn: Connection, clock: Clock, customer_id: str, entri
     ])
 
 
+def add_timeline_entries_many(conn: Connection, clock: Clock, entries: Sequence[tuple[str, dict[str, Any]]],
+                              *, source: str) -> None:
+    """`add_timeline_entries` for many customers at once (the service desk's batches of messages): the profiles
+    resolved in one query, the entries (customer id, entry) written in one statement, in order."""
+    if not entries:
+        return
+    active = active_ids(conn, (cid for cid, _ in entries))
+    conn.execute(customer_events.insert(), [
+        {"customer_id": active[cid], "owner_id": active[cid], "type": e["type"], "channel": e.get("channel"),
+         "occurred_at": utc_or_now(e.get("at"), clock), "source": source, "properties": e.get("properties") or {}}
+        for cid, e in entries
+    ])
+
+
 def record_purchase(conn: Connection, clock: Clock, customer_id: str, channel: str, amount: Decimal,
                     at: datetime | None = None, *, order_id: str | None = None, currency: str | None = None,
                     categories: Sequence[str] = ()) -> None:
