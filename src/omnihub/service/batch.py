@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from omnihub.core.bulk import copy_rows
 from omnihub.core.clock import Clock
 from omnihub.core.events import emit_many
 from omnihub.customers import activity as customer_activity
@@ -84,8 +85,9 @@ class Batch:
         for group in _by_columns(list(self.opened.values())):
             conn.execute(conversations.insert(), group)
         self.opened = {}
-        if self.messages:
-            conn.execute(conversation_messages.insert(), self.messages)
+        if self.messages:  # COPY on PostgreSQL: a multi-row INSERT costs the client more than the rows
+            columns = list(self.messages[0])
+            copy_rows(conn, conversation_messages, columns, [[m[c] for c in columns] for m in self.messages])
             self.messages = []
         for group in _by_columns([{"id": cid, **values} for cid, values in self.changed.items()]):
             columns = [k for k in group[0] if k != "id"]
