@@ -116,6 +116,29 @@ def orders_of_customer(conn: Connection, customer_ids: list[str], *, limit: int,
     return page([get_order(conn, i) for i in ids], limit, key=lambda o: o["id"])
 
 
+def recent_order_facts(conn: Connection, customer_ids: list[str], *, per_customer: int
+                       ) -> dict[str, list[dict[str, Any]]]:
+    """For many customers in one query: each one's latest `per_customer` orders (newest first, as
+    `orders_of_customer` pages them) with what other rooms' rules read of an order — number, status, promised_at,
+    pickup (its status, or None: no pickup), updated_at — in `order_out`'s shape. The service desk's priority rules
+    read it for a whole batch of messages."""
+    if not customer_ids:
+        return {}
+    ranked = (sa.select(ORD.customer_id, ORD.id, ORD.number, ORD.status, ORD.promised_at, ORD.pickup_location,
+                        ORD.pickup_status, ORD.updated_at,
+                        sa.func.row_number().over(partition_by=ORD.customer_id, order_by=ORD.id.desc()).label("n"))
+              .where(ORD.customer_id.in_(sorted(set(customer_ids)))).subquery())
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in conn.execute(sa.select(ranked).where(ranked.c.n <= per_customer).order_by(ranked.c.customer_id,
+                                                                                        ranked.c.n)):
+        found.setdefault(r.customer_id, []).append({
+            "id": r.id, "number": r.number, "status": r.status,
+            "promised_at": as_utc(r.promised_at) if r.promised_at else None,
+            "pickup": {"location": r.pickup_location, "status": r.pickup_status} if r.pickup_location else None,
+            "updated_at": as_utc(r.updated_at)})
+    return found
+
+
 def cart_row(conn: Connection, cart_id: str) -> dict[str, Any]:
     row = conn.execute(sa.select(carts).where(carts.c.id == cart_id)).first()
     if row is None:

@@ -52,6 +52,8 @@ def copy_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: I
                 for row in rows:
                     write(row)
                     count += 1
+    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own statements raise it (IntegrityError…)
+        raise sa.exc.DBAPIError.instance(f"COPY {table.name}", None, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
     return count

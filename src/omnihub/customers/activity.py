@@ -150,6 +150,18 @@ def add_timeline_entries(conn: Connection, clock: Clock, customer_id: str, entri
     ])
 
 
+def add_timeline_entries_many(conn: Connection, clock: Clock, entries: Sequence[tuple[str, dict[str, Any]]],
+                              *, source: str) -> None:
+    """`add_timeline_entries` for many customers at once (the service desk's batches of messages): the profiles
+    resolved in one query, the entries (customer id, entry) written in one statement, in order."""
+    if not entries:
+        return
+    active = active_ids(conn, (cid for cid, _ in entries))
+    copy_rows(conn, customer_events, _EVENT_COLUMNS, [  # COPY on PostgreSQL (as record_purchases)
+        (active[cid], active[cid], e["type"], e.get("channel"), utc_or_now(e.get("at"), clock), source,
+         e.get("properties") or {}) for cid, e in entries])
+
+
 def record_purchase(conn: Connection, clock: Clock, customer_id: str, channel: str, amount: Decimal,
                     at: datetime | None = None, *, order_id: str | None = None, currency: str | None = None,
                     categories: Sequence[str] = ()) -> None:

@@ -183,8 +183,13 @@ def create_customers(conn: Connection, clock: Clock, people: Sequence[tuple[str 
     if fresh:
         conn.execute(customers.update().where(customers.c.id == sa.bindparam("b_id"))
                      .values(name=sa.bindparam("b_name"), updated_at=clock.now()), fresh)
+    known = sorted(cid for cid in named if cid not in created)
+    # Existing profiles take the name only when they have none: read which in one query (most have one), then
+    # the same conditional update as one by one for those (it, not the read, decides a race).
+    unnamed = set(conn.execute(sa.select(customers.c.id).where(customers.c.id.in_(known), customers.c.name.is_(None)))
+                  .scalars()) if known else set()
     for cid, name in named.items():
-        if cid not in created:
+        if cid in unnamed:
             changed = conn.execute(customers.update().where(customers.c.id == cid, customers.c.name.is_(None))
                                    .values(name=name, updated_at=clock.now())).rowcount
             if changed:

@@ -121,7 +121,8 @@ def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: b
         return None
     team, rule_id = conv.team_id, None
     if team is None:
-        rule = routing_rules.first_match(list_rules(conn), facts_of(conn, conv))
+        stored = list_rules(conn)
+        rule = routing_rules.first_match(stored, facts_of(conn, conv)) if stored else None  # no rule: no facts
         if rule is None:
             return None
         team, rule_id = rule["team"], rule["id"]

@@ -3,6 +3,7 @@ window, the reply channel, Meta payloads to messages, retry backoff, template re
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -448,9 +449,19 @@ def _plain(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@functools.cache
+def _word_patterns(words: tuple[str, ...]) -> tuple[re.Pattern[str], list[tuple[str, re.Pattern[str]]]]:
+    """One pattern that finds whether any of the words is there, and one per word: compiled once."""
+    each = [(w, re.compile(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])")) for w in words]
+    return re.compile("|".join(p.pattern for _, p in each)), each
+
+
 def _words_in(text: str, words: Sequence[str]) -> list[str]:
     plain = _plain(text)
-    return [w for w in words if re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", plain)]
+    anyone, each = _word_patterns(tuple(words))
+    if anyone.search(plain) is None:  # most messages: no word at all, one scan
+        return []
+    return [w for w, pattern in each if pattern.search(plain)]
 
 
 def _when(value: Any) -> datetime | None:

@@ -19,12 +19,13 @@ from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, SystemClock, as_utc
 from omnihub.core.db import new_id
 from omnihub.core.errors import Conflict, ValidationFailed
-from omnihub.core.events import emit, emit_many
+from omnihub.core.events import emit
 from omnihub.customers import activity as customer_activity
 from omnihub.customers import queries as customers_queries
 from omnihub.customers import resolution as customer_resolution
 from omnihub.customers.writes import RetryResolution
 from omnihub.service import csat, errors, rules, sla, tags
+from omnihub.service.batch import Batch
 from omnihub.service.models import conversation_messages, conversations
 
 C = conversations.c
@@ -122,7 +123,7 @@ PRIORITY_ORDERS = 20  # the customer's latest orders the priority rules look at
 
 
 def _priority_reasons(conn: Connection, customer_id: str, text: str, now: datetime,
-                      high_value_from: Decimal | None, batch: _Batch | None = None) -> list[dict[str, Any]]:
+                      high_value_from: Decimal | None, batch: Batch | None = None) -> list[dict[str, Any]]:
     if batch is not None and customer_id in batch.commerce:
         orders, value = batch.commerce[customer_id]
     else:
@@ -135,30 +136,13 @@ def _priority_reasons(conn: Connection, customer_id: str, text: str, now: dateti
     return rules.priority_reasons(orders, text, now, lifetime_value=value, high_value_from=high_value_from)
 
 
-@dataclass
-class _Batch:
-    """What `receive_many` reads once per batch instead of once per message, and the writes it does once at the
-    end: the customers' live and last resolved conversations, their orders, the events and timeline entries."""
-
-    live: dict[str, rules.Candidate | None] = field(default_factory=dict)  # by customer; absent: not read yet
-    resolved: dict[str, Any] = field(default_factory=dict)
-    commerce: dict[str, tuple[list[dict[str, Any]], Any]] = field(default_factory=dict)
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    messages: list[dict[str, Any]] = field(default_factory=list)  # inserted together at the flush
-    # conversation id -> the columns `_store` reads back, as this batch left them (no re-read per message)
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def flush(self, conn: Connection, clock: Clock) -> None:
-        if self.messages:  # a message stored twice (a race) fails here: the caller takes the batch apart
-            conn.execute(conversation_messages.insert(), self.messages)
-            self.messages = []
-        if self.events:
-            emit_many(conn, clock, self.events)
-            self.events = []
-        for customer_id, entries in self.timeline.items():
-            customer_activity.add_timeline_entries(conn, clock, customer_id, entries, source="service")
-        self.timeline = {}
+def _read_commerce(conn: Connection, batch: Batch, customer_ids: list[str], high_value_from: Decimal | None) -> None:
+    """What the priority rules read of every customer of the batch, in two queries (the rooms' batch reads: the
+    same facts `orders_of_customer` and `stats_of` give one customer at a time)."""
+    orders = commerce_queries.recent_order_facts(conn, customer_ids, per_customer=PRIORITY_ORDERS)
+    values = customers_queries.lifetime_values(conn, customer_ids) if high_value_from is not None else {}
+    for customer_id in customer_ids:
+        batch.commerce[customer_id] = (orders.get(customer_id, []), values.get(customer_id))
 
 
 def receive(conn: Connection, clock: Clock, inbound: Inbound, *, reopen_window: timedelta,
@@ -234,20 +218,18 @@ def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *,
     if not fresh:
         return outcomes
     customers = _customers_of(conn, clock, [inbound for _, inbound in fresh], actor)
-    batch = _Batch()
+    batch = Batch()
     known = sorted({c for c in customers if c is not None})
-    for row in conn.execute(sa.select(*_READ_BACK, C.active_for).where(C.active_for.in_(known))):
-        batch.live[row.active_for] = rules.Candidate(row.id, row.status)
-        batch.rows[row.id] = dict(row._mapping)
-    latest = sa.select(*_READ_BACK, C.customer_id, C.resolved_at, sa.func.row_number().over(
+    batch.read_live(conn, known)
+    latest = sa.select(C.id, C.customer_id, C.resolved_at, sa.func.row_number().over(
         partition_by=C.customer_id, order_by=C.resolved_at.desc()).label("n")).where(
         C.customer_id.in_([c for c in known if c not in batch.live]), C.status == "resolved").subquery()
     for row in conn.execute(sa.select(latest).where(latest.c.n == 1)):
         batch.resolved[row.customer_id] = row
-        batch.rows[row.id] = dict(row._mapping)
     for customer_id in known:
         batch.live.setdefault(customer_id, None)
         batch.resolved.setdefault(customer_id, None)
+    _read_commerce(conn, batch, known, high_value_from)
     for (i, inbound), customer_id in zip(fresh, customers, strict=True):
         if customer_id is None:
             outcomes[i] = "ignored"
@@ -259,21 +241,11 @@ def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *,
     return outcomes
 
 
-_READ_BACK = (C.id, C.status, C.snoozed_until, C.priority, C.priority_reasons, C.last_message_at, C.sla_started_at,
-              C.first_response_at, C.next_response_started_at)
-
-
-def _read_back(conn: Connection, conversation_id: str, batch: _Batch | None) -> Any:
-    """The conversation as `_store` needs it after placing a message: from the batch when it knows it."""
-    if batch is not None and conversation_id in batch.rows:
-        return SimpleNamespace(**batch.rows[conversation_id])
-    return _row(conn, conversation_id)
-
-
 def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *, reopen_window: timedelta,
-           high_value_from: Decimal | None, batch: _Batch | None = None) -> dict[str, Any]:
+           high_value_from: Decimal | None, batch: Batch | None = None) -> dict[str, Any]:
     """The message on the customer's one conversation (open, join or reopen), priority, SLA and events. With a
-    batch, what it read for earlier messages is reused and its events and timeline entries wait for the flush."""
+    batch, the conversation is the batch's copy in memory, and every write (the conversation, its SLA, the
+    message, events and timeline entries) waits for the flush: one per conversation, not one per message."""
     now = clock.now()
     at = min(as_utc(inbound.at), now) if inbound.at else now
     if csat.score_in(inbound.text) is not None:
@@ -303,14 +275,13 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
     timeline: list[dict[str, Any]] = []
     if placement.action == "open":
         conversation_id = new_id("cnv")
-        if batch is not None:
-            batch.rows[conversation_id] = dict(id=conversation_id, status="open", snoozed_until=None, priority="normal",
-                                               priority_reasons=[], last_message_at=at, sla_started_at=None,
-                                               first_response_at=None, next_response_started_at=None)
-        conn.execute(conversations.insert(), dict(
-            id=conversation_id, customer_id=customer_id, owner_id=customer_id, active_for=customer_id,
-            status="open", priority="normal", priority_reasons=[], reply_token=secrets.token_hex(8),
-            last_channel=inbound.channel, last_message_at=at, created_at=now, updated_at=now))
+        opened = dict(id=conversation_id, customer_id=customer_id, owner_id=customer_id, active_for=customer_id,
+                      status="open", priority="normal", priority_reasons=[], reply_token=secrets.token_hex(8),
+                      last_channel=inbound.channel, last_message_at=at, created_at=now, updated_at=now)
+        if batch is None:
+            conn.execute(conversations.insert(), opened)
+        else:
+            batch.open(opened)
         events.append(("conversation.opened", {"conversation_id": conversation_id, "customer_id": customer_id,
                                                "channel": inbound.channel}))
         timeline.append({"type": "ticket_opened", "at": now, "properties": {"conversation_id": conversation_id}})
@@ -322,8 +293,8 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
                                             updated_at=now)).rowcount
             if not reopened:  # another message reopened it first: place this one again (customers' retrying)
                 raise RetryResolution("the conversation changed while the message was placed")
-            if batch is not None and conversation_id in batch.rows:
-                batch.rows[conversation_id]["status"] = "open"
+            if batch is not None:
+                batch.forget(conversation_id)
             events.append(("conversation.reopened", {"conversation_id": conversation_id,
                                                      "customer_id": customer_id, "channel": inbound.channel}))
             timeline.append({"type": "ticket_opened", "at": now,
@@ -338,25 +309,30 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
         payload={"connector": inbound.connector} if inbound.connector else None, at=at, updated_at=now)
     if batch is None:
         conn.execute(conversation_messages.insert(), stored)
-    else:
-        batch.messages.append(stored)
-    conv = _read_back(conn, conversation_id, batch)
+    conv = _row(conn, conversation_id) if batch is None else SimpleNamespace(**batch.row(conn, conversation_id))
     status = rules.status_after_inbound(conv.status)
     earlier = [] if placement.action == "reopen" else list(conv.priority_reasons or [])
     reasons = rules.merge_reasons(earlier, _priority_reasons(conn, customer_id, inbound.text, now, high_value_from,
                                                              batch))
     priority = rules.priority_of(reasons)
-    conn.execute(conversations.update().where(C.id == conversation_id).values(
-        status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
-        priority=priority, priority_reasons=reasons,
-        last_channel=inbound.channel, last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now))
+    values = dict(status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
+                  priority=priority, priority_reasons=reasons, last_channel=inbound.channel,
+                  last_message_at=max(as_utc(conv.last_message_at), at), updated_at=now)
     # Only these move the SLA's due times (or it has none yet: opened before the SLAs existed): a new cycle, a new
     # priority, the clock starting again (it was pending), a wait for an answer starting (a person had replied).
     awaits = conv.first_response_at is not None and conv.next_response_started_at is None
     sla_kept = not (placement.action != "join" or priority != conv.priority or conv.sla_started_at is None
                     or status != conv.status or awaits)
-    if not sla_kept:
-        sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen", awaiting=at)
+    if batch is None:
+        conn.execute(conversations.update().where(C.id == conversation_id).values(**values))
+        if not sla_kept:
+            sla.refresh(conn, conversation_id, now, restart=placement.action == "reopen", awaiting=at)
+    else:  # the same changes on the batch's copy: written once per conversation at the flush
+        batch.change(conversation_id, values)
+        if not sla_kept:
+            batch.change(conversation_id, sla.refreshed(batch.rows[conversation_id], now, batch.policies(conn),
+                                                        restart=placement.action == "reopen", awaiting=at))
+        batch.messages.append(stored)
     if priority != conv.priority or reasons != list(conv.priority_reasons or []):
         events.append(("conversation.prioritized", {"conversation_id": conversation_id, "priority": priority,
                                                     "rules": sorted({r["rule"] for r in reasons})}))
@@ -373,17 +349,8 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
         customer_activity.add_timeline_entries(conn, clock, customer_id, timeline, source="service")
     else:
         batch.events.extend(events)
-        batch.timeline.setdefault(customer_id, []).extend(timeline)
+        batch.timeline.extend((customer_id, entry) for entry in timeline)
         batch.live[customer_id] = rules.Candidate(conversation_id, status)
-        if sla_kept:
-            batch.rows[conversation_id] = dict(
-                id=conversation_id, status=status, snoozed_until=None if status != "snoozed" else conv.snoozed_until,
-                priority=priority, priority_reasons=reasons, last_message_at=max(as_utc(conv.last_message_at), at),
-                sla_started_at=conv.sla_started_at, first_response_at=conv.first_response_at,
-                next_response_started_at=conv.next_response_started_at)
-        else:  # the SLA refresh moved its own columns: read them back rather than guess them
-            fresh_row = conn.execute(sa.select(*_READ_BACK).where(C.id == conversation_id)).one()
-            batch.rows[conversation_id] = dict(fresh_row._mapping)
     return {"message_id": message_id, "conversation_id": conversation_id, "customer_id": customer_id,
             "conversation_status": status, "channel": inbound.channel, "duplicate": False}
 

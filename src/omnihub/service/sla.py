@@ -4,6 +4,7 @@ SLA reads (a message in, a reply, resolve, merge), in that write's transaction."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ def _ts(value: datetime | None) -> datetime | None:
 
 
 def clocked(row: Any, **override: Any) -> sla_rules.Clocked:
-    r = {**row._mapping, **override}
+    r = {**(row if isinstance(row, Mapping) else row._mapping), **override}
     created = as_utc(r["created_at"])
     return sla_rules.Clocked(
         status=r["status"], priority=r["priority"], created_at=created,
@@ -60,32 +61,41 @@ def clocked(row: Any, **override: Any) -> sla_rules.Clocked:
 
 def refresh(conn: Connection, conversation_id: str, now: datetime, *, restart: bool = False,
             awaiting: datetime | None = None, answered: bool = False) -> None:
-    """Recompute the conversation's due times and recorded times after a change, in the change's transaction.
+    """Recompute the conversation's due times and recorded times after a change, in the change's transaction
+    (`refreshed` says what changes)."""
+    row = conn.execute(sa.select(conversations).where(C.id == conversation_id)).first()
+    if row is None:
+        return
+    conn.execute(conversations.update().where(C.id == conversation_id).values(**refreshed(
+        row._mapping, now, stored_policies(conn), restart=restart, awaiting=awaiting, answered=answered)))
+
+
+def refreshed(row: Mapping[str, Any], now: datetime, policies: dict[str, sla_rules.Policy], *,
+              restart: bool = False, awaiting: datetime | None = None, answered: bool = False) -> dict[str, Any]:
+    """The SLA columns of a conversation (its columns as `row`) after a change: what `refresh` writes. Without
+    I/O, so a batch of messages (`receive_many`) keeps each conversation in memory and writes it once.
 
     `restart`: it has just reopened, so a new resolution cycle starts now (its earlier breach no longer counts).
     `awaiting`: a customer message came at that time — once a person has replied, it starts a next-response wait
     (unless one is running). `answered`: a person replied, meeting the running wait. The pause follows the status:
     entering `pending` stops the clock, leaving it adds the time spent to the pauses that shift the due times."""
-    row = conn.execute(sa.select(conversations).where(C.id == conversation_id)).first()
-    if row is None:
-        return
-    paused_at, paused_seconds = sla_rules.pause(row.status, _ts(row.paused_at), row.paused_seconds or 0, now)
+    paused_at, paused_seconds = sla_rules.pause(row["status"], _ts(row["paused_at"]), row["paused_seconds"] or 0,
+                                                now)
     extra: dict[str, Any] = {"paused_at": paused_at, "paused_seconds": paused_seconds}
     if restart:
         extra |= {"sla_started_at": now, "resolution_breached_at": None, "resolution_paused_base": paused_seconds}
     if answered:
         extra |= {"next_response_started_at": None}
-    elif awaiting is not None and row.first_response_at is not None and row.next_response_started_at is None:
+    elif awaiting is not None and row["first_response_at"] is not None and row["next_response_started_at"] is None:
         extra |= {"next_response_started_at": awaiting, "next_response_breached_at": None,
                   "next_response_paused_base": paused_seconds}
     c = clocked(row, **extra)
-    d = sla_rules.due(c, sla_rules.policy_for(c.priority, stored_policies(conn)))
+    d = sla_rules.due(c, sla_rules.policy_for(c.priority, policies))
     extra.pop("sla_started_at", None)
-    conn.execute(conversations.update().where(C.id == conversation_id).values(
-        sla_started_at=c.started_at, first_response_due_at=d.first_response_due_at,
-        resolution_due_at=d.resolution_due_at, next_response_due_at=d.next_response_due_at,
-        first_response_seconds=d.first_response_seconds, resolution_seconds=d.resolution_seconds,
-        sla_check_at=d.check_at, **extra))
+    return dict(sla_started_at=c.started_at, first_response_due_at=d.first_response_due_at,
+                resolution_due_at=d.resolution_due_at, next_response_due_at=d.next_response_due_at,
+                first_response_seconds=d.first_response_seconds, resolution_seconds=d.resolution_seconds,
+                sla_check_at=d.check_at, **extra)
 
 
 BREACH_COLUMNS = {"first_response": C.first_response_breached_at, "next_response": C.next_response_breached_at,
