@@ -443,25 +443,3 @@ def audience_row(fmt: str, email: str | None, phone: str | None) -> dict[str, st
     if fmt == "meta":
         return {"EMAIL": hashed(email) if email else "", "PHONE": hashed(phone.lstrip("+")) if phone else ""}
     return {"Email": hashed(email) if email else "", "Phone": hashed(phone) if phone else ""}
-
-
-# ---- recommendations ----------------------------------------------------------------------------------------------
-
-
-def blend(co_purchase: Mapping[str, int], popularity: Mapping[str, int], interests: Mapping[str, float],
-          categories: Mapping[str, str], exclude: set[str], limit: int) -> list[tuple[str, float]]:
-    """Item-to-item co-purchase counts (normalised), a boost for the person's interest categories and a small
-    popularity prior that only orders what co-purchase leaves tied or unknown; never what they already own."""
-    top_co = max(co_purchase.values(), default=0) or 1
-    top_pop = max(popularity.values(), default=0) or 1
-    top_interest = max(interests.values(), default=0) or 1
-    scores: dict[str, float] = {}
-    for sku in set(co_purchase) | set(popularity):
-        if sku in exclude:
-            continue
-        score = co_purchase.get(sku, 0) / top_co + 0.1 * popularity.get(sku, 0) / top_pop
-        category = categories.get(sku)
-        if category and category in interests:
-            score += 0.5 * interests[category] / top_interest
-        scores[sku] = round(score, 6)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]

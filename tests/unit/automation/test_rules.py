@@ -146,10 +146,3 @@ def test_segments_read_customer_facts_only_and_report_who_entered_and_left() -> 
         rules.validate_segment({"name": "x", "conditions": [{"any": [{"field": "event.x", "op": "exists"}]}]})
     assert refused.value.field == "conditions.0.any.0.field"
     assert rules.membership_changes({"a", "b"}, {"b", "c"}) == (["c"], ["a"])
-
-
-def test_blend_ranks_co_purchase_then_interests_never_what_is_owned() -> None:
-    ranked = rules.blend({"MUG": 5, "SOCKS": 1}, {"CAP": 50, "MUG": 10, "TEE": 60}, {"home": 2.0},
-                         {"MUG": "home", "CAP": "apparel"}, {"TEE"}, 3)
-    assert [sku for sku, _ in ranked] == ["MUG", "SOCKS", "CAP"]
-    assert rules.blend({}, {"A": 1}, {}, {}, {"A"}, 5) == []
