@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from omnihub.automation import audiences, queries, recommendations, rulebook, segments, stock, tracking
+from omnihub.automation import audiences, queries, ranking, recommendations, rulebook, segments, stock, tracking
 from omnihub.automation.schemas import (
     AudienceOut,
     AutomationIn,
@@ -206,13 +206,15 @@ def related_products(sku: str, channel: str | None = Query(None, max_length=64),
 
 @router.get("/customers/{customer_id}/recommendations", response_model=list[SuggestionOut])
 def customer_recommendations(customer_id: str, channel: str | None = Query(None, max_length=64), limit: int = Count,
+                             include_owned: bool = Query(ranking.INCLUDE_OWNED, description=(
+                                 "Offer again what the person bought before (marked buy_again); false leaves it out")),
                              ctx: Context = Depends(requires(Role.MARKETER, Role.AGENT, Role.ASSOCIATE, Role.CHANNEL))
                              ) -> list[dict[str, Any]]:
-    """What to offer this person: co-purchases of what they bought, their interests, best sellers — never what they
-    own already, only what is available in the channel."""
+    """What to offer this person: co-purchases of what they bought, their interests, what they buy again, best
+    sellers — only what is available in the channel."""
     chosen = _channel_of(ctx, channel)
     with ctx.db.read() as conn:
-        return recommendations.for_customer(conn, ctx.clock, customer_id, chosen, limit)
+        return recommendations.for_customer(conn, ctx.clock, customer_id, chosen, limit, include_owned)
 
 
 # ---- NPS survey (the link in the survey message; the token is the key) -------------------------------------------

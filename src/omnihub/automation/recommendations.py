@@ -1,6 +1,6 @@
 """Recommendations: what is bought with a product, and what to offer a person — item-to-item co-purchase from the
-order history (cosine with shrinkage), blended with the person's category affinity over a popularity base
-(automation.ranking), only what is available in the channel they shop in."""
+order history (cosine with shrinkage), blended with the person's category affinity and what they bought before
+over a popularity base (automation.ranking), only what is available in the channel they shop in."""
 
 from __future__ import annotations
 
@@ -51,21 +51,16 @@ def related(conn: Connection, sku: str, channel: str, limit: int) -> list[dict[s
     return _available(conn, channel, ranked, limit)
 
 
-def for_customer(conn: Connection, clock: Clock, customer_id: str, channel: str, limit: int) -> list[dict[str, Any]]:
+def for_customer(conn: Connection, clock: Clock, customer_id: str, channel: str, limit: int,
+                 include_owned: bool = ranking.INCLUDE_OWNED) -> list[dict[str, Any]]:
+    """Each item says whether the person bought it before (`buy_again`); `include_owned=False` leaves those out."""
     view = customers_queries.customer_view(conn, clock, customer_id)
     ids = customers_queries.ids_of_person(conn, view["id"])
     owned = commerce_queries.skus_bought_by(conn, ids)
     seeds = sorted(owned, key=lambda s: (-owned[s], s))[:SEEDS]
     pairs = {seed: commerce_queries.bought_together(conn, [seed], limit=POOL) for seed in seeds}
-    candidates = sorted(set(seeds).union(*pairs.values()))
-    counts = commerce_queries.orders_with(conn, candidates)
-    co = ranking.co_purchase(pairs, counts)
-    popular = {**{sku: counts[sku] for sku in co if sku in counts}, **commerce_queries.best_sellers(conn, limit=POOL)}
-    categories = _categories(conn, sorted(set(popular) | set(owned)))
-    units: dict[str, float] = {}
-    for sku, quantity in owned.items():
-        if categories.get(sku):
-            units[categories[sku]] = units.get(categories[sku], 0.0) + quantity
-    ranked = ranking.rank(co, popular, ranking.affinity(units), categories,
-                          set(owned) if ranking.EXCLUDE_OWNED else set(), POOL)
-    return _available(conn, channel, ranked, limit)
+    counts = commerce_queries.orders_with(conn, sorted(set(owned).union(*pairs.values())))
+    popular = commerce_queries.best_sellers(conn, limit=POOL)
+    categories = _categories(conn, sorted(set(popular) | set(counts) | set(owned)))
+    ranked = ranking.for_person(owned, pairs, counts, popular, categories, include_owned=include_owned, limit=POOL)
+    return [{**item, "buy_again": item["sku"] in owned} for item in _available(conn, channel, ranked, limit)]

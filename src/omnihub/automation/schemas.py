@@ -132,6 +132,7 @@ class SuggestionOut(BaseModel):
     sku: str
     score: float
     available: int
+    buy_again: bool = Field(False, description="The person bought it before (a customer's recommendations only)")
 
 
 class SegmentIn(Strict):
