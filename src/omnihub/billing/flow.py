@@ -223,7 +223,7 @@ def verify(accounts: list[Account], name: str, raw: bytes, headers: dict[str, st
     except ProviderFailed as exc:  # a verification that asks the provider (PayPal) could not ask it
         log.warning("%s notification not verified: %s", name, exc)
         raise errors.notification_not_verified(name) from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # signed, but not an event (`[]`, a string)
         raise errors.notification_unreadable(name) from None
 
 
