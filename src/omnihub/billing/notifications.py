@@ -7,8 +7,9 @@ never waits on the payments, orders and stock it moves.
    id): a repeat collides, stores nothing and is answered `duplicate: true` at once.
 2. The worker (`drain`, job `billing.apply_notifications`): pending notifications are claimed in batches
    (`FOR UPDATE SKIP LOCKED` on PostgreSQL: several workers never take the same one) and applied by
-   `flow.receive` — the exactly-once rules of before (`provider_events`, the payment row locked, statuses only
-   forward) — in one transaction per batch. If anything in the batch fails, each notification is applied alone
+   `flow.receive_many` — the exactly-once rules of `flow.receive` (`provider_events`, the payment row locked,
+   statuses only forward), with the batch's payments locked in one read and its events recorded in one
+   insert — in one transaction per batch. If anything in the batch fails, each notification is applied alone
    in its own savepoint: the one that fails keeps its error and is tried again later (`MAX_ATTEMPTS` times,
    then kept as `failed` with its reason); the others go through. The claim and the apply are one
    transaction: a worker that dies mid-batch leaves nothing half done (its rows are pending again when the
@@ -98,8 +99,8 @@ def _why(exc: Exception) -> str:
 
 
 def drain(conn: Connection, clock: Clock, _settings: Settings | None = None, *, limit: int = BATCH) -> int:
-    """Worker job: apply the notifications waiting (a batch), oldest first, each in a savepoint. Returns how many
-    it took (a full batch: the worker calls again at once)."""
+    """Worker job: apply the notifications waiting (a batch), oldest first. Returns how many it took (a full
+    batch: the worker calls again at once)."""
     now = clock.now()
     query = (sa.select(N.id, N.provider, N.event_id, N.notice, N.attempts)
              .where(N.status == "pending", N.next_attempt_at <= now)
@@ -107,12 +108,13 @@ def drain(conn: Connection, clock: Clock, _settings: Settings | None = None, *, 
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = conn.execute(query).all()
+    if not rows:
+        return 0
     done: list[dict[str, Any]] = []
-    try:  # the batch in one savepoint (the common case: nothing fails) ...
+    try:  # the batch at once, in one savepoint (the common case: nothing fails) ...
         with conn.begin_nested():
-            for row in rows:
-                receipt = flow.receive(conn, clock, row.provider, _notice(row.notice))
-                done.append({"b_id": row.id, "b_result": receipt.out()})
+            receipts = flow.receive_many(conn, clock, [(row.provider, _notice(row.notice)) for row in rows])
+            done = [{"b_id": row.id, "b_result": receipt.out()} for row, receipt in zip(rows, receipts, strict=True)]
     except Exception:  # ... else each alone, so that only the one that fails waits, with its reason
         done = []
         for row in rows:
