@@ -1,9 +1,12 @@
 """Payment notifications under a duplicate storm: N web orders paid by Stripe wait `awaiting_payment`; then every
 order's signed `payment_intent.amount_capturable_updated` notification is sent 3 times, shuffled, by C client
-threads at once. Reports notifications/s and latency, and checks the result in the database: every order paid
+threads at once. Reports notifications/s and latency. The webhook stores the verified notification and answers;
+the worker's job applies the stored ones (billing/notifications.py): the script waits until every one is
+applied (older schemas apply in the request: nothing to wait for), then checks the database: every order paid
 exactly once (one billing payment, one `paid` step in its history) — 0 double captures — and, once the worker's
 job has numbered the queued invoices, one invoice each. With `--server-pid` (the server's and the worker's),
-it reports their CPU per notification, with and without the invoicing that follows.
+it reports their CPU per notification: the storm alone, through every notification applied, and with the
+invoicing that follows.
 
 The server must be able to reach this script's Stripe stand-in (tests/provider_receiver.py), which answers the
 PaymentIntents the hub creates after each order's commit: start it with OMNIHUB_OUTBOUND_ALLOW=127.0.0.1.
@@ -146,7 +149,7 @@ def main() -> None:
                 try:
                     answer = lean.post("/api/v1/connectors/stripe/webhooks", body, headers)
                     key = str(answer.status_code) if answer.status_code != 200 else (
-                        "duplicate" if answer.json()["duplicate"] else "applied")
+                        "duplicate" if answer.json()["duplicate"] else "accepted")
                 except CLIENT_ERRORS as exc:
                     key = type(exc).__name__
                 mine.append(time.perf_counter() - t0)
@@ -165,7 +168,19 @@ def main() -> None:
     import psycopg
 
     ids = [p[0] for p in payments]
-    with psycopg.connect(args.db_url) as conn:
+    event_ids = sorted({json.loads(body)["id"] for body, _ in notifications})
+    with psycopg.connect(args.db_url, autocommit=True) as conn:
+        # Stored by the webhook, applied by the worker's job: wait until none of ours is pending.
+        deadline, t_apply = time.monotonic() + 300, time.perf_counter()
+        inbox = conn.execute("SELECT to_regclass('provider_notifications')").fetchone()[0] is not None
+        while inbox and time.monotonic() < deadline and conn.execute(
+                "SELECT count(*) FROM provider_notifications WHERE status = 'pending' AND event_id = ANY(%s)",
+                (event_ids,)).fetchone()[0]:
+            time.sleep(0.05)
+        applied_after = time.perf_counter() - t_apply
+        cpu_applied = server_cpu(args.server_pid) - cpu_before
+        failed = conn.execute("SELECT count(*) FROM provider_notifications WHERE status <> 'done' AND "
+                              "event_id = ANY(%s)", (event_ids,)).fetchone()[0] if inbox else 0
         recorded = conn.execute("SELECT order_id, count(*) FROM payments WHERE order_id = ANY(%s) GROUP BY order_id",
                                 (ids,)).fetchall()
         paid_steps = conn.execute("SELECT order_id, count(*) FROM order_history WHERE to_status = 'paid' AND "
@@ -188,11 +203,14 @@ def main() -> None:
     print(json.dumps({
         "notifications": total, "orders": args.orders, "copies": args.copies, "clients": args.clients,
         "seconds": round(wall, 2), "notifications_per_s": round(total / wall, 1),
+        "all_applied_after_s": round(applied_after, 2),
+        "applied_notifications_per_s": round(total / (wall + applied_after), 1), "not_applied": failed,
         "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "outcomes": outcomes, "orders_by_status": dict(statuses), "orders_paid_once": len(paid_steps),
         "double_captures": double, "invoices": sum(n for _, n in invoices),
         "double_invoices": sum(1 for _, n in invoices if n > 1), "invoice_queue_drained_after_s": round(drained, 2),
-        "server_cpu_ms_per_notification": round(cpu_storm * 1000 / total, 2) if args.server_pid else None,
+        "server_cpu_ms_per_notification_storm": round(cpu_storm * 1000 / total, 2) if args.server_pid else None,
+        "server_cpu_ms_per_notification": round(cpu_applied * 1000 / total, 2) if args.server_pid else None,
         "server_cpu_ms_per_notification_with_invoicing": round(cpu_total * 1000 / total, 2) if args.server_pid
         else None, "load_average": os.getloadavg(), "load_generator_cores": round(load_cpu, 2), "machine": machine(),
         "database": postgres_version(args.db_url), "commit": git_revision()}, indent=2))

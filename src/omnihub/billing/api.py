@@ -10,14 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from omnihub.billing import errors, flow, gift_cards, provider_accounts, queries, returns, service
+from omnihub.billing import errors, flow, gift_cards, notifications, provider_accounts, queries, returns, service
 from omnihub.billing.schemas import (
     DocumentOut,
     GiftCardCode,
     GiftCardIn,
     GiftCardOut,
     GiftCardTopUp,
-    NotificationReceipt,
+    NotificationAck,
     OrderPaymentsOut,
     PaymentListItemOut,
     PaymentMethodCreate,
@@ -197,11 +197,9 @@ async def _provider_webhook(request: Request, provider: str) -> dict[str, Any]:
     state = request.app.state
 
     def work() -> dict[str, Any]:
-        guard = OutboundGuard(state.settings.outbound_allow)
-        with state.db.read() as conn:
-            accounts = provider_accounts.accounts_of(conn, state.settings.secret_key, provider)
-        notice = flow.verify(accounts, provider, raw, headers, guard)
-        return state.db.run(lambda conn: flow.receive(conn, state.clock, provider, notice)).out()
+        return notifications.accept(state.db, state.clock, secret_key=state.settings.secret_key,
+                                    guard=OutboundGuard(state.settings.outbound_allow), name=provider, raw=raw,
+                                    headers=headers)
 
     return await run_in_threadpool(work)
 
@@ -215,10 +213,12 @@ def _webhook_route(provider: str) -> None:
 
     receive.__name__ = f"{provider}_webhook"
     router.add_api_route(
-        f"/connectors/{provider}/webhooks", receive, methods=["POST"], response_model=NotificationReceipt,
+        f"/connectors/{provider}/webhooks", receive, methods=["POST"], response_model=NotificationAck,
         summary=f"A {provider} notification",
         description=f"{provider}'s notification (no API key: its signature is checked against every channel's "
-                    "account there). Forged or stale → 401 and nothing changes; a repeat → `duplicate: true`.")
+                    "account there). Verified, it is stored and answered `queued`; the worker applies it "
+                    "moments later, exactly once. Forged or stale → 401 and nothing is stored; a repeat of a "
+                    "stored event → `duplicate: true`, nothing stored again.")
 
 
 MAX_RETURN_PARAMETERS = 16

@@ -47,7 +47,7 @@ from omnihub.billing.providers import (
     provider_for,
 )
 from omnihub.core.clock import Clock
-from omnihub.core.db import Database, conflict_insert, new_id
+from omnihub.core.db import Database, conflict_insert, dialect_insert, new_id
 from omnihub.core.events import emit
 from omnihub.core.jsonable import jsonable
 from omnihub.core.money import minor_units
@@ -223,7 +223,7 @@ def verify(accounts: list[Account], name: str, raw: bytes, headers: dict[str, st
     except ProviderFailed as exc:  # a verification that asks the provider (PayPal) could not ask it
         log.warning("%s notification not verified: %s", name, exc)
         raise errors.notification_not_verified(name) from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # signed, but not an event (`[]`, a string)
         raise errors.notification_unreadable(name) from None
 
 
@@ -267,6 +267,58 @@ def receive(conn: Connection, clock: Clock, name: str, notice: Notice) -> Receip
     payment = dict(row._mapping)
     result = _apply(conn, clock, payment, notice)
     return Receipt(False, result, payment["id"], payment["status"])
+
+
+def receive_many(conn: Connection, clock: Clock, items: Sequence[tuple[str, Notice]]) -> list[Receipt]:
+    """`receive` for a batch of (provider, notice), in order, with the same outcome as one `receive` after the
+    other: the payments they name are read and locked in one statement (by id, so that workers sharing the
+    queue lock in the same order), their events recorded in one insert (a repeat collides and changes
+    nothing), then each applied on its payment as it stands after the ones before it."""
+    ids = sorted({n.payment_id for _, n in items if n.payment_id})
+    refs = sorted({(name, n.reference) for name, n in items if not n.payment_id and n.reference})
+    wanted = ([PP.id.in_(ids)] if ids else []) + ([sa.tuple_(PP.provider, PP.reference).in_(refs)] if refs else [])
+    rows = conn.execute(_lock(conn, sa.select(provider_payments).where(sa.or_(*wanted)).order_by(PP.id))).all() \
+        if wanted else []
+    by_id = {r.id: dict(r._mapping) for r in rows}
+    by_ref = {(r.provider, r.reference): r.id for r in rows if r.reference}
+
+    def found_of(name: str, notice: Notice) -> dict[str, Any] | None:
+        if notice.payment_id:
+            row = by_id.get(notice.payment_id)
+            return row if row is not None and row["provider"] == name else None
+        key = by_ref.get((name, notice.reference)) if notice.reference else None
+        return by_id[key] if key is not None else None
+
+    found = [found_of(name, notice) for name, notice in items]
+    events: dict[tuple[str, str], dict[str, Any]] = {}
+    now = clock.now()
+    for (name, notice), payment in zip(items, found, strict=True):
+        events.setdefault((name, notice.event_id), dict(
+            provider=name, event_id=notice.event_id, kind=notice.kind[:64],
+            payment_id=payment["id"] if payment else None,
+            outcome=notice.outcome if payment is not None else "unknown_payment", received_at=now))
+    if not events:
+        return []
+    insert = dialect_insert(conn)(provider_events).values(list(events.values()))
+    recorded = {(r.provider, r.event_id) for r in conn.execute(
+        insert.on_conflict_do_nothing().returning(provider_events.c.provider, provider_events.c.event_id))}
+    receipts = []
+    moved: set[str] = set()
+    for (name, notice), payment in zip(items, found, strict=True):
+        outcome = notice.outcome if payment is not None else "unknown_payment"
+        first = (name, notice.event_id) in recorded
+        recorded.discard((name, notice.event_id))  # the same event twice in one batch: the second is a repeat
+        if payment is not None and payment["id"] in moved:  # moved by an earlier one: as it stands now
+            payment = by_id[payment["id"]] = dict(conn.execute(
+                sa.select(provider_payments).where(PP.id == payment["id"])).one()._mapping)
+        if not first or payment is None:
+            receipts.append(Receipt(not first, outcome, payment["id"] if payment else None,
+                                    payment["status"] if payment else None))
+            continue
+        result = _apply(conn, clock, payment, notice)
+        moved.add(payment["id"])
+        receipts.append(Receipt(False, result, payment["id"], payment["status"]))
+    return receipts
 
 
 def _apply(conn: Connection, clock: Clock, payment: dict[str, Any], notice: Notice) -> str:

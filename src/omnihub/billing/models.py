@@ -191,6 +191,28 @@ provider_events = sa.Table(
     sa.Column("received_at", Timestamp, nullable=False),
 )
 
+# A provider's verified notification, stored by the webhook before its 200 and applied by the worker
+# (`billing.apply_notifications`): one row per (provider, event id), so a repeat is answered at once and never
+# stored twice. `notice` is the notification in the hub's words (`providers.Notice`); `result`, what applying
+# it did. Applied rows are purged after a week (`provider_events` keeps the record of what was applied).
+provider_notifications = sa.Table(
+    "provider_notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("event_id", sa.String(200), nullable=False),
+    sa.Column("notice", JsonDoc, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),  # pending, done, failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Timestamp, nullable=False),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("result", JsonDoc, nullable=True),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("processed_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("provider", "event_id", name="uq_provider_notifications_event"),
+    sa.Index("ix_provider_notifications_due", "status", "next_attempt_at"),
+)
+
 # A refund leg owed through a provider's refund API: recorded with the refund, sent after commit.
 provider_refunds = sa.Table(
     "provider_refunds",

@@ -1,10 +1,19 @@
 """A channel's accounts at payment providers: public settings and sealed secrets (core.secretbox, keyed by
 OMNIHUB_SECRET_KEY) — created or replaced by an admin, never shown or logged, unsealed only in memory when a
-provider is called or a notification checked."""
+provider is called or a notification checked.
+
+Unsealing (HKDF + Fernet) cost more than the rest of a notification's check, for every account at the provider:
+unsealed accounts are kept in memory (`AccountCache`), keyed on the sealed value read from the database by the
+same request. Every configuration seals anew, so a replaced account is unsealed again at its next use, in every
+process, with no message between them; an entry is also dropped after `ACCOUNT_TTL` seconds."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +29,47 @@ from omnihub.core.outbound import OutboundGuard, OutboundRefused
 from omnihub.core.secretbox import seal, unseal
 
 _PURPOSE = "payment-provider"
+ACCOUNT_TTL = 300.0  # seconds an unsealed account is reused while its sealed value is unchanged
+
+
+@dataclass(frozen=True)
+class _Entry:
+    sealed: str
+    account: Account
+    until: float
+
+
+class AccountCache:
+    """Unsealed accounts per (key, provider, channel), valid while the row read now holds the same sealed value
+    (a `PUT` seals anew: its secrets apply at the next use) and for at most `ttl` seconds. Thread-safe; holds
+    only what the database holds, decrypted — never logged (Account hides its secrets from repr)."""
+
+    def __init__(self, ttl: float = ACCOUNT_TTL) -> None:
+        self.ttl = ttl
+        self._items: dict[tuple[str, str, str], _Entry] = {}
+        self._lock = threading.Lock()
+
+    def account(self, secret_key: str, row: Any) -> Account:
+        """`row`: channel_code, provider, config, sealed (a payment_providers row read just now)."""
+        key = (secret_key, row.provider, row.channel_code)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and hit.sealed == row.sealed and hit.until > now:
+            return hit.account
+        account = Account(channel=row.channel_code, provider=row.provider,
+                          config=MappingProxyType(dict(row.config)),
+                          secrets=MappingProxyType(json.loads(unseal(secret_key, _PURPOSE, row.sealed))))
+        with self._lock:
+            self._items[key] = _Entry(row.sealed, account, now + self.ttl)
+        return account
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+ACCOUNTS = AccountCache()
 
 
 def provider_named(name: str) -> Provider:
@@ -76,8 +126,7 @@ def provider_account_out(conn: Connection, channel: str, name: str) -> dict[str,
 
 
 def _account(secret_key: str, row: Any) -> Account:
-    return Account(channel=row.channel_code, provider=row.provider, config=dict(row.config),
-                   secrets=json.loads(unseal(secret_key, _PURPOSE, row.sealed)))
+    return ACCOUNTS.account(secret_key, row)
 
 
 def account_config(conn: Connection, channel: str, name: str) -> dict[str, Any] | None:

@@ -1,5 +1,7 @@
 """Billing as a room of the house: a router; commerce takes payments and issues documents through its service.
-Its job expires payments at providers nobody completed in time (the order is told: its stock is released)."""
+Its jobs apply the providers' notifications the webhooks stored (billing/notifications.py), purge the applied
+ones after a week, and expire payments at providers nobody completed in time (the order is told: its stock is
+released)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,18 @@ def _expire_payments(conn: Connection, clock: Clock, _settings: Settings) -> int
     return expire_due(conn, clock, limit=200)
 
 
+def _apply_notifications(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.billing.notifications import BATCH, drain
+
+    return drain(conn, clock, settings, limit=BATCH)
+
+
+def _purge_notifications(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.billing.notifications import purge
+
+    return purge(conn, clock, settings)
+
+
 def _expire_gift_cards(conn: Connection, clock: Clock, _settings: Settings) -> int:
     from omnihub.billing.gift_cards import expire_due
 
@@ -23,5 +37,8 @@ def _expire_gift_cards(conn: Connection, clock: Clock, _settings: Settings) -> i
 
 
 ROOM = Room(name="billing", router="omnihub.billing.api:router",
-            jobs=[Job("billing.expire_payments", _expire_payments, batch=200, paced=True),
+            jobs=[Job("billing.apply_notifications", _apply_notifications, batch=200),  # stored by the webhooks
+                  Job("billing.purge_notifications", _purge_notifications, batch=1000,
+                      every=lambda _settings: 600.0, counts_as_work=False),
+                  Job("billing.expire_payments", _expire_payments, batch=200, paced=True),
                   Job("billing.expire_gift_cards", _expire_gift_cards, batch=500, paced=True)])

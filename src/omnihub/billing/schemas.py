@@ -171,6 +171,15 @@ class OrderProviderPaymentsOut(BaseModel):
     refunds: list[ProviderRefundOut]
 
 
+class NotificationAck(BaseModel):
+    """A provider's notification, verified and stored: the worker applies it (`queued`), or that event was
+    stored before (`duplicate`) and nothing was stored again."""
+
+    duplicate: bool
+    outcome: Literal["queued", "duplicate"]
+    event_id: str
+
+
 class NotificationReceipt(BaseModel):
     duplicate: bool
     outcome: str

@@ -12,7 +12,6 @@ from omnihub.billing import service as billing
 from omnihub.commerce import queries
 from omnihub.commerce.fulfilment import cancel_order
 from omnihub.commerce.lifecycle import set_status
-from omnihub.commerce.models import orders
 from omnihub.commerce.orders import issue_invoice_of
 from omnihub.core.clock import Clock
 
@@ -24,9 +23,7 @@ def on_payment_outcome(conn: Connection, clock: Clock, payment: dict[str, Any], 
         return  # cancelled by hand meanwhile, or already moved by an earlier verdict
     actor = payment["provider"]
     if outcome == "paid":
-        conn.execute(orders.update().where(orders.c.id == order["id"]).values(payment_status="paid"))
-        order["payment_status"] = "paid"
-        set_status(conn, clock, order, "paid", actor)
+        set_status(conn, clock, order, "paid", actor, payment_status="paid")  # one guarded update for both
         billing.queue_invoice(conn, clock, order["id"])  # numbered by `issue_due_invoices`, in batches
     elif outcome in ("failed", "expired"):
         cancel_order(conn, clock, order["id"], actor=actor,

@@ -9,11 +9,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.builders import ok
 from tests.integration.commerce.conftest import associate, shop  # noqa: F401  (the fixtures)
 from tests.provider_receiver import ProviderReceiver
 
+from omnihub.billing.models import provider_notifications
+from omnihub.bootstrap import bootstrap
 from omnihub.config import Settings
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
@@ -35,6 +40,37 @@ def drive(db: Database, clock: ManualClock, settings: Settings) -> int:
     from omnihub.billing.flow import drive as flow_drive
 
     return flow_drive(db, clock, secret_key=settings.secret_key, guard=OutboundGuard(settings.outbound_allow))
+
+
+def apply_notifications(api: TestClient) -> int:
+    """What the worker's `billing.apply_notifications` job does, run now (tests drive the worker explicitly),
+    until nothing is pending. Returns how many it took."""
+    state = api.app.state  # type: ignore[attr-defined]
+    [job] = [j for j in bootstrap().jobs(state.settings) if j.name == "billing.apply_notifications"]
+    total = 0
+    while True:
+        with state.db.transaction() as conn:
+            n = job.run(conn, state.clock, state.settings)
+        total += n
+        if not n:
+            return total
+
+
+def delivered(api: TestClient, answer: httpx.Response) -> dict[str, Any]:
+    """A provider's webhook answered 200 (verified and stored), then applied by the worker's job: what applying
+    it did (`duplicate` also when the webhook itself found it stored before)."""
+    ack = ok(answer)
+    assert ack["outcome"] == ("duplicate" if ack["duplicate"] else "queued"), ack
+    provider = answer.request.url.path.split("/")[-2]
+    apply_notifications(api)
+    state = api.app.state  # type: ignore[attr-defined]
+    with state.db.read() as conn:
+        row = conn.execute(sa.select(provider_notifications.c.status, provider_notifications.c.result,
+                                     provider_notifications.c.error).where(
+            provider_notifications.c.provider == provider,
+            provider_notifications.c.event_id == ack["event_id"])).one()
+    assert row.status == "done", (row.status, row.error)
+    return {**row.result, "duplicate": ack["duplicate"] or row.result["duplicate"]}
 
 
 def stripe_signed(event: dict[str, Any], secret: str = STRIPE_WHSEC, *, at: int | None = None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
-from tests.integration.payments.conftest import drive
+from tests.integration.payments.conftest import delivered, drive
 from tests.provider_receiver import Call, ProviderReceiver
 
 from omnihub.config import Settings
@@ -115,12 +115,12 @@ def test_a_paypal_order_authorised_on_approval_and_captured_on_shipment(
     assert payment["next_action"] == {"type": "redirect",
                                       "url": "https://www.paypal.com/checkoutnow?token=5O190127TN364715T"}
 
-    answer = ok(shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))
+    answer = delivered(shop, shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))
     assert answer["outcome"] == "approved"
     [asked] = provider.calls_to("POST", "/v1/notifications/verify-webhook-signature")
     assert asked.json["webhook_event"]["event_type"] == "CHECKOUT.ORDER.APPROVED"
     assert asked.json["cert_url"] == TRANSMISSION["PAYPAL-CERT-URL"]
-    assert ok(shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))["duplicate"] is True
+    assert delivered(shop, shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))["duplicate"] is True
     assert drive(db, clock, settings) == 1  # the hub authorises, after commit
     paid = ok(shop.get(f"/api/v1/orders/{order['id']}"))
     assert (paid["status"], paid["payment_status"]) == ("paid", "paid")

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.builders import ok
 from tests.conftest import SECRET
-from tests.integration.payments.conftest import STRIPE_KEY, configure_stripe
+from tests.integration.payments.conftest import STRIPE_KEY, configure_stripe, delivered
 from tests.integration.payments.test_stripe import authorised, notify, stripe_routes, web_order
 from tests.provider_receiver import Call, ProviderReceiver
 
@@ -39,7 +38,7 @@ def test_reconcile_reports_what_differs(shop: TestClient, provider: ProviderRece
     stripe_routes(provider)
     configure_stripe(shop, provider.base)
     paid, waiting = web_order(shop), web_order(shop)
-    ok(notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
+    delivered(shop, notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
 
     def listing(call: Call) -> tuple[int, Any]:
         intents = list(provider.intents.values())  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok
+from tests.integration.payments.conftest import delivered
 from tests.integration.payments.test_paypal import ADDRESS, CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID
 from tests.integration.payments.test_redsys_btcpay import (
     FORM,
@@ -134,7 +135,8 @@ def test_redsys_reconcile_asks_order_by_order(shop: TestClient, provider: Provid
         [payment] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
         references.append(payment["reference"])
     paid, unpaid, unknown = references
-    ok(shop.post("/api/v1/connectors/redsys/webhooks", content=redsys_notification(paid, "0000"), headers=FORM))
+    delivered(shop, shop.post("/api/v1/connectors/redsys/webhooks", content=redsys_notification(paid, "0000"),
+                              headers=FORM))
     answers = {paid: "0000", unpaid: "0000", unknown: None}  # `unpaid` was paid at Redsys: the hub never heard
 
     def query(call: Call) -> tuple[int, Any, dict[str, str]]:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
-from tests.integration.payments.conftest import drive
+from tests.integration.payments.conftest import delivered, drive
 from tests.provider_receiver import Call, ProviderReceiver
 
 from omnihub.billing.providers import redsys
@@ -88,8 +88,9 @@ def test_a_bizum_order_through_redsys(shop: TestClient, provider: ProviderReceiv
         payment["reference"], "0000", amount="4000", key=base64.b64encode(b"not-the-merchant-key-24b").decode()),
         headers=FORM), 401, "notification_not_verified")
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "awaiting_payment"
-    assert ok(shop.post("/api/v1/connectors/redsys/webhooks", content=body, headers=FORM))["status"] == "captured"
-    assert ok(shop.post("/api/v1/connectors/redsys/webhooks", content=body, headers=FORM))["duplicate"] is True
+    hook = "/api/v1/connectors/redsys/webhooks"
+    assert delivered(shop, shop.post(hook, content=body, headers=FORM))["status"] == "captured"
+    assert delivered(shop, shop.post(hook, content=body, headers=FORM))["duplicate"] is True
     paid = ok(shop.get(f"/api/v1/orders/{order['id']}"))
     assert (paid["status"], paid["payment_status"]) == ("paid", "paid")
 
@@ -113,8 +114,8 @@ def test_a_declined_redsys_card_cancels_the_order(shop: TestClient, provider: Pr
     [payment] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
     assert "DS_MERCHANT_PAYMETHODS" not in redsys.decode_parameters(
         payment["next_action"]["fields"]["Ds_MerchantParameters"])  # a card: Redsys' own page offers it
-    ok(shop.post("/api/v1/connectors/redsys/webhooks", content=redsys_notification(payment["reference"], "0190"),
-                 headers=FORM))
+    delivered(shop, shop.post("/api/v1/connectors/redsys/webhooks",
+                              content=redsys_notification(payment["reference"], "0190"), headers=FORM))
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "cancelled"
     assert ok(shop.get(f"/api/v1/orders/{order['id']}/history"))[-1]["note"] == \
         "payment failed: redsys: declined (Ds_Response 0190)"
@@ -151,7 +152,7 @@ def test_a_bitcoin_order_through_btcpay(shop: TestClient, provider: ProviderRece
 
     hook = "/api/v1/connectors/btcpay/webhooks"
     body, headers = btcpay_event("InvoiceReceivedPayment", "Inv9x", payment["id"], "d1")
-    assert ok(shop.post(hook, content=body, headers=headers))["outcome"] == "underpaid"
+    assert delivered(shop, shop.post(hook, content=body, headers=headers))["outcome"] == "underpaid"
     [underpaid] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
     assert underpaid["status"] == "started" and underpaid["reason"].startswith("btcpay: underpaid")
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "awaiting_payment"
@@ -159,9 +160,9 @@ def test_a_bitcoin_order_through_btcpay(shop: TestClient, provider: ProviderRece
     forged = dict(headers, **{"BTCPay-Sig": "sha256=" + "0" * 64})
     settled, settled_headers = btcpay_event("InvoiceSettled", "Inv9x", payment["id"], "d2")
     problem(shop.post(hook, content=settled, headers=forged), 401, "notification_not_verified")
-    assert ok(shop.post(hook, content=settled, headers=settled_headers))["status"] == "captured"
+    assert delivered(shop, shop.post(hook, content=settled, headers=settled_headers))["status"] == "captured"
     again, again_headers = btcpay_event("InvoiceSettled", "Inv9x", payment["id"], "d3", original="d2",
                                         isRedelivery=True)
-    assert ok(shop.post(hook, content=again, headers=again_headers))["duplicate"] is True
+    assert delivered(shop, shop.post(hook, content=again, headers=again_headers))["duplicate"] is True
     history = ok(shop.get(f"/api/v1/orders/{order['id']}/history"))
     assert [h["to"] for h in history] == ["awaiting_payment", "paid"]

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok
-from tests.integration.payments.conftest import configure_stripe, drive
+from tests.integration.payments.conftest import configure_stripe, delivered, drive
 from tests.integration.payments.test_paypal import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -46,7 +46,7 @@ def test_stripe_partial_refund_before_capture_captures_the_rest(
     stripe_routes(provider)
     configure_stripe(shop, provider.base)
     order = web_order(shop, quantity=2, amount="40.00")
-    ok(notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
+    delivered(shop, notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "paid"
 
     refund = _refund(db, clock, order["id"], "15.00")
@@ -73,7 +73,7 @@ def test_stripe_refund_of_everything_before_capture_voids_it(
     stripe_routes(provider)
     configure_stripe(shop, provider.base)
     order = web_order(shop)
-    ok(notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
+    delivered(shop, notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
     ok(shop.post(f"/api/v1/orders/{order['id']}/cancel"))  # paid, not shipped: all of it goes back
     drive(db, clock, settings)
     assert len(provider.calls_to("POST", "/v1/payment_intents/pi_0001/cancel")) == 1
@@ -92,7 +92,7 @@ def test_paypal_partial_refund_before_capture_is_a_final_partial_capture(
         "api_base": provider.base}), 201)
     order = order_paid_with(shop, "paypal_checkout", quantity=2)
     [payment] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
-    ok(shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))
+    delivered(shop, shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))
     drive(db, clock, settings)  # authorised
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "paid"
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
-from tests.integration.payments.conftest import STRIPE_KEY, configure_stripe
+from tests.integration.payments.conftest import STRIPE_KEY, configure_stripe, delivered
 from tests.integration.payments.test_paypal import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -74,12 +74,12 @@ def test_stripe_return_is_asked_of_stripe_and_applied_once(shop: TestClient, pro
     answer = ok(shop.get(back, params={"payment_intent": "pi_0001", "redirect_status": "succeeded"}))
     assert (answer["outcome"], answer["status"], answer["duplicate"]) == ("authorized", "authorized", False)
     assert ok(shop.get(back, params={"payment_intent": "pi_0001"}))["duplicate"] is True  # reloaded
-    assert ok(notify(shop, authorised(intents["pi_0001"], "evt_a1")))["outcome"] == "unchanged"
+    assert delivered(shop, notify(shop, authorised(intents["pi_0001"], "evt_a1")))["outcome"] == "unchanged"
     assert ok(shop.get(f"/api/v1/orders/{first['id']}"))["status"] == "paid"
     _paid_once(shop, db, first["id"])
 
     # The notification first: the redirect then changes nothing.
-    assert ok(notify(shop, authorised({**intents["pi_0002"]}, "evt_a2")))["status"] == "authorized"
+    assert delivered(shop, notify(shop, authorised({**intents["pi_0002"]}, "evt_a2")))["status"] == "authorized"
     intents["pi_0002"].update(status="requires_capture", amount_capturable=2000)
     assert ok(shop.get(back, params={"payment_intent": "pi_0002"}))["outcome"] == "unchanged"
     _paid_once(shop, db, second["id"])
@@ -120,7 +120,8 @@ def test_paypal_return_shows_the_order_then_authorises(shop: TestClient, provide
     answer = ok(shop.get(back, params={"token": "5O190127TN364715T", "PayerID": "QYR5Z8XDVJNXQ"}))
     assert (answer["outcome"], answer["status"]) == ("approved", "authorized")  # authorised right away
     assert len(provider.calls_to("GET", "/v2/checkout/orders/5O190127TN364715T")) == 2
-    assert ok(shop.post(HOOK, content=approved(payment["id"]), headers=TRANSMISSION))["outcome"] == "unchanged"
+    assert delivered(shop, shop.post(HOOK, content=approved(payment["id"]),
+                                     headers=TRANSMISSION))["outcome"] == "unchanged"
     assert len(provider.calls_to("POST", "/v2/checkout/orders/5O190127TN364715T/authorize")) == 1
     _paid_once(shop, db, order["id"])
 
@@ -143,7 +144,8 @@ def test_redsys_urlok_is_verified_like_the_notification(shop: TestClient, provid
     answer = ok(shop.get(back, params=dict(parse_qsl(signed.decode()))))
     assert (answer["status"], answer["order_id"]) == ("captured", order["id"])
     # Redsys' notification (the same operation) after the customer's return: a duplicate.
-    assert ok(shop.post("/api/v1/connectors/redsys/webhooks", content=signed, headers=FORM))["duplicate"] is True
+    assert delivered(shop, shop.post("/api/v1/connectors/redsys/webhooks", content=signed,
+                                     headers=FORM))["duplicate"] is True
     assert provider.calls == []
     _paid_once(shop, db, order["id"])
 
@@ -164,6 +166,6 @@ def test_btcpay_return_reads_the_invoice(shop: TestClient, provider: ProviderRec
     answer = ok(shop.get("/api/v1/connectors/btcpay/return", params={"invoiceId": "Inv9x"}))
     assert (answer["outcome"], answer["status"]) == ("captured", "captured")
     body, headers = btcpay_event("InvoiceSettled", "Inv9x", payment["id"], "d9")
-    assert ok(shop.post("/api/v1/connectors/btcpay/webhooks", content=body, headers=headers))["outcome"] == \
-        "unchanged"
+    assert delivered(shop, shop.post("/api/v1/connectors/btcpay/webhooks", content=body,
+                                     headers=headers))["outcome"] == "unchanged"
     _paid_once(shop, db, order["id"])

@@ -16,7 +16,9 @@ from tests.builders import ok, problem
 from tests.integration.payments.conftest import (
     STRIPE_KEY,
     STRIPE_WHSEC,
+    apply_notifications,
     configure_stripe,
+    delivered,
     drive,
     intent_event,
     stripe_signed,
@@ -124,13 +126,13 @@ def test_a_card_order_waits_for_stripe_and_is_paid_once(shop: TestClient, provid
                                       "publishable_key": "pk_test_local"}
 
     intent = provider.intents["pi_0001"]  # type: ignore[attr-defined]
-    first = ok(notify(shop, authorised(intent)))
+    first = delivered(shop, notify(shop, authorised(intent)))
     assert first == {"duplicate": False, "outcome": "authorized", "payment_id": payment["id"],
                      "status": "authorized"}
-    assert ok(notify(shop, authorised(intent)))["duplicate"] is True  # the same event again
+    assert delivered(shop, notify(shop, authorised(intent)))["duplicate"] is True  # the same event again
     late_failure = intent_event("evt_fail_late", "payment_intent.payment_failed",
                                 {**intent, "last_payment_error": {"message": "Your card was declined."}})
-    assert ok(notify(shop, late_failure))["outcome"] == "unchanged"  # out of order: success stands
+    assert delivered(shop, notify(shop, late_failure))["outcome"] == "unchanged"  # out of order: success stands
 
     paid = ok(shop.get(f"/api/v1/orders/{order['id']}"))
     assert (paid["status"], paid["payment_status"]) == ("paid", "paid") and paid["invoice_number"] is None
@@ -165,7 +167,7 @@ def test_the_notification_may_come_before_the_start_is_recorded(shop: TestClient
     assert payment["status"] == "pending" and payment["reference"] is None
     intent = {"id": "pi_early", "object": "payment_intent", "amount": 2000, "currency": "eur",
               "metadata": {"payment_id": payment["id"], "order_id": order["id"]}}
-    assert ok(notify(shop, authorised(intent, "evt_early")))["status"] == "authorized"
+    assert delivered(shop, notify(shop, authorised(intent, "evt_early")))["status"] == "authorized"
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "paid"
     with db.transaction() as conn:
         flow._record_started(conn, clock, payment["id"], "pi_early", {"type": "stripe_client_secret"})
@@ -182,7 +184,7 @@ def test_a_failed_payment_cancels_the_order_and_releases_its_stock(shop: TestCli
     intent = provider.intents["pi_0001"]  # type: ignore[attr-defined]
     failed = intent_event("evt_failed", "payment_intent.payment_failed",
                           {**intent, "last_payment_error": {"message": "Your card was declined."}})
-    assert ok(notify(shop, failed))["outcome"] == "failed"
+    assert delivered(shop, notify(shop, failed))["outcome"] == "failed"
     cancelled = ok(shop.get(f"/api/v1/orders/{order['id']}"))
     assert cancelled["status"] == "cancelled" and reserved(shop) == before
     history = ok(shop.get(f"/api/v1/orders/{order['id']}/history"))
@@ -190,7 +192,7 @@ def test_a_failed_payment_cancels_the_order_and_releases_its_stock(shop: TestCli
     [payment] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
     assert payment["status"] == "failed" and payment["reason"] == "stripe: Your card was declined."
     # A success that arrives after the failure does not revive it: the money is given back (voided).
-    assert ok(notify(shop, authorised(intent, "evt_late")))["outcome"] == "late"
+    assert delivered(shop, notify(shop, authorised(intent, "evt_late")))["outcome"] == "late"
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "cancelled"
 
 
@@ -225,7 +227,7 @@ def test_a_returned_line_is_refunded_through_stripe(shop: TestClient, provider: 
     stripe_routes(provider)
     configure_stripe(shop, provider.base)
     order = web_order(shop, quantity=2, amount="40.00")
-    ok(notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
+    delivered(shop, notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
     ok(shop.post(f"/api/v1/orders/{order['id']}/shipments", json={"carrier": "SEUR", "tracking_number": "T1"}), 201)
     drive(db, clock, settings)
     back = ok(shop.post("/api/v1/returns", json={"order": order["id"], "location": "wh", "condition": "resellable",
@@ -249,6 +251,7 @@ def test_a_forged_or_stale_notification_changes_nothing(shop: TestClient, provid
     problem(shop.post(HOOK, content=body, headers=headers), 401, "notification_not_verified")
     problem(shop.post(HOOK, content=body), 401, "notification_not_verified")  # no signature at all
     assert shop.post("/api/v1/connectors/nopay/webhooks", content=b"{}").status_code == 404
+    assert apply_notifications(shop) == 0  # nothing was stored for the worker
     assert ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == "awaiting_payment"
 
 
@@ -297,7 +300,8 @@ def test_a_duplicate_storm_pays_once_on_postgres(shop: TestClient, provider: Pro
     for t in threads:
         t.join()
     assert all(r.status_code == 200 for r in results), [r.text for r in results]
-    assert sum(not r.json()["duplicate"] for r in results) == 3  # evt_a, evt_b, evt_c once each
+    assert sum(not r.json()["duplicate"] for r in results) == 3  # evt_a, evt_b, evt_c stored once each
+    assert apply_notifications(shop) == 3
     with db.read() as conn:
         count = conn.execute(sa.select(sa.func.count()).select_from(payments)
                              .where(payments.c.order_id == order["id"])).scalar_one()
@@ -315,7 +319,7 @@ def test_a_click_and_collect_order_is_captured_at_the_hand_over(shop: TestClient
         "channel": "web", "lines": [{"sku": "TEE-M", "quantity": 1}],
         "fulfilment": {"type": "pickup", "location": "mad"},
         "customer": {"email": "ana@example.com"}, "payments": [{"method": "stripe", "amount": "20.00"}]}), 201)
-    ok(notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
+    delivered(shop, notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
     mad = associate("mad")
     code = ok(shop.post(f"/api/v1/orders/{order['id']}/ready", headers=mad))["pickup"]["code"]
     assert provider.calls_to("POST", "/v1/payment_intents/pi_0001/capture") == []  # not before the hand-over

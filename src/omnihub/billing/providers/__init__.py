@@ -32,7 +32,7 @@ class Account:
     channel: str
     provider: str
     config: Mapping[str, Any]
-    secrets: Mapping[str, str]
+    secrets: Mapping[str, str] = field(repr=False)  # never in a log line or a traceback's locals
 
     def base(self, default: str) -> str:
         return str(self.config.get("api_base") or default).rstrip("/")
