@@ -2,6 +2,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests.integration.connectors.shops import GRAPHQL, graphql_ok
+from tests.provider_receiver import ProviderReceiver
 from tests.webhook_receiver import Receiver
 
 from omnihub.config import Settings
@@ -33,3 +35,12 @@ def work(settings: Settings, db: Database, clock: ManualClock) -> Callable[..., 
         return run_worker(settings.model_copy(update=overrides), clock=clock, once=True, db=db)
 
     return run
+
+
+@pytest.fixture
+def shopify() -> Iterator[ProviderReceiver]:
+    """A local Shopify answering the GraphQL Admin API's inventory pushes (tests.integration.connectors.shops)."""
+    provider = ProviderReceiver().start()
+    provider.route("POST", GRAPHQL, graphql_ok)
+    yield provider
+    provider.stop()

@@ -11,38 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok
 from tests.integration.connectors.shops import (
-    GRAPHQL,
     SKUS,
     connect_shopify,
     dataset,
-    graphql_ok,
     order_payload,
     post_shopify,
     product_payload,
     shop_world,
 )
+from tests.integration.connectors.test_journey_7 import ERP_MAPPING as MAPPING
 from tests.provider_receiver import ProviderReceiver
 
 from omnihub.worker import WorkerStats
 
 TOKEN = "erp-refunds-token"
-MAPPING = """
-customer_prefix: "CLI"
-guest_customer: "CLI999999"
-articles: {IPOD2008GREEN: "2008001", IPOD2008RED: "2008002", IPOD2008BLACK: "2008003"}
-tax_codes: {0: "EX", 3: "R3", 6: "R6"}
-payment_methods: {shopify: "SHP"}
-date_format: "%d/%m/%Y"
-series: {invoice: "FS", credit_note: "RS"}
-"""
-
-
-@pytest.fixture
-def shopify() -> Iterator[ProviderReceiver]:
-    provider = ProviderReceiver().start()
-    provider.route("POST", GRAPHQL, graphql_ok)
-    yield provider
-    provider.stop()
 
 
 @pytest.fixture

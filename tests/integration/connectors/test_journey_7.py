@@ -23,7 +23,6 @@ from tests.integration.connectors.shops import (
     SHOPIFY_TOKEN,
     SKUS,
     connect_shopify,
-    graphql_ok,
     order_payload,
     post_shopify,
     product_payload,
@@ -46,14 +45,6 @@ date_format: "%d/%m/%Y"
 series: {invoice: "FS", credit_note: "RS"}
 """
 BERLIN = "1034478814"  # another location of the dataset's locations.json, not mapped at first
-
-
-@pytest.fixture
-def shopify() -> Iterator[ProviderReceiver]:
-    provider = ProviderReceiver().start()
-    provider.route("POST", GRAPHQL, graphql_ok)
-    yield provider
-    provider.stop()
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ the mapping is fixed; an order the hub has too little stock for is recorded and 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import sqlalchemy as sa
 from tests.builders import ok, problem, product
 from tests.integration.connectors.shops import (
@@ -31,14 +29,6 @@ from tests.integration.connectors.shops import (
 from tests.provider_receiver import ProviderReceiver
 
 from omnihub.core.db import Database
-
-
-@pytest.fixture
-def shopify() -> Iterator[ProviderReceiver]:
-    provider = ProviderReceiver().start()
-    provider.route("POST", GRAPHQL, graphql_ok)
-    yield provider
-    provider.stop()
 
 
 def level(api, sku: str) -> dict:
