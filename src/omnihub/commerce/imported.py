@@ -8,7 +8,8 @@ still counts in the customer's stats and timeline (at its own date) and in analy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,22 +37,33 @@ _LINE_COLUMNS = ("order_id", "line_no", "sku", "name", "category", "quantity", "
 _HISTORY_COLUMNS = ("order_id", "from_status", "to_status", "actor", "note", "at")
 
 
-def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[str, Any]], *,
-                           channel: str, prices_include_tax: bool, source: str) -> list[str]:
-    """Write each order `{number, placed_at, customer_id, currency, status, shipping, lines: [{sku, name,
-    category, quantity, total, unit_price?, discount?}]}` in the caller's transaction; returns the new ids.
+@dataclass(slots=True)
+class PreparedOrder:
+    """One imported order made ready off the database (a bulk import prepares the next batch while the last is
+    written): its rows, with the customer left as the caller's reference — only the writer knows its id."""
+
+    id: str
+    number: str
+    customer: Any  # resolved by `write_imported_orders`'s `customer_of`
+    order: tuple[Any, ...]  # _ORDER_COLUMNS; customer_id and origin_customer_id filled when written
+    lines: list[tuple[Any, ...]]
+    history: tuple[Any, ...]
+    purchase: dict[str, Any]  # record_purchases' shape; customer_id filled when written
+    event: dict[str, Any]  # the order.imported payload; customer_id filled when written
+
+
+def prepare_imported_orders(clock: Clock, items: Sequence[dict[str, Any]], *, channel: str,
+                            prices_include_tax: bool, source: str) -> list[PreparedOrder]:
+    """Each order `{number, placed_at, customer, currency, status, shipping, lines: [{sku, name, category,
+    quantity, total, unit_price?, discount?}]}` as rows. Touches no database.
 
     Amounts are kept exactly as given (money columns hold 4 places). `status` must be a status of the order
     state machine (default `delivered`)."""
     now = clock.now()
-    order_rows: list[tuple[Any, ...]] = []
-    line_rows: list[tuple[Any, ...]] = []
-    history: list[tuple[Any, ...]] = []
-    events: list[tuple[str, dict[str, Any]]] = []
-    purchases: list[dict[str, Any]] = []
     zero, cents = Decimal(0), Decimal("0.0001")
     note = f"imported from {source}"[:300]
     sourcing = {"imported": source}  # one object for the batch: COPY dumps it once
+    prepared = []
     for item, order_id in zip(items, new_ids("ord", len(items)), strict=True):
         status = item.get("status") or "delivered"
         if status not in STATUSES:
@@ -61,6 +73,7 @@ def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[
         delivered = status in ("delivered", "collected", "shipped")
         subtotal = discount_total = zero
         categories = set()
+        lines = []
         for no, line in enumerate(item["lines"], start=1):
             quantity = int(line["quantity"])
             total = Decimal(line["total"])
@@ -72,29 +85,57 @@ def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[
                 categories.add(category)
             subtotal += total + discount
             discount_total += discount
-            line_rows.append((order_id, no, line["sku"], line.get("name") or line["sku"], category, quantity,
-                              unit_price.quantize(cents), discount, zero, zero, total, None,
-                              quantity if delivered else 0, 0))
+            lines.append((order_id, no, line["sku"], line.get("name") or line["sku"], category, quantity,
+                          unit_price.quantize(cents), discount, zero, zero, total, None,
+                          quantity if delivered else 0, 0))
         total = subtotal - discount_total + shipping
-        customer_id = item.get("customer_id")
-        order_rows.append((order_id, item["number"], channel, customer_id, customer_id, status, "paid",
-                           item["currency"], subtotal, discount_total, shipping, zero, total, prices_include_tax,
-                           zero, zero, _FULFILMENT, sourcing, _NO_PROMOTIONS, placed, placed))
-        history.append((order_id, None, status, IMPORT_ACTOR, note, now))
+        number, currency = item["number"], item["currency"]
+        prepared.append(PreparedOrder(
+            order_id, number, item.get("customer"),
+            (order_id, number, channel, None, None, status, "paid", currency, subtotal, discount_total, shipping,
+             zero, total, prices_include_tax, zero, zero, _FULFILMENT, sourcing, _NO_PROMOTIONS, placed, placed),
+            lines, (order_id, None, status, IMPORT_ACTOR, note, now),
+            {"customer_id": None, "channel": channel, "amount": total, "at": placed, "order_id": order_id,
+             "currency": currency, "categories": sorted(categories)},
+            {"id": order_id, "number": number, "channel": channel, "customer_id": None,
+             "placed_at": placed.isoformat(), "currency": currency, "total": str(total), "status": status,
+             "source": source}))
+    return prepared
+
+
+def write_imported_orders(conn: Connection, clock: Clock, prepared: Sequence[PreparedOrder],
+                          customer_of: Callable[[Any], str | None]) -> list[str]:
+    """Write prepared orders in the caller's transaction (COPY on PostgreSQL: history is appended, never
+    upserted); `customer_of(order.customer)` is the customer's id or None. Returns the ids written."""
+    if not prepared:
+        return []
+    order_rows, line_rows, history, purchases, events = [], [], [], [], []
+    for order in prepared:
+        customer_id = customer_of(order.customer)
+        row = order.order
+        order_rows.append((*row[:3], customer_id, customer_id, *row[5:]))
+        line_rows.extend(order.lines)
+        history.append(order.history)
+        order.event["customer_id"] = customer_id
+        events.append(("order.imported", order.event))
         if customer_id:
-            purchases.append({"customer_id": customer_id, "channel": channel, "amount": total, "at": placed,
-                              "order_id": order_id, "currency": item["currency"], "categories": sorted(categories)})
-        events.append(("order.imported", {
-            "id": order_id, "number": item["number"], "channel": channel, "customer_id": customer_id,
-            "placed_at": placed.isoformat(), "currency": item["currency"], "total": str(total),
-            "status": status, "source": source}))
-    if order_rows:  # COPY on PostgreSQL: history is appended, never upserted
-        copy_rows(conn, orders, _ORDER_COLUMNS, order_rows)
-        copy_rows(conn, order_lines, _LINE_COLUMNS, line_rows)
-        copy_rows(conn, order_history, _HISTORY_COLUMNS, history)
-        customer_activity.record_purchases(conn, clock, purchases)
-        emit_many(conn, clock, events)
-    return [row[0] for row in order_rows]
+            order.purchase["customer_id"] = customer_id
+            purchases.append(order.purchase)
+    copy_rows(conn, orders, _ORDER_COLUMNS, order_rows)
+    copy_rows(conn, order_lines, _LINE_COLUMNS, line_rows)
+    copy_rows(conn, order_history, _HISTORY_COLUMNS, history)
+    customer_activity.record_purchases(conn, clock, purchases)
+    emit_many(conn, clock, events)
+    return [order.id for order in prepared]
+
+
+def record_imported_orders(conn: Connection, clock: Clock, items: Sequence[dict[str, Any]], *,
+                           channel: str, prices_include_tax: bool, source: str) -> list[str]:
+    """Write each order (as `prepare_imported_orders` takes it, with `customer_id` for `customer`) in the caller's
+    transaction; returns the new ids."""
+    prepared = prepare_imported_orders(clock, [{**item, "customer": item.get("customer_id")} for item in items],
+                                       channel=channel, prices_include_tax=prices_include_tax, source=source)
+    return write_imported_orders(conn, clock, prepared, lambda customer: customer)
 
 
 def numbers_taken(conn: Connection, numbers: Sequence[str]) -> set[str]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.core.clock import Clock, as_utc
-from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_id, transaction_memo, witnessing
+from omnihub.core.db import BigId, JsonDoc, Timestamp, metadata, new_ids, transaction_memo, witnessing
 
 outbox = sa.Table(
     "outbox",
@@ -80,7 +80,9 @@ EMITTED = "events.emitted"  # per transaction of a witnessed request: {"rows": e
 
 def emit_many(conn: Connection, clock: Clock, events: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     now = clock.now()
-    rows = [{"id": new_id("evt"), "type": t, "occurred_at": now, "data": d} for t, d in events]
+    events = list(events)
+    rows = [{"id": id_, "type": t, "occurred_at": now, "data": d}
+            for id_, (t, d) in zip(new_ids("evt", len(events)), events, strict=True)]
     if witnessing():  # a keyed request: its key's row names what it did (core.idempotency)
         transaction_memo(conn, EMITTED).setdefault("rows", []).extend(rows)
     held = transaction_memo(conn, _TOGETHER).get("rows")

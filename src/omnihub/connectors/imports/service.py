@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,11 +66,14 @@ class Report:
     created: dict[str, int] = field(default_factory=dict)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     dirty: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def reject(self, file: str, line: int, reason: str) -> None:
-        self.rejected += 1
-        if len(self.rejections) < MAX_LISTED:
-            self.rejections.append({"file": file, "line": line, "reason": reason})
+        """Called by the reading thread (a row that cannot be read) and the writing one (an order refused)."""
+        with self._lock:
+            self.rejected += 1
+            if len(self.rejections) < MAX_LISTED:
+                self.rejections.append({"file": file, "line": line, "reason": reason})
 
     def rejected_rows(self) -> list[dict[str, Any]]:
         """The rejected rows in file order (orders are written when complete, so rejections come out of order)."""
@@ -96,6 +101,28 @@ class _Order:
     rows: list[_Row] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Staged:
+    """A complete order as the reading thread leaves it: its fields, fingerprint and rows ready to write."""
+
+    order: _Order
+    item: dict[str, Any]
+    fingerprint: str
+    prepared: commerce_imported.PreparedOrder
+
+
+@dataclass
+class _Batch:
+    """What one write takes over from the reading thread: complete orders, loose rows and the customers and
+    products first seen since the last batch. The reader starts new lists; only the writer touches these."""
+
+    orders: list[_Staged]
+    loose: list[_Row]
+    customers: dict[str, dict[str, Any]]
+    products: dict[str, dict[str, Any]]
+    rows_read: int  # rows read when it was handed over: the progress once it is written
+
+
 def _fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -115,7 +142,7 @@ def _order_fingerprint(item: dict[str, Any], customer: Any) -> str:
 def _same_order(stored: str, fingerprint: str, item: dict[str, Any], customer: Any) -> bool:
     if stored.startswith(ORDER_PRINT):
         return stored == fingerprint
-    return stored == _fingerprint({**item, "customer_id": customer})
+    return stored == _fingerprint({**{k: v for k, v in item.items() if k != "customer"}, "customer_id": customer})
 
 
 _text = rules.as_text
@@ -144,6 +171,9 @@ class Importer:
         self.ready: list[_Order] = []
         self.loose: list[_Row] = []  # rows without an order: their own entities decide
         self.channel: dict[str, Any] | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None  # the batch being written
+        self._rows_written = 0  # rows read up to the end of the last batch written
 
     # --- the run ------------------------------------------------------------------------------------------------
 
@@ -219,6 +249,21 @@ class Importer:
         return ends, position + 1
 
     def _second_pass(self, sources: Sequence[Source], ends: bytearray, total: int | None) -> None:
+        """Reading and writing overlap: while one batch is written (the writing thread mostly waits on the
+        database), the next is read. At most one batch is being written and one being read, so memory stays
+        flat; batches are written in file order, one after the other, each in its own transaction."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as writer:
+            self._writer, self._writing = writer, None
+            try:
+                self._read_all(sources, ends, total)
+            finally:
+                writing, self._writing = self._writing, None
+                self._writer = None
+                if writing is not None:
+                    writing.result()
+        self.progress(self.report.rows, total)
+
+    def _read_all(self, sources: Sequence[Source], ends: bytearray, total: int | None) -> None:
         open_orders: dict[str, _Order] = {}
         for position, (file, line, row, reader) in enumerate(self._rows(sources)):
             self.report.rows += 1
@@ -239,12 +284,10 @@ class Importer:
                     if ends[position >> 3] & (1 << (position & 7)):
                         self.ready.append(open_orders.pop(key))
             if len(self.ready) >= BATCH_ORDERS or len(self.loose) >= BATCH_ROWS:
-                self._flush()
-                self.progress(self.report.rows, total)
+                self._flush(total)
         for order in open_orders.values():  # only when a key could not be read in the first pass
             self.ready.append(order)
-        self._flush()
-        self.progress(self.report.rows, total)
+        self._flush(total)
 
     def _dirty(self, finding: dict[str, Any]) -> None:
         if len(self.report.dirty) < MAX_LISTED:
@@ -288,15 +331,30 @@ class Importer:
 
     # --- writing a batch ----------------------------------------------------------------------------------------
 
-    def _flush(self) -> None:
+    def _flush(self, total: int | None) -> None:
+        """Hand what was read to the writing thread, once the previous batch is written (its error, if any, is
+        raised here and stops the import). A dry run writes in this thread: its one transaction is this one's."""
         if not (self.ready or self.loose or self.pending_customers or self.pending_products):
             return
+        batch = _Batch(self._stage(self.ready), self.loose, self.pending_customers, self.pending_products,
+                       self.report.rows)
+        self.ready, self.loose, self.pending_customers, self.pending_products = [], [], {}, {}
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+        self.progress(self._rows_written, total)  # no write in flight: a progress write never waits on a batch
+        if self.dry_run or self._writer is None:
+            self._write(batch)
+        else:
+            self._writing = self._writer.submit(self._write, batch)
+
+    def _write(self, batch: _Batch) -> None:
         with self._begin() as conn, planned_each_time(conn):
-            created_customers = self._write_customers(conn)
-            created_products = self._write_products(conn)
-            self._write_orders(conn)
-            self._write_loose(conn, created_customers | created_products)
-        self.ready, self.loose = [], []
+            created_customers = self._write_customers(conn, batch.customers)
+            created_products = self._write_products(conn, batch.products)
+            self._write_orders(conn, batch.orders)
+            self._write_loose(conn, batch.loose, created_customers | created_products)
+        self._rows_written = batch.rows_read
 
     def _known(self, conn: Connection, entity: str, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
         if not keys:
@@ -314,9 +372,8 @@ class Importer:
     def _count(self, what: str, n: int = 1) -> None:
         self.report.created[what] = self.report.created.get(what, 0) + n
 
-    def _write_customers(self, conn: Connection) -> set[str]:
-        pending = {k: v for k, v in self.pending_customers.items() if k not in self.customers}
-        self.pending_customers = {}
+    def _write_customers(self, conn: Connection, seen: dict[str, dict[str, Any]]) -> set[str]:
+        pending = {k: v for k, v in seen.items() if k not in self.customers}
         known = self._known(conn, "customer", list(pending))
         for key in known:
             self.customers[key] = known[key][0]
@@ -339,9 +396,8 @@ class Importer:
         self._count("customers", len(remember))
         return {f"customer:{key}" for key, _ in fresh}
 
-    def _write_products(self, conn: Connection) -> set[str]:
-        pending = {k: v for k, v in self.pending_products.items() if k not in self.products}
-        self.pending_products = {}
+    def _write_products(self, conn: Connection, seen: dict[str, dict[str, Any]]) -> set[str]:
+        pending = {k: v for k, v in seen.items() if k not in self.products}
         rows = []
         for sku, fields in pending.items():
             try:
@@ -381,57 +437,69 @@ class Importer:
                           "quantity": line["quantity"], "total": line["total"],
                           "unit_price": line.get("unit_price"), "discount": line.get("discount")})
         return {"number": str(fields["number"]), "placed_at": fields["placed_at"],
-                "customer_id": self.customers.get(str(customer)) if customer not in (None, "") else None,
+                "customer": None if customer in (None, "") else str(customer),
                 "currency": fields.get("currency") or self.mapping.currency, "status": fields.get("status"),
                 "shipping": fields.get("shipping"), "lines": lines}
 
-    def _write_orders(self, conn: Connection) -> None:
-        if not self.ready:
-            return
-        known = self._known(conn, "order", [o.key for o in self.ready])
-        fresh: list[tuple[_Order, dict[str, Any], str]] = []
-        for order in self.ready:
+    def _stage(self, ready: list[_Order]) -> list[_Staged]:
+        """Complete orders made ready to write, in the reading thread (the writing one waits on the database)."""
+        staged = []
+        for order in ready:
             item = self._order_item(order)
-            customer = order.fields.get("customer")
-            fingerprint = _order_fingerprint(item, customer)
+            if item["status"] and item["status"] not in commerce_imported.STATUSES:
+                self._reject_order(order, f"order status {item['status']!r} is not an order status")
+                continue
+            staged.append((order, item, _order_fingerprint(item, order.fields.get("customer"))))
+        assert self.channel is not None
+        prepared = commerce_imported.prepare_imported_orders(
+            self.clock, [item for _, item, _ in staged], channel=self.mapping.channel,
+            prices_include_tax=bool(self.channel.get("prices_include_tax", True)), source=self.mapping.system)
+        return [_Staged(order, item, fingerprint, ready_)
+                for (order, item, fingerprint), ready_ in zip(staged, prepared, strict=True)]
+
+    def _customer_id(self, customer: str | None) -> str | None:
+        return None if customer is None else self.customers.get(customer)
+
+    def _write_orders(self, conn: Connection, staged: list[_Staged]) -> None:
+        if not staged:
+            return
+        known = self._known(conn, "order", [s.order.key for s in staged])
+        fresh: list[_Staged] = []
+        for one in staged:
+            order = one.order
             if order.key in known:
-                if _same_order(known[order.key][1], fingerprint, item, customer):
+                if _same_order(known[order.key][1], one.fingerprint, one.item, order.fields.get("customer")):
                     self.report.unchanged += len(order.rows)
                 else:
                     self._reject_order(order, f"order {order.key} was imported before with other content; "
                                               "imported history is not rewritten")
                 continue
-            bad = next((line["sku"] for line in item["lines"] if line["sku"] in self.failed_products), None)
+            bad = next((line["sku"] for line in one.item["lines"] if line["sku"] in self.failed_products), None)
             if bad is not None:
                 self._reject_order(order, f"product {bad} could not be created: {self.failed_products[bad]}")
                 continue
-            if item["status"] and item["status"] not in commerce_imported.STATUSES:
-                self._reject_order(order, f"order status {item['status']!r} is not an order status")
-                continue
-            fresh.append((order, item, fingerprint))
-        taken = commerce_imported.numbers_taken(conn, [item["number"] for _, item, _ in fresh])
+            fresh.append(one)
+        taken = commerce_imported.numbers_taken(conn, [one.item["number"] for one in fresh])
         writable = []
-        for order, item, fingerprint in fresh:
-            if item["number"] in taken:
-                self._reject_order(order, f"order number {item['number']} is already used by another order")
+        for one in fresh:
+            if one.item["number"] in taken:
+                self._reject_order(one.order, f"order number {one.item['number']} is already used by another order")
             else:
-                writable.append((order, item, fingerprint))
-        assert self.channel is not None
-        ids = commerce_imported.record_imported_orders(
-            conn, self.clock, [item for _, item, _ in writable], channel=self.mapping.channel,
-            prices_include_tax=bool(self.channel.get("prices_include_tax", True)), source=self.mapping.system)
-        self._remember(conn, "order", [(o.key, oid, fp) for (o, _, fp), oid in zip(writable, ids, strict=True)])
+                writable.append(one)
+        ids = commerce_imported.write_imported_orders(conn, self.clock, [one.prepared for one in writable],
+                                                      self._customer_id)
+        self._remember(conn, "order", [(one.order.key, oid, one.fingerprint)
+                                       for one, oid in zip(writable, ids, strict=True)])
         self._count("orders", len(ids))
-        for order, _, _ in writable:
-            self.report.imported += len(order.rows)
+        self.report.imported += sum(len(one.order.rows) for one in writable)
 
     def _reject_order(self, order: _Order, reason: str) -> None:
         for row in order.rows:
             self.report.reject(row.file, row.line, reason)
 
-    def _write_loose(self, conn: Connection, created: set[str]) -> None:
+    def _write_loose(self, conn: Connection, loose: list[_Row], created: set[str]) -> None:
         """Rows that make no order: customers, products, prices, stock counts, locations."""
-        for row in self.loose:
+        for row in loose:
             wrote = False
             try:
                 with conn.begin_nested():

@@ -156,3 +156,47 @@ def test_the_cli_names_the_mapping_line_of_a_typo(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import", "--mapping", str(mapping), str(data)], env={"COLUMNS": "1000"})
     assert result.exit_code == 2
     assert "line 15: product: unknown field 'nmae'" in " ".join(result.output.split())
+
+
+MANY = "Pedido;Fecha;Cliente;Nombre;Artículo;Descripción;Cant;Importe\n" + "".join(
+    f"P-{n};03/01/19;C{n % 4};Cliente {n % 4};1001;Taza azul;{1 + n % 3};{n},50\n" for n in range(1, 41))
+
+
+def test_batches_written_beside_the_reading_land_in_order_and_a_failed_write_stops_the_import(
+        db: Database, clock: ManualClock, shop: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reading thread hands batches to a writing thread: with batches of 3 orders, 40 orders make 14 writes.
+    Every order lands once, the progress only grows and ends at the row count; when a write fails the error
+    comes out of `run()` and no later batch is written."""
+    from omnihub.commerce import imported
+    from omnihub.connectors.imports import service
+
+    path = tmp_path / "many.csv"
+    path.write_bytes(MANY.encode("latin-1"))
+    mapping = compile_mapping(ORDERS_MAPPING)
+    monkeypatch.setattr(service, "BATCH_ORDERS", 3)
+    write = imported.write_imported_orders
+    calls: list[int] = []
+
+    def failing_fifth(conn, clock_, prepared, customer_of):  # type: ignore[no-untyped-def]
+        calls.append(len(prepared))
+        if len(calls) == 5:
+            raise RuntimeError("the database went away")
+        return write(conn, clock_, prepared, customer_of)
+
+    monkeypatch.setattr(imported, "write_imported_orders", failing_fifth)
+    with pytest.raises(RuntimeError, match="went away"):
+        Importer(db, clock, mapping, [path]).run()
+    with db.read() as conn:
+        numbers = conn.execute(sa.select(orders.c.number)).scalars().all()
+    assert sorted(numbers, key=lambda n: int(n[2:])) == [f"P-{n}" for n in range(1, 13)]  # four batches of 3
+    assert len(calls) == 5
+
+    monkeypatch.setattr(imported, "write_imported_orders", write)
+    seen: list[tuple[int, int | None]] = []
+    report = Importer(db, clock, mapping, [path], progress=lambda d, t: seen.append((d, t))).run()
+    assert (report.rows, report.imported, report.unchanged, report.rejected) == (40, 28, 12, 0)
+    assert seen[-1] == (40, 40) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    with db.read() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar()
+        total = conn.execute(sa.select(sa.func.sum(orders.c.total)).where(orders.c.number == "P-40")).scalar()
+    assert count == 40 and Decimal(total) == Decimal("40.50")
