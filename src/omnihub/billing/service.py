@@ -553,6 +553,14 @@ def queue_invoice(conn: Connection, clock: Clock, order_id: str) -> None:
     conn.execute(_QUEUE_INVOICE, {"order_id": order_id, "queued_at": clock.now()})
 
 
+def dequeue_invoice(conn: Connection, order_id: str) -> bool:
+    """Take one order off the queue: its invoice is issued now, by the caller (an order cancelled before the job
+    reached it gets its invoice, then its credit note — as if the job had run first). False when it was not
+    queued; when a job has taken it meanwhile this waits for that job's commit (its row lock), so the caller then
+    reads the invoice the job issued."""
+    return bool(conn.execute(invoices_due.delete().where(invoices_due.c.order_id == order_id)).rowcount)
+
+
 def take_due_invoices(conn: Connection, limit: int) -> list[str]:
     """Up to `limit` queued orders, oldest first, taken off the queue in this transaction (a concurrent job skips
     them on PostgreSQL). The caller issues their invoices in the same transaction: the series row is locked once

@@ -16,6 +16,7 @@ from omnihub.billing import service as billing
 from omnihub.commerce import errors, queries, rules
 from omnihub.commerce.lifecycle import CREDIT_NOTE_SERIES, hand_over, order_event, set_status
 from omnihub.commerce.models import order_lines, orders, pickup_slots, shipments
+from omnihub.commerce.orders import issue_invoice_of
 from omnihub.commerce.planning import give_capacity_back
 from omnihub.core.clock import Clock
 from omnihub.core.db import new_id
@@ -36,9 +37,17 @@ OL = order_lines.c
 def cancel_order(conn: Connection, clock: Clock, order_id: str, *, actor: str | None = None,
                  reason: str = "cancelled") -> dict[str, Any]:
     """Release exactly what was held, give promotion uses and capacity back, refund what was paid, and
-    cancel the invoice with a credit note."""
+    cancel the invoice with a credit note.
+
+    A paid order whose invoice is still queued (numbered later by a worker job) gets it now, then the credit
+    note: the documents never depend on whether the job ran before the cancellation. The queue row is taken
+    first, before the order row is locked, in the job's own order (queue, then order): no deadlock with it."""
+    queued = billing.dequeue_invoice(conn, order_id)
     order = queries.order_row(conn, order_id)
     rules.transition(order_id, order["status"], "cancelled")
+    if queued and not order["invoice_number"] and order["status"] not in ("awaiting_payment", "draft"):
+        issue_invoice_of(conn, clock, order)
+        order = queries.order_row(conn, order_id)
     rows = queries.order_line_rows(conn, order_id)
     if any(r["fulfilled"] for r in rows):
         raise errors.illegal_transition(order_id, order["status"], "cancelled")
