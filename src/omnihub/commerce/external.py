@@ -97,7 +97,9 @@ def _record(conn: Connection, clock: Clock, channel: dict[str, Any], data: dict[
     customer_id, contact = identify(conn, clock, data.get("hints") or [], channel, actor)
     order_id = new_id("ord")
     now = clock.now()
-    created_at = data.get("created_at") or now
+    # dated when the shop sold it (analytics, the customer's timeline), never after its receipt (a shop's clock
+    # ahead of ours)
+    created_at = min(data.get("created_at") or now, now)
     line_rows = []
     oversold = []
     for line in data["lines"]:

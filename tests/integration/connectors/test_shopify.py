@@ -69,6 +69,7 @@ def test_a_signed_order_becomes_one_hub_order_takes_stock_and_is_pushed_back(adm
         ("IPOD2008GREEN", "199.00", "3.98", "nyc"), ("IPOD2008RED", "199.00", "3.98", "nyc"),
         ("IPOD2008BLACK", "199.00", "3.98", "nyc")]
     assert order["payment_status"] == "unpaid" and order["status"] == "pending_payment"  # "authorized" there
+    assert order["created_at"] == "2008-01-10T16:00:00Z"  # when the shop sold it (11:00 at -05:00), not received
     for sku in ("IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK"):
         assert level(admin, sku)["on_hand"] == 4
 

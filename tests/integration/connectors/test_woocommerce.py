@@ -92,6 +92,7 @@ def test_woocommerce_orders_are_recorded_once_stock_pushed_and_bad_signatures_re
     order = ok(admin.get(f"/api/v1/orders/{first['order_id']}"))
     assert order["external"]["system"] == "woocommerce" and order["external"]["number"] == "727"
     assert order["status"] == "paid" and order["totals"]["total"] == "29.35" and order["totals"]["tax"] == "1.35"
+    assert order["created_at"] == "2017-03-22T19:28:02Z"  # date_created_gmt: the sale's time in UTC
     assert [(ln["sku"], ln["quantity"], ln["unit_price"], ln["tax"], ln["total"]) for ln in order["lines"]] == [
         ("IPOD2008GREEN", 2, "3.00", "0.45", "6.45"), ("IPOD2008RED", 1, "12.00", "0.90", "12.90")]
     assert ok(admin.get("/api/v1/stock/nyc/IPOD2008GREEN"))["on_hand"] == 3

@@ -120,3 +120,15 @@ def test_woocommerce_ping_products_and_stock_request() -> None:
     assert woo.stock_request("93", None, 3) == ("/wp-json/wc/v3/products/93",
                                                 {"manage_stock": True, "stock_quantity": 3})
     assert woo.stock_request("22", "23", 0)[0] == "/wp-json/wc/v3/products/22/variations/23"
+
+
+def test_the_sale_time_keeps_the_shops_offset_and_refuses_what_is_not_a_date() -> None:
+    sold_at = hub.sold_at
+    assert sold_at("2008-01-10T11:00:00-05:00", "created_at", naive_is_utc=False) == datetime(2008, 1, 10, 16,
+                                                                                              tzinfo=UTC)
+    assert sold_at("2017-03-22T19:28:02", "date_created_gmt", naive_is_utc=True) == datetime(2017, 3, 22, 19, 28, 2,
+                                                                                             tzinfo=UTC)
+    assert sold_at("2017-03-22T16:28:02", "date_created", naive_is_utc=False) is None  # site-local: unknown zone
+    assert sold_at(None, "created_at", naive_is_utc=False) is None and sold_at("", "x", naive_is_utc=True) is None
+    with pytest.raises(Unmappable, match="created_at is not a date and time"):
+        sold_at("yesterday", "created_at", naive_is_utc=False)

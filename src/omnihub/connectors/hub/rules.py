@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -68,6 +68,23 @@ def money(value: Any, field: str) -> Decimal:
     if not amount.is_finite():
         raise Unmappable("bad_shape", f"{field} is not an amount: {str(value)[:40]!r}")
     return amount
+
+
+def sold_at(value: Any, field: str, *, naive_is_utc: bool) -> datetime | None:
+    """When the shop sold it, from an ISO 8601 text: Shopify's `created_at` carries its offset
+    ("2024-01-15T10:30:00-05:00"), WooCommerce's `date_created_gmt` none (it is UTC). Without an offset and not
+    known to be UTC (WooCommerce's site-local `date_created`), or empty: None — the hub's receipt time is used."""
+    if value is None or value == "":
+        return None
+    try:
+        when = datetime.fromisoformat(str(value)[:40])
+    except ValueError:
+        raise Unmappable("bad_shape", f"{field} is not a date and time: {str(value)[:40]!r}") from None
+    if when.tzinfo is None:
+        if not naive_is_utc:
+            return None
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
 
 
 def _cents(amount: Decimal) -> Decimal:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from omnihub.connectors.hub.rules import Unmappable, money, split
+from omnihub.connectors.hub.rules import Unmappable, money, sold_at, split
 
 API_VERSION = "2025-01"
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled")
@@ -114,6 +114,7 @@ def hub_order(order: dict[str, Any], lines: list[dict[str, Any]], *, channel: st
         "channel": channel,
         "external": {"system": SYSTEM, "id": str(order["id"]), "number": order.get("name") or order.get("order_number"),
                      "financial_status": order.get("financial_status"), "created_at": order.get("created_at")},
+        "created_at": sold_at(order.get("created_at"), "created_at", naive_is_utc=False),
         "currency": str(order.get("currency") or "USD")[:3].upper(),
         "prices_include_tax": taxes_included,
         "payment_status": "paid" if order.get("financial_status") in PAID else "unpaid",

@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from omnihub.connectors.hub.rules import Unmappable, money
+from omnihub.connectors.hub.rules import Unmappable, money, sold_at
 
 SYSTEM = "woocommerce"
 PAID_STATUSES = ("processing", "completed")
@@ -71,6 +71,7 @@ def hub_order(order: dict[str, Any], lines: list[dict[str, Any]], *, channel: st
         "channel": channel,
         "external": {"system": SYSTEM, "id": str(order["id"]), "number": str(order.get("number") or order["id"]),
                      "status": status, "created_at": order.get("date_created_gmt") or order.get("date_created")},
+        "created_at": sold_at(order.get("date_created_gmt"), "date_created_gmt", naive_is_utc=True),
         "currency": str(order.get("currency") or "EUR")[:3].upper(),
         "prices_include_tax": bool(order.get("prices_include_tax")),
         "payment_status": "paid" if status in PAID_STATUSES or order.get("date_paid") else "unpaid",
