@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from omnihub.billing import errors, flow, gift_cards, notifications, provider_accounts, queries, returns, service
+from omnihub.billing.notifications_api import router as notifications_router
 from omnihub.billing.schemas import (
     DocumentOut,
     GiftCardCode,
@@ -265,3 +266,6 @@ def _return_route(provider: str) -> None:
 for _name in ("stripe", "paypal", "redsys", "btcpay"):
     _webhook_route(_name)
     _return_route(_name)
+
+
+router.include_router(notifications_router)  # GET /payment-notifications…: what the worker did with them

@@ -157,3 +157,13 @@ def return_not_confirmed(provider: str) -> Unavailable:
     return Unavailable("return_not_confirmed",
                        f"{provider} could not be asked about the payment now; the notification will tell.",
                        provider=provider)
+
+
+def notification_not_found(notification_id: str) -> NotFound:
+    return NotFound("notification_not_found", f"No stored provider notification '{notification_id}'.",
+                    notification=notification_id)
+
+
+def notification_applied(notification_id: str) -> Conflict:
+    return Conflict("notification_applied", f"Notification '{notification_id}' was applied already: there is nothing "
+                    "to retry.", notification=notification_id)

@@ -10,7 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from omnihub.billing import errors, rules
-from omnihub.billing.models import billing_documents, order_balances, payment_methods, payments, refunds, tax_rates
+from omnihub.billing.models import (
+    billing_documents,
+    order_balances,
+    payment_methods,
+    payments,
+    provider_notifications,
+    refunds,
+    tax_rates,
+)
 from omnihub.core.clock import as_utc
 from omnihub.core.pagination import check_limit, decode_cursor, newest_first, page, within
 
@@ -187,3 +195,35 @@ def list_payments(conn: Connection, *, limit: int, cursor: str | None, method: s
         conditions.append(p.customer_id.in_(customer_ids))
     rows = conn.execute(newest_first(sa.select(payments).where(*conditions), p.id, limit=limit, cursor=cursor))
     return page([{**payment_out(r._mapping), "order_id": r.order_id} for r in rows], limit, key=lambda i: i["id"])
+
+
+def notification_out(row: Any) -> dict[str, Any]:
+    """A stored provider notification in the hub's words (what it said, not its raw body, which held nothing
+    more once verified): for people to see what the worker did with it, or why it failed."""
+    return {"id": row["id"], "provider": row["provider"], "event_id": row["event_id"], "status": row["status"],
+            "attempts": row["attempts"], "error": row["error"], "notice": row["notice"], "result": row["result"],
+            "received_at": as_utc(row["received_at"]), "processed_at": as_utc(row["processed_at"])
+            if row["processed_at"] else None,
+            "next_attempt_at": as_utc(row["next_attempt_at"]) if row["status"] == "pending" else None}
+
+
+def list_notifications(conn: Connection, *, limit: int, cursor: str | None, provider: str | None = None,
+                       status: str | None = None) -> dict[str, Any]:
+    """Stored notifications, newest first (ids are time-ordered); applied ones are kept a week."""
+    n = provider_notifications.c
+    conditions = []
+    if provider is not None:
+        conditions.append(n.provider == provider)
+    if status is not None:
+        conditions.append(n.status == status)
+    rows = conn.execute(newest_first(sa.select(provider_notifications).where(*conditions), n.id, limit=limit,
+                                     cursor=cursor))
+    return page([notification_out(r._mapping) for r in rows], limit, key=lambda item: item["id"])
+
+
+def get_notification(conn: Connection, notification_id: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(provider_notifications).where(provider_notifications.c.id == notification_id)
+                       ).first()
+    if row is None:
+        raise errors.notification_not_found(notification_id)
+    return notification_out(row._mapping)

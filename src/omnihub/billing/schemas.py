@@ -180,6 +180,24 @@ class NotificationAck(BaseModel):
     event_id: str
 
 
+class NotificationOut(BaseModel):
+    """A provider notification as stored: `pending` (the worker applies it at `next_attempt_at`), `done` (applied;
+    `result` says what it did; kept a week) or `failed` (the worker gave up after its attempts; `error` says
+    why — retry it once the cause is fixed)."""
+
+    id: str
+    provider: str
+    event_id: str
+    status: Literal["pending", "done", "failed"]
+    attempts: int
+    error: str | None
+    notice: dict[str, Any]
+    result: dict[str, Any] | None
+    received_at: datetime
+    processed_at: datetime | None
+    next_attempt_at: datetime | None
+
+
 class NotificationReceipt(BaseModel):
     duplicate: bool
     outcome: str

@@ -414,6 +414,15 @@ class World:
         return Call(f"{V1}/connectors/stripe/webhooks", content=body,
                     headers={"Stripe-Signature": f"t={stamp},v1={v1}", "Content-Type": "application/json"})
 
+    def payment_notification(self) -> str:
+        """A stored (pending) Stripe notification's id."""
+        if "payment_notification" not in self.ids:
+            call = self.stripe_event()
+            _ok(self.api.post(call.path, content=call.content, headers=call.headers), 200)
+            stored = _ok(self.api.get(f"{V1}/payment-notifications", headers=self.keys[ADMIN]), 200)
+            self.ids["payment_notification"] = stored["items"][0]["id"]
+        return str(self.ids["payment_notification"])
+
     def redsys_notification(self) -> Call:
         """A signed Redsys notification about an order the hub never sent (recorded, changes nothing)."""
         if "redsys" not in self.ids:
@@ -778,6 +787,11 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/channels/{code}/payment-providers/{provider}": row(
         lambda w: (w.stripe(), Call(f"{V1}/channels/web/payment-providers/stripe"))[1], allow(ADMIN)),
     "POST /api/v1/connectors/stripe/webhooks": row(lambda w: w.stripe_event(), public()),
+    "GET /api/v1/payment-notifications": row(lambda w: Call(f"{V1}/payment-notifications"), allow(ADMIN)),
+    "GET /api/v1/payment-notifications/{notification_id}": row(
+        lambda w: Call(f"{V1}/payment-notifications/{w.payment_notification()}"), allow(ADMIN)),
+    "POST /api/v1/payment-notifications/{notification_id}/retry": row(
+        lambda w: Call(f"{V1}/payment-notifications/{w.payment_notification()}/retry"), allow(ADMIN)),
     "POST /api/v1/connectors/paypal/webhooks": row(lambda w: w.paypal_event(), public()),
     "POST /api/v1/connectors/redsys/webhooks": row(lambda w: w.redsys_notification(), public()),
     "POST /api/v1/connectors/btcpay/webhooks": row(lambda w: w.btcpay_event(), public()),

@@ -1,6 +1,7 @@
 """Connectors: each shop connection's health (last success, last error, push lag), the ERP's (last document
 delivered, last error, lag of what waits, documents per status), the orders sold there beyond
-the hub's stock, and the dead letters with their payload, reason and replay."""
+the hub's stock, the dead letters with their payload, reason and replay, and the payment providers'
+notifications the worker gave up on, with their error and a retry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from omnihub.billing import queries as billing_queries
+from omnihub.billing.notification_retry import retry_notification
 from omnihub.commerce import queries as commerce_queries
 from omnihub.connectors.erp import queries as erp_queries
 from omnihub.connectors.hub import queries as hub_queries
@@ -74,3 +77,55 @@ def replay(request: Request, letter_id: str, form: dict[str, str] = Depends(post
             raise
         return _letter(request, letter_id, problem=problem_of(exc))
     return redirect(f"/connectors/dead-letters/{letter_id}?done=replay")
+
+
+NOTIFICATION_STATUSES = ("failed", "pending", "done")
+
+
+@router.get("/connectors/payment-notifications")
+def notification_list(request: Request, status: str = "failed", cursor: str = "",
+                      viewer: Viewer = Depends(page("connectors"))) -> Response:
+    status = status if status in NOTIFICATION_STATUSES else ""
+    problem = None
+    with request.app.state.db.read() as conn:
+        try:
+            notices = billing_queries.list_notifications(conn, limit=50, cursor=cursor or None,
+                                                         status=status or None)
+        except DomainError as exc:
+            problem, notices = problem_of(exc), {"items": [], "next_cursor": None}
+    return render(request, "connectors/payment_notifications.html", {
+        "notices": notices, "status_filter": status, "statuses": NOTIFICATION_STATUSES, "problem": problem},
+        status=problem["status"] if problem else 200)
+
+
+def _notification(request: Request, notification_id: str, *, problem: dict | None = None,
+                  done: str | None = None) -> Response:
+    with request.app.state.db.read() as conn:
+        notice = billing_queries.get_notification(conn, notification_id)
+    said = json.dumps({"notice": notice["notice"], "result": notice["result"]}, indent=2, ensure_ascii=False,
+                      sort_keys=True, default=str)
+    return render(request, "connectors/payment_notification.html", {
+        "n": notice, "said": said[:200_000], "problem": problem, "done": done},
+        status=problem["status"] if problem else 200)
+
+
+@router.get("/connectors/payment-notifications/{notification_id}")
+def notification_detail(request: Request, notification_id: str, done: str | None = None,
+                        viewer: Viewer = Depends(page("connectors"))) -> Response:
+    return _notification(request, notification_id, done=done)
+
+
+@router.post("/connectors/payment-notifications/{notification_id}/retry")
+def notification_retry(request: Request, notification_id: str,
+                       form: dict[str, str] = Depends(posted("connectors")),
+                       viewer: Viewer = Depends(page("connectors"))) -> Response:
+    viewer.require("connector.replay")
+    state = request.app.state
+    try:
+        with state.db.transaction() as conn:
+            retry_notification(conn, state.clock, notification_id)
+    except DomainError as exc:
+        if exc.code == "notification_not_found":
+            raise
+        return _notification(request, notification_id, problem=problem_of(exc))
+    return redirect(f"/connectors/payment-notifications/{notification_id}?done=retry")
