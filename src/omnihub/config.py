@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Dispatched events are kept this long, then purged (0 keeps them forever); a batching webhook's stream
     # keeps what it has not sent yet, whatever its age.
     outbox_retention_days: float = 7.0
+    # Webhook deliveries that arrived are kept in the delivery log this long, then purged (0 keeps them);
+    # dead and pending ones stay whatever their age (people act on them).
+    webhook_delivery_retention_days: float = 30.0
     outbox_purge_every_seconds: float = 3600.0
     # Idempotency-Keys and the answers kept with them are forgotten after this long (purged by the worker; 0
     # keeps them): a retry after that is a new request.

@@ -115,3 +115,32 @@ def test_a_purge_racing_a_replay_keeps_what_the_rewound_stream_must_send_again(
 
     assert purged == [0] and kept == ["OLD-1", "OLD-2"]
     assert [e["data"]["sku"] for r in rx.requests for e in r.envelopes] == ["OLD-1", "OLD-2", "OLD-1", "OLD-2"]
+
+
+def test_the_delivery_log_forgets_what_arrived_after_its_retention_and_keeps_dead_ones(
+    admin: TestClient, receiver: Callable[..., Receiver], work: Callable[..., Any], clock: ManualClock
+) -> None:
+    healthy, down = receiver(), receiver(status=503)
+    arrived = ok(admin.post("/api/v1/webhooks", json={"url": healthy.url, "events": ["product.created"]}), 201)
+    failing = ok(admin.post("/api/v1/webhooks", json={"url": down.url, "events": ["product.created"]}), 201)
+    product(admin, "OLD-1")
+    for _ in range(12):  # the failing one runs out of attempts: dead
+        work()
+        clock.advance(hours=12)
+    product(admin, "RECENT-1")
+    work()
+
+    def log(webhook: dict[str, Any]) -> list[tuple[str, str]]:
+        items = ok(admin.get(f"/api/v1/webhooks/{webhook['id']}/deliveries"))["items"]
+        return sorted((i["status"], i["event_type"]) for i in items)
+
+    assert [d["status"] for d in ok(admin.get(f"/api/v1/webhooks/{failing['id']}/deliveries"))["items"]].count(
+        "dead") == 1
+    before = len(ok(admin.get(f"/api/v1/webhooks/{arrived['id']}/deliveries"))["items"])
+    clock.advance(days=25)  # OLD-1 arrived ~31 days ago, RECENT-1 25 days ago
+    work(webhook_delivery_retention_days=0)  # 0 keeps everything
+    assert len(ok(admin.get(f"/api/v1/webhooks/{arrived['id']}/deliveries"))["items"]) == before == 2
+    work()  # the default: 30 days
+    kept = ok(admin.get(f"/api/v1/webhooks/{arrived['id']}/deliveries"))["items"]
+    assert [k["status"] for k in kept] == ["delivered"] and len(kept) == 1  # RECENT-1's
+    assert log(failing)[0][0] == "dead"  # dead ones stay, whatever their age

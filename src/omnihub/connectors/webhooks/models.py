@@ -63,6 +63,12 @@ webhook_deliveries = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
     ),
     sa.Index("ix_webhook_deliveries_log", "subscription_id", "id"),
+    sa.Index(  # the retention purge (webhooks.purge_delivered)
+        "ix_webhook_deliveries_delivered",
+        "delivered_at",
+        postgresql_where=sa.text("status = 'delivered'"),
+        sqlite_where=sa.text("status = 'delivered'"),
+    ),
 )
 
 # A batching subscription (batch_size > 1) has no delivery row per event: it keeps a cursor over the outbox's

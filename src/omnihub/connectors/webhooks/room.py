@@ -1,7 +1,7 @@
 """Outbound webhooks as a room of the house: its router, the fan-out of events into deliveries (the last event
 handler: it takes the outbox positions lock, held until the dispatch commits), and its delivery log follows
-events that erasure rewrites. Sending runs in the worker itself (its own thread), as does the outbox purge that
-respects the streams' cursors."""
+events that erasure rewrites; its log forgets deliveries that arrived, after a retention. Sending runs in the
+worker itself (its own thread), as does the outbox purge that respects the streams' cursors."""
 
 from __future__ import annotations
 
@@ -34,8 +34,17 @@ def _seal_plain_secrets(conn: Connection, _clock: Clock, settings: Settings) -> 
     return seal_plain_secrets(conn, settings.secret_key)
 
 
+def _purge_delivered(conn: Connection, clock: Clock, settings: Settings) -> int:
+    from omnihub.connectors.webhooks.service import purge_delivered
+
+    return purge_delivered(conn, clock, settings.webhook_delivery_retention_days)
+
+
 ROOM = Room(name="webhooks", router="omnihub.connectors.webhooks.api:router", wire=_wire, handlers=_handlers,
             handler_order=1000,
             # secrets stored in clear by earlier versions are sealed once the worker (holding the key) starts
             jobs=[Job("webhooks.seal_plain_secrets", _seal_plain_secrets, every=lambda _settings: 3600.0,
+                      counts_as_work=False),
+                  # the delivery log keeps what arrived for webhook_delivery_retention_days
+                  Job("webhooks.purge_delivered", _purge_delivered, batch=1000, every=lambda _settings: 600.0,
                       counts_as_work=False)])

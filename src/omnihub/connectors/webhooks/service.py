@@ -618,3 +618,17 @@ def record_stream_results(
     for start in range(0, len(dead_letters), 1000):
         _insert_ignoring_duplicates(conn, dead_letters[start : start + 1000])
     return counts
+
+
+PURGE_BATCH = 1000
+
+
+def purge_delivered(conn: Connection, clock: Clock, retention_days: float) -> int:
+    """Worker job: deliveries that arrived longer than `retention_days` ago leave the log, a batch at a time
+    (read through their own index). Dead and pending ones stay, whatever their age."""
+    if retention_days <= 0:
+        return 0
+    d = webhook_deliveries.c
+    old = (sa.select(d.id).where(d.status == "delivered", d.delivered_at < clock.now() - timedelta(days=retention_days))
+           .limit(PURGE_BATCH))
+    return int(conn.execute(webhook_deliveries.delete().where(d.id.in_(old.scalar_subquery()))).rowcount or 0)
