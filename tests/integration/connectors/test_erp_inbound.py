@@ -156,3 +156,36 @@ def test_the_erps_file_goes_through_the_same_mapping(shop: TestClient, settings:
     assert level(shop, "wh", "TEE-M") == 4
     assert ledger(shop, "wh", "TEE-M")[0]["reference"] == "erp:INV-9"
     assert json.loads(report.read_text())["counts"] == {"applied": 1, "unchanged": 0, "rejected": 1}
+
+
+def test_erp_price_lists_set_each_line_in_its_lists_channel(shop: TestClient) -> None:
+    """An ERP with several price lists (tarifas): `price_list` names the line's field, `price_lists` turns its
+    code into the hub channel. The same reference and article in two lists are two lines, each remembered."""
+    channel(shop, "store", locations=["store"])
+    lists = MAPPING.replace('reference: TARIFA, channel: web, decimal: ","',
+                            'reference: DOC, price_list: TARIFA, decimal: ","').replace(
+        "inbound:", 'price_lists: {"PVP1": web, "PVP2": store}\ninbound:')
+    ok(shop.put("/api/v1/connectors/erp", json={"endpoint": "http://127.0.0.1:9/erp", "token": "t",
+                                                "mapping": lists}))
+    document = [{"CODART": "100234", "PVP": "19,95", "TARIFA": "PVP1", "DOC": "T-2027"},
+                {"CODART": "100234", "PVP": "17,50", "TARIFA": "PVP2", "DOC": "T-2027"},
+                {"CODART": "100777", "PVP": "9,00", "TARIFA": "PVP9", "DOC": "T-2027"}]
+    out = ok(shop.post("/api/v1/connectors/erp/prices", json=document))
+    assert out["counts"] == {"applied": 2, "unchanged": 0, "rejected": 1}
+    assert [(ln["outcome"], ln.get("channel")) for ln in out["lines"][:2]] == [("applied", "web"),
+                                                                                ("applied", "store")]
+    assert out["lines"][2]["reason"] == "unknown price list code 'PVP9'"
+    assert prices(shop)["TEE-M"] == "19.95"
+    store = {p["sku"]: p["amount"] for p in ok(shop.get("/api/v1/channels/store/prices"))["items"]}
+    assert store["TEE-M"] == "17.50"
+    again = ok(shop.post("/api/v1/connectors/erp/prices", json=document[:2]))
+    assert again["counts"] == {"applied": 0, "unchanged": 2, "rejected": 0}
+
+    both = problem(shop.put("/api/v1/connectors/erp", json={
+        "endpoint": "http://127.0.0.1:9/erp", "token": "t",
+        "mapping": lists.replace("price_list: TARIFA", "price_list: TARIFA, channel: web")}), 422, "invalid_erp_mapping")
+    assert both["field"] == "mapping.inbound.prices.channel"
+    no_table = problem(shop.put("/api/v1/connectors/erp", json={
+        "endpoint": "http://127.0.0.1:9/erp", "token": "t",
+        "mapping": lists.replace('price_lists: {"PVP1": web, "PVP2": store}\n', "")}), 422, "invalid_erp_mapping")
+    assert no_table["field"] == "mapping.price_lists"

@@ -63,7 +63,10 @@ def apply_lines(conn: Connection, clock: Clock, kind: str, lines: Sequence[dict[
             report.append({**outcome, "outcome": "rejected", "reason": str(exc)})
             continue
         outcome.update(sku=line["sku"], location=line.get("location"), reference=line["reference"])
-        key = dict(kind=KINDS[kind], reference=line["reference"], sku=line["sku"], location=line.get("location", ""))
+        if kind == "prices":
+            outcome["channel"] = line["channel"]
+        key = dict(kind=KINDS[kind], reference=line["reference"], sku=line["sku"],
+                   location=line["location"] if kind == "stock" else line["where"])
         fingerprint = rules.inbound_fingerprint(line)
         earlier = conn.execute(sa.select(EI.fingerprint).where(*(EI[k] == v for k, v in key.items()))).scalar()
         if earlier is not None:
@@ -78,8 +81,7 @@ def apply_lines(conn: Connection, clock: Clock, kind: str, lines: Sequence[dict[
                 if kind == "stock":
                     _apply_stock(conn, clock, line, actor)
                 else:
-                    catalog.set_prices(conn, clock, mapping["inbound"]["prices"]["channel"],
-                                       [(line["sku"], line["price"])])
+                    catalog.set_prices(conn, clock, line["channel"], [(line["sku"], line["price"])])
                 conn.execute(erp_inbound.insert().values(**key, fingerprint=fingerprint, actor=actor,
                                                          applied_at=clock.now()))
         except DomainError as exc:

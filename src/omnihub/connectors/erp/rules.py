@@ -25,6 +25,7 @@ _KEYS: dict[str, tuple[bool, type]] = {
     "date_format": (True, str),
     "series": (True, dict),
     "warehouses": (False, dict),
+    "price_lists": (False, dict),
     "inbound": (False, dict),
 }
 _SERIES_KINDS = ("invoice", "credit_note")
@@ -106,7 +107,11 @@ def parse_mapping(text: str) -> dict[str, Any]:
             raise MappingError(f"series.{kind}", "is required")
     out["series"] = series
     out["warehouses"] = _codes(raw.get("warehouses") or {}, "warehouses")
+    out["price_lists"] = _codes(raw.get("price_lists") or {}, "price_lists")
     out["inbound"] = _inbound(raw.get("inbound") or {})
+    if "price_list" in out["inbound"].get("prices", {}) and not out["price_lists"]:
+        raise MappingError("price_lists", "is required when inbound.prices names a price_list field: the ERP's "
+                                          "price list code → hub channel")
     return out
 
 
@@ -114,14 +119,16 @@ def parse_mapping(text: str) -> dict[str, Any]:
 # an absolute count (`on_hand`) or a movement (`delta`), named by the mapping.
 _INBOUND_FIELDS: dict[str, tuple[str, ...]] = {
     "stock": ("article", "warehouse", "on_hand", "delta", "reference"),
-    "prices": ("article", "price", "reference", "channel", "decimal"),
+    "prices": ("article", "price", "reference", "channel", "price_list", "decimal"),
 }
 MAX_REFERENCE = 60
 
 
 def _inbound(raw: Mapping[Any, Any]) -> dict[str, dict[str, str]]:
     """`inbound: {stock: {article: CODART, warehouse: CODALM, on_hand: EXIST, reference: DOC}, prices: {article:
-    CODART, price: PVP, reference: DOC, channel: web, decimal: ","}}` — the ERP's own field names per hub field."""
+    CODART, price: PVP, reference: DOC, channel: web, decimal: ","}}` — the ERP's own field names per hub field.
+    Prices name either `channel` (every price is that channel's) or `price_list` (the ERP's field whose code
+    `price_lists` turns into the channel, line by line)."""
     out: dict[str, dict[str, str]] = {}
     for kind, fields in raw.items():
         if kind not in _INBOUND_FIELDS:
@@ -133,11 +140,13 @@ def _inbound(raw: Mapping[Any, Any]) -> dict[str, dict[str, str]]:
             if name not in _INBOUND_FIELDS[kind]:
                 raise MappingError(f"inbound.{kind}.{name}",
                                    f"unknown field (known: {', '.join(_INBOUND_FIELDS[kind])})")
-        required = ("article", "warehouse", "reference") if kind == "stock" else (
-            "article", "price", "reference", "channel")
+        required = ("article", "warehouse", "reference") if kind == "stock" else ("article", "price", "reference")
         for name in required:
             if name not in names:
                 raise MappingError(f"inbound.{kind}.{name}", "is required")
+        if kind == "prices" and ("channel" in names) == ("price_list" in names):
+            raise MappingError("inbound.prices.channel", "give exactly one of channel (every price for that channel) "
+                                                         "or price_list (the ERP's field naming each line's list)")
         if kind == "stock" and ("on_hand" in names) == ("delta" in names):
             raise MappingError("inbound.stock.on_hand", "give exactly one of on_hand (a count) or delta (a movement)")
         if names.get("decimal", ".") not in (".", ","):
@@ -207,7 +216,9 @@ def inbound_stock_line(mapping: Mapping[str, Any], line: Mapping[str, Any]) -> d
 
 
 def inbound_price_line(mapping: Mapping[str, Any], line: Mapping[str, Any]) -> dict[str, Any]:
-    """One ERP price line in the hub's terms: {sku, price (Decimal), reference}. Raises LineRejected."""
+    """One ERP price line in the hub's terms: {sku, price (Decimal), reference, channel, where (what the line is
+    remembered under besides its reference and SKU: its channel when the mapping has price lists)}. Raises
+    LineRejected."""
     fields = mapping["inbound"]["prices"]
     sku = _sku_of(mapping, _field(line, fields["article"], "article"))
     raw = _field(line, fields["price"], "price")
@@ -220,7 +231,14 @@ def inbound_price_line(mapping: Mapping[str, Any], line: Mapping[str, Any]) -> d
         raise LineRejected(f"{fields['price']} (price): {raw!r} is not an amount") from None
     if not price.is_finite() or price < 0 or price > Decimal("100000000"):
         raise LineRejected(f"{fields['price']} (price): {raw!r} is not an amount")
-    return {"sku": sku, "price": price, "reference": _reference(line, fields["reference"])}
+    out = {"sku": sku, "price": price, "reference": _reference(line, fields["reference"])}
+    if "channel" in fields:
+        return {**out, "channel": fields["channel"], "where": ""}  # one channel: remembered without it
+    code = str(_field(line, fields["price_list"], "price_list"))
+    channel = mapping["price_lists"].get(code)
+    if channel is None:
+        raise LineRejected(f"unknown price list code {code!r}")
+    return {**out, "channel": channel, "where": channel}
 
 
 def inbound_fingerprint(line: Mapping[str, Any]) -> str:

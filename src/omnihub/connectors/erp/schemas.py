@@ -58,6 +58,7 @@ class InboundLineOut(BaseModel):
     reason: str | None = None
     sku: str | None = None
     location: str | None = None
+    channel: str | None = Field(default=None, description="A price line: the channel its price was set for.")
     reference: str | None = Field(default=None, description="The ERP's reference the line carried.")
 
 
