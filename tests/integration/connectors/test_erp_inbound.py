@@ -183,7 +183,8 @@ def test_erp_price_lists_set_each_line_in_its_lists_channel(shop: TestClient) ->
 
     both = problem(shop.put("/api/v1/connectors/erp", json={
         "endpoint": "http://127.0.0.1:9/erp", "token": "t",
-        "mapping": lists.replace("price_list: TARIFA", "price_list: TARIFA, channel: web")}), 422, "invalid_erp_mapping")
+        "mapping": lists.replace("price_list: TARIFA", "price_list: TARIFA, channel: web")}),
+        422, "invalid_erp_mapping")
     assert both["field"] == "mapping.inbound.prices.channel"
     no_table = problem(shop.put("/api/v1/connectors/erp", json={
         "endpoint": "http://127.0.0.1:9/erp", "token": "t",
