@@ -17,6 +17,8 @@ outcome listener, called in the same transaction as the change."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -216,7 +218,7 @@ def verify(accounts: list[Account], name: str, raw: bytes, headers: dict[str, st
     is a call to PayPal); else 401 `notification_not_verified` (logged, nothing stored)."""
     provider = _provider(name)
     try:
-        return provider.verify(raw, headers, accounts, guard)
+        notice = provider.verify(raw, headers, accounts, guard)
     except NotVerified as exc:
         log.warning("%s notification refused: %s", name, exc)
         raise errors.notification_not_verified(name) from None
@@ -225,6 +227,9 @@ def verify(accounts: list[Account], name: str, raw: bytes, headers: dict[str, st
         raise errors.notification_not_verified(name) from None
     except (ValueError, KeyError, TypeError, AttributeError):  # signed, but not an event (`[]`, a string)
         raise errors.notification_unreadable(name) from None
+    if not notice.event_id:  # an event without its id: the same body is the same event, another body another
+        return dataclasses.replace(notice, event_id="body:" + hashlib.sha256(raw).hexdigest())
+    return notice
 
 
 _RECORD_EVENT = conflict_insert(provider_events, ["provider", "event_id", "kind", "payment_id", "outcome",

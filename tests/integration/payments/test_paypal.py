@@ -156,3 +156,28 @@ def test_a_webhook_paypal_does_not_confirm_changes_nothing(shop: TestClient, pro
     [after] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
     assert after["status"] == "started" and ok(shop.get(f"/api/v1/orders/{order['id']}"))["status"] == \
         "awaiting_payment"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_events_without_an_id_are_told_apart_by_their_body(shop: TestClient, provider: ProviderReceiver) -> None:
+    """A verified event that carries no id is named by its body's SHA-256: the same body again is a duplicate,
+    another order's event is its own — never both stored under one empty id, the second dropped."""
+    paypal_routes(provider)
+    ok(shop.put("/api/v1/channels/web/payment-providers/paypal", json={
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "webhook_id": WEBHOOK_ID,
+        "api_base": provider.base}), 201)
+    bodies = []
+    for _ in range(2):
+        order = ok(shop.post("/api/v1/orders", json={
+            "channel": "web", "lines": [{"sku": "TEE-M", "quantity": 1}],
+            "fulfilment": {"type": "ship", "address": ADDRESS},
+            "payments": [{"method": "paypal_checkout", "amount": "20.00"}]}), 201)
+        [payment] = ok(shop.get(f"/api/v1/orders/{order['id']}/provider-payments"))["payments"]
+        event = json.loads(approved(payment["id"]))
+        del event["id"]
+        bodies.append(json.dumps(event).encode())
+    first = delivered(shop, shop.post(HOOK, content=bodies[0], headers=TRANSMISSION))
+    second = delivered(shop, shop.post(HOOK, content=bodies[1], headers=TRANSMISSION))
+    again = delivered(shop, shop.post(HOOK, content=bodies[0], headers=TRANSMISSION))
+    assert (first["duplicate"], second["duplicate"], again["duplicate"]) == (False, False, True)
+    assert first["outcome"] == second["outcome"] == "approved" and first["payment_id"] != second["payment_id"]

@@ -109,7 +109,8 @@ class BTCPayProvider:
     def _notice(self, account: Account, event: dict[str, Any], guard: OutboundGuard) -> Notice:
         kind = str(event.get("type", ""))
         # Redeliveries of one delivery share its originalDeliveryId: the same event.
-        event_id = str(event.get("originalDeliveryId") or event.get("deliveryId"))
+        delivery = event.get("originalDeliveryId") or event.get("deliveryId")
+        event_id = str(delivery) if delivery else ""  # none: flow.verify names it by its body
         common = {"event_id": event_id, "kind": kind, "reference": str(event.get("invoiceId")),
                   "payment_id": (event.get("metadata") or {}).get("paymentId")}
         if kind == "InvoiceSettled":

@@ -202,7 +202,7 @@ def _stronger(held: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, 
 def parse_event(event: dict[str, Any]) -> Notice:
     kind = str(event.get("event_type", ""))
     resource = event.get("resource") or {}
-    event_id = str(event.get("id"))
+    event_id = str(event["id"]) if event.get("id") else ""  # none: flow.verify names it by its body
     related = ((resource.get("supplementary_data") or {}).get("related_ids") or {})
     order_id = related.get("order_id")
     if kind == "CHECKOUT.ORDER.APPROVED":
