@@ -236,8 +236,11 @@ class Worker:
         total = 0
         backlog = False
         for _ in range(MAX_BATCHES_PER_STEP if job.batch else 1):
-            with self.db.transaction() as conn:
-                done = job.run(conn, self.clock, self.settings)
+            if job.transaction:
+                with self.db.transaction() as conn:
+                    done = job.run(conn, self.clock, self.settings)
+            else:
+                done = job.run(self.db, self.clock, self.settings)
             total += done
             backlog = bool(job.batch) and done >= (job.batch or 0)
             if not backlog:

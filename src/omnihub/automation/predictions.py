@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from omnihub.automation.models import automation_predictions, automation_segments
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
+from omnihub.core.db import Database
 from omnihub.core.errors import DomainError
 
 log = logging.getLogger("omnihub.automation")
@@ -31,10 +32,13 @@ def wanted(conn: Connection) -> bool:
     return conn.execute(sa.select(sa.literal(1)).where(text.contains(FACT)).limit(1)).first() is not None
 
 
-def refresh(conn: Connection, clock: Clock, settings: Settings) -> int:
-    """Replace the stored predictions with the analytics room's current ones; returns how many were stored."""
-    if not wanted(conn):
-        return 0
+def refresh(db: Database, clock: Clock, settings: Settings) -> int:
+    """Replace the stored predictions with the analytics room's current ones; returns how many were stored. The
+    fit runs outside any transaction (it takes seconds on a long history: on SQLite a transaction would hold the
+    write lock all that time); the copy is one short transaction."""
+    with db.read() as conn:
+        if not wanted(conn):
+            return 0
     from omnihub.analytics.queries import customer_predictions
 
     try:
@@ -44,8 +48,9 @@ def refresh(conn: Connection, clock: Clock, settings: Settings) -> int:
         return 0
     for currency, reason in answer["unfitted"].items():
         log.info("predicted CLV: no model for %s (%s)", currency, reason)
-    store(conn, clock, answer["items"], date.fromisoformat(answer["as_of"]))
-    _recompute_users(conn, clock)
+    with db.transaction() as conn:
+        store(conn, clock, answer["items"], date.fromisoformat(answer["as_of"]))
+        _recompute_users(conn, clock)
     return len(answer["items"])
 
 

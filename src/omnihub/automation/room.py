@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
+from omnihub.core.db import Database
 from omnihub.core.events import EventHandler
 from omnihub.core.rooms import Job, Room
 
@@ -52,10 +53,10 @@ def _segments(conn: Connection, clock: Clock, _settings: Settings) -> int:
     return recompute_all(conn, clock)
 
 
-def _predictions(conn: Connection, clock: Clock, settings: Settings) -> int:
+def _predictions(db: Database, clock: Clock, settings: Settings) -> int:
     from omnihub.automation.predictions import refresh
 
-    return refresh(conn, clock, settings)
+    return refresh(db, clock, settings)
 
 
 def _deliver(conn: Connection, clock: Clock, settings: Settings) -> int:
@@ -73,7 +74,8 @@ ROOM = Room(
     jobs=[Job("automation.abandoned_carts", _scan, batch=5000, paced=True),  # carts.SCAN_BATCH
           Job("automation.schedules", _schedules, every=lambda _settings: 60.0),
           Job("automation.segments", _segments, every=lambda _settings: 300.0),
-          Job("automation.predictions", _predictions, every=lambda s: s.automation_predictions_every_seconds),
+          Job("automation.predictions", _predictions, every=lambda s: s.automation_predictions_every_seconds,
+              transaction=False),  # the fit holds no transaction
           Job("automation.advance", _advance, batch=200, paced=True),
           Job("automation.deliver", _deliver, batch=400)],  # delivery.DELIVER_BATCH
 )

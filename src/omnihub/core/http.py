@@ -174,6 +174,11 @@ def answer_for(exc: Exception) -> tuple[Message, Message]:
         return problem_message(503, "database_unavailable",
                                "The database cannot be reached; nothing was changed. Try again shortly.",
                                title="Service unavailable", headers={"retry-after": str(RETRY_AFTER_SECONDS)})
+    if _is_busy(exc):  # a SQLite file another writer held past the busy timeout (and the retries)
+        log.warning("database busy: %s", _one_line(exc))
+        return problem_message(503, "database_busy", "Another write held the database too long; nothing was "
+                               "changed. Try again shortly.", title="Service unavailable",
+                               headers={"retry-after": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, sa.exc.IntegrityError):
         log.info("constraint refused a write: %s", _one_line(exc))
         return problem_message(409, "conflict", "A concurrent change got there first; nothing was changed. "
@@ -185,6 +190,10 @@ def answer_for(exc: Exception) -> tuple[Message, Message]:
     log.exception("unhandled error", exc_info=exc)
     return problem_message(500, "internal_error", "Something went wrong on our side; nothing was changed.",
                            title="Internal error")
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc.orig or exc).lower()
 
 
 def _one_line(exc: BaseException) -> str:

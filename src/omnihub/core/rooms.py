@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from omnihub.core.clock import Clock
 from omnihub.core.events import EventHandler
@@ -28,7 +26,7 @@ class Job:
     `paced`, the running loop (not `drain`) polls it at most once per `worker_pace_seconds` of wall time."""
 
     name: str
-    run: Callable[[Connection, Clock, Settings], int]
+    run: Callable[[Any, Clock, Settings], int]  # (Connection, …); with transaction=False (Database, …)
     batch: int | None = None
     every: Callable[[Settings], float] | None = None
     enabled: Callable[[Settings], bool] = lambda _settings: True
@@ -36,6 +34,9 @@ class Job:
     # Looks for things that fall due with time (expiries, SLA clocks, idle carts): in the running loop it polls at
     # most once per `worker_pace_seconds` of wall time while it finds no backlog, not on every 0.2 s step.
     paced: bool = False
+    # False: `run(db, clock, settings)` opens its own transactions — for a job whose long read (a model fit) must
+    # hold no transaction while it runs (on SQLite one would hold the write lock, stopping every other writer).
+    transaction: bool = True
 
 
 @dataclass(frozen=True)

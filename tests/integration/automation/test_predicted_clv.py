@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem, stock
 from tests.integration.automation.test_recommendations import buy
@@ -38,7 +39,7 @@ def _predicted(shop: TestClient) -> dict[str, Decimal]:
 
 
 def test_a_segment_on_predicted_clv_holds_the_people_analytics_predicts_above_it(
-        shop: TestClient, clock: ManualClock, work) -> None:
+        shop: TestClient, clock: ManualClock, work, monkeypatch: pytest.MonkeyPatch) -> None:
     people = _history(shop, clock)
     newcomer = ok(shop.post("/api/v1/customers", json={"identities": [{"kind": "email", "value": "nueva@correo.es"}]}),
                   201)["id"]
@@ -51,7 +52,20 @@ def test_a_segment_on_predicted_clv_holds_the_people_analytics_predicts_above_it
     assert ok(shop.get(f"/api/v1/segments/{high['id']}"))["members"] == 0  # no predictions copied yet
 
     clock.advance(days=1)  # the job's day has come
+    from omnihub.analytics import queries as analytics_queries
+
+    fit = analytics_queries.customer_predictions
+    written_meanwhile = []
+
+    def fit_while_the_shop_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        """The fit holds no transaction: on SQLite a write waits for none (it would wait out the busy timeout)."""
+        written_meanwhile.append(shop.post("/api/v1/products", json={
+            "sku": "WRITTEN-DURING-FIT", "name": "Taza", "category": "kitchen"}).status_code)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(analytics_queries, "customer_predictions", fit_while_the_shop_writes)
     work()
+    assert written_meanwhile == [201]
     predicted = _predicted(shop)  # today's models, as the job copied them
     assert set(predicted) == set(people.values())  # the models fitted: everyone who bought has a prediction
     expected = sorted(c for c, v in predicted.items() if v > threshold)

@@ -209,3 +209,32 @@ def test_serve_and_worker_refuse_the_default_secret(command: list[str], tmp_path
         assert done.returncode != 0
         assert "secrets.token_urlsafe(48)" in done.stderr
         assert not (tmp_path / "never.db").exists()  # refused before touching anything
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_write_that_waits_out_a_held_sqlite_file_is_a_503_with_nothing_changed(
+        admin: TestClient, db: Database, db_url: str) -> None:
+    """Another process holds the file's write lock past the busy timeout (here 0.2 s, 30 s by default) and the
+    retries: the client is told to come back (503 database_busy, Retry-After), never a 500; nothing changed."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    db.engine.dispose()
+
+    @event.listens_for(db.engine, "connect")
+    def _short_wait(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA busy_timeout=200")
+
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        answer = admin.post("/api/v1/products", json={"sku": "WAITED", "name": "Waited", "category": "c"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    body = problem(answer, 503, "database_busy")
+    assert answer.headers["retry-after"] and "nothing was changed" in body["detail"]
+    assert admin.get("/api/v1/products/WAITED").status_code == 404
+    assert admin.post("/api/v1/products", json={"sku": "WAITED", "name": "Waited", "category": "c"}
+                      ).status_code == 201  # the file free again: the same write goes through
