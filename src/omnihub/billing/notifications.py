@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +79,7 @@ _STORE_IF_SAME = sa.text(
 class _Known:
     digest: str
     accounts: list[Account]
+    until: float  # time.monotonic(): read again after `provider_accounts.ACCOUNT_TTL`, as the unsealed cache
 
 
 class _KnownAccounts:
@@ -91,7 +93,8 @@ class _KnownAccounts:
 
     def get(self, db: Database, secret_key: str, name: str) -> _Known | None:
         with self._lock:
-            return self._items.get((db.url, secret_key, name))
+            known = self._items.get((db.url, secret_key, name))
+        return known if known is not None and known.until > time.monotonic() else None
 
     def put(self, db: Database, secret_key: str, name: str, known: _Known) -> None:
         with self._lock:
@@ -125,7 +128,8 @@ def accept(db: Database, clock: Clock, *, secret_key: str, guard: OutboundGuard,
         rows = list(conn.execute(_ACCOUNT_ROWS, {"name": name}))
     accounts = [provider_accounts.ACCOUNTS.account(secret_key, r) for r in rows]
     if db.is_postgres:
-        KNOWN.put(db, secret_key, name, _Known(_digest(rows), accounts))
+        KNOWN.put(db, secret_key, name, _Known(_digest(rows), accounts,
+                                               time.monotonic() + provider_accounts.ACCOUNT_TTL))
     notice = flow.verify(accounts, name, raw, headers, guard)  # no connection held: PayPal's check is a call
     with db.single_statement() as conn:
         stored = conn.execute(_STORE, _stored(clock, name, notice)).first()
