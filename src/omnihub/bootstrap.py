@@ -51,12 +51,14 @@ class House:
     rooms: tuple[Room, ...]
 
     def routers(self) -> list[Any]:
-        """Every room's FastAPI router (imported here, so only the web app loads the web layer)."""
+        """Every room's FastAPI router, each room's `first_router` before them all (imported here, so only the
+        web app loads the web layer)."""
         found = []
-        for room in self.rooms:
-            if room.router:
-                module, _, attribute = room.router.partition(":")
-                found.append(getattr(importlib.import_module(module), attribute))
+        for names in ([room.first_router for room in self.rooms], [room.router for room in self.rooms]):
+            for name in names:
+                if name:
+                    module, _, attribute = name.partition(":")
+                    found.append(getattr(importlib.import_module(module), attribute))
         return found
 
     def event_handlers(self, clock: Clock, settings: Settings) -> list[EventHandler]:

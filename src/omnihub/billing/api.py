@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from omnihub.billing import errors, flow, gift_cards, notifications, provider_accounts, queries, returns, service
 from omnihub.billing.notifications_api import router as notifications_router
+from omnihub.billing.providers import provider_names
 from omnihub.billing.schemas import (
     DocumentOut,
     GiftCardCode,
@@ -40,6 +41,8 @@ from omnihub.deps import Context, Since, Until, context, requires
 
 log = logging.getLogger("omnihub.billing.api")
 router = APIRouter(tags=["billing"])
+# The providers' notifications, matched before every other route (`Room.first_router`): they come in storms.
+webhooks = APIRouter(tags=["billing"])
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 TaxClass = Path(pattern=r"^[a-z0-9_]{1,32}$")
 Country = Path(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")
@@ -213,7 +216,7 @@ def _webhook_route(provider: str) -> None:
         return await _provider_webhook(request, provider)
 
     receive.__name__ = f"{provider}_webhook"
-    router.add_api_route(
+    webhooks.add_api_route(
         f"/connectors/{provider}/webhooks", receive, methods=["POST"], response_model=NotificationAck,
         summary=f"A {provider} notification",
         description=f"{provider}'s notification (no API key: its signature is checked against every channel's "
@@ -269,3 +272,7 @@ for _name in ("stripe", "paypal", "redsys", "btcpay"):
 
 
 router.include_router(notifications_router)  # GET /payment-notifications…: what the worker did with them
+
+# The web app loads the providers as it starts, not at its first notification: that would import the `stripe`
+# library (~0.4 s of CPU) in each server process while the first notifications of a storm wait.
+provider_names()

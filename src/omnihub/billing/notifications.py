@@ -4,7 +4,12 @@ never waits on the payments, orders and stock it moves.
 1. The request (`accept`): the signature is checked against the provider's accounts (unsealed once per process,
    `provider_accounts.AccountCache`); a bad or missing one is 401 and nothing is stored. The verified
    notification, in the hub's words (`providers.Notice`), is stored in one insert keyed by (provider, event
-   id): a repeat collides, stores nothing and is answered `duplicate: true` at once.
+   id): a repeat collides, stores nothing and is answered `duplicate: true` at once. On PostgreSQL the
+   request is one statement: the signature is checked against the accounts this process read last, and the
+   insert stores only if the provider's accounts are still those (`_STORE_IF_SAME`: a digest of every
+   channel's sealed value, which every `PUT` seals anew) — else it stores nothing, and the accounts are read
+   again and the signature checked against them, as the first time. A signature that fails against the
+   accounts known is refused only once a read shows they are still the current ones.
 2. The worker (`drain`, job `billing.apply_notifications`): pending notifications are claimed in batches
    (`FOR UPDATE SKIP LOCKED` on PostgreSQL: several workers never take the same one) and applied by
    `flow.receive_many` — the exactly-once rules of `flow.receive` (`provider_events`, the payment row locked,
@@ -19,7 +24,10 @@ never waits on the payments, orders and stock it moves.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -28,10 +36,11 @@ from sqlalchemy.engine import Connection
 
 from omnihub.billing import flow, provider_accounts
 from omnihub.billing.models import payment_providers, provider_notifications
-from omnihub.billing.providers import Notice
+from omnihub.billing.providers import Account, Notice
 from omnihub.config import Settings
 from omnihub.core.clock import Clock
 from omnihub.core.db import Database, conflict_insert, new_id
+from omnihub.core.errors import DomainError
 from omnihub.core.jsonable import jsonable
 from omnihub.core.outbound import OutboundGuard
 
@@ -51,6 +60,54 @@ _ACCOUNT_ROWS = (sa.select(payment_providers.c.channel_code, payment_providers.c
                            payment_providers.c.config, payment_providers.c.sealed)
                  .where(payment_providers.c.provider == sa.bindparam("name"))
                  .order_by(payment_providers.c.channel_code))
+# The provider's accounts as they stand, in one value: `_digest` of the rows `_ACCOUNT_ROWS` reads (same order).
+_DIGEST_SQL = ("SELECT md5(coalesce(string_agg(channel_code || ':' || sealed, ',' ORDER BY channel_code), '')) "
+               "AS digest FROM payment_providers WHERE provider = :provider")
+_STORED_COLUMNS = ["id", "provider", "event_id", "notice", "status", "attempts", "next_attempt_at", "received_at"]
+# PostgreSQL: store the notification only if the provider's accounts are still the ones it was verified against;
+# answers the accounts' digest now and the stored id (none: a duplicate, or the accounts changed).
+_STORE_IF_SAME = sa.text(
+    f"WITH accounts AS ({_DIGEST_SQL}), stored AS ("
+    f"INSERT INTO provider_notifications ({', '.join(_STORED_COLUMNS)}) "
+    f"SELECT {', '.join(':' + c for c in _STORED_COLUMNS)} FROM accounts WHERE accounts.digest = :digest "
+    "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id) "
+    "SELECT accounts.digest, (SELECT id FROM stored) AS id FROM accounts"
+).bindparams(*(sa.bindparam(c, type_=provider_notifications.c[c].type) for c in _STORED_COLUMNS))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Known:
+    digest: str
+    accounts: list[Account]
+    until: float  # time.monotonic(): read again after `provider_accounts.ACCOUNT_TTL`, as the unsealed cache
+
+
+class _KnownAccounts:
+    """Per process: each provider's accounts as this process last read them, with their digest (keyed by
+    database and secret key too: tests run several databases in one process). Only a hint — nothing is stored
+    unless the database's accounts still have that digest at the insert."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str, str], _Known] = {}
+        self._lock = threading.Lock()
+
+    def get(self, db: Database, secret_key: str, name: str) -> _Known | None:
+        with self._lock:
+            known = self._items.get((db.url, secret_key, name))
+        return known if known is not None and known.until > time.monotonic() else None
+
+    def put(self, db: Database, secret_key: str, name: str, known: _Known) -> None:
+        with self._lock:
+            self._items[(db.url, secret_key, name)] = known
+
+
+KNOWN = _KnownAccounts()
+
+
+def _digest(rows: list[Any]) -> str:
+    """What `_DIGEST_SQL` computes, from the rows `_ACCOUNT_ROWS` read (PostgreSQL's order of channel codes)."""
+    return hashlib.md5(",".join(f"{r.channel_code}:{r.sealed}" for r in rows).encode(),
+                       usedforsecurity=False).hexdigest()
 
 
 # ---- step 1: the request --------------------------------------------------------------------------------------
@@ -62,17 +119,50 @@ def accept(db: Database, clock: Clock, *, secret_key: str, guard: OutboundGuard,
     or `duplicate` when that event was stored before (nothing stored again). 401/400 and nothing stored when
     the signature does not check out or the body cannot be read."""
     provider_accounts.provider_named(name)  # 404 for a provider the hub does not know
-    with db.single_statement(read_only=True) as conn:
-        accounts = [provider_accounts.ACCOUNTS.account(secret_key, r)
-                    for r in conn.execute(_ACCOUNT_ROWS, {"name": name})]
+    known = KNOWN.get(db, secret_key, name) if db.is_postgres else None
+    if known is not None:
+        answer = _accept_as_known(db, clock, known, guard=guard, name=name, raw=raw, headers=headers)
+        if answer is not None:
+            return answer
+    with db.single_statement(read_only=True) as conn:  # the accounts as they stand now
+        rows = list(conn.execute(_ACCOUNT_ROWS, {"name": name}))
+    accounts = [provider_accounts.ACCOUNTS.account(secret_key, r) for r in rows]
+    if db.is_postgres:
+        KNOWN.put(db, secret_key, name, _Known(_digest(rows), accounts,
+                                               time.monotonic() + provider_accounts.ACCOUNT_TTL))
     notice = flow.verify(accounts, name, raw, headers, guard)  # no connection held: PayPal's check is a call
-    now = clock.now()
     with db.single_statement() as conn:
-        stored = conn.execute(_STORE, dict(
-            id=new_id("pnt"), provider=name, event_id=notice.event_id[:200], notice=jsonable(
-                dataclasses.asdict(notice)), status="pending", attempts=0, next_attempt_at=now,
-            received_at=now)).first()
-    duplicate = stored is None
+        stored = conn.execute(_STORE, _stored(clock, name, notice)).first()
+    return _answer(notice, duplicate=stored is None)
+
+
+def _accept_as_known(db: Database, clock: Clock, known: _Known, *, guard: OutboundGuard, name: str, raw: bytes,
+                     headers: dict[str, str]) -> dict[str, Any] | None:
+    """The notification verified against the accounts this process knows and stored in one statement if they
+    are still the provider's accounts. None when they are not (nothing stored): the caller reads them again."""
+    try:
+        notice = flow.verify(known.accounts, name, raw, headers, guard)
+    except DomainError:
+        with db.single_statement(read_only=True) as conn:
+            now = conn.execute(sa.text(_DIGEST_SQL), {"provider": name}).scalar_one()
+        if now == known.digest:
+            raise  # refused by the accounts as they stand
+        return None
+    with db.single_statement() as conn:
+        digest, stored = conn.execute(_STORE_IF_SAME, {**_stored(clock, name, notice), "digest": known.digest}).one()
+    if digest != known.digest:
+        return None
+    return _answer(notice, duplicate=stored is None)
+
+
+def _stored(clock: Clock, name: str, notice: Notice) -> dict[str, Any]:
+    now = clock.now()
+    return dict(id=new_id("pnt"), provider=name, event_id=notice.event_id[:200],
+                notice=jsonable(dataclasses.asdict(notice)), status="pending", attempts=0, next_attempt_at=now,
+                received_at=now)
+
+
+def _answer(notice: Notice, *, duplicate: bool) -> dict[str, Any]:
     return {"duplicate": duplicate, "outcome": "duplicate" if duplicate else "queued", "event_id": notice.event_id}
 
 

@@ -36,7 +36,7 @@ def _expire_gift_cards(conn: Connection, clock: Clock, _settings: Settings) -> i
     return expire_due(conn, clock)
 
 
-ROOM = Room(name="billing", router="omnihub.billing.api:router",
+ROOM = Room(name="billing", router="omnihub.billing.api:router", first_router="omnihub.billing.api:webhooks",
             jobs=[Job("billing.apply_notifications", _apply_notifications, batch=200),  # stored by the webhooks
                   Job("billing.purge_notifications", _purge_notifications, batch=1000,
                       every=lambda _settings: 600.0, counts_as_work=False),

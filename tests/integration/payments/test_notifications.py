@@ -211,3 +211,44 @@ def test_applied_notifications_are_purged_after_a_week(shop: TestClient, provide
     # A repeat after the purge is stored again, and applying it changes nothing (provider_events remembers).
     again = delivered(shop, notify(shop, authorised(provider.intents["pi_0001"])))  # type: ignore[attr-defined]
     assert again["duplicate"] is True
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_on_postgres_a_notification_is_one_statement_while_the_accounts_stay_the_same(
+        shop: TestClient, provider: ProviderReceiver, db: Database) -> None:
+    """Verified against the accounts the process read last, stored only if they are still the provider's: one
+    statement. Another channel's account configured meanwhile (its sealed value changes the accounts' digest):
+    nothing stored by that statement, the accounts are read again, the notification verified and stored once.
+    A forged one costs a look at the digest and is refused, nothing stored."""
+    stripe_routes(provider)
+    configure_stripe(shop, provider.base)
+    web_order(shop)
+    intent = provider.intents["pi_0001"]  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    def sent(event_id: str, secret: str = STRIPE_WHSEC) -> tuple[Any, int]:
+        statements.clear()
+        answer = notify(shop, authorised(intent, event_id), secret=secret)
+        return answer, len(statements)
+
+    sa.event.listen(db.engine, "before_cursor_execute", counted)
+    try:
+        assert ok(sent("evt_1")[0])["outcome"] == "queued"  # the accounts read, then stored
+        answer, count = sent("evt_2")
+        assert ok(answer)["outcome"] == "queued" and count == 1
+        answer, count = sent("evt_2")
+        assert ok(answer)["outcome"] == "duplicate" and count == 1
+        configure_stripe(shop, provider.base, channel="app", webhook_secret="whsec_app")
+        answer, count = sent("evt_3")
+        assert ok(answer)["outcome"] == "queued" and count == 3  # refused by the digest; read; stored
+        answer, count = sent("evt_4", secret="whsec_app")  # the new account's secret, known at once
+        assert ok(answer)["outcome"] == "queued" and count == 1
+        answer, count = sent("evt_5", secret="whsec_forged")
+        problem(answer, 401, "notification_not_verified")
+        assert count == 1  # the digest: the accounts are still those it failed against
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", counted)
+    assert [(s.event_id, s.status) for s in stored(db)] == [(f"evt_{n}", "pending") for n in (1, 2, 3, 4)]
