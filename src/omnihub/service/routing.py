@@ -157,10 +157,14 @@ class RoutingHandler:
         self.settings = settings
 
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
-        for event in events:
-            if event.type != "conversation.opened":
-                continue
+        opened = [e for e in events if e.type == "conversation.opened"]
+        if not opened:
+            return
+        ruled = bool(list_rules(conn))  # read once: without rules, a conversation the bot has first stays as it is
+        for event in opened:
             bot_first = self.settings.service_bot_enabled and event.data.get("channel") in BOT_CHANNELS
+            if bot_first and not ruled:  # `route` would find no team and pick nobody
+                continue
             try:
                 with conn.begin_nested():
                     route(conn, self.clock, event.data["conversation_id"], pick_agent=not bot_first)
