@@ -128,6 +128,33 @@ class _Seen:
     asked_orders: set[str] = field(default_factory=set)  # customers whose orders were looked for
     index: Any = None
     touched: set[str] = field(default_factory=set)
+    _policies: dict[str, Any] | None = None
+    _rules: list[dict[str, Any]] | None = None
+
+    def policies(self, conn: Connection) -> dict[str, Any]:
+        """The SLA policies, read at the batch's first handoff (only the SLA API changes them)."""
+        if self._policies is None:
+            self._policies = sla.stored_policies(conn)
+        return self._policies
+
+    def rules(self, conn: Connection) -> list[dict[str, Any]]:
+        """The routing rules, read at the batch's first handoff (only the routing API changes them)."""
+        if self._rules is None:
+            self._rules = routing.list_rules(conn)
+        return self._rules
+
+    def silent(self, message_id: str) -> bool:
+        """The batch's reads alone say the bot stays silent on this message (not one of its channels' messages,
+        the conversation not open or pending, or a person has it): no turn, so no savepoint for it."""
+        if not self.messages:
+            return False
+        msg = self.messages.get(message_id)
+        if msg is None or msg.direction != "in" or msg.channel not in ANSWERS_ON or not (msg.text or "").strip():
+            return True
+        conv = self.conversations.get(msg.conversation_id) if self.fresh(msg.conversation_id) else None
+        if conv is None or conv.merged_into is not None:
+            return False
+        return conv.status not in ("open", "pending") or bool(conv.assignee) or conv.id in self.people
 
     def fresh(self, conversation_id: str) -> bool:
         return conversation_id in self.conversations and conversation_id not in self.touched
@@ -165,16 +192,16 @@ def _see(conn: Connection, settings: Settings, events: Sequence[Event]) -> _Seen
 
 
 def hand_off(conn: Connection, clock: Clock, conv: Any, message_id: str, reason: str,
-             detail: dict[str, Any] | None = None) -> None:
+             detail: dict[str, Any] | None = None, seen: _Seen | None = None) -> None:
     """The conversation goes to the queue: unassigned, open, the reason kept (`handoff` in the API) and the whole
-    thread as it is."""
+    thread as it is. `seen`: the dispatch batch's reads (its SLA policies and routing rules, read once)."""
     now = clock.now()
     conn.execute(bot_handoffs.insert(), dict(id=new_id("hof"), conversation_id=conv.id, message_id=message_id,
                                              reason=reason, detail=detail or {}, at=now, open_for=conv.id))
     conn.execute(conversations.update().where(C.id == conv.id, C.status.in_(("open", "pending")))
                  .values(status="open", updated_at=now))
-    sla.refresh(conn, conv.id, now)  # back in the queue: a paused clock runs again
-    routing.on_handoff(conn, clock, conv.id)
+    sla.refresh(conn, conv.id, now, policies=seen.policies(conn) if seen is not None else None)  # the clock runs
+    routing.on_handoff(conn, clock, conv.id, seen.rules(conn) if seen is not None else None)
     emit(conn, clock, "conversation.handed_off", {"conversation_id": conv.id, "message_id": message_id,
                                                   "reason": reason})
 
@@ -261,7 +288,7 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str,
     if decision.action == "answer_article" and decision.hit is not None:
         sent = _send(conn, clock, settings, conv, bot_rules.article_answer(decision.hit))
         if sent is None:
-            hand_off(conn, clock, conv, msg.id, "cannot_reply", best)
+            hand_off(conn, clock, conv, msg.id, "cannot_reply", best, seen)
             return "handoff"
         emit(conn, clock, "bot.answered", {"conversation_id": conv.id, "message_id": sent, "kind": "article",
                                            "article_id": decision.hit.article_id,
@@ -271,12 +298,12 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str,
         no_order = seen is not None and conv.customer_id in seen.asked_orders and conv.customer_id not in seen.ordered
         latest = None if no_order else _latest_order(conn, conv.customer_id)
         if latest is None:
-            hand_off(conn, clock, conv, msg.id, "no_order")
+            hand_off(conn, clock, conv, msg.id, "no_order", seen=seen)
             return "handoff"
         order, shipments, place, slot = latest
         sent = _send(conn, clock, settings, conv, bot_rules.order_answer(order, shipments, place, slot, language))
         if sent is None:
-            hand_off(conn, clock, conv, msg.id, "cannot_reply", {"order": order["number"]})
+            hand_off(conn, clock, conv, msg.id, "cannot_reply", {"order": order["number"]}, seen)
             return "handoff"
         emit(conn, clock, "bot.answered", {"conversation_id": conv.id, "message_id": sent, "kind": "order",
                                            "order_id": order["id"]})
@@ -285,7 +312,7 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str,
         return None
     if decision.action == "ask_verification":
         _send(conn, clock, settings, conv, bot_rules.verification_request(language))
-    hand_off(conn, clock, conv, msg.id, decision.reason or "low_confidence", best)
+    hand_off(conn, clock, conv, msg.id, decision.reason or "low_confidence", best, seen)
     return "handoff" if decision.action == "handoff" else decision.action
 
 
@@ -307,6 +334,8 @@ class BotHandler:
                 close_handoffs(conn, self.clock, event.data["conversation_id"])
                 seen.touched.add(event.data["conversation_id"])
             elif event.type == "message.received" and self.settings.service_bot_enabled:
+                if seen.silent(event.data["message_id"]):
+                    continue
                 try:
                     with conn.begin_nested():
                         respond(conn, self.clock, self.settings, event.data["message_id"], seen)

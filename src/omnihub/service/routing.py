@@ -113,15 +113,17 @@ def facts_of(conn: Connection, conv: Any) -> routing_rules.Facts:
                                tags=frozenset(tags.scalars()), language=language)
 
 
-def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: bool) -> str | None:
+def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: bool,
+          stored: list[dict[str, Any]] | None = None) -> str | None:
     """Send the conversation to the team of the first matching rule (when it has no team yet) and, with
-    `pick_agent`, to the next available agent of its team by round robin (when nobody has it). Returns the team."""
+    `pick_agent`, to the next available agent of its team by round robin (when nobody has it). Returns the team.
+    `stored`: the rules (`list_rules`), when the caller has read them already."""
     conv = current(conn, conversation_id)
     if conv.status not in rules.LIVE:
         return None
     team, rule_id = conv.team_id, None
     if team is None:
-        stored = list_rules(conn)
+        stored = list_rules(conn) if stored is None else stored
         rule = routing_rules.first_match(stored, facts_of(conn, conv)) if stored else None  # no rule: no facts
         if rule is None:
             return None
@@ -142,9 +144,10 @@ def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: b
     return team
 
 
-def on_handoff(conn: Connection, clock: Clock, conversation_id: str) -> None:
+def on_handoff(conn: Connection, clock: Clock, conversation_id: str,
+               stored: list[dict[str, Any]] | None = None) -> None:
     """The bot handed off: a person is needed now."""
-    route(conn, clock, conversation_id, pick_agent=True)
+    route(conn, clock, conversation_id, pick_agent=True, stored=stored)
 
 
 class RoutingHandler:
