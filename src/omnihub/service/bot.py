@@ -198,10 +198,11 @@ def hand_off(conn: Connection, clock: Clock, conv: Any, message_id: str, reason:
     now = clock.now()
     conn.execute(bot_handoffs.insert(), dict(id=new_id("hof"), conversation_id=conv.id, message_id=message_id,
                                              reason=reason, detail=detail or {}, at=now, open_for=conv.id))
-    conn.execute(conversations.update().where(C.id == conv.id, C.status.in_(("open", "pending")))
-                 .values(status="open", updated_at=now))
-    sla.refresh(conn, conv.id, now, policies=seen.policies(conn) if seen is not None else None)  # the clock runs
-    routing.on_handoff(conn, clock, conv.id, seen.rules(conn) if seen is not None else None)
+    left = conn.execute(conversations.update().where(C.id == conv.id, C.status.in_(("open", "pending")))
+                        .values(status="open", updated_at=now).returning(*conversations.c)).first()
+    sla.refresh(conn, conv.id, now, policies=seen.policies(conn) if seen is not None else None,
+                row=left)  # back in the queue: a paused clock runs again
+    routing.on_handoff(conn, clock, conv.id, seen.rules(conn) if seen is not None else None, left)
     emit(conn, clock, "conversation.handed_off", {"conversation_id": conv.id, "message_id": message_id,
                                                   "reason": reason})
 

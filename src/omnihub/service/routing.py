@@ -114,11 +114,12 @@ def facts_of(conn: Connection, conv: Any) -> routing_rules.Facts:
 
 
 def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: bool,
-          stored: list[dict[str, Any]] | None = None) -> str | None:
+          stored: list[dict[str, Any]] | None = None, row: Any = None) -> str | None:
     """Send the conversation to the team of the first matching rule (when it has no team yet) and, with
     `pick_agent`, to the next available agent of its team by round robin (when nobody has it). Returns the team.
-    `stored`: the rules (`list_rules`), when the caller has read them already."""
-    conv = current(conn, conversation_id)
+    `stored`: the rules (`list_rules`), when the caller has read them already; `row`: the conversation as the
+    caller's own update left it (not merged), when it has it."""
+    conv = current(conn, conversation_id) if row is None else row
     if conv.status not in rules.LIVE:
         return None
     team, rule_id = conv.team_id, None
@@ -145,9 +146,9 @@ def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: b
 
 
 def on_handoff(conn: Connection, clock: Clock, conversation_id: str,
-               stored: list[dict[str, Any]] | None = None) -> None:
+               stored: list[dict[str, Any]] | None = None, row: Any = None) -> None:
     """The bot handed off: a person is needed now."""
-    route(conn, clock, conversation_id, pick_agent=True, stored=stored)
+    route(conn, clock, conversation_id, pick_agent=True, stored=stored, row=row)
 
 
 class RoutingHandler:
