@@ -28,6 +28,14 @@ https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-no
 `value.messages` is an array (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
 `--per-payload N` puts N messages (each its own sender and `wamid`) in one change's `messages` array.
 
+Offered load: by default the hook threads post as fast as they are answered (closed loop: the webhook's
+capacity). `--rate N` offers N messages/s in all (open loop: each thread posts on its own schedule, N / hooks
+messages/s, and catches up without pausing when it falls behind), so the goal can be read as "sustains N msg/s
+offered with the worker's backlog bounded": then look at drained messages/s during the load, the backlog (accepted,
+not threaded) when the load ends and how long it took to go. The events the worker still had to hand to its
+handlers (bot, routing, automations: the outbox not dispatched yet) are printed too, at the end of the load and at
+the end.
+
 Goal (issue 16): ≥ 1,000 messages/s with webhook p99 < 100 ms, while agents' lists and threads answer at
 p99 < 100 ms, at 200,000 conversations / 1,000,000 messages.
 """
@@ -200,6 +208,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--drainers", type=int, default=1, help="`omnihub worker` processes threading payloads")
     parser.add_argument("--per-payload", type=int, default=1, help="messages per webhook payload")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="messages/s offered across the hook threads (open loop); 0: as fast as answered")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for the backlog afterwards")
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--db", default="omnihub_bench_inbox")
@@ -265,6 +275,13 @@ def threaded_count(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def outbox_pending(url: str) -> int:
+    """Events not handed to the worker's handlers yet (the bot's turn, routing, automations…)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM outbox WHERE dispatched_at IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
 def load(args: argparse.Namespace, agent_keys: list[str], url: str,
          procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
     base = f"http://127.0.0.1:{PORT}"
@@ -287,8 +304,15 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
         client = LeanClient(base)
         mine: list[float] = []
         ok_ids: list[str] = []
+        interval = args.per_payload * args.hooks / args.rate if args.rate > 0 else 0.0
         go.wait()
+        due = time.perf_counter() + interval * rng.random()  # the threads' schedules spread over one interval
         while not stop.is_set():
+            if interval:
+                wait = due - time.perf_counter()
+                if wait > 0 and stop.wait(wait):
+                    break
+                due += interval
             senders = []
             for _ in range(args.per_payload):
                 n = next(counter)
@@ -372,6 +396,8 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
     load_avg.append(os.getloadavg())
     api_cpu = sum(cpu_seconds(p.pid) for p in api_procs) - sum(cpu0[0])
     accepted = len(sent_ok)
+    outbox_at_end_of_load = outbox_pending(url)
+    threaded_at_end_of_load = threaded_count(url)
     settle_until = time.perf_counter() + args.settle
     while time.perf_counter() < settle_until and (not samples or samples[-1][1] < accepted):
         time.sleep(0.5)
@@ -391,10 +417,15 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
                                                                                             1)}
 
     return {"seconds": round(wall, 1), "per_payload": args.per_payload, "drainers": args.drainers,
+            "offered_messages_per_s": args.rate or "as fast as answered",
             "accepted_messages_per_s": round(accepted / wall, 1),
             "drained_messages_per_s_during_load": round(((during[-1] if during else 0) - first[1]) / wall, 1),
             "drained_messages_per_s_until_backlog_gone": round(threaded / max(done_at - first[0], 1e-9), 1),
-            "backlog_gone_after_s": round(done_at - first[0], 1), "threaded": threaded,
+            "backlog_gone_after_s": round(done_at - first[0], 1) if samples[-1][1] >= accepted else None,
+            "backlog_at_end_of_load": accepted - threaded_at_end_of_load,
+            "backlog_at_end": accepted - samples[-1][1], "threaded": threaded,
+            "outbox_not_dispatched_at_end_of_load": outbox_at_end_of_load,
+            "outbox_not_dispatched_at_end": outbox_pending(url),
             "api_cpu_ms_per_accepted_message": round(api_cpu * 1000 / max(accepted, 1), 2),
             "worker_cpu_ms_per_drained_message": round(drain_cpu * 1000 / max(threaded, 1), 2),
             "load_average_start_end_settled": [round(a[0], 1) for a in load_avg],

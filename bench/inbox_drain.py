@@ -40,6 +40,7 @@ from omnihub.core.db import Database
 from omnihub.core.migrate import upgrade
 from omnihub.core.security import create_api_key
 from omnihub.service import ingest
+from omnihub.worker import Worker
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=0,
                         help="then N agent list requests and N thread opens in-process (CPU ms each; with "
                              "--profile, their costliest functions too)")
+    parser.add_argument("--dispatch", action="store_true",
+                        help="also hand each drain's events to the worker's event handlers (`Worker.dispatch`: "
+                             "routing, bot, media, automations, webhooks fan-out…), measured apart")
     parser.add_argument("--db", default="inbox_drain_bench")
     args = parser.parse_args()
 
@@ -102,6 +106,12 @@ def run(args: argparse.Namespace, url: str) -> None:
     counter = iter(range(10**9))
     profiler = cProfile.Profile() if args.profile else None
     cpu = backend = wall = 0.0
+    dispatch_cpu = dispatch_backend = 0.0
+    dispatched = 0
+    worker = Worker(settings, db, clock) if args.dispatch else None
+    dispatch_profiler = cProfile.Profile() if args.profile and worker else None
+    if worker:
+        worker.dispatch(max_batches=10**6)  # the set-up's events
     threaded = 0
     load = [os.getloadavg()[0]]
     for _ in range(args.batches):
@@ -129,17 +139,35 @@ def run(args: argparse.Namespace, url: str) -> None:
         backend += b1 - b0
         wall += w1 - w0
         threaded += ingest.BATCH * args.per_payload
+        if worker:
+            with db.transaction() as conn:
+                pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            b0, c0 = backend_cpu(pid), time.process_time()
+            if dispatch_profiler:
+                dispatch_profiler.enable()
+            dispatched += worker.dispatch(max_batches=10**6)
+            if dispatch_profiler:
+                dispatch_profiler.disable()
+            dispatch_cpu += time.process_time() - c0
+            dispatch_backend += backend_cpu(pid) - b0  # pool_size=1: the same backend
     load.append(os.getloadavg()[0])
     print(json.dumps({
         "messages": threaded, "per_payload": args.per_payload, "batches": args.batches,
         "worker_cpu_ms_per_message": round(cpu * 1000 / threaded, 3),
         "postgres_backend_cpu_ms_per_message": round(backend * 1000 / threaded, 3),
         "wall_ms_per_message": round(wall * 1000 / threaded, 3),
+        **({"events_dispatched": dispatched,
+            "dispatch_cpu_ms_per_message": round(dispatch_cpu * 1000 / threaded, 3),
+            "dispatch_postgres_cpu_ms_per_message": round(dispatch_backend * 1000 / threaded, 3)} if worker else {}),
         "load_average_start_end": [round(x, 2) for x in load]}, indent=2))
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.profile)
         print(out.getvalue())
+    if dispatch_profiler:
+        out = io.StringIO()
+        pstats.Stats(dispatch_profiler, stream=out).sort_stats("cumulative").print_stats(args.profile)
+        print("dispatch:", out.getvalue())
     if args.reads:
         reads(app, db, admin, args.reads, args.profile)
     db.dispose()

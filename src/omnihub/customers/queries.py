@@ -284,13 +284,37 @@ def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str | N
     return dict(conn.execute(sa.select(c.id, c.name).where(c.id.in_(ids))).tuples().all())
 
 
+def _identities(conn: Connection, cid: str) -> list[dict[str, Any]]:
+    return [_identity(r) for r in conn.execute(sa.select(customer_identities)
+                                               .where(customer_identities.c.customer_id == cid)
+                                               .order_by(customer_identities.c.id))]
+
+
+def identities_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+    """The 360 view's `identities` alone (a merged id resolves to its survivor; 404 when unknown): what the bot
+    checks for every order question, without the rest of the view."""
+    return _identities(conn, _resolved_row(conn, customer_id).id)
+
+
+def identities_of_many(conn: Connection, customer_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """`identities_of` for many ids in three queries (the bot's batch): id -> its profile's identities; unknown
+    ids are left out."""
+    resolved = resolve_many_with_status(conn, customer_ids)
+    found: dict[str, list[dict[str, Any]]] = {cid: [] for cid, _ in resolved.values()}
+    ids = sorted(found)
+    for start in range(0, len(ids), 5000):
+        for r in conn.execute(sa.select(customer_identities)
+                              .where(customer_identities.c.customer_id.in_(ids[start:start + 5000]))
+                              .order_by(customer_identities.c.id)):
+            found[r.customer_id].append(_identity(r))
+    return {asked: found[cid] for asked, (cid, _) in resolved.items()}
+
+
 def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
     """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history."""
     row = _resolved_row(conn, customer_id)
     cid = row.id
-    identities = [_identity(r) for r in conn.execute(
-        sa.select(customer_identities).where(customer_identities.c.customer_id == cid)
-        .order_by(customer_identities.c.id))]
+    identities = _identities(conn, cid)
     recent = [_timeline_item(r) for r in conn.execute(
         sa.select(customer_events).where(customer_events.c.customer_id == cid)
         .order_by(customer_events.c.occurred_at.desc(), customer_events.c.id.desc()).limit(RECENT_ACTIVITY))]

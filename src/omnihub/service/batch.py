@@ -17,12 +17,16 @@ from sqlalchemy.engine import Connection
 
 from omnihub.core.bulk import copy_rows
 from omnihub.core.clock import Clock
+from omnihub.core.db import PerEngine
 from omnihub.core.events import emit_many
 from omnihub.customers import activity as customer_activity
 from omnihub.service import errors, rules, sla, sla_rules
 from omnihub.service.models import conversation_messages, conversations
 
 C = conversations.c
+# The batch's senders' live conversations, locked in id order (one array parameter on PostgreSQL).
+_LIVE = PerEngine(lambda in_: sa.select(conversations).where(in_(C.active_for, "b_customers")).order_by(C.id)
+                  .with_for_update())
 _EMPTY = {column.key: None for column in conversations.columns}
 
 
@@ -44,8 +48,7 @@ class Batch:
     def read_live(self, conn: Connection, customer_ids: list[str]) -> None:
         """The customers' live conversations, all columns, locked until the batch's transaction ends (PostgreSQL:
         nobody changes them between this read and the flush; in id order, so two workers never deadlock here)."""
-        for row in conn.execute(sa.select(conversations).where(C.active_for.in_(customer_ids))
-                                .order_by(C.id).with_for_update()):
+        for row in conn.execute(_LIVE(conn), {"b_customers": customer_ids}):
             self.live[row.active_for] = rules.Candidate(row.id, row.status)
             self.rows[row.id] = dict(row._mapping)
 
@@ -58,9 +61,9 @@ class Batch:
             self.rows[conversation_id] = dict(found._mapping)
         return self.rows[conversation_id]
 
-    def forget(self, conversation_id: str) -> None:
-        """Written outside the batch (a reopen): read it again when next needed."""
-        self.rows.pop(conversation_id, None)
+    def reopened(self, row: Any) -> None:
+        """Written outside the batch (a reopen's conditional update), which returned the row as it left it."""
+        self.rows[row.id] = dict(row._mapping)
 
     def open(self, values: dict[str, Any]) -> None:
         """A conversation opened by this batch: inserted at the flush, with every change its messages made."""
@@ -82,8 +85,9 @@ class Batch:
     def flush(self, conn: Connection, clock: Clock) -> None:
         """The writes kept so far, a few statements in all. A message stored twice (a race) or a conversation
         opened twice fails here: the caller takes the batch apart."""
-        for group in _by_columns(list(self.opened.values())):
-            conn.execute(conversations.insert(), group)
+        for group in _by_columns(list(self.opened.values())):  # COPY too: every column is given
+            columns = list(group[0])
+            copy_rows(conn, conversations, columns, [[row[c] for c in columns] for row in group])
         self.opened = {}
         if self.messages:  # COPY on PostgreSQL: a multi-row INSERT costs the client more than the rows
             columns = list(self.messages[0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ from omnihub.customers import queries as customers_queries
 from omnihub.customers import rules as customers_rules
 from omnihub.inventory import queries as inventory_queries
 from omnihub.service import bot_rules, replies, routing, rules, sla
-from omnihub.service.knowledge_queries import current_index, open_handoff
+from omnihub.service.knowledge_queries import current_index
 from omnihub.service.models import bot_handoffs, conversation_messages, conversations
 from omnihub.service.service import current
 
@@ -63,7 +64,8 @@ def _sender_identity(channel: str, address: str | None) -> customers_rules.Ident
     return parsed[0] if parsed else None
 
 
-def verified_sender(conn: Connection, clock: Clock, customer_id: str, channel: str, address: str | None) -> bool:
+def verified_sender(conn: Connection, clock: Clock, customer_id: str, channel: str, address: str | None,
+                    identities: list[dict[str, Any]] | None = None) -> bool:
     """True when the message came from an identity of this customer that the graph counts as strong. An unverified
     e-mail, a device id or a web chat without one is not enough to be told about orders."""
     sender = _sender_identity(channel, address)
@@ -73,7 +75,9 @@ def verified_sender(conn: Connection, clock: Clock, customer_id: str, channel: s
         wanted = {("external", channel, sender.value), ("handle", channel, sender.value.lstrip("@").lower())}
     else:
         wanted = {(sender.kind, sender.namespace, sender.value)}
-    for identity in customers_queries.customer_view(conn, clock, customer_id).get("identities", []):
+    if identities is None:
+        identities = customers_queries.identities_of(conn, customer_id)
+    for identity in identities:
         namespace = identity.get("network") or identity.get("system") or ""
         if (identity["kind"], namespace, identity["value"]) in wanted and identity.get("trust") == "strong":
             return True
@@ -83,30 +87,122 @@ def verified_sender(conn: Connection, clock: Clock, customer_id: str, channel: s
 # ---- the conversation's state -------------------------------------------------------------------------------------
 
 
-def _person_has_it(conn: Connection, conv: Any) -> bool:
+def _person_has(conv_id: Any) -> Any:
+    """SQL: a handoff of the conversation still open, or an agent's answer since its last handoff closed (any time
+    when none has) — for one id (a parameter) or a batch's (a column)."""
+    outer = [conversations] if isinstance(conv_id, sa.Column) else []  # correlated to the batch's rows
+    since = (sa.select(sa.func.max(H.closed_at)).where(H.conversation_id == conv_id).correlate(*outer)
+             .scalar_subquery())
+    return sa.or_(sa.exists().where(H.open_for == conv_id).correlate(*outer),
+                  sa.exists().where(M.conversation_id == conv_id, M.direction == "out",
+                                    sa.or_(M.author.is_(None), M.author != BOT), sa.or_(since.is_(None), M.at > since))
+                  .correlate(*outer))
+
+
+_PERSON_HAS_IT = sa.select(_person_has(sa.bindparam("b_conv")))
+
+
+def _person_has_it(conn: Connection, conv: Any, seen: _Seen | None = None) -> bool:
     """Assigned, handed off and not resolved since, or an agent (not the bot) answered since the last handoff
     closed: the bot stays out of a conversation a person has."""
-    if conv.assignee or open_handoff(conn, conv.id) is not None:
+    if conv.assignee:
         return True
-    since = conn.execute(sa.select(sa.func.max(H.closed_at)).where(H.conversation_id == conv.id)).scalar()
-    human = sa.select(M.id).where(M.conversation_id == conv.id, M.direction == "out",
-                                  sa.or_(M.author.is_(None), M.author != BOT))
-    if since is not None:
-        human = human.where(M.at > since)
-    return conn.execute(human.limit(1)).first() is not None
+    if seen is not None and seen.fresh(conv.id):
+        return conv.id in seen.people
+    return bool(conn.execute(_PERSON_HAS_IT, {"b_conv": conv.id}).scalar())
+
+
+@dataclass
+class _Seen:
+    """What the bot reads of a dispatch batch's messages, read once for all of them (a few queries instead of a
+    few per message): the messages, their conversations, which of those a person has, the senders' identities,
+    which senders have an order, the knowledge index. Nothing else in the dispatch transaction writes these
+    before the bot's turn is over, except the bot itself: a conversation it acted on (`touched`) is read again,
+    one by one, as before."""
+
+    messages: dict[str, Any] = field(default_factory=dict)
+    conversations: dict[str, Any] = field(default_factory=dict)
+    people: set[str] = field(default_factory=set)  # conversations a person has, of those read
+    identities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # customer id -> as in the 360 view
+    ordered: set[str] = field(default_factory=set)  # customers with at least one order
+    asked_orders: set[str] = field(default_factory=set)  # customers whose orders were looked for
+    index: Any = None
+    touched: set[str] = field(default_factory=set)
+    _policies: dict[str, Any] | None = None
+    _rules: list[dict[str, Any]] | None = None
+
+    def policies(self, conn: Connection) -> dict[str, Any]:
+        """The SLA policies, read at the batch's first handoff (only the SLA API changes them)."""
+        if self._policies is None:
+            self._policies = sla.stored_policies(conn)
+        return self._policies
+
+    def rules(self, conn: Connection) -> list[dict[str, Any]]:
+        """The routing rules, read at the batch's first handoff (only the routing API changes them)."""
+        if self._rules is None:
+            self._rules = routing.list_rules(conn)
+        return self._rules
+
+    def silent(self, message_id: str) -> bool:
+        """The batch's reads alone say the bot stays silent on this message (not one of its channels' messages,
+        the conversation not open or pending, or a person has it): no turn, so no savepoint for it."""
+        if not self.messages:
+            return False
+        msg = self.messages.get(message_id)
+        if msg is None or msg.direction != "in" or msg.channel not in ANSWERS_ON or not (msg.text or "").strip():
+            return True
+        conv = self.conversations.get(msg.conversation_id) if self.fresh(msg.conversation_id) else None
+        if conv is None or conv.merged_into is not None:
+            return False
+        return conv.status not in ("open", "pending") or bool(conv.assignee) or conv.id in self.people
+
+    def fresh(self, conversation_id: str) -> bool:
+        return conversation_id in self.conversations and conversation_id not in self.touched
+
+    def conversation(self, conn: Connection, conversation_id: str) -> Any:
+        """`service.current`, from the batch's read while the bot has not written to it."""
+        row = self.conversations.get(conversation_id) if conversation_id not in self.touched else None
+        return row if row is not None and row.merged_into is None else current(conn, conversation_id)
+
+
+def _see(conn: Connection, settings: Settings, events: Sequence[Event]) -> _Seen:
+    seen = _Seen()
+    ids = [e.data["message_id"] for e in events if e.type == "message.received"
+           and e.data.get("channel") in ANSWERS_ON]
+    if not ids or not settings.service_bot_enabled:
+        return seen
+    seen.messages = {r.id: r for r in conn.execute(sa.select(conversation_messages).where(M.id.in_(ids)))}
+    conv_ids = sorted({m.conversation_id for m in seen.messages.values()})
+    if not conv_ids:
+        return seen
+    seen.conversations = {r.id: r for r in conn.execute(sa.select(conversations).where(C.id.in_(conv_ids)))}
+    candidates = sorted(r.id for r in seen.conversations.values()
+                        if r.merged_into is None and not r.assignee and r.status in ("open", "pending"))
+    if candidates:
+        seen.people = set(conn.execute(sa.select(C.id).where(C.id.in_(candidates), _person_has(C.id))).scalars())
+    asking = sorted({seen.conversations[m.conversation_id].customer_id for m in seen.messages.values()
+                     if m.conversation_id in seen.conversations
+                     and bot_rules.asks_order_status((m.text or "")[:MAX_QUESTION])})
+    if asking:
+        seen.identities = customers_queries.identities_of_many(conn, asking)
+        seen.ordered = set(commerce_queries.recent_order_facts(conn, asking, per_customer=1))
+        seen.asked_orders = set(asking)
+    seen.index = current_index(conn)
+    return seen
 
 
 def hand_off(conn: Connection, clock: Clock, conv: Any, message_id: str, reason: str,
-             detail: dict[str, Any] | None = None) -> None:
+             detail: dict[str, Any] | None = None, seen: _Seen | None = None) -> None:
     """The conversation goes to the queue: unassigned, open, the reason kept (`handoff` in the API) and the whole
-    thread as it is."""
+    thread as it is. `seen`: the dispatch batch's reads (its SLA policies and routing rules, read once)."""
     now = clock.now()
     conn.execute(bot_handoffs.insert(), dict(id=new_id("hof"), conversation_id=conv.id, message_id=message_id,
                                              reason=reason, detail=detail or {}, at=now, open_for=conv.id))
-    conn.execute(conversations.update().where(C.id == conv.id, C.status.in_(("open", "pending")))
-                 .values(status="open", updated_at=now))
-    sla.refresh(conn, conv.id, now)  # back in the queue: a paused clock runs again
-    routing.on_handoff(conn, clock, conv.id)
+    left = conn.execute(conversations.update().where(C.id == conv.id, C.status.in_(("open", "pending")))
+                        .values(status="open", updated_at=now).returning(*conversations.c)).first()
+    sla.refresh(conn, conv.id, now, policies=seen.policies(conn) if seen is not None else None,
+                row=left)  # back in the queue: a paused clock runs again
+    routing.on_handoff(conn, clock, conv.id, seen.rules(conn) if seen is not None else None, left)
     emit(conn, clock, "conversation.handed_off", {"conversation_id": conv.id, "message_id": message_id,
                                                   "reason": reason})
 
@@ -156,14 +252,18 @@ def _latest_order(conn: Connection, customer_id: str) -> tuple[dict[str, Any], l
     return order, shipments, place, slot
 
 
-def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str) -> str | None:
+def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str,
+            seen: _Seen | None = None) -> str | None:
     """The bot's turn on one customer message; returns what it did (`answer_article`, `answer_order`,
-    `ask_verification`, `handoff`) or None when it stays silent."""
-    msg = conn.execute(sa.select(conversation_messages).where(M.id == message_id)).first()
+    `ask_verification`, `handoff`) or None when it stays silent. `seen`: the dispatch batch's reads."""
+    if seen is not None and seen.messages:
+        msg = seen.messages.get(message_id)
+    else:
+        msg = conn.execute(sa.select(conversation_messages).where(M.id == message_id)).first()
     if msg is None or msg.direction != "in" or msg.channel not in ANSWERS_ON or not (msg.text or "").strip():
         return None
-    conv = current(conn, msg.conversation_id)
-    if conv.status not in ("open", "pending") or _person_has_it(conn, conv):
+    conv = seen.conversation(conn, msg.conversation_id) if seen is not None else current(conn, msg.conversation_id)
+    if conv.status not in ("open", "pending") or _person_has_it(conn, conv, seen):
         return None
     text = msg.text[:MAX_QUESTION]
     now = clock.now()
@@ -171,35 +271,40 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str)
     language = bot_rules.detect_language(text)
     hit = None
     if not bot_rules.wants_person(text) and not bot_rules.asks_order_status(text):
-        found_language, hits = current_index(conn).search(text, language=language)
+        index = seen.index if seen is not None and seen.index is not None else current_index(conn)
+        found_language, hits = index.search(text, language=language)
         hit = hits[0] if hits else None
         language = language or found_language
-    verified = (verified_sender(conn, clock, conv.customer_id, msg.channel, msg.address)
+    verified = (verified_sender(conn, clock, conv.customer_id, msg.channel, msg.address,
+                                seen.identities.get(conv.customer_id) if seen is not None else None)
                 if bot_rules.asks_order_status(text) else None)
     decision = bot_rules.decide(text, complaint="complaint" in reasons,
                                 refund=bot_rules.asks_refund(text, "refund_asked" in reasons),
                                 verified=verified, hit=hit, threshold=settings.service_bot_threshold)
+    if seen is not None and decision.action != "none":
+        seen.touched.add(conv.id)  # written below: read it again for the batch's next message
     language = language or (hit.language if hit else "es")
     best = {"article_id": hit.article_id, "confidence": hit.confidence} if hit else {}
 
     if decision.action == "answer_article" and decision.hit is not None:
         sent = _send(conn, clock, settings, conv, bot_rules.article_answer(decision.hit))
         if sent is None:
-            hand_off(conn, clock, conv, msg.id, "cannot_reply", best)
+            hand_off(conn, clock, conv, msg.id, "cannot_reply", best, seen)
             return "handoff"
         emit(conn, clock, "bot.answered", {"conversation_id": conv.id, "message_id": sent, "kind": "article",
                                            "article_id": decision.hit.article_id,
                                            "confidence": decision.hit.confidence})
         return decision.action
     if decision.action == "answer_order":
-        latest = _latest_order(conn, conv.customer_id)
+        no_order = seen is not None and conv.customer_id in seen.asked_orders and conv.customer_id not in seen.ordered
+        latest = None if no_order else _latest_order(conn, conv.customer_id)
         if latest is None:
-            hand_off(conn, clock, conv, msg.id, "no_order")
+            hand_off(conn, clock, conv, msg.id, "no_order", seen=seen)
             return "handoff"
         order, shipments, place, slot = latest
         sent = _send(conn, clock, settings, conv, bot_rules.order_answer(order, shipments, place, slot, language))
         if sent is None:
-            hand_off(conn, clock, conv, msg.id, "cannot_reply", {"order": order["number"]})
+            hand_off(conn, clock, conv, msg.id, "cannot_reply", {"order": order["number"]}, seen)
             return "handoff"
         emit(conn, clock, "bot.answered", {"conversation_id": conv.id, "message_id": sent, "kind": "order",
                                            "order_id": order["id"]})
@@ -208,7 +313,7 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str)
         return None
     if decision.action == "ask_verification":
         _send(conn, clock, settings, conv, bot_rules.verification_request(language))
-    hand_off(conn, clock, conv, msg.id, decision.reason or "low_confidence", best)
+    hand_off(conn, clock, conv, msg.id, decision.reason or "low_confidence", best, seen)
     return "handoff" if decision.action == "handoff" else decision.action
 
 
@@ -224,16 +329,23 @@ class BotHandler:
         self.settings = settings
 
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
+        seen = _see(conn, self.settings, events)
         for event in events:
             if event.type == "conversation.resolved":
                 close_handoffs(conn, self.clock, event.data["conversation_id"])
+                seen.touched.add(event.data["conversation_id"])
             elif event.type == "message.received" and self.settings.service_bot_enabled:
+                if seen.silent(event.data["message_id"]):
+                    continue
                 try:
                     with conn.begin_nested():
-                        respond(conn, self.clock, self.settings, event.data["message_id"])
+                        respond(conn, self.clock, self.settings, event.data["message_id"], seen)
                 except sa.exc.DBAPIError:
                     raise
                 except Exception:
+                    msg = seen.messages.get(event.data["message_id"])
+                    if msg is not None:
+                        seen.touched.add(msg.conversation_id)
                     log.exception("the bot failed on message %s", event.data.get("message_id"))
 
     def close(self) -> None:

@@ -154,6 +154,7 @@ def asks_refund(text: str, refund_words: bool) -> bool:
                                                         "chargeback", "reembolsar", "reembolsen")) is not None
 
 
+@lru_cache(maxsize=1024)  # asked up to three times of each message on the bot's turn (pure)
 def asks_order_status(text: str) -> bool:
     """'¿Dónde está mi pedido?', 'where is my order', 'mi paquete no llega': an order noun with a status ask, and
     not a general question about changing or cancelling orders (the knowledge base answers those)."""

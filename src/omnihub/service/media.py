@@ -116,8 +116,16 @@ class MediaHandler:
         self.settings = settings
 
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
+        ids = [e.data["message_id"] for e in events
+               if e.type == "message.received" and e.data.get("channel") == "whatsapp"]
+        if not ids:
+            return
+        # One read for the batch: most messages carry no media id, and those need no savepoint nor a read each.
+        with_media = {r.id for r in conn.execute(sa.select(M.id, M.attachments).where(M.id.in_(ids)))
+                      if any(needs_description(a) for a in r.attachments or [])}
         for event in events:
-            if event.type == "message.received" and event.data.get("channel") == "whatsapp":
+            if (event.type == "message.received" and event.data.get("channel") == "whatsapp"
+                    and event.data["message_id"] in with_media):
                 try:
                     with conn.begin_nested():
                         describe(conn, self.settings, event.data["message_id"])

@@ -113,15 +113,18 @@ def facts_of(conn: Connection, conv: Any) -> routing_rules.Facts:
                                tags=frozenset(tags.scalars()), language=language)
 
 
-def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: bool) -> str | None:
+def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: bool,
+          stored: list[dict[str, Any]] | None = None, row: Any = None) -> str | None:
     """Send the conversation to the team of the first matching rule (when it has no team yet) and, with
-    `pick_agent`, to the next available agent of its team by round robin (when nobody has it). Returns the team."""
-    conv = current(conn, conversation_id)
+    `pick_agent`, to the next available agent of its team by round robin (when nobody has it). Returns the team.
+    `stored`: the rules (`list_rules`), when the caller has read them already; `row`: the conversation as the
+    caller's own update left it (not merged), when it has it."""
+    conv = current(conn, conversation_id) if row is None else row
     if conv.status not in rules.LIVE:
         return None
     team, rule_id = conv.team_id, None
     if team is None:
-        stored = list_rules(conn)
+        stored = list_rules(conn) if stored is None else stored
         rule = routing_rules.first_match(stored, facts_of(conn, conv)) if stored else None  # no rule: no facts
         if rule is None:
             return None
@@ -142,9 +145,10 @@ def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: b
     return team
 
 
-def on_handoff(conn: Connection, clock: Clock, conversation_id: str) -> None:
+def on_handoff(conn: Connection, clock: Clock, conversation_id: str,
+               stored: list[dict[str, Any]] | None = None, row: Any = None) -> None:
     """The bot handed off: a person is needed now."""
-    route(conn, clock, conversation_id, pick_agent=True)
+    route(conn, clock, conversation_id, pick_agent=True, stored=stored, row=row)
 
 
 class RoutingHandler:
@@ -157,10 +161,14 @@ class RoutingHandler:
         self.settings = settings
 
     def handle(self, conn: Connection, events: Sequence[Event]) -> None:
-        for event in events:
-            if event.type != "conversation.opened":
-                continue
+        opened = [e for e in events if e.type == "conversation.opened"]
+        if not opened:
+            return
+        ruled = bool(list_rules(conn))  # read once: without rules, a conversation the bot has first stays as it is
+        for event in opened:
             bot_first = self.settings.service_bot_enabled and event.data.get("channel") in BOT_CHANNELS
+            if bot_first and not ruled:  # `route` would find no team and pick nobody
+                continue
             try:
                 with conn.begin_nested():
                     route(conn, self.clock, event.data["conversation_id"], pick_agent=not bot_first)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, SystemClock, as_utc
-from omnihub.core.db import new_id
+from omnihub.core.db import PerEngine, new_id
 from omnihub.core.errors import Conflict, ValidationFailed
 from omnihub.core.events import emit
 from omnihub.customers import activity as customer_activity
@@ -119,6 +119,21 @@ def _existing(conn: Connection, channel: str, external_id: str | None) -> Any:
 
 # ---- inbound ------------------------------------------------------------------------------------------------
 
+# A batch's reads, with one array parameter each on PostgreSQL (an expanding IN of a thousand ids is SQL the driver
+# parses anew every time): which external ids are stored already, and each sender's last resolved conversation.
+_STORED = PerEngine(lambda in_: sa.select(M.external_id).where(M.channel == sa.bindparam("b_channel"),
+                                                               in_(M.external_id, "b_ids")))
+
+
+def _last_resolved(in_: Any) -> Any:
+    latest = sa.select(C.id, C.customer_id, C.resolved_at, sa.func.row_number().over(
+        partition_by=C.customer_id, order_by=C.resolved_at.desc()).label("n")).where(
+        in_(C.customer_id, "b_customers"), C.status == "resolved").subquery()
+    return sa.select(latest).where(latest.c.n == 1)
+
+
+_LAST_RESOLVED = PerEngine(_last_resolved)
+
 PRIORITY_ORDERS = 20  # the customer's latest orders the priority rules look at
 
 
@@ -205,8 +220,8 @@ def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *,
         if inbound.external_id:
             by_channel.setdefault(inbound.channel, set()).add(inbound.external_id)
     for channel, ids in by_channel.items():
-        stored.update((channel, e) for e in conn.execute(sa.select(M.external_id).where(
-            M.channel == channel, M.external_id.in_(sorted(ids)))).scalars())
+        stored.update((channel, e) for e in conn.execute(_STORED(conn), {"b_channel": channel,
+                                                                         "b_ids": sorted(ids)}).scalars())
     fresh: list[tuple[int, Inbound]] = []
     for i, inbound in enumerate(inbounds):
         key = (inbound.channel, inbound.external_id or "")
@@ -221,10 +236,7 @@ def receive_many(conn: Connection, clock: Clock, inbounds: Sequence[Inbound], *,
     batch = Batch()
     known = sorted({c for c in customers if c is not None})
     batch.read_live(conn, known)
-    latest = sa.select(C.id, C.customer_id, C.resolved_at, sa.func.row_number().over(
-        partition_by=C.customer_id, order_by=C.resolved_at.desc()).label("n")).where(
-        C.customer_id.in_([c for c in known if c not in batch.live]), C.status == "resolved").subquery()
-    for row in conn.execute(sa.select(latest).where(latest.c.n == 1)):
+    for row in conn.execute(_LAST_RESOLVED(conn), {"b_customers": [c for c in known if c not in batch.live]}):
         batch.resolved[row.customer_id] = row
     for customer_id in known:
         batch.live.setdefault(customer_id, None)
@@ -288,13 +300,17 @@ def _store(conn: Connection, clock: Clock, inbound: Inbound, customer_id: str, *
     else:
         conversation_id = placement.conversation_id or ""
         if placement.action == "reopen":
-            reopened = conn.execute(conversations.update().where(C.id == conversation_id, C.status == "resolved")
-                                    .values(status="open", active_for=customer_id, resolved_at=None,
-                                            updated_at=now)).rowcount
+            reopen = (conversations.update().where(C.id == conversation_id, C.status == "resolved")
+                      .values(status="open", active_for=customer_id, resolved_at=None, updated_at=now))
+            if batch is None:
+                reopened = conn.execute(reopen).rowcount
+            else:  # the batch keeps the row the update leaves: no read of it again
+                row = conn.execute(reopen.returning(*conversations.c)).first()
+                reopened = row is not None
+                if row is not None:
+                    batch.reopened(row)
             if not reopened:  # another message reopened it first: place this one again (customers' retrying)
                 raise RetryResolution("the conversation changed while the message was placed")
-            if batch is not None:
-                batch.forget(conversation_id)
             events.append(("conversation.reopened", {"conversation_id": conversation_id,
                                                      "customer_id": customer_id, "channel": inbound.channel}))
             timeline.append({"type": "ticket_opened", "at": now,

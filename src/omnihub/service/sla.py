@@ -60,14 +60,18 @@ def clocked(row: Any, **override: Any) -> sla_rules.Clocked:
 
 
 def refresh(conn: Connection, conversation_id: str, now: datetime, *, restart: bool = False,
-            awaiting: datetime | None = None, answered: bool = False) -> None:
+            awaiting: datetime | None = None, answered: bool = False,
+            policies: dict[str, sla_rules.Policy] | None = None, row: Any = None) -> None:
     """Recompute the conversation's due times and recorded times after a change, in the change's transaction
-    (`refreshed` says what changes)."""
-    row = conn.execute(sa.select(conversations).where(C.id == conversation_id)).first()
+    (`refreshed` says what changes). `policies`: `stored_policies`, when the caller has read them already; `row`:
+    the conversation's row as the change left it (an update's RETURNING), when the caller has it."""
+    if row is None:
+        row = conn.execute(sa.select(conversations).where(C.id == conversation_id)).first()
     if row is None:
         return
     conn.execute(conversations.update().where(C.id == conversation_id).values(**refreshed(
-        row._mapping, now, stored_policies(conn), restart=restart, awaiting=awaiting, answered=answered)))
+        row._mapping, now, stored_policies(conn) if policies is None else policies, restart=restart,
+        awaiting=awaiting, answered=answered)))
 
 
 def refreshed(row: Mapping[str, Any], now: datetime, policies: dict[str, sla_rules.Policy], *,

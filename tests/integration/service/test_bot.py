@@ -245,6 +245,26 @@ def test_journey_6_with_the_bot(desk: TestClient, bot_worker: Worker, mailbox: M
     assert received.get_content().strip() == f"Hola, sentimos el retraso del pedido {order['number']}. Sale hoy."
 
 
+def test_one_dispatch_batch_gives_each_message_the_turn_it_gets_alone(desk: TestClient, bot_worker: Worker,
+                                                                     mailbox: Mailbox, db: Database) -> None:
+    """The bot reads a dispatch batch's messages, conversations and who has them once: a conversation an agent
+    answered stays the agent's, and a conversation the bot handed off on one message is a person's for the next
+    message of the same batch (read again, not taken from the batch's first read)."""
+    load_kb(desk, ("es",))
+    answered = message(desk, "email", {"email": "pablo@correo.es"}, "¿Vendéis tarjetas regalo?")["conversation_id"]
+    ok(desk.post(f"/api/v1/conversations/{answered}/reply", json={"text": "Sí, en tienda."}), 202)
+    message(desk, "email", {"email": "pablo@correo.es"}, "¿Y por internet?")
+    fresh = message(desk, "email", {"email": "eva@correo.es"}, "¿Vendéis tarjetas regalo?")
+    twice = [message(desk, "email", {"email": "rosa@correo.es"}, text)
+             for text in ("¿Vendéis tarjetas regalo?", "¿Y cheques regalo?")]
+    assert bot_worker.dispatch() >= 5  # every message above in one batch
+
+    assert "bot" not in [m["author"] for m in outs(desk, answered)] and conversation(desk, answered)["handoff"] is None
+    handed = events_of(db, "conversation.handed_off")
+    assert sorted((e["conversation_id"], e["message_id"]) for e in handed) == sorted(
+        [(fresh["conversation_id"], fresh["message_id"]), (twice[0]["conversation_id"], twice[0]["message_id"])])
+
+
 def test_two_workers_give_each_message_exactly_one_turn(desk: TestClient, desk_settings: Settings, db: Database,
                                                         clock: ManualClock) -> None:
     """Dispatchers claim events with SKIP LOCKED (PostgreSQL) or one writer at a time (SQLite): however many
