@@ -142,11 +142,16 @@ def csat_of_conversation(conn: Connection, conversation_id: str) -> dict[str, An
             "comment": row.comment, "answered_at": _ts(row.answered_at), "via": row.answered_via}
 
 
+# The person's answered surveys, newest first, in one read: the 360 view passes the profile's resolved id.
+_ANSWERED_BY_PERSON = sa.select(S.score, S.answered_at, S.conversation_id, S.answered_via, S.comment).where(
+    S.customer_id.in_(customers_queries.person_ids_select(sa.bindparam("b_cid", type_=sa.String()))),
+    S.answered_at.is_not(None)).order_by(S.answered_at.desc())
+
+
 def csat_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
-    """The 360 view's `csat` section: the person's answered surveys (count, average) and the latest one."""
-    ids = customers_queries.ids_of_person(conn, customer_id) or [customer_id]
-    rows = conn.execute(sa.select(S.score, S.answered_at, S.conversation_id, S.answered_via, S.comment).where(
-        S.customer_id.in_(ids), S.answered_at.is_not(None)).order_by(S.answered_at.desc())).all()
+    """The 360 view's `csat` section: the person's answered surveys (count, average) and the latest one.
+    `customer_id`: the profile's id as the view resolved it (the surveys under ids merged into it count too)."""
+    rows = conn.execute(_ANSWERED_BY_PERSON, {"b_cid": customer_id}).all()
     if not rows:
         return None
     last = rows[0]
