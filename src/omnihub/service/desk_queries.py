@@ -133,11 +133,20 @@ def survey(conn: Connection, token: str) -> dict[str, Any]:
             "score": row.score, "answered_at": _ts(row.answered_at)}
 
 
+def latest_survey_token(conversation: sa.ColumnElement[str]) -> sa.ScalarSelect[str]:
+    """The token of a conversation's latest survey, as a subquery (the thread view joins it)."""
+    return (sa.select(S.token).where(S.conversation_id == conversation).order_by(S.asked_at.desc()).limit(1)
+            .scalar_subquery())
+
+
 def csat_of_conversation(conn: Connection, conversation_id: str) -> dict[str, Any] | None:
     row = conn.execute(sa.select(csat_surveys).where(S.conversation_id == conversation_id)
                        .order_by(S.asked_at.desc()).limit(1)).first()
-    if row is None:
-        return None
+    return csat_out(row) if row is not None else None
+
+
+def csat_out(row: Any) -> dict[str, Any]:
+    """A conversation's survey as its view shows it (from a `csat_surveys` row, or anything with its fields)."""
     return {"asked_at": _ts(row.asked_at), "channel": row.channel, "score": row.score,
             "comment": row.comment, "answered_at": _ts(row.answered_at), "via": row.answered_via}
 

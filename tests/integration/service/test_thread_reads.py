@@ -59,9 +59,9 @@ def test_opening_a_conversation_reads_as_much_with_one_order_as_with_many(admin:
     five = _opened(db, clock, cid)
     seen = conversation(admin, cid)
 
-    # the conversation, its thread, tags, CSAT, handoff (5); the 360 view with the rooms' sections (15); the orders
-    # and their lines (2)
-    assert len(five) == len(one) <= 22, "\n".join(five)
+    # the conversation with its tags, CSAT and handoff, its thread (2); the 360 view with the rooms' sections (15);
+    # the orders and their lines (2)
+    assert len(five) == len(one) <= 19, "\n".join(five)
     customer = seen["customer_id"]
     listed = ok(admin.get("/api/v1/orders", params={"customer": customer, "limit": 10}))["items"]
     assert len(listed) == 5 and all(o["pickup"]["code"] for o in listed)  # the admin's list shows the codes
@@ -83,3 +83,18 @@ def test_the_channels_of_a_thread_longer_than_shown_count_every_message(
 
     assert [m["text"] for m in shown["messages"]] == ["Luego por el chat", "¿Hola?"]  # the latest, oldest first
     assert shown["channels"] == whole["channels"] == ["email", "webchat"]
+
+
+def test_a_merged_conversation_shows_its_tags_once_and_each_merged_id_once(admin: TestClient) -> None:
+    channel(admin, "web")
+    insta = message(admin, "instagram", {"kind": "handle", "value": "@rosa_m", "network": "instagram"}, "Hola")
+    mail = message(admin, "email", {"email": "rosa@correo.es"}, "Hola por correo")
+    ok(admin.post(f"/api/v1/conversations/{mail['conversation_id']}/tags", json={"add": ["refund"]}))
+    ok(admin.post(f"/api/v1/customers/{insta['customer_id']}/merge", json={"other": mail["customer_id"]}), 201)
+    ok(admin.post(f"/api/v1/conversations/{insta['conversation_id']}/tags", json={"add": ["vip", "late"]}))
+
+    for opened in (insta["conversation_id"], mail["conversation_id"]):  # the old id leads to the same view
+        seen = conversation(admin, opened)
+        assert seen["id"] == insta["conversation_id"] and seen["merged_ids"] == [mail["conversation_id"]]
+        assert seen["tags"] == ["late", "refund", "vip"]  # the merged one's tag came along, each tag once
+        assert [m["text"] for m in seen["messages"]] == ["Hola", "Hola por correo"]
