@@ -111,17 +111,9 @@ def list_conversations(conn: Connection, *, limit: int, cursor: str | None, cust
         except (TypeError, ValueError, IndexError, KeyError):
             raise invalid_cursor() from None
         query = query.where(sa.or_(C.last_message_at < at, sa.and_(C.last_message_at == at, C.id < last_id)))
-    # The page and its conversations' tags in one read: one row per tag (or one without), newest first.
-    shown = query.order_by(C.last_message_at.desc(), C.id.desc()).limit(limit + 1).subquery()
-    tg = conversation_tags.c
-    rows: dict[str, Any] = {}
-    tags: dict[str, list[str]] = {}
-    for r in conn.execute(sa.select(shown, tg.tag.label("tag_"))
-                          .select_from(shown.outerjoin(conversation_tags, tg.conversation_id == shown.c.id))
-                          .order_by(shown.c.last_message_at.desc(), shown.c.id.desc(), tg.tag)):
-        rows.setdefault(r.id, r)
-        tags.setdefault(r.id, []).extend([r.tag_] if r.tag_ is not None else [])
-    items = [_summary(r, tags[cid]) for cid, r in rows.items()]
+    rows = conn.execute(query.order_by(C.last_message_at.desc(), C.id.desc()).limit(limit + 1)).all()
+    tags = desk_queries.tags_of(conn, [r.id for r in rows])
+    items = [_summary(r, tags[r.id]) for r in rows]
     return page(items, limit, key=lambda x: [x["last_message_at"].isoformat(), x["id"]])
 
 
