@@ -116,9 +116,17 @@ def resolve_many_with_status(conn: Connection, customer_ids: Iterable[str]) -> d
     return out
 
 
+_ROW = sa.select(customers).where(customers.c.id == sa.bindparam("b_id"))
+_SURVIVOR_ROW = (sa.select(customers)
+                 .select_from(customer_aliases.join(customers, customers.c.id == customer_aliases.c.survivor_id))
+                 .where(customer_aliases.c.merged_id == sa.bindparam("b_id")))
+
+
 def _resolved_row(conn: Connection, customer_id: str) -> Any:
-    cid = resolve_id(conn, customer_id)
-    row = conn.execute(sa.select(customers).where(customers.c.id == cid)).first() if cid else None
+    """The row of the profile an id stands for now (`resolve_id`'s answer) in one read; a merged id takes two."""
+    row = conn.execute(_ROW, {"b_id": customer_id}).first()
+    if row is not None and row.status == "merged" and customer_id not in transaction_memo(conn, _LOCKED_ACTIVE):
+        row = conn.execute(_SURVIVOR_ROW, {"b_id": customer_id}).first()
     if row is None:
         raise errors.customer_not_found(customer_id)
     return row
@@ -150,9 +158,35 @@ def _timeline_item(row: Any) -> dict[str, Any]:
     }
 
 
+# The 360 view's reads of one profile, built once: building a statement costs about as much as running it here.
+_CID = sa.bindparam("b_cid")
+_EV = customer_events.c
+_IDENTITIES = sa.select(customer_identities).where(customer_identities.c.customer_id == _CID).order_by(
+    customer_identities.c.id)
+_CONSENTS = sa.select(customer_consents).where(customer_consents.c.customer_id == _CID)
+_TAGS = sa.select(customer_tags.c.tag, customer_tags.c.source, customer_tags.c.score).where(
+    customer_tags.c.customer_id == _CID)
+_CREDIT = sa.select(customer_credit.c.currency, customer_credit.c.amount).where(customer_credit.c.customer_id == _CID)
+_STATS = sa.select(customer_stats).where(customer_stats.c.customer_id == _CID)
+_MERGED_IDS = sa.select(customer_aliases.c.merged_id).where(customer_aliases.c.survivor_id == _CID)
+_NPS_SCANNED = 20  # the latest `survey_answered` events looked at for a 0-10 score
+# The recent activity and the latest surveys (for `last_nps`) in one read, each part newest first.
+_RECENT = (sa.select(customer_events).where(_EV.customer_id == _CID)
+           .order_by(_EV.occurred_at.desc(), _EV.id.desc()).limit(RECENT_ACTIVITY).subquery())
+_SURVEYS = (sa.select(customer_events).where(_EV.customer_id == _CID, _EV.type == "survey_answered")
+            .order_by(_EV.occurred_at.desc(), _EV.id.desc()).limit(_NPS_SCANNED).subquery())
+_RECENT_AND_SURVEYS = sa.union_all(sa.select(sa.false().label("survey"), _RECENT),
+                                   sa.select(sa.true().label("survey"), _SURVEYS)).subquery()
+_EVENTS_SHOWN = sa.select(_RECENT_AND_SURVEYS).order_by(
+    _RECENT_AND_SURVEYS.c.survey, _RECENT_AND_SURVEYS.c.occurred_at.desc(), _RECENT_AND_SURVEYS.c.id.desc())
+SUPPORT_CONTACT_TYPES = ("message_received", "ticket_opened")
+_SUPPORT = (sa.select(_EV.type, sa.func.count().label("n"), sa.func.max(_EV.occurred_at).label("last"))
+            .where(_EV.customer_id == _CID, _EV.type.in_((*SUPPORT_CONTACT_TYPES, "ticket_resolved")))
+            .group_by(_EV.type))
+
+
 def customer_consents_of(conn: Connection, cid: str) -> dict[str, dict[str, Any]]:
-    rows = [dict(r._mapping) for r in conn.execute(
-        sa.select(customer_consents).where(customer_consents.c.customer_id == cid))]
+    rows = [dict(r._mapping) for r in conn.execute(_CONSENTS, {"b_cid": cid})]
     return {
         purpose: {"granted": bool(r["granted"]), "channel": r["channel"], "at": as_utc(r["at"]), "proof": r["proof"]}
         for purpose, r in sorted(rules.current_consents(rows).items())
@@ -162,10 +196,7 @@ def customer_consents_of(conn: Connection, cid: str) -> dict[str, dict[str, Any]
 def _tags(conn: Connection, cid: str, now: datetime) -> list[dict[str, Any]]:
     manual: set[str] = set()
     auto: dict[str, float] = {}
-    for tag, source, score in conn.execute(
-        sa.select(customer_tags.c.tag, customer_tags.c.source, customer_tags.c.score)
-        .where(customer_tags.c.customer_id == cid)
-    ):
+    for tag, source, score in conn.execute(_TAGS, {"b_cid": cid}):
         if source == "manual":
             manual.add(tag)
         else:
@@ -178,9 +209,7 @@ def _tags(conn: Connection, cid: str, now: datetime) -> list[dict[str, Any]]:
 
 def _store_credit(conn: Connection, cid: str) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = {}
-    for currency, amount in conn.execute(
-        sa.select(customer_credit.c.currency, customer_credit.c.amount).where(customer_credit.c.customer_id == cid)
-    ):
+    for currency, amount in conn.execute(_CREDIT, {"b_cid": cid}):
         totals[currency] = totals.get(currency, Decimal(0)) + Decimal(amount)
     return {c: a.quantize(Decimal("0.01")) for c, a in sorted(totals.items())}
 
@@ -212,7 +241,7 @@ def lifetime_values(conn: Connection, customer_ids: Iterable[str]) -> dict[str, 
 
 def _stats(conn: Connection, cid: str) -> dict[str, Any]:
     per_channel: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(sa.select(customer_stats).where(customer_stats.c.customer_id == cid)):
+    for r in conn.execute(_STATS, {"b_cid": cid}):
         entry = per_channel.setdefault(r.channel, {"events": 0, "orders": 0, "revenue": Decimal(0), "first": None,
                                                    "last": None, "seen": None})
         entry["events"] += r.events_count
@@ -247,15 +276,10 @@ def _stats(conn: Connection, cid: str) -> dict[str, Any]:
     }
 
 
-SUPPORT_CONTACT_TYPES = ("message_received", "ticket_opened")
-
-
-def _last_nps(conn: Connection, cid: str) -> dict[str, Any] | None:
-    """The latest `survey_answered` event with a 0-10 score (`nps` or `score` property)."""
-    e = customer_events.c
-    for row in conn.execute(sa.select(e.properties, e.occurred_at, e.channel)
-                            .where(e.customer_id == cid, e.type == "survey_answered")
-                            .order_by(e.occurred_at.desc()).limit(20)):
+def _last_nps(surveys: Iterable[Any]) -> dict[str, Any] | None:
+    """The latest `survey_answered` event with a 0-10 score (`nps` or `score` property), from the latest ones
+    (newest first)."""
+    for row in surveys:
         props = row.properties or {}
         score = props.get("nps", props.get("score"))
         if isinstance(score, int | float) and 0 <= score <= 10:
@@ -265,14 +289,15 @@ def _last_nps(conn: Connection, cid: str) -> dict[str, Any] | None:
 
 def _support(conn: Connection, cid: str) -> dict[str, Any]:
     """Support contacts and open problems, from what the service room writes to the timeline."""
-    e = customer_events.c
-    counts = dict(conn.execute(sa.select(e.type, sa.func.count()).where(
-        e.customer_id == cid, e.type.in_((*SUPPORT_CONTACT_TYPES, "ticket_resolved"))).group_by(e.type)).all())
-    last = conn.execute(sa.select(sa.func.max(e.occurred_at)).where(
-        e.customer_id == cid, e.type.in_(SUPPORT_CONTACT_TYPES))).scalar()
+    counts: dict[str, int] = {}
+    lasts = []
+    for r in conn.execute(_SUPPORT, {"b_cid": cid}):
+        counts[r.type] = r.n
+        if r.type in SUPPORT_CONTACT_TYPES and r.last is not None:
+            lasts.append(as_utc(r.last))
     return {"contacts": sum(counts.get(t, 0) for t in SUPPORT_CONTACT_TYPES),
             "open_problems": max(0, counts.get("ticket_opened", 0) - counts.get("ticket_resolved", 0)),
-            "last_contact_at": as_utc(last) if last else None}
+            "last_contact_at": max(lasts) if lasts else None}
 
 
 def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str | None]:
@@ -285,9 +310,7 @@ def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str | N
 
 
 def _identities(conn: Connection, cid: str) -> list[dict[str, Any]]:
-    return [_identity(r) for r in conn.execute(sa.select(customer_identities)
-                                               .where(customer_identities.c.customer_id == cid)
-                                               .order_by(customer_identities.c.id))]
+    return [_identity(r) for r in conn.execute(_IDENTITIES, {"b_cid": cid})]
 
 
 def identities_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
@@ -315,9 +338,7 @@ def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str,
     row = _resolved_row(conn, customer_id)
     cid = row.id
     identities = _identities(conn, cid)
-    recent = [_timeline_item(r) for r in conn.execute(
-        sa.select(customer_events).where(customer_events.c.customer_id == cid)
-        .order_by(customer_events.c.occurred_at.desc(), customer_events.c.id.desc()).limit(RECENT_ACTIVITY))]
+    events = conn.execute(_EVENTS_SHOWN, {"b_cid": cid}).all()
     view = {
         "id": cid,
         "status": row.status,
@@ -329,11 +350,10 @@ def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str,
         "store_credit": _store_credit(conn, cid),
         "stats": _stats(conn, cid),
         "open_cart": None,
-        "recent_activity": recent,
-        "last_nps": _last_nps(conn, cid),
+        "recent_activity": [_timeline_item(r) for r in events if not r.survey],
+        "last_nps": _last_nps(r for r in events if r.survey),
         "support": _support(conn, cid),
-        "merged_ids": sorted(conn.execute(sa.select(customer_aliases.c.merged_id)
-                                          .where(customer_aliases.c.survivor_id == cid)).scalars()),
+        "merged_ids": sorted(conn.execute(_MERGED_IDS, {"b_cid": cid}).scalars()),
     }
     for name, section in list(_sections.items()):
         view[name] = section(conn, cid)
@@ -507,6 +527,15 @@ def ids_of_person(conn: Connection, customer_id: str) -> list[str]:
     merged = conn.execute(sa.select(customer_aliases.c.merged_id)
                           .where(customer_aliases.c.survivor_id == survivor)).scalars()
     return sorted({survivor, *merged})
+
+
+def person_ids_select(customer_id: Any) -> sa.CompoundSelect:
+    """`ids_of_person` as a subquery other rooms' reads filter by (`col.in_(...)`), for an id already resolved (the
+    360 view's sections get the profile's own id): the id and every id merged into it, in the same read.
+    `customer_id`: a value or a bound parameter."""
+    cid = customer_id if isinstance(customer_id, sa.BindParameter) else sa.literal(customer_id, sa.String())
+    return sa.union_all(sa.select(cid.label("id")),
+                        sa.select(customer_aliases.c.merged_id).where(customer_aliases.c.survivor_id == cid))
 
 
 def identity_values(q: str) -> list[str]:

@@ -133,20 +133,34 @@ def survey(conn: Connection, token: str) -> dict[str, Any]:
             "score": row.score, "answered_at": _ts(row.answered_at)}
 
 
+def latest_survey_token(conversation: sa.ColumnElement[str]) -> sa.ScalarSelect[str]:
+    """The token of a conversation's latest survey, as a subquery (the thread view joins it)."""
+    return (sa.select(S.token).where(S.conversation_id == conversation).order_by(S.asked_at.desc()).limit(1)
+            .scalar_subquery())
+
+
 def csat_of_conversation(conn: Connection, conversation_id: str) -> dict[str, Any] | None:
     row = conn.execute(sa.select(csat_surveys).where(S.conversation_id == conversation_id)
                        .order_by(S.asked_at.desc()).limit(1)).first()
-    if row is None:
-        return None
+    return csat_out(row) if row is not None else None
+
+
+def csat_out(row: Any) -> dict[str, Any]:
+    """A conversation's survey as its view shows it (from a `csat_surveys` row, or anything with its fields)."""
     return {"asked_at": _ts(row.asked_at), "channel": row.channel, "score": row.score,
             "comment": row.comment, "answered_at": _ts(row.answered_at), "via": row.answered_via}
 
 
+# The person's answered surveys, newest first, in one read: the 360 view passes the profile's resolved id.
+_ANSWERED_BY_PERSON = sa.select(S.score, S.answered_at, S.conversation_id, S.answered_via, S.comment).where(
+    S.customer_id.in_(customers_queries.person_ids_select(sa.bindparam("b_cid", type_=sa.String()))),
+    S.answered_at.is_not(None)).order_by(S.answered_at.desc())
+
+
 def csat_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
-    """The 360 view's `csat` section: the person's answered surveys (count, average) and the latest one."""
-    ids = customers_queries.ids_of_person(conn, customer_id) or [customer_id]
-    rows = conn.execute(sa.select(S.score, S.answered_at, S.conversation_id, S.answered_via, S.comment).where(
-        S.customer_id.in_(ids), S.answered_at.is_not(None)).order_by(S.answered_at.desc())).all()
+    """The 360 view's `csat` section: the person's answered surveys (count, average) and the latest one.
+    `customer_id`: the profile's id as the view resolved it (the surveys under ids merged into it count too)."""
+    rows = conn.execute(_ANSWERED_BY_PERSON, {"b_cid": customer_id}).all()
     if not rows:
         return None
     last = rows[0]

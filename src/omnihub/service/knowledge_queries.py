@@ -94,7 +94,16 @@ def handoff_of(conn: Connection, conversation_id: str) -> dict[str, Any] | None:
     closes when the conversation is resolved)."""
     row = conn.execute(sa.select(bot_handoffs).where(H.conversation_id == conversation_id)
                        .order_by(H.at.desc(), H.id.desc()).limit(1)).first()
-    if row is None:
-        return None
+    return handoff_out(row) if row is not None else None
+
+
+def latest_handoff_id(conversation: sa.ColumnElement[str]) -> sa.ScalarSelect[str]:
+    """The id of a conversation's latest handoff, as a subquery (the thread view joins it)."""
+    return (sa.select(H.id).where(H.conversation_id == conversation).order_by(H.at.desc(), H.id.desc()).limit(1)
+            .scalar_subquery())
+
+
+def handoff_out(row: Any) -> dict[str, Any]:
+    """A handoff as the conversation's view shows it (from a `bot_handoffs` row, or anything with its fields)."""
     return {"reason": row.reason, "at": _iso(row.at), "message_id": row.message_id, "open": row.closed_at is None,
             "detail": row.detail or {}}

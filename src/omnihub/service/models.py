@@ -18,7 +18,7 @@ conversations = sa.Table(
     sa.Column("active_for", sa.String(40), nullable=True, unique=True),
     sa.Column("status", sa.String(16), nullable=False),  # open, pending, snoozed, resolved, merged
     sa.Column("snoozed_until", Timestamp, nullable=True),
-    sa.Column("assignee", sa.String(200), nullable=True, index=True),
+    sa.Column("assignee", sa.String(200), nullable=True),
     sa.Column("priority", sa.String(16), nullable=False),
     sa.Column("priority_reasons", JsonDoc, nullable=False),
     sa.Column("reply_token", sa.String(32), nullable=False, unique=True),
@@ -31,7 +31,7 @@ conversations = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     # Teams and SLAs (migration 0019_service_desk; service/teams.py, service/sla.py).
-    sa.Column("team_id", sa.String(64), nullable=True, index=True),
+    sa.Column("team_id", sa.String(64), nullable=True),
     sa.Column("sla_started_at", Timestamp, nullable=True),  # when the current cycle opened (open or reopen)
     sa.Column("first_response_due_at", Timestamp, nullable=True),
     sa.Column("resolution_due_at", Timestamp, nullable=True),
@@ -49,6 +49,9 @@ conversations = sa.Table(
     sa.Column("resolution_paused_base", sa.Integer, nullable=True),  # paused_seconds when the cycle started
     sa.Column("next_response_paused_base", sa.Integer, nullable=True),  # … when the awaited message came
     sa.Index("ix_conversations_last_message", "last_message_at", "id"),
+    # The team's and the agent's queues, newest first from their own index (migration 0041_service_queue_indexes).
+    sa.Index("ix_conversations_team_queue", "team_id", "last_message_at", "id"),
+    sa.Index("ix_conversations_assignee_queue", "assignee", "last_message_at", "id"),
 )
 
 conversation_messages = sa.Table(

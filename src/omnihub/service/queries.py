@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,13 +16,38 @@ from omnihub.core.pagination import decode_cursor, invalid_cursor, page
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
 from omnihub.service import desk_queries, errors, rules
-from omnihub.service.knowledge_queries import handoff_of
-from omnihub.service.models import conversation_messages, conversation_tags, conversations, reply_templates
+from omnihub.service.knowledge_queries import handoff_out, latest_handoff_id
+from omnihub.service.models import (
+    bot_handoffs,
+    conversation_messages,
+    conversation_tags,
+    conversations,
+    csat_surveys,
+    reply_templates,
+)
 
 C = conversations.c
 M = conversation_messages.c
 THREAD_LIMIT = 500
 ORDERS_SHOWN = 10
+
+# What opening a conversation reads, built once: building a statement costs about as much as running it here.
+_ID = sa.bindparam("b_id")
+# The conversation and those merged into it, each with its tags, its latest CSAT survey and bot handoff: one row
+# per tag (columns of the survey prefixed `csat_`, of the handoff `handoff_`).
+_OPENED = (sa.select(conversations, conversation_tags.c.tag.label("tag_"),
+                     *(c.label(f"csat_{c.name}") for c in csat_surveys.c),
+                     *(c.label(f"handoff_{c.name}") for c in bot_handoffs.c))
+           .select_from(conversations
+                        .outerjoin(conversation_tags, conversation_tags.c.conversation_id == C.id)
+                        .outerjoin(csat_surveys, csat_surveys.c.token == desk_queries.latest_survey_token(C.id)
+                                   .correlate(conversations))
+                        .outerjoin(bot_handoffs, bot_handoffs.c.id == latest_handoff_id(C.id).correlate(conversations)))
+           .where(sa.or_(C.id == _ID, C.merged_into == _ID)).order_by(conversation_tags.c.tag))
+_THREAD = (sa.select(conversation_messages).where(M.conversation_id == _ID)
+           .order_by(M.at.desc(), M.id.desc()).limit(sa.bindparam("b_limit")))
+_CHANNELS = sa.select(M.channel).where(M.conversation_id == _ID, M.direction == "in").distinct()
+_LIVE_FOR = sa.select(C.id, C.priority_reasons, C.created_at).where(C.active_for == sa.bindparam("b_cid"))
 
 
 def _iso(value: datetime | None) -> datetime | None:
@@ -128,31 +154,54 @@ def _current(conn: Connection, conversation_id: str) -> Any:
     return row
 
 
+def _opened(conn: Connection, conversation_id: str) -> tuple[Any, list[Any]]:
+    """`_current` and `_OPENED`'s rows of it (one per tag; those merged into it too), one read per hop."""
+    row: Any = None
+    rows: list[Any] = []
+    next_id: str | None = conversation_id
+    for _ in range(20):
+        if next_id is None:
+            break
+        rows = conn.execute(_OPENED, {"b_id": next_id}).all()
+        row = next((r for r in rows if r.id == next_id), None)
+        if row is None:
+            raise errors.conversation_not_found(conversation_id)
+        next_id = row.merged_into
+    return row, rows
+
+
+def _prefixed(row: Any, prefix: str, key: str) -> SimpleNamespace | None:
+    """The columns of a joined row under `prefix`; None when the outer join found nothing (no `key`)."""
+    fields = {name[len(prefix):]: value for name, value in row._mapping.items() if name.startswith(prefix)}
+    return SimpleNamespace(**fields) if fields[key] is not None else None
+
+
 def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) -> dict[str, Any]:
     """The thread (every channel, oldest first) with the customer's 360 view and latest orders beside it. An id
-    merged into another conversation shows that one."""
-    row = _current(conn, conversation_id)
-    messages = [message_out(m) for m in conn.execute(
-        sa.select(conversation_messages).where(M.conversation_id == row.id)
-        .order_by(M.at.desc(), M.id.desc()).limit(THREAD_LIMIT))]
-    messages.reverse()
-    channels = sorted(set(conn.execute(sa.select(M.channel).where(
-        M.conversation_id == row.id, M.direction == "in").distinct()).scalars()))
-    merged = sorted(conn.execute(sa.select(C.id).where(C.merged_into == row.id)).scalars())
-    return {**_summary(row, desk_queries.tags_of(conn, [row.id])[row.id]), "channels": channels,
-            "merged_ids": merged, "messages": messages, "csat": desk_queries.csat_of_conversation(conn, row.id),
-            "handoff": handoff_of(conn, row.id),
+    merged into another conversation shows that one. An agent opens many: each part is one read, the orders with
+    their lines two (`commerce_queries.list_orders`), not one per order."""
+    row, opened = _opened(conn, conversation_id)
+    tags = [r.tag_ for r in opened if r.id == row.id and r.tag_ is not None]
+    merged = sorted({r.id for r in opened if r.merged_into == row.id})
+    survey, handoff = _prefixed(row, "csat_", "token"), _prefixed(row, "handoff_", "id")
+    rows = conn.execute(_THREAD, {"b_id": row.id, "b_limit": THREAD_LIMIT}).all()
+    if len(rows) < THREAD_LIMIT:  # the whole thread is here: its channels too
+        channels = sorted({m.channel for m in rows if m.direction == "in"})
+    else:
+        channels = sorted(set(conn.execute(_CHANNELS, {"b_id": row.id}).scalars()))
+    messages = [message_out(m) for m in reversed(rows)]
+    return {**_summary(row, tags), "channels": channels, "merged_ids": merged, "messages": messages,
+            "csat": desk_queries.csat_out(survey) if survey else None,
+            "handoff": handoff_out(handoff) if handoff else None,
             "customer": customers_queries.customer_view(conn, clock, row.customer_id),
-            "orders": [_without_pickup_code(o) for o in commerce_queries.orders_of_customer(
-                conn, [row.customer_id], limit=ORDERS_SHOWN, cursor=None)["items"]]}
+            "orders": [_without_pickup_code(o) for o in commerce_queries.list_orders(
+                conn, limit=ORDERS_SHOWN, cursor=None, customer_ids=[row.customer_id])["items"]]}
 
 
 def thread_of(conn: Connection, conversation_id: str) -> dict[str, Any]:
     """The conversation's summary and its thread only (no 360 view, no orders): what a live inbox page polls."""
     row = _current(conn, conversation_id)
-    messages = [message_out(m) for m in conn.execute(
-        sa.select(conversation_messages).where(M.conversation_id == row.id)
-        .order_by(M.at.desc(), M.id.desc()).limit(THREAD_LIMIT))]
+    messages = [message_out(m) for m in conn.execute(_THREAD, {"b_id": row.id, "b_limit": THREAD_LIMIT})]
     messages.reverse()
     return {**_summary(row), "messages": messages}
 
@@ -176,8 +225,13 @@ def original_of(conn: Connection, conversation_id: str, message_id: str) -> str:
 def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     """While a conversation with a complaint is live, the customer is on support hold: automations and marketing
     sends should leave them alone (the 360 view shows it as `support_hold`)."""
-    cid = customers_queries.resolve_id(conn, customer_id) or customer_id
-    row = conn.execute(sa.select(C.id, C.priority_reasons, C.created_at).where(C.active_for == cid)).first()
+    return support_hold_in_view(conn, customers_queries.resolve_id(conn, customer_id) or customer_id)
+
+
+
+def support_hold_in_view(conn: Connection, cid: str) -> dict[str, Any] | None:
+    """`support_hold_of` for the 360 view's section, which passes the profile's id already resolved."""
+    row = conn.execute(_LIVE_FOR, {"b_cid": cid}).first()
     if row is None or not rules.is_complaint(row.priority_reasons or []):
         return None
     return {"conversation_id": row.id, "since": _iso(row.created_at),
