@@ -238,8 +238,9 @@ def purchases_of(conn: Connection, customer_id: str) -> dict[str, Any]:
         if store:
             stores[store] += 1
         redeemed += [p.get("code") or p.get("promotion_id") for p in (row.promotions or [])]
-    carriers = sorted(set(conn.execute(
-        sa.select(shipments.c.carrier).where(shipments.c.order_id.in_([r.id for r in rows])).distinct()).scalars()))
+    carriers = sorted(set(conn.execute(  # joined, not an IN list of every order id: none when no order
+        sa.select(shipments.c.carrier).join(orders, orders.c.id == shipments.c.order_id)
+        .where(ORD.customer_id == customer_id).distinct()).scalars())) if rows else []
     return {"preferred_store": stores.most_common(1)[0][0] if stores else None,
             "stores": dict(stores), "carriers_used": carriers,
             "promotions_redeemed": sorted(set(redeemed)),
