@@ -67,3 +67,55 @@ def test_connector_health_oversold_and_a_dead_letter_replayed_from_the_page(new_
     log_in(spanish, shop, "admin")
     spanish.goto("/connectors")
     assert spanish.get_by_role("heading", name="Conectores").is_visible()
+
+
+def _stripe_event(shop: Shop, secret: str, event_id: str) -> None:
+    """A signed Stripe event the hub records and does not act on (stored, then applied by the worker)."""
+    import time
+
+    body = json.dumps({"id": event_id, "object": "event", "type": "customer.created",
+                       "data": {"object": {"id": "cus_e2e"}}}).encode()
+    stamp = int(time.time())
+    v1 = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    answer = _ok(shop.api.post("/api/v1/connectors/stripe/webhooks", content=body, headers={
+        "Stripe-Signature": f"t={stamp},v1={v1}", "Content-Type": "application/json"}))
+    assert answer["outcome"] == "queued"
+
+
+def test_payment_notifications_listed_by_status_and_opened(new_page, shop: Shop) -> None:
+    import subprocess
+    import sys
+
+    whsec = "whsec_e2e_console"
+    _ok(shop.api.post("/api/v1/channels", json={"code": "stripe-e2e", "name": "Stripe shop", "kind": "web",
+                                                "currency": "EUR", "country": "ES", "locations": ["wh"]}))
+    _ok(shop.api.put("/api/v1/channels/stripe-e2e/payment-providers/stripe", json={
+        "secret_key": "sk_test_e2e", "webhook_secret": whsec, "api_base": "https://api.stripe-e2e.invalid"}))
+    _stripe_event(shop, whsec, "evt_e2e_console_1")
+    subprocess.run([sys.executable, "-m", "omnihub.cli", "worker", "--once"], env=shop.env, capture_output=True,
+                   timeout=120, check=True)  # applies it
+
+    page = new_page()
+    log_in(page, shop, "admin")
+    page.goto("/connectors")
+    page.get_by_role("link", name="Payment notifications").click()
+    assert page.get_by_role("heading", name="Payment notifications").is_visible()
+    assert "No payment notifications." in page.get_by_role("table").inner_text()  # none failed: the default
+    page.get_by_label("Status").select_option("done")
+    page.get_by_role("button", name="Filter").click()
+    table = page.get_by_role("table").inner_text()
+    assert "evt_e2e_console_1" in table and "applied" in table and "stripe" in table
+    check_accessibility(page)
+    screenshot(page, "payment-notifications")
+
+    page.get_by_role("link").filter(has_text=":").first.click()  # the newest, by its date
+    assert page.get_by_role("heading", name="Payment notification").is_visible()
+    assert "evt_e2e_console_1" in page.locator("pre.payload").inner_text()
+    assert page.get_by_role("button", name="Retry").count() == 0  # applied: nothing to retry
+    check_accessibility(page)
+
+    spanish = new_page(locale="es-ES")
+    log_in(spanish, shop, "admin")
+    spanish.goto("/connectors/payment-notifications?status=done")
+    assert spanish.get_by_role("heading", name="Notificaciones de pago").is_visible()
+    assert "aplicada" in spanish.get_by_role("table").inner_text()
