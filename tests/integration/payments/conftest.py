@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -33,6 +34,18 @@ def provider() -> Iterator[ProviderReceiver]:
     receiver = ProviderReceiver().start()
     yield receiver
     receiver.stop()
+
+
+@contextmanager
+def outcome_listener(listener: Callable[..., None]) -> Iterator[None]:
+    """`listener` hears every payment outcome while the block runs (a test that makes applying fail)."""
+    from omnihub.billing import flow
+
+    flow.register_outcome_listener(listener)
+    try:
+        yield
+    finally:
+        flow._listeners.remove(listener)
 
 
 def drive(db: Database, clock: ManualClock, settings: Settings) -> int:

@@ -9,12 +9,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from tests.builders import ok, problem
 from tests.integration.console.conftest import browser_for, csrf_of, login, make_user  # noqa: F401 — a fixture
-from tests.integration.payments.conftest import apply_notifications, configure_stripe
+from tests.integration.payments.conftest import apply_notifications, configure_stripe, outcome_listener
 from tests.integration.payments.test_notifications import paid_once
 from tests.integration.payments.test_stripe import authorised, notify, stripe_routes, web_order
 from tests.provider_receiver import ProviderReceiver
 
-from omnihub.billing import flow, notifications
+from omnihub.billing import notifications
 from omnihub.core.clock import ManualClock
 from omnihub.core.db import Database
 
@@ -32,8 +32,7 @@ def test_a_failed_notification_is_listed_with_its_error_and_retried_once_fixed(
         if payment["order_id"] == broken["order"]:
             raise RuntimeError("the order room is having a bad day")
 
-    flow.register_outcome_listener(listener)
-    try:
+    with outcome_listener(listener):
         ok(notify(shop, authorised(provider.intents["pi_0001"], "evt_broken")))  # type: ignore[attr-defined]
         ok(notify(shop, authorised(provider.intents["pi_0002"], "evt_fine")))  # type: ignore[attr-defined]
         for _ in range(notifications.MAX_ATTEMPTS):
@@ -57,8 +56,6 @@ def test_a_failed_notification_is_listed_with_its_error_and_retried_once_fixed(
         assert (retried["status"], retried["attempts"]) == ("pending", 0) and retried["next_attempt_at"]
         assert ok(shop.post(f"{LIST}/{failed['id']}/retry")) == retried  # pending already: left as it is
         assert apply_notifications(shop) == 1
-    finally:
-        flow._listeners.remove(listener)
     assert ok(shop.get(f"{LIST}/{failed['id']}"))["status"] == "done"
     paid_once(shop, db, order["id"])
     paid_once(shop, db, other["id"])
@@ -78,14 +75,11 @@ def test_the_console_lists_a_failed_notification_with_its_error_and_retries_it(
     def listener(_conn: Any, _clock: Any, _payment: dict[str, Any], _outcome: str, _reason: str | None) -> None:
         raise RuntimeError("stock room locked for inventory")
 
-    flow.register_outcome_listener(listener)
-    try:
+    with outcome_listener(listener):
         ok(notify(shop, authorised(provider.intents["pi_0001"], "evt_console")))  # type: ignore[attr-defined]
         for _ in range(notifications.MAX_ATTEMPTS):
             apply_notifications(shop)
             clock.advance(minutes=5)
-    finally:
-        flow._listeners.remove(listener)
     [failed] = ok(shop.get(LIST, params={"status": "failed"}))["items"]
     email, password = make_user(db, clock, "admin")
     console = login(browser_for(), email, password)

@@ -23,12 +23,13 @@ from tests.integration.payments.conftest import (
     configure_stripe,
     delivered,
     intent_event,
+    outcome_listener,
     stripe_signed,
 )
 from tests.integration.payments.test_stripe import HOOK, authorised, notify, stripe_routes, web_order
 from tests.provider_receiver import ProviderReceiver
 
-from omnihub.billing import flow, notifications
+from omnihub.billing import notifications
 from omnihub.billing.models import payments, provider_notifications
 from omnihub.commerce.payment_outcomes import issue_due_invoices
 from omnihub.config import Settings
@@ -164,8 +165,7 @@ def test_a_notification_that_fails_keeps_its_reason_and_the_batch_goes_on(
         if payment["order_id"] == broken["order"]:
             raise RuntimeError("the order room is having a bad day")
 
-    flow.register_outcome_listener(listener)
-    try:
+    with outcome_listener(listener):
         ok(notify(shop, authorised(provider.intents["pi_0001"], "evt_1")))  # type: ignore[attr-defined]
         ok(notify(shop, authorised(provider.intents["pi_0002"], "evt_2")))  # type: ignore[attr-defined]
         assert apply_notifications(shop) == 2  # the second goes through; the first waits its retry
@@ -179,8 +179,6 @@ def test_a_notification_that_fails_keeps_its_reason_and_the_batch_goes_on(
         assert {e: s for e, s, *_ in stored(db)}["evt_1"] == "failed"  # kept, with its reason, for people
         clock.advance(minutes=60)
         assert apply_notifications(shop) == 0
-    finally:
-        flow._listeners.remove(listener)
     paid_once(shop, db, second["id"])
 
 
