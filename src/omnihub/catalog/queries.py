@@ -47,6 +47,14 @@ def get_product(conn: Connection, sku: str) -> dict[str, Any]:
     return _product(row)
 
 
+def get_products(conn: Connection, skus: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Several products in one read, by SKU; a SKU that is not in the catalog is simply absent."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    return {row.sku: _product(row) for row in conn.execute(sa.select(products).where(products.c.sku.in_(wanted)))}
+
+
 def list_products(
     conn: Connection, *, limit: int, cursor: str | None, category: str | None = None, group: str | None = None
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from omnihub.catalog import errors as catalog_errors
 from omnihub.catalog import queries as catalog
 from omnihub.commerce import errors, queries, rules
 from omnihub.commerce.lifecycle import INSERT_HISTORY, set_status
@@ -93,21 +94,26 @@ def _record(conn: Connection, clock: Clock, channel: dict[str, Any], data: dict[
     currency = data["currency"]
     if not data["lines"]:
         raise errors.external_order_empty(str(external["id"]))
-    products = {sku: catalog.get_product(conn, sku) for sku in sorted({ln["sku"] for ln in data["lines"]})}
+    products = catalog.get_products(conn, [ln["sku"] for ln in data["lines"]])
+    unknown = sorted({ln["sku"] for ln in data["lines"]} - products.keys())
+    if unknown:
+        raise catalog_errors.product_not_found(unknown[0])
     customer_id, contact = identify(conn, clock, data.get("hints") or [], channel, actor)
     order_id = new_id("ord")
+    number = next_number(conn, channel["code"])
     now = clock.now()
     # dated when the shop sold it (analytics, the customer's timeline), never after its receipt (a shop's clock
     # ahead of ours)
     created_at = min(data.get("created_at") or now, now)
+    cancelled = bool(data.get("cancelled"))
+    taken_per_line = [0] * len(data["lines"]) if cancelled else inventory_stock.take_sold_elsewhere(
+        conn, clock, lines=[(ln["location"], ln["sku"], ln["quantity"]) for ln in data["lines"]], reference=order_id,
+        reason=f"sold by {external['system']} {external.get('number') or external['id']}", actor=actor)
     line_rows = []
     oversold = []
-    for line in data["lines"]:
+    for line, taken in zip(data["lines"], taken_per_line, strict=True):
         product = products[line["sku"]]
-        taken = 0 if data.get("cancelled") else inventory_stock.take_sold_elsewhere(
-            conn, clock, location=line["location"], sku=line["sku"], quantity=line["quantity"], reference=order_id,
-            reason=f"sold by {external['system']} {external.get('number') or external['id']}", actor=actor)
-        if taken < line["quantity"] and not data.get("cancelled"):
+        if taken < line["quantity"] and not cancelled:
             oversold.append({"sku": line["sku"], "location": line["location"], "sold": line["quantity"],
                              "taken": taken, "short": line["quantity"] - taken})
         line_rows.append({
@@ -122,7 +128,7 @@ def _record(conn: Connection, clock: Clock, channel: dict[str, Any], data: dict[
     paid = data["payment_status"] == "paid"
     status = "cancelled" if data.get("cancelled") else ("paid" if paid else "pending_payment")
     row = dict(
-        id=order_id, number=next_number(conn, channel["code"]), channel_code=channel["code"],
+        id=order_id, number=number, channel_code=channel["code"],
         customer_id=customer_id, origin_customer_id=customer_id, status=status,
         payment_status="paid" if paid else "unpaid", currency=currency, **totals,
         prices_include_tax=bool(data.get("prices_include_tax")), shipping_tax=Decimal(0), shipping_tax_rate=0,

@@ -121,6 +121,38 @@ def locked_level(conn: Connection, location: str, sku: str) -> Level:
     return level
 
 
+def locked_levels(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Level]:
+    """Several levels read and locked in one statement, locked in (location, SKU) order — the order every batch
+    takes them in, so two batches touching the same levels queue instead of deadlocking. Absent ones are left
+    out."""
+    if not keys:
+        return {}
+    query = (sa.select(SL.location_code, SL.sku, SL.on_hand, SL.reserved, SL.safety_stock, SL.ring_fenced)
+             .where(sa.tuple_(SL.location_code, SL.sku).in_(sorted(set(keys))))
+             .order_by(SL.location_code, SL.sku))
+    return {(r.location_code, r.sku): Level(r.location_code, r.on_hand, r.reserved, r.safety_stock, r.ring_fenced)
+            for r in conn.execute(for_update(conn, query))}
+
+
+_MOVE_ON_HAND = (stock_levels.update()
+                 .where(SL.location_code == sa.bindparam("b_loc"), SL.sku == sa.bindparam("b_sku"),
+                        SL.on_hand + sa.bindparam("dh") >= SL.reserved)
+                 .values(on_hand=SL.on_hand + sa.bindparam("dh"), updated_at=sa.bindparam("b_now")))
+
+
+def move_on_hand_locked(conn: Connection, clock: Clock, moves: list[tuple[str, str, int]]) -> None:
+    """Move on hand at levels the caller holds locked (`locked_levels`), all in one statement; their new figures
+    are the locked ones plus the deltas, so nothing is read back. The guard stays: a move that would leave fewer
+    units than reserved fails the whole batch."""
+    if not moves:
+        return
+    now = clock.now()
+    params = [{"b_loc": location, "b_sku": sku, "dh": delta, "b_now": now} for location, sku, delta in moves]
+    moved = conn.execute(_MOVE_ON_HAND, params).rowcount
+    if moved != len(moves):
+        raise errors.no_stock_level(*moves[0][:2])
+
+
 def _change_statement(guarded: bool) -> Any:
     """The one UPDATE every stock movement uses, built once (with or without the availability guard)."""
     b = sa.bindparam

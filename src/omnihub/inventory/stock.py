@@ -24,6 +24,8 @@ from omnihub.inventory.levels import (
     for_update,
     locked_level,
     locked_level_if_any,
+    locked_levels,
+    move_on_hand_locked,
 )
 from omnihub.inventory.models import locations, stock_levels, stock_quotas
 
@@ -187,22 +189,42 @@ def check_inventory(conn: Connection, clock: Clock) -> list[dict[str, Any]]:
 # --- sales made elsewhere ----------------------------------------------------------------------------
 
 
-def take_sold_elsewhere(conn: Connection, clock: Clock, *, location: str, sku: str, quantity: int, reference: str,
-                        reason: str, actor: str | None = None) -> int:
-    """Units a shop (Shopify, WooCommerce) has already sold leave `location` at once. The sale happened: it is
-    never refused. Only units nobody holds can go (on hand minus reserved; the safety stock is a margin for late
-    channels, and this is the late channel), so the count never goes below what reservations hold. Returns how
-    many were taken; the caller flags the rest as oversold."""
-    ensure_level(conn, clock, location, sku)
-    level = locked_level(conn, location, sku)
-    taken = min(quantity, max(0, level.on_hand - level.reserved))
+def take_sold_elsewhere(conn: Connection, clock: Clock, *, lines: Sequence[tuple[str, str, int]], reference: str,
+                        reason: str, actor: str | None = None) -> list[int]:
+    """Units a shop (Shopify, WooCommerce) has already sold leave their locations at once: `lines` are
+    (location, SKU, quantity). The sale happened: it is never refused. Only units nobody holds can go (on hand
+    minus reserved; the safety stock is a margin for late channels, and this is the late channel), so the count
+    never goes below what reservations hold. Returns, per line, how many were taken; the caller flags the rest as
+    oversold.
+
+    One read locks every level the order touches (in (location, SKU) order, so concurrent orders queue rather
+    than deadlock), one statement moves them and one insert writes the ledger: a shop's order costs a few
+    statements, not a few per line. Two lines of one SKU at one location take in turn from the same units."""
+    keys = [(location, sku) for location, sku, _ in lines]
+    levels = locked_levels(conn, keys)
+    missing = sorted(set(keys) - levels.keys())
+    if missing:  # first sale of a SKU at a location: create the empty levels, then lock them too
+        for location, sku in missing:
+            ensure_level(conn, clock, location, sku)
+        levels.update(locked_levels(conn, missing))
+    free = {key: max(0, level.on_hand - level.reserved) for key, level in levels.items()}
+    taken_per_line = []
+    moved: dict[tuple[str, str], int] = {}
+    for location, sku, quantity in lines:
+        taken = min(quantity, free[(location, sku)])
+        free[(location, sku)] -= taken
+        taken_per_line.append(taken)
+        if taken:
+            moved[(location, sku)] = moved.get((location, sku), 0) + taken
+    move_on_hand_locked(conn, clock, [(location, sku, -units) for (location, sku), units in moved.items()])
     changes = StockChanges(clock, actor)
-    if taken:
-        after = change_level(conn, clock, location, sku, on_hand=-taken)
-        changes.record(location, sku, "external_sale", after, on_hand_delta=-taken, reference=reference,
+    for (location, sku), units in moved.items():
+        level = levels[(location, sku)]
+        after = (level.on_hand - units, level.reserved, level.safety_stock, level.ring_fenced)
+        changes.record(location, sku, "external_sale", after, on_hand_delta=-units, reference=reference,
                        reason=reason)
     changes.flush(conn)
-    return taken
+    return taken_per_line
 
 
 def restock_sold_elsewhere(conn: Connection, clock: Clock, *, location: str, sku: str, quantity: int, reference: str,

@@ -261,3 +261,49 @@ def test_the_same_order_sent_at_once_from_many_threads_is_one_order(admin, db, s
     assert count(db, "orders") == 1 and count(db, "connector_receipts") == 4
     for sku in ("IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK"):
         assert level(admin, sku)["on_hand"] == 49
+
+
+def test_two_lines_of_one_sku_take_in_turn_from_the_same_units(admin, db, shopify):
+    """A shop may send one SKU on two lines (a gift-wrapped unit and a plain one): the second line takes what the
+    first left, so the order takes 3 of 3 and flags 1 short, and the ledger says where each unit went."""
+    shop_world(admin, on_hand={"IPOD2008GREEN": 3, "IPOD2008RED": 5, "IPOD2008BLACK": 5})
+    connect_shopify(admin, shopify.base)
+    payload = order_payload()
+    green = next(line for line in payload["line_items"] if line["sku"] == "IPOD2008GREEN")
+    payload["line_items"] = [{**green, "id": 1, "quantity": 2}, {**green, "id": 2, "quantity": 2}]
+    order = ok(admin.get(f"/api/v1/orders/{ok(post_shopify(admin, payload, 'orders/create'))['order_id']}"))
+    assert [(line["quantity"], line["fulfilled"]) for line in order["lines"]] == [(2, 2), (2, 1)]
+    assert [(o["sku"], o["sold"], o["taken"], o["short"]) for o in order["external"]["oversold"]] == [
+        ("IPOD2008GREEN", 2, 1, 1)]
+    assert level(admin, "IPOD2008GREEN")["on_hand"] == 0
+    with db.read() as conn:
+        ledger = conn.execute(sa.text("SELECT on_hand_delta, on_hand_after, reference FROM stock_ledger "
+                                      "WHERE sku = 'IPOD2008GREEN' AND kind = 'external_sale'")).all()
+    assert [tuple(row) for row in ledger] == [(-3, 0, order["id"])]
+    assert ok(admin.post("/api/v1/inventory/check")) == []
+
+
+def test_concurrent_orders_locking_skus_in_opposite_orders_never_oversell_nor_deadlock(admin, db, shopify):
+    """Sixteen shop orders at once, half listing the SKUs one way and half the other: each takes only free units
+    (10 of each SKU go, the rest is flagged), none fails on a deadlock, and the ledger agrees with the levels."""
+    shop_world(admin, on_hand={"IPOD2008GREEN": 10, "IPOD2008RED": 10, "IPOD2008BLACK": 10})
+    connect_shopify(admin, shopify.base)
+    bodies = []
+    for n in range(16):
+        payload = order_payload()
+        payload["id"], payload["name"] = 900_000 + n, f"#C{n}"
+        if n % 2:
+            payload["line_items"].reverse()
+        bodies.append(json.dumps(payload).encode())
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda body: admin.post(
+            "/api/v1/connectors/shopify/shop/webhooks", content=body,
+            headers=shopify_headers(body, "orders/create")), bodies))
+    assert [a.status_code for a in answers] == [200] * 16, [a.text for a in answers]
+    assert {a.json()["outcome"] for a in answers} == {"applied"}
+    orders = [ok(admin.get(f"/api/v1/orders/{a.json()['order_id']}")) for a in answers]
+    for sku in ("IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK"):
+        taken = sum(line["fulfilled"] for o in orders for line in o["lines"] if line["sku"] == sku)
+        short = sum(s["short"] for o in orders for s in o["external"]["oversold"] if s["sku"] == sku)
+        assert (taken, short, level(admin, sku)["on_hand"]) == (10, 6, 0)
+    assert ok(admin.post("/api/v1/inventory/check")) == []

@@ -13,4 +13,5 @@ def _wire() -> None:
     register_connector(plugin())
 
 
-ROOM = Room(name="shopify", router="omnihub.connectors.shopify.api:router", wire=_wire)
+ROOM = Room(name="shopify", router="omnihub.connectors.shopify.api:router",
+            first_router="omnihub.connectors.shopify.api:webhooks", wire=_wire)

@@ -13,4 +13,5 @@ def _wire() -> None:
     register_connector(plugin())
 
 
-ROOM = Room(name="woocommerce", router="omnihub.connectors.woocommerce.api:router", wire=_wire)
+ROOM = Room(name="woocommerce", router="omnihub.connectors.woocommerce.api:router",
+            first_router="omnihub.connectors.woocommerce.api:webhooks", wire=_wire)
