@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from omnihub.commerce import queries as commerce_queries
 from omnihub.config import Settings
+from omnihub.core.bulk import copy_rows
 from omnihub.core.clock import Clock
 from omnihub.core.db import PerEngine, new_id, new_ids
 from omnihub.core.errors import DomainError
@@ -45,6 +47,7 @@ MAX_QUESTION = 2000  # characters of a message the bot reads
 # ---- trust -------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # pure, and a phone number's parsing is the costly part of the bot's turn
 def _sender_identity(channel: str, address: str | None) -> customers_rules.Identity | None:
     """The identity the message came from, as the identity graph stores it (from the channel and address)."""
     if not address:
@@ -127,9 +130,9 @@ class Handoff:
 class _Seen:
     """What the bot reads of a dispatch batch's messages, read once for all of them (a few queries instead of a
     few per message): the messages, their conversations, which of those a person has, the senders' identities,
-    which senders have an order, the knowledge index. Nothing else in the dispatch transaction writes these
-    before the bot's turn is over, except the bot itself: a conversation it acted on (`touched`) is read again,
-    one by one, as before."""
+    which senders have an order, the knowledge index (at the first question for it). Nothing else in the
+    dispatch transaction writes these before the bot's turn is over, except the bot itself: a conversation it
+    acted on (`touched`) is read again, one by one, as before."""
 
     messages: dict[str, Any] = field(default_factory=dict)
     conversations: dict[str, Any] = field(default_factory=dict)
@@ -219,7 +222,6 @@ def _see(conn: Connection, settings: Settings, events: Sequence[Event]) -> _Seen
         seen.identities = customers_queries.identities_of_many(conn, asking)
         seen.ordered = set(commerce_queries.recent_order_facts(conn, asking, per_customer=1))
         seen.asked_orders = set(asking)
-    seen.index = current_index(conn)
     return seen
 
 
@@ -265,11 +267,14 @@ def hand_off_many(conn: Connection, clock: Clock, handoffs: Sequence[Handoff], s
             log.exception("the bot failed handing off message %s", h.message_id)
 
 
+_HANDOFF_COLUMNS = ("id", "conversation_id", "message_id", "reason", "detail", "at", "open_for")
+
+
 def _hand_off_together(conn: Connection, clock: Clock, handoffs: Sequence[Handoff], seen: _Seen | None) -> None:
     now = clock.now()
-    conn.execute(bot_handoffs.insert(), [dict(
-        id=handoff_id, conversation_id=h.conv.id, message_id=h.message_id, reason=h.reason, detail=h.detail or {},
-        at=now, open_for=h.conv.id) for handoff_id, h in zip(new_ids("hof", len(handoffs)), handoffs, strict=True)])
+    copy_rows(conn, bot_handoffs, _HANDOFF_COLUMNS, [  # COPY on PostgreSQL: no multi-row INSERT to parse
+        (handoff_id, h.conv.id, h.message_id, h.reason, h.detail or {}, now, h.conv.id)
+        for handoff_id, h in zip(new_ids("hof", len(handoffs)), handoffs, strict=True)])
     left = {r.id: r for r in conn.execute(_QUEUE(conn), {"b_ids": sorted({h.conv.id for h in handoffs}),
                                                           "b_now": now})}
     policies = seen.policies(conn) if seen is not None else sla.stored_policies(conn)
@@ -356,7 +361,9 @@ def respond(conn: Connection, clock: Clock, settings: Settings, message_id: str,
     language = bot_rules.detect_language(text)
     hit = None
     if not bot_rules.wants_person(text) and not bot_rules.asks_order_status(text):
-        index = seen.index if seen is not None and seen.index is not None else current_index(conn)
+        if seen is not None and seen.index is None:  # read at the batch's first question for the knowledge base
+            seen.index = current_index(conn)
+        index = seen.index if seen is not None else current_index(conn)
         found_language, hits = index.search(text, language=language)
         hit = hits[0] if hits else None
         language = language or found_language

@@ -339,7 +339,7 @@ def test_a_batchs_handoffs_are_written_together_and_one_failing_loses_only_itsel
         assert bot_worker.dispatch() >= 3
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
-    assert len(inserts) == 1
+    assert len(inserts) == (0 if db.is_postgres else 1)  # PostgreSQL: one COPY (not a SQLAlchemy statement)
     assert sorted(e["message_id"] for e in events_of(db, "conversation.handed_off")) == sorted(
         m["message_id"] for m in sent)
 
