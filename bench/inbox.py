@@ -18,8 +18,10 @@ Ingestion is two steps (docs/service-desk.md): the webhook stores the signed pay
 threads it. So it prints both: **accepted** messages/s (in payloads answered 200 during the load) with webhook
 p50/p99, and **drained** messages/s (messages threaded into their conversations per second, sampled from the
 database while the worker runs, and the time until the backlog was gone), list and thread p50/p99, CPU seconds
-per message of the API processes and of the worker processes (from /proc), the host's load average, errors, and
-checks that every message accepted is stored exactly once.
+per message of the API processes, of the worker processes and of the bench database's PostgreSQL backends (all
+from /proc; the backends found in `pg_stat_activity` once a second, the sampler's own left out) and their total
+per threaded message (API + workers + PostgreSQL: what the host spends on a message), the host's load average,
+errors, and checks that every message accepted is stored exactly once.
 
 Several messages per payload: Meta aggregates event notifications and may send up to 1,000 updates in one
 request, with no guarantee of batching ("Event notifications are aggregated and sent in a batch with a maximum of
@@ -268,6 +270,44 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+class PostgresCpu:
+    """CPU seconds of the bench database's PostgreSQL backends (/proc of each backend: same host), sampled while the
+    run goes: a backend first seen after the start counts from 0, one that ended counts what it had at its last
+    sample. The sampling connection's own backend is left out."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.own = self.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.started = False
+
+    def sample(self) -> None:
+        pids = [r[0] for r in self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        for pid in pids:
+            used = cpu_seconds_of(pid)
+            if used is None:
+                continue
+            self.start.setdefault(pid, used if not self.started else 0.0)
+            self.last[pid] = used
+        self.started = True
+
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.start[pid] for pid in self.last)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def cpu_seconds_of(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def threaded_count(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM conversation_messages WHERE external_id LIKE 'wamid.BENCH%'"
@@ -379,9 +419,13 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
     samples: list[tuple[float, int]] = []
     sampling = threading.Event()
 
-    def sample() -> None:  # messages threaded so far, once a second
+    postgres = PostgresCpu(url)
+    postgres.sample()
+
+    def sample() -> None:  # messages threaded so far and the backends' CPU, once a second
         while not sampling.is_set():
             samples.append((time.perf_counter(), threaded_count(url)))
+            postgres.sample()
             sampling.wait(1.0)
 
     api_procs, drain_procs = procs[:1], procs[1:]
@@ -404,6 +448,9 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
     sampling.set()
     sampler.join()
     drain_cpu = sum(cpu_seconds(p.pid) for p in drain_procs) - sum(cpu0[1])
+    postgres.sample()
+    postgres_cpu = postgres.seconds()
+    postgres.close()
     load_avg.append(os.getloadavg())
     first = samples[0]
     done_at = next((t for t, n in samples if n >= accepted), samples[-1][0])
@@ -428,6 +475,8 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
             "outbox_not_dispatched_at_end": outbox_pending(url),
             "api_cpu_ms_per_accepted_message": round(api_cpu * 1000 / max(accepted, 1), 2),
             "worker_cpu_ms_per_drained_message": round(drain_cpu * 1000 / max(threaded, 1), 2),
+            "postgres_cpu_ms_per_drained_message": round(postgres_cpu * 1000 / max(threaded, 1), 2),
+            "total_cpu_ms_per_message": round((api_cpu + drain_cpu + postgres_cpu) * 1000 / max(threaded, 1), 2),
             "load_average_start_end_settled": [round(a[0], 1) for a in load_avg],
             "webhooks": figures(hook_ms),
             "lists": figures(list_ms), "threads": figures(thread_ms), "errors": errors,

@@ -235,7 +235,7 @@ class Worker:
                 return 0
         total = 0
         backlog = False
-        for _ in range(MAX_BATCHES_PER_STEP if job.batch else 1):
+        for _ in range((job.runs or MAX_BATCHES_PER_STEP) if job.batch else 1):
             if job.transaction:
                 with self.db.transaction() as conn:
                     done = job.run(conn, self.clock, self.settings)

@@ -37,6 +37,9 @@ class Job:
     # False: `run(db, clock, settings)` opens its own transactions — for a job whose long read (a model fit) must
     # hold no transaction while it runs (on SQLite one would hold the write lock, stopping every other writer).
     transaction: bool = True
+    # With `batch`: at most this many runs in one worker step (None: the worker's limit). A job whose runs make
+    # events for the dispatcher keeps it low, so the step's dispatch comes round before its backlog grows.
+    runs: int | None = None
 
 
 @dataclass(frozen=True)

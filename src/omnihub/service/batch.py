@@ -85,7 +85,7 @@ class Batch:
     def flush(self, conn: Connection, clock: Clock) -> None:
         """The writes kept so far, a few statements in all. A message stored twice (a race) or a conversation
         opened twice fails here: the caller takes the batch apart."""
-        for group in _by_columns(list(self.opened.values())):  # COPY too: every column is given
+        for group in by_columns(list(self.opened.values())):  # COPY too: every column is given
             columns = list(group[0])
             copy_rows(conn, conversations, columns, [[row[c] for c in columns] for row in group])
         self.opened = {}
@@ -93,7 +93,7 @@ class Batch:
             columns = list(self.messages[0])
             copy_rows(conn, conversation_messages, columns, [[m[c] for c in columns] for m in self.messages])
             self.messages = []
-        for group in _by_columns([{"id": cid, **values} for cid, values in self.changed.items()]):
+        for group in by_columns([{"id": cid, **values} for cid, values in self.changed.items()]):
             columns = [k for k in group[0] if k != "id"]
             conn.execute(conversations.update().where(C.id == sa.bindparam("b_id")).values(
                 {k: sa.bindparam(f"b_{k}") for k in columns}), [{f"b_{k}": v for k, v in g.items()} for g in group])
@@ -105,7 +105,7 @@ class Batch:
         self.timeline = []
 
 
-def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Rows grouped by the columns they name (one executemany each), first seen first."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:

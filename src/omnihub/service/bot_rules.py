@@ -79,6 +79,7 @@ ORDER_STATUS_TEXT = {
 }
 
 
+@lru_cache(maxsize=4096)  # a message's text is asked about several times on the bot's turn: normalised once
 def plain(text: str) -> str:
     """Lower case without accents (ñ kept), so 'Envío' and 'envio' are one word."""
     out = []
@@ -118,11 +119,19 @@ def tokens(text: str, language: str) -> list[str]:
     return [s for s in _stemmer(language).stemWords(kept) if s]
 
 
-def _has(text: str, phrases: Sequence[str]) -> str | None:
-    for phrase in phrases:
-        if re.search(rf"(?<![a-z0-9ñ]){re.escape(phrase)}(?![a-z0-9ñ])", text):
-            return phrase
-    return None
+@lru_cache(maxsize=64)
+def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled pattern for a list of phrases, each a whole word or words."""
+    return re.compile(rf"(?<![a-z0-9ñ])(?:{'|'.join(re.escape(p) for p in phrases)})(?![a-z0-9ñ])")
+
+
+def _has(text: str, phrases: tuple[str, ...]) -> str | None:
+    """The first phrase found in `text` as whole words (None: none is). Most messages contain none of them at all:
+    a substring test rules those out before the pattern runs."""
+    if not any(phrase in text for phrase in phrases):
+        return None
+    found = _pattern(phrases).search(text)
+    return found.group(0) if found else None
 
 
 _THANKS = frozenset(_split("""gracias muchas mil ok okay vale perfecto genial estupendo entendido de acuerdo thanks
@@ -145,13 +154,17 @@ def wants_person(text: str) -> bool:
     return _has(flat, PERSON["es"]) is not None or _has(flat, PERSON["en"]) is not None
 
 
+_REFUNDS = ("reembolso", "refund", "dinero", "money back", "chargeback", "reembolsar", "reembolsen")
+_MY_DELIVERY = ("mi envio", "my delivery")
+_TRACKING = ("track my", "rastrear mi", "seguimiento de mi", "seguimiento del envio", "tracking number")
+
+
 def asks_refund(text: str, refund_words: bool) -> bool:
     """The priority rules' refund words, except 'contra reembolso' (cash on delivery, a payment question)."""
     if not refund_words:
         return False
     flat = plain(text)
-    return _has(flat.replace("contra reembolso", " "), ("reembolso", "refund", "dinero", "money back",
-                                                        "chargeback", "reembolsar", "reembolsen")) is not None
+    return _has(flat.replace("contra reembolso", " "), _REFUNDS) is not None
 
 
 @lru_cache(maxsize=1024)  # asked up to three times of each message on the bot's turn (pure)
@@ -161,10 +174,9 @@ def asks_order_status(text: str) -> bool:
     flat = plain(text)
     if _has(flat, _ORDER_GENERAL):
         return False
-    noun = _has(flat, ORDER_NOUNS) or _has(flat, ("mi envio", "my delivery"))
+    noun = _has(flat, ORDER_NOUNS) or _has(flat, _MY_DELIVERY)
     ask = _has(flat, ORDER_ASKS)
-    return bool(noun and ask) or bool(_has(flat, ("track my", "rastrear mi", "seguimiento de mi",
-                                                  "seguimiento del envio", "tracking number")))
+    return bool(noun and ask) or bool(_has(flat, _TRACKING))
 
 
 # ---- the decision ------------------------------------------------------------------------------------------------

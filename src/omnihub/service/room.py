@@ -63,10 +63,13 @@ def _check_sla(conn: Connection, clock: Clock, _settings: Settings) -> int:
 ROOM = Room(
     name="service",
     router="omnihub.service.api:router",
+    first_router="omnihub.service.api:webhooks",  # Meta's webhook: matched before the rooms' routes
     wire=_wire,
     handlers=_handlers,
     handler_order=50,
-    jobs=[Job("service.ingest_meta", _ingest_meta, batch=100),  # Meta webhooks stored by the API (service/ingest.py)
+    # Meta webhooks stored by the API (service/ingest.py): a few batches per worker step, then the events they made
+    # go to the bot and routing before more are threaded (the step's dispatch), so neither backlog runs away.
+    jobs=[Job("service.ingest_meta", _ingest_meta, batch=100, runs=5),
           Job("service.wake_snoozed", _wake_snoozed, batch=500, paced=True),
           Job("service.check_sla", _check_sla, batch=500, paced=True),
           Job("service.purge_inbound", _purge_inbound, batch=1000, every=lambda _settings: 600.0,

@@ -25,6 +25,8 @@ from omnihub.service.models import (
     conversation_messages,
     conversation_tags,
     conversations,
+    service_agents,
+    service_team_members,
     service_teams,
 )
 from omnihub.service.models import service_routing_rules as routing_table
@@ -32,6 +34,7 @@ from omnihub.service.service import current
 
 log = logging.getLogger("omnihub.service.routing")
 R = routing_table.c
+TM = service_team_members.c
 C = conversations.c
 M = conversation_messages.c
 ROUTER = "routing"  # the actor of automatic assignments
@@ -113,12 +116,21 @@ def facts_of(conn: Connection, conv: Any) -> routing_rules.Facts:
                                tags=frozenset(tags.scalars()), language=language)
 
 
+def staffed_teams(conn: Connection) -> set[str]:
+    """The teams with at least one available agent (a batch of handoffs reads it once: round robin in a team
+    without one finds nobody, so it is not tried)."""
+    return set(conn.execute(sa.select(TM.team_code).distinct().select_from(
+        service_team_members.join(service_agents, service_agents.c.agent == TM.agent))
+        .where(service_agents.c.available.is_(True))).scalars())
+
+
 def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: bool,
-          stored: list[dict[str, Any]] | None = None, row: Any = None) -> str | None:
+          stored: list[dict[str, Any]] | None = None, row: Any = None, staffed: set[str] | None = None) -> str | None:
     """Send the conversation to the team of the first matching rule (when it has no team yet) and, with
     `pick_agent`, to the next available agent of its team by round robin (when nobody has it). Returns the team.
     `stored`: the rules (`list_rules`), when the caller has read them already; `row`: the conversation as the
-    caller's own update left it (not merged), when it has it."""
+    caller's own update left it (not merged), when it has it; `staffed`: `staffed_teams`, read in this transaction
+    (a team not in it has nobody to pick: the conversation waits in its queue, as when the pick finds nobody)."""
     conv = current(conn, conversation_id) if row is None else row
     if conv.status not in rules.LIVE:
         return None
@@ -130,7 +142,9 @@ def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: b
             return None
         team, rule_id = rule["team"], rule["id"]
     assignee = conv.assignee
-    if pick_agent and assignee is None:
+    if pick_agent and assignee is None and staffed is not None and team not in staffed:
+        log.info("routing %s to %s without an agent: nobody available", conv.id, team)
+    elif pick_agent and assignee is None:
         try:
             with conn.begin_nested():
                 assignee = teams.assign(conn, clock, conv.id, team=team, assignee="auto", actor=ROUTER)
@@ -146,9 +160,9 @@ def route(conn: Connection, clock: Clock, conversation_id: str, *, pick_agent: b
 
 
 def on_handoff(conn: Connection, clock: Clock, conversation_id: str,
-               stored: list[dict[str, Any]] | None = None, row: Any = None) -> None:
+               stored: list[dict[str, Any]] | None = None, row: Any = None, *, staffed: set[str] | None = None) -> None:
     """The bot handed off: a person is needed now."""
-    route(conn, clock, conversation_id, pick_agent=True, stored=stored, row=row)
+    route(conn, clock, conversation_id, pick_agent=True, stored=stored, row=row, staffed=staffed)
 
 
 class RoutingHandler:

@@ -74,3 +74,18 @@ def test_a_paced_job_rests_between_polls_in_the_running_loop_unless_it_left_a_ba
     unpaced.run_job(expire)
     unpaced.run_job(expire)
     assert sample.calls["expire"] == 2  # OMNIHUB_WORKER_PACE_SECONDS=0: every step
+
+
+def test_a_job_with_runs_stops_after_that_many_batches_in_a_step(settings: Settings, db: Database,
+                                                                   clock: ManualClock) -> None:
+    """`Job.runs`: a backlog is taken a few batches per step (the step's dispatch comes round in between)."""
+    from dataclasses import replace
+
+    house = bootstrap((*ROOMS, "tests.integration.core.sample_room"))
+    expire = replace(next(job for job in house.jobs(settings) if job.name == "sample.expire"), runs=2, paced=False)
+    sample.calls.update(expire=0)
+    sample.backlog[:] = [10, 10, 10, 3]
+    worker = Worker(settings, db, clock, handlers=[], house=house)
+    assert worker.run_job(expire) == 20
+    assert worker.run_job(expire) == 13
+    assert sample.calls["expire"] == 4

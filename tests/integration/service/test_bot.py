@@ -315,3 +315,45 @@ def test_a_click_and_collect_order_is_told_with_its_store_and_until_when_the_cod
     assert told["text"].startswith(f"Your order {order['number']} is ready for pickup. You can pick it up at "
                                    "Madrid Sol. Your pickup code is valid until ")
     assert until[:10] in told["text"] and code not in told["text"]
+
+
+def test_a_batchs_handoffs_are_written_together_and_one_failing_loses_only_itself(
+        desk: TestClient, bot_worker: Worker, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dispatch batch's handoffs go in one insert (`hand_off_many`); when one of them fails (here routing raises
+    for one conversation) they are done again one by one, each in its own savepoint: only that one is lost."""
+    import sqlalchemy as sa
+
+    from omnihub.service import routing
+
+    load_kb(desk, ("es",))
+    sent = [message(desk, "email", {"email": f"ana{n}@correo.es"}, "¿Vendéis tarjetas regalo?")
+            for n in range(3)]
+    inserts: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO BOT_HANDOFFS"):
+            inserts.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert bot_worker.dispatch() >= 3
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert len(inserts) == (0 if db.is_postgres else 1)  # PostgreSQL: one COPY (not a SQLAlchemy statement)
+    assert sorted(e["message_id"] for e in events_of(db, "conversation.handed_off")) == sorted(
+        m["message_id"] for m in sent)
+
+    bad = [message(desk, "email", {"email": f"bea{n}@correo.es"}, "¿Vendéis tarjetas regalo?") for n in range(3)]
+    on_handoff = routing.on_handoff
+
+    def failing(conn: Any, clock: Any, conversation_id: str, *args: Any, **kwargs: Any) -> None:
+        if conversation_id == bad[1]["conversation_id"]:
+            raise ValueError("routing broke for this one")
+        on_handoff(conn, clock, conversation_id, *args, **kwargs)
+
+    monkeypatch.setattr(routing, "on_handoff", failing)
+    bot_worker.dispatch()
+    assert conversation(desk, bad[1]["conversation_id"])["handoff"] is None
+    for m in (bad[0], bad[2]):
+        assert conversation(desk, m["conversation_id"])["handoff"]["reason"] == "low_confidence"
+    assert len(events_of(db, "conversation.handed_off")) == 5
