@@ -200,6 +200,7 @@ def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[st
     stats: dict[tuple[str, str], dict[str, Any]] = {}
     scores: dict[tuple[str, str], float] = {}
     events = []
+    tagged: dict[tuple[str, ...], list[tuple[str, float]]] = {}  # a batch repeats its categories: slug them once
     for p in purchases:
         cid, when, amount = active[p["customer_id"]], utc_or_now(p.get("at"), clock), Decimal(p["amount"])
         row = stats.setdefault((cid, p["channel"]), {
@@ -210,7 +211,10 @@ def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[st
         row["first_order_at"] = min(row["first_order_at"], when)
         row["last_order_at"] = row["last_seen_at"] = max(row["last_order_at"], when)
         categories = list(p.get("categories") or ())
-        for tag, weight in rules.interest_tags("order_placed", {"categories": categories}):
+        tags = tagged.get(tuple(categories))
+        if tags is None:
+            tags = tagged[tuple(categories)] = rules.interest_tags("order_placed", {"categories": categories})
+        for tag, weight in tags:
             scores[(cid, tag)] = scores.get((cid, tag), 0.0) + rules.epoch_score(weight, min(when, now))
         events.append((cid, cid, "order_placed", p["channel"], when, "commerce",
                        {"order_id": p.get("order_id"), "amount": str(amount), "currency": p.get("currency"),
