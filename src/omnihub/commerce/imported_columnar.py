@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from duckdb import sqltypes
 from sqlalchemy.engine import Connection
@@ -33,8 +33,20 @@ from omnihub.core.events import OUTBOX_CSV_COLUMNS, emit_csv_file
 from omnihub.customers.activity_columnar import build_purchases
 
 SCALE = 6  # places the sums are exact to; past it (or a value in exponent notation) the row path's writers write
+# amounts up to 8 integer digits, orders up to 999 lines: every sum fits DECIMAL(18, 6), which DuckDB computes on
+# 64-bit integers (DECIMAL(38, 6) is 128-bit: its arithmetic and text conversion cost several times more)
+INTEGER_DIGITS = 8
+MAX_LINES = 999
+_DEC = f"DECIMAL(18, {SCALE})"
 _CENTS = Decimal("0.0001")
 _DELIVERED = ("delivered", "collected", "shipped")
+
+
+class Load(NamedTuple):
+    """A batch's writes, in one transaction: `rows` appends the batch's own rows (nothing another batch locks),
+    `totals` then adds to rows batches share (customer stats and tags) — last, so their locks are held briefly."""
+    rows: Callable[[Connection], None]
+    totals: Callable[[Connection], None]
 
 
 def _sql(value: str) -> str:
@@ -43,12 +55,14 @@ def _sql(value: str) -> str:
 
 def covers(duck: Any, lines: str) -> bool:
     """Whether every amount of relation `lines` (`total`, `discount`, `unit_price` as `str(Decimal)` text) can be
-    summed here exactly and written back as the row path's `str(Decimal)` would."""
+    summed here exactly and written back as the row path's `str(Decimal)` would (`INTEGER_DIGITS`, `MAX_LINES`)."""
     bad = duck.execute(
         f"SELECT count(*) FROM {lines} WHERE " + " OR ".join(
-            f"({c} IS NOT NULL AND NOT regexp_full_match({c}, '-?[0-9]+(\\.[0-9]{{1,{SCALE}}})?'))"
+            f"({c} IS NOT NULL AND NOT regexp_full_match({c}, '-?[0-9]{{1,{INTEGER_DIGITS}}}(\\.[0-9]{{1,{SCALE}}})?'))"
             for c in ("total", "discount", "unit_price"))).fetchone()
-    return bad is not None and bad[0] == 0
+    longest = duck.execute(f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {lines} GROUP BY rank)"
+                           ).fetchone()
+    return bad is not None and bad[0] == 0 and longest is not None and longest[0] <= MAX_LINES
 
 
 def _unit_price(total: str, discount: str | None, unit: str | None, quantity: int) -> str:
@@ -60,12 +74,12 @@ def _unit_price(total: str, discount: str | None, unit: str | None, quantity: in
 
 def build_imported_orders(duck: Any, conn: Connection, clock: Clock, *, orders_in: str, lines_in: str,
                           event_block: str, channel: str, prices_include_tax: bool, source: str,
-                          folder: Path) -> Callable[[Connection], None]:
+                          folder: Path) -> Load:
     """The files that write the orders of relation `orders_in` (`rank`, `id`, `number`, `placed` ISO text UTC,
     `customer_id` or NULL, `currency`, `status` or NULL) with their lines from `lines_in` (`rank`, `line_no`, `sku`,
     `name`, `category`, `quantity`, `total`, `unit_price`, `discount`; amounts as text, `covers` true), built in
-    `folder` (`conn` only reads), and the function that loads them in its connection's transaction: a caller loads
-    one batch while it builds the next. Order `rank`'s event gets id `rank` of `event_block` (`new_id_block`)."""
+    `folder` (`conn` only reads), and the functions that load them in a connection's transaction (`Load`): a caller
+    loads one batch while it builds the next. Order `rank`'s event gets id `rank` of `event_block` (`new_id_block`)."""
     now = clock.now().isoformat()
     note = f"imported from {source}"[:300]
     try:
@@ -75,14 +89,14 @@ def build_imported_orders(duck: Any, conn: Connection, clock: Clock, *, orders_i
     except Exception as exc:  # registered by an earlier chunk on this connection
         if "already" not in str(exc):
             raise
-    dec = f"DECIMAL(38, {SCALE})"
+    dec = _DEC
     duck.execute(
         "CREATE OR REPLACE TEMP TABLE _units AS SELECT total, discount, unit_price, quantity, "
         "_unit_price(total, discount, unit_price, quantity) AS unit FROM "
         f"(SELECT DISTINCT total, discount, unit_price, quantity FROM {lines_in})")
     duck.execute(
-        f"CREATE OR REPLACE TEMP TABLE _sums AS SELECT rank, sum(total::{dec} + coalesce(discount, '0')::{dec}) AS "
-        f"subtotal, sum(coalesce(discount, '0')::{dec}) AS discount, "
+        f"CREATE OR REPLACE TEMP TABLE _sums AS SELECT rank, sum(total::{dec} + coalesce(discount, '0')::{dec})::{dec} "
+        f"AS subtotal, sum(coalesce(discount, '0')::{dec})::{dec} AS discount, "
         "greatest(0, max(CASE WHEN contains(total, '.') THEN length(split_part(total, '.', 2)) ELSE 0 END), "
         f"max(CASE WHEN discount::{dec} <> 0 AND contains(discount, '.') THEN length(split_part(discount, '.', 2)) "
         "ELSE 0 END)) AS places, "
@@ -90,7 +104,7 @@ def build_imported_orders(duck: Any, conn: Connection, clock: Clock, *, orders_i
         f"FROM {lines_in} GROUP BY rank")
     # the order: status defaulted, totals and their `str(Decimal)` (the sum's places are its terms' most)
     duck.execute(
-        "CREATE OR REPLACE TEMP VIEW _o AS SELECT o.rank, o.id, o.number, o.customer_id, o.placed, "
+        "CREATE OR REPLACE TEMP TABLE _o AS SELECT o.rank, o.id, o.number, o.customer_id, o.placed, "
         "o.currency, coalesce(nullif(o.status, ''), 'delivered') AS status, s.subtotal, s.discount, "
         "s.subtotal - s.discount AS total, "
         f"left(CAST(s.subtotal - s.discount AS VARCHAR), length(CAST(s.subtotal - s.discount AS VARCHAR)) - {SCALE} "
@@ -123,7 +137,7 @@ def build_imported_orders(duck: Any, conn: Connection, clock: Clock, *, orders_i
         f"CREATE OR REPLACE TEMP VIEW _purchases AS SELECT rank, customer_id, {_sql(channel)} AS channel, "
         "total AS amount, total_text AS amount_text, placed AS occurred, id AS order_id, currency, categories FROM _o "
         "WHERE customer_id IS NOT NULL")
-    purchases = build_purchases(duck, conn, clock, "_purchases", folder)
+    timeline, totals = build_purchases(duck, conn, clock, "_purchases", folder)
     written = folder / "events.csv"
     event_id = block_id_sql(event_block, "rank")
     assert len(OUTBOX_CSV_COLUMNS) == 4
@@ -133,13 +147,13 @@ def build_imported_orders(duck: Any, conn: Connection, clock: Clock, *, orders_i
         f"'total', total_text, 'status', status, 'source', {_sql(source)}) FROM _o ORDER BY rank) "
         f"TO '{written}' (HEADER false)")
 
-    def load(conn: Connection) -> None:
+    def rows(conn: Connection) -> None:
         copy_csv_file(conn, orders, _ORDER_COLUMNS, folder / "orders.csv")
         copy_csv_file(conn, order_lines, _LINE_COLUMNS, folder / "lines.csv")
         copy_csv_file(conn, order_history, _HISTORY_COLUMNS, folder / "history.csv")
-        purchases(conn)
+        timeline(conn)
         emit_csv_file(conn, folder / "events.csv")
-    return load
+    return Load(rows, totals)
 
 
 

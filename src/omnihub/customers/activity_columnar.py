@@ -28,15 +28,16 @@ _WEIGHT = rules.TAG_WEIGHTS["order_placed"]
 
 
 def build_purchases(duck: Any, conn: Connection, clock: Clock, purchases: str,
-                    folder: Path) -> Callable[[Connection], None]:
+                    folder: Path) -> tuple[Callable[[Connection], None], Callable[[Connection], None]]:
     """The files recording the purchases of DuckDB relation `purchases` — columns `rank` (purchase order),
     `customer_id`, `channel`, `amount` (DECIMAL), `amount_text` (the amount as `str(Decimal)` gives it), `occurred`
     (ISO text, UTC), `order_id`, `currency`, `categories` (VARCHAR[], sorted, distinct, no blank) — built in
-    `folder` (`conn` only reads), and the function that writes them in its connection's transaction."""
+    `folder` (`conn` only reads), and the functions that write them in a connection's transaction: the timeline rows,
+    then the totals (stats and tags, rows other batches update too)."""
     now = clock.now()
     ids = [row[0] for row in duck.execute(f"SELECT DISTINCT customer_id FROM {purchases}").fetchall()]
     if not ids:
-        return lambda conn: None
+        return (lambda conn: None), (lambda conn: None)
     active = active_ids(conn, ids)
     duck.execute("CREATE OR REPLACE TEMP TABLE _active AS SELECT unnest(?::VARCHAR[]) AS customer_id, "
                  "unnest(?::VARCHAR[]) AS cid", [ids, [active[i] for i in ids]])
@@ -53,7 +54,10 @@ def build_purchases(duck: Any, conn: Connection, clock: Clock, purchases: str,
                  f"TO '{timeline}' (HEADER false)")
     scores = _tag_scores(duck, now)
 
-    def load(conn: Connection) -> None:
+    def timeline_rows(conn: Connection) -> None:
+        copy_csv_file(conn, customer_events, _EVENT_COLUMNS, timeline)
+
+    def totals(conn: Connection) -> None:
         conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS _import_stats (LIKE customer_stats INCLUDING DEFAULTS) "
                              "ON COMMIT DELETE ROWS"))
         conn.execute(sa.text("DELETE FROM _import_stats"))
@@ -68,9 +72,8 @@ def build_purchases(duck: Any, conn: Connection, clock: Clock, purchases: str,
             "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
             "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
             "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)"))
-        copy_csv_file(conn, customer_events, _EVENT_COLUMNS, timeline)
         _bump_tags(conn, now, scores)
-    return load
+    return timeline_rows, totals
 
 
 def _tag_scores(duck: Any, now: datetime) -> dict[tuple[str, str], float]:

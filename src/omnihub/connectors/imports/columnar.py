@@ -18,10 +18,10 @@ longer be DuckDB's row positions), a file DuckDB's strict reader refuses, DuckDB
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from omnihub.connectors.imports.models import import_keys
 from omnihub.connectors.imports.reading import Source, header_and_values
 from omnihub.connectors.imports.service import (
     _KEY_COLUMNS,
+    _PRINT_HEX,
     MAX_LISTED,
     ORDER_PRINT,
     Importer,
@@ -54,6 +55,7 @@ BATCH_ORDERS = 5000  # orders per write (one COPY per table): two batches are in
 FETCH = 8192  # rows taken from DuckDB at a time
 CUSTOMER_BATCH = 5000
 SET_WISE_ORDERS = 25000  # orders per transaction of the set-wise writer (its COPY files are this big)
+LOADERS = 2  # chunks PostgreSQL loads at once, each on its own connection: one backend per core
 MEMORY_LIMIT = "128MB"  # DuckDB spills to its temp directory past this: memory does not grow with the file
 # in memory (bounded by MEMORY_LIMIT, spilling to the temp directory) unless asked for a database file: the file
 # is written and checkpointed for nothing, the staging is thrown away at the end
@@ -113,6 +115,13 @@ def _encode(entity: str, name: str, value: Any) -> str | None:
     if entity == "order" and name == "placed_at" and type(value) is datetime and value.tzinfo is UTC:
         return "v" + value.isoformat()
     raise _Unsupported
+
+
+def _text(c: str) -> str:
+    """SQL: Python's `repr` of text column `c` (None for NULL): quoted in SQL when plain printable ASCII without a
+    quote or backslash, else by `_repr` (Python's own)."""
+    return (f"CASE WHEN {c} IS NULL THEN 'None' WHEN regexp_full_match({c}, '[ -&(-\\[\\]-~]*') "
+            f"THEN '''' || {c} || '''' ELSE _repr({c}) END")
 
 
 def _field_function(entity: str, name: str, rule: rules.FieldRule) -> Callable[..., str | None]:
@@ -349,12 +358,13 @@ class _Stage:
         channel = imp.channel
         assert channel is not None
         currency = _literal(imp.mapping.currency)
+        self._fingerprint_parts(currency)
         now = _literal(imp.clock.now().isoformat())
         job = "NULL" if imp.job_id is None else _literal(str(imp.job_id))
         system = _literal(imp.mapping.system)
         with tempfile.TemporaryDirectory(prefix="omnihub-import-copy-") as where, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as writer:
-            writing: Future[None] | None = None
+                ThreadPoolExecutor(max_workers=LOADERS, thread_name_prefix="import-writer") as writer:
+            loading: deque[Future[None]] = deque()  # chunks in PostgreSQL's hands, oldest first
             try:
                 for low in range(0, count, SET_WISE_ORDERS):
                     folder = Path(where) / f"chunk{low}"
@@ -381,21 +391,29 @@ class _Stage:
                             event_block=new_id_block("evt"), channel=imp.mapping.channel,
                             prices_include_tax=bool(channel.get("prices_include_tax", True)),
                             source=imp.mapping.system, folder=folder)
-                    if writing is not None:
-                        writing.result()
-                    # PostgreSQL takes this chunk while DuckDB builds the next one
-                    writing = writer.submit(self._load, load, folder, orders, rows)
+                    if len(loading) >= LOADERS:
+                        loading.popleft().result()
+                    # PostgreSQL takes this chunk (beside the one before) while DuckDB builds the next one
+                    before = loading[-1] if loading else None
+                    loading.append(writer.submit(self._load, load, folder, orders, rows, before))
             finally:
-                if writing is not None:
-                    writing.result()
+                for future in loading:
+                    future.result()
         return "slow"
 
-    def _load(self, load: Callable[[Any], None], folder: Path, orders: int, rows: int) -> None:
-        """One chunk's files into PostgreSQL, in one transaction; then counted."""
+    def _load(self, load: commerce_columnar.Load, folder: Path, orders: int, rows: int,
+              before: Future[None] | None) -> None:
+        """One chunk's files into PostgreSQL, in one transaction; then counted. The rows go in beside the chunk
+        before (each chunk's own rows: no lock in common); its totals (customer stats, tags: rows every chunk
+        updates) only once that chunk has committed — so chunks commit in file order, a failed chunk stops the ones
+        after it, and sums are added in the row path's order."""
         imp = self.importer
         with imp.db.transaction() as conn:
-            load(conn)
+            load.rows(conn)
             copy_csv_file(conn, import_keys, _KEY_COLUMNS, folder / "keys.csv")
+            if before is not None:
+                before.result()
+            load.totals(conn)
         shutil.rmtree(folder)
         imp._count("orders", orders)
         imp.report.imported += rows
@@ -403,34 +421,43 @@ class _Stage:
         imp.progress(self.done, self.total)
 
     def _fingerprint_functions(self) -> None:
-        """`repr` for the texts that are not plain printable ASCII, and for each distinct order date; blake2b."""
+        """`repr` for the texts that are not plain printable ASCII, and for each distinct order date."""
         self.db.create_function("_repr", repr, [sqltypes.VARCHAR], sqltypes.VARCHAR, side_effects=False)
-        self.db.create_function("_hash", lambda text: hashlib.blake2b(text.encode(), digest_size=31).hexdigest(),
-                                [sqltypes.VARCHAR], sqltypes.VARCHAR, side_effects=False)
         dates = [p for (p,) in self.db.execute("SELECT DISTINCT placed FROM ords WHERE placed IS NOT NULL").fetchall()]
         self.db.execute("CREATE TABLE dts AS SELECT unnest(?::VARCHAR[]) AS placed, unnest(?::VARCHAR[]) AS r",
                         [dates, [repr(datetime.fromisoformat(p)) for p in dates]])
 
+    def _fingerprint_parts(self, currency: str) -> None:
+        """The parts of fingerprints that repeat, spelt once for the whole file: each distinct (SKU, name,
+        category) of a line (table `fpl`), each distinct (customer, currency, status) of an order (table `fpo`)."""
+        self.db.execute(
+            f"CREATE TABLE fpl AS SELECT sku, name, category, '(' || {_text('sku')} || ', ' || {_text('name')} "
+            f"|| ', ' || {_text('category')} || ', ' AS head FROM (SELECT DISTINCT sku, name, category FROM lns)")
+        self.db.execute(
+            f"CREATE TABLE fpo AS SELECT customer, currency, status, {_text('customer')} || ', ' || "
+            f"{_text('currency')} || ', ' || {_text('status')} AS mid FROM (SELECT DISTINCT customer, "
+            f"coalesce(nullif(currency, ''), {currency}) AS currency, status FROM ords)")
+
     @staticmethod
     def _fingerprints() -> str:
         """SQL: each order of `_oin` with the fingerprint `service._order_fingerprint` gives it: the same `repr` of
-        the same tuple, spelt in SQL (texts through Python's `repr` unless plain), hashed by blake2b."""
-        def text(c: str) -> str:
-            return (f"CASE WHEN {c} IS NULL THEN 'None' WHEN regexp_full_match({c}, '[ -&(-\\[\\]-~]*') "
-                    f"THEN '''' || {c} || '''' ELSE _repr({c}) END")
-
+        the same tuple, spelt in SQL (texts through Python's `repr` unless plain; repeated parts from
+        `_fingerprint_parts`), hashed by sha256 (DuckDB's own)."""
         def decimal(c: str) -> str:
             return f"CASE WHEN {c} IS NULL THEN 'None' ELSE 'Decimal(''' || {c} || ''')' END"
 
-        line = (f"'(' || {text('l.sku')} || ', ' || {text('l.name')} || ', ' || {text('l.category')} || ', ' || "
-                f"CAST(l.quantity AS VARCHAR) || ', ' || {decimal('l.total')} || ', ' || {decimal('l.unit_price')} "
-                f"|| ', ' || {decimal('l.discount')} || ')'")
-        shape = (f"'(' || {text('o.number')} || ', ' || d.r || ', ' || {text('o.customer')} || ', ' || "
-                 f"{text('o.currency')} || ', ' || {text('o.status')} || ', None, [' || ls.lines || '])'")
-        return (f"SELECT o.rank, '{ORDER_PRINT}' || _hash({shape}) AS fingerprint FROM _oin o "
+        line = (f"h.head || CAST(l.quantity AS VARCHAR) || ', ' || {decimal('l.total')} || ', ' || "
+                f"{decimal('l.unit_price')} || ', ' || {decimal('l.discount')} || ')'")
+        shape = f"'(' || {_text('o.number')} || ', ' || d.r || ', ' || m.mid || ', None, [' || ls.lines || '])'"
+        return (f"SELECT o.rank, '{ORDER_PRINT}' || left(sha256({shape}), {_PRINT_HEX}) AS fingerprint FROM _oin o "
                 "JOIN dts d ON d.placed = o.placed "
-                f"JOIN (SELECT l.rank, string_agg({line}, ', ' ORDER BY l.line_no) AS lines FROM _lin l "
-                "GROUP BY l.rank) ls USING (rank)")
+                "JOIN fpo m ON m.customer IS NOT DISTINCT FROM o.customer AND m.currency IS NOT DISTINCT FROM "
+                "o.currency AND m.status IS NOT DISTINCT FROM o.status "
+                # lines in order by sorting each order's short list, not by an ordered aggregate (~6x dearer)
+                "JOIN (SELECT l.rank, array_to_string(list_transform(list_sort(list("
+                f"{{'n': l.line_no, 's': {line}}})), x -> x.s), ', ') AS lines FROM _lin l "
+                "JOIN fpl h ON h.sku IS NOT DISTINCT FROM l.sku AND h.name IS NOT DISTINCT FROM l.name "
+                "AND h.category IS NOT DISTINCT FROM l.category GROUP BY l.rank) ls USING (rank)")
 
     def _write_firsts(self, entity: str, key: str, write: Callable[[Any, dict[str, dict[str, Any]]], Any]) -> None:
         """Each key's fields as its first readable row gives them (the row path keeps the first), in batches."""
@@ -474,11 +501,12 @@ class _Stage:
         imp.conflicts = {k: rules.Conflicts(c.what) for k, c in imp.conflicts.items()}  # reported: not twice
 
     def _conflicts(self, key: str | None, value: str, limit: int | None) -> Iterator[tuple[Any, ...]]:
-        """Rows whose `value` differs from the one of their key's first row."""
+        """Rows whose `value` differs from the one of their key's first row (each key's first row by a hash
+        aggregate, not a window: no sort of the whole file)."""
         cursor = self.db.execute(
-            f"SELECT k, kept, kept_line, v, n FROM (SELECT n, {key} AS k, {value} AS v, "
-            f"first({value} ORDER BY n) OVER w AS kept, min(n) OVER w AS kept_line FROM g "
-            f"WINDOW w AS (PARTITION BY {key})) WHERE v IS DISTINCT FROM kept ORDER BY n"
+            f"SELECT g.{key}, f.kept, f.kept_line, g.{value}, g.n FROM g JOIN (SELECT {key} AS k, "
+            f"arg_min_null({value}, n) AS kept, min(n) AS kept_line FROM g GROUP BY {key}) f "
+            f"ON f.k IS NOT DISTINCT FROM g.{key} WHERE g.{value} IS DISTINCT FROM f.kept ORDER BY g.n"
             + (f" LIMIT {limit}" if limit is not None else ""))
         while chunk := cursor.fetchmany(FETCH):
             yield from chunk
@@ -491,7 +519,7 @@ class _Stage:
         assert order_rule is not None
         col = self.col
         group = col("order", order_rule.group_by or order_rule.key)
-        first = ", ".join(f"first({'NULL::VARCHAR' if c is None else 'g.' + c} ORDER BY g.n) AS {f}" for f, c in (
+        first = ", ".join(f"arg_min_null({'NULL::VARCHAR' if c is None else 'g.' + c}, g.n) AS {f}" for f, c in (
             ("number", col("order", "number")), ("placed", col("order", "placed_at")),
             ("customer", col("order", "customer")), ("status", col("order", "status")),
             ("currency", col("order", "currency"))))
@@ -503,7 +531,7 @@ class _Stage:
         product_sku, product_name = col("product", "sku"), col("product", "name")
         kept_name, joins = "NULL::VARCHAR", ""
         if product_sku is not None and product_name is not None:
-            self.db.execute(f"CREATE TABLE pk AS SELECT {product_sku} AS sku, first({product_name} ORDER BY n) "
+            self.db.execute(f"CREATE TABLE pk AS SELECT {product_sku} AS sku, arg_min_null({product_name}, n) "
                             f"AS name FROM g GROUP BY {product_sku}")
             kept_name, joins = "pk.name", f"LEFT JOIN pk ON pk.sku = g.{product_sku}"
         line = {f: "NULL::VARCHAR" if col("order_line", f) is None else f"g.{col('order_line', f)}"
