@@ -29,7 +29,8 @@ outbox = sa.Table(
     # Dispatch order, assigned when an event is dispatched, one writer at a time, so a reader that has seen
     # position N has seen every position below it: consumers keep a cursor over it (batching webhooks).
     sa.Column("position", BigId, nullable=True),
-    sa.Index("ux_outbox_position", "position", unique=True),
+    sa.Index("ux_outbox_position", "position", unique=True,  # only dispatched events have one (migration 0044)
+             postgresql_where=sa.text("position IS NOT NULL"), sqlite_where=sa.text("position IS NOT NULL")),
     sa.Index(
         "ix_outbox_pending",
         "seq",

@@ -92,7 +92,9 @@ def _tag_scores(duck: Any, now: datetime) -> dict[tuple[str, str], float]:
                  "unnest(?::DOUBLE[]) AS score", [list(factors), list(factors.values())])
     scores: dict[tuple[str, str], float] = {}
     cursor = duck.execute(
-        "SELECT cid, tag, list(score ORDER BY rank) FROM (SELECT DISTINCT p.rank, p.cid, s.tag, f.score "
+        # in purchase order by sorting each short list, not by an ordered aggregate (a sort per group, ~6x dearer)
+        "SELECT cid, tag, list_transform(list_sort(list({'r': rank, 's': score})), x -> x.s) FROM "
+        "(SELECT DISTINCT p.rank, p.cid, s.tag, f.score "
         "FROM (SELECT rank, cid, occurred, unnest(categories) AS category FROM _p) p JOIN _slugs s USING (category) "
         "JOIN _factors f USING (occurred)) GROUP BY cid, tag")
     while chunk := cursor.fetchmany(8192):

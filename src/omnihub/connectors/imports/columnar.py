@@ -339,18 +339,6 @@ class _Stage:
             db.execute("INSERT INTO slow SELECT DISTINCT rank FROM lns WHERE sku IN (SELECT unnest(?))",
                        [list(imp.failed_products)])
         db.execute("CREATE TABLE known (rank BIGINT)")  # imported before: the row path's writers compare them
-        for low in range(0, count, SET_WISE_ORDERS):
-            chunk = db.execute("SELECT rank, k, number FROM ords WHERE rank > ? AND rank <= ?",
-                               [low, low + SET_WISE_ORDERS]).fetchall()
-            with imp.db.read() as conn, planned_each_time(conn):
-                known = imp._known(conn, "order", [k for _, k, _ in chunk])
-                taken = commerce_imported.numbers_taken(conn, [n for _, k, n in chunk if k not in known])
-            seen = [rank for rank, k, _ in chunk if k in known]
-            late = [rank for rank, k, number in chunk if k in known or number in taken]
-            if late:
-                db.execute("INSERT INTO slow SELECT unnest(?::BIGINT[])", [late])
-            if seen:
-                db.execute("INSERT INTO known SELECT unnest(?::BIGINT[])", [seen])
         keys = list(imp.customers)
         db.execute("CREATE TABLE cust AS SELECT unnest(?::VARCHAR[]) AS key, unnest(?::VARCHAR[]) AS id",
                    [keys, [imp.customers[k] for k in keys]])
@@ -367,6 +355,7 @@ class _Stage:
             loading: deque[Future[None]] = deque()  # chunks in PostgreSQL's hands, oldest first
             try:
                 for low in range(0, count, SET_WISE_ORDERS):
+                    self._sort_out(low, low + SET_WISE_ORDERS)
                     folder = Path(where) / f"chunk{low}"
                     folder.mkdir()
                     block = new_id_block("ord")
@@ -400,6 +389,22 @@ class _Stage:
                 for future in loading:
                     future.result()
         return "slow"
+
+    def _sort_out(self, low: int, high: int) -> None:
+        """Orders of ranks (low, high] imported before (table `known`, and `slow`: the row path's writers compare
+        them) or whose number another order has (`slow`: the row path's writers report it). Looked up chunk by
+        chunk, as each is built: the first chunk is loading while the next are looked up."""
+        imp, db = self.importer, self.db
+        chunk = db.execute("SELECT rank, k, number FROM ords WHERE rank > ? AND rank <= ?", [low, high]).fetchall()
+        with imp.db.read() as conn, planned_each_time(conn):
+            known = imp._known(conn, "order", [k for _, k, _ in chunk])
+            taken = commerce_imported.numbers_taken(conn, [n for _, k, n in chunk if k not in known])
+        seen = [rank for rank, k, _ in chunk if k in known]
+        late = [rank for rank, k, number in chunk if k in known or number in taken]
+        if late:
+            db.execute("INSERT INTO slow SELECT unnest(?::BIGINT[])", [late])
+        if seen:
+            db.execute("INSERT INTO known SELECT unnest(?::BIGINT[])", [seen])
 
     def _load(self, load: commerce_columnar.Load, folder: Path, orders: int, rows: int,
               before: Future[None] | None) -> None:

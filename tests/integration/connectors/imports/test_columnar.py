@@ -239,3 +239,60 @@ def test_set_wise_writes_are_the_row_paths(pg: Database, clock: ManualClock, tmp
     assert [o for o, _ in ids] == sorted(o for o, _ in ids)
     back = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
     assert back["rows"]["imported"] == 0 and back["rows"]["unchanged"] > 0
+
+
+def test_chunks_loaded_two_at_a_time_leave_the_row_paths_rows(pg: Database, clock: ManualClock, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small chunks: PostgreSQL loads two at once (each in its own transaction), customer stats and interests are
+    added chunk after chunk; what is left is what the row path leaves."""
+    from omnihub.connectors.imports import columnar
+
+    with_channel(pg, clock)
+    path = write_file(tmp_path, ROWS)
+    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
+    rows_left = snapshot(pg)
+    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
+    with_channel(pg, clock)
+    monkeypatch.setattr(columnar, "SET_WISE_ORDERS", 16)
+    importer = Importer(pg, clock, MAPPING, [path])
+    report = report_of(importer)
+    assert importer.path == "columnar" and report["created"]["orders"] > 5 * 16  # several chunks, two in flight
+    assert report == by_rows
+    assert snapshot(pg) == rows_left
+
+
+def test_a_chunk_that_fails_stops_the_chunks_after_it(pg: Database, clock: ManualClock, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks commit in file order: when the third fails, the fourth (loading beside it) rolls back too, the
+    first two stay, and a re-run imports the rest — ending where one clean run ends."""
+    from omnihub.connectors.imports import columnar
+
+    with_channel(pg, clock)
+    path = write_file(tmp_path, ROWS)
+    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
+    rows_left = snapshot(pg)
+    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
+    with_channel(pg, clock)
+    monkeypatch.setattr(columnar, "SET_WISE_ORDERS", 16)
+    copy = columnar.copy_csv_file
+
+    def failing_third(conn: Any, table: Any, columns: Any, file: Path) -> None:
+        if file.parent.name == "chunk32":
+            raise RuntimeError("the database went away")
+        copy(conn, table, columns, file)
+
+    monkeypatch.setattr(columnar, "copy_csv_file", failing_third)
+    with pytest.raises(RuntimeError, match="went away"):
+        Importer(pg, clock, MAPPING, [path]).run()
+    with pg.read() as conn:
+        imported = conn.execute(sa.text("SELECT count(*) FROM import_keys WHERE entity = 'order'")).scalar_one()
+        orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+        events = conn.execute(sa.text("SELECT count(*) FROM outbox WHERE type = 'order.imported'")).scalar_one()
+    assert imported == orders == events == 32  # chunks one and two, nothing of three or four
+
+    monkeypatch.setattr(columnar, "copy_csv_file", copy)
+    again = Importer(pg, clock, MAPPING, [path])
+    report = report_of(again)
+    assert report["rows"]["imported"] + report["rows"]["unchanged"] == by_rows["rows"]["imported"]
+    assert report["created"]["orders"] == by_rows["created"]["orders"] - 32
+    assert snapshot(pg) == rows_left
