@@ -117,6 +117,16 @@ def _encode(entity: str, name: str, value: Any) -> str | None:
     raise _Unsupported
 
 
+def chunk_bounds(count: int, size: int) -> Iterator[tuple[int, int]]:
+    """(low, high] rank ranges of the set-wise writer's chunks: a fifth of `size` first, so PostgreSQL starts
+    loading while DuckDB builds the rest, then `size` each."""
+    low, first = 0, max(1, size // 5)
+    while low < count:
+        high = low + (first if low == 0 else size)
+        yield low, min(high, count)
+        low = high
+
+
 def _text(c: str) -> str:
     """SQL: Python's `repr` of text column `c` (None for NULL): quoted in SQL when plain printable ASCII without a
     quote or backslash, else by `_repr` (Python's own)."""
@@ -230,16 +240,18 @@ class _Stage:
                     self.db.create_function(f"f{at}", apply, [sqltypes.DuckDBPyType(list[str])], sqltypes.VARCHAR,
                                             null_handling="special", side_effects=False)
                     listed = ", ".join(cols)
-                    self.db.execute(f"CREATE TABLE m{at} AS SELECT {listed}, f{at}([{listed}]) AS v "
-                                    f"FROM (SELECT DISTINCT {listed} FROM raw)")
+                    # the value's tag and text split once per distinct value, not once per row
+                    self.db.execute(f"CREATE TABLE m{at} AS SELECT {listed}, v[1] AS tag, v[2:] AS val FROM (SELECT "
+                                    f"{listed}, f{at}([{listed}]) AS v FROM (SELECT DISTINCT {listed} FROM raw))")
                     joins.append(f"JOIN m{at} ON " + " AND ".join(f"r.{c} = m{at}.{c}" for c in cols))
-                    value = f"m{at}.v"
+                    tag, text = f"m{at}.tag", f"m{at}.val"
                 else:
                     constant = apply([])
-                    value = "NULL::VARCHAR" if constant is None else "'" + constant.replace("'", "''") + "'"
-                selects.append(f"{value}[2:] AS {column}")
+                    tag, text = ("NULL::VARCHAR", "NULL::VARCHAR") if constant is None else (
+                        _literal(constant[:1]), _literal(constant[1:]))
+                selects.append(f"{text} AS {column}")
                 required = name in rules.REQUIRED[entity]
-                bad.append(f"{value}[1] IS DISTINCT FROM 'v'" if required else f"{value}[1] = 'e'")
+                bad.append(f"{tag} IS DISTINCT FROM 'v'" if required else f"{tag} = 'e'")
         self.db.execute(f"CREATE TABLE t AS SELECT {', '.join(selects)}, {' OR '.join(bad)} AS bad "
                         f"FROM raw r {' '.join(joins)}")
         self.db.execute("CREATE VIEW g AS SELECT * FROM t WHERE NOT bad")
@@ -354,8 +366,8 @@ class _Stage:
                 ThreadPoolExecutor(max_workers=LOADERS, thread_name_prefix="import-writer") as writer:
             loading: deque[Future[None]] = deque()  # chunks in PostgreSQL's hands, oldest first
             try:
-                for low in range(0, count, SET_WISE_ORDERS):
-                    self._sort_out(low, low + SET_WISE_ORDERS)
+                for low, high in chunk_bounds(count, SET_WISE_ORDERS):
+                    self._sort_out(low, high)
                     folder = Path(where) / f"chunk{low}"
                     folder.mkdir()
                     block = new_id_block("ord")
@@ -364,9 +376,9 @@ class _Stage:
                         "o.k, o.rows, o.number, o.placed, o.customer, c.id AS customer_id, "
                         f"coalesce(nullif(o.currency, ''), {currency}) AS currency, o.status FROM ords o "
                         "LEFT JOIN cust c ON c.key = nullif(o.customer, '') WHERE o.rank > ? AND o.rank <= ? "
-                        "AND o.rank NOT IN (SELECT rank FROM slow)", [low, low + SET_WISE_ORDERS])
+                        "AND o.rank NOT IN (SELECT rank FROM slow)", [low, high])
                     db.execute("CREATE OR REPLACE TABLE _lin AS SELECT l.* FROM lns l WHERE l.rank > ? "
-                               "AND l.rank <= ? AND l.rank IN (SELECT rank FROM _oin)", [low, low + SET_WISE_ORDERS])
+                               "AND l.rank <= ? AND l.rank IN (SELECT rank FROM _oin)", [low, high])
                     orders, rows = db.execute("SELECT count(*), coalesce(sum(rows), 0) FROM _oin").fetchone() or (0, 0)
                     if not orders:
                         continue

@@ -275,9 +275,11 @@ def test_a_chunk_that_fails_stops_the_chunks_after_it(pg: Database, clock: Manua
     with_channel(pg, clock)
     monkeypatch.setattr(columnar, "SET_WISE_ORDERS", 16)
     copy = columnar.copy_csv_file
+    bounds = list(columnar.chunk_bounds(10_000, 16))
+    assert bounds[:4] == [(0, 3), (3, 19), (19, 35), (35, 51)]  # a short first chunk, then 16 orders each
 
     def failing_third(conn: Any, table: Any, columns: Any, file: Path) -> None:
-        if file.parent.name == "chunk32":
+        if file.parent.name == "chunk19":
             raise RuntimeError("the database went away")
         copy(conn, table, columns, file)
 
@@ -288,11 +290,11 @@ def test_a_chunk_that_fails_stops_the_chunks_after_it(pg: Database, clock: Manua
         imported = conn.execute(sa.text("SELECT count(*) FROM import_keys WHERE entity = 'order'")).scalar_one()
         orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
         events = conn.execute(sa.text("SELECT count(*) FROM outbox WHERE type = 'order.imported'")).scalar_one()
-    assert imported == orders == events == 32  # chunks one and two, nothing of three or four
+    assert imported == orders == events == 19  # chunks one and two, nothing of three or four
 
     monkeypatch.setattr(columnar, "copy_csv_file", copy)
     again = Importer(pg, clock, MAPPING, [path])
     report = report_of(again)
     assert report["rows"]["imported"] + report["rows"]["unchanged"] == by_rows["rows"]["imported"]
-    assert report["created"]["orders"] == by_rows["created"]["orders"] - 32
+    assert report["created"]["orders"] == by_rows["created"]["orders"] - 19
     assert snapshot(pg) == rows_left
