@@ -79,10 +79,12 @@ def run(importer: Importer, sources: Sequence[Source]) -> bool:
     if not _covers(importer, sources):
         return False
     with tempfile.TemporaryDirectory(prefix="omnihub-import-duckdb-") as folder:
+        stage = _Stage(importer, sources[0], Path(folder))
         try:
-            stage = _Stage(importer, sources[0], Path(folder))
             stage.load()
+            stage.prepare()
         except (_Unsupported, duckdb.Error):
+            stage.close()
             return False
         importer.path = "columnar"
         try:
@@ -195,6 +197,7 @@ class _Stage:
         self.db.execute("SET threads = 1")
         self.fields: list[tuple[str, str, str]] = []  # (entity, field, column in table g)
         self.total = 0
+        self.set_wise = False  # `prepare`: the set-wise writer covers the file
         self.done = 0  # rows written (imported or not) by the set-wise writer
 
     def close(self) -> None:
@@ -248,8 +251,8 @@ class _Stage:
                 else:
                     constant = apply([])
                 values.append((f"x{at}", at, constant, name in rules.REQUIRED[entity]))
-        # `t` carries each row's line (n): its own order does not matter, and keeping it would hold the joins'
-        # output in memory
+        # from here every row carries its line (n) and every query that needs an order says it (ORDER BY): keeping
+        # tables in insertion order would hold joins' and aggregates' output in memory (a million rows ran out)
         self.db.execute("SET preserve_insertion_order = false")
         try:
             self.db.execute(self._values_sql("r.rowid + 2", "raw", values, lookups, set(lookups)))
@@ -257,7 +260,6 @@ class _Stage:
             # every table of values at once did not fit in MEMORY_LIMIT (a file of a million rows): one join at a
             # time, each spilling to disk if it must, into a table each
             self._values_in_steps(values, lookups)
-        self.db.execute("SET preserve_insertion_order = true")
         self.db.execute("CREATE VIEW g AS SELECT * FROM t WHERE NOT bad")
         self.used = used
         self._rejections()
@@ -330,6 +332,17 @@ class _Stage:
 
     # --- writing ----------------------------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """The whole-file tables the writes read (orders, lines, fingerprints' parts) and whether the set-wise
+        writer covers the file: DuckDB only, before anything is written — running out of memory here (a file too
+        large for MEMORY_LIMIT) sends the import down the row path instead of failing it halfway."""
+        self._orders_tables()
+        self.set_wise = commerce_columnar.covers(self.db, "lns") and not self._one(
+            "SELECT count(*) - count(DISTINCT number) + count(*) FILTER (WHERE placed IS NULL) FROM ords")
+        if self.set_wise:
+            self._fingerprint_functions()
+            self._fingerprint_parts(_literal(self.importer.mapping.currency))
+
     def write(self) -> None:
         """Customers and products first (each batch of orders finds them written), then the orders in batches —
         each written while the next one is built."""
@@ -343,7 +356,6 @@ class _Stage:
         self._write_firsts("customer", "customer_id", lambda conn, batch: imp._write_customers(conn, batch))
         self._write_firsts("product", "sku", lambda conn, batch: imp._write_products(conn, batch))
         imp._begin = imp.db.transaction
-        self._orders_tables()
         only = self._write_set_wise()
         self._write_batches(only)
         imp.progress(self.total, self.total)
@@ -383,8 +395,7 @@ class _Stage:
         before, a number taken), or None when they all are (amounts this path cannot sum exactly, an order number
         on several orders)."""
         imp, db = self.importer, self.db
-        if not commerce_columnar.covers(db, "lns") or self._one(
-                "SELECT count(*) - count(DISTINCT number) + count(*) FILTER (WHERE placed IS NULL) FROM ords"):
+        if not self.set_wise:
             return None
         count = self._one("SELECT count(*) FROM ords")
         db.execute("CREATE TABLE slow (rank BIGINT)")
@@ -397,11 +408,9 @@ class _Stage:
         keys = list(imp.customers)
         db.execute("CREATE TABLE cust AS SELECT unnest(?::VARCHAR[]) AS key, unnest(?::VARCHAR[]) AS id",
                    [keys, [imp.customers[k] for k in keys]])
-        self._fingerprint_functions()
         channel = imp.channel
         assert channel is not None
         currency = _literal(imp.mapping.currency)
-        self._fingerprint_parts(currency)
         now = _literal(imp.clock.now().isoformat())
         job = "NULL" if imp.job_id is None else _literal(str(imp.job_id))
         system = _literal(imp.mapping.system)

@@ -329,3 +329,27 @@ def test_fields_joined_in_steps_when_memory_is_short(pg: Database, clock: Manual
     assert report_of(importer) == by_rows and importer.path == "columnar"
     assert steps and steps[0] >= 2  # several tables joined on their own first
     assert snapshot(pg) == rows_left
+
+
+def test_duckdb_out_of_memory_before_writing_goes_down_the_row_path(pg: Database, clock: ManualClock, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-file tables are built before anything is written: when they do not fit, the row path imports the
+    file (nothing written twice, the same report)."""
+    import duckdb
+
+    from omnihub.connectors.imports import columnar
+
+    with_channel(pg, clock)
+    path = write_file(tmp_path, ROWS)
+    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
+    rows_left = snapshot(pg)
+    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
+    with_channel(pg, clock)
+
+    def short_of_memory(self: Any) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+
+    monkeypatch.setattr(columnar._Stage, "_orders_tables", short_of_memory)
+    importer = Importer(pg, clock, MAPPING, [path])
+    assert report_of(importer) == by_rows and importer.path == "rows"
+    assert snapshot(pg) == rows_left
