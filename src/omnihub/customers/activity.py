@@ -82,6 +82,17 @@ def ingest_events(conn: Connection, clock: Clock, events: Sequence[dict[str, Any
     }
 
 
+# PostgreSQL: new stats rows added to a profile's existing ones (counts and revenue summed, first/last widened)
+STATS_ADDED_PG = (
+    "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
+    "events_count = customer_stats.events_count + EXCLUDED.events_count, "
+    "orders_count = customer_stats.orders_count + EXCLUDED.orders_count, "
+    "revenue = customer_stats.revenue + EXCLUDED.revenue, "
+    "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
+    "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
+    "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)")
+
+
 def _bump_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -109,14 +120,7 @@ def _bump_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
             },
         )
 
-    write_rows(conn, customer_stats, rows, sqlite_stmt=sqlite_stmt, on_conflict=(
-        "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
-        "events_count = customer_stats.events_count + EXCLUDED.events_count, "
-        "orders_count = customer_stats.orders_count + EXCLUDED.orders_count, "
-        "revenue = customer_stats.revenue + EXCLUDED.revenue, "
-        "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
-        "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
-        "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)"))
+    write_rows(conn, customer_stats, rows, sqlite_stmt=sqlite_stmt, on_conflict=STATS_ADDED_PG)
 
 
 def _bump_tags(conn: Connection, now: datetime, scores: dict[tuple[str, str], float]) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from omnihub.core.bulk import copy_csv_file
 from omnihub.core.clock import Clock
 from omnihub.customers import rules
-from omnihub.customers.activity import _EVENT_COLUMNS, _bump_tags
+from omnihub.customers.activity import _EVENT_COLUMNS, STATS_ADDED_PG, _bump_tags
 from omnihub.customers.models import customer_events, customer_stats
 from omnihub.customers.writes import active_ids
 
@@ -64,14 +64,7 @@ def build_purchases(duck: Any, conn: Connection, clock: Clock, purchases: str,
         copy_csv_file(conn, sa.table("_import_stats"), _STATS_COLUMNS, stats)
         columns = ", ".join(_STATS_COLUMNS)
         conn.execute(sa.text(
-            f"INSERT INTO {customer_stats.name} ({columns}) SELECT {columns} FROM _import_stats "
-            "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
-            "events_count = customer_stats.events_count + EXCLUDED.events_count, "
-            "orders_count = customer_stats.orders_count + EXCLUDED.orders_count, "
-            "revenue = customer_stats.revenue + EXCLUDED.revenue, "
-            "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
-            "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
-            "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)"))
+            f"INSERT INTO {customer_stats.name} ({columns}) SELECT {columns} FROM _import_stats {STATS_ADDED_PG}"))
         _bump_tags(conn, now, scores)
     return timeline_rows, totals
 

@@ -99,6 +99,16 @@ def snapshot(db: Database) -> dict[str, Any]:
         }
 
 
+def row_path_then_empty(db: Database, clock: ManualClock, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row path's report and what it leaves for `path`; then an empty database with the channel again."""
+    with_channel(db, clock)
+    report = report_of(Importer(db, clock, MAPPING, [path], columnar=False))
+    left = snapshot(db)
+    _truncate_all(db.engine.url.render_as_string(hide_password=False))
+    with_channel(db, clock)
+    return report, left
+
+
 def test_both_paths_import_the_same_file_alike(pg: Database, clock: ManualClock, tmp_path: Path) -> None:
     with_channel(pg, clock)
     path = write_file(tmp_path, ROWS)
@@ -247,12 +257,8 @@ def test_chunks_loaded_two_at_a_time_leave_the_row_paths_rows(pg: Database, cloc
     added chunk after chunk; what is left is what the row path leaves."""
     from omnihub.connectors.imports import columnar
 
-    with_channel(pg, clock)
     path = write_file(tmp_path, ROWS)
-    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
-    rows_left = snapshot(pg)
-    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
-    with_channel(pg, clock)
+    by_rows, rows_left = row_path_then_empty(pg, clock, path)
     monkeypatch.setattr(columnar, "SET_WISE_ORDERS", 16)
     importer = Importer(pg, clock, MAPPING, [path])
     report = report_of(importer)
@@ -267,12 +273,8 @@ def test_a_chunk_that_fails_stops_the_chunks_after_it(pg: Database, clock: Manua
     first two stay, and a re-run imports the rest — ending where one clean run ends."""
     from omnihub.connectors.imports import columnar
 
-    with_channel(pg, clock)
     path = write_file(tmp_path, ROWS)
-    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
-    rows_left = snapshot(pg)
-    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
-    with_channel(pg, clock)
+    by_rows, rows_left = row_path_then_empty(pg, clock, path)
     monkeypatch.setattr(columnar, "SET_WISE_ORDERS", 16)
     copy = columnar.copy_csv_file
     bounds = list(columnar.chunk_bounds(10_000, 16))
@@ -308,12 +310,8 @@ def test_fields_joined_in_steps_when_memory_is_short(pg: Database, clock: Manual
 
     from omnihub.connectors.imports import columnar
 
-    with_channel(pg, clock)
     path = write_file(tmp_path, ROWS)
-    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
-    rows_left = snapshot(pg)
-    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
-    with_channel(pg, clock)
+    by_rows, rows_left = row_path_then_empty(pg, clock, path)
     plain = columnar._Stage._values_sql
     steps: list[int] = []
 
@@ -339,12 +337,8 @@ def test_duckdb_out_of_memory_before_writing_goes_down_the_row_path(pg: Database
 
     from omnihub.connectors.imports import columnar
 
-    with_channel(pg, clock)
     path = write_file(tmp_path, ROWS)
-    by_rows = report_of(Importer(pg, clock, MAPPING, [path], columnar=False))
-    rows_left = snapshot(pg)
-    _truncate_all(pg.engine.url.render_as_string(hide_password=False))
-    with_channel(pg, clock)
+    by_rows, rows_left = row_path_then_empty(pg, clock, path)
 
     def short_of_memory(self: Any) -> None:
         raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
