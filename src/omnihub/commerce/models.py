@@ -36,6 +36,11 @@ cart_lines = sa.Table(
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
+def _where(condition: str) -> dict[str, sa.TextClause]:
+    """A partial index's condition, on both databases."""
+    return {"postgresql_where": sa.text(condition), "sqlite_where": sa.text(condition)}
+
+
 orders = sa.Table(
     "orders",
     metadata,
@@ -72,7 +77,7 @@ orders = sa.Table(
     sa.Column("promised_at", Timestamp, nullable=True),
     sa.Column("invoice_number", sa.String(40), nullable=True),
     sa.Column("cart_id", sa.String(40), nullable=True),
-    sa.Column("idempotency_key", sa.String(120), nullable=True, unique=True),
+    sa.Column("idempotency_key", sa.String(120), nullable=True),  # unique where set (ux_orders_idempotency_key)
     # Identifiers the buyer gave that identify no one (block-listed placeholders, an erased person's): {kind: value}
     sa.Column("contact", JsonDoc, nullable=True),
     # An order a shop (Shopify, WooCommerce) sold itself: its id there (unique per channel: a webhook sent twice
@@ -81,8 +86,11 @@ orders = sa.Table(
     sa.Column("external", JsonDoc, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
-    sa.Index("ix_orders_status_pickup", "status", "pickup_expires_at"),
-    sa.UniqueConstraint("channel_code", "external_id"),
+    # Indexes on optional values hold only the rows that have one (most orders have none; migration 0044)
+    sa.Index("ix_orders_status_pickup", "status", "pickup_expires_at", **_where("pickup_expires_at IS NOT NULL")),
+    sa.Index("ux_orders_channel_external", "channel_code", "external_id", unique=True,
+             **_where("external_id IS NOT NULL")),
+    sa.Index("ux_orders_idempotency_key", "idempotency_key", unique=True, **_where("idempotency_key IS NOT NULL")),
 )
 
 order_lines = sa.Table(

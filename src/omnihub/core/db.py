@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -72,7 +73,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
-_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]  # two digits (10 bits) per step
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
@@ -87,14 +88,11 @@ def new_ids(prefix: str, count: int) -> list[str]:
             last = max(now | int.from_bytes(noise[at:at + 10], "big"), last + 1)
             values.append(last)
         _last_id = last
-    out = []
-    for value in values:
-        pairs = []
-        for _ in range(13):
-            pairs.append(_PAIRS[value & 1023])
-            value >>= 10
-        out.append(f"{prefix}_{''.join(reversed(pairs))}")
-    return out
+    # base32 of 20 bytes is 32 characters, the last 26 being the id's 130 bits; the standard alphabet is then
+    # translated to Crockford's (C speed: a bulk import makes ~50,000 ids a batch)
+    encoded = base64.b32encode(b"".join(value.to_bytes(20, "big") for value in values)).translate(_TO_CROCKFORD)
+    head = f"{prefix}_"
+    return [head + encoded[at + 6:at + 32].decode() for at in range(0, 32 * len(values), 32)]
 
 
 ID_BLOCK_BITS = 30  # an id block: 2**30 ids sharing their first 20 characters
@@ -117,6 +115,13 @@ def new_id_block(prefix: str) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def block_id_sql(block: str, number: str) -> str:
+    """SQL (PostgreSQL, DuckDB) for id `number` of a `new_id_block`: the block + the number as 6 Crockford
+    characters — rows numbered by a set-wise insert get ids of the usual shape and order."""
+    chars = [f"substr('{_CROCKFORD}', ((({number}) >> {5 * at}) & 31)::INTEGER + 1, 1)" for at in range(5, -1, -1)]
+    return f"'{block}' || " + " || ".join(chars)
 
 
 def normalise_url(url: str) -> str:

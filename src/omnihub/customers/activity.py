@@ -82,6 +82,17 @@ def ingest_events(conn: Connection, clock: Clock, events: Sequence[dict[str, Any
     }
 
 
+# PostgreSQL: new stats rows added to a profile's existing ones (counts and revenue summed, first/last widened)
+STATS_ADDED_PG = (
+    "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
+    "events_count = customer_stats.events_count + EXCLUDED.events_count, "
+    "orders_count = customer_stats.orders_count + EXCLUDED.orders_count, "
+    "revenue = customer_stats.revenue + EXCLUDED.revenue, "
+    "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
+    "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
+    "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)")
+
+
 def _bump_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -109,14 +120,7 @@ def _bump_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
             },
         )
 
-    write_rows(conn, customer_stats, rows, sqlite_stmt=sqlite_stmt, on_conflict=(
-        "ON CONFLICT (customer_id, owner_id, channel) DO UPDATE SET "
-        "events_count = customer_stats.events_count + EXCLUDED.events_count, "
-        "orders_count = customer_stats.orders_count + EXCLUDED.orders_count, "
-        "revenue = customer_stats.revenue + EXCLUDED.revenue, "
-        "first_order_at = LEAST(customer_stats.first_order_at, EXCLUDED.first_order_at), "
-        "last_order_at = GREATEST(customer_stats.last_order_at, EXCLUDED.last_order_at), "
-        "last_seen_at = GREATEST(customer_stats.last_seen_at, EXCLUDED.last_seen_at)"))
+    write_rows(conn, customer_stats, rows, sqlite_stmt=sqlite_stmt, on_conflict=STATS_ADDED_PG)
 
 
 def _bump_tags(conn: Connection, now: datetime, scores: dict[tuple[str, str], float]) -> None:
@@ -200,6 +204,7 @@ def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[st
     stats: dict[tuple[str, str], dict[str, Any]] = {}
     scores: dict[tuple[str, str], float] = {}
     events = []
+    tagged: dict[tuple[str, ...], list[tuple[str, float]]] = {}  # a batch repeats its categories: slug them once
     for p in purchases:
         cid, when, amount = active[p["customer_id"]], utc_or_now(p.get("at"), clock), Decimal(p["amount"])
         row = stats.setdefault((cid, p["channel"]), {
@@ -210,7 +215,10 @@ def record_purchases(conn: Connection, clock: Clock, purchases: Sequence[dict[st
         row["first_order_at"] = min(row["first_order_at"], when)
         row["last_order_at"] = row["last_seen_at"] = max(row["last_order_at"], when)
         categories = list(p.get("categories") or ())
-        for tag, weight in rules.interest_tags("order_placed", {"categories": categories}):
+        tags = tagged.get(tuple(categories))
+        if tags is None:
+            tags = tagged[tuple(categories)] = rules.interest_tags("order_placed", {"categories": categories})
+        for tag, weight in tags:
             scores[(cid, tag)] = scores.get((cid, tag), 0.0) + rules.epoch_score(weight, min(when, now))
         events.append((cid, cid, "order_placed", p["channel"], when, "commerce",
                        {"order_id": p.get("order_id"), "amount": str(amount), "currency": p.get("currency"),

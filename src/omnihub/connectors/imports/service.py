@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -108,7 +109,7 @@ class _Staged:
     order: _Order
     item: dict[str, Any]
     fingerprint: str
-    prepared: commerce_imported.PreparedOrder
+    prepared: commerce_imported.PreparedOrder | None  # None: known when staged (a re-run), not to be written
 
 
 @dataclass
@@ -127,21 +128,29 @@ def _fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-ORDER_PRINT = "2:"  # order fingerprints since the bulk import: repr of a fixed tuple, not sorted JSON (2.5x cheaper)
+ORDER_PRINT = "3:"  # order fingerprints: sha256 of the repr of a fixed tuple (DuckDB computes it natively, set-wise)
+_BLAKE_PRINT = "2:"  # the same tuple by blake2b, written by imports before the columnar path (still recognised)
+_PRINT_HEX = 62  # hex digits kept: 64 characters like `_fingerprint`
+
+
+def _order_shape(item: dict[str, Any], customer: Any) -> bytes:
+    lines = [(ln["sku"], ln["name"], ln["category"], ln["quantity"], ln["total"], ln["unit_price"], ln["discount"])
+             for ln in item["lines"]]
+    shape = (item["number"], item["placed_at"], customer, item["currency"], item["status"], item["shipping"], lines)
+    return repr(shape).encode()
 
 
 def _order_fingerprint(item: dict[str, Any], customer: Any) -> str:
     """What an imported order was, to tell "unchanged" from "imported before with other content" on a re-run.
     64 characters like `_fingerprint`, which orders imported before carry (still recognised: `_same_order`)."""
-    lines = [(ln["sku"], ln["name"], ln["category"], ln["quantity"], ln["total"], ln["unit_price"], ln["discount"])
-             for ln in item["lines"]]
-    shape = (item["number"], item["placed_at"], customer, item["currency"], item["status"], item["shipping"], lines)
-    return ORDER_PRINT + hashlib.blake2b(repr(shape).encode(), digest_size=31).hexdigest()
+    return ORDER_PRINT + hashlib.sha256(_order_shape(item, customer)).hexdigest()[:_PRINT_HEX]
 
 
 def _same_order(stored: str, fingerprint: str, item: dict[str, Any], customer: Any) -> bool:
     if stored.startswith(ORDER_PRINT):
         return stored == fingerprint
+    if stored.startswith(_BLAKE_PRINT):
+        return stored == _BLAKE_PRINT + hashlib.blake2b(_order_shape(item, customer), digest_size=31).hexdigest()
     return stored == _fingerprint({**{k: v for k, v in item.items() if k != "customer"}, "customer_id": customer})
 
 
@@ -149,15 +158,38 @@ _text = rules.as_text
 _DECIMAL = rules.decimal_reader(".")
 
 
+def parse_row(reader: rules.RowReader, row: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """One row's entities as the importer takes them (whole quantities above 0, amounts as Decimal, dates with a
+    time zone); a `RowError` names what cannot be read. The row path and the columnar path both judge rows here."""
+    values = reader.read(row)
+    line_ = values.get("order_line")
+    if line_ is not None:
+        if type(line_["quantity"]) is not int:
+            line_["quantity"] = rules.to_integer(line_["quantity"])
+        if line_["quantity"] is None or line_["quantity"] <= 0:
+            raise rules.RowError("order_line.quantity must be a whole number above 0")
+        for money in ("total", "unit_price", "discount"):
+            amount = line_.get(money)
+            if amount is not None and type(amount) is not Decimal:
+                line_[money] = _DECIMAL(amount)
+    order = values.get("order")
+    if order is not None and not hasattr(order["placed_at"], "tzinfo"):
+        raise rules.RowError("order.placed_at is not a date (add a date transform)")
+    return values
+
+
 class Importer:
     """One import run. `run()` returns the report; `progress(done, total)` is called as rows are handled."""
 
     def __init__(self, db: Database, clock: Clock, mapping: rules.Mapping_, paths: Sequence[Path], *,
-                 dry_run: bool = False, progress: Progress | None = None, job_id: str | None = None) -> None:
+                 dry_run: bool = False, progress: Progress | None = None, job_id: str | None = None,
+                 columnar: bool = True) -> None:
         self.db, self.clock, self.mapping, self.dry_run = db, clock, mapping, dry_run
         self.paths = [Path(p) for p in paths]
         self.progress = progress or (lambda done, total: None)
         self.job_id = job_id
+        self.columnar = columnar and not os.environ.get("OMNIHUB_IMPORT_ROW_PATH")
+        self.path = "rows"  # the path that ran: "rows" or "columnar" (`columnar.run`)
         self.report = Report(mapping.name, [p.name for p in self.paths], dry_run)
         self.entities = mapping.entities
         self.order_rule = self.entities.get("order")
@@ -185,6 +217,11 @@ class Importer:
             missing = rules.missing_columns(self.mapping, header)
             if missing:
                 raise rules.MappingError(0, f"{source.path.name}: columns not in the file: {', '.join(missing)}")
+        if self.columnar:
+            from omnihub.connectors.imports import columnar  # DuckDB is loaded only when the path may be used
+
+            if columnar.run(self, sources):
+                return self.report
         ends, total = self._first_pass(sources) if self.order_rule else (bytearray(), None)
         with self._transactions() as begin:
             self._begin = begin
@@ -297,20 +334,7 @@ class Importer:
 
     def _read(self, file: str, line: int, row: list[Any], reader: rules.RowReader) -> _Row | None:
         try:
-            values = reader.read(row)
-            line_ = values.get("order_line")
-            if line_ is not None:
-                if type(line_["quantity"]) is not int:
-                    line_["quantity"] = rules.to_integer(line_["quantity"])
-                if line_["quantity"] is None or line_["quantity"] <= 0:
-                    raise rules.RowError("order_line.quantity must be a whole number above 0")
-                for money in ("total", "unit_price", "discount"):
-                    amount = line_.get(money)
-                    if amount is not None and type(amount) is not Decimal:
-                        line_[money] = _DECIMAL(amount)
-            order = values.get("order")
-            if order is not None and not hasattr(order["placed_at"], "tzinfo"):
-                raise rules.RowError("order.placed_at is not a date (add a date transform)")
+            values = parse_row(reader, row)
         except rules.RowError as exc:
             self.report.reject(file, line, str(exc))
             return None
@@ -443,19 +467,27 @@ class Importer:
 
     def _stage(self, ready: list[_Order]) -> list[_Staged]:
         """Complete orders made ready to write, in the reading thread (the writing one waits on the database)."""
+        return self._stage_items([(order, self._order_item(order)) for order in ready])
+
+    def _stage_items(self, ready: list[tuple[_Order, dict[str, Any]]],
+                     known: frozenset[str] = frozenset()) -> list[_Staged]:
+        """`_stage` for orders whose items are built (the columnar path builds them from its own rows). Orders
+        whose keys are `known` (imported before: a re-run) get their fingerprint only — nothing to prepare."""
         staged = []
-        for order in ready:
-            item = self._order_item(order)
+        for order, item in ready:
             if item["status"] and item["status"] not in commerce_imported.STATUSES:
                 self._reject_order(order, f"order status {item['status']!r} is not an order status")
                 continue
             staged.append((order, item, _order_fingerprint(item, order.fields.get("customer"))))
+        fresh = iter(self._prepare([item for order, item, _ in staged if order.key not in known]))
+        return [_Staged(order, item, fingerprint, None if order.key in known else next(fresh))
+                for order, item, fingerprint in staged]
+
+    def _prepare(self, items: list[dict[str, Any]]) -> list[commerce_imported.PreparedOrder]:
         assert self.channel is not None
-        prepared = commerce_imported.prepare_imported_orders(
-            self.clock, [item for _, item, _ in staged], channel=self.mapping.channel,
+        return commerce_imported.prepare_imported_orders(
+            self.clock, items, channel=self.mapping.channel,
             prices_include_tax=bool(self.channel.get("prices_include_tax", True)), source=self.mapping.system)
-        return [_Staged(order, item, fingerprint, ready_)
-                for (order, item, fingerprint), ready_ in zip(staged, prepared, strict=True)]
 
     def _customer_id(self, customer: str | None) -> str | None:
         return None if customer is None else self.customers.get(customer)
@@ -486,7 +518,11 @@ class Importer:
                 self._reject_order(one.order, f"order number {one.item['number']} is already used by another order")
             else:
                 writable.append(one)
-        ids = commerce_imported.write_imported_orders(conn, self.clock, [one.prepared for one in writable],
+        late = [one for one in writable if one.prepared is None]  # known when staged, no longer (never, so far)
+        for one, prepared in zip(late, self._prepare([one.item for one in late]), strict=True):
+            one.prepared = prepared
+        ids = commerce_imported.write_imported_orders(conn, self.clock, [one.prepared for one in writable
+                                                                         if one.prepared is not None],
                                                       self._customer_id)
         self._remember(conn, "order", [(one.order.key, oid, one.fingerprint)
                                        for one, oid in zip(writable, ids, strict=True)])

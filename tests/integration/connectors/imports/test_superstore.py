@@ -84,7 +84,9 @@ def test_the_superstore_slice_reproduces_the_exports_totals(db: Database, clock:
     mapping = compile_mapping(MAPPING.read_text(encoding="utf-8"))
     expected = expected_totals(export_slice)
     seen: list[tuple[int, int | None]] = []
-    report = Importer(db, clock, mapping, [export_slice], progress=lambda d, t: seen.append((d, t))).run()
+    importer = Importer(db, clock, mapping, [export_slice], progress=lambda d, t: seen.append((d, t)))
+    report = importer.run()
+    assert importer.path == ("columnar" if db.engine.dialect.name == "postgresql" else "rows")
 
     rows = expected["rows"]
     assert isinstance(rows, int) and rows > FIRST_ROWS + 8

@@ -29,3 +29,15 @@ def test_an_order_fingerprinted_before_the_bulk_import_is_still_recognised() -> 
     legacy = _fingerprint({**item(), "customer_id": "DP-13000"})
     assert _same_order(legacy, _order_fingerprint(item(), "DP-13000"), item(), "DP-13000")
     assert not _same_order(legacy, _order_fingerprint(item("1"), "DP-13000"), item("1"), "DP-13000")
+
+
+def test_an_order_fingerprinted_by_blake2b_is_still_recognised() -> None:
+    """Imports before the columnar path stored "2:" + blake2b of the same tuple."""
+    import hashlib
+
+    from omnihub.connectors.imports.service import _order_shape
+
+    blake = "2:" + hashlib.blake2b(_order_shape(item(), "DP-13000"), digest_size=31).hexdigest()
+    assert len(blake) == 64 and not blake.startswith(ORDER_PRINT)
+    assert _same_order(blake, _order_fingerprint(item(), "DP-13000"), item(), "DP-13000")
+    assert not _same_order(blake, _order_fingerprint(item("1"), "DP-13000"), item("1"), "DP-13000")
