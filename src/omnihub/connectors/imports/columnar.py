@@ -55,7 +55,6 @@ BATCH_ORDERS = 5000  # orders per write (one COPY per table): two batches are in
 FETCH = 8192  # rows taken from DuckDB at a time
 CUSTOMER_BATCH = 5000
 SET_WISE_ORDERS = 25000  # orders per transaction of the set-wise writer (its COPY files are this big)
-LARGE_LOOKUP = 50_000  # distinct values from which a field's table is joined on its own when memory is short
 LOADERS = 2  # chunks PostgreSQL loads at once, each on its own connection: one backend per core
 MEMORY_LIMIT = "128MB"  # DuckDB spills to its temp directory past this: memory does not grow with the file
 # in memory (bounded by MEMORY_LIMIT, spilling to the temp directory) unless asked for a database file: the file
@@ -232,77 +231,37 @@ class _Stage:
         if self._one(f"SELECT count(*) FROM raw WHERE regexp_matches({' || '.join(f'c{at}' for at in used)}, "
                      "'^\\s*$')"):
             raise _Unsupported  # a row of blanks is no row for the row path, a row empty where read is rejected
-        lookups: dict[int, list[str]] = {}  # field → its columns, for fields read through a table of values
-        values: list[tuple[str, int, str | None, bool]] = []  # (column in t, field, constant, required)
+        selects, joins, bad = ["r.rowid + 2 AS n"], [], []
         for entity, rule in self.importer.mapping.entities.items():
             for name, field in rule.fields.items():
                 at = len(self.fields)
                 self.fields.append((entity, name, f"x{at}"))
                 apply = _field_function(entity, name, field)
-                constant = None
                 if field.columns:
-                    cols = lookups[at] = [names[c] for c in field.columns]
+                    cols = [names[c] for c in field.columns]
                     self.db.create_function(f"f{at}", apply, [sqltypes.DuckDBPyType(list[str])], sqltypes.VARCHAR,
                                             null_handling="special", side_effects=False)
                     listed = ", ".join(cols)
                     # the value's tag and text split once per distinct value, not once per row
                     self.db.execute(f"CREATE TABLE m{at} AS SELECT {listed}, v[1] AS tag, v[2:] AS val FROM (SELECT "
                                     f"{listed}, f{at}([{listed}]) AS v FROM (SELECT DISTINCT {listed} FROM raw))")
+                    joins.append(f"JOIN m{at} ON " + " AND ".join(f"r.{c} = m{at}.{c}" for c in cols))
+                    tag, text = f"m{at}.tag", f"m{at}.val"
                 else:
                     constant = apply([])
-                values.append((f"x{at}", at, constant, name in rules.REQUIRED[entity]))
+                    tag, text = ("NULL::VARCHAR", "NULL::VARCHAR") if constant is None else (
+                        _literal(constant[:1]), _literal(constant[1:]))
+                selects.append(f"{text} AS x{at}")
+                bad.append(f"{tag} IS DISTINCT FROM 'v'" if name in rules.REQUIRED[entity] else f"{tag} = 'e'")
         # from here every row carries its line (n) and every query that needs an order says it (ORDER BY): keeping
-        # tables in insertion order would hold joins' and aggregates' output in memory (a million rows ran out)
+        # tables in insertion order would hold joins' and aggregates' output in memory
         self.db.execute("SET preserve_insertion_order = false")
-        try:
-            self.db.execute(self._values_sql("r.rowid + 2", "raw", values, lookups, set(lookups)))
-        except duckdb.OutOfMemoryException:
-            # every table of values at once did not fit in MEMORY_LIMIT (a file of a million rows): one join at a
-            # time, each spilling to disk if it must, into a table each
-            self._values_in_steps(values, lookups)
+        self.db.execute(f"CREATE TABLE t AS SELECT {', '.join(selects)}, {' OR '.join(bad)} AS bad "
+                        f"FROM raw r {' '.join(joins)}")
         self.db.execute("CREATE VIEW g AS SELECT * FROM t WHERE NOT bad")
         self.used = used
         self._rejections()
         self.db.execute("DROP TABLE raw")  # what follows reads `t` only: its memory goes back to DuckDB's pool
-
-    @staticmethod
-    def _values_sql(line: str, source: str, values: list[tuple[str, int, str | None, bool]],
-                    lookups: dict[int, list[str]], joined: set[int]) -> str:
-        """SQL creating table `t` (n, each field's text, bad) from `source`: fields in `joined` through their table
-        of values, the others from columns tag{at}/val{at} an earlier step wrote into `source`."""
-        selects, joins, bad = [f"{line} AS n"], [], []
-        for column, at, constant, required in values:
-            if at in joined:
-                joins.append(f"JOIN m{at} ON " + " AND ".join(f"r.{c} = m{at}.{c}" for c in lookups[at]))
-                tag, text = f"m{at}.tag", f"m{at}.val"
-            elif at in lookups:
-                tag, text = f"r.tag{at}", f"r.val{at}"
-            else:
-                tag, text = ("NULL::VARCHAR", "NULL::VARCHAR") if constant is None else (
-                    _literal(constant[:1]), _literal(constant[1:]))
-            selects.append(f"{text} AS {column}")
-            bad.append(f"{tag} IS DISTINCT FROM 'v'" if required else f"{tag} = 'e'")
-        return (f"CREATE OR REPLACE TABLE t AS SELECT {', '.join(selects)}, {' OR '.join(bad)} AS bad "
-                f"FROM {source} r {' '.join(joins)}")
-
-    def _values_in_steps(self, values: list[tuple[str, int, str | None, bool]],
-                         lookups: dict[int, list[str]]) -> None:
-        """Table `t` when one statement's joins do not fit in memory: the largest tables of values joined one by
-        one (each step a table DuckDB may spill), the small ones together at the end."""
-        sizes = {at: self._one(f"SELECT count(*) FROM m{at}") for at in lookups}
-        large = [at for at in sorted(sizes, key=sizes.__getitem__, reverse=True) if sizes[at] > LARGE_LOOKUP]
-        source, line = "raw", "r.rowid + 2"
-        for step, at in enumerate(large):
-            carried = "r.*" if step else "r.*, r.rowid + 2 AS n"
-            self.db.execute(f"CREATE OR REPLACE TABLE step{step} AS SELECT {carried}, m{at}.tag AS tag{at}, "
-                            f"m{at}.val AS val{at} FROM {source} r JOIN m{at} ON "
-                            + " AND ".join(f"r.{c} = m{at}.{c}" for c in lookups[at]))
-            if step:
-                self.db.execute(f"DROP TABLE {source}")
-            source, line = f"step{step}", "r.n"
-        self.db.execute(self._values_sql(line, source, values, lookups, set(lookups) - set(large)))
-        if large:
-            self.db.execute(f"DROP TABLE {source}")
 
     def _one(self, sql: str) -> Any:
         row = self.db.execute(sql).fetchone()
@@ -340,7 +299,6 @@ class _Stage:
         self.set_wise = commerce_columnar.covers(self.db, "lns") and not self._one(
             "SELECT count(*) - count(DISTINCT number) + count(*) FILTER (WHERE placed IS NULL) FROM ords")
         if self.set_wise:
-            self._fingerprint_functions()
             self._fingerprint_parts(_literal(self.importer.mapping.currency))
 
     def write(self) -> None:
@@ -489,16 +447,14 @@ class _Stage:
         self.done += rows
         imp.progress(self.done, self.total)
 
-    def _fingerprint_functions(self) -> None:
-        """`repr` for the texts that are not plain printable ASCII, and for each distinct order date."""
+    def _fingerprint_parts(self, currency: str) -> None:
+        """The parts of fingerprints that repeat, spelt once for the whole file: Python's `repr` for texts that are
+        not plain printable ASCII and for each distinct order date (table `dts`), each distinct (SKU, name,
+        category) of a line (table `fpl`), each distinct (customer, currency, status) of an order (table `fpo`)."""
         self.db.create_function("_repr", repr, [sqltypes.VARCHAR], sqltypes.VARCHAR, side_effects=False)
         dates = [p for (p,) in self.db.execute("SELECT DISTINCT placed FROM ords WHERE placed IS NOT NULL").fetchall()]
         self.db.execute("CREATE TABLE dts AS SELECT unnest(?::VARCHAR[]) AS placed, unnest(?::VARCHAR[]) AS r",
                         [dates, [repr(datetime.fromisoformat(p)) for p in dates]])
-
-    def _fingerprint_parts(self, currency: str) -> None:
-        """The parts of fingerprints that repeat, spelt once for the whole file: each distinct (SKU, name,
-        category) of a line (table `fpl`), each distinct (customer, currency, status) of an order (table `fpo`)."""
         self.db.execute(
             f"CREATE TABLE fpl AS SELECT sku, name, category, '(' || {_text('sku')} || ', ' || {_text('name')} "
             f"|| ', ' || {_text('category')} || ', ' AS head FROM (SELECT DISTINCT sku, name, category FROM lns)")

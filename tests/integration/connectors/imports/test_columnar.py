@@ -302,33 +302,6 @@ def test_a_chunk_that_fails_stops_the_chunks_after_it(pg: Database, clock: Manua
     assert snapshot(pg) == rows_left
 
 
-def test_fields_joined_in_steps_when_memory_is_short(pg: Database, clock: ManualClock, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """When all the tables of values do not fit in DuckDB's memory at once (a file of a million rows), the large
-    ones are joined one at a time: the import is the row path's all the same."""
-    import duckdb
-
-    from omnihub.connectors.imports import columnar
-
-    path = write_file(tmp_path, ROWS)
-    by_rows, rows_left = row_path_then_empty(pg, clock, path)
-    plain = columnar._Stage._values_sql
-    steps: list[int] = []
-
-    def short_of_memory(line: str, source: str, values: Any, lookups: dict[int, list[str]], joined: set[int]) -> str:
-        if joined == set(lookups):
-            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
-        steps.append(len(lookups) - len(joined))
-        return plain(line, source, values, lookups, joined)
-
-    monkeypatch.setattr(columnar._Stage, "_values_sql", staticmethod(short_of_memory))
-    monkeypatch.setattr(columnar, "LARGE_LOOKUP", 10)  # the slice has more than 10 order ids, customers, products
-    importer = Importer(pg, clock, MAPPING, [path])
-    assert report_of(importer) == by_rows and importer.path == "columnar"
-    assert steps and steps[0] >= 2  # several tables joined on their own first
-    assert snapshot(pg) == rows_left
-
-
 def test_duckdb_out_of_memory_before_writing_goes_down_the_row_path(pg: Database, clock: ManualClock, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole-file tables are built before anything is written: when they do not fit, the row path imports the
