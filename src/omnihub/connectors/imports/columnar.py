@@ -18,8 +18,6 @@ longer be DuckDB's row positions), a file DuckDB's strict reader refuses, DuckDB
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import os
 import shutil
 import tempfile
@@ -36,14 +34,13 @@ from duckdb import sqltypes
 
 from omnihub.commerce import imported as commerce_imported
 from omnihub.commerce import imported_columnar as commerce_columnar
+from omnihub.connectors.imports import columnar_fingerprints as fingerprints
 from omnihub.connectors.imports import rules
 from omnihub.connectors.imports.models import import_keys
 from omnihub.connectors.imports.reading import Source, header_and_values
 from omnihub.connectors.imports.service import (
     _KEY_COLUMNS,
-    _PRINT_HEX,
     MAX_LISTED,
-    ORDER_PRINT,
     Importer,
     _Batch,
     _Order,
@@ -135,13 +132,6 @@ def chunk_bounds(count: int, size: int, first: int | None = None) -> Iterator[tu
         high = low + (first if low == 0 else size)
         yield low, min(high, count)
         low = high
-
-
-def _text(c: str) -> str:
-    """SQL: Python's `repr` of text column `c` (None for NULL): quoted in SQL when plain printable ASCII without a
-    quote or backslash, else by `_repr` (Python's own)."""
-    return (f"CASE WHEN {c} IS NULL THEN 'None' WHEN regexp_full_match({c}, '[ -&(-\\[\\]-~]*') "
-            f"THEN '''' || {c} || '''' ELSE _repr({c}) END")
 
 
 def _field_function(entity: str, name: str, rule: rules.FieldRule) -> Callable[..., str | None]:
@@ -315,7 +305,7 @@ class _Stage:
         self.set_wise = commerce_columnar.covers(self.db, "lns") and not self._one(
             "SELECT count(*) - count(DISTINCT number) + count(*) FILTER (WHERE placed IS NULL) FROM ords")
         if self.set_wise:
-            self._fingerprint_parts(_literal(self.importer.mapping.currency))
+            fingerprints.build_parts(self.db, _literal(self.importer.mapping.currency))
 
     def write(self) -> None:
         """Customers and products first (each batch of orders finds them written), then the orders in batches —
@@ -406,7 +396,7 @@ class _Stage:
                     orders, rows = db.execute("SELECT count(*), coalesce(sum(rows), 0) FROM _oin").fetchone() or (0, 0)
                     if not orders:
                         continue
-                    self._write_keys(folder / "keys.csv", now)
+                    fingerprints.write_keys(db, folder / "keys.csv", imp.mapping.system, imp.job_id, now)
                     with imp.db.read() as conn:
                         load = commerce_columnar.build_imported_orders(
                             db, conn, imp.clock, orders_in="_oin", lines_in="_lin",
@@ -457,59 +447,6 @@ class _Stage:
         imp.report.imported += rows
         self.done += rows
         imp.progress(self.done, self.total)
-
-    def _fingerprint_parts(self, currency: str) -> None:
-        """The parts of fingerprints that repeat, spelt once for the whole file: Python's `repr` for texts that are
-        not plain printable ASCII and for each distinct order date (table `dts`), each distinct (SKU, name,
-        category) of a line (table `fpl`), each distinct (customer, currency, status) of an order (table `fpo`)."""
-        self.db.create_function("_repr", repr, [sqltypes.VARCHAR], sqltypes.VARCHAR, side_effects=False)
-        dates = [p for (p,) in self.db.execute("SELECT DISTINCT placed FROM ords WHERE placed IS NOT NULL").fetchall()]
-        self.db.execute("CREATE TABLE dts AS SELECT unnest(?::VARCHAR[]) AS placed, unnest(?::VARCHAR[]) AS r",
-                        [dates, [repr(datetime.fromisoformat(p)) for p in dates]])
-        self.db.execute(
-            f"CREATE TABLE fpl AS SELECT sku, name, category, '(' || {_text('sku')} || ', ' || {_text('name')} "
-            f"|| ', ' || {_text('category')} || ', ' AS head FROM (SELECT DISTINCT sku, name, category FROM lns)")
-        self.db.execute(
-            f"CREATE TABLE fpo AS SELECT customer, currency, status, {_text('customer')} || ', ' || "
-            f"{_text('currency')} || ', ' || {_text('status')} AS mid FROM (SELECT DISTINCT customer, "
-            f"coalesce(nullif(currency, ''), {currency}) AS currency, status FROM ords)")
-
-    def _write_keys(self, path: Path, now: str) -> None:
-        """The import keys of the orders of `_oin` as a CSV file for `copy_csv_file`, each with the
-        fingerprint `service._order_fingerprint` gives it: the shape spelt by DuckDB, hashed here (hashlib's
-        sha256 is ~10x DuckDB's)."""
-        imp = self.importer
-        system, job = imp.mapping.system, imp.job_id
-        # in no particular order: the keys' index is on the external key, and sorting the shapes by rank cost
-        # almost as much as building them
-        cursor = self.db.execute(f"SELECT o.k, o.id, f.shape FROM _oin o JOIN ({self._shapes()}) f USING (rank)")
-        with path.open("w", newline="", encoding="utf-8") as out:
-            write = csv.writer(out, lineterminator="\n").writerow
-            while chunk := cursor.fetchmany(FETCH):
-                for key, order_id, shape in chunk:
-                    fingerprint = ORDER_PRINT + hashlib.sha256(shape.encode()).hexdigest()[:_PRINT_HEX]
-                    write((system, "order", key, order_id, fingerprint, job, now))
-
-    @staticmethod
-    def _shapes() -> str:
-        """SQL: each order of `_oin` with the text `service._order_shape` gives it: the same `repr` of the same
-        tuple, spelt in SQL (texts through Python's `repr` unless plain; repeated parts from
-        `_fingerprint_parts`)."""
-        def decimal(c: str) -> str:
-            return f"CASE WHEN {c} IS NULL THEN 'None' ELSE 'Decimal(''' || {c} || ''')' END"
-
-        line = (f"h.head || CAST(l.quantity AS VARCHAR) || ', ' || {decimal('l.total')} || ', ' || "
-                f"{decimal('l.unit_price')} || ', ' || {decimal('l.discount')} || ')'")
-        shape = f"'(' || {_text('o.number')} || ', ' || d.r || ', ' || m.mid || ', None, [' || ls.lines || '])'"
-        return (f"SELECT o.rank, {shape} AS shape FROM _oin o "
-                "JOIN dts d ON d.placed = o.placed "
-                "JOIN fpo m ON m.customer IS NOT DISTINCT FROM o.customer AND m.currency IS NOT DISTINCT FROM "
-                "o.currency AND m.status IS NOT DISTINCT FROM o.status "
-                # lines in order by sorting each order's short list, not by an ordered aggregate (~6x dearer)
-                "JOIN (SELECT l.rank, array_to_string(list_transform(list_sort(list("
-                f"{{'n': l.line_no, 's': {line}}})), x -> x.s), ', ') AS lines FROM _lin l "
-                "JOIN fpl h ON h.sku IS NOT DISTINCT FROM l.sku AND h.name IS NOT DISTINCT FROM l.name "
-                "AND h.category IS NOT DISTINCT FROM l.category GROUP BY l.rank) ls USING (rank)")
 
     def _write_firsts(self, entity: str, key: str, write: Callable[[Any, dict[str, dict[str, Any]]], Any]) -> None:
         """Each key's fields as its first readable row gives them (the row path keeps the first), in batches."""
