@@ -253,13 +253,15 @@ def test_set_wise_writes_are_the_row_paths(pg: Database, clock: ManualClock, tmp
 
 def test_chunks_loaded_two_at_a_time_leave_the_row_paths_rows(pg: Database, clock: ManualClock, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small chunks: PostgreSQL loads two at once (each in its own transaction), customer stats and interests are
-    added chunk after chunk; what is left is what the row path leaves."""
+    """Small chunks: the file staged a few rows at a time, PostgreSQL loads two chunks at once (each in its own
+    transaction), customer stats and interests are added chunk after chunk; what is left is what the row path
+    leaves."""
     from omnihub.connectors.imports import columnar
 
     path = write_file(tmp_path, ROWS)
     by_rows, rows_left = row_path_then_empty(pg, clock, path)
     monkeypatch.setattr(columnar, "SET_WISE_ORDERS", 16)
+    monkeypatch.setattr(columnar, "STAGE_ROWS", 7)
     importer = Importer(pg, clock, MAPPING, [path])
     report = report_of(importer)
     assert importer.path == "columnar" and report["created"]["orders"] > 5 * 16  # several chunks, two in flight
