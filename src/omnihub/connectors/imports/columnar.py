@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,7 @@ from omnihub.connectors.imports.reading import Source, header_and_values
 from omnihub.connectors.imports.service import (
     _KEY_COLUMNS,
     MAX_LISTED,
+    ORDER_PRINT,
     Importer,
     _Batch,
     _Order,
@@ -196,6 +198,7 @@ class _Stage:
         self.total = 0
         self.set_wise = False  # `prepare`: the set-wise writer covers the file
         self.done = 0  # rows written (imported or not) by the set-wise writer
+        self.counting = threading.Lock()  # `done` and the report's counts, added to by the loaders too
 
     def close(self) -> None:
         self.db.close()
@@ -369,6 +372,7 @@ class _Stage:
             db.execute("INSERT INTO slow SELECT DISTINCT rank FROM lns WHERE sku IN (SELECT unnest(?))",
                        [list(imp.failed_products)])
         db.execute("CREATE TABLE known (rank BIGINT)")  # imported before: the row path's writers compare them
+        db.execute("CREATE TABLE same (rank BIGINT)")  # imported before as they are now: unchanged, compared here
         keys = list(imp.customers)
         db.execute("CREATE TABLE cust AS SELECT unnest(?::VARCHAR[]) AS key, unnest(?::VARCHAR[]) AS id",
                    [keys, [imp.customers[k] for k in keys]])
@@ -390,7 +394,8 @@ class _Stage:
                         "o.k, o.rows, o.number, o.placed, o.customer, c.id AS customer_id, "
                         f"coalesce(nullif(o.currency, ''), {currency}) AS currency, o.status FROM ords o "
                         "LEFT JOIN cust c ON c.key = nullif(o.customer, '') WHERE o.rank > ? AND o.rank <= ? "
-                        "AND o.rank NOT IN (SELECT rank FROM slow)", [low, high])
+                        "AND o.rank NOT IN (SELECT rank FROM slow) AND o.rank NOT IN (SELECT rank FROM same)",
+                        [low, high])
                     db.execute("CREATE OR REPLACE TABLE _lin AS SELECT l.* FROM lns l WHERE l.rank > ? "
                                "AND l.rank <= ? AND l.rank IN (SELECT rank FROM _oin)", [low, high])
                     orders, rows = db.execute("SELECT count(*), coalesce(sum(rows), 0) FROM _oin").fetchone() or (0, 0)
@@ -414,20 +419,45 @@ class _Stage:
         return "slow"
 
     def _sort_out(self, low: int, high: int) -> None:
-        """Orders of ranks (low, high] imported before (table `known`, and `slow`: the row path's writers compare
-        them) or whose number another order has (`slow`: the row path's writers report it). Looked up chunk by
-        chunk, as each is built: the first chunk is loading while the next are looked up."""
+        """Orders of ranks (low, high] imported before (a re-run): unchanged when their fingerprint is the one they
+        were imported with (table `same`: counted here, set-wise), else the row path's writers compare them (tables
+        `known` and `slow`); and orders whose number another order has (`slow`: the row path's writers report it).
+        Looked up chunk by chunk, as each is built: the first chunk is loading while the next are looked up."""
         imp, db = self.importer, self.db
-        chunk = db.execute("SELECT rank, k, number FROM ords WHERE rank > ? AND rank <= ?", [low, high]).fetchall()
+        chunk = db.execute("SELECT rank, k, number, rows FROM ords WHERE rank > ? AND rank <= ?",
+                           [low, high]).fetchall()
         with imp.db.read() as conn, planned_each_time(conn):
-            known = imp._known(conn, "order", [k for _, k, _ in chunk])
-            taken = commerce_imported.numbers_taken(conn, [n for _, k, n in chunk if k not in known])
-        seen = [rank for rank, k, _ in chunk if k in known]
-        late = [rank for rank, k, number in chunk if k in known or number in taken]
+            known = imp._known(conn, "order", [k for _, k, _, _ in chunk])
+            taken = commerce_imported.numbers_taken(conn, [n for _, k, n, _ in chunk if k not in known])
+        same = self._unchanged({rank: known[k][1] for rank, k, _, _ in chunk if k in known})
+        if same:
+            rows = sum(n for rank, _, _, n in chunk if rank in same)
+            db.execute("INSERT INTO same SELECT unnest(?::BIGINT[])", [list(same)])
+            with self.counting:  # the loaders count the chunks they commit
+                imp.report.unchanged += rows
+                self.done += rows
+        seen = [rank for rank, k, _, _ in chunk if k in known and rank not in same]
+        late = [rank for rank, k, number, _ in chunk if (k in known and rank not in same) or number in taken]
         if late:
             db.execute("INSERT INTO slow SELECT unnest(?::BIGINT[])", [late])
         if seen:
             db.execute("INSERT INTO known SELECT unnest(?::BIGINT[])", [seen])
+
+    def _unchanged(self, stored: dict[int, str]) -> set[int]:
+        """The ranks among `stored` (rank → the fingerprint its order was imported with) whose order is the same
+        now: fingerprints of this form compared here (what `service._same_order` does for them), others left to the
+        row path's writers; so are orders the row path rejects before comparing (a status that is none)."""
+        ranks = [rank for rank, fingerprint in stored.items() if fingerprint.startswith(ORDER_PRINT)]
+        if not ranks:
+            return set()
+        db = self.db
+        db.execute("CREATE OR REPLACE TABLE _kin AS SELECT o.rank, o.number, o.placed, o.customer, "
+                   f"coalesce(nullif(o.currency, ''), {_literal(self.importer.mapping.currency)}) AS currency, "
+                   "o.status FROM ords o WHERE o.rank IN (SELECT unnest(?::BIGINT[])) "
+                   "AND o.rank NOT IN (SELECT rank FROM slow)", [ranks])
+        db.execute("CREATE OR REPLACE TABLE _klin AS SELECT l.* FROM lns l WHERE l.rank IN (SELECT rank FROM _kin)")
+        return {rank for rank, fingerprint in fingerprints.of_orders(db, "_kin", "_klin")
+                if fingerprint == stored[rank]}
 
     def _load(self, load: commerce_columnar.Load, folder: Path, orders: int, rows: int,
               before: Future[None] | None) -> None:
@@ -443,10 +473,11 @@ class _Stage:
                 before.result()
             load.totals(conn)
         shutil.rmtree(folder)
-        imp._count("orders", orders)
-        imp.report.imported += rows
-        self.done += rows
-        imp.progress(self.done, self.total)
+        with self.counting:
+            imp._count("orders", orders)
+            imp.report.imported += rows
+            self.done += rows
+            imp.progress(self.done, self.total)
 
     def _write_firsts(self, entity: str, key: str, write: Callable[[Any, dict[str, dict[str, Any]]], Any]) -> None:
         """Each key's fields as its first readable row gives them (the row path keeps the first), in batches."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,14 @@ def build_parts(db: Any, currency: str) -> None:
         f"coalesce(nullif(currency, ''), {currency}) AS currency, status FROM ords)")
 
 
+def of_orders(db: Any, orders: str, lines: str) -> Iterator[tuple[int, str]]:
+    """(rank, fingerprint) of each order of table `orders` (lines in `lines`), shaped as `_oin` and `_lin`."""
+    cursor = db.execute(f"SELECT rank, shape FROM ({shapes_sql(orders, lines)})")
+    while chunk := cursor.fetchmany(FETCH):
+        for rank, shape in chunk:
+            yield rank, ORDER_PRINT + hashlib.sha256(shape.encode()).hexdigest()[:_PRINT_HEX]
+
+
 def write_keys(db: Any, path: Path, system: str, job: str | None, now: str) -> None:
     """The import keys of the orders of table `_oin` (lines in `_lin`) as a CSV file for `copy_csv_file`, each with
     the fingerprint `service._order_fingerprint` gives it: the shape spelt by DuckDB, hashed here (hashlib's sha256
@@ -57,21 +66,22 @@ def write_keys(db: Any, path: Path, system: str, job: str | None, now: str) -> N
                 write((system, "order", key, order_id, fingerprint, job, now))
 
 
-def shapes_sql() -> str:
-    """SQL: each order of `_oin` with the text `service._order_shape` gives it: the same `repr` of the same tuple,
-    spelt in SQL (texts through Python's `repr` unless plain; repeated parts from `build_parts`)."""
+def shapes_sql(orders: str = "_oin", lines: str = "_lin") -> str:
+    """SQL: each order of table `orders` (lines in `lines`) with the text `service._order_shape` gives it: the same
+    `repr` of the same tuple, spelt in SQL (texts through Python's `repr` unless plain; repeated parts from
+    `build_parts`)."""
     def decimal(c: str) -> str:
         return f"CASE WHEN {c} IS NULL THEN 'None' ELSE 'Decimal(''' || {c} || ''')' END"
 
     line = (f"h.head || CAST(l.quantity AS VARCHAR) || ', ' || {decimal('l.total')} || ', ' || "
             f"{decimal('l.unit_price')} || ', ' || {decimal('l.discount')} || ')'")
     shape = f"'(' || {text_sql('o.number')} || ', ' || d.r || ', ' || m.mid || ', None, [' || ls.lines || '])'"
-    return (f"SELECT o.rank, {shape} AS shape FROM _oin o "
+    return (f"SELECT o.rank, {shape} AS shape FROM {orders} o "
             "JOIN dts d ON d.placed = o.placed "
             "JOIN fpo m ON m.customer IS NOT DISTINCT FROM o.customer AND m.currency IS NOT DISTINCT FROM "
             "o.currency AND m.status IS NOT DISTINCT FROM o.status "
             # lines in order by sorting each order's short list, not by an ordered aggregate (~6x dearer)
             "JOIN (SELECT l.rank, array_to_string(list_transform(list_sort(list("
-            f"{{'n': l.line_no, 's': {line}}})), x -> x.s), ', ') AS lines FROM _lin l "
+            f"{{'n': l.line_no, 's': {line}}})), x -> x.s), ', ') AS lines FROM {lines} l "
             "JOIN fpl h ON h.sku IS NOT DISTINCT FROM l.sku AND h.name IS NOT DISTINCT FROM l.name "
             "AND h.category IS NOT DISTINCT FROM l.category GROUP BY l.rank) ls USING (rank)")
