@@ -126,10 +126,10 @@ def _encode(entity: str, name: str, value: Any) -> str | None:
     raise _Unsupported
 
 
-def chunk_bounds(count: int, size: int, first: int | None = None) -> Iterator[tuple[int, int]]:
-    """(low, high] rank ranges of the set-wise writer's chunks: a fifth of `size` first (unless said), so
-    PostgreSQL starts loading while DuckDB builds the rest, then `size` each."""
-    low, first = 0, max(1, size // 5) if first is None else first
+def chunk_bounds(count: int, size: int) -> Iterator[tuple[int, int]]:
+    """(low, high] rank ranges of the set-wise writer's chunks: a fifth of `size` first, so PostgreSQL starts
+    loading while DuckDB builds the rest, then `size` each."""
+    low, first = 0, max(1, size // 5)
     while low < count:
         high = low + (first if low == 0 else size)
         yield low, min(high, count)
@@ -261,12 +261,12 @@ class _Stage:
         # in pieces of the file: a join of every row with every field's table at once outgrows MEMORY_LIMIT
         # (a million rows ran out at 128 MB)
         build = f"SELECT {', '.join(selects)}, {' OR '.join(bad)} AS bad FROM raw r {' '.join(joins)}"
-        pieces = -(-self.total // STAGE_ROWS)
-        size = -(-self.total // max(pieces, 1))  # even pieces: each join builds every field's table again
-        for low, high in list(chunk_bounds(self.total, size, first=size)) or [(0, 0)]:  # an empty file: table t
+        pieces = max(1, -(-self.total // STAGE_ROWS))
+        size = -(-self.total // pieces)  # even pieces: each join builds every field's table again
+        for at in range(pieces):
             # the bounds spelt out, not bound as parameters: bound, the one-piece join took half as long again
-            piece = f"{build} WHERE r.rowid >= {low} AND r.rowid < {high}" if pieces > 1 else build
-            self.db.execute(f"INSERT INTO t {piece}" if low else f"CREATE TABLE t AS {piece}")
+            piece = build if pieces == 1 else f"{build} WHERE r.rowid >= {at * size} AND r.rowid < {(at + 1) * size}"
+            self.db.execute(f"INSERT INTO t {piece}" if at else f"CREATE TABLE t AS {piece}")
         self.db.execute("CREATE VIEW g AS SELECT * FROM t WHERE NOT bad")
         self.used = used
         self._rejections()
@@ -308,7 +308,7 @@ class _Stage:
         self.set_wise = commerce_columnar.covers(self.db, "lns") and not self._one(
             "SELECT count(*) - count(DISTINCT number) + count(*) FILTER (WHERE placed IS NULL) FROM ords")
         if self.set_wise:
-            fingerprints.build_parts(self.db, _literal(self.importer.mapping.currency))
+            fingerprints.build_parts(self.db)
 
     def write(self) -> None:
         """Customers and products first (each batch of orders finds them written), then the orders in batches —
@@ -378,7 +378,6 @@ class _Stage:
                    [keys, [imp.customers[k] for k in keys]])
         channel = imp.channel
         assert channel is not None
-        currency = _literal(imp.mapping.currency)
         now = imp.clock.now().isoformat()
         with tempfile.TemporaryDirectory(prefix="omnihub-import-copy-") as where, \
                 ThreadPoolExecutor(max_workers=LOADERS, thread_name_prefix="import-writer") as writer:
@@ -392,7 +391,7 @@ class _Stage:
                     db.execute(
                         f"CREATE OR REPLACE TABLE _oin AS SELECT o.rank, {block_id_sql(block, 'o.rank')} AS id, "
                         "o.k, o.rows, o.number, o.placed, o.customer, c.id AS customer_id, "
-                        f"coalesce(nullif(o.currency, ''), {currency}) AS currency, o.status FROM ords o "
+                        "o.currency, o.status FROM ords o "
                         "LEFT JOIN cust c ON c.key = nullif(o.customer, '') WHERE o.rank > ? AND o.rank <= ? "
                         "AND o.rank NOT IN (SELECT rank FROM slow) AND o.rank NOT IN (SELECT rank FROM same)",
                         [low, high])
@@ -451,8 +450,7 @@ class _Stage:
         if not ranks:
             return set()
         db = self.db
-        db.execute("CREATE OR REPLACE TABLE _kin AS SELECT o.rank, o.number, o.placed, o.customer, "
-                   f"coalesce(nullif(o.currency, ''), {_literal(self.importer.mapping.currency)}) AS currency, "
+        db.execute("CREATE OR REPLACE TABLE _kin AS SELECT o.rank, o.number, o.placed, o.customer, o.currency, "
                    "o.status FROM ords o WHERE o.rank IN (SELECT unnest(?::BIGINT[])) "
                    "AND o.rank NOT IN (SELECT rank FROM slow)", [ranks])
         db.execute("CREATE OR REPLACE TABLE _klin AS SELECT l.* FROM lns l WHERE l.rank IN (SELECT rank FROM _kin)")
@@ -542,8 +540,11 @@ class _Stage:
         # each field from the order's first row: joined by line number, not aggregated (no text in the hash table)
         first = ", ".join(f"{'NULL::VARCHAR' if c is None else 't.' + c} AS {f}" for f, c in (
             ("number", col("order", "number")), ("placed", col("order", "placed_at")),
-            ("customer", col("order", "customer")), ("status", col("order", "status")),
-            ("currency", col("order", "currency"))))
+            ("customer", col("order", "customer")), ("status", col("order", "status"))))
+        # the order's currency, or the mapping's: resolved once here for every table built from `ords`
+        currency = col("order", "currency")
+        first += f", coalesce(nullif({'NULL::VARCHAR' if currency is None else 't.' + currency}, ''), " \
+                 f"{_literal(imp.mapping.currency)}) AS currency"
         self.db.execute(f"CREATE TABLE ends AS SELECT row_number() OVER (ORDER BY last) AS rank, * FROM (SELECT "
                         f"{group} AS k, min(n) AS first, max(n) AS last, count(*) AS rows FROM g GROUP BY {group})")
         self.db.execute(f"CREATE TABLE ords AS SELECT e.rank, e.k, e.last, e.rows, {first} FROM ends e "
@@ -571,7 +572,6 @@ class _Stage:
                                                           frozenset[str] | None]]:
         """Orders as the row path builds them, in the order it completes them (by their last row), in batches:
         all of them, or those whose rank is in table `only` — then with the keys of those imported before."""
-        imp = self.importer
         where = f"WHERE o.rank IN (SELECT rank FROM {only})" if only else ""
         seen = "o.rank IN (SELECT rank FROM known)" if only else "false"
         cursor = self.db.execute(
@@ -579,7 +579,7 @@ class _Stage:
             f"l.total, l.unit_price, l.discount, l.name, l.category, {seen} FROM lns l JOIN ords o USING (rank) "
             f"{where} ORDER BY o.rank, l.n")
         known: set[str] = set()
-        currency, file = imp.mapping.currency, self.file
+        file = self.file
         dates: dict[str, datetime] = {}
         batch: list[tuple[_Order, dict[str, Any]]] = []
         current: Any = None
@@ -602,7 +602,7 @@ class _Stage:
                     fields = {"customer": customer}
                     item = {"number": number, "placed_at": placed_at,
                             "customer": None if customer in (None, "") else customer,
-                            "currency": cur or currency, "status": status, "shipping": None, "lines": lines}
+                            "currency": cur, "status": status, "shipping": None, "lines": lines}
                     batch.append((_Order(key, fields, rows), item))
                 rows.append(_Row(file, n, {}))
                 lines.append({"sku": sku, "name": name, "category": category,

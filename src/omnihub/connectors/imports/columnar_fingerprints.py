@@ -5,7 +5,6 @@ it. So either path recognises the other's imports as unchanged."""
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from duckdb import sqltypes
 
-from omnihub.connectors.imports.service import _PRINT_HEX, ORDER_PRINT
+from omnihub.connectors.imports.service import shape_fingerprint
 
 FETCH = 8192  # shapes taken from DuckDB at a time
 
@@ -25,11 +24,11 @@ def text_sql(c: str) -> str:
             f"THEN '''' || {c} || '''' ELSE _repr({c}) END")
 
 
-def build_parts(db: Any, currency: str) -> None:
+def build_parts(db: Any) -> None:
     """The parts of fingerprints that repeat, spelt once for the whole file (from tables `ords` and `lns`): Python's
     `repr` for texts that are not plain printable ASCII and for each distinct order date (table `dts`), each
     distinct (SKU, name, category) of a line (table `fpl`), each distinct (customer, currency, status) of an order
-    (table `fpo`). `currency` is the mapping's, as an SQL literal."""
+    (table `fpo`)."""
     db.create_function("_repr", repr, [sqltypes.VARCHAR], sqltypes.VARCHAR, side_effects=False)
     dates = [p for (p,) in db.execute("SELECT DISTINCT placed FROM ords WHERE placed IS NOT NULL").fetchall()]
     db.execute("CREATE TABLE dts AS SELECT unnest(?::VARCHAR[]) AS placed, unnest(?::VARCHAR[]) AS r",
@@ -39,8 +38,8 @@ def build_parts(db: Any, currency: str) -> None:
         f"|| ', ' || {text_sql('category')} || ', ' AS head FROM (SELECT DISTINCT sku, name, category FROM lns)")
     db.execute(
         f"CREATE TABLE fpo AS SELECT customer, currency, status, {text_sql('customer')} || ', ' || "
-        f"{text_sql('currency')} || ', ' || {text_sql('status')} AS mid FROM (SELECT DISTINCT customer, "
-        f"coalesce(nullif(currency, ''), {currency}) AS currency, status FROM ords)")
+        f"{text_sql('currency')} || ', ' || {text_sql('status')} AS mid FROM (SELECT DISTINCT customer, currency, "
+        "status FROM ords)")
 
 
 def of_orders(db: Any, orders: str, lines: str) -> Iterator[tuple[int, str]]:
@@ -48,7 +47,7 @@ def of_orders(db: Any, orders: str, lines: str) -> Iterator[tuple[int, str]]:
     cursor = db.execute(f"SELECT rank, shape FROM ({shapes_sql(orders, lines)})")
     while chunk := cursor.fetchmany(FETCH):
         for rank, shape in chunk:
-            yield rank, ORDER_PRINT + hashlib.sha256(shape.encode()).hexdigest()[:_PRINT_HEX]
+            yield rank, shape_fingerprint(shape.encode())
 
 
 def write_keys(db: Any, path: Path, system: str, job: str | None, now: str) -> None:
@@ -62,8 +61,7 @@ def write_keys(db: Any, path: Path, system: str, job: str | None, now: str) -> N
         write = csv.writer(out, lineterminator="\n").writerow
         while chunk := cursor.fetchmany(FETCH):
             for key, order_id, shape in chunk:
-                fingerprint = ORDER_PRINT + hashlib.sha256(shape.encode()).hexdigest()[:_PRINT_HEX]
-                write((system, "order", key, order_id, fingerprint, job, now))
+                write((system, "order", key, order_id, shape_fingerprint(shape.encode()), job, now))
 
 
 def shapes_sql(orders: str = "_oin", lines: str = "_lin") -> str:

@@ -140,10 +140,15 @@ def _order_shape(item: dict[str, Any], customer: Any) -> bytes:
     return repr(shape).encode()
 
 
+def shape_fingerprint(shape: bytes) -> str:
+    """The fingerprint of an order's shape (`_order_shape`, or the same text spelt by the columnar path)."""
+    return ORDER_PRINT + hashlib.sha256(shape).hexdigest()[:_PRINT_HEX]
+
+
 def _order_fingerprint(item: dict[str, Any], customer: Any) -> str:
     """What an imported order was, to tell "unchanged" from "imported before with other content" on a re-run.
     64 characters like `_fingerprint`, which orders imported before carry (still recognised: `_same_order`)."""
-    return ORDER_PRINT + hashlib.sha256(_order_shape(item, customer)).hexdigest()[:_PRINT_HEX]
+    return shape_fingerprint(_order_shape(item, customer))
 
 
 def _same_order(stored: str, fingerprint: str, item: dict[str, Any], customer: Any) -> bool:
