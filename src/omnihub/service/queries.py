@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.pagination import decode_cursor, invalid_cursor, page
+from omnihub.core.reads import read_together
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
 from omnihub.service import desk_queries, errors, rules
@@ -172,7 +173,7 @@ def _opened(conn: Connection, conversation_id: str) -> tuple[Any, list[Any]]:
 
 def _prefixed(row: Any, prefix: str, key: str) -> SimpleNamespace | None:
     """The columns of a joined row under `prefix`; None when the outer join found nothing (no `key`)."""
-    fields = {name[len(prefix):]: value for name, value in row._mapping.items() if name.startswith(prefix)}
+    fields = {name[len(prefix):]: value for name, value in row._asdict().items() if name.startswith(prefix)}
     return SimpleNamespace(**fields) if fields[key] is not None else None
 
 
@@ -180,11 +181,17 @@ def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) ->
     """The thread (every channel, oldest first) with the customer's 360 view and latest orders beside it. An id
     merged into another conversation shows that one. An agent opens many: each part is one read, the orders with
     their lines two (`commerce_queries.list_orders`), not one per order."""
-    row, opened = _opened(conn, conversation_id)
+    # The conversation and its thread in one round trip (core.reads), taking the id as the live one's; an id
+    # merged into another reads the one it went to.
+    opened, rows = read_together(conn, [(_OPENED, {"b_id": conversation_id}),
+                                        (_THREAD, {"b_id": conversation_id, "b_limit": THREAD_LIMIT})])
+    row = next((r for r in opened if r.id == conversation_id), None)
+    if row is None or row.merged_into is not None:
+        row, opened = _opened(conn, conversation_id)
+        rows = conn.execute(_THREAD, {"b_id": row.id, "b_limit": THREAD_LIMIT}).all()
     tags = [r.tag_ for r in opened if r.id == row.id and r.tag_ is not None]
     merged = sorted({r.id for r in opened if r.merged_into == row.id})
     survey, handoff = _prefixed(row, "csat_", "token"), _prefixed(row, "handoff_", "id")
-    rows = conn.execute(_THREAD, {"b_id": row.id, "b_limit": THREAD_LIMIT}).all()
     if len(rows) < THREAD_LIMIT:  # the whole thread is here: its channels too
         channels = sorted({m.channel for m in rows if m.direction == "in"})
     else:
@@ -231,11 +238,19 @@ def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None
 
 def support_hold_in_view(conn: Connection, cid: str) -> dict[str, Any] | None:
     """`support_hold_of` for the 360 view's section, which passes the profile's id already resolved."""
-    row = conn.execute(_LIVE_FOR, {"b_cid": cid}).first()
+    return _hold_from(conn.execute(_LIVE_FOR, {"b_cid": cid}).all())
+
+
+def _hold_from(found: list[Any]) -> dict[str, Any] | None:
+    row = found[0] if found else None
     if row is None or not rules.is_complaint(row.priority_reasons or []):
         return None
     return {"conversation_id": row.id, "since": _iso(row.created_at),
             "reasons": [r["why"] for r in row.priority_reasons if r.get("rule") == "complaint"]}
+
+
+# The 360 view's `support_hold` section, read with the rest of the view (customers.queries.ReadSection).
+SUPPORT_HOLD_SECTION = customers_queries.ReadSection((_LIVE_FOR,), lambda _conn, found: _hold_from(found[0]))
 
 
 def on_support_hold(conn: Connection, customer_id: str) -> bool:
