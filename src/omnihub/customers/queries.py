@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +18,7 @@ from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import transaction_memo
 from omnihub.core.errors import DomainError
 from omnihub.core.pagination import check_limit, decode_cursor, newest_first, page, within
-from omnihub.core.reads import read_together
+from omnihub.core.reads import Read, read_together
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
     customer_aliases,
@@ -361,13 +361,22 @@ _VIEW_READS = (_IDENTITIES, _EVENTS_SHOWN, _CONSENTS, _TAGS, _CREDIT, _STATS, _S
 
 
 def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
-    """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history. The
-    profile's row, its parts and the other rooms' `ReadSection`s are read together, in one round trip, taking
-    the id as the profile's own; a merged id (the row says so) reads them again for its survivor."""
+    """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history."""
+    return customer_view_with(conn, clock, customer_id, ())[0]
+
+
+def customer_view_with(conn: Connection, clock: Clock, customer_id: str,
+                       also: Sequence[Read]) -> tuple[dict[str, Any], list[list[Any]]]:
+    """The 360 view, and the rows of the caller's own reads `also`, sent with the view's. The profile's row, its
+    parts and the other rooms' `ReadSection`s are read together, in one round trip, taking the id as the
+    profile's own; a merged id (the row says so) reads them again for its survivor."""
     sections = list(_sections.items())
     reads = [*_VIEW_READS, *(read for _, section in sections if isinstance(section, ReadSection)
                              for read in section.reads)]
-    found = read_together(conn, [(_ROW, {"b_id": customer_id}), *((read, {"b_cid": customer_id}) for read in reads)])
+    found = read_together(conn, [(_ROW, {"b_id": customer_id}), *((read, {"b_cid": customer_id}) for read in reads),
+                                 *also])
+    theirs = found[len(found) - len(also):]
+    found = found[:len(found) - len(also)]
     row = found[0][0] if found[0] else None
     if row is None or (row.status == "merged" and customer_id not in transaction_memo(conn, _LOCKED_ACTIVE)):
         row = _resolved_row(conn, customer_id)
@@ -397,7 +406,7 @@ def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str,
             at += len(section.reads)
         else:
             view[name] = section(conn, cid)
-    return view
+    return view, theirs
 
 
 def lookup(conn: Connection, raw: dict[str, Any], *, channel: str | None) -> str:

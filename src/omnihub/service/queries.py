@@ -179,8 +179,9 @@ def _prefixed(row: Any, prefix: str, key: str) -> SimpleNamespace | None:
 
 def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) -> dict[str, Any]:
     """The thread (every channel, oldest first) with the customer's 360 view and latest orders beside it. An id
-    merged into another conversation shows that one. An agent opens many: each part is one read, the orders with
-    their lines two (`commerce_queries.list_orders`), not one per order."""
+    merged into another conversation shows that one. An agent opens many: on PostgreSQL it is two round trips
+    (core.reads) — the conversation with its thread, then the 360 view with the latest orders and their lines —
+    whatever the customer's history."""
     # The conversation and its thread in one round trip (core.reads), taking the id as the live one's; an id
     # merged into another reads the one it went to.
     opened, rows = read_together(conn, [(_OPENED, {"b_id": conversation_id}),
@@ -197,12 +198,15 @@ def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) ->
     else:
         channels = sorted(set(conn.execute(_CHANNELS, {"b_id": row.id}).scalars()))
     messages = [message_out(m) for m in reversed(rows)]
+    by_customer = {"b_cid": row.customer_id}  # the latest orders, as `list_orders` shows them, with the 360 view
+    customer, (order_rows, line_rows) = customers_queries.customer_view_with(
+        conn, clock, row.customer_id, [(read, by_customer) for read in commerce_queries.latest_orders_reads(
+            ORDERS_SHOWN)])
+    orders = commerce_queries.latest_orders_from(order_rows, line_rows)
     return {**_summary(row, tags), "channels": channels, "merged_ids": merged, "messages": messages,
             "csat": desk_queries.csat_out(survey) if survey else None,
             "handoff": handoff_out(handoff) if handoff else None,
-            "customer": customers_queries.customer_view(conn, clock, row.customer_id),
-            "orders": [_without_pickup_code(o) for o in commerce_queries.list_orders(
-                conn, limit=ORDERS_SHOWN, cursor=None, customer_ids=[row.customer_id])["items"]]}
+            "customer": customer, "orders": [_without_pickup_code(o) for o in orders]}
 
 
 def thread_of(conn: Connection, conversation_id: str) -> dict[str, Any]:
