@@ -11,8 +11,9 @@ processes on `--port` (default 19010) and configures a WhatsApp connection; (3) 
 post WhatsApp Cloud API webhooks exactly as Meta sends them, signed with `X-Hub-Signature-256`, with
 `--per-payload` messages each (70 % from generated customers' phones — they join their conversation —, 30 % from
 new numbers), while `--agents` threads loop over the inbox: the open queue, the unassigned queue, the team's
-queue, "breaching soon", and one thread opened from the list. Then it waits (up to `--settle` s) for the worker to
-thread what was accepted.
+queue, "breaching soon", and one thread opened from the list (each as fast as it is answered, or `--agent-rate`
+cycles per second in all: a fixed demand, so that faster reads do not add load). Then it waits (up to `--settle` s)
+for the worker to thread what was accepted.
 
 Ingestion is two steps (docs/service-desk.md): the webhook stores the signed payload and answers; the worker
 threads it. So it prints both: **accepted** messages/s (in payloads answered 200 during the load) with webhook
@@ -212,6 +213,8 @@ def main() -> None:
     parser.add_argument("--per-payload", type=int, default=1, help="messages per webhook payload")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="messages/s offered across the hook threads (open loop); 0: as fast as answered")
+    parser.add_argument("--agent-rate", type=float, default=0.0,
+                        help="agents' cycles (a list, then a thread) per second in all; 0: each as fast as answered")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for the backlog afterwards")
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--db", default="omnihub_bench_inbox")
@@ -381,11 +384,18 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
         client = LeanClient(base, {"Authorization": f"Bearer {key}"})
         lists: list[float] = []
         threads: list[float] = []
+        interval = args.agents / args.agent_rate if args.agent_rate > 0 else 0.0
         queues = ["/api/v1/conversations?status=open&limit=25", "/api/v1/conversations?assignee=none&limit=25",
                   "/api/v1/conversations?team=returns&status=open&limit=25",
                   "/api/v1/conversations?breaching=soon&limit=25", "/api/v1/conversations?assignee=me&limit=25"]
         go.wait()
+        due = time.perf_counter() + interval * rng.random()
         while not stop.is_set():
+            if interval:  # paced: a list and a thread every `interval` s, catching up when behind
+                wait = due - time.perf_counter()
+                if wait > 0 and stop.wait(wait):
+                    break
+                due += interval
             t0 = time.perf_counter()
             try:
                 answer = client.get(rng.choice(queues))
@@ -464,6 +474,7 @@ def load(args: argparse.Namespace, agent_keys: list[str], url: str,
                                                                                             1)}
 
     return {"seconds": round(wall, 1), "per_payload": args.per_payload, "drainers": args.drainers,
+            "agent_cycles_per_s": args.agent_rate or "as fast as answered",
             "offered_messages_per_s": args.rate or "as fast as answered",
             "accepted_messages_per_s": round(accepted / wall, 1),
             "drained_messages_per_s_during_load": round(((during[-1] if during else 0) - first[1]) / wall, 1),

@@ -10,7 +10,8 @@ host does. This one isolates what a read costs, which does not: (1) generates th
 loop — the open, unassigned, team, "breaching soon" and "mine" queues, and a conversation opened from them (thread,
 the customer's 360 summary and orders) — sends `--repeat` requests one at a time after warm-ups and prints the
 server process's CPU milliseconds per request (utime + stime from /proc), p50/p99 as the client sees them, and
-(4) the SQL statements one request executes, counted in-process with the same app (a SQLAlchemy cursor event).
+(4) the SQL statements one request executes and the round trips they take (reads sent together in PostgreSQL's
+pipeline, `omnihub.core.reads`, are one), counted in-process with the same app.
 """
 
 from __future__ import annotations
@@ -97,30 +98,45 @@ def timed(client: httpx.Client, pid: int, paths: list[str], repeat: int) -> dict
     return {"cpu": cpu * 1000 / repeat, "p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
 
-def statements(url: str, key: str, paths: dict[str, str]) -> dict[str, int]:
-    """SQL statements per request, counted in-process with the same app (the second call: caches warm)."""
+def statements(url: str, key: str, paths: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """SQL statements and round trips per request, counted in-process with the same app (the second call: caches
+    warm). Reads sent together (`omnihub.core.reads`, PostgreSQL's pipeline) are one round trip for all their
+    statements; they do not pass through SQLAlchemy's cursor, so they are counted where they are sent."""
     import sqlalchemy as sa
     from fastapi.testclient import TestClient
 
     from omnihub.app import create_app
     from omnihub.config import get_settings
+    from omnihub.core import reads
+    from omnihub.customers import queries as customers_queries
+    from omnihub.service import queries as service_queries
 
     os.environ.update({"OMNIHUB_DATABASE_URL": url, "OMNIHUB_SECRET_KEY": SECRET})
     get_settings.cache_clear()
-    count = [0]
+    count = [0, 0]  # statements, round trips
 
     def counted(*_args: Any) -> None:
         count[0] += 1
+        count[1] += 1
 
+    read_together = reads.read_together
+
+    def together(conn: Any, batch: Any) -> Any:
+        count[0] += len(batch)
+        count[1] += 1
+        return read_together(conn, batch)
+
+    for module in (customers_queries, service_queries):
+        module.read_together = together  # type: ignore[attr-defined]
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", counted)
     out = {}
     with TestClient(create_app()) as client:
         for name, path in paths.items():
             for _ in range(2):
-                count[0] = 0
+                count[:] = [0, 0]
                 answer = client.get(path, headers={"Authorization": f"Bearer {key}"})
                 assert answer.status_code == 200, (path, answer.status_code)
-            out[name] = count[0]
+            out[name] = (count[0], count[1])
     return out
 
 
@@ -145,7 +161,7 @@ def main() -> None:
         for path in QUEUES.values():
             opened += [f"/api/v1/conversations/{c['id']}" for c in client.get(path).json()["items"][:10]]
         print(f"{machine()}; {postgres_version(url)}; commit {git_revision()}")
-        print(f"{'request':28} {'CPU ms/req':>10} {'p50 ms':>8} {'p99 ms':>8} {'SQL/req':>8}")
+        print(f"{'request':28} {'CPU ms/req':>10} {'p50 ms':>8} {'p99 ms':>8} {'SQL/req':>8} {'trips/req':>9}")
         results = {name: timed(client, server.pid, [path], args.repeat) for name, path in QUEUES.items()}
         results["thread (360 + orders)"] = timed(client, server.pid, opened, args.repeat)
         client.close()
@@ -155,7 +171,7 @@ def main() -> None:
     load.append(os.getloadavg()[0])
     counts = statements(url, key, {**QUEUES, "thread (360 + orders)": opened[0]})
     for name, r in results.items():
-        print(f"{name:28} {r['cpu']:10.2f} {r['p50']:8.1f} {r['p99']:8.1f} {counts[name]:8d}")
+        print(f"{name:28} {r['cpu']:10.2f} {r['p50']:8.1f} {r['p99']:8.1f} {counts[name][0]:8d} {counts[name][1]:9d}")
     print(f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f}")
     if not args.keep:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -177,12 +178,19 @@ def get_cart(conn: Connection, cart_id: str) -> dict[str, Any]:
             "hold": hold, "order_id": cart["order_id"], "updated_at": as_utc(cart["updated_at"])}
 
 
+_CID = sa.bindparam("b_cid", type_=sa.String())
+_OPEN_CART = (sa.select(carts.c.id).where(carts.c.customer_id == _CID, carts.c.status == "open",
+                                          sa.exists().where(cart_lines.c.cart_id == carts.c.id))
+              .order_by(carts.c.updated_at.desc()).limit(1))
+
+
 def open_cart_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     """The customer's most recent open cart with lines (for the 360 view at the store counter)."""
-    cart_id = conn.execute(sa.select(carts.c.id).where(carts.c.customer_id == customer_id, carts.c.status == "open",
-                                                       sa.exists().where(cart_lines.c.cart_id == carts.c.id))
-                           .order_by(carts.c.updated_at.desc()).limit(1)).scalar()
-    return jsonable(get_cart(conn, cart_id)) if cart_id else None
+    return _open_cart_from(conn, [conn.execute(_OPEN_CART, {"b_cid": customer_id}).all()])
+
+
+def _open_cart_from(conn: Connection, found: list[list[Any]]) -> dict[str, Any] | None:
+    return jsonable(get_cart(conn, found[0][0].id)) if found[0] else None
 
 
 def get_shipment(conn: Connection, shipment_id: str, *, order_id: str | None = None) -> dict[str, Any]:
@@ -222,14 +230,18 @@ def list_slots(conn: Connection, location: str) -> list[dict[str, Any]]:
     return [get_slot(conn, i) for i in ids]
 
 
-def purchases_of(conn: Connection, customer_id: str) -> dict[str, Any]:
+# What the 360 view's purchases section reads: the customer's orders, the carriers of their shipments (joined,
+# not an IN list of every order id) and the promotions addressed to them.
+_PURCHASES = sa.select(ORD.id, ORD.fulfilment, ORD.pickup_location, ORD.promotions).where(ORD.customer_id == _CID)
+_CARRIERS = (sa.select(shipments.c.carrier).join(orders, orders.c.id == shipments.c.order_id)
+             .where(ORD.customer_id == _CID).distinct())
+
+
+def _purchases_from(_conn: Connection, found: list[list[Any]]) -> dict[str, Any]:
     """The 360 view's commerce section: preferred store, carriers used, promotions received and redeemed."""
     from collections import Counter
 
-    from omnihub.promotions import queries as promotions
-
-    rows = conn.execute(sa.select(ORD.id, ORD.fulfilment, ORD.pickup_location, ORD.promotions)
-                        .where(ORD.customer_id == customer_id)).all()
+    rows, carriers, promotions = found
     stores: Counter[str] = Counter()
     redeemed: list[str] = []
     for row in rows:
@@ -238,13 +250,19 @@ def purchases_of(conn: Connection, customer_id: str) -> dict[str, Any]:
         if store:
             stores[store] += 1
         redeemed += [p.get("code") or p.get("promotion_id") for p in (row.promotions or [])]
-    carriers = sorted(set(conn.execute(  # joined, not an IN list of every order id: none when no order
-        sa.select(shipments.c.carrier).join(orders, orders.c.id == shipments.c.order_id)
-        .where(ORD.customer_id == customer_id).distinct()).scalars())) if rows else []
     return {"preferred_store": stores.most_common(1)[0][0] if stores else None,
-            "stores": dict(stores), "carriers_used": carriers,
+            "stores": dict(stores), "carriers_used": sorted({r.carrier for r in carriers}),
             "promotions_redeemed": sorted(set(redeemed)),
-            "promotions_received": promotions.promotions_for_customer(conn, customer_id)}
+            "promotions_received": [r.promotion_id for r in promotions]}
+
+
+def view_sections() -> dict[str, Any]:
+    """The 360 view's commerce sections, read with the rest of the view (customers.queries.ReadSection)."""
+    from omnihub.customers.queries import ReadSection
+    from omnihub.promotions import queries as promotions
+
+    return {"open_cart": ReadSection((_OPEN_CART,), _open_cart_from),
+            "purchases": ReadSection((_PURCHASES, _CARRIERS, promotions.FOR_CUSTOMER), _purchases_from)}
 
 
 # ---- lists -------------------------------------------------------------------------------------------------------
@@ -259,6 +277,25 @@ def orders_out(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, A
                               .order_by(order_lines.c.order_id, order_lines.c.line_no)):
             lines[r.order_id].append(dict(r._mapping))
     return [order_out(r, lines[r["id"]]) for r in rows]
+
+
+@functools.cache
+def latest_orders_reads(limit: int) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """A customer's (`b_cid`) latest orders and their lines — the first `limit` of `list_orders(customer_ids=
+    [cid])` — as two reads that need nothing else, so that they can go with other reads in one round trip
+    (core.reads; the service desk's thread view sends them with the 360 view). Built once per limit."""
+    latest = sa.select(ORD.id).where(ORD.customer_id == _CID).order_by(ORD.id.desc()).limit(limit)
+    return (sa.select(orders).where(ORD.customer_id == _CID).order_by(ORD.id.desc()).limit(limit),
+            sa.select(order_lines).where(order_lines.c.order_id.in_(latest.scalar_subquery()))
+            .order_by(order_lines.c.order_id, order_lines.c.line_no))
+
+
+def latest_orders_from(order_rows: list[Any], line_rows: list[Any]) -> list[dict[str, Any]]:
+    """`latest_orders_reads`' rows as the API shows the orders (as `list_orders` does)."""
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for r in line_rows:
+        lines.setdefault(r.order_id, []).append(r._asdict())
+    return [order_out(r._asdict(), lines.get(r.id, [])) for r in order_rows]
 
 
 def at_location(location: str) -> sa.ColumnElement[bool]:

@@ -18,8 +18,8 @@ def _wire() -> None:
 
     participants.register_merge_participant("commerce", merging.order_merge_participant())
     participants.register_erasure_participant("commerce", merging.order_erasure_participant())
-    customers_queries.register_view_section("open_cart", queries.open_cart_of)
-    customers_queries.register_view_section("purchases", queries.purchases_of)
+    for name, section in queries.view_sections().items():
+        customers_queries.register_view_section(name, section)
     billing_flow.register_outcome_listener(payment_outcomes.on_payment_outcome)
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
 from omnihub.catalog import queries as catalog_queries
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.db import transaction_memo
 from omnihub.core.errors import DomainError
 from omnihub.core.pagination import check_limit, decode_cursor, newest_first, page, within
+from omnihub.core.reads import Read, read_together
 from omnihub.customers import errors, rules
 from omnihub.customers.models import (
     customer_aliases,
@@ -34,8 +37,20 @@ from omnihub.customers.models import (
 
 RECENT_ACTIVITY = 10
 
-# Other rooms add to the 360 view without this room importing them: commerce registers "open_cart".
-ViewSection = Callable[[Connection, str], Any]
+
+@dataclass(frozen=True)
+class ReadSection:
+    """A 360 view section that names its reads — statements of one parameter, `b_cid`, the profile's id — so
+    that they go with the view's own in one round trip; `shape` makes the section of their rows (each read's, in
+    order), and may read more when it must (an open cart's lines)."""
+
+    reads: tuple[Executable, ...]
+    shape: Callable[[Connection, list[list[Any]]], Any]
+
+
+# Other rooms add to the 360 view without this room importing them: commerce registers "open_cart". A plain
+# function is called with the profile's id after the view's reads.
+ViewSection = Callable[[Connection, str], Any] | ReadSection
 _sections: dict[str, ViewSection] = {}
 
 
@@ -186,7 +201,11 @@ _SUPPORT = (sa.select(_EV.type, sa.func.count().label("n"), sa.func.max(_EV.occu
 
 
 def customer_consents_of(conn: Connection, cid: str) -> dict[str, dict[str, Any]]:
-    rows = [dict(r._mapping) for r in conn.execute(_CONSENTS, {"b_cid": cid})]
+    return _consents_from(conn.execute(_CONSENTS, {"b_cid": cid}).all())
+
+
+def _consents_from(found: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    rows = [r._asdict() for r in found]
     return {
         purpose: {"granted": bool(r["granted"]), "channel": r["channel"], "at": as_utc(r["at"]), "proof": r["proof"]}
         for purpose, r in sorted(rules.current_consents(rows).items())
@@ -194,9 +213,13 @@ def customer_consents_of(conn: Connection, cid: str) -> dict[str, dict[str, Any]
 
 
 def _tags(conn: Connection, cid: str, now: datetime) -> list[dict[str, Any]]:
+    return _tags_from(conn.execute(_TAGS, {"b_cid": cid}).all(), now)
+
+
+def _tags_from(found: Iterable[Any], now: datetime) -> list[dict[str, Any]]:
     manual: set[str] = set()
     auto: dict[str, float] = {}
-    for tag, source, score in conn.execute(_TAGS, {"b_cid": cid}):
+    for tag, source, score in found:
         if source == "manual":
             manual.add(tag)
         else:
@@ -207,9 +230,9 @@ def _tags(conn: Connection, cid: str, now: datetime) -> list[dict[str, Any]]:
     return result
 
 
-def _store_credit(conn: Connection, cid: str) -> dict[str, Decimal]:
+def _store_credit(found: Iterable[Any]) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = {}
-    for currency, amount in conn.execute(_CREDIT, {"b_cid": cid}):
+    for currency, amount in found:
         totals[currency] = totals.get(currency, Decimal(0)) + Decimal(amount)
     return {c: a.quantize(Decimal("0.01")) for c, a in sorted(totals.items())}
 
@@ -224,7 +247,7 @@ def store_credit_balance(conn: Connection, customer_id: str, currency: str) -> D
 
 def stats_of(conn: Connection, customer_id: str) -> dict[str, Any]:
     """A customer's purchase stats (orders, lifetime value, …) as the 360 view shows them, for other rooms' rules."""
-    return _stats(conn, customer_id)
+    return _stats(conn.execute(_STATS, {"b_cid": customer_id}).all())
 
 
 def lifetime_values(conn: Connection, customer_ids: Iterable[str]) -> dict[str, Decimal]:
@@ -239,9 +262,9 @@ def lifetime_values(conn: Connection, customer_ids: Iterable[str]) -> dict[str, 
     return {cid: value.quantize(Decimal("0.01")) for cid, value in values.items()}
 
 
-def _stats(conn: Connection, cid: str) -> dict[str, Any]:
+def _stats(found: Iterable[Any]) -> dict[str, Any]:
     per_channel: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(_STATS, {"b_cid": cid}):
+    for r in found:
         entry = per_channel.setdefault(r.channel, {"events": 0, "orders": 0, "revenue": Decimal(0), "first": None,
                                                    "last": None, "seen": None})
         entry["events"] += r.events_count
@@ -287,11 +310,11 @@ def _last_nps(surveys: Iterable[Any]) -> dict[str, Any] | None:
     return None
 
 
-def _support(conn: Connection, cid: str) -> dict[str, Any]:
+def _support(found: Iterable[Any]) -> dict[str, Any]:
     """Support contacts and open problems, from what the service room writes to the timeline."""
     counts: dict[str, int] = {}
     lasts = []
-    for r in conn.execute(_SUPPORT, {"b_cid": cid}):
+    for r in found:
         counts[r.type] = r.n
         if r.type in SUPPORT_CONTACT_TYPES and r.last is not None:
             lasts.append(as_utc(r.last))
@@ -333,31 +356,57 @@ def identities_of_many(conn: Connection, customer_ids: Iterable[str]) -> dict[st
     return {asked: found[cid] for asked, (cid, _) in resolved.items()}
 
 
+# What the view reads of a profile besides its row, in this order, all in one round trip (core.reads).
+_VIEW_READS = (_IDENTITIES, _EVENTS_SHOWN, _CONSENTS, _TAGS, _CREDIT, _STATS, _SUPPORT, _MERGED_IDS)
+
+
 def customer_view(conn: Connection, clock: Clock, customer_id: str) -> dict[str, Any]:
     """The 360 view, from precomputed aggregates and the indexed timeline: cost independent of history."""
-    row = _resolved_row(conn, customer_id)
+    return customer_view_with(conn, clock, customer_id, ())[0]
+
+
+def customer_view_with(conn: Connection, clock: Clock, customer_id: str,
+                       also: Sequence[Read]) -> tuple[dict[str, Any], list[list[Any]]]:
+    """The 360 view, and the rows of the caller's own reads `also`, sent with the view's. The profile's row, its
+    parts and the other rooms' `ReadSection`s are read together, in one round trip, taking the id as the
+    profile's own; a merged id (the row says so) reads them again for its survivor."""
+    sections = list(_sections.items())
+    reads = [*_VIEW_READS, *(read for _, section in sections if isinstance(section, ReadSection)
+                             for read in section.reads)]
+    found = read_together(conn, [(_ROW, {"b_id": customer_id}), *((read, {"b_cid": customer_id}) for read in reads),
+                                 *also])
+    theirs = found[len(found) - len(also):]
+    found = found[:len(found) - len(also)]
+    row = found[0][0] if found[0] else None
+    if row is None or (row.status == "merged" and customer_id not in transaction_memo(conn, _LOCKED_ACTIVE)):
+        row = _resolved_row(conn, customer_id)
+        found = [[row], *read_together(conn, [(read, {"b_cid": row.id}) for read in reads])]
     cid = row.id
-    identities = _identities(conn, cid)
-    events = conn.execute(_EVENTS_SHOWN, {"b_cid": cid}).all()
+    identities, events, consents, tags, credit, stats, support, merged = found[1:len(_VIEW_READS) + 1]
     view = {
         "id": cid,
         "status": row.status,
         "name": row.name,
         "created_at": as_utc(row.created_at),
-        "identities": identities,
-        "consents": customer_consents_of(conn, cid),
-        "tags": _tags(conn, cid, clock.now()),
-        "store_credit": _store_credit(conn, cid),
-        "stats": _stats(conn, cid),
+        "identities": [_identity(r) for r in identities],
+        "consents": _consents_from(consents),
+        "tags": _tags_from(tags, clock.now()),
+        "store_credit": _store_credit(credit),
+        "stats": _stats(stats),
         "open_cart": None,
         "recent_activity": [_timeline_item(r) for r in events if not r.survey],
         "last_nps": _last_nps(r for r in events if r.survey),
-        "support": _support(conn, cid),
-        "merged_ids": sorted(conn.execute(_MERGED_IDS, {"b_cid": cid}).scalars()),
+        "support": _support(support),
+        "merged_ids": sorted(r.merged_id for r in merged),
     }
-    for name, section in list(_sections.items()):
-        view[name] = section(conn, cid)
-    return view
+    at = len(_VIEW_READS) + 1
+    for name, section in sections:
+        if isinstance(section, ReadSection):
+            view[name] = section.shape(conn, found[at:at + len(section.reads)])
+            at += len(section.reads)
+        else:
+            view[name] = section(conn, cid)
+    return view, theirs
 
 
 def lookup(conn: Connection, raw: dict[str, Any], *, channel: str | None) -> str:

@@ -152,8 +152,8 @@ def redemptions_of_order(conn: Connection, order_id: str) -> list[dict[str, Any]
              "released_at": as_utc(r.released_at) if r.released_at is not None else None} for r in rows]
 
 
-def promotions_for_customer(conn: Connection, customer_id: str) -> list[str]:
-    """Ids of promotions addressed to this person by id (personal offers they have received)."""
-    t = promotion_targets.c
-    return list(conn.execute(sa.select(t.promotion_id).where(t.dimension == "customer", t.value == customer_id)
-                             .order_by(t.promotion_id)).scalars())
+# Promotions addressed to a person by id (`b_cid`), built once: the 360 view reads it with the rest of the view.
+FOR_CUSTOMER = (sa.select(promotion_targets.c.promotion_id)
+                .where(promotion_targets.c.dimension == "customer",
+                       promotion_targets.c.value == sa.bindparam("b_cid", type_=sa.String()))
+                .order_by(promotion_targets.c.promotion_id))

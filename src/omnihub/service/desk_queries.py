@@ -157,13 +157,16 @@ _ANSWERED_BY_PERSON = sa.select(S.score, S.answered_at, S.conversation_id, S.ans
     S.answered_at.is_not(None)).order_by(S.answered_at.desc())
 
 
-def csat_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
-    """The 360 view's `csat` section: the person's answered surveys (count, average) and the latest one.
-    `customer_id`: the profile's id as the view resolved it (the surveys under ids merged into it count too)."""
-    rows = conn.execute(_ANSWERED_BY_PERSON, {"b_cid": customer_id}).all()
+def _csat_from(rows: list[Any]) -> dict[str, Any] | None:
+    """The 360 view's `csat` section: the person's answered surveys (count, average) and the latest one (the
+    surveys under ids merged into the profile count too)."""
     if not rows:
         return None
     last = rows[0]
     return {"answered": len(rows), "average": round(sum(r.score for r in rows) / len(rows), 2),
             "last": {"score": last.score, "answered_at": _ts(last.answered_at),
                      "conversation_id": last.conversation_id, "via": last.answered_via, "comment": last.comment}}
+
+
+# The 360 view's `csat` section, read with the rest of the view (customers.queries.ReadSection).
+CSAT_SECTION = customers_queries.ReadSection((_ANSWERED_BY_PERSON,), lambda _conn, found: _csat_from(found[0]))

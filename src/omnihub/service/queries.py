@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from omnihub.commerce import queries as commerce_queries
 from omnihub.core.clock import Clock, as_utc
 from omnihub.core.pagination import decode_cursor, invalid_cursor, page
+from omnihub.core.reads import read_together
 from omnihub.customers import queries as customers_queries
 from omnihub.customers.errors import customer_not_found
 from omnihub.service import desk_queries, errors, rules
@@ -172,30 +173,40 @@ def _opened(conn: Connection, conversation_id: str) -> tuple[Any, list[Any]]:
 
 def _prefixed(row: Any, prefix: str, key: str) -> SimpleNamespace | None:
     """The columns of a joined row under `prefix`; None when the outer join found nothing (no `key`)."""
-    fields = {name[len(prefix):]: value for name, value in row._mapping.items() if name.startswith(prefix)}
+    fields = {name[len(prefix):]: value for name, value in row._asdict().items() if name.startswith(prefix)}
     return SimpleNamespace(**fields) if fields[key] is not None else None
 
 
 def conversation_detail(conn: Connection, clock: Clock, conversation_id: str) -> dict[str, Any]:
     """The thread (every channel, oldest first) with the customer's 360 view and latest orders beside it. An id
-    merged into another conversation shows that one. An agent opens many: each part is one read, the orders with
-    their lines two (`commerce_queries.list_orders`), not one per order."""
-    row, opened = _opened(conn, conversation_id)
+    merged into another conversation shows that one. An agent opens many: on PostgreSQL it is two round trips
+    (core.reads) — the conversation with its thread, then the 360 view with the latest orders and their lines —
+    whatever the customer's history."""
+    # The conversation and its thread in one round trip (core.reads), taking the id as the live one's; an id
+    # merged into another reads the one it went to.
+    opened, rows = read_together(conn, [(_OPENED, {"b_id": conversation_id}),
+                                        (_THREAD, {"b_id": conversation_id, "b_limit": THREAD_LIMIT})])
+    row = next((r for r in opened if r.id == conversation_id), None)
+    if row is None or row.merged_into is not None:
+        row, opened = _opened(conn, conversation_id)
+        rows = conn.execute(_THREAD, {"b_id": row.id, "b_limit": THREAD_LIMIT}).all()
     tags = [r.tag_ for r in opened if r.id == row.id and r.tag_ is not None]
     merged = sorted({r.id for r in opened if r.merged_into == row.id})
     survey, handoff = _prefixed(row, "csat_", "token"), _prefixed(row, "handoff_", "id")
-    rows = conn.execute(_THREAD, {"b_id": row.id, "b_limit": THREAD_LIMIT}).all()
     if len(rows) < THREAD_LIMIT:  # the whole thread is here: its channels too
         channels = sorted({m.channel for m in rows if m.direction == "in"})
     else:
         channels = sorted(set(conn.execute(_CHANNELS, {"b_id": row.id}).scalars()))
     messages = [message_out(m) for m in reversed(rows)]
+    by_customer = {"b_cid": row.customer_id}  # the latest orders, as `list_orders` shows them, with the 360 view
+    customer, (order_rows, line_rows) = customers_queries.customer_view_with(
+        conn, clock, row.customer_id, [(read, by_customer) for read in commerce_queries.latest_orders_reads(
+            ORDERS_SHOWN)])
+    orders = commerce_queries.latest_orders_from(order_rows, line_rows)
     return {**_summary(row, tags), "channels": channels, "merged_ids": merged, "messages": messages,
             "csat": desk_queries.csat_out(survey) if survey else None,
             "handoff": handoff_out(handoff) if handoff else None,
-            "customer": customers_queries.customer_view(conn, clock, row.customer_id),
-            "orders": [_without_pickup_code(o) for o in commerce_queries.list_orders(
-                conn, limit=ORDERS_SHOWN, cursor=None, customer_ids=[row.customer_id])["items"]]}
+            "customer": customer, "orders": [_without_pickup_code(o) for o in orders]}
 
 
 def thread_of(conn: Connection, conversation_id: str) -> dict[str, Any]:
@@ -231,11 +242,19 @@ def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None
 
 def support_hold_in_view(conn: Connection, cid: str) -> dict[str, Any] | None:
     """`support_hold_of` for the 360 view's section, which passes the profile's id already resolved."""
-    row = conn.execute(_LIVE_FOR, {"b_cid": cid}).first()
+    return _hold_from(conn.execute(_LIVE_FOR, {"b_cid": cid}).all())
+
+
+def _hold_from(found: list[Any]) -> dict[str, Any] | None:
+    row = found[0] if found else None
     if row is None or not rules.is_complaint(row.priority_reasons or []):
         return None
     return {"conversation_id": row.id, "since": _iso(row.created_at),
             "reasons": [r["why"] for r in row.priority_reasons if r.get("rule") == "complaint"]}
+
+
+# The 360 view's `support_hold` section, read with the rest of the view (customers.queries.ReadSection).
+SUPPORT_HOLD_SECTION = customers_queries.ReadSection((_LIVE_FOR,), lambda _conn, found: _hold_from(found[0]))
 
 
 def on_support_hold(conn: Connection, customer_id: str) -> bool:

@@ -21,8 +21,8 @@ def _wire() -> None:
 
     participants.register_merge_participant("service", service.conversation_merge_participant())
     participants.register_erasure_participant("service", service.conversation_erasure_participant())
-    customers_queries.register_view_section("support_hold", queries.support_hold_in_view)
-    customers_queries.register_view_section("csat", desk_queries.csat_of)
+    customers_queries.register_view_section("support_hold", queries.SUPPORT_HOLD_SECTION)
+    customers_queries.register_view_section("csat", desk_queries.CSAT_SECTION)
 
 
 def _wake_snoozed(conn: Connection, clock: Clock, _settings: Settings) -> int:
