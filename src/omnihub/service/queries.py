@@ -241,11 +241,12 @@ def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None
 
 
 def support_hold_in_view(conn: Connection, cid: str) -> dict[str, Any] | None:
-    """`support_hold_of` for the 360 view's section, which passes the profile's id already resolved."""
+    """`support_hold_of` for a profile id already resolved (the 360 view reads it with its own reads instead)."""
     return _hold_from(conn.execute(_LIVE_FOR, {"b_cid": cid}).all())
 
 
 def _hold_from(found: list[Any]) -> dict[str, Any] | None:
+    """The hold from the customer's live conversation (`_LIVE_FOR`'s rows: none or one)."""
     row = found[0] if found else None
     if row is None or not rules.is_complaint(row.priority_reasons or []):
         return None
