@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.servers import free_port
 
 from omnihub.core.clock import SystemClock
 from omnihub.core.db import Database
@@ -24,7 +24,6 @@ from omnihub.demo import load_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## A first session with the API"
-PORTS = range(18210, 18300)  # this suite's own range
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +41,6 @@ def walkthrough_commands() -> list[str]:
     return commands
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 18210-18299")
-
-
 @pytest.fixture
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """A fresh SQLite database (the demo's, when `request.param` says so) served by `omnihub serve`."""
@@ -59,7 +50,9 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str,
         db = Database(url)
         load_demo(db, SystemClock())
         db.dispose()
-    port = _free_port()
+    # A port the system hands out: two of these servers starting at once (the fresh and the demo one, on two test
+    # workers) never both probe the same one free, where the loser's walk-through would talk to the other server.
+    port = free_port()
     env = {**os.environ, "OMNIHUB_DATABASE_URL": url, "OMNIHUB_SECRET_KEY": "readme-test-secret-key",
            "PORT": str(port)}
     process = subprocess.Popen([sys.executable, "-m", "omnihub.cli", "serve", "--port", str(port)], env=env,
