@@ -271,12 +271,17 @@ def view_sections() -> dict[str, Any]:
 def orders_out(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Order rows as the API shows them, their lines read in one query."""
     ids = [r["id"] for r in rows]
-    lines: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    if ids:
-        for r in conn.execute(sa.select(order_lines).where(order_lines.c.order_id.in_(ids))
-                              .order_by(order_lines.c.order_id, order_lines.c.line_no)):
-            lines[r.order_id].append(dict(r._mapping))
-    return [order_out(r, lines[r["id"]]) for r in rows]
+    line_rows = conn.execute(sa.select(order_lines).where(order_lines.c.order_id.in_(ids))
+                             .order_by(order_lines.c.order_id, order_lines.c.line_no)).all() if ids else []
+    return _with_lines(rows, line_rows)
+
+
+def _with_lines(rows: list[dict[str, Any]], line_rows: list[Any]) -> list[dict[str, Any]]:
+    """Order rows with their line rows (ordered by order and line number) as the API shows them."""
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for r in line_rows:
+        lines.setdefault(r.order_id, []).append(r._asdict())
+    return [order_out(r, lines.get(r["id"], [])) for r in rows]
 
 
 @functools.cache
@@ -292,10 +297,7 @@ def latest_orders_reads(limit: int) -> tuple[sa.Select[Any], sa.Select[Any]]:
 
 def latest_orders_from(order_rows: list[Any], line_rows: list[Any]) -> list[dict[str, Any]]:
     """`latest_orders_reads`' rows as the API shows the orders (as `list_orders` does)."""
-    lines: dict[str, list[dict[str, Any]]] = {}
-    for r in line_rows:
-        lines.setdefault(r.order_id, []).append(r._asdict())
-    return [order_out(r._asdict(), lines.get(r.id, [])) for r in order_rows]
+    return _with_lines([r._asdict() for r in order_rows], line_rows)
 
 
 def at_location(location: str) -> sa.ColumnElement[bool]:

@@ -236,12 +236,7 @@ def original_of(conn: Connection, conversation_id: str, message_id: str) -> str:
 def support_hold_of(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     """While a conversation with a complaint is live, the customer is on support hold: automations and marketing
     sends should leave them alone (the 360 view shows it as `support_hold`)."""
-    return support_hold_in_view(conn, customers_queries.resolve_id(conn, customer_id) or customer_id)
-
-
-
-def support_hold_in_view(conn: Connection, cid: str) -> dict[str, Any] | None:
-    """`support_hold_of` for a profile id already resolved (the 360 view reads it with its own reads instead)."""
+    cid = customers_queries.resolve_id(conn, customer_id) or customer_id
     return _hold_from(conn.execute(_LIVE_FOR, {"b_cid": cid}).all())
 
 
